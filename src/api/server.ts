@@ -1,0 +1,76 @@
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import { parseEvents, MAX_EVENT_BYTES } from '../events/schema';
+import type { CallProducer } from '../queue/producer';
+import type { CallStore } from '../store/call-store';
+
+export interface ApiDeps {
+  producer: CallProducer;
+  store: CallStore;
+  logger: Logger;
+  /** When set, every /v1 route needs `Authorization: Bearer <token>`. */
+  apiToken?: string | undefined;
+  /** Readiness: resolves when Redis answers. */
+  ping(): Promise<unknown>;
+}
+
+/** Batches are bounded by this many events (each event is limited to 256 KiB on its own). */
+export const MAX_BATCH = 1000;
+
+export function problem(reply: FastifyReply, status: number, code: string, message: string, problems?: string[]) {
+  return reply.code(status).send({ error: { code, message, ...(problems ? { problems } : {}) } });
+}
+
+export function buildApi(deps: ApiDeps) {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'api' }),
+    disableRequestLogging: true,
+    bodyLimit: MAX_BATCH * MAX_EVENT_BYTES,
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 500) deps.logger.error({ err: error }, 'request failed');
+    const code = status === 413 ? 'CALLHOOK_EVENT_TOO_LARGE' : status < 500 ? 'CALLHOOK_BAD_REQUEST' : 'CALLHOOK_INTERNAL';
+    return problem(reply, status, code, status >= 500 ? 'internal error' : error.message);
+  });
+
+  if (deps.apiToken) {
+    const expected = Buffer.from(`Bearer ${deps.apiToken}`);
+    app.addHook('onRequest', async (request, reply) => {
+      if (!request.url.startsWith('/v1/')) return;
+      const given = Buffer.from(request.headers.authorization ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return problem(reply, 401, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (Authorization: Bearer <CALLHOOK_API_TOKEN>)');
+      }
+    });
+  }
+
+  app.post('/v1/calls', async (request, reply) => {
+    if (Array.isArray(request.body) && request.body.length > MAX_BATCH) {
+      return problem(reply, 400, 'CALLHOOK_EVENT_INVALID', `a batch holds at most ${MAX_BATCH} events`);
+    }
+    const parsed = parseEvents(request.body);
+    if (!parsed.ok) return problem(reply, 400, 'CALLHOOK_EVENT_INVALID', 'invalid call event; nothing was queued', parsed.problems);
+    const calls = await deps.producer.enqueue(parsed.events);
+    return reply.code(202).send({ calls });
+  });
+
+  app.get<{ Params: { call_id: string } }>('/v1/calls/:call_id', async (request, reply) => {
+    const record = await deps.store.get(request.params.call_id);
+    if (!record) return problem(reply, 404, 'CALLHOOK_CALL_NOT_FOUND', `no call ${request.params.call_id}`);
+    return record;
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await deps.ping();
+      return { status: 'ready', redis: 'ok', config: 'loaded' };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', redis: 'unreachable', config: 'loaded' });
+    }
+  });
+  return app;
+}

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { formatPath } from '../policies/env';
+
+/** Events larger than this (as JSON) are refused. */
+export const MAX_EVENT_BYTES = 256 * 1024;
+
+/**
+ * A call id is a Redis key, a BullMQ job id, a URL segment and half of an Idempotency-Key
+ * header, so it is limited to characters that are safe in all four.
+ */
+export const CALL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@~-]{0,199}$/;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
+const eventSchema = z.looseObject({
+  calling_number: z.string().min(1, 'is required'),
+  called_number: z.string().min(1, 'is required'),
+  call_id: z
+    .string()
+    .regex(CALL_ID_PATTERN, 'use 1-200 letters, digits and . _ @ ~ - (starting with a letter or digit)')
+    .optional(),
+  calling_name: z.string().optional(),
+  calling_devicename: z.string().optional(),
+  trigger_point_type: z.string().optional(),
+  timestamp: z
+    .string()
+    .refine((t) => ISO_8601.test(t) && !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 date-time')
+    .optional(),
+  policy: z.string().min(1).optional(),
+  app_data: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** A completed-call event after validation: `call_id` and `timestamp` always present. */
+export type CallEvent = z.infer<typeof eventSchema> & { call_id: string; timestamp: string };
+
+export type EventCheck = { ok: true; event: CallEvent } | { ok: false; problems: string[] };
+
+/** Validates one event and fills in `call_id` (a UUID) and `timestamp` (now) when absent. */
+export function parseEvent(input: unknown, now: () => Date = () => new Date()): EventCheck {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    return { ok: false, problems: ['(root): an event must be a JSON object'] };
+  }
+  const size = Buffer.byteLength(JSON.stringify(input));
+  if (size > MAX_EVENT_BYTES) {
+    return { ok: false, problems: [`(root): event is ${size} bytes; the limit is ${MAX_EVENT_BYTES}`] };
+  }
+  const parsed = eventSchema.safeParse(input);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${describeIssue(issue)}`),
+    };
+  }
+  const event = parsed.data;
+  return {
+    ok: true,
+    event: { ...event, call_id: event.call_id ?? randomUUID(), timestamp: event.timestamp ?? now().toISOString() },
+  };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required';
+  return issue.message;
+}
+
+/**
+ * Validates a single event or an array of events. All or nothing: problems from every event
+ * are returned (prefixed with `[i].` in a batch) and no event is returned when any is bad.
+ */
+export function parseEvents(input: unknown): { ok: true; events: CallEvent[] } | { ok: false; problems: string[] } {
+  const batch = Array.isArray(input);
+  const items: unknown[] = batch ? (input as unknown[]) : [input];
+  if (batch && items.length === 0) return { ok: false, problems: ['(root): the batch is empty'] };
+  const events: CallEvent[] = [];
+  const problems: string[] = [];
+  items.forEach((item, i) => {
+    const check = parseEvent(item);
+    const prefix = batch ? `[${i}]` : '';
+    if (!check.ok) {
+      problems.push(...check.problems.map((p) => (batch ? `${prefix}${p.startsWith('(root)') ? p.slice(6) : `.${p}`}` : p)));
+      return;
+    }
+    events.push(check.event);
+  });
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, events };
+}

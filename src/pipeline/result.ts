@@ -1,0 +1,60 @@
+import type { ErrorCode } from '../errors';
+import type { WebhookApp } from '../policies/types';
+import type { TemplateScope } from '../templates/engine';
+import type { AttemptReport } from '../webhook/send';
+
+export type AppStatus = 'success' | 'failed' | 'skipped';
+
+/** One app's stored result: what later apps template from (`app_data.<slug>`). */
+export interface AppResult {
+  status: AppStatus;
+  http_status: number | null;
+  data: unknown;
+  message: string;
+  attempts: number;
+  duration_ms: number;
+  unresolved: string[];
+  error: { code: ErrorCode; message: string } | null;
+}
+
+export type CallStatus = 'queued' | 'running' | 'completed' | 'partial' | 'failed' | 'unmatched';
+
+/** `when` is false when it renders to "", false, 0, null or undefined (trimmed, any case). */
+export function isTruthy(rendered: string): boolean {
+  return !['', 'false', '0', 'null', 'undefined'].includes(rendered.trim().toLowerCase());
+}
+
+export function skippedResult(message: string, unresolved: string[] = []): AppResult {
+  return { status: 'skipped', http_status: null, data: null, message, attempts: 0, duration_ms: 0, unresolved, error: null };
+}
+
+/** Turns an app's final attempt into its result, rendering `message` over the response. */
+export function finalResult(app: WebhookApp, report: AttemptReport, attempts: number, scope: TemplateScope): AppResult {
+  const success = report.error === null;
+  const unresolved = new Set(report.unresolved);
+  let message: string;
+  if (success && app.message) {
+    message = app.message.render({ ...scope, data: report.data, http_status: report.httpStatus }, unresolved);
+  } else if (success) {
+    message = `HTTP ${report.httpStatus} in ${report.durationMs} ms`;
+  } else {
+    message = report.error?.message ?? 'failed';
+  }
+  return {
+    status: success ? 'success' : 'failed',
+    http_status: report.httpStatus,
+    data: report.data,
+    message,
+    attempts,
+    duration_ms: report.durationMs,
+    unresolved: [...unresolved],
+    error: report.error,
+  };
+}
+
+/** A call's final status from its post-call results. */
+export function callStatus(results: readonly AppResult[]): CallStatus {
+  const failed = results.some((r) => r.status === 'failed');
+  if (!failed) return 'completed';
+  return results.some((r) => r.status === 'success') ? 'partial' : 'failed';
+}

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import YAML from 'yaml';
+import { ConfigError } from '../errors';
+import { compilePolicy } from './compile';
+import { formatPath, substituteEnv } from './env';
+import { configSchema } from './schema';
+import type { CallhookConfig, Policy } from './types';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads, validates and compiles a policies file (YAML or JSON). The result is frozen.
+ * @throws ConfigError listing every problem with its path.
+ */
+export function loadConfigFile(path: string, env: Env): CallhookConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`${path}: cannot read the policies file (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  return parseConfig(text, env, path);
+}
+
+/** Parses policies text; JSON is a subset of YAML, so one parser reads both. */
+export function parseConfig(text: string, env: Env, source = 'inline'): CallhookConfig {
+  const document = YAML.parseDocument(text, { prettyErrors: true });
+  if (document.errors.length > 0) {
+    const kind = extname(source) === '.json' ? 'JSON' : 'YAML';
+    throw new ConfigError(document.errors.map((e) => `${source}: ${kind} syntax: ${e.message.split('\n')[0]}`));
+  }
+  return buildConfig(document.toJS(), env, source);
+}
+
+/** Validates an already-parsed policies tree. */
+export function buildConfig(tree: unknown, env: Env, source = 'inline'): CallhookConfig {
+  const substituted = substituteEnv(tree, env);
+  const problems = [...substituted.problems];
+  const parsed = configSchema.safeParse(substituted.value);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${formatPath(issue.path)}: ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+
+  const policies: Policy[] = [];
+  const byId = new Map<string, Policy>();
+  parsed.data.policies.forEach((input, index) => {
+    const policy = compilePolicy(input, index, problems);
+    if (byId.has(policy.id)) problems.push(`policies[${index}].id: "${policy.id}" is used by an earlier policy`);
+    byId.set(policy.id, policy);
+    policies.push(policy);
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const secrets = new Set(substituted.secrets);
+  for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);
+  return deepFreeze({ policies, byId, secrets: [...secrets].filter((s) => s.length > 0), source });
+}
+
+function authSecrets(auth: Policy['apps'][number]['auth']): string[] {
+  switch (auth.type) {
+    case 'basic':
+      return [auth.password];
+    case 'bearer':
+      return [auth.token];
+    case 'oauth2':
+      return [auth.client_secret];
+    default:
+      return [];
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value) || value instanceof RegExp) return value;
+  if (value instanceof Map || value instanceof Set) {
+    for (const item of value.values()) deepFreeze(item);
+  } else {
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return Object.freeze(value);
+}

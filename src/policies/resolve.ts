@@ -1,0 +1,19 @@
+import type { CallEvent } from '../events/schema';
+import type { CallhookConfig, Policy } from './types';
+
+/**
+ * The policy for a call: the one the event names; else the first (file order) whose `match`
+ * holds; else `default`; else undefined (the call is recorded as `unmatched`).
+ */
+export function resolvePolicy(config: CallhookConfig, event: CallEvent): Policy | undefined {
+  if (event.policy !== undefined) return config.byId.get(event.policy);
+  for (const policy of config.policies) {
+    if (policy.match && policy.match.every(([field, regex]) => matches(regex, event[field]))) return policy;
+  }
+  return config.byId.get('default');
+}
+
+function matches(regex: RegExp, value: unknown): boolean {
+  if (value === undefined || value === null || typeof value === 'object') return false;
+  return regex.test(String(value));
+}

@@ -1,0 +1,65 @@
+import type { BodyNode } from '../templates/body';
+import type { Template } from '../templates/engine';
+
+export type Phase = 'post_call' | 'real_time';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export type AuthConfig =
+  | { type: 'none' }
+  | { type: 'basic'; username: string; password: string }
+  | { type: 'bearer'; token: string }
+  | {
+      type: 'oauth2';
+      token_url: string;
+      client_id: string;
+      client_secret: string;
+      scope?: string;
+      /** How the client authenticates at the token endpoint. @defaultValue 'basic' (RFC 6749 2.3.1) */
+      client_auth: 'basic' | 'body';
+    };
+
+/** One webhook app, validated and with every template compiled. */
+export interface WebhookApp {
+  readonly name: string;
+  /** Key of the app's result in `app_data` (lower-kebab of `name` unless given). */
+  readonly slug: string;
+  readonly phase: Phase;
+  readonly order: number;
+  readonly method: HttpMethod;
+  readonly url: Template;
+  readonly query: readonly (readonly [string, Template])[];
+  readonly headers: readonly (readonly [string, Template])[];
+  readonly body: BodyNode | undefined;
+  readonly auth: AuthConfig;
+  /** Whole-attempt timeout in ms. @defaultValue 30000 */
+  readonly timeoutMs: number;
+  /** Retries after the first attempt. @defaultValue 3 */
+  readonly retryCount: number;
+  /** First retry delay in ms, doubled for each further retry. @defaultValue 1000 */
+  readonly retryDelayMs: number;
+  /** Extra statuses (such as 429) retried besides 5xx. */
+  readonly retryOnStatus: ReadonlySet<number>;
+  readonly when: Template | undefined;
+  readonly message: Template | undefined;
+  readonly onFailure: 'continue' | 'stop';
+  /** Larger responses fail the app. @defaultValue 1048576 */
+  readonly maxResponseBytes: number;
+}
+
+export interface Policy {
+  readonly id: string;
+  readonly description: string | undefined;
+  /** Regexes on event fields; all must match. Undefined: the policy runs only when named. */
+  readonly match: readonly (readonly [string, RegExp])[] | undefined;
+  /** All apps sorted by `order` (ties keep file order). */
+  readonly apps: readonly WebhookApp[];
+}
+
+export interface CallhookConfig {
+  readonly policies: readonly Policy[];
+  readonly byId: ReadonlyMap<string, Policy>;
+  /** Values that must never be shown: auth secrets and every `${ENV}` substitution. */
+  readonly secrets: readonly string[];
+  /** Where the config came from, for logs. */
+  readonly source: string;
+}

@@ -1,0 +1,37 @@
+import type { Queue } from 'bullmq';
+import type { CallEvent } from '../events/schema';
+import type { CallStore } from '../store/call-store';
+import { jobIdFor, QUEUE_NAME, type CallJobData } from './calls-queue';
+
+export interface EnqueueResult {
+  call_id: string;
+  status: 'queued' | 'duplicate';
+}
+
+/**
+ * Puts validated events on the queue, once per call id: a call already queued (by any
+ * producer: API, CDR ingester, library) is reported as `duplicate` and not queued again.
+ */
+export class CallProducer {
+  constructor(
+    private readonly queue: Queue<CallJobData>,
+    private readonly store: CallStore,
+  ) {}
+
+  async enqueue(events: readonly CallEvent[]): Promise<EnqueueResult[]> {
+    if (events.length === 0) return [];
+    const fresh = await this.store.markQueued(events);
+    const toQueue = events.filter((_, i) => fresh[i]);
+    if (toQueue.length > 0) {
+      try {
+        await this.queue.addBulk(
+          toQueue.map((event) => ({ name: QUEUE_NAME, data: { call_id: event.call_id }, opts: { jobId: jobIdFor(event.call_id) } })),
+        );
+      } catch (error) {
+        await this.store.unmarkQueued(toQueue.map((e) => e.call_id)).catch(() => undefined);
+        throw error;
+      }
+    }
+    return events.map((event, i) => ({ call_id: event.call_id, status: fresh[i] ? 'queued' : 'duplicate' }));
+  }
+}

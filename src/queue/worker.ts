@@ -1,0 +1,82 @@
+import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { CallhookConfig } from '../policies/types';
+import { resolvePolicy } from '../policies/resolve';
+import { runPostCall } from '../pipeline/post-call';
+import type { CallStore } from '../store/call-store';
+import type { SendDeps } from '../webhook/send';
+import { BACKOFF_TYPE, QUEUE_NAME, type CallJobData } from './calls-queue';
+
+/** Thrown to hand a call back to BullMQ for a delayed retry of one app. */
+export class RetryLater extends Error {
+  override name = 'RetryLater';
+  constructor(
+    readonly slug: string,
+    readonly attempt: number,
+    readonly delayMs: number,
+  ) {
+    super(`app ${slug} attempt ${attempt} failed; retrying in ${delayMs} ms`);
+  }
+}
+
+/** Delay for calls that failed for a reason other than an app (Redis hiccup...). */
+const UNEXPECTED_ERROR_DELAY_MS = 5_000;
+
+export interface CallWorkerOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  config: CallhookConfig;
+  store: CallStore;
+  send: SendDeps;
+  logger: Logger;
+  /** Calls in flight in this process. @defaultValue 50 */
+  concurrency?: number;
+  /** BullMQ job lock; a crashed worker's calls are redelivered after it expires. @defaultValue 30000 */
+  lockDurationMs?: number;
+  /** How often stalled (crashed-worker) jobs are looked for. @defaultValue 30000 */
+  stalledIntervalMs?: number;
+}
+
+/** Processes one call job: resolve its policy, run (or resume) its post-call apps, record the outcome. */
+export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' | 'send' | 'logger'>) {
+  const { config, store, send, logger } = options;
+  return async (job: Job<CallJobData>): Promise<string> => {
+    const callId = job.data.call_id;
+    const log = logger.child({ call_id: callId });
+    const state = await store.startRun(callId);
+    if (!state) {
+      log.warn('call record not found (expired?); nothing to do');
+      return 'missing';
+    }
+    const policy = state.policy ? config.byId.get(state.policy) : resolvePolicy(config, state.event);
+    if (!policy) {
+      await store.finish(callId, 'unmatched');
+      log.info({ policy: state.event.policy ?? null }, 'no policy matches this call');
+      return 'unmatched';
+    }
+    if (!state.policy) await store.setPolicy(callId, policy.id);
+    const outcome = await runPostCall(policy, state, { ...send, checkpoint: store });
+    if (outcome.kind === 'retry') {
+      log.info({ policy: policy.id, app: outcome.slug, attempt: outcome.attempt, delay_ms: outcome.delayMs }, 'app will be retried');
+      throw new RetryLater(outcome.slug, outcome.attempt, outcome.delayMs);
+    }
+    await store.finish(callId, outcome.status);
+    log.info({ policy: policy.id, status: outcome.status }, 'call finished');
+    return outcome.status;
+  };
+}
+
+export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData, string> {
+  return new Worker<CallJobData, string>(QUEUE_NAME, processCall(options), {
+    connection: options.connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency ?? 50,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 30_000,
+    maxStalledCount: 10,
+    settings: {
+      backoffStrategy: (_attempts, type, error) =>
+        type === BACKOFF_TYPE && error instanceof RetryLater ? error.delayMs : UNEXPECTED_ERROR_DELAY_MS,
+    },
+  });
+}

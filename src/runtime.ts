@@ -1,0 +1,53 @@
+import type { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { CallhookConfig } from './policies/types';
+import { createCallsQueue, type CallJobData } from './queue/calls-queue';
+import { CallProducer } from './queue/producer';
+import type { Settings } from './settings';
+import { CallStore } from './store/call-store';
+import { closeHttpClient, createHttpClient } from './webhook/http-client';
+import { OAuthTokenCache } from './webhook/oauth';
+import type { SendDeps } from './webhook/send';
+
+/** Everything a callhook process shares: one Redis connection, the queue, the store, the HTTP client. */
+export interface Runtime {
+  settings: Settings;
+  config: CallhookConfig;
+  logger: Logger;
+  redis: Redis;
+  store: CallStore;
+  queue: Queue<CallJobData>;
+  producer: CallProducer;
+  send: SendDeps;
+  close(): Promise<void>;
+}
+
+export function createRedis(url: string): Redis {
+  // BullMQ needs maxRetriesPerRequest: null so blocking commands survive reconnects.
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+}
+
+export function createRuntime(settings: Settings, config: CallhookConfig, logger: Logger): Runtime {
+  const redis = createRedis(settings.redisUrl);
+  redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  const store = new CallStore(redis, settings.prefix, settings.resultTtlMs);
+  const queue = createCallsQueue(redis, settings.prefix);
+  const http = createHttpClient();
+  const send: SendDeps = { http, tokens: new OAuthTokenCache(http) };
+  return {
+    settings,
+    config,
+    logger,
+    redis,
+    store,
+    queue,
+    producer: new CallProducer(queue, store),
+    send,
+    async close() {
+      await queue.close();
+      closeHttpClient(http);
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import Handlebars from 'handlebars';
+
+type AST = hbs.AST.Program;
+type Node = hbs.AST.Node;
+type Mustache = hbs.AST.MustacheStatement;
+type Expression = hbs.AST.Expression;
+
+/** What a template can see: the call event and earlier apps' results (plus `data` in `message`). */
+export type TemplateScope = Record<string, unknown>;
+
+/**
+ * A template compiled once at config load. `render` never throws for missing data: a path that
+ * resolves to nothing renders empty and is added to `unresolved`.
+ */
+export interface Template {
+  readonly source: string;
+  render(scope: TemplateScope, unresolved?: Set<string>): string;
+}
+
+/** An isolated Handlebars environment: built-in helpers only, nothing registered globally. */
+const hb = Handlebars.create();
+const ENCODE_HELPER = 'callhook_encode';
+hb.registerHelper(ENCODE_HELPER, (value: unknown) => encodeRfc3986(stringify(value)));
+
+/** Percent-encodes everything but RFC 3986 unreserved characters (space becomes %20). */
+export function encodeRfc3986(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function stringify(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** Own-property lookup of a dotted path, so `__proto__`-style segments resolve to nothing. */
+export function lookupPath(scope: unknown, parts: readonly string[]): unknown {
+  let current: unknown = scope;
+  for (const part of parts) {
+    if (current === null || typeof current !== 'object' || !Object.prototype.hasOwnProperty.call(current, part)) {
+      return undefined;
+    }
+    current = (current as Record<string, unknown>)[part];
+  }
+  return current;
+}
+
+interface ParsedPath {
+  parts: string[];
+  original: string;
+}
+
+/** Paths of mustaches outside any block: the ones whose context is the scope itself. */
+function topLevelPaths(program: AST): ParsedPath[] {
+  const paths: ParsedPath[] = [];
+  for (const node of program.body) {
+    if (node.type !== 'MustacheStatement') continue;
+    const path = (node as Mustache).path as Expression;
+    const params = (node as Mustache).params;
+    if (path.type === 'PathExpression' && params.length === 0) {
+      const p = path as hbs.AST.PathExpression;
+      if (!p.data && p.depth === 0 && p.parts.length > 0) paths.push({ parts: p.parts, original: p.original });
+    }
+  }
+  return paths;
+}
+
+/** A template that is exactly one `{{ path }}`: its value keeps its JSON type in bodies. */
+export function wholeExpressionPath(source: string): string[] | undefined {
+  if (!source.includes('{{')) return undefined;
+  const program = hb.parse(source);
+  const [only] = program.body;
+  if (program.body.length !== 1 || !only || only.type !== 'MustacheStatement') return undefined;
+  const paths = topLevelPaths(program);
+  return paths[0]?.parts;
+}
+
+function toTemplate(source: string, program: AST, paths: ParsedPath[]): Template {
+  const compiled = hb.compile(program, { noEscape: true, strict: false });
+  return {
+    source,
+    render(scope, unresolved) {
+      if (unresolved) {
+        for (const path of paths) if (lookupPath(scope, path.parts) === undefined) unresolved.add(path.original);
+      }
+      return compiled(scope);
+    },
+  };
+}
+
+/**
+ * Compiles a template and dry-runs it on an empty scope, so syntax errors surface at load time.
+ * @throws Error with Handlebars' message when the template does not parse.
+ */
+export function compileTemplate(source: string): Template {
+  if (!source.includes('{{')) return { source, render: () => source };
+  const program = hb.parse(source);
+  const template = toTemplate(source, program, topLevelPaths(program));
+  template.render({});
+  return template;
+}
+
+/**
+ * Compiles a URL template in which every rendered value is percent-encoded (RFC 3986), so call
+ * data can never add a path segment, a query, a fragment or a host.
+ */
+export function compileUrlTemplate(source: string): Template {
+  if (!source.includes('{{')) return compileTemplate(source);
+  const program = hb.parse(source);
+  const paths = topLevelPaths(program);
+  wrapMustaches(program);
+  const template = toTemplate(source, program, paths);
+  template.render({});
+  return template;
+}
+
+/** Rewrites every `{{ x }}` into `{{ callhook_encode x }}`, in nested blocks too. */
+function wrapMustaches(node: Node | undefined | null): void {
+  if (!node) return;
+  const anyNode = node as unknown as Record<string, unknown>;
+  if (node.type === 'Program') {
+    for (const child of (node as AST).body) wrapMustaches(child);
+    return;
+  }
+  if (node.type === 'BlockStatement') {
+    wrapMustaches(anyNode.program as Node);
+    wrapMustaches(anyNode.inverse as Node);
+    return;
+  }
+  if (node.type !== 'MustacheStatement') return;
+  const mustache = node as Mustache;
+  const inner: Expression =
+    mustache.params.length === 0 && !mustache.hash
+      ? mustache.path
+      : ({
+          type: 'SubExpression',
+          path: mustache.path,
+          params: mustache.params,
+          hash: mustache.hash,
+          loc: mustache.loc,
+        } as unknown as Expression);
+  const helper = { type: 'PathExpression', data: false, depth: 0, parts: [ENCODE_HELPER], original: ENCODE_HELPER, loc: mustache.loc };
+  Object.assign(mustache, { path: helper, params: [inner], hash: undefined });
+}

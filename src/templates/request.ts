@@ -1,0 +1,44 @@
+import { TemplateError } from '../errors';
+import { encodeRfc3986, type Template, type TemplateScope } from './engine';
+
+/** A header value may not contain control characters (CR/LF/NUL would split or end the header). */
+const FORBIDDEN_IN_HEADER = /[\x00-\x08\x0a-\x1f\x7f]/;
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** Renders the URL (values already percent-encoded by the URL template) and appends the query. */
+export function renderUrl(
+  url: Template,
+  query: readonly (readonly [string, Template])[],
+  scope: TemplateScope,
+  unresolved: Set<string>,
+): string {
+  const base = url.render(scope, unresolved);
+  if (query.length === 0) return base;
+  const pairs = query.map(([key, value]) => `${encodeRfc3986(key)}=${encodeRfc3986(value.render(scope, unresolved))}`);
+  const hashAt = base.indexOf('#');
+  const [head, fragment] = hashAt === -1 ? [base, ''] : [base.slice(0, hashAt), base.slice(hashAt)];
+  const separator = head.includes('?') ? (head.endsWith('?') || head.endsWith('&') ? '' : '&') : '?';
+  return `${head}${separator}${pairs.join('&')}${fragment}`;
+}
+
+/**
+ * Renders header values. Empty values are left out (the product's "conditional headers");
+ * a control character fails the app; non-ASCII text is sent as its UTF-8 bytes.
+ * @throws TemplateError when a value contains CR, LF, NUL or another control character.
+ */
+export function renderHeaders(
+  headers: readonly (readonly [string, Template])[],
+  scope: TemplateScope,
+  unresolved: Set<string>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, template] of headers) {
+    const value = template.render(scope, unresolved);
+    if (FORBIDDEN_IN_HEADER.test(value)) {
+      throw new TemplateError(`header ${name}: rendered value contains a control character (CR, LF, NUL...)`);
+    }
+    if (value.trim() === '') continue;
+    out[name] = NON_ASCII.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
+  }
+  return out;
+}

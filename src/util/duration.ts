@@ -1,0 +1,14 @@
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration: a number of milliseconds, or a string such as `250ms`, `5s`, `2m`, `1h`, `7d`
+ * (a bare numeric string is milliseconds). Returns undefined when the value is not a duration.
+ */
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(value);
+  if (!match) return undefined;
+  const unit = (match[2] ?? 'ms').toLowerCase();
+  return Math.round(Number(match[1]) * (UNIT_MS[unit] ?? 1));
+}

@@ -1,0 +1,29 @@
+import http from 'node:http';
+import https from 'node:https';
+import axios, { type AxiosInstance } from 'axios';
+
+/**
+ * The one axios instance used for every webhook and token request: keep-alive sockets (a new
+ * TCP/TLS handshake per call would dominate latency), no throwing on HTTP status (the sender
+ * classifies statuses itself), no redirects (a redirect would resend call data and credentials
+ * to a place the policy does not name), and the body kept as text so we decide how to parse it.
+ */
+export function createHttpClient(options: { maxSockets?: number } = {}): AxiosInstance {
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 256, scheduling: 'lifo' as const };
+  return axios.create({
+    httpAgent: new http.Agent(agentOptions),
+    httpsAgent: new https.Agent(agentOptions),
+    validateStatus: () => true,
+    maxRedirects: 0,
+    responseType: 'text',
+    transformResponse: [(data: unknown) => data],
+    transitional: { clarifyTimeoutError: true },
+    proxy: false,
+  });
+}
+
+/** Closes the instance's idle keep-alive sockets (for a clean shutdown and for tests). */
+export function closeHttpClient(client: AxiosInstance): void {
+  (client.defaults.httpAgent as http.Agent | undefined)?.destroy();
+  (client.defaults.httpsAgent as https.Agent | undefined)?.destroy();
+}

@@ -1,0 +1,124 @@
+import type { AxiosInstance } from 'axios';
+import { CallhookError } from '../errors';
+import type { AuthConfig } from '../policies/types';
+
+type OAuth2 = Extract<AuthConfig, { type: 'oauth2' }>;
+interface CachedToken {
+  token: string;
+  /** When to stop using it (ms since epoch): shortly before the server's expiry. */
+  refreshAt: number;
+}
+
+/** A token-endpoint failure; `retryable` when it was a network error or a 5xx. */
+export class OAuthTokenError extends CallhookError {
+  override name = 'OAuthTokenError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super('CALLHOOK_OAUTH_TOKEN', message, options);
+  }
+}
+
+/** Lifetime assumed when the token endpoint gives no `expires_in`. */
+const DEFAULT_LIFETIME_MS = 5 * 60_000;
+/** Refresh this long before expiry: 60 s, or 10 % of a short lifetime. */
+const refreshMargin = (lifetimeMs: number) => Math.min(60_000, lifetimeMs * 0.1);
+
+/**
+ * OAuth2 client-credentials tokens, cached per (token_url, client_id, scope) and shared by
+ * concurrent calls: while one fetch is in flight every caller awaits the same promise.
+ */
+export class OAuthTokenCache {
+  private readonly tokens = new Map<string, CachedToken>();
+  private readonly inflight = new Map<string, Promise<string>>();
+  /** Token requests sent (for metrics and tests). */
+  fetches = 0;
+
+  constructor(
+    private readonly http: AxiosInstance,
+    private readonly now: () => number = Date.now,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  async getToken(auth: OAuth2): Promise<string> {
+    const key = cacheKey(auth);
+    const cached = this.tokens.get(key);
+    if (cached && cached.refreshAt > this.now()) return cached.token;
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = this.fetchToken(auth).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Drops `token` after a 401, unless a newer token has already replaced it. */
+  invalidate(auth: OAuth2, token: string): void {
+    const key = cacheKey(auth);
+    if (this.tokens.get(key)?.token === token) this.tokens.delete(key);
+  }
+
+  private async fetchToken(auth: OAuth2): Promise<string> {
+    this.fetches += 1;
+    const form = new URLSearchParams({ grant_type: 'client_credentials' });
+    if (auth.scope) form.set('scope', auth.scope);
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      Accept: 'application/json',
+    };
+    if (auth.client_auth === 'body') {
+      form.set('client_id', auth.client_id);
+      form.set('client_secret', auth.client_secret);
+    } else {
+      // RFC 6749 2.3.1: both parts are form-encoded before being joined for Basic auth.
+      const credentials = `${formEncode(auth.client_id)}:${formEncode(auth.client_secret)}`;
+      headers.Authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+    }
+    let response;
+    try {
+      response = await this.http.post<string>(auth.token_url, form.toString(), {
+        headers,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw new OAuthTokenError(`token request to ${auth.token_url} failed: ${describe(error)}`, true);
+    }
+    if (response.status < 200 || response.status >= 300) {
+      throw new OAuthTokenError(
+        `token endpoint ${auth.token_url} answered HTTP ${response.status}`,
+        response.status >= 500,
+      );
+    }
+    let body: { access_token?: unknown; expires_in?: unknown };
+    try {
+      body = JSON.parse(response.data) as typeof body;
+    } catch {
+      throw new OAuthTokenError(`token endpoint ${auth.token_url} did not answer JSON`, false);
+    }
+    if (typeof body.access_token !== 'string' || body.access_token === '') {
+      throw new OAuthTokenError(`token endpoint ${auth.token_url} gave no access_token`, false);
+    }
+    const expiresIn = Number(body.expires_in);
+    const lifetimeMs = Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn * 1000 : DEFAULT_LIFETIME_MS;
+    this.tokens.set(cacheKey(auth), {
+      token: body.access_token,
+      refreshAt: this.now() + lifetimeMs - refreshMargin(lifetimeMs),
+    });
+    return body.access_token;
+  }
+}
+
+function cacheKey(auth: OAuth2): string {
+  return JSON.stringify([auth.token_url, auth.client_id, auth.scope ?? '']);
+}
+
+function formEncode(value: string): string {
+  return encodeURIComponent(value).replace(/%20/g, '+');
+}
+
+function describe(error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  return e.code ?? e.message ?? 'unknown error';
+}

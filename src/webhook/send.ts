@@ -1,0 +1,209 @@
+import type { AxiosError, AxiosInstance, AxiosRequestConfig } from 'axios';
+import { TemplateError, type ErrorCode } from '../errors';
+import type { WebhookApp } from '../policies/types';
+import { renderBody } from '../templates/body';
+import type { TemplateScope } from '../templates/engine';
+import { renderHeaders, renderUrl } from '../templates/request';
+import { USER_AGENT } from '../version';
+import { authorizationHeader } from './auth';
+import { OAuthTokenCache, OAuthTokenError } from './oauth';
+import { parseRetryAfter, type AttemptOutcome } from './retry-policy';
+
+export interface SendDeps {
+  http: AxiosInstance;
+  tokens: OAuthTokenCache;
+}
+
+/** The request as sent, for Call Test (its Authorization header is redacted before display). */
+export interface RequestTrace {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** Everything one attempt produced; the caller decides on retries with `decideRetry(outcome)`. */
+export interface AttemptReport {
+  outcome: AttemptOutcome;
+  request: RequestTrace | undefined;
+  httpStatus: number | null;
+  /** Parsed JSON response, its text when not JSON, null when empty. */
+  data: unknown;
+  error: { code: ErrorCode; message: string } | null;
+  durationMs: number;
+  unresolved: string[];
+}
+
+export interface AttemptOptions {
+  /** Aborts the attempt from outside (shutdown, a real-time app's overall deadline). */
+  signal?: AbortSignal;
+  /** Extra axios config merged into the request (axios-retry settings for real-time apps). */
+  requestConfig?: AxiosRequestConfig;
+}
+
+/** Network error codes after which the same request may succeed. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNABORTED',
+  'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'UND_ERR_SOCKET',
+]);
+
+/**
+ * Renders and sends one attempt of an app for a call. Never throws: template, auth, network
+ * and HTTP failures are all described in the report.
+ */
+export async function sendAttempt(
+  app: WebhookApp,
+  callId: string,
+  scope: TemplateScope,
+  deps: SendDeps,
+  options: AttemptOptions = {},
+): Promise<AttemptReport> {
+  const started = performance.now();
+  const unresolved = new Set<string>();
+  const elapsed = () => Math.round(performance.now() - started);
+  const report = (partial: Omit<AttemptReport, 'durationMs' | 'unresolved'>): AttemptReport => ({
+    ...partial,
+    durationMs: elapsed(),
+    unresolved: [...unresolved],
+  });
+
+  let request: RequestTrace;
+  try {
+    request = renderRequest(app, callId, scope, unresolved);
+  } catch (error) {
+    const message = error instanceof TemplateError ? error.message : `template failed: ${(error as Error).message}`;
+    return report(failure({ kind: 'fatal', code: 'template' }, undefined, 'CALLHOOK_TEMPLATE_RENDER', message));
+  }
+
+  let token: string | undefined;
+  try {
+    const authorization = await authorizationHeader(app.auth, deps.tokens);
+    if (authorization) request.headers.Authorization = authorization;
+    token = app.auth.type === 'oauth2' ? authorization?.slice('Bearer '.length) : undefined;
+    let response = await send(deps.http, app, request, options);
+    if (response.status === 401 && app.auth.type === 'oauth2' && token) {
+      // The token may have been revoked or rotated early: one fresh token, one more try.
+      deps.tokens.invalidate(app.auth, token);
+      request.headers.Authorization = `Bearer ${await deps.tokens.getToken(app.auth)}`;
+      response = await send(deps.http, app, request, options);
+    }
+    const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+    const outcome: AttemptOutcome =
+      retryAfterMs === undefined
+        ? { kind: 'response', status: response.status }
+        : { kind: 'response', status: response.status, retryAfterMs };
+    const ok = response.status >= 200 && response.status < 300;
+    return report({
+      outcome,
+      request,
+      httpStatus: response.status,
+      data: parseBody(response.data),
+      error: ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${response.status}` },
+    });
+  } catch (error) {
+    if (error instanceof OAuthTokenError) {
+      const outcome: AttemptOutcome = error.retryable ? { kind: 'network', code: 'oauth' } : { kind: 'fatal', code: 'oauth' };
+      return report(failure(outcome, request, error.code, error.message));
+    }
+    const { outcome, code, message } = classifyError(error as AxiosError, app);
+    return report(failure(outcome, request, code, message));
+  }
+}
+
+function failure(
+  outcome: AttemptOutcome,
+  request: RequestTrace | undefined,
+  code: ErrorCode,
+  message: string,
+): Omit<AttemptReport, 'durationMs' | 'unresolved'> {
+  return { outcome, request, httpStatus: null, data: null, error: { code, message } };
+}
+
+/** Builds method, URL, headers and JSON body; throws TemplateError when a value is unsafe. */
+function renderRequest(app: WebhookApp, callId: string, scope: TemplateScope, unresolved: Set<string>): RequestTrace {
+  const url = renderUrl(app.url, app.query, scope, unresolved);
+  if (!/^https?:\/\//i.test(url) || !URL.canParse(url)) {
+    throw new TemplateError(`url: rendered URL is not a valid http(s) URL`);
+  }
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json',
+    'User-Agent': USER_AGENT,
+  };
+  const custom = renderHeaders(app.headers, scope, unresolved);
+  for (const [name, value] of Object.entries(custom)) {
+    // Header names are case-insensitive: a custom one replaces the default of the same name.
+    for (const existing of Object.keys(headers)) if (existing.toLowerCase() === name.toLowerCase()) delete headers[existing];
+    headers[name] = value;
+  }
+  headers['Idempotency-Key'] = `${callId}.${app.slug}`;
+  const body = app.body === undefined ? undefined : renderBody(app.body, scope, unresolved);
+  return { method: app.method, url, headers, body };
+}
+
+async function send(http: AxiosInstance, app: WebhookApp, request: RequestTrace, options: AttemptOptions) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new TimeoutSignal(app.timeoutMs)), app.timeoutMs);
+  const onAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await http.request<string>({
+      ...options.requestConfig,
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      data: request.body === undefined ? undefined : JSON.stringify(request.body),
+      maxContentLength: app.maxResponseBytes,
+      signal: controller.signal,
+    });
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The abort reason used for an app's own timeout, told apart from other aborts. */
+export class TimeoutSignal extends Error {
+  override name = 'TimeoutSignal';
+  constructor(readonly timeoutMs: number) {
+    super(`no response within ${timeoutMs} ms`);
+  }
+}
+
+function parseBody(text: unknown): unknown {
+  if (typeof text !== 'string' || text.length === 0) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function classifyError(
+  error: AxiosError,
+  app: WebhookApp,
+): { outcome: AttemptOutcome; code: ErrorCode; message: string } {
+  const reason = (error.config?.signal as AbortSignal | undefined)?.reason as unknown;
+  if (error.code === 'ERR_CANCELED' || reason instanceof TimeoutSignal) {
+    if (reason instanceof TimeoutSignal) {
+      return { outcome: { kind: 'network', code: 'ETIMEDOUT' }, code: 'CALLHOOK_HTTP_TIMEOUT', message: reason.message };
+    }
+    return { outcome: { kind: 'network', code: 'ABORTED' }, code: 'CALLHOOK_HTTP_NETWORK', message: 'request aborted' };
+  }
+  if (/maxContentLength/i.test(error.message)) {
+    return {
+      outcome: { kind: 'fatal', code: 'too-large' },
+      code: 'CALLHOOK_RESPONSE_TOO_LARGE',
+      message: `response is larger than max_response_bytes (${app.maxResponseBytes})`,
+    };
+  }
+  const code = error.code ?? (error.cause as { code?: string } | undefined)?.code ?? 'UNKNOWN';
+  if (NETWORK_CODES.has(code) || (error.request && !error.response && code !== 'ERR_INVALID_CHAR')) {
+    const timeout = code === 'ETIMEDOUT' || code === 'ECONNABORTED';
+    return {
+      outcome: { kind: 'network', code },
+      code: timeout ? 'CALLHOOK_HTTP_TIMEOUT' : 'CALLHOOK_HTTP_NETWORK',
+      message: `${code}: ${error.message}`,
+    };
+  }
+  return { outcome: { kind: 'fatal', code }, code: 'CALLHOOK_HTTP_NETWORK', message: `${code}: ${error.message}` };
+}

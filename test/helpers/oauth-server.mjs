@@ -1,0 +1,24 @@
+// A real OAuth2 authorization server (oauth2-mock-server, ESM-only, hence its own process).
+// It only issues tokens to CLIENT_ID/CLIENT_SECRET and prints one JSON line per event on stdout.
+import { OAuth2Server } from 'oauth2-mock-server';
+
+const { CLIENT_ID = 'callhook', CLIENT_SECRET = 'secret', EXPIRES_IN } = process.env;
+const server = new OAuth2Server();
+await server.issuer.keys.generate('RS256');
+server.service.on('beforeResponse', (response, req) => {
+  const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+  const [id, secret] = basic
+    ? Buffer.from(basic, 'base64').toString().split(':').map((s) => decodeURIComponent(s.replace(/\+/g, ' ')))
+    : [req.body.client_id, req.body.client_secret];
+  if (id !== CLIENT_ID || secret !== CLIENT_SECRET) {
+    response.statusCode = 401;
+    response.body = { error: 'invalid_client' };
+  } else if (EXPIRES_IN) {
+    response.body.expires_in = Number(EXPIRES_IN);
+  }
+  const line = { event: 'token', status: response.statusCode, token: response.body.access_token ?? null, grant_type: req.body.grant_type, scope: req.body.scope ?? null, basic: Boolean(basic) };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+});
+await server.start(0, '127.0.0.1');
+process.stdout.write(`${JSON.stringify({ event: 'ready', url: server.issuer.url })}\n`);
+process.on('SIGTERM', () => server.stop().then(() => process.exit(0)));

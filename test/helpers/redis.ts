@@ -1,0 +1,26 @@
+import { randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
+import { Redis } from 'ioredis';
+
+export function redisUrl(): string {
+  return process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+}
+
+/** A key prefix no other test file or run uses, so tests share one Redis safely. */
+export function uniquePrefix(testFile: string): string {
+  return `test-${basename(testFile).replace(/\W+/g, '-')}-${randomBytes(4).toString('hex')}`;
+}
+
+export function connectRedis(): Redis {
+  return new Redis(redisUrl(), { maxRetriesPerRequest: null });
+}
+
+/** Deletes every key under `prefix` (never FLUSHALL: other suites share this Redis). */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}

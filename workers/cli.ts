@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { VERSION } from '../src/version';
+import { loadOrExit, serve } from './serve';
+
+const program = new Command('callhook')
+  .description('Runs webhook apps for every completed call, on BullMQ and Redis')
+  .version(VERSION);
+
+program
+  .command('start')
+  .description('API and worker in one process')
+  .option('--config <file>', 'policies file (default: $CALLHOOK_CONFIG or config/policies.yaml)')
+  .action(async (opts: { config?: string }) => {
+    await serve({ api: true, worker: true, configPath: opts.config, allowPrivateRedis: true });
+  });
+
+program
+  .command('api')
+  .description('the HTTP API alone')
+  .option('--config <file>', 'policies file')
+  .action(async (opts: { config?: string }) => {
+    await serve({ api: true, worker: false, configPath: opts.config });
+  });
+
+program
+  .command('worker')
+  .description('a worker alone (run as many as you like on one Redis)')
+  .option('--config <file>', 'policies file')
+  .action(async (opts: { config?: string }) => {
+    await serve({ api: false, worker: true, configPath: opts.config });
+  });
+
+program
+  .command('config')
+  .description('policies file tools')
+  .command('check')
+  .description('validate the policies file; exit 1 with one line per problem')
+  .argument('[file]', 'policies file')
+  .option('--config <file>', 'policies file')
+  .action((file: string | undefined, opts: { config?: string }) => {
+    const { config } = loadOrExit(process.env, file ?? opts.config);
+    const apps = config.policies.reduce((n, p) => n + p.apps.length, 0);
+    process.stdout.write(`${config.source}: OK (${config.policies.length} policies, ${apps} apps)\n`);
+  });
+
+program.parseAsync().catch((error: unknown) => {
+  process.stderr.write(`callhook: ${(error as Error).message}\n`);
+  process.exit(1);
+});
