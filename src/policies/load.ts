@@ -24,7 +24,7 @@ export function loadConfigFile(path: string, env: Env): CallhookConfig {
 }
 
 /** Parses policies text; JSON is a subset of YAML, so one parser reads both. */
-export function parseConfig(text: string, env: Env, source = 'inline'): CallhookConfig {
+export function parseConfig(text: string, env: Env = {}, source = 'inline'): CallhookConfig {
   const document = YAML.parseDocument(text, { prettyErrors: true });
   if (document.errors.length > 0) {
     const kind = extname(source) === '.json' ? 'JSON' : 'YAML';

@@ -34,18 +34,35 @@ export async function startHarness(testFile: string, yaml: string, options: { wo
     });
   }
 
+  await api.listen({ host: '127.0.0.1', port: 0 });
+  const address = api.server.address();
+  const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+
+  /** A real HTTP request to the API (fetch), answering status and parsed JSON. */
+  const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(baseUrl + path, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+        return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
+  };
+
   const harness = {
     prefix,
+    baseUrl,
+    request,
     runtime,
     api,
     worker,
     async post(body: unknown) {
-      const response = await api.inject({ method: 'POST', url: '/v1/calls', payload: body as object });
-      return { status: response.statusCode, body: response.json() as { calls: { call_id: string; status: string }[]; error?: { problems: string[] } } };
+      const response = await request('POST', '/v1/calls', body);
+      return response as { status: number; body: { calls: { call_id: string; status: string }[]; error?: { code: string; problems: string[] } } };
     },
     async get(callId: string): Promise<CallRecord | undefined> {
-      const response = await api.inject({ method: 'GET', url: `/v1/calls/${callId}` });
-      return response.statusCode === 200 ? (response.json() as CallRecord) : undefined;
+      const response = await request('GET', `/v1/calls/${encodeURIComponent(callId)}`);
+      return response.status === 200 ? (response.body as CallRecord) : undefined;
     },
     /** Polls until the call reaches a final status. */
     async waitForCall(callId: string, timeoutMs = 30_000): Promise<CallRecord> {

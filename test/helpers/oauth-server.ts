@@ -15,7 +15,7 @@ export interface TokenRequest {
  * client-credentials tokens to `clientId`/`clientSecret` only, and records each token request.
  */
 export async function startOAuthServer(options: { clientId?: string; clientSecret?: string; expiresIn?: number } = {}) {
-  const child = spawn(process.execPath, [join(__dirname, 'oauth-server.mjs')], {
+  const child = spawn(process.execPath, [join(__dirname, 'oauth-server-process.mjs')], {
     env: {
       ...process.env,
       CLIENT_ID: options.clientId ?? 'callhook-client',

@@ -1,10 +1,15 @@
 // A real OAuth2 authorization server (oauth2-mock-server, ESM-only, hence its own process).
 // It only issues tokens to CLIENT_ID/CLIENT_SECRET and prints one JSON line per event on stdout.
+import { randomUUID } from 'node:crypto';
 import { OAuth2Server } from 'oauth2-mock-server';
 
 const { CLIENT_ID = 'callhook', CLIENT_SECRET = 'secret', EXPIRES_IN } = process.env;
 const server = new OAuth2Server();
 await server.issuer.keys.generate('RS256');
+// A unique jti per token, so two tokens issued in the same second differ.
+server.service.on('beforeTokenSigning', (token) => {
+  token.payload.jti = randomUUID();
+});
 server.service.on('beforeResponse', (response, req) => {
   const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '')?.[1];
   const [id, secret] = basic

@@ -1,0 +1,140 @@
+import { parseConfig } from '../../src/policies/load';
+import type { WebhookApp } from '../../src/policies/types';
+import { closeHttpClient, createHttpClient } from '../../src/webhook/http-client';
+import { OAuthTokenCache } from '../../src/webhook/oauth';
+import { sendAttempt, type SendDeps } from '../../src/webhook/send';
+import { makeEvent } from '../helpers/events';
+import { startOAuthServer } from '../helpers/oauth-server';
+import { Receiver } from '../helpers/receiver';
+
+describe('requests as the receiver sees them', () => {
+  let receiver: Receiver;
+  let oauth: Awaited<ReturnType<typeof startOAuthServer>>;
+  let deps: SendDeps;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    oauth = await startOAuthServer({ clientId: 'callhook-client', clientSecret: 'oauth-client-secret-value' });
+  });
+  afterAll(async () => {
+    await receiver.stop();
+    await oauth.stop();
+  });
+  beforeEach(() => {
+    const http = createHttpClient();
+    deps = { http, tokens: new OAuthTokenCache(http) };
+    receiver.requests.length = 0;
+  });
+  afterEach(() => closeHttpClient(deps.http));
+
+  const appWith = (auth: string, extra = ''): WebhookApp => {
+    const config = parseConfig(`
+policies:
+  - id: p
+    apps:
+      - name: Hook
+        method: POST
+        url: "${receiver.url}/hook"
+        auth: ${auth}
+        body: { n: "{{ event.calling_number }}" }
+${extra}`);
+    const app = config.policies[0]?.apps[0];
+    if (!app) throw new Error('no app');
+    return app;
+  };
+  const scope = (event = makeEvent()) => ({ event, app_data: {} });
+
+  it('auth none: default headers and no Authorization', async () => {
+    const event = makeEvent({ call_id: 'call-1' });
+    const report = await sendAttempt(appWith('{ type: none }'), event.call_id, scope(event), deps);
+    expect(report.httpStatus).toBe(200);
+    const [request] = receiver.requests;
+    expect(request?.headers['content-type']).toBe('application/json');
+    expect(request?.headers['user-agent']).toMatch(/^callhook\/\d+\.\d+\.\d+$/);
+    expect(request?.headers['idempotency-key']).toBe('call-1.hook');
+    expect(request?.headers.authorization).toBeUndefined();
+    expect(request?.json).toEqual({ n: event.calling_number });
+  });
+
+  it('auth basic', async () => {
+    await sendAttempt(appWith('{ type: basic, username: "ops", password: "p@ss:wörd" }'), 'c', scope(), deps);
+    const header = receiver.requests[0]?.headers.authorization ?? '';
+    expect(header.startsWith('Basic ')).toBe(true);
+    expect(Buffer.from(header.slice(6), 'base64').toString('utf8')).toBe('ops:p@ss:wörd');
+  });
+
+  it('auth bearer', async () => {
+    await sendAttempt(appWith('{ type: bearer, token: "tok-abc" }'), 'c', scope(), deps);
+    expect(receiver.requests[0]?.headers.authorization).toBe('Bearer tok-abc');
+  });
+
+  const oauthApp = (clientAuth = 'basic', secret = 'oauth-client-secret-value') =>
+    appWith(`{ type: oauth2, token_url: "${oauth.tokenUrl}", client_id: callhook-client, client_secret: "${secret}", scope: "crm.read", client_auth: ${clientAuth} }`);
+
+  it('auth oauth2 (client credentials): the receiver gets a token the server issued', async () => {
+    const before = oauth.tokenRequests.length;
+    const report = await sendAttempt(oauthApp(), 'c', scope(), deps);
+    expect(report.httpStatus).toBe(200);
+    const request = oauth.tokenRequests[before];
+    expect(request).toMatchObject({ status: 200, grant_type: 'client_credentials', scope: 'crm.read', basic: true });
+    expect(receiver.requests[0]?.headers.authorization).toBe(`Bearer ${request?.token}`);
+  });
+
+  it('oauth2 with client credentials in the form body', async () => {
+    const before = oauth.tokenRequests.length;
+    await sendAttempt(oauthApp('body'), 'c', scope(), deps);
+    expect(oauth.tokenRequests[before]).toMatchObject({ status: 200, basic: false });
+  });
+
+  it('50 concurrent calls share one token request', async () => {
+    const before = oauth.tokenRequests.length;
+    const app = oauthApp();
+    const reports = await Promise.all(Array.from({ length: 50 }, (_, i) => sendAttempt(app, `c${i}`, scope(), deps)));
+    expect(reports.every((r) => r.httpStatus === 200)).toBe(true);
+    expect(oauth.tokenRequests.length - before).toBe(1);
+    expect(deps.tokens.fetches).toBe(1);
+    expect(new Set(receiver.requests.map((r) => r.headers.authorization)).size).toBe(1);
+  });
+
+  it('a 401 drops the cached token and retries once with a fresh one', async () => {
+    const app = oauthApp();
+    await sendAttempt(app, 'warm', scope(), deps);
+    const first = receiver.requests[0]?.headers.authorization;
+    receiver.sequence('/hook', [{ status: 401 }, { status: 200, body: { ok: 1 } }]);
+    const report = await sendAttempt(app, 'c', scope(), deps);
+    receiver.on('/hook', () => ({ status: 200, body: { ok: true } }));
+    expect(report.httpStatus).toBe(200);
+    expect(deps.tokens.fetches).toBe(2);
+    const [, rejected, retried] = receiver.requests;
+    expect(rejected?.headers.authorization).toBe(first);
+    expect(retried?.headers.authorization).not.toBe(first);
+  });
+
+  it('a refused client secret fails the app with a clear error and is not retried', async () => {
+    const report = await sendAttempt(oauthApp('basic', 'wrong-secret'), 'c', scope(), deps);
+    expect(report.outcome).toEqual({ kind: 'fatal', code: 'oauth' });
+    expect(report.error).toEqual({ code: 'CALLHOOK_OAUTH_TOKEN', message: expect.stringContaining('HTTP 401') });
+    expect(receiver.requests).toHaveLength(0);
+  });
+
+  it('refreshes a token shortly before it expires', async () => {
+    let now = Date.now();
+    const short = await startOAuthServer({ expiresIn: 60 });
+    const http = createHttpClient();
+    const tokens = new OAuthTokenCache(http, () => now);
+    const app = appWith(`{ type: oauth2, token_url: "${short.tokenUrl}", client_id: callhook-client, client_secret: oauth-client-secret-value }`);
+    if (app.auth.type !== 'oauth2') throw new Error('expected oauth2');
+    try {
+      const first = await tokens.getToken(app.auth);
+      now += 30_000;
+      expect(await tokens.getToken(app.auth)).toBe(first);
+      now += 25_000; // 55 s of 60: inside the refresh margin
+      const second = await tokens.getToken(app.auth);
+      expect(tokens.fetches).toBe(2);
+      expect(short.issuedTokens()).toEqual([first, second]);
+    } finally {
+      closeHttpClient(http);
+      await short.stop();
+    }
+  });
+});

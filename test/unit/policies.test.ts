@@ -1,0 +1,151 @@
+import { ConfigError } from '../../src/errors';
+import { parseConfig } from '../../src/policies/load';
+import { resolvePolicy } from '../../src/policies/resolve';
+import { makeEvent } from '../helpers/events';
+
+const problemsOf = (yaml: string, env: Record<string, string> = {}): string[] => {
+  try {
+    parseConfig(yaml, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+const minimalApp = (extra = '') => `
+policies:
+  - id: p
+    apps:
+      - name: CRM Lookup
+        url: https://crm.example.com/x
+${extra}`;
+
+describe('loading policies', () => {
+  it('applies the product defaults', () => {
+    const [app] = parseConfig(minimalApp()).policies[0]?.apps ?? [];
+    expect(app).toMatchObject({
+      slug: 'crm-lookup', phase: 'post_call', method: 'GET', timeoutMs: 30_000, retryCount: 3, retryDelayMs: 1000,
+      onFailure: 'continue', maxResponseBytes: 1024 * 1024, auth: { type: 'none' },
+    });
+  });
+
+  it('reads JSON as well as YAML, and the list form of headers and query', () => {
+    const json = JSON.stringify({
+      policies: [{ id: 'p', apps: [{ name: 'A', url: 'https://h.example/', method: 'post', timeout: '5s', retry_delay: 250,
+        headers: [{ key: 'X-Custom-Header', value: '{{ event.calling_number }}' }], query: [{ key: 'q', value: 1 }], body: '{"a": "{{ event.calling_number }}"}' }] }],
+    });
+    const app = parseConfig(json).policies[0]?.apps[0];
+    expect(app?.method).toBe('POST');
+    expect(app?.timeoutMs).toBe(5000);
+    expect(app?.retryDelayMs).toBe(250);
+    expect(app?.headers.map(([k]) => k)).toEqual(['X-Custom-Header']);
+    expect(app?.query[0]?.[1].source).toBe('1');
+    expect(app?.body).toMatchObject({ kind: 'object' });
+  });
+
+  it('orders apps by order, ties keeping file order', () => {
+    const config = parseConfig(`
+policies:
+  - id: p
+    apps:
+      - { name: c, order: 50, url: "https://h.example/c" }
+      - { name: a, order: 10, url: "https://h.example/a" }
+      - { name: d, order: 50, url: "https://h.example/d" }
+      - { name: b, order: 20, url: "https://h.example/b" }`);
+    expect(config.policies[0]?.apps.map((a) => a.slug)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('substitutes ${ENV} and treats the values as secrets', () => {
+    const config = parseConfig(minimalApp('        auth: { type: bearer, token: "${CRM_TOKEN}" }'), { CRM_TOKEN: 'tok-123456' });
+    expect(config.policies[0]?.apps[0]?.auth).toEqual({ type: 'bearer', token: 'tok-123456' });
+    expect(config.secrets).toContain('tok-123456');
+  });
+
+  it('is frozen', () => {
+    const config = parseConfig(minimalApp());
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.policies[0]?.apps[0])).toBe(true);
+  });
+
+  it('reports every problem with its path', () => {
+    const problems = problemsOf(`
+policies:
+  - id: Bad_Id
+    apps:
+      - name: A
+        url: "https://{{ event.host }}/x"
+      - name: B
+        url: https://h.example/
+        method: FETCH
+        timeout: soon
+        auth: { type: bearer }
+        body: "{not json"
+      - name: C
+        url: https://h.example/{{ event.x
+        headers: { X-Token: "\${MISSING}" }
+        typo_field: 1`);
+    expect(problems).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^policies\[0\]\.apps\[2\]\.headers\.X-Token: environment variable MISSING is not set/),
+      expect.stringMatching(/^policies\[0\]\.id: /),
+      expect.stringMatching(/^policies\[0\]\.apps\[1\]\.method: /),
+      expect.stringMatching(/^policies\[0\]\.apps\[1\]\.timeout: "soon" is not a duration/),
+      expect.stringMatching(/^policies\[0\]\.apps\[1\]\.auth\.token: /),
+      expect.stringMatching(/^policies\[0\]\.apps\[1\]\.body: not valid JSON text/),
+      expect.stringMatching(/^policies\[0\]\.apps\[2\]: .*typo_field/),
+    ]));
+  });
+
+  it('reports template, host and slug problems after the schema passes', () => {
+    const problems = problemsOf(`
+policies:
+  - id: p
+    match: { called_number: "([" }
+    apps:
+      - { name: A, url: "https://{{ event.host }}/x" }
+      - { name: B, url: "https://h.example/{{ event.x" }
+      - { name: a, url: "https://h.example/" }
+      - { name: C, url: "https://h.example/", method: GET, body: { a: 1 } }
+  - id: p
+    apps: []`);
+    expect(problems).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^policies\[0\]\.match\.called_number: /),
+      expect.stringMatching(/^policies\[0\]\.apps\[0\]\.url: scheme, host and port must be literal/),
+      expect.stringMatching(/^policies\[0\]\.apps\[1\]\.url: template does not compile/),
+      expect.stringMatching(/^policies\[0\]\.apps\[2\]\.name: slug "a" is already used by apps\[0\]/),
+      expect.stringMatching(/^policies\[0\]\.apps\[3\]\.body: a GET request carries no body/),
+      expect.stringMatching(/^policies\[1\]\.id: "p" is used by an earlier policy/),
+    ]));
+  });
+
+  it('allows a templated host only when the app opts in', () => {
+    expect(() => parseConfig(minimalApp().replace('https://crm.example.com/x', 'http://{{ app_data.phone-discovery.data.phone.ip }}/x') + '        allow_templated_host: true\n')).not.toThrow();
+  });
+
+  it('reports a YAML syntax error', () => {
+    expect(problemsOf('policies: [')[0]).toMatch(/YAML syntax/);
+  });
+});
+
+describe('choosing the policy for a call', () => {
+  const config = parseConfig(`
+policies:
+  - { id: named-only, apps: [] }
+  - { id: sales, match: { called_number: "^1[0-9]{3}$" }, apps: [] }
+  - { id: vip, match: { called_number: "^1", calling_name: "VIP" }, apps: [] }
+  - { id: default, apps: [] }`);
+
+  it('uses the policy the event names', () => {
+    expect(resolvePolicy(config, makeEvent({ policy: 'named-only' }))?.id).toBe('named-only');
+    expect(resolvePolicy(config, makeEvent({ policy: 'nope' }))).toBeUndefined();
+  });
+  it('takes the first policy whose match holds, in file order', () => {
+    expect(resolvePolicy(config, makeEvent({ called_number: '1234', calling_name: 'VIP' }))?.id).toBe('sales');
+    expect(resolvePolicy(config, makeEvent({ called_number: '12345', calling_name: 'VIP guest' }))?.id).toBe('vip');
+  });
+  it('falls back to default, and to nothing without one', () => {
+    expect(resolvePolicy(config, makeEvent({ called_number: '999' }))?.id).toBe('default');
+    const noDefault = parseConfig('policies: [{ id: a, match: { called_number: "^1" }, apps: [] }]');
+    expect(resolvePolicy(noDefault, makeEvent({ called_number: '999' }))).toBeUndefined();
+  });
+});

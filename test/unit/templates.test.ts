@@ -1,0 +1,104 @@
+import { compileBody, renderBody } from '../../src/templates/body';
+import { compileTemplate, compileUrlTemplate, encodeRfc3986 } from '../../src/templates/engine';
+import { renderHeaders, renderUrl } from '../../src/templates/request';
+import { TemplateError } from '../../src/errors';
+import { HOSTILE_NAMES } from '../helpers/events';
+
+const scope = (event: Record<string, unknown>, app_data: Record<string, unknown> = {}) => ({ event, app_data });
+
+describe('query encoding (RFC 3986)', () => {
+  it('encodes the product example exactly', () => {
+    expect(encodeRfc3986('+1 (555) 123-4567')).toBe('%2B1%20%28555%29%20123-4567');
+    const url = renderUrl(compileUrlTemplate('https://crm.example.com/search'), [['phone', compileTemplate('{{ event.n }}')]], scope({ n: '+1 (555) 123-4567' }), new Set());
+    expect(url).toBe('https://crm.example.com/search?phone=%2B1%20%28555%29%20123-4567');
+  });
+
+  it('appends to a URL that already has a query and keeps the fragment last', () => {
+    const q = [['a b', compileTemplate('x&y=z')]] as const;
+    expect(renderUrl(compileUrlTemplate('https://h.example/p?k=1#top'), q, scope({}), new Set())).toBe('https://h.example/p?k=1&a%20b=x%26y%3Dz#top');
+  });
+});
+
+describe('URL templates', () => {
+  const url = compileUrlTemplate('https://crm.example.com/contacts/{{ event.calling_number }}/details');
+
+  it.each(HOSTILE_NAMES)('a value cannot add segments, a query or a fragment: %j', (value) => {
+    const rendered = renderUrl(url, [], scope({ calling_number: value }), new Set());
+    const parsed = new URL(rendered);
+    expect(parsed.host).toBe('crm.example.com');
+    expect(parsed.search).toBe('');
+    expect(parsed.hash).toBe('');
+    expect(parsed.pathname.split('/')).toHaveLength(4);
+    expect(decodeURIComponent(parsed.pathname.split('/')[2] ?? '')).toBe(value);
+  });
+
+  it('encodes values inside helpers and blocks too', () => {
+    const t = compileUrlTemplate('https://h.example/{{#if event.a}}{{ event.a }}{{/if}}/{{lookup event "b"}}');
+    expect(t.render(scope({ a: 'x/y', b: '?z' }))).toBe('https://h.example/x%2Fy/%3Fz');
+  });
+});
+
+describe('text templates', () => {
+  it('does not HTML-escape', () => {
+    expect(compileTemplate('{{ event.calling_name }}').render(scope({ calling_name: `O'Brien & Sons <x>` }))).toBe(`O'Brien & Sons <x>`);
+  });
+
+  it('reads hyphenated slugs and [app-name] segments', () => {
+    const data = { 'crm-lookup': { data: { customer_id: 'CUST-12345' } } };
+    expect(compileTemplate('{{ app_data.crm-lookup.data.customer_id }}').render(scope({}, data))).toBe('CUST-12345');
+    expect(compileTemplate('{{ app_data.[crm-lookup].data.customer_id }}').render(scope({}, data))).toBe('CUST-12345');
+  });
+
+  it('lists paths that resolve to nothing and renders them empty', () => {
+    const unresolved = new Set<string>();
+    const out = compileTemplate('{{ event.calling_number }}-{{ app_data.phone-discovery.data.phone.ip }}').render(scope({ calling_number: '1' }), unresolved);
+    expect(out).toBe('1-');
+    expect([...unresolved]).toEqual(['app_data.phone-discovery.data.phone.ip']);
+  });
+
+  it('cannot reach the process environment or prototypes', () => {
+    expect(compileTemplate('{{ process.env.HOME }}{{ event.constructor.name }}{{ event.__proto__ }}').render(scope({}))).toBe('');
+  });
+
+  it('does not render templates found inside call data', () => {
+    expect(compileTemplate('{{ event.calling_name }}').render(scope({ calling_name: '{{ event.secret }}', secret: 'x' }))).toBe('{{ event.secret }}');
+  });
+
+  it('reports a syntax error at compile time', () => {
+    expect(() => compileTemplate('{{ event.calling_number ')).toThrow();
+  });
+});
+
+describe('JSON bodies', () => {
+  it.each(HOSTILE_NAMES)('call data cannot break the JSON: %j', (name) => {
+    const body = compileBody({ text: 'Call from {{ event.calling_name }}', name: '{{ event.calling_name }}', nested: ['{{ event.calling_name }}!'] });
+    const rendered = renderBody(body, scope({ calling_name: name }), new Set());
+    const text = JSON.stringify(rendered);
+    expect(JSON.parse(text)).toEqual({ text: `Call from ${name}`, name, nested: [`${name}!`] });
+  });
+
+  it('keeps the JSON type of whole-expression leaves', () => {
+    const body = compileBody({ n: '{{ app_data.crm.data.count }}', vip: '{{app_data.crm.data.vip}}', obj: '{{ app_data.crm.data }}', missing: '{{ event.nope }}', text: 'n={{ app_data.crm.data.count }}', literal: 7 });
+    const unresolved = new Set<string>();
+    const data = { count: 3, vip: true, nothing: null };
+    expect(renderBody(body, scope({}, { crm: { data } }), unresolved)).toEqual({ n: 3, vip: true, obj: data, missing: '', text: 'n=3', literal: 7 });
+    expect([...unresolved]).toEqual(['event.nope']);
+  });
+});
+
+describe('headers', () => {
+  const headers = [['X-Caller', compileTemplate('{{ event.calling_name }}')], ['X-Empty', compileTemplate('{{ event.nope }}')]] as const;
+
+  it('leaves out headers that render empty', () => {
+    expect(renderHeaders(headers, scope({ calling_name: `O'Brien & Sons` }), new Set())).toEqual({ 'X-Caller': `O'Brien & Sons` });
+  });
+
+  it.each(['a\r\nX-Injected: 1', 'a\nb', 'a\rb', 'a\u0000b'])('fails on control characters: %j', (value) => {
+    expect(() => renderHeaders(headers, scope({ calling_name: value }), new Set())).toThrow(TemplateError);
+  });
+
+  it('sends non-ASCII text as UTF-8 bytes', () => {
+    const out = renderHeaders(headers, scope({ calling_name: 'Zoë 李' }), new Set());
+    expect(Buffer.from(out['X-Caller'] ?? '', 'latin1').toString('utf8')).toBe('Zoë 李');
+  });
+});
