@@ -20,13 +20,12 @@ export function createLogger(options: { level?: string; secrets?: readonly strin
       name: 'callhook',
       level: options.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
-      hooks: secrets.length
-        ? {
-            logMethod(args, method) {
-              method.apply(this, args.map((arg) => scrubDeep(arg, scrub)) as Parameters<typeof method>);
-            },
-          }
-        : undefined,
+      hooks: {
+        logMethod(args, method) {
+          if (secrets.length === 0) return method.apply(this, args);
+          method.apply(this, args.map((arg) => scrubDeep(arg, scrub)) as Parameters<typeof method>);
+        },
+      },
     },
     options.destination ?? pino.destination({ sync: false }),
   );

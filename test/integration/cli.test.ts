@@ -1,0 +1,86 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeEvent } from '../helpers/events';
+import { exited, spawnCli } from '../helpers/processes';
+import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
+import { Receiver } from '../helpers/receiver';
+
+const dir = mkdtempSync(join(tmpdir(), 'callhook-cli-'));
+const file = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+describe('npx callhook config check', () => {
+  it('accepts the example policies file', async () => {
+    const child = spawnCli(['config', 'check', 'config/policies.yaml'], {});
+    expect(await exited(child)).toBe(0);
+    expect(child.output()).toMatch(/config\/policies\.yaml: OK \(2 policies, 3 apps\)/);
+  });
+
+  it('exits 1 with one line per problem, each naming its path', async () => {
+    const bad = file('bad.yaml', `
+policies:
+  - id: p
+    apps:
+      - { name: A, url: "ftp://x", timeout: soon }
+      - { name: B, url: "https://h.example/", auth: { type: bearer, token: "\${NOT_SET_ANYWHERE}" } }
+`);
+    const child = spawnCli(['config', 'check', '--config', bad], {});
+    expect(await exited(child)).toBe(1);
+    const lines = child.output().trim().split('\n');
+    expect(lines).toEqual(expect.arrayContaining([
+      'callhook: policies[0].apps[1].auth.token: environment variable NOT_SET_ANYWHERE is not set',
+      expect.stringMatching(/^callhook: policies\[0\]\.apps\[0\]\.timeout: /),
+    ]));
+  });
+
+  it('names a missing file', async () => {
+    const child = spawnCli(['config', 'check', join(dir, 'nope.yaml')], {});
+    expect(await exited(child)).toBe(1);
+    expect(child.output()).toMatch(/nope\.yaml: cannot read the policies file \(ENOENT\)/);
+  });
+});
+
+describe('npx callhook start', () => {
+  it('serves the API and runs calls with the worker in one process, and stops on SIGTERM', async () => {
+    const receiver = await new Receiver().start();
+    const prefix = uniquePrefix(__filename);
+    const config = file('start.yaml', `policies: [{ id: default, apps: [{ name: Hook, url: "${receiver.url}/hook" }] }]`);
+    const child = spawnCli(['start'], { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: prefix, CALLHOOK_CONFIG: config, CALLHOOK_PORT: '0', LOG_LEVEL: 'info' });
+    try {
+      let url = '';
+      for (let i = 0; i < 200 && !url; i++) {
+        url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(child.output())?.[1] ?? '';
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(url).not.toBe('');
+      const event = makeEvent();
+      const posted = await fetch(`${url}/v1/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
+      expect(posted.status).toBe(202);
+      let status = '';
+      for (let i = 0; i < 200 && status !== 'completed'; i++) {
+        status = ((await (await fetch(`${url}/v1/calls/${event.call_id}`)).json()) as { status: string }).status;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(status).toBe('completed');
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exited(child)).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await receiver.stop();
+      const redis = connectRedis();
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+    }
+  });
+
+  it('refuses a non-loopback host without an API token', async () => {
+    const child = spawnCli(['api'], { REDIS_URL: redisUrl(), CALLHOOK_HOST: '0.0.0.0', CALLHOOK_PORT: '0' });
+    expect(await exited(child)).toBe(1);
+    expect(child.output()).toMatch(/set CALLHOOK_API_TOKEN/);
+  });
+});

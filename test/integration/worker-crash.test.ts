@@ -1,0 +1,70 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeEvent } from '../helpers/events';
+import { startHarness } from '../helpers/harness';
+import { exited, spawnCli } from '../helpers/processes';
+import { redisUrl } from '../helpers/redis';
+import { Receiver } from '../helpers/receiver';
+
+describe('a worker killed with SIGKILL mid-policy', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  let configPath: string;
+  const policies = () => `
+policies:
+  - id: default
+    apps:
+      - { name: First, url: "${receiver.url}/first" }
+      - { name: Second, url: "${receiver.url}/second" }
+      - { name: Third, url: "${receiver.url}/third", body: { first: "{{ app_data.first.data.n }}" }, method: POST }
+`;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    configPath = join(mkdtempSync(join(tmpdir(), 'callhook-crash-')), 'policies.yaml');
+    writeFileSync(configPath, policies());
+    h = await startHarness(__filename, policies(), { worker: false });
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  it('is replaced by a new worker that finishes every call without re-sending the apps that succeeded', async () => {
+    let n = 0;
+    receiver.on('/first', () => ({ status: 200, body: { n: ++n } }));
+    receiver.on('/second', () => ({ hang: true }));
+    const env = { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath, CALLHOOK_LOCK_DURATION: '1500ms' };
+
+    const doomed = spawnCli(['worker'], env);
+    const events = Array.from({ length: 10 }, () => makeEvent());
+    await h.post(events);
+    await receiver.waitFor(10, '/second');
+    doomed.kill('SIGKILL');
+    await exited(doomed);
+
+    receiver.on('/second', () => ({ status: 200, body: { ok: true } }));
+    const successor = spawnCli(['worker'], env);
+    try {
+      for (const event of events) {
+        const record = await h.waitForCall(event.call_id, 30_000);
+        expect(record.status).toBe('completed');
+        expect(record.app_data.third?.status).toBe('success');
+      }
+    } finally {
+      successor.kill('SIGTERM');
+      await exited(successor);
+    }
+
+    const keys = (path: string) => receiver.to(path).map((r) => r.headers['idempotency-key']);
+    for (const event of events) {
+      expect(keys('/first').filter((k) => k === `${event.call_id}.first`)).toHaveLength(1);
+      expect(keys('/third').filter((k) => k === `${event.call_id}.third`)).toHaveLength(1);
+    }
+    // Second was in flight when the worker died: sent again, as it had not succeeded.
+    expect(receiver.to('/second').length).toBe(20);
+    const firstValues = new Set(receiver.to('/third').map((r) => (r.json as { first: number }).first));
+    expect(firstValues.size).toBe(10);
+  });
+});
