@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { VERSION } from '../src/version';
+import { registerIngestCdr } from './ingest-cdr';
 import { loadOrExit, serve } from './serve';
 
 const program = new Command('callhook')
@@ -43,6 +44,8 @@ program
     const apps = config.policies.reduce((n, p) => n + p.apps.length, 0);
     process.stdout.write(`${config.source}: OK (${config.policies.length} policies, ${apps} apps)\n`);
   });
+
+registerIngestCdr(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`callhook: ${(error as Error).message}\n`);

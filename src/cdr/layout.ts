@@ -1,0 +1,88 @@
+import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { parseCsvLine } from './csv';
+
+/**
+ * Fields a call record must have for callhook to use it. Present in every CUCM version since
+ * 4.x; anything else is looked up by name when present and ignored when not.
+ */
+export const REQUIRED_FIELDS = [
+  'cdrRecordType',
+  'globalCallID_callManagerId',
+  'globalCallID_callId',
+  'origLegCallIdentifier',
+  'destLegIdentifier',
+  'dateTimeOrigination',
+  'callingPartyNumber',
+  'originalCalledPartyNumber',
+  'finalCalledPartyNumber',
+] as const;
+
+/** Column positions by field name, from a file's header line. */
+export interface CdrLayout {
+  readonly names: readonly string[];
+  readonly index: ReadonlyMap<string, number>;
+}
+
+export type LayoutResult =
+  | { ok: true; layout: CdrLayout; /** byte offset of the first record */ dataOffset: number }
+  | { ok: false; reason: string };
+
+/** A type token of line 2: INTEGER, VARCHAR(50), UNIQUEIDENTIFIER... */
+const TYPE_TOKEN = /^[A-Za-z][A-Za-z0-9_ ]*(\(\d+(,\d+)?\))?$/;
+
+/** Builds the layout from line 1 (field names) and line 2 (types), or says why this is not a CDR file. */
+export function layoutFrom(headerLine: string | undefined, typeLine: string | undefined): { ok: true; layout: CdrLayout } | { ok: false; reason: string } {
+  if (headerLine === undefined || headerLine.trim() === '') return { ok: false, reason: 'empty file: no header line' };
+  const header = parseCsvLine(headerLine.replace(/^\uFEFF/, ''));
+  if (!header.ok) return { ok: false, reason: `line 1 is not a CSV header: ${header.reason}` };
+  const names = header.fields.map((f) => f.trim());
+  const index = new Map<string, number>();
+  names.forEach((name, i) => {
+    if (name && !index.has(name)) index.set(name, i);
+  });
+  if (index.has('cdrRecordType') && !index.has('callingPartyNumber') && (index.has('numberPacketsLost') || index.has('varVQMetrics'))) {
+    return { ok: false, reason: 'CMR file (call quality records), not call detail records' };
+  }
+  const missing = REQUIRED_FIELDS.filter((f) => !index.has(f));
+  if (missing.length > 0) return { ok: false, reason: `not a CUCM CDR file: header lacks ${missing.join(', ')}` };
+  if (typeLine === undefined) return { ok: false, reason: 'no type line (line 2) after the header' };
+  const types = parseCsvLine(typeLine);
+  if (!types.ok || types.fields.length !== names.length || !types.fields.every((t) => TYPE_TOKEN.test(t.trim()))) {
+    return { ok: false, reason: `line 2 is not the CDR type line (expected ${names.length} types such as INTEGER, VARCHAR(50))` };
+  }
+  return { ok: true, layout: { names, index } };
+}
+
+/** CMR files are recognised by name (`cmr_...`) before anything is read. */
+export function isCmrFileName(path: string): boolean {
+  return /^cmr_/i.test(basename(path));
+}
+
+/** The header and type lines of CUCM files are a few KiB; a file without them in this much is not CDR. */
+const HEAD_BYTES = 256 * 1024;
+
+/** Reads a file's first two lines and builds its layout. */
+export async function readLayout(path: string): Promise<LayoutResult> {
+  if (isCmrFileName(path)) return { ok: false, reason: 'CMR file (call quality records), not call detail records' };
+  const handle = await open(path, 'r');
+  let head: Buffer;
+  try {
+    const buffer = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, HEAD_BYTES, 0);
+    head = buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+  if (head.includes(0)) return { ok: false, reason: 'binary file, not a CUCM CDR file' };
+  const atEof = head.length < HEAD_BYTES;
+  const lf1 = head.indexOf(10);
+  const lf2 = lf1 < 0 ? -1 : head.indexOf(10, lf1 + 1);
+  if (lf1 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR file: no header line in the first 256 KiB' };
+  if (lf1 >= 0 && lf2 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR file: no type line in the first 256 KiB' };
+  const text = (from: number, to: number) => head.toString('utf8', from, to).replace(/\r$/, '');
+  const headerLine = text(0, lf1 < 0 ? head.length : lf1);
+  const typeLine = lf1 < 0 ? undefined : text(lf1 + 1, lf2 < 0 ? head.length : lf2);
+  const result = layoutFrom(headerLine, typeLine === '' && lf2 < 0 ? undefined : typeLine);
+  return result.ok ? { ...result, dataOffset: lf2 < 0 ? head.length : lf2 + 1 } : result;
+}

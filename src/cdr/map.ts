@@ -1,0 +1,97 @@
+import { parseEvent, type CallEvent } from '../events/schema';
+import { cdrCallId } from './call-id';
+import { decodeCucmIp } from './ip';
+import type { CdrLayout } from './layout';
+
+/** What one parsed line becomes. */
+export type MapResult =
+  | { kind: 'event'; event: CallEvent }
+  /** Not a call record (cdrRecordType other than 1): nothing to send, nothing wrong. */
+  | { kind: 'skip'; reason: string }
+  /** A call record that cannot become an event. */
+  | { kind: 'reject'; reason: string };
+
+export interface MapContext {
+  /** Policy to name in every event (`--policy`). */
+  policy?: string;
+  /** File name (no directory) recorded in the event as `cdr_file`. */
+  file: string;
+  line: number;
+}
+
+/** Calling number used when CUCM recorded none (a trunk that sent no caller id). */
+export const ANONYMOUS = 'anonymous';
+
+/**
+ * Maps one CDR (its fields in header order) to a call event. Field positions come from the
+ * file's own header, so other CUCM versions' extra or reordered columns map the same way.
+ */
+export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: MapContext): MapResult {
+  if (fields.length !== layout.names.length) {
+    return { kind: 'reject', reason: `has ${fields.length} fields; the header has ${layout.names.length} (truncated or damaged line)` };
+  }
+  const get = (name: string): string => {
+    const i = layout.index.get(name);
+    return i === undefined ? '' : (fields[i] ?? '');
+  };
+  const recordType = get('cdrRecordType');
+  if (recordType !== '1') {
+    return /^\d+$/.test(recordType)
+      ? { kind: 'skip', reason: `cdrRecordType ${recordType} is not a call record` }
+      : { kind: 'reject', reason: `cdrRecordType ${JSON.stringify(recordType)} is not a number` };
+  }
+  const cmId = get('globalCallID_callManagerId');
+  const callId = get('globalCallID_callId');
+  const id = cdrCallId([cmId, callId, get('origLegCallIdentifier'), get('destLegIdentifier')]);
+  if (!id) return { kind: 'reject', reason: 'globalCallID_callManagerId, globalCallID_callId, origLegCallIdentifier and destLegIdentifier must be whole numbers' };
+  const origination = epochToIso(get('dateTimeOrigination'));
+  if (!origination) return { kind: 'reject', reason: `dateTimeOrigination ${JSON.stringify(get('dateTimeOrigination'))} is not an epoch time` };
+  const called =
+    get('finalCalledPartyNumber') || get('originalCalledPartyNumber') || get('finalCalledPartyNumber_uri') || get('originalCalledPartyNumber_uri');
+  if (!called) return { kind: 'reject', reason: 'no called number (finalCalledPartyNumber and originalCalledPartyNumber are empty)' };
+
+  const cdr: Record<string, string> = {};
+  layout.names.forEach((name, i) => {
+    if (name && !(name in cdr)) cdr[name] = fields[i] ?? '';
+  });
+  const connect = epochToIso(get('dateTimeConnect'));
+  const candidate: Record<string, unknown> = {
+    call_id: id,
+    calling_number: get('callingPartyNumber') || get('callingPartyNumber_uri') || ANONYMOUS,
+    called_number: called,
+    original_called_number: get('originalCalledPartyNumber'),
+    calling_devicename: get('origDeviceName'),
+    called_devicename: get('destDeviceName'),
+    timestamp: origination,
+    connect_time: connect,
+    disconnect_time: epochToIso(get('dateTimeDisconnect')),
+    duration: toInt(get('duration')) ?? 0,
+    answered: connect !== null,
+    orig_cause: toInt(get('origCause_value')),
+    dest_cause: toInt(get('destCause_value')),
+    orig_ip: decodeCucmIp(get('origIpAddr')) ?? (get('origIpv4v6Addr') || null),
+    dest_ip: decodeCucmIp(get('destIpAddr')) ?? (get('destIpv4v6Addr') || null),
+    orig_media_ip: decodeCucmIp(get('origMediaTransportAddress_IP')),
+    dest_media_ip: decodeCucmIp(get('destMediaTransportAddress_IP')),
+    global_call_id: `${cmId}-${callId}`,
+    cluster_id: get('globalCallId_ClusterID'),
+    cdr_file: ctx.file,
+    cdr_line: ctx.line,
+    cdr,
+  };
+  if (ctx.policy) candidate.policy = ctx.policy;
+  const check = parseEvent(candidate);
+  return check.ok ? { kind: 'event', event: check.event } : { kind: 'reject', reason: check.problems.join('; ') };
+}
+
+/** CUCM times are epoch seconds UTC; 0 means "did not happen" (e.g. never connected). */
+export function epochToIso(raw: string): string | null {
+  const n = toInt(raw);
+  if (n === null || n <= 0) return null;
+  const date = new Date(n * 1000);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+function toInt(raw: string): number | null {
+  return /^-?\d{1,15}$/.test(raw) ? Number(raw) : null;
+}

@@ -1,0 +1,97 @@
+import type { Logger } from 'pino';
+import type { FileOutcome, IngestListener } from './ingest-file';
+import type { RunListener, Summary } from './ingest';
+import { renderProgress } from './progress-bar';
+
+/** Everything the CLI shows while ingesting. */
+export interface Reporter extends IngestListener, RunListener {
+  /** Total bytes of the files about to be read (one-shot runs; enables the ETA). */
+  begin(totalBytes: number): void;
+  finish(summary: Summary, dryRun: boolean): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Summary as a few human lines. */
+export function formatSummary(s: Summary, dryRun: boolean): string {
+  const secs = s.elapsed_ms / 1000;
+  const rate = secs > 0 ? Math.round(s.records / secs) : 0;
+  return [
+    `${dryRun ? 'dry run: nothing was queued' : 'done'} in ${secs.toFixed(1)} s (${rate.toLocaleString('en-US')} records/s)`,
+    `  files      ${s.files} ingested, ${s.already_done} already done, ${s.rejected_files} not CDR (moved aside), ${s.unfinished} unfinished`,
+    `  records    ${s.records}`,
+    `  ${dryRun ? 'would queue' : 'queued     '} ${s.queued}`,
+    `  duplicates ${s.duplicates}`,
+    `  rejected   ${s.rejected}`,
+    `  not calls  ${s.skipped}`,
+  ].join('\n');
+}
+
+function describe(path: string, outcome: FileOutcome): string {
+  if (outcome.kind === 'already-done') return `${path}: already done, skipped`;
+  if (outcome.kind === 'not-cdr') return `${path}: not a CDR file (${outcome.reason})${outcome.movedTo ? `, moved to ${outcome.movedTo}` : ''}`;
+  const c = outcome.counts;
+  const resumed = outcome.resumedFromLine ? ` (resumed at line ${outcome.resumedFromLine})` : '';
+  return `${path}: ${outcome.interrupted ? 'interrupted' : 'done'}${resumed}: ${c.records} records, ${c.queued} queued, ${c.duplicates} duplicates, ${c.rejected} rejected`;
+}
+
+/** For a terminal: a progress bar on `out` redrawn at most every 100 ms, human messages, a summary table. */
+export function terminalReporter(out: NodeJS.WritableStream, now: () => number = Date.now): Reporter {
+  let total = 0;
+  let bytes = 0;
+  let records = 0;
+  let started = now();
+  let drawnAt = 0;
+  let barShown = false;
+  const clear = () => {
+    if (barShown) out.write('\r\x1b[K');
+    barShown = false;
+  };
+  const draw = (force = false) => {
+    if (total === 0 || (!force && now() - drawnAt < 100)) return;
+    drawnAt = now();
+    out.write(`\r\x1b[K${renderProgress({ bytes, totalBytes: total, records, elapsedMs: now() - started })}`);
+    barShown = true;
+  };
+  const say = (line: string) => {
+    clear();
+    out.write(`${line}\n`);
+    draw(true);
+  };
+  return {
+    begin(totalBytes) {
+      total = totalBytes;
+      started = now();
+      draw(true);
+    },
+    advance(b, r) {
+      bytes += b;
+      records += r;
+      draw();
+    },
+    rejectedRecord: (file, line, reason) => say(`${file}:${line}: rejected: ${reason}`),
+    fileEnd: (path, outcome) => say(describe(path, outcome)),
+    fileError: (path, error) => say(`${path}: failed: ${error.message} (it resumes on the next run)`),
+    info: (message) => say(message),
+    finish(summary, dryRun) {
+      if (total > 0) draw(true);
+      clear();
+      out.write(`${formatSummary(summary, dryRun)}\n`);
+    },
+  };
+}
+
+/** Off a terminal: one JSON log line per file, per rejected record and for the summary. */
+export function logReporter(logger: Logger): Reporter {
+  return {
+    begin: (totalBytes) => logger.debug({ total_bytes: totalBytes }, 'cdr ingest starting'),
+    rejectedRecord: (file, line, reason) => logger.warn({ file, line, reason }, 'cdr record rejected'),
+    fileEnd(path, outcome) {
+      if (outcome.kind === 'not-cdr') logger.warn({ file: path, reason: outcome.reason, moved_to: outcome.movedTo ?? null }, 'not a CDR file');
+      else if (outcome.kind === 'already-done') logger.info({ file: path }, 'cdr file already done');
+      else logger.info({ file: path, ...outcome.counts, resumed_from_line: outcome.resumedFromLine ?? null, interrupted: outcome.interrupted }, 'cdr file ingested');
+    },
+    fileError: (path, error) => logger.error({ file: path, err: error.message }, 'cdr file failed; it resumes on the next run'),
+    info: (message, fields) => logger.info(fields ?? {}, message),
+    finish: (summary, dryRun) => logger.info({ ...summary, dry_run: dryRun }, 'cdr ingest finished'),
+  };
+}

@@ -1,0 +1,125 @@
+import { stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { expandPaths } from '../src/cdr/files';
+import { ingestFile, type FileIngestOptions } from '../src/cdr/ingest-file';
+import { addOutcome, ingestFiles, totalBytes, type Summary } from '../src/cdr/ingest';
+import { FileLedger } from '../src/cdr/ledger';
+import { logReporter, terminalReporter, type Reporter } from '../src/cdr/report';
+import { requeueLost } from '../src/cdr/requeue-lost';
+import { watchDirs } from '../src/cdr/watch';
+import { createLogger } from '../src/logger';
+import { createRuntime, type Runtime } from '../src/runtime';
+import { parseDuration } from '../src/util/duration';
+import { redisAnswers } from './redis-fallback';
+import { fail, loadOrExit } from './serve';
+
+interface IngestCdrFlags {
+  watch?: boolean;
+  policy?: string;
+  dryRun?: boolean;
+  config?: string;
+  settle: string;
+  interval: string;
+  batch: string;
+}
+
+/** `callhook ingest-cdr <file|dir>... [--watch] [--policy ID] [--dry-run] [--config FILE]` */
+export function registerIngestCdr(program: Command): void {
+  program
+    .command('ingest-cdr')
+    .description('queue a post-call event for every call record in CUCM CDR files (or watch directories for new files)')
+    .argument('<paths...>', 'CDR files or directories')
+    .option('--watch', 'keep watching the directories and ingest each new file once it is complete')
+    .option('--policy <id>', 'run this policy for every call (default: match rules)')
+    .option('--dry-run', 'parse and report, queue nothing, move nothing')
+    .option('--config <file>', 'policies file (default: $CALLHOOK_CONFIG or config/policies.yaml)')
+    .option('--settle <duration>', 'with --watch: a file is complete once unchanged this long', '5s')
+    .option('--interval <duration>', 'with --watch: how often directories are listed', '1s')
+    .option('--batch <n>', 'events per queue round trip', '1000')
+    .action(async (paths: string[], flags: IngestCdrFlags) => {
+      process.exitCode = await run(paths, flags);
+    });
+}
+
+async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
+  const { settings, config } = loadOrExit(process.env, flags.config);
+  if (flags.policy !== undefined && !config.byId.has(flags.policy)) {
+    fail(`--policy ${flags.policy}: no such policy in ${settings.configPath} (policies: ${[...config.byId.keys()].join(', ') || 'none'})`);
+  }
+  const settleMs = durationFlag('--settle', flags.settle);
+  const intervalMs = durationFlag('--interval', flags.interval);
+  const batchSize = Number(flags.batch);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) fail(`--batch ${flags.batch}: expected a whole number from 1 to 10000`);
+  const { files, problems } = await expandPaths(paths);
+  if (problems.length > 0) fail(problems);
+  if (flags.watch) {
+    const notDirs = (await Promise.all(paths.map(async (p) => ((await stat(p)).isDirectory() ? undefined : p)))).filter(Boolean);
+    if (notDirs.length > 0) fail(`--watch takes directories: ${notDirs.join(', ')}`);
+  }
+
+  const logger = createLogger({ level: settings.logLevel, secrets: config.secrets });
+  const reporter: Reporter = process.stderr.isTTY ? terminalReporter(process.stderr) : logReporter(logger);
+  let runtime: Runtime | undefined;
+  if (!flags.dryRun) {
+    if (!(await redisAnswers(settings.redisUrl))) fail(`no Redis answers at ${settings.redisUrl}; start one or set REDIS_URL`);
+    runtime = createRuntime(settings, config, logger);
+  }
+
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted) process.exit(130);
+    reporter.info(`${signal}: finishing the batches in flight, then stopping (again to exit at once)`);
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const rt = runtime;
+  const options: FileIngestOptions = {
+    enqueue: rt ? (events) => rt.producer.enqueue(events) : undefined,
+    ledger: rt ? new FileLedger(rt.redis, settings.prefix) : undefined,
+    requeueLost: rt ? (ids) => requeueLost(rt.redis, rt.store, rt.queue, ids) : undefined,
+    policy: flags.policy,
+    batchSize,
+    batchDelayMs: Number(process.env.CALLHOOK_CDR_BATCH_DELAY_MS) || 0, // test knob: slows ingestion so a test can kill it mid-file
+    signal: abort.signal,
+    listener: reporter,
+  };
+  let summary: Summary;
+  try {
+    if (flags.watch) summary = await watch(paths, options, reporter, { settleMs, intervalMs });
+    else {
+      reporter.begin(await totalBytes(files));
+      summary = await ingestFiles(files, { ...options, run: reporter });
+    }
+  } finally {
+    await runtime?.close();
+  }
+  reporter.finish(summary, !!flags.dryRun);
+  if (summary.unfinished > 0) return 1;
+  return summary.rejected > 0 || summary.rejected_files > 0 ? 2 : 0;
+}
+
+async function watch(dirs: string[], options: FileIngestOptions, reporter: Reporter, timing: { settleMs: number; intervalMs: number }): Promise<Summary> {
+  const started = Date.now();
+  const summary: Summary = { files: 0, already_done: 0, rejected_files: 0, unfinished: 0, records: 0, queued: 0, duplicates: 0, rejected: 0, skipped: 0, elapsed_ms: 0 };
+  reporter.info('watching for CDR files', { dirs, settle_ms: timing.settleMs, interval_ms: timing.intervalMs });
+  await watchDirs(dirs, {
+    ...timing,
+    signal: options.signal ?? new AbortController().signal,
+    async onFile(path) {
+      const outcome = await ingestFile(path, options);
+      addOutcome(summary, outcome);
+      reporter.fileEnd?.(path, outcome);
+    },
+    onError: (path, error) => reporter.fileError?.(path, error),
+  });
+  summary.elapsed_ms = Date.now() - started;
+  return summary;
+}
+
+function durationFlag(name: string, raw: string): number {
+  const ms = parseDuration(raw);
+  if (ms === undefined) fail(`${name} ${raw}: expected a duration such as 5s or 500ms`);
+  return ms;
+}
