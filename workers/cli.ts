@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { VERSION } from '../src/version';
+import { registerCallTest } from './call-test';
 import { registerIngestCdr } from './ingest-cdr';
 import { loadOrExit, serve } from './serve';
 
@@ -46,6 +47,8 @@ program
   });
 
 registerIngestCdr(program);
+
+registerCallTest(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`callhook: ${(error as Error).message}\n`);

@@ -70,7 +70,7 @@ export async function serve(options: ServeOptions): Promise<{ runtime: Runtime; 
     logger.info({ concurrency: settings.concurrency, policies: config.policies.length }, 'worker started');
   }
   if (options.api) {
-    const api = buildApi({ producer: runtime.producer, store: runtime.store, logger, apiToken: settings.apiToken, ping: () => runtime.redis.ping() });
+    const api = buildApi({ config, send: runtime.send, producer: runtime.producer, store: runtime.store, logger, apiToken: settings.apiToken, ping: () => runtime.redis.ping() });
     await api.listen({ host: settings.host, port: settings.port });
     const address = api.server.address();
     port = typeof address === 'object' && address ? address.port : settings.port;

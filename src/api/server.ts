@@ -1,11 +1,18 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { parseEvents, MAX_EVENT_BYTES } from '../events/schema';
+import { formatCallTest } from '../call-test/format';
+import { parseCallTest, runCallTest } from '../call-test/run';
+import { parseEvent, parseEvents, MAX_EVENT_BYTES } from '../events/schema';
+import type { CallhookConfig } from '../policies/types';
+import { runRealtime } from '../pipeline/realtime';
 import type { CallProducer } from '../queue/producer';
 import type { CallStore } from '../store/call-store';
+import type { SendDeps } from '../webhook/send';
 
 export interface ApiDeps {
+  config: CallhookConfig;
+  send: SendDeps;
   producer: CallProducer;
   store: CallStore;
   logger: Logger;
@@ -61,6 +68,24 @@ export function buildApi(deps: ApiDeps) {
     const record = await deps.store.get(request.params.call_id);
     if (!record) return problem(reply, 404, 'CALLHOOK_CALL_NOT_FOUND', `no call ${request.params.call_id}`);
     return record;
+  });
+
+  app.post('/v1/realtime', async (request, reply) => {
+    const check = parseEvent(request.body);
+    if (!check.ok) return problem(reply, 400, 'CALLHOOK_EVENT_INVALID', 'invalid call event', check.problems);
+    const { event } = check;
+    if (event.policy !== undefined && !deps.config.byId.has(event.policy)) {
+      return problem(reply, 404, 'CALLHOOK_POLICY_NOT_FOUND', `no policy "${event.policy}"`);
+    }
+    return runRealtime(deps.config, event, deps.send, deps.store);
+  });
+
+  app.post<{ Querystring: { format?: string } }>('/v1/call-test', async (request, reply) => {
+    const input = parseCallTest(deps.config, request.body);
+    if (!input.ok) return problem(reply, input.status, input.code, input.problems.join('; '), input.problems);
+    const report = await runCallTest(deps.config, input, deps.send);
+    if (request.query.format === 'text') return reply.type('text/plain; charset=utf-8').send(formatCallTest(report));
+    return report;
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

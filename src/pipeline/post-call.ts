@@ -2,7 +2,7 @@ import type { CallEvent } from '../events/schema';
 import type { Policy } from '../policies/types';
 import { backoffDelay, decideRetry } from '../webhook/retry-policy';
 import { sendAttempt, type SendDeps } from '../webhook/send';
-import { callStatus, finalResult, isTruthy, skippedResult, type AppResult, type CallStatus } from './result';
+import { callStatus, finalResult, skipResult, type AppResult, type CallStatus } from './result';
 
 /** What the post-call runner needs to know about a call, as loaded from the store. */
 export interface CallState {
@@ -50,14 +50,7 @@ export async function runPostCall(
       continue;
     }
 
-    let result: AppResult | undefined;
-    if (stoppedBy) {
-      result = skippedResult(`not run: ${stoppedBy} failed and has on_failure: stop`);
-    } else if (app.when) {
-      const unresolved = new Set<string>();
-      if (!isTruthy(app.when.render(scope, unresolved))) result = skippedResult('`when` was false', [...unresolved]);
-    }
-
+    let result = skipResult(app, scope, stoppedBy);
     if (!result) {
       const attempt = (state.pendingAttempts[app.slug] ?? 0) + 1;
       const report = await sendAttempt(app, event.call_id, scope, deps, { signal });

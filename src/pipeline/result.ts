@@ -28,6 +28,17 @@ export function skippedResult(message: string, unresolved: string[] = []): AppRe
   return { status: 'skipped', http_status: null, data: null, message, attempts: 0, duration_ms: 0, unresolved, error: null };
 }
 
+/**
+ * The `skipped` result for an app that must not run: an earlier app stopped the policy, or its
+ * `when` renders false. Undefined when the app should run.
+ */
+export function skipResult(app: WebhookApp, scope: TemplateScope, stoppedBy: string | undefined): AppResult | undefined {
+  if (stoppedBy) return skippedResult(`not run: ${stoppedBy} failed and has on_failure: stop`);
+  if (!app.when) return undefined;
+  const unresolved = new Set<string>();
+  return isTruthy(app.when.render(scope, unresolved)) ? undefined : skippedResult('`when` was false', [...unresolved]);
+}
+
 /** Turns an app's final attempt into its result, rendering `message` over the response. */
 export function finalResult(app: WebhookApp, report: AttemptReport, attempts: number, scope: TemplateScope): AppResult {
   const success = report.error === null;

@@ -61,7 +61,7 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
 function authSecrets(auth: Policy['apps'][number]['auth']): string[] {
   switch (auth.type) {
     case 'basic':
-      return [auth.password];
+      return [auth.password, Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')];
     case 'bearer':
       return [auth.token];
     case 'oauth2':

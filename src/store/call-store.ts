@@ -1,7 +1,7 @@
 import type { Redis, Cluster } from 'ioredis';
 import type { CallEvent } from '../events/schema';
 import type { CallState, Checkpoint } from '../pipeline/post-call';
-import type { AppResult, CallStatus } from '../pipeline/result';
+import { callStatus, type AppResult, type CallStatus } from '../pipeline/result';
 
 export type RedisClient = Redis | Cluster;
 
@@ -26,6 +26,7 @@ const PENDING = 'p:';
 const MARK_QUEUED = `
 if redis.call('HSETNX', KEYS[1], 'queued_at', ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'event', ARGV[2], 'status', 'queued')
+redis.call('HDEL', KEYS[1], 'finished_at')
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`;
@@ -95,16 +96,21 @@ export class CallStore implements Checkpoint {
     await this.redis.multi().hset(key, RESULT + slug, JSON.stringify(result)).hdel(key, PENDING + slug).pexpire(key, this.ttlMs).exec();
   }
 
-  /** Results of apps run outside the queue (real-time), stored so post-call apps can use them. */
+  /**
+   * Results of apps run outside the queue (real-time), stored so post-call apps can use them.
+   * A call not queued yet shows the real-time outcome as its status until it is.
+   */
   async saveResults(callId: string, event: CallEvent, results: Record<string, AppResult>, policyId: string): Promise<void> {
     const key = this.key(callId);
     const fields: string[] = ['policy', policyId];
     for (const [slug, result] of Object.entries(results)) fields.push(RESULT + slug, JSON.stringify(result));
+    const now = new Date().toISOString();
     await this.redis
       .multi()
       .hsetnx(key, 'event', JSON.stringify(event))
-      .hsetnx(key, 'created_at', new Date().toISOString())
-      .hsetnx(key, 'status', 'running')
+      .hsetnx(key, 'created_at', now)
+      .hsetnx(key, 'status', callStatus(Object.values(results)))
+      .hsetnx(key, 'finished_at', now)
       .hset(key, ...fields)
       .pexpire(key, this.ttlMs)
       .exec();

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance } from 'axios';
+import axiosRetry from 'axios-retry';
 
 /**
  * The one axios instance used for every webhook and token request: keep-alive sockets (a new
@@ -10,7 +11,7 @@ import axios, { type AxiosInstance } from 'axios';
  */
 export function createHttpClient(options: { maxSockets?: number } = {}): AxiosInstance {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 256, scheduling: 'lifo' as const };
-  return axios.create({
+  const client = axios.create({
     httpAgent: new http.Agent(agentOptions),
     httpsAgent: new https.Agent(agentOptions),
     validateStatus: () => true,
@@ -20,6 +21,10 @@ export function createHttpClient(options: { maxSockets?: number } = {}): AxiosIn
     transitional: { clarifyTimeoutError: true },
     proxy: false,
   });
+  // Off unless a request carries its own settings (real-time apps and Call Test retry in the
+  // request; post-call apps retry through BullMQ).
+  axiosRetry(client, { retries: 0 });
+  return client;
 }
 
 /** Closes the instance's idle keep-alive sockets (for a clean shutdown and for tests). */

@@ -1,4 +1,5 @@
-import type { AxiosError, AxiosInstance, AxiosRequestConfig } from 'axios';
+import { isAxiosError, type AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
+import type { IAxiosRetryConfig } from 'axios-retry';
 import { TemplateError, type ErrorCode } from '../errors';
 import type { WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
@@ -7,7 +8,7 @@ import { renderHeaders, renderUrl } from '../templates/request';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
 import { OAuthTokenCache, OAuthTokenError } from './oauth';
-import { parseRetryAfter, type AttemptOutcome } from './retry-policy';
+import { backoffDelay, decideRetry, parseRetryAfter, type AttemptOutcome } from './retry-policy';
 
 export interface SendDeps {
   http: AxiosInstance;
@@ -32,13 +33,18 @@ export interface AttemptReport {
   error: { code: ErrorCode; message: string } | null;
   durationMs: number;
   unresolved: string[];
+  /** HTTP requests made: 1, or more when retried inside the request (`retryInRequest`). */
+  attempts: number;
 }
 
 export interface AttemptOptions {
-  /** Aborts the attempt from outside (shutdown, a real-time app's overall deadline). */
+  /** Aborts the attempt from outside (shutdown). */
   signal?: AbortSignal;
-  /** Extra axios config merged into the request (axios-retry settings for real-time apps). */
-  requestConfig?: AxiosRequestConfig;
+  /**
+   * Retry inside this call with axios-retry (real-time apps, Call Test): same rules as the
+   * queue's retries, and the app's `timeout` bounds all attempts and waits together.
+   */
+  retryInRequest?: boolean;
 }
 
 /** Network error codes after which the same request may succeed. */
@@ -61,10 +67,12 @@ export async function sendAttempt(
   const started = performance.now();
   const unresolved = new Set<string>();
   const elapsed = () => Math.round(performance.now() - started);
-  const report = (partial: Omit<AttemptReport, 'durationMs' | 'unresolved'>): AttemptReport => ({
+  const retries = { count: 0 };
+  const report = (partial: Omit<AttemptReport, 'durationMs' | 'unresolved' | 'attempts'>): AttemptReport => ({
     ...partial,
     durationMs: elapsed(),
     unresolved: [...unresolved],
+    attempts: 1 + retries.count,
   });
 
   let request: RequestTrace;
@@ -80,12 +88,12 @@ export async function sendAttempt(
     const authorization = await authorizationHeader(app.auth, deps.tokens);
     if (authorization) request.headers.Authorization = authorization;
     token = app.auth.type === 'oauth2' ? authorization?.slice('Bearer '.length) : undefined;
-    let response = await send(deps.http, app, request, options);
+    let response = await send(deps.http, app, request, options, retries);
     if (response.status === 401 && app.auth.type === 'oauth2' && token) {
       // The token may have been revoked or rotated early: one fresh token, one more try.
       deps.tokens.invalidate(app.auth, token);
       request.headers.Authorization = `Bearer ${await deps.tokens.getToken(app.auth)}`;
-      response = await send(deps.http, app, request, options);
+      response = await send(deps.http, app, request, options, retries);
     }
     const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
     const outcome: AttemptOutcome =
@@ -115,7 +123,7 @@ function failure(
   request: RequestTrace | undefined,
   code: ErrorCode,
   message: string,
-): Omit<AttemptReport, 'durationMs' | 'unresolved'> {
+): Omit<AttemptReport, 'durationMs' | 'unresolved' | 'attempts'> {
   return { outcome, request, httpStatus: null, data: null, error: { code, message } };
 }
 
@@ -140,25 +148,65 @@ function renderRequest(app: WebhookApp, callId: string, scope: TemplateScope, un
   return { method: app.method, url, headers, body };
 }
 
-async function send(http: AxiosInstance, app: WebhookApp, request: RequestTrace, options: AttemptOptions) {
+/**
+ * One HTTP exchange bounded by the app's timeout (all in-request retries and waits included).
+ * A status that axios-retry gave up on comes back as the response, not as an error.
+ */
+async function send(
+  http: AxiosInstance,
+  app: WebhookApp,
+  request: RequestTrace,
+  options: AttemptOptions,
+  retries: { count: number },
+): Promise<AxiosResponse<string>> {
   const controller = new AbortController();
+  const started = Date.now();
   const timer = setTimeout(() => controller.abort(new TimeoutSignal(app.timeoutMs)), app.timeoutMs);
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     return await http.request<string>({
-      ...options.requestConfig,
       method: request.method,
       url: request.url,
       headers: request.headers,
       data: request.body === undefined ? undefined : JSON.stringify(request.body),
       maxContentLength: app.maxResponseBytes,
       signal: controller.signal,
+      ...(options.retryInRequest ? { 'axios-retry': inRequestRetries(app, started, retries) } : {}),
     });
+  } catch (error) {
+    if (isAxiosError(error) && error.response) return error.response as AxiosResponse<string>;
+    throw error;
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** axios-retry settings that apply decideRetry and backoffDelay, within the app's deadline. */
+function inRequestRetries(app: WebhookApp, started: number, retries: { count: number }): IAxiosRetryConfig {
+  const delayFor = (retryNumber: number, error: AxiosError) =>
+    backoffDelay(retryNumber, app.retryDelayMs, parseRetryAfter(error.response?.headers['retry-after']));
+  return {
+    retries: app.retryCount,
+    validateResponse: (response) => decideRetry({ kind: 'response', status: response.status }, app.retryOnStatus).action !== 'retry',
+    retryCondition: (error) => {
+      if (error.code === 'ERR_CANCELED') return false;
+      const outcome = outcomeOf(error, app);
+      if (decideRetry(outcome, app.retryOnStatus).action !== 'retry') return false;
+      // Waiting past the deadline only to be aborted would waste the receiver's time too.
+      return Date.now() - started + delayFor(retries.count + 1, error) < app.timeoutMs;
+    },
+    retryDelay: (retryNumber, error) => delayFor(retryNumber, error),
+    onRetry: (retryNumber) => {
+      retries.count = retryNumber;
+    },
+  };
+}
+
+function outcomeOf(error: AxiosError, app: WebhookApp): AttemptOutcome {
+  if (error.response) return { kind: 'response', status: error.response.status };
+  return classifyError(error, app).outcome;
 }
 
 /** The abort reason used for an app's own timeout, told apart from other aborts. */

@@ -1,0 +1,26 @@
+import type { CallEvent } from '../events/schema';
+import type { Policy, WebhookApp } from '../policies/types';
+import type { AppRun } from '../pipeline/run-now';
+
+/** `app_data.[crm-lookup].data.x` → ['app_data', 'crm-lookup', 'data', 'x'] */
+function segments(path: string): string[] {
+  return path.split('.').map((s) => s.replace(/^\[(.*)\]$/, '$1'));
+}
+
+/** Why a template path resolved to nothing, in words a policy author can act on. */
+export function hintFor(path: string, context: { app: WebhookApp; policy: Policy; event: CallEvent; before: AppRun[] }): string {
+  const [root, slug, ...rest] = segments(path);
+  if (root === 'event') return `the event has no field "${[slug, ...rest].join('.')}"`;
+  if (root === 'data') return `the response has no "${[slug, ...rest].join('.')}"`;
+  if (root !== 'app_data' || !slug) return `"${root}" is not in scope (use event.* or app_data.*)`;
+
+  const ran = context.before.find((run) => run.app.slug === slug);
+  if (ran) {
+    if (ran.result.status !== 'success') return `app \`${slug}\` ${ran.result.status} before this app, so it has no ${rest.join('.') || 'result'}`;
+    return `app \`${slug}\` ran, but its result has no "${rest.join('.')}"`;
+  }
+  const later = context.policy.apps.find((a) => a.slug === slug);
+  if (later) return `no app \`${slug}\` ran before this app (\`${slug}\` is ${later.phase}, order ${later.order}; this app is ${context.app.phase}, order ${context.app.order})`;
+  if (context.event.app_data && slug in context.event.app_data) return `the event's app_data.${slug} has no "${rest.join('.')}"`;
+  return `no app \`${slug}\` ran before this app (policy ${context.policy.id} has no app with that slug)`;
+}

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { parseEvent, type CallEvent } from '../events/schema';
+import type { CallhookConfig, Phase, Policy } from '../policies/types';
+import { runAppsNow, type AppRun } from '../pipeline/run-now';
+import type { AppResult } from '../pipeline/result';
+import { Redactor } from '../util/redact';
+import type { SendDeps } from '../webhook/send';
+import { hintFor } from './hints';
+
+export type CallTestPhase = Phase | 'all';
+
+export interface CallTestAppReport {
+  name: string;
+  slug: string;
+  phase: Phase;
+  order: number;
+  /** The request as sent, secrets redacted; null when the app did not send one. */
+  request: { method: string; url: string; headers: Record<string, string>; body: unknown } | null;
+  response: { http_status: number | null; duration_ms: number } | null;
+  result: AppResult;
+  unresolved: { path: string; hint: string }[];
+}
+
+export interface CallTestReport {
+  call_id: string;
+  policy: string;
+  phase: CallTestPhase;
+  event: CallEvent;
+  ok: boolean;
+  apps: CallTestAppReport[];
+}
+
+export type CallTestInput = { ok: true; policy: Policy; event: CallEvent; phase: CallTestPhase } | { ok: false; status: 400 | 404; code: string; problems: string[] };
+
+/** Validates a Call Test request: `{policy, phase?, calling_number, called_number, ...event fields}`. */
+export function parseCallTest(config: CallhookConfig, body: unknown): CallTestInput {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return { ok: false, status: 400, code: 'CALLHOOK_EVENT_INVALID', problems: ['(root): expected a JSON object'] };
+  }
+  const { phase = 'all', ...fields } = body as Record<string, unknown>;
+  const problems: string[] = [];
+  if (!['all', 'post_call', 'real_time'].includes(phase as string)) problems.push('phase: use all, post_call or real_time');
+  if (typeof fields.policy !== 'string' || fields.policy === '') problems.push('policy: is required');
+  const check = parseEvent({ call_id: `call-test-${randomUUID()}`, ...fields });
+  if (!check.ok) problems.push(...check.problems);
+  if (problems.length > 0 || !check.ok) return { ok: false, status: 400, code: 'CALLHOOK_EVENT_INVALID', problems };
+  const policy = config.byId.get(fields.policy as string);
+  if (!policy) {
+    const known = config.policies.map((p) => p.id).join(', ') || 'none';
+    return { ok: false, status: 404, code: 'CALLHOOK_POLICY_NOT_FOUND', problems: [`policy: no policy "${String(fields.policy)}" (policies: ${known})`] };
+  }
+  return { ok: true, policy, event: check.event, phase: phase as CallTestPhase };
+}
+
+/**
+ * Runs a policy now, as Call Test: every app's request (secrets redacted), response, stored
+ * result, and each unresolved template variable with a hint why. Nothing is stored or queued.
+ */
+export async function runCallTest(
+  config: CallhookConfig,
+  input: Extract<CallTestInput, { ok: true }>,
+  deps: SendDeps,
+): Promise<CallTestReport> {
+  const phases: Phase[] = input.phase === 'all' ? ['real_time', 'post_call'] : [input.phase];
+  const runs = await runAppsNow(input.policy, input.event, phases, deps);
+  const tokens = runs.flatMap((run) => credentials(run.request?.headers.Authorization));
+  const redactor = new Redactor(config.secrets).with(tokens);
+  const apps = runs.map((run, index) => describeRun(run, runs.slice(0, index), input, redactor));
+  return {
+    call_id: input.event.call_id,
+    policy: input.policy.id,
+    phase: input.phase,
+    event: input.event,
+    ok: apps.every((a) => a.result.status !== 'failed'),
+    apps: redactor.deep(apps) as CallTestAppReport[],
+  };
+}
+
+function describeRun(run: AppRun, before: AppRun[], input: Extract<CallTestInput, { ok: true }>, redactor: Redactor): CallTestAppReport {
+  const { app, result, request } = run;
+  return {
+    name: app.name,
+    slug: app.slug,
+    phase: app.phase,
+    order: app.order,
+    request: request ? { ...request, headers: redactor.headers(request.headers) } : null,
+    response: request ? { http_status: result.http_status, duration_ms: result.duration_ms } : null,
+    result,
+    unresolved: result.unresolved.map((path) => ({ path, hint: hintFor(path, { app, policy: input.policy, event: input.event, before }) })),
+  };
+}
+
+/** The credential part of an Authorization header (an OAuth token, Basic's base64), hidden wherever it is echoed. */
+function credentials(header: string | undefined): string[] {
+  const match = /^\S+ (.+)$/.exec(header ?? '');
+  return match?.[1] ? [match[1]] : [];
+}

@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import { formatCallTest } from '../src/call-test/format';
+import { parseCallTest, runCallTest } from '../src/call-test/run';
+import { closeHttpClient, createHttpClient } from '../src/webhook/http-client';
+import { OAuthTokenCache } from '../src/webhook/oauth';
+import { loadOrExit } from './serve';
+
+interface CallTestOptions {
+  policy: string;
+  calling: string;
+  called: string;
+  field: string[];
+  phase: string;
+  config?: string;
+  json?: boolean;
+}
+
+/**
+ * `callhook call-test`: runs a policy now, in this process (no Redis needed), and prints each
+ * app's request, response, result and unresolved variables. Exit 0 when no app failed, 1 when
+ * one did, 2 for a bad event or an unknown policy.
+ */
+export function registerCallTest(program: Command): void {
+  program
+    .command('call-test')
+    .description("run a policy's apps now and show every request and result")
+    .requiredOption('--policy <id>', 'policy to run')
+    .requiredOption('--calling <number>', 'calling number')
+    .requiredOption('--called <number>', 'called number')
+    .option('--field <key=value>', 'another event field (repeatable)', (value: string, all: string[]) => [...all, value], [])
+    .option('--phase <phase>', 'all, post_call or real_time', 'all')
+    .option('--config <file>', 'policies file')
+    .option('--json', 'print the raw JSON report')
+    .action(async (opts: CallTestOptions) => {
+      const { config } = loadOrExit(process.env, opts.config);
+      const fields: Record<string, string> = {};
+      for (const pair of opts.field) {
+        const at = pair.indexOf('=');
+        if (at <= 0) {
+          process.stderr.write(`callhook: --field ${pair}: expected key=value\n`);
+          process.exit(2);
+        }
+        fields[pair.slice(0, at)] = pair.slice(at + 1);
+      }
+      const input = parseCallTest(config, { ...fields, policy: opts.policy, calling_number: opts.calling, called_number: opts.called, phase: opts.phase });
+      if (!input.ok) {
+        for (const problem of input.problems) process.stderr.write(`callhook: ${problem}\n`);
+        process.exit(2);
+      }
+      const http = createHttpClient();
+      try {
+        const report = await runCallTest(config, input, { http, tokens: new OAuthTokenCache(http) });
+        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatCallTest(report));
+        process.exitCode = report.ok ? 0 : 1;
+      } finally {
+        closeHttpClient(http);
+      }
+    });
+}
