@@ -1,0 +1,142 @@
+import fc from 'fast-check';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cdrCallId } from '../../src/cdr/call-id';
+import { parseCsvLine } from '../../src/cdr/csv';
+import { decodeCucmIp } from '../../src/cdr/ip';
+import { layoutFrom } from '../../src/cdr/layout';
+import { readLines } from '../../src/cdr/line-reader';
+import { encodeCucmIp } from '../helpers/cdr-generator';
+
+describe('parseCsvLine', () => {
+  it('splits quoted strings, bare numbers and empty fields', () => {
+    expect(parseCsvLine('1,"abc","",,42,"x"')).toEqual({ ok: true, fields: ['1', 'abc', '', '', '42', 'x'] });
+  });
+  it('keeps commas and doubled quotes inside quoted fields', () => {
+    expect(parseCsvLine('"Lobby, ""main"" phone",2,""""')).toEqual({ ok: true, fields: ['Lobby, "main" phone', '2', '"'] });
+  });
+  it('reads a trailing empty field', () => {
+    expect(parseCsvLine('1,')).toEqual({ ok: true, fields: ['1', ''] });
+    expect(parseCsvLine('')).toEqual({ ok: true, fields: [''] });
+  });
+  it('keeps a stray quote inside a bare field', () => {
+    expect(parseCsvLine('ab"c,1')).toEqual({ ok: true, fields: ['ab"c', '1'] });
+  });
+  it('rejects an unterminated quoted field (a line cut short)', () => {
+    expect(parseCsvLine('1,"abc')).toEqual({ ok: false, reason: 'unterminated quoted field 2' });
+  });
+  it('rejects text after a closing quote', () => {
+    expect(parseCsvLine('"abc"x,1')).toMatchObject({ ok: false });
+  });
+  it('round-trips any fields written in CUCM quoting', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string().filter((s) => !s.includes('\n')), { minLength: 1, maxLength: 12 }), (values) => {
+        const line = values.map((v) => `"${v.replace(/"/g, '""')}"`).join(',');
+        expect(parseCsvLine(line)).toEqual({ ok: true, fields: values });
+      }),
+    );
+  });
+});
+
+describe('decodeCucmIp', () => {
+  it('decodes the little-endian signed integers CUCM writes', () => {
+    expect(decodeCucmIp('17502380')).toBe('172.16.11.1');
+    expect(decodeCucmIp('239138826')).toBe('10.248.64.14');
+    expect(decodeCucmIp('1694566154')).toBe('10.7.1.101');
+  });
+  it('decodes negative values (last octet 128 or more)', () => {
+    expect(decodeCucmIp('-1')).toBe('255.255.255.255');
+    expect(decodeCucmIp(String(encodeCucmIp('10.1.2.200')))).toBe('10.1.2.200');
+    expect(encodeCucmIp('10.1.2.200')).toBeLessThan(0);
+    expect(decodeCucmIp('-2147483648')).toBe('0.0.0.128');
+  });
+  it('returns null when no address was recorded or the value is not one', () => {
+    for (const raw of ['0', '', undefined, 'abc', '1.2', '99999999999']) expect(decodeCucmIp(raw)).toBeNull();
+  });
+  it('inverts the encoding for every address', () => {
+    fc.assert(
+      fc.property(fc.ipV4().filter((ip) => ip !== '0.0.0.0'), (ip) => {
+        expect(decodeCucmIp(String(encodeCucmIp(ip)))).toBe(ip);
+      }),
+    );
+  });
+});
+
+describe('cdrCallId', () => {
+  it('joins the global call id and the leg ids', () => {
+    expect(cdrCallId(['4', '872185', '75390595', '75390608'])).toBe('cdr-4-872185-75390595-75390608');
+  });
+  it('is undefined when a part is missing or not a whole number', () => {
+    expect(cdrCallId(['4', '', '1', '2'])).toBeUndefined();
+    expect(cdrCallId(['4', '1', '-1', '2'])).toBeUndefined();
+    expect(cdrCallId(['4', '1', '2', undefined])).toBeUndefined();
+  });
+});
+
+describe('layoutFrom', () => {
+  const header = '"cdrRecordType","globalCallID_callManagerId","globalCallID_callId","origLegCallIdentifier","destLegIdentifier","dateTimeOrigination","callingPartyNumber","originalCalledPartyNumber","finalCalledPartyNumber"';
+  const types = 'INTEGER,INTEGER,INTEGER,INTEGER,INTEGER,INTEGER,VARCHAR(50),VARCHAR(50),VARCHAR(50)';
+  it('indexes fields by name', () => {
+    const result = layoutFrom(header, types);
+    expect(result.ok && result.layout.index.get('callingPartyNumber')).toBe(6);
+  });
+  it('recognises a CMR header', () => {
+    expect(layoutFrom('"cdrRecordType","globalCallID_callId","numberPacketsLost","varVQMetrics"', 'INTEGER,INTEGER,INTEGER,VARCHAR(600)')).toEqual({
+      ok: false,
+      reason: 'CMR file (call quality records), not call detail records',
+    });
+  });
+  it('names the missing CDR fields', () => {
+    expect(layoutFrom('"a","cdrRecordType"', 'INTEGER,INTEGER')).toMatchObject({ ok: false, reason: expect.stringContaining('header lacks globalCallID_callManagerId') });
+  });
+  it('wants a type line with one type per field', () => {
+    expect(layoutFrom(header, undefined)).toMatchObject({ ok: false, reason: expect.stringContaining('no type line') });
+    expect(layoutFrom(header, '1,2,3,4,5,6,"a","b","c"')).toMatchObject({ ok: false, reason: expect.stringContaining('line 2 is not the CDR type line') });
+    expect(layoutFrom(header, 'INTEGER')).toMatchObject({ ok: false });
+  });
+  it('refuses an empty file', () => {
+    expect(layoutFrom(undefined, undefined)).toMatchObject({ ok: false, reason: 'empty file: no header line' });
+  });
+});
+
+describe('readLines', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cdr-lines-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('gives LF and CRLF lines with byte offsets, and a last line without an ending', async () => {
+    const path = join(dir, 'a.txt');
+    await writeFile(path, 'one\r\ntwo\nthrée');
+    const lines = [];
+    for await (const line of readLines(path, { chunkBytes: 3 })) lines.push(line);
+    expect(lines).toEqual([
+      { text: 'one', number: 1, next: 5, terminated: true },
+      { text: 'two', number: 2, next: 9, terminated: true },
+      { text: 'thrée', number: 3, next: 15, terminated: false },
+    ]);
+  });
+  it('resumes from an offset with the right line numbers', async () => {
+    const path = join(dir, 'b.txt');
+    await writeFile(path, 'h1\nh2\nr3\nr4\n');
+    const lines = [];
+    for await (const line of readLines(path, { offset: 6, line: 3 })) lines.push([line.number, line.text, line.next]);
+    expect(lines).toEqual([
+      [3, 'r3', 9],
+      [4, 'r4', 12],
+    ]);
+  });
+  it('reports an over-long line without holding it', async () => {
+    const path = join(dir, 'c.txt');
+    await writeFile(path, `a\n${'x'.repeat(5000)}\nb\n`);
+    const lines = [];
+    for await (const line of readLines(path, { chunkBytes: 1024, maxLineBytes: 2048 })) lines.push([line.number, line.text, line.tooLong ?? false, line.next]);
+    expect(lines).toEqual([
+      [1, 'a', false, 2],
+      [2, '', true, 5003],
+      [3, 'b', false, 5005],
+    ]);
+  });
+});
