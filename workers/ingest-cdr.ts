@@ -50,7 +50,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   const intervalMs = durationFlag('--interval', flags.interval);
   const batchSize = Number(flags.batch);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) fail(`--batch ${flags.batch}: expected a whole number from 1 to 10000`);
-  const { files, problems } = await expandPaths(paths);
+  const { files, named, problems } = await expandPaths(paths);
   if (problems.length > 0) fail(problems);
   if (flags.watch) {
     const notDirs = (await Promise.all(paths.map(async (p) => ((await stat(p)).isDirectory() ? undefined : p)))).filter(Boolean);
@@ -90,7 +90,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
     if (flags.watch) summary = await watch(paths, options, reporter, { settleMs, intervalMs });
     else {
       reporter.begin(await totalBytes(files));
-      summary = await ingestFiles(files, { ...options, run: reporter });
+      summary = await ingestFiles(files, { ...options, run: reporter, named });
     }
   } finally {
     await runtime?.close();

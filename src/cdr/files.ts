@@ -10,21 +10,25 @@ export function isTemporaryName(name: string): boolean {
 }
 
 /**
- * The files a command line names: files as given, directories expanded to their regular
+ * The files a command line names: files as given (also returned in `named`), directories expanded to their regular
  * files (not subdirectories such as rejected/, not temporary names), in name order, which
  * for CUCM's `cdr_<cluster>_<node>_<yyyymmddhhmm>_<seq>` names is time order.
  */
-export async function expandPaths(paths: readonly string[]): Promise<{ files: string[]; problems: string[] }> {
+export async function expandPaths(paths: readonly string[]): Promise<{ files: string[]; named: Set<string>; problems: string[] }> {
   const files: string[] = [];
+  const named = new Set<string>();
   const problems: string[] = [];
   for (const path of paths) {
     const info = await stat(path).catch(() => undefined);
     if (!info) problems.push(`${path}: no such file or directory`);
     else if (info.isDirectory()) files.push(...(await listCandidates(path)));
-    else if (info.isFile()) files.push(path);
+    else if (info.isFile()) {
+      files.push(path);
+      named.add(path);
+    }
     else problems.push(`${path}: not a regular file or directory`);
   }
-  return { files, problems };
+  return { files, named, problems };
 }
 
 /** Regular, non-temporary files directly in `dir`, sorted by name. */

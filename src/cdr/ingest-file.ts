@@ -49,6 +49,11 @@ export interface FileIngestOptions {
   inflight?: number;
   /** Test knob: wait this long before each batch (makes a crash mid-file easy to hit). @defaultValue 0 */
   batchDelayMs?: number;
+  /**
+   * Move a file that is not CDR to rejected/. Off for files named on the command line (the
+   * user chose them; only what is found in a drop directory is tidied away). @defaultValue true
+   */
+  moveNotCdr?: boolean;
   /** Stops reading new records; batches in flight finish and are checkpointed. */
   signal?: AbortSignal;
   listener?: IngestListener;
@@ -70,7 +75,7 @@ export async function ingestFile(path: string, options: FileIngestOptions): Prom
   const file = basename(path);
   const head = await readLayout(path);
   if (!head.ok) {
-    const movedTo = enqueue ? await moveAside(path, head.reason) : undefined;
+    const movedTo = enqueue && options.moveNotCdr !== false ? await moveAside(path, head.reason) : undefined;
     return { kind: 'not-cdr', reason: head.reason, movedTo };
   }
   const identity = await fileIdentity(path);

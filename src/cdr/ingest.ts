@@ -30,7 +30,10 @@ export async function totalBytes(files: readonly string[]): Promise<number> {
  * Ingests files one after another and adds up the summary. A file that fails (Redis gone,
  * file vanished) is reported and counted as unfinished; the others still go in.
  */
-export async function ingestFiles(files: readonly string[], options: FileIngestOptions & { run?: RunListener }, now: () => number = Date.now): Promise<Summary> {
+export async function ingestFiles(
+  files: readonly string[],
+  options: FileIngestOptions & { run?: RunListener; /** files never moved aside (named on the command line) */ named?: ReadonlySet<string> },
+  now: () => number = Date.now): Promise<Summary> {
   const started = now();
   const summary: Summary = { files: 0, already_done: 0, rejected_files: 0, unfinished: 0, ...zeroCounts(), elapsed_ms: 0 };
   for (const path of files) {
@@ -41,7 +44,7 @@ export async function ingestFiles(files: readonly string[], options: FileIngestO
     options.run?.fileStart?.(path);
     let outcome: FileOutcome;
     try {
-      outcome = await ingestFile(path, options);
+      outcome = await ingestFile(path, { ...options, moveNotCdr: options.moveNotCdr !== false && !options.named?.has(path) });
     } catch (error) {
       summary.unfinished += 1;
       options.run?.fileError?.(path, error as Error);

@@ -110,6 +110,13 @@ describe('a drop directory', () => {
     expect(await readFile(join(dir, 'rejected', 'cmr_Gen_01_202601010000_1.reason'), 'utf8')).toBe('CMR file (call quality records), not call detail records\n');
   });
 
+  it('reports but does not move a non-CDR file named on the command line', async () => {
+    const path = join(dir, 'cmr_named');
+    await writeCmrFile(path);
+    expect(await ingestFiles([path], { ...options(), named: new Set([path]) })).toMatchObject({ rejected_files: 1 });
+    expect(await readdir(dir)).toEqual(['cmr_named']);
+  });
+
   it('queues nothing new when files are ingested again, under any name', async () => {
     const rows = syntheticRows(40, 21, 400_000);
     const path = join(dir, 'cdr_Gen_02_202601010000_1');

@@ -1,0 +1,155 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createCallsQueue, jobIdFor, type CallJobData } from '../../src/queue/calls-queue';
+import { renderCdrFile, syntheticRows, writeCdrFile, writeCmrFile } from '../helpers/cdr-generator';
+import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
+
+const ROOT = resolve(__dirname, '../..');
+const CLI = join(ROOT, 'dist/workers/cli.js');
+const POLICIES = `
+policies:
+  - id: default
+    apps:
+      - name: Log
+        url: "http://127.0.0.1:9/log"
+        method: POST
+`;
+
+let redis: Redis;
+let queue: Queue<CallJobData>;
+let prefix: string;
+let dir: string;
+let env: NodeJS.ProcessEnv;
+
+interface Run {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+function cli(args: string[], extraEnv: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [CLI, 'ingest-cdr', ...args], { cwd: ROOT, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((res) =>
+    child.on('close', (code, signal) => res({ code, signal, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+const logLines = (stdout: string) => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+async function until(check: () => Promise<boolean>, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+beforeAll(() => {
+  redis = connectRedis();
+});
+afterAll(() => redis.quit());
+beforeEach(async () => {
+  prefix = uniquePrefix(__filename);
+  queue = createCallsQueue(redis, prefix);
+  dir = await mkdtemp(join(tmpdir(), 'cdr-cli-'));
+  await writeFile(join(dir, 'policies.yaml'), POLICIES);
+  env = { ...process.env, REDIS_URL: redisUrl(), CALLHOOK_PREFIX: prefix, CALLHOOK_CONFIG: join(dir, 'policies.yaml'), LOG_LEVEL: 'info' };
+});
+afterEach(async () => {
+  await queue.close();
+  await deletePrefix(redis, prefix);
+  await rm(dir, { recursive: true, force: true });
+});
+
+it('queues every record exactly once when killed mid-file and restarted', async () => {
+  const drop = await mkdtemp(join(dir, 'drop-'));
+  const rows = syntheticRows(400, 71, 900_000);
+  await writeCdrFile(join(drop, 'cdr_Gen_04_202601010000_1'), rows);
+  const ids = rows.map((r) => r.expected?.call_id ?? '');
+
+  const first = cli([drop, '--batch', '10'], { CALLHOOK_CDR_BATCH_DELAY_MS: '25' });
+  await until(async () => (await queue.getWaitingCount()) >= 120);
+  first.child.kill('SIGKILL');
+  expect((await first.done).signal).toBe('SIGKILL');
+  const atKill = await queue.getWaitingCount();
+  expect(atKill).toBeLessThan(400);
+
+  const second = cli([drop, '--batch', '10']);
+  const result = await second.done;
+  expect(result.code).toBe(0);
+  const logs = logLines(result.stdout);
+  const fileLog = logs.find((l) => l.msg === 'cdr file ingested');
+  expect(fileLog?.resumed_from_line).toBeGreaterThan(3);
+  expect(Number(fileLog?.queued) + atKill).toBe(400);
+  expect(await queue.getWaitingCount()).toBe(400);
+  const waiting = await queue.getWaiting(0, 1000);
+  expect(new Set(waiting.map((j) => j.id))).toEqual(new Set(ids.map(jobIdFor)));
+  const records = await redis.keys(`${prefix}:call:*`);
+  expect(records).toHaveLength(400);
+
+  const third = await cli([drop]).done;
+  expect(third.code).toBe(0);
+  expect(logLines(third.stdout).find((l) => l.msg === 'cdr ingest finished')).toMatchObject({ already_done: 1, queued: 0 });
+  expect(await queue.getWaitingCount()).toBe(400);
+}, 60_000);
+
+it('logs JSON off a terminal: rejected records with file and line, moved files, a summary; exit 2', async () => {
+  const drop = await mkdtemp(join(dir, 'drop-'));
+  const rows = syntheticRows(12, 81, 910_000);
+  const lines = renderCdrFile(rows).split('\n');
+  lines[6] = '1,2,3';
+  await writeFile(join(drop, 'cdr_Gen_05_202601010000_1'), lines.join('\n'));
+  await writeCmrFile(join(drop, 'cmr_Gen_05_202601010000_1'));
+  const result = await cli([drop, '--policy', 'default']).done;
+  expect(result.code).toBe(2);
+  const logs = logLines(result.stdout);
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'cdr record rejected', file: join(drop, 'cdr_Gen_05_202601010000_1'), line: 7, reason: 'has 3 fields; the header has 133 (truncated or damaged line)' }));
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'not a CDR file', moved_to: join(drop, 'rejected', 'cmr_Gen_05_202601010000_1') }));
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, rejected_files: 1, records: 12, queued: 11, duplicates: 0, rejected: 1 });
+  const event = JSON.parse((await redis.hget(`${prefix}:call:${rows[0]?.expected?.call_id}`, 'event')) ?? '{}') as Record<string, unknown>;
+  expect(event).toMatchObject({ ...rows[0]?.expected, policy: 'default' });
+});
+
+it('refuses an unknown --policy with a clear error', async () => {
+  const result = await cli([dir, '--policy', 'nope']).done;
+  expect(result.code).toBe(1);
+  expect(result.stderr).toContain(`callhook: --policy nope: no such policy in ${join(dir, 'policies.yaml')} (policies: default)`);
+});
+
+it('queues nothing in a dry run', async () => {
+  await writeCdrFile(join(dir, 'cdr_a'), syntheticRows(5, 91, 920_000));
+  const result = await cli([join(dir, 'cdr_a'), '--dry-run']).done;
+  expect(result.code).toBe(0);
+  expect(logLines(result.stdout).at(-1)).toMatchObject({ msg: 'cdr ingest finished', dry_run: true, queued: 5 });
+  expect(await redis.keys(`${prefix}:call:*`)).toEqual([]);
+  expect(await redis.keys(`${prefix}:cdr:*`)).toEqual([]);
+  expect(await queue.getWaitingCount()).toBe(0);
+});
+
+it('watches a directory, waits for a file written in two writes, and stops on SIGTERM', async () => {
+  const drop = await mkdtemp(join(dir, 'watch-'));
+  const run = cli([drop, '--watch', '--settle', '400ms', '--interval', '50ms']);
+  const rows = syntheticRows(30, 93, 930_000);
+  const text = renderCdrFile(rows);
+  const path = join(drop, 'cdr_Gen_06_202601010000_1');
+  await writeFile(path, text.slice(0, 3000));
+  await new Promise((r) => setTimeout(r, 200));
+  await appendFile(path, text.slice(3000));
+  await until(async () => (await queue.getWaitingCount()) >= 30);
+  await new Promise((r) => setTimeout(r, 300));
+  run.child.kill('SIGTERM');
+  const result = await run.done;
+  expect(result.code).toBe(0);
+  const logs = logLines(result.stdout);
+  expect(logs.filter((l) => l.msg === 'cdr file ingested')).toHaveLength(1);
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, queued: 30, rejected: 0 });
+  expect(await readdir(drop)).toEqual(['cdr_Gen_06_202601010000_1']);
+});
