@@ -1,6 +1,8 @@
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { Metrics } from './metrics/metrics';
+import { Redactor } from './util/redact';
 import type { CallhookConfig } from './policies/types';
 import { createCallsQueue, type CallJobData } from './queue/calls-queue';
 import { CallProducer } from './queue/producer';
@@ -20,6 +22,7 @@ export interface Runtime {
   queue: Queue<CallJobData>;
   producer: CallProducer;
   send: SendDeps;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -33,8 +36,13 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
   redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
   const store = new CallStore(redis, settings.prefix, settings.resultTtlMs);
   const queue = createCallsQueue(redis, settings.prefix);
+  const metrics = new Metrics(queue);
   const http = createHttpClient();
-  const send: SendDeps = { http, tokens: new OAuthTokenCache(http) };
+  const send: SendDeps = {
+    http,
+    tokens: new OAuthTokenCache(http, Date.now, 10_000, (ok) => metrics.tokenFetched(ok)),
+    redactor: new Redactor(config.secrets),
+  };
   return {
     settings,
     config,
@@ -42,8 +50,9 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     redis,
     store,
     queue,
-    producer: new CallProducer(queue, store),
+    producer: new CallProducer(queue, store, (results) => metrics.enqueued(results)),
     send,
+    metrics,
     async close() {
       await queue.close();
       closeHttpClient(http);

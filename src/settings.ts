@@ -17,6 +17,8 @@ export interface Settings {
   lockDurationMs: number;
   /** How long SIGTERM waits for in-flight calls before forcing exit. */
   shutdownTimeoutMs: number;
+  /** A worker-only process serves /metrics, /healthz and /readyz here when set. */
+  metricsPort: number | undefined;
 }
 
 export class SettingsError extends Error {
@@ -58,6 +60,7 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     logLevel: env.LOG_LEVEL || 'info',
     lockDurationMs: duration('CALLHOOK_LOCK_DURATION', 30_000),
     shutdownTimeoutMs: duration('CALLHOOK_SHUTDOWN_TIMEOUT', 30_000),
+    metricsPort: env.CALLHOOK_METRICS_PORT ? int('CALLHOOK_METRICS_PORT', 0, 0, 65535) : undefined,
   };
   if (problems.length > 0) throw new SettingsError(problems.join('\n'));
   return settings;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { formatCallTest } from '../src/call-test/format';
 import { parseCallTest, runCallTest } from '../src/call-test/run';
 import { closeHttpClient, createHttpClient } from '../src/webhook/http-client';
+import { Redactor } from '../src/util/redact';
 import { OAuthTokenCache } from '../src/webhook/oauth';
 import { loadOrExit } from './serve';
 
@@ -49,7 +50,7 @@ export function registerCallTest(program: Command): void {
       }
       const http = createHttpClient();
       try {
-        const report = await runCallTest(config, input, { http, tokens: new OAuthTokenCache(http) });
+        const report = await runCallTest(config, input, { http, tokens: new OAuthTokenCache(http), redactor: new Redactor(config.secrets) });
         process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatCallTest(report));
         process.exitCode = report.ok ? 0 : 1;
       } finally {

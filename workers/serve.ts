@@ -1,4 +1,5 @@
-import { buildApi } from '../src/api/server';
+import Fastify from 'fastify';
+import { buildApi, registerOpsRoutes } from '../src/api/server';
 import { ConfigError } from '../src/errors';
 import { createLogger } from '../src/logger';
 import { loadConfigFile } from '../src/policies/load';
@@ -6,6 +7,10 @@ import { createCallWorker } from '../src/queue/worker';
 import { createRuntime, type Runtime } from '../src/runtime';
 import { isLoopback, parseSettings, SettingsError, type Settings } from '../src/settings';
 import { resolveRedis } from './redis-fallback';
+
+function portOf(address: string | { port: number } | null): number | undefined {
+  return typeof address === 'object' && address ? address.port : undefined;
+}
 
 /** Stops the process with one clear line per problem (exit 1). */
 export function fail(lines: string | string[]): never {
@@ -61,6 +66,7 @@ export async function serve(options: ServeOptions): Promise<{ runtime: Runtime; 
       store: runtime.store,
       send: runtime.send,
       logger,
+      observer: runtime.metrics,
       concurrency: settings.concurrency,
       lockDurationMs: settings.lockDurationMs,
       stalledIntervalMs: Math.min(30_000, settings.lockDurationMs),
@@ -68,12 +74,27 @@ export async function serve(options: ServeOptions): Promise<{ runtime: Runtime; 
     worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
     closers.push(() => worker.close());
     logger.info({ concurrency: settings.concurrency, policies: config.policies.length }, 'worker started');
+    if (!options.api && settings.metricsPort !== undefined) {
+      const ops = Fastify();
+      registerOpsRoutes(ops, { metrics: runtime.metrics, ping: () => runtime.redis.ping() });
+      await ops.listen({ host: settings.host, port: settings.metricsPort });
+      closers.push(() => ops.close());
+      logger.info({ url: `http://${settings.host}:${portOf(ops.server.address())}/metrics` }, 'worker metrics listening');
+    }
   }
   if (options.api) {
-    const api = buildApi({ config, send: runtime.send, producer: runtime.producer, store: runtime.store, logger, apiToken: settings.apiToken, ping: () => runtime.redis.ping() });
+    const api = buildApi({
+      config,
+      send: runtime.send,
+      producer: runtime.producer,
+      store: runtime.store,
+      logger,
+      apiToken: settings.apiToken,
+      metrics: runtime.metrics,
+      ping: () => runtime.redis.ping(),
+    });
     await api.listen({ host: settings.host, port: settings.port });
-    const address = api.server.address();
-    port = typeof address === 'object' && address ? address.port : settings.port;
+    port = portOf(api.server.address()) ?? settings.port;
     closers.unshift(() => api.close());
     logger.info({ url: `http://${settings.host}:${port}` }, 'api listening');
   }

@@ -1,9 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { formatCallTest } from '../call-test/format';
 import { parseCallTest, runCallTest } from '../call-test/run';
 import { parseEvent, parseEvents, MAX_EVENT_BYTES } from '../events/schema';
+import type { Metrics } from '../metrics/metrics';
 import type { CallhookConfig } from '../policies/types';
 import { runRealtime } from '../pipeline/realtime';
 import type { CallProducer } from '../queue/producer';
@@ -20,10 +21,28 @@ export interface ApiDeps {
   apiToken?: string | undefined;
   /** Readiness: resolves when Redis answers. */
   ping(): Promise<unknown>;
+  metrics?: Metrics;
 }
 
 /** Batches are bounded by this many events (each event is limited to 256 KiB on its own). */
 export const MAX_BATCH = 1000;
+
+/** Liveness, readiness and metrics: served by the API, and by a worker on CALLHOOK_METRICS_PORT. */
+export function registerOpsRoutes(app: FastifyInstance, deps: { ping(): Promise<unknown>; metrics?: Metrics | undefined }): void {
+  app.get('/metrics', async (_request, reply) => {
+    if (!deps.metrics) return problem(reply, 404, 'CALLHOOK_NOT_FOUND', 'metrics are not enabled');
+    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.text());
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await deps.ping();
+      return { status: 'ready', redis: 'ok', config: 'loaded' };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', redis: 'unreachable', config: 'loaded' });
+    }
+  });
+}
 
 export function problem(reply: FastifyReply, status: number, code: string, message: string, problems?: string[]) {
   return reply.code(status).send({ error: { code, message, ...(problems ? { problems } : {}) } });
@@ -31,7 +50,7 @@ export function problem(reply: FastifyReply, status: number, code: string, messa
 
 export function buildApi(deps: ApiDeps) {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'api' }),
+    loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
     disableRequestLogging: true,
     bodyLimit: MAX_BATCH * MAX_EVENT_BYTES,
   });
@@ -77,7 +96,7 @@ export function buildApi(deps: ApiDeps) {
     if (event.policy !== undefined && !deps.config.byId.has(event.policy)) {
       return problem(reply, 404, 'CALLHOOK_POLICY_NOT_FOUND', `no policy "${event.policy}"`);
     }
-    return runRealtime(deps.config, event, deps.send, deps.store);
+    return runRealtime(deps.config, event, { ...deps.send, observer: deps.metrics }, deps.store);
   });
 
   app.post<{ Querystring: { format?: string } }>('/v1/call-test', async (request, reply) => {
@@ -88,14 +107,6 @@ export function buildApi(deps: ApiDeps) {
     return report;
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    try {
-      await deps.ping();
-      return { status: 'ready', redis: 'ok', config: 'loaded' };
-    } catch {
-      return reply.code(503).send({ status: 'unavailable', redis: 'unreachable', config: 'loaded' });
-    }
-  });
+  registerOpsRoutes(app, deps);
   return app;
 }

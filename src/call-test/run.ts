@@ -4,7 +4,7 @@ import type { CallhookConfig, Phase, Policy } from '../policies/types';
 import { runAppsNow, type AppRun } from '../pipeline/run-now';
 import type { AppResult } from '../pipeline/result';
 import { Redactor } from '../util/redact';
-import type { SendDeps } from '../webhook/send';
+import { credentialOf, type SendDeps } from '../webhook/send';
 import { hintFor } from './hints';
 
 export type CallTestPhase = Phase | 'all';
@@ -63,7 +63,7 @@ export async function runCallTest(
 ): Promise<CallTestReport> {
   const phases: Phase[] = input.phase === 'all' ? ['real_time', 'post_call'] : [input.phase];
   const runs = await runAppsNow(input.policy, input.event, phases, deps);
-  const tokens = runs.flatMap((run) => credentials(run.request?.headers.Authorization));
+  const tokens = runs.flatMap((run) => credentialOf(run.request?.headers.Authorization));
   const redactor = new Redactor(config.secrets).with(tokens);
   const apps = runs.map((run, index) => describeRun(run, runs.slice(0, index), input, redactor));
   return {
@@ -88,10 +88,4 @@ function describeRun(run: AppRun, before: AppRun[], input: Extract<CallTestInput
     result,
     unresolved: result.unresolved.map((path) => ({ path, hint: hintFor(path, { app, policy: input.policy, event: input.event, before }) })),
   };
-}
-
-/** The credential part of an Authorization header (an OAuth token, Basic's base64), hidden wherever it is echoed. */
-function credentials(header: string | undefined): string[] {
-  const match = /^\S+ (.+)$/.exec(header ?? '');
-  return match?.[1] ? [match[1]] : [];
 }

@@ -2,6 +2,7 @@ import type { CallEvent } from '../events/schema';
 import type { Policy } from '../policies/types';
 import { backoffDelay, decideRetry } from '../webhook/retry-policy';
 import { sendAttempt, type SendDeps } from '../webhook/send';
+import { noopObserver, type PipelineObserver } from './observer';
 import { callStatus, finalResult, skipResult, type AppResult, type CallStatus } from './result';
 
 /** What the post-call runner needs to know about a call, as loaded from the store. */
@@ -32,9 +33,10 @@ export type PostCallOutcome =
 export async function runPostCall(
   policy: Policy,
   state: CallState,
-  deps: SendDeps & { checkpoint: Checkpoint },
+  deps: SendDeps & { checkpoint: Checkpoint; observer?: PipelineObserver },
   signal?: AbortSignal,
 ): Promise<PostCallOutcome> {
+  const observer = deps.observer ?? noopObserver;
   const { event } = state;
   const appData: Record<string, unknown> = { ...event.app_data, ...state.results };
   const scope = { event, app_data: appData };
@@ -55,7 +57,10 @@ export async function runPostCall(
       const attempt = (state.pendingAttempts[app.slug] ?? 0) + 1;
       const report = await sendAttempt(app, event.call_id, scope, deps, { signal });
       const decision = decideRetry(report.outcome, app.retryOnStatus);
-      if (decision.action === 'retry' && attempt <= app.retryCount) {
+      const context = { callId: event.call_id, policy: policy.id, app: app.slug };
+      const willRetry = decision.action === 'retry' && attempt <= app.retryCount;
+      observer.attempt(context, decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed', report.durationMs, report.httpStatus);
+      if (willRetry) {
         await deps.checkpoint.savePendingAttempts(event.call_id, app.slug, attempt);
         return { kind: 'retry', slug: app.slug, attempt, delayMs: backoffDelay(attempt, app.retryDelayMs, decision.afterMs) };
       }
@@ -64,6 +69,7 @@ export async function runPostCall(
     }
 
     await deps.checkpoint.saveResult(event.call_id, app.slug, result);
+    observer.result({ callId: event.call_id, policy: policy.id, app: app.slug }, result);
     results[app.slug] = result;
     appData[app.slug] = result;
   }

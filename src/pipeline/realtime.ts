@@ -3,6 +3,7 @@ import { resolvePolicy } from '../policies/resolve';
 import type { CallhookConfig } from '../policies/types';
 import type { CallStore } from '../store/call-store';
 import type { SendDeps } from '../webhook/send';
+import type { PipelineObserver } from './observer';
 import type { AppResult } from './result';
 import { runAppsNow } from './run-now';
 
@@ -17,7 +18,12 @@ export interface RealtimeAnswer {
  * the same call's post-call apps can template from them later. Callers check first that a
  * policy the event names exists.
  */
-export async function runRealtime(config: CallhookConfig, event: CallEvent, deps: SendDeps, store: CallStore): Promise<RealtimeAnswer> {
+export async function runRealtime(
+  config: CallhookConfig,
+  event: CallEvent,
+  deps: SendDeps & { observer?: PipelineObserver },
+  store: CallStore,
+): Promise<RealtimeAnswer> {
   const policy = resolvePolicy(config, event);
   if (!policy) return { call_id: event.call_id, policy: null, app_data: {} };
   const runs = await runAppsNow(policy, event, ['real_time'], deps);

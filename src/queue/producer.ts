@@ -16,6 +16,8 @@ export class CallProducer {
   constructor(
     private readonly queue: Queue<CallJobData>,
     private readonly store: CallStore,
+    /** Told about every enqueue outcome (metrics). */
+    private readonly onEnqueued: (results: readonly EnqueueResult[]) => void = () => undefined,
   ) {}
 
   async enqueue(events: readonly CallEvent[]): Promise<EnqueueResult[]> {
@@ -32,6 +34,8 @@ export class CallProducer {
         throw error;
       }
     }
-    return events.map((event, i) => ({ call_id: event.call_id, status: fresh[i] ? 'queued' : 'duplicate' }));
+    const results: EnqueueResult[] = events.map((event, i) => ({ call_id: event.call_id, status: fresh[i] ? 'queued' : 'duplicate' }));
+    this.onEnqueued(results);
+    return results;
   }
 }

@@ -2,6 +2,8 @@ import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CallhookConfig } from '../policies/types';
 import { resolvePolicy } from '../policies/resolve';
+import { logObserver } from '../pipeline/log-observer';
+import { combineObservers, noopObserver, type PipelineObserver } from '../pipeline/observer';
 import { runPostCall } from '../pipeline/post-call';
 import type { CallStore } from '../store/call-store';
 import type { SendDeps } from '../webhook/send';
@@ -29,6 +31,8 @@ export interface CallWorkerOptions {
   store: CallStore;
   send: SendDeps;
   logger: Logger;
+  /** Metrics (or any other observer) for every app and call. */
+  observer?: PipelineObserver;
   /** Calls in flight in this process. @defaultValue 50 */
   concurrency?: number;
   /** BullMQ job lock; a crashed worker's calls are redelivered after it expires. @defaultValue 30000 */
@@ -38,8 +42,9 @@ export interface CallWorkerOptions {
 }
 
 /** Processes one call job: resolve its policy, run (or resume) its post-call apps, record the outcome. */
-export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' | 'send' | 'logger'>) {
+export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' | 'send' | 'logger' | 'observer'>) {
   const { config, store, send, logger } = options;
+  const observer = combineObservers(options.observer ?? noopObserver, logObserver(logger));
   return async (job: Job<CallJobData>): Promise<string> => {
     const callId = job.data.call_id;
     const log = logger.child({ call_id: callId });
@@ -51,17 +56,17 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
     const policy = state.policy ? config.byId.get(state.policy) : resolvePolicy(config, state.event);
     if (!policy) {
       await store.finish(callId, 'unmatched');
-      log.info({ policy: state.event.policy ?? null }, 'no policy matches this call');
+      observer.callFinished(callId, null, 'unmatched');
       return 'unmatched';
     }
     if (!state.policy) await store.setPolicy(callId, policy.id);
-    const outcome = await runPostCall(policy, state, { ...send, checkpoint: store });
+    const outcome = await runPostCall(policy, state, { ...send, checkpoint: store, observer });
     if (outcome.kind === 'retry') {
       log.info({ policy: policy.id, app: outcome.slug, attempt: outcome.attempt, delay_ms: outcome.delayMs }, 'app will be retried');
       throw new RetryLater(outcome.slug, outcome.attempt, outcome.delayMs);
     }
     await store.finish(callId, outcome.status);
-    log.info({ policy: policy.id, status: outcome.status }, 'call finished');
+    observer.callFinished(callId, policy.id, outcome.status);
     return outcome.status;
   };
 }

@@ -40,6 +40,8 @@ export class OAuthTokenCache {
     private readonly http: AxiosInstance,
     private readonly now: () => number = Date.now,
     private readonly timeoutMs = 10_000,
+    /** Told about every token request (metrics). */
+    private readonly onFetch: (ok: boolean) => void = () => undefined,
   ) {}
 
   async getToken(auth: OAuth2): Promise<string> {
@@ -48,7 +50,17 @@ export class OAuthTokenCache {
     if (cached && cached.refreshAt > this.now()) return cached.token;
     let pending = this.inflight.get(key);
     if (!pending) {
-      pending = this.fetchToken(auth).finally(() => this.inflight.delete(key));
+      pending = this.fetchToken(auth).then(
+        (token) => {
+          this.onFetch(true);
+          return token;
+        },
+        (error: unknown) => {
+          this.onFetch(false);
+          throw error;
+        },
+      );
+      pending.finally(() => this.inflight.delete(key)).catch(() => undefined);
       this.inflight.set(key, pending);
     }
     return pending;

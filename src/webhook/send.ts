@@ -5,6 +5,7 @@ import type { WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
 import type { TemplateScope } from '../templates/engine';
 import { renderHeaders, renderUrl } from '../templates/request';
+import { Redactor } from '../util/redact';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
 import { OAuthTokenCache, OAuthTokenError } from './oauth';
@@ -13,6 +14,8 @@ import { backoffDelay, decideRetry, parseRetryAfter, type AttemptOutcome } from 
 export interface SendDeps {
   http: AxiosInstance;
   tokens: OAuthTokenCache;
+  /** Hides configured secrets in what is stored: a receiver may echo credentials back. */
+  redactor?: Redactor;
 }
 
 /** The request as sent, for Call Test (its Authorization header is redacted before display). */
@@ -101,11 +104,12 @@ export async function sendAttempt(
         ? { kind: 'response', status: response.status }
         : { kind: 'response', status: response.status, retryAfterMs };
     const ok = response.status >= 200 && response.status < 300;
+    const redactor = (deps.redactor ?? NO_SECRETS).with(credentialOf(request.headers.Authorization));
     return report({
       outcome,
       request,
       httpStatus: response.status,
-      data: parseBody(response.data),
+      data: parseBody(typeof response.data === 'string' ? redactor.text(response.data) : response.data),
       error: ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${response.status}` },
     });
   } catch (error) {
@@ -215,6 +219,14 @@ export class TimeoutSignal extends Error {
   constructor(readonly timeoutMs: number) {
     super(`no response within ${timeoutMs} ms`);
   }
+}
+
+const NO_SECRETS = new Redactor([]);
+
+/** The credential part of an Authorization header (token, Basic's base64). */
+export function credentialOf(header: string | undefined): string[] {
+  const match = /^\S+ (.+)$/.exec(header ?? '');
+  return match?.[1] ? [match[1]] : [];
 }
 
 function parseBody(text: unknown): unknown {

@@ -1,0 +1,71 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AppContext, AttemptVerdict, PipelineObserver } from '../pipeline/observer';
+import type { AppResult, CallStatus } from '../pipeline/result';
+
+/** Where queue depth comes from at scrape time (BullMQ's Queue.getJobCounts). */
+export interface QueueDepthSource {
+  getJobCounts(...states: string[]): Promise<Record<string, number>>;
+}
+
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+
+/**
+ * Prometheus metrics of one callhook process, on a registry of its own (so several instances
+ * can live in one test process). Scrape every process: counters are per process.
+ */
+export class Metrics implements PipelineObserver {
+  readonly registry = new Registry();
+  private readonly callsReceived = new Counter({ name: 'callhook_calls_received_total', help: 'Calls offered to the queue, by outcome (queued or duplicate)', labelNames: ['status'], registers: [this.registry] });
+  private readonly callsFinished = new Counter({ name: 'callhook_calls_finished_total', help: 'Calls that reached a final status (completed, partial, failed, unmatched)', labelNames: ['status'], registers: [this.registry] });
+  private readonly appAttempts = new Counter({ name: 'callhook_app_attempts_total', help: 'Webhook app attempts, by outcome (success, retry, failed)', labelNames: ['policy', 'app', 'outcome'], registers: [this.registry] });
+  private readonly appResults = new Counter({ name: 'callhook_app_results_total', help: 'Final webhook app results, by status (success, failed, skipped)', labelNames: ['policy', 'app', 'status'], registers: [this.registry] });
+  private readonly httpDuration = new Histogram({
+    name: 'callhook_app_http_duration_seconds',
+    help: 'Duration of webhook app HTTP attempts',
+    labelNames: ['policy', 'app'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly oauthFetches = new Counter({ name: 'callhook_oauth_token_fetches_total', help: 'OAuth2 token requests, by outcome (success, failure)', labelNames: ['outcome'], registers: [this.registry] });
+
+  constructor(queue?: QueueDepthSource) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'callhook_' });
+    if (queue) {
+      new Gauge({
+        name: 'callhook_queue_jobs',
+        help: 'Calls in the queue, by state (waiting, active, delayed, failed)',
+        labelNames: ['state'],
+        registers: [this.registry],
+        async collect() {
+          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+        },
+      });
+    }
+  }
+
+  enqueued(statuses: readonly { status: 'queued' | 'duplicate' }[]): void {
+    for (const { status } of statuses) this.callsReceived.inc({ status });
+  }
+
+  tokenFetched(ok: boolean): void {
+    this.oauthFetches.inc({ outcome: ok ? 'success' : 'failure' });
+  }
+
+  attempt(context: AppContext, verdict: AttemptVerdict, durationMs: number): void {
+    this.appAttempts.inc({ policy: context.policy, app: context.app, outcome: verdict });
+    this.httpDuration.observe({ policy: context.policy, app: context.app }, durationMs / 1000);
+  }
+
+  result(context: AppContext, result: AppResult): void {
+    this.appResults.inc({ policy: context.policy, app: context.app, status: result.status });
+  }
+
+  callFinished(_callId: string, _policy: string | null, status: CallStatus): void {
+    this.callsFinished.inc({ status });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,105 @@
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/logger';
+import { createCallWorker } from '../../src/queue/worker';
+import { makeEvent } from '../helpers/events';
+import { startHarness } from '../helpers/harness';
+import { startOAuthServer } from '../helpers/oauth-server';
+import { Receiver } from '../helpers/receiver';
+
+const SECRETS = { bearer: 'bearer-token-1f2e3d', password: 'basic-pass-4c5b6a', clientSecret: 'oauth-client-secret-value', apiKey: 'query-key-7a8b9c' };
+
+/** Value of one sample line of the Prometheus text, e.g. `callhook_calls_finished_total{status="completed"}`. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('metrics and logs', () => {
+  let receiver: Receiver;
+  let oauth: Awaited<ReturnType<typeof startOAuthServer>>;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    oauth = await startOAuthServer({ clientSecret: SECRETS.clientSecret });
+    // Echoes the request back, credentials included, and fails: the error path is where secrets leak.
+    receiver.on('/echo-fail', (req) => ({ status: 500, body: { you_sent: req.headers, url: req.url } }));
+    receiver.sequence('/flaky', [{ status: 503 }, { status: 200, body: { ok: true } }]);
+    const env = { CRM_TOKEN: SECRETS.bearer, LEGACY_PASSWORD: SECRETS.password, OAUTH_SECRET: SECRETS.clientSecret, API_KEY: SECRETS.apiKey };
+    h = await startHarness(__filename, `
+policies:
+  - id: observed
+    apps:
+      - { name: Flaky, url: "${receiver.url}/flaky", retry_delay: 50ms, auth: { type: bearer, token: "\${CRM_TOKEN}" } }
+      - { name: Modern, url: "${receiver.url}/ok", auth: { type: oauth2, token_url: "${oauth.tokenUrl}", client_id: callhook-client, client_secret: "\${OAUTH_SECRET}" } }
+      - { name: Legacy, url: "${receiver.url}/echo-fail", query: { key: "\${API_KEY}" }, retry_count: 1, retry_delay: 20ms, auth: { type: basic, username: ops, password: "\${LEGACY_PASSWORD}" } }
+`, { env, worker: false });
+    const logger = createLogger({
+      level: 'debug',
+      secrets: h.runtime.config.secrets,
+      destination: new Writable({ write: (chunk, _enc, done) => { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } }),
+    });
+    h.worker = createCallWorker({ connection: h.runtime.redis, prefix: h.prefix, config: h.runtime.config, store: h.runtime.store, send: h.runtime.send, logger, observer: h.runtime.metrics });
+    const stop = h.stop;
+    h.stop = async () => {
+      await h.worker?.close();
+      await stop();
+    };
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+    await oauth.stop();
+  });
+
+  it('counts calls, attempts, results, durations, queue depth and token fetches', async () => {
+    const events = [makeEvent({ policy: 'observed' }), makeEvent({ policy: 'observed' })];
+    await h.post(events);
+    await h.post(events[0]);
+    for (const event of events) expect((await h.waitForCall(event.call_id)).status).toBe('partial');
+
+    const response = await fetch(`${h.baseUrl}/metrics`);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await response.text();
+    expect(sample(text, 'callhook_calls_received_total{status="queued"}')).toBe(2);
+    expect(sample(text, 'callhook_calls_received_total{status="duplicate"}')).toBe(1);
+    expect(sample(text, 'callhook_calls_finished_total{status="partial"}')).toBe(2);
+    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="flaky",outcome="retry"}')).toBe(1);
+    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="flaky",outcome="success"}')).toBe(2);
+    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="legacy",outcome="retry"}')).toBe(2);
+    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="legacy",outcome="failed"}')).toBe(2);
+    expect(sample(text, 'callhook_app_results_total{policy="observed",app="modern",status="success"}')).toBe(2);
+    expect(sample(text, 'callhook_app_results_total{policy="observed",app="legacy",status="failed"}')).toBe(2);
+    expect(sample(text, 'callhook_app_http_duration_seconds_count{policy="observed",app="flaky"}')).toBe(3);
+    expect(sample(text, 'callhook_oauth_token_fetches_total{outcome="success"}')).toBe(1);
+    for (const state of ['waiting', 'active', 'delayed', 'failed']) expect(sample(text, `callhook_queue_jobs{state="${state}"}`)).toBe(0);
+    expect(text).toContain('callhook_process_resident_memory_bytes');
+  });
+
+  it('logs one line per app and call with call_id, policy and app, and never a secret', async () => {
+    const event = makeEvent({ policy: 'observed', call_id: 'call-logged' });
+    await h.post(event);
+    const record = await h.waitForCall(event.call_id);
+    // The receiver's echo (Authorization, the query key) is scrubbed from the stored result too.
+    expect(JSON.stringify(record)).not.toMatch(new RegExp(Object.values(SECRETS).join('|')));
+
+    const mine = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.call_id === 'call-logged');
+    expect(mine).toEqual(expect.arrayContaining([
+      expect.objectContaining({ policy: 'observed', app: 'legacy', msg: 'app failed', status: 'failed', attempts: 2 }),
+      expect.objectContaining({ policy: 'observed', app: 'modern', msg: 'app success' }),
+      expect.objectContaining({ policy: 'observed', msg: 'call finished', status: 'partial' }),
+    ]));
+
+    // Whatever a careless log line carries, configured secrets and credential fields are hidden.
+    const logger = createLogger({ secrets: h.runtime.config.secrets, destination: new Writable({ write: (c, _e, d) => { lines.push(String(c)); d(); } }) });
+    const axiosLike = Object.assign(new Error(`request to ${receiver.url}/x?key=${SECRETS.apiKey} failed`), { config: { headers: { Authorization: `Bearer ${SECRETS.bearer}` } } });
+    logger.error({ err: axiosLike, auth: h.runtime.config.policies[0]?.apps[2]?.auth, headers: { authorization: 'Basic abc' } }, `token ${SECRETS.bearer}`);
+    logger.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    const all = lines.join('\n');
+    const basic = Buffer.from(`ops:${SECRETS.password}`).toString('base64');
+    for (const secret of [...Object.values(SECRETS), basic, ...oauth.issuedTokens()]) expect(all).not.toContain(secret);
+    expect(all).toContain('[REDACTED]');
+  });
+});
