@@ -6,6 +6,7 @@ import { Redactor } from './util/redact';
 import type { CallhookConfig } from './policies/types';
 import { createCallsQueue, type CallJobData } from './queue/calls-queue';
 import { CallProducer } from './queue/producer';
+import { Replayer } from './queue/replay';
 import type { Settings } from './settings';
 import { CallStore } from './store/call-store';
 import { closeHttpClient, createHttpClient } from './webhook/http-client';
@@ -23,6 +24,7 @@ export interface Runtime {
   producer: CallProducer;
   send: SendDeps;
   metrics: Metrics;
+  replayer: Replayer;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     producer: new CallProducer(queue, store, (results) => metrics.enqueued(results)),
     send,
     metrics,
+    replayer: new Replayer(queue, store, config),
     async close() {
       await queue.close();
       closeHttpClient(http);

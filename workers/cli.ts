@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { VERSION } from '../src/version';
 import { registerCallTest } from './call-test';
 import { registerIngestCdr } from './ingest-cdr';
+import { registerReplay } from './replay';
 import { loadOrExit, serve } from './serve';
 
 const program = new Command('callhook')
@@ -49,6 +50,7 @@ program
 registerIngestCdr(program);
 
 registerCallTest(program);
+registerReplay(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`callhook: ${(error as Error).message}\n`);

@@ -88,6 +88,7 @@ export async function serve(options: ServeOptions): Promise<{ runtime: Runtime; 
       send: runtime.send,
       producer: runtime.producer,
       store: runtime.store,
+      replayer: runtime.replayer,
       logger,
       apiToken: settings.apiToken,
       metrics: runtime.metrics,

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics/metrics';
 import type { CallhookConfig } from '../policies/types';
 import { runRealtime } from '../pipeline/realtime';
 import type { CallProducer } from '../queue/producer';
+import type { Replayer } from '../queue/replay';
 import type { CallStore } from '../store/call-store';
 import type { SendDeps } from '../webhook/send';
 
@@ -16,6 +17,7 @@ export interface ApiDeps {
   send: SendDeps;
   producer: CallProducer;
   store: CallStore;
+  replayer: Replayer;
   logger: Logger;
   /** When set, every /v1 route needs `Authorization: Bearer <token>`. */
   apiToken?: string | undefined;
@@ -87,6 +89,14 @@ export function buildApi(deps: ApiDeps) {
     const record = await deps.store.get(request.params.call_id);
     if (!record) return problem(reply, 404, 'CALLHOOK_CALL_NOT_FOUND', `no call ${request.params.call_id}`);
     return record;
+  });
+
+  app.post<{ Params: { call_id: string } }>('/v1/calls/:call_id/replay', async (request, reply) => {
+    const outcome = await deps.replayer.replay(request.params.call_id);
+    if (!outcome.ok) {
+      return problem(reply, outcome.status, outcome.status === 404 ? 'CALLHOOK_CALL_NOT_FOUND' : 'CALLHOOK_REPLAY_CONFLICT', outcome.message);
+    }
+    return reply.code(202).send({ call_id: outcome.call_id, status: outcome.status, replayed: outcome.replayed });
   });
 
   app.post('/v1/realtime', async (request, reply) => {

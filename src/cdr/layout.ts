@@ -22,6 +22,8 @@ export const REQUIRED_FIELDS = [
 export interface CdrLayout {
   readonly names: readonly string[];
   readonly index: ReadonlyMap<string, number>;
+  /** Non-empty names in file order, each once (first column wins), with their column. */
+  readonly unique: readonly (readonly [string, number])[];
 }
 
 export type LayoutResult =
@@ -51,7 +53,7 @@ export function layoutFrom(headerLine: string | undefined, typeLine: string | un
   if (!types.ok || types.fields.length !== names.length || !types.fields.every((t) => TYPE_TOKEN.test(t.trim()))) {
     return { ok: false, reason: `line 2 is not the CDR type line (expected ${names.length} types such as INTEGER, VARCHAR(50))` };
   }
-  return { ok: true, layout: { names, index } };
+  return { ok: true, layout: { names, index, unique: [...index.entries()].sort((a, b) => a[1] - b[1]) } };
 }
 
 /** CMR files are recognised by name (`cmr_...`) before anything is read. */

@@ -51,9 +51,7 @@ export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: Map
   if (!called) return { kind: 'reject', reason: 'no called number (finalCalledPartyNumber and originalCalledPartyNumber are empty)' };
 
   const cdr: Record<string, string> = {};
-  layout.names.forEach((name, i) => {
-    if (name && !(name in cdr)) cdr[name] = fields[i] ?? '';
-  });
+  for (const [name, i] of layout.unique) cdr[name] = fields[i] ?? '';
   const connect = epochToIso(get('dateTimeConnect'));
   const candidate: Record<string, unknown> = {
     call_id: id,

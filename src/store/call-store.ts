@@ -120,9 +120,37 @@ export class CallStore implements Checkpoint {
     await this.redis.hset(this.key(callId), PENDING + slug, String(attempts));
   }
 
+  /** Sorted set of calls that ended failed or partial, by finish time (for `replay --failed`). */
+  private get failedIndex(): string {
+    return `${this.prefix}:failed-calls`;
+  }
+
   async finish(callId: string, status: CallStatus): Promise<void> {
     const key = this.key(callId);
-    await this.redis.multi().hset(key, 'status', status, 'finished_at', new Date().toISOString()).pexpire(key, this.ttlMs).exec();
+    const now = Date.now();
+    const multi = this.redis.multi().hset(key, 'status', status, 'finished_at', new Date(now).toISOString()).pexpire(key, this.ttlMs);
+    if (status === 'failed' || status === 'partial') {
+      multi.zadd(this.failedIndex, now, callId).zremrangebyscore(this.failedIndex, '-inf', now - this.ttlMs);
+    }
+    await multi.exec();
+  }
+
+  /** Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. */
+  async failedSince(sinceMs: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.failedIndex, sinceMs, '+inf');
+  }
+
+  /**
+   * Prepares a finished call to run again: drops the results of the given apps (its failed and
+   * skipped ones), keeps every success, and marks it queued.
+   */
+  async resetForReplay(callId: string, slugs: readonly string[], keepPolicy: boolean): Promise<void> {
+    const key = this.key(callId);
+    const fields = slugs.flatMap((slug) => [RESULT + slug, PENDING + slug]);
+    const multi = this.redis.multi();
+    if (fields.length > 0) multi.hdel(key, ...fields);
+    if (!keepPolicy) multi.hdel(key, 'policy');
+    await multi.hdel(key, 'finished_at').hset(key, 'status', 'queued').pexpire(key, this.ttlMs).zrem(this.failedIndex, callId).exec();
   }
 
   async get(callId: string): Promise<CallRecord | undefined> {

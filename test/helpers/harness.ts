@@ -20,7 +20,7 @@ export async function startHarness(testFile: string, yaml: string, options: { wo
   const settings = parseSettings({ REDIS_URL: redisUrl(), CALLHOOK_PREFIX: prefix, ...options.env });
   const config: CallhookConfig = parseConfig(yaml, options.env ?? {}, 'test');
   const runtime: Runtime = createRuntime(settings, config, silentLogger);
-  const api = buildApi({ config, send: runtime.send, producer: runtime.producer, store: runtime.store, logger: silentLogger, metrics: runtime.metrics, ping: () => runtime.redis.ping() });
+  const api = buildApi({ config, send: runtime.send, producer: runtime.producer, store: runtime.store, replayer: runtime.replayer, logger: silentLogger, metrics: runtime.metrics, ping: () => runtime.redis.ping() });
   let worker: Worker | undefined;
   if (options.worker !== false) {
     worker = createCallWorker({

@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeEvent } from '../helpers/events';
+import { startHarness } from '../helpers/harness';
+import { exited, spawnCli } from '../helpers/processes';
+import { redisUrl } from '../helpers/redis';
+import { Receiver } from '../helpers/receiver';
+
+describe('replaying failed calls', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  let yaml: string;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    yaml = `
+policies:
+  - id: default
+    apps:
+      - { name: First, url: "${receiver.url}/first" }
+      - { name: Second, url: "${receiver.url}/second", on_failure: stop }
+      - { name: Third, method: POST, url: "${receiver.url}/third", body: { second: "{{ app_data.second.data.n }}" } }
+`;
+    h = await startHarness(__filename, yaml);
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  it('re-sends only the failed app and the ones after it, keeping the first result', async () => {
+    receiver.on('/second', () => ({ status: 400, body: { error: 'bad' } }));
+    const event = makeEvent();
+    await h.post(event);
+    const failed = await h.waitForCall(event.call_id);
+    expect(failed.status).toBe('partial');
+    expect(failed.app_data.third?.status).toBe('skipped');
+    const firstResult = failed.app_data.first;
+
+    receiver.on('/second', () => ({ status: 200, body: { n: 7 } }));
+    const replay = await h.request('POST', `/v1/calls/${event.call_id}/replay`);
+    expect(replay).toEqual({ status: 202, body: { call_id: event.call_id, status: 'queued', replayed: ['second', 'third'] } });
+    const done = await h.waitForCall(event.call_id);
+    expect(done.status).toBe('completed');
+    expect(done.app_data.first).toEqual(firstResult);
+    expect(done.app_data.second).toMatchObject({ status: 'success', data: { n: 7 } });
+
+    const sent = (path: string) => receiver.to(path).filter((r) => r.headers['idempotency-key']?.toString().startsWith(event.call_id));
+    expect(sent('/first')).toHaveLength(1);
+    expect(sent('/second')).toHaveLength(2);
+    expect(sent('/third').map((r) => r.json)).toEqual([{ second: 7 }]);
+  });
+
+  it('refuses an unknown call, a completed one with nothing to replay', async () => {
+    expect(await h.request('POST', '/v1/calls/nope/replay')).toMatchObject({ status: 404, body: { error: { code: 'CALLHOOK_CALL_NOT_FOUND' } } });
+    receiver.on('/second', () => ({ status: 200 }));
+    const event = makeEvent();
+    await h.post(event);
+    await h.waitForCall(event.call_id);
+    expect(await h.request('POST', `/v1/calls/${event.call_id}/replay`)).toMatchObject({ status: 409, body: { error: { code: 'CALLHOOK_REPLAY_CONFLICT' } } });
+  });
+
+  it('npx callhook replay --failed re-queues every failed call', async () => {
+    receiver.on('/second', () => ({ status: 500 }));
+    const events = [makeEvent(), makeEvent()];
+    const slow = `${yaml.replace('on_failure: stop', 'on_failure: stop, retry_count: 0')}`;
+    const configPath = join(mkdtempSync(join(tmpdir(), 'callhook-replay-')), 'policies.yaml');
+    writeFileSync(configPath, slow);
+    // Run the calls through a worker with retry_count 0 so they fail fast.
+    const worker = spawnCli(['worker'], { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath });
+    await h.worker?.pause();
+    try {
+      await h.post(events);
+      for (const e of events) expect((await h.waitForCall(e.call_id)).status).toBe('partial');
+    } finally {
+      worker.kill('SIGTERM');
+      await exited(worker);
+      h.worker?.resume();
+    }
+    receiver.on('/second', () => ({ status: 200, body: { n: 1 } }));
+    const cli = spawnCli(['replay', '--failed', '--since', '1h'], { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath });
+    expect(await exited(cli)).toBe(0);
+    for (const e of events) expect(cli.output()).toContain(`${e.call_id}: queued again (second, third)`);
+    for (const e of events) expect((await h.waitForCall(e.call_id)).status).toBe('completed');
+  });
+});

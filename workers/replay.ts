@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { createLogger } from '../src/logger';
+import { createRuntime } from '../src/runtime';
+import { parseDuration } from '../src/util/duration';
+import { fail, loadOrExit } from './serve';
+
+/**
+ * `callhook replay <call_id>...` or `callhook replay --failed [--since 1h]`: re-queues finished
+ * calls to re-run their failed apps (successful apps are kept and not sent again). A running
+ * worker picks them up. Exit 1 when any call could not be replayed.
+ */
+export function registerReplay(program: Command): void {
+  program
+    .command('replay')
+    .description('re-run the failed apps of finished calls (successful apps are not sent again)')
+    .argument('[call_ids...]', 'calls to replay')
+    .option('--failed', 'replay every call that ended failed or partial')
+    .option('--since <duration>', 'with --failed: only calls that finished within this long (e.g. 1h, 7d)', '7d')
+    .option('--config <file>', 'policies file')
+    .action(async (callIds: string[], opts: { failed?: boolean; since: string; config?: string }) => {
+      if (!opts.failed && callIds.length === 0) fail('name one or more call ids, or use --failed [--since 1h]');
+      const sinceMs = parseDuration(opts.since);
+      if (sinceMs === undefined) fail(`--since ${opts.since}: expected a duration such as 30m, 1h or 7d`);
+      const { settings, config } = loadOrExit(process.env, opts.config);
+      const logger = createLogger({ level: 'warn', secrets: config.secrets });
+      const runtime = createRuntime(settings, config, logger);
+      try {
+        const ids = opts.failed ? await runtime.store.failedSince(Date.now() - sinceMs) : callIds;
+        let refused = 0;
+        for (const id of ids) {
+          const outcome = await runtime.replayer.replay(id);
+          if (outcome.ok) process.stdout.write(`${id}: queued again (${outcome.replayed.join(', ') || 'policy resolved anew'})\n`);
+          else {
+            refused += 1;
+            process.stderr.write(`${id}: ${outcome.message}\n`);
+          }
+        }
+        process.stdout.write(`${ids.length - refused} of ${ids.length} call(s) queued for replay\n`);
+        process.exitCode = refused > 0 ? 1 : 0;
+      } finally {
+        await runtime.close();
+      }
+    });
+}
