@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../src/version';
 import { registerCallTest } from './call-test';
+import { registerDemo } from './demo';
 import { registerIngestCdr } from './ingest-cdr';
 import { registerReplay } from './replay';
 import { loadOrExit, serve } from './serve';
@@ -51,6 +52,7 @@ registerIngestCdr(program);
 
 registerCallTest(program);
 registerReplay(program);
+registerDemo(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`callhook: ${(error as Error).message}\n`);

@@ -5,11 +5,11 @@ import { formatCallTest } from '../call-test/format';
 import { parseCallTest, runCallTest } from '../call-test/run';
 import { parseEvent, parseEvents, MAX_EVENT_BYTES } from '../events/schema';
 import type { Metrics } from '../metrics/metrics';
-import type { CallhookConfig } from '../policies/types';
+import type { CallhookConfig, Policy } from '../policies/types';
 import { runRealtime } from '../pipeline/realtime';
 import type { CallProducer } from '../queue/producer';
 import type { Replayer } from '../queue/replay';
-import type { CallStore } from '../store/call-store';
+import type { CallRecord, CallStore } from '../store/call-store';
 import type { SendDeps } from '../webhook/send';
 
 export interface ApiDeps {
@@ -28,6 +28,15 @@ export interface ApiDeps {
 
 /** Batches are bounded by this many events (each event is limited to 256 KiB on its own). */
 export const MAX_BATCH = 1000;
+
+/** Results in the order their apps run (real-time first), then any the policy no longer has. */
+function inRunOrder(appData: CallRecord['app_data'], policy: Policy | undefined): CallRecord['app_data'] {
+  if (!policy) return appData;
+  const order = [...policy.apps.filter((a) => a.phase === 'real_time'), ...policy.apps.filter((a) => a.phase === 'post_call')].map((a) => a.slug);
+  const known = order.filter((slug) => slug in appData);
+  const rest = Object.keys(appData).filter((slug) => !order.includes(slug));
+  return Object.fromEntries([...known, ...rest].map((slug) => [slug, appData[slug]!]));
+}
 
 /** Liveness, readiness and metrics: served by the API, and by a worker on CALLHOOK_METRICS_PORT. */
 export function registerOpsRoutes(app: FastifyInstance, deps: { ping(): Promise<unknown>; metrics?: Metrics | undefined }): void {
@@ -52,8 +61,8 @@ export function problem(reply: FastifyReply, status: number, code: string, messa
 
 export function buildApi(deps: ApiDeps) {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request access logs would double the log volume of a busy ingest; errors still log.
+    loggerInstance: deps.logger.child({ component: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: MAX_BATCH * MAX_EVENT_BYTES,
   });
 
@@ -88,7 +97,7 @@ export function buildApi(deps: ApiDeps) {
   app.get<{ Params: { call_id: string } }>('/v1/calls/:call_id', async (request, reply) => {
     const record = await deps.store.get(request.params.call_id);
     if (!record) return problem(reply, 404, 'CALLHOOK_CALL_NOT_FOUND', `no call ${request.params.call_id}`);
-    return record;
+    return { ...record, app_data: inRunOrder(record.app_data, record.policy ? deps.config.byId.get(record.policy) : undefined) };
   });
 
   app.post<{ Params: { call_id: string } }>('/v1/calls/:call_id/replay', async (request, reply) => {
