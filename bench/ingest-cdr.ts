@@ -1,0 +1,173 @@
+/**
+ * CDR ingestion benchmark, two parts:
+ *  1. memory: a large generated CDR file (default 256 MB) streamed through the parser and
+ *     mapper (a dry run), reporting peak RSS and records/s;
+ *  2. speed: records/s from a CDR file (default 16 MB) into the queue (parse, map, dedupe mark,
+ *     addBulk) against BullMQ's raw `queue.addBulk` of the same events as job data, in the same
+ *     run, on the same Redis (separate prefixes, deleted afterwards).
+ * Part 2 is bounded by Redis (every event is stored), so it uses a smaller file by default to
+ * keep the run under two minutes.
+ *
+ *   npm run bench:ingest                                   # about 1-2 minutes
+ *   npm run bench:ingest -- --size-mb 1024                 # part 1 on a 1 GB file
+ *   npm run bench:ingest -- --size-mb 1024 --queue-mb 1024 # both on 1 GB (Redis needs ~5 GB)
+ *   options: --batch 1000 --inflight 4 --keep-file
+ */
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { Queue } from 'bullmq';
+import pino from 'pino';
+import { parseCsvLine } from '../src/cdr/csv';
+import { ingestFile } from '../src/cdr/ingest-file';
+import { readLayout } from '../src/cdr/layout';
+import { FileLedger } from '../src/cdr/ledger';
+import { readLines } from '../src/cdr/line-reader';
+import { mapRecord } from '../src/cdr/map';
+import type { CallEvent } from '../src/events/schema';
+import { parseConfig } from '../src/policies/load';
+import { DEFAULT_JOB_OPTIONS, jobIdFor, QUEUE_NAME } from '../src/queue/calls-queue';
+import { createRedis, createRuntime } from '../src/runtime';
+import { parseSettings } from '../src/settings';
+import { writeLargeCdrFile } from '../test/helpers/cdr-generator';
+
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name}: expected a positive number`);
+  return value;
+}
+
+const sizeMb = flag('size-mb', 256);
+const queueMb = flag('queue-mb', 16);
+const batchSize = flag('batch', 1000);
+const inflight = flag('inflight', 4);
+const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const run = randomBytes(4).toString('hex');
+const MB = 1024 * 1024;
+
+async function deletePrefix(prefix: string): Promise<void> {
+  const redis = createRedis(redisUrl);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  await redis.quit();
+}
+
+/** Samples RSS every 50 ms while `work` runs; returns its result, seconds taken and peak RSS. */
+async function measured<T>(work: () => Promise<T>): Promise<{ result: T; seconds: number; peakRss: number }> {
+  let peakRss = process.memoryUsage().rss;
+  const timer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  const started = process.hrtime.bigint();
+  try {
+    const result = await work();
+    return { result, seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRss: Math.max(peakRss, process.memoryUsage().rss) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** The file's events in chunks, so the baseline can hold a chunk in memory without timing the parse. */
+async function* eventChunks(path: string, chunk: number): AsyncGenerator<CallEvent[]> {
+  const head = await readLayout(path);
+  if (!head.ok) throw new Error(head.reason);
+  let events: CallEvent[] = [];
+  for await (const line of readLines(path, { offset: head.dataOffset, line: 3 })) {
+    const csv = parseCsvLine(line.text);
+    if (!csv.ok) continue;
+    const mapped = mapRecord(csv.fields, head.layout, { file: basename(path), line: line.number });
+    if (mapped.kind !== 'event') continue;
+    events.push(mapped.event);
+    if (events.length === chunk) {
+      yield events;
+      events = [];
+    }
+  }
+  if (events.length > 0) yield events;
+}
+
+/** Raw BullMQ: addBulk of the events as job data, same batch size and concurrency; only addBulk is timed. */
+async function rawAddBulk(path: string, prefix: string): Promise<{ records: number; seconds: number }> {
+  const connection = createRedis(redisUrl);
+  const queue = new Queue(QUEUE_NAME, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  let records = 0;
+  let seconds = 0;
+  for await (const events of eventChunks(path, 50_000)) {
+    const started = process.hrtime.bigint();
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < events.length; i += batchSize) {
+      const jobs = events.slice(i, i + batchSize).map((event) => ({ name: QUEUE_NAME, data: event, opts: { jobId: jobIdFor(event.call_id) } }));
+      pending.push(queue.addBulk(jobs));
+      if (pending.length >= inflight) await pending.shift();
+    }
+    await Promise.all(pending);
+    seconds += Number(process.hrtime.bigint() - started) / 1e9;
+    records += events.length;
+  }
+  await queue.close();
+  await connection.quit();
+  return { records, seconds };
+}
+
+async function main(): Promise<void> {
+  const big = join(tmpdir(), `callhook-bench-cdr_Bench_01_${run}`);
+  const small = join(tmpdir(), `callhook-bench-cdr_Bench_02_${run}`);
+  const prefixes = { ingest: `bench-cdr-${run}`, raw: `bench-raw-${run}` };
+  try {
+    process.stdout.write(`generating ${sizeMb} MB and ${queueMb} MB CDR files in ${tmpdir()}...\n`);
+    const bigFile = await writeLargeCdrFile(big, sizeMb * MB, 7);
+    const smallFile = await writeLargeCdrFile(small, queueMb * MB, 8);
+    const baseRss = process.memoryUsage().rss;
+
+    const parseOnly = await measured(() => ingestFile(big, { batchSize, inflight }));
+
+    const settings = parseSettings({ REDIS_URL: redisUrl, CALLHOOK_PREFIX: prefixes.ingest });
+    const config = parseConfig('policies:\n  - id: default\n    apps:\n      - name: Log\n        url: "http://127.0.0.1:9/x"\n', {}, 'bench');
+    const runtime = createRuntime(settings, config, pino({ level: 'silent' }));
+    const ingest = await measured(() =>
+      ingestFile(small, { enqueue: (events) => runtime.producer.enqueue(events), ledger: new FileLedger(runtime.redis, settings.prefix), batchSize, inflight }),
+    );
+    const queued = await runtime.queue.getWaitingCount();
+    await runtime.close();
+    await deletePrefix(prefixes.ingest);
+
+    const raw = await rawAddBulk(small, prefixes.raw);
+    await deletePrefix(prefixes.raw);
+
+    const countsOf = (o: typeof ingest.result) => (o.kind === 'ingested' ? o.counts : { records: 0, queued: 0 });
+    const rate = (n: number, s: number) => Math.round(n / s).toLocaleString('en-US').padStart(9);
+    const row = (name: string, mb: number, n: number, s: number, rss: number) =>
+      `| ${name.padEnd(34)} | ${String(mb).padStart(5)} | ${String(n).padStart(9)} | ${s.toFixed(1).padStart(6)} | ${rate(n, s)} | ${rss ? String(Math.round(rss / MB)).padStart(8) : '       -'} |`;
+    const ingestRate = countsOf(ingest.result).queued / ingest.seconds;
+    const rawRate = raw.records / raw.seconds;
+    process.stdout.write(
+      [
+        '',
+        `Node ${process.version}, batch ${batchSize}, ${inflight} batches in flight, Redis ${redisUrl}; process RSS before: ${Math.round(baseRss / MB)} MB`,
+        '',
+        '| path                               |    MB |   records |      s |    rec/s | peak RSS MB |',
+        '|------------------------------------|------:|----------:|-------:|---------:|---------:|',
+        row('parse + map, no queue (dry run)', Math.round(bigFile.bytes / MB), countsOf(parseOnly.result).records, parseOnly.seconds, parseOnly.peakRss),
+        row('ingest-cdr: file → queue', Math.round(smallFile.bytes / MB), countsOf(ingest.result).queued, ingest.seconds, ingest.peakRss),
+        row('raw BullMQ addBulk (same events)', Math.round(smallFile.bytes / MB), raw.records, raw.seconds, 0),
+        '',
+        `ratio ingest / raw addBulk: ${(ingestRate / rawRate).toFixed(2)}x (goal >= 0.8x)`,
+        `jobs in the queue after ingest: ${queued} (expected ${smallFile.calls})`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    if (!process.argv.includes('--keep-file')) await Promise.all([rm(big, { force: true }), rm(small, { force: true })]);
+    await deletePrefix(prefixes.ingest).catch(() => undefined);
+    await deletePrefix(prefixes.raw).catch(() => undefined);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
