@@ -124,7 +124,8 @@ export class TestRedis {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
     spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', 'nosave'], { stdio: 'ignore' });
-    await Promise.race([exited(child), sleep(5000)]);
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
+    await Promise.race([exited(child), timer]);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
       await exited(child);
@@ -145,7 +146,7 @@ export class TestRedis {
 export async function postAll(
   baseUrl: string,
   events: readonly { call_id: string }[],
-  options: { batch?: number; parallel?: number; timeoutMs?: number; deadlineMs?: number } = {},
+  options: { batch?: number; parallel?: number; timeoutMs?: number; deadlineMs?: number; pauseMs?: number } = {},
 ): Promise<{ accepted: Set<string>; retried: number; duplicates: number }> {
   const batch = options.batch ?? 100;
   const accepted = new Set<string>();
@@ -158,6 +159,7 @@ export async function postAll(
   const lane = async () => {
     while (next < batches.length) {
       const items = batches[next++] ?? [];
+      if (options.pauseMs) await sleep(options.pauseMs);
       for (;;) {
         try {
           const response = await fetch(`${baseUrl}/v1/calls`, {
@@ -267,8 +269,9 @@ export function report(line: string): void {
   process.stdout.write(`\n[faults] ${line}\n`);
 }
 
-export function tallyLine(t: Tally): string {
-  return `${t.calls} calls, lost ${t.lost}, re-sent after success ${t.resentAfterSuccess}, stuck ${t.stuck}, duplicates-in-flight ${t.duplicatesInFlight}`;
+/** The standard counts; `repeats` names requests repeated before success (default: duplicates-in-flight). */
+export function tallyLine(t: Tally, repeats = 'duplicates-in-flight'): string {
+  return `${t.calls} calls, lost ${t.lost}, re-sent after success ${t.resentAfterSuccess}, stuck ${t.stuck}, ${repeats} ${t.duplicatesInFlight}`;
 }
 
 export function connect(url: string): Redis {
