@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Metrics } from './metrics/metrics';
 import { Redactor } from './util/redact';
@@ -8,7 +8,7 @@ import { createCallsQueue, type CallJobData } from './queue/calls-queue';
 import { CallProducer } from './queue/producer';
 import { Replayer } from './queue/replay';
 import type { Settings } from './settings';
-import { CallStore } from './store/call-store';
+import { CallStore, type RedisClient } from './store/call-store';
 import { closeHttpClient, createHttpClient } from './webhook/http-client';
 import { OAuthTokenCache } from './webhook/oauth';
 import type { SendDeps } from './webhook/send';
@@ -18,7 +18,7 @@ export interface Runtime {
   settings: Settings;
   config: CallhookConfig;
   logger: Logger;
-  redis: Redis;
+  redis: RedisClient;
   store: CallStore;
   queue: Queue<CallJobData>;
   producer: CallProducer;
@@ -28,13 +28,34 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** One Redis connection. BullMQ needs maxRetriesPerRequest: null so blocking commands survive reconnects. */
 export function createRedis(url: string): Redis {
-  // BullMQ needs maxRetriesPerRequest: null so blocking commands survive reconnects.
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true });
+}
+
+/** A Redis client, or a Redis Cluster client when `url` lists several seed nodes (`redis://a:7000,redis://b:7000`). */
+export function connectRedis(url: string): RedisClient {
+  const nodes = url.split(',').map((u) => u.trim()).filter(Boolean);
+  if (nodes.length === 1) return createRedis(url);
+  const first = new URL(nodes[0] ?? '');
+  return new Cluster(
+    nodes.map((node) => {
+      const { hostname, port } = new URL(node);
+      return { host: hostname, port: Number(port || 6379) };
+    }),
+    {
+      redisOptions: {
+        maxRetriesPerRequest: null,
+        username: first.username ? decodeURIComponent(first.username) : undefined,
+        password: first.password ? decodeURIComponent(first.password) : undefined,
+        tls: first.protocol === 'rediss:' ? {} : undefined,
+      },
+    },
+  );
 }
 
 export function createRuntime(settings: Settings, config: CallhookConfig, logger: Logger): Runtime {
-  const redis = createRedis(settings.redisUrl);
+  const redis = connectRedis(settings.redisUrl);
   redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
   const store = new CallStore(redis, settings.prefix, settings.resultTtlMs);
   const queue = createCallsQueue(redis, settings.prefix);

@@ -62,6 +62,9 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     shutdownTimeoutMs: duration('CALLHOOK_SHUTDOWN_TIMEOUT', 30_000),
     metricsPort: env.CALLHOOK_METRICS_PORT ? int('CALLHOOK_METRICS_PORT', 0, 0, 65535) : undefined,
   };
+  if (settings.redisUrl.includes(',') && !/^\{[^}]+\}/.test(prefix)) {
+    problems.push(`CALLHOOK_PREFIX=${prefix}: on Redis Cluster the prefix must be a hash tag such as {callhook}, so a call's keys share one slot`);
+  }
   if (problems.length > 0) throw new SettingsError(problems.join('\n'));
   return settings;
 }

@@ -13,7 +13,8 @@ export interface ResolvedRedis {
 
 /** Answers PING within `timeoutMs`? */
 export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  // For a cluster, its first seed node answering is enough to start.
+  const client = new Redis(url.split(',')[0] ?? url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
   client.on('error', () => undefined);
   try {
     await client.connect();

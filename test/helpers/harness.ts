@@ -15,9 +15,13 @@ export const silentLogger = pino({ level: 'silent' });
  * callhook in this process against the real Redis: config from YAML text, a unique prefix,
  * the Fastify API (driven with inject) and, unless `worker: false`, a worker.
  */
-export async function startHarness(testFile: string, yaml: string, options: { worker?: boolean; env?: Record<string, string>; concurrency?: number } = {}) {
-  const prefix = uniquePrefix(testFile);
-  const settings = parseSettings({ REDIS_URL: redisUrl(), CALLHOOK_PREFIX: prefix, ...options.env });
+export async function startHarness(
+  testFile: string,
+  yaml: string,
+  options: { worker?: boolean; env?: Record<string, string>; concurrency?: number; redisUrl?: string; prefix?: string } = {},
+) {
+  const prefix = options.prefix ?? uniquePrefix(testFile);
+  const settings = parseSettings({ REDIS_URL: options.redisUrl ?? redisUrl(), CALLHOOK_PREFIX: prefix, ...options.env });
   const config: CallhookConfig = parseConfig(yaml, options.env ?? {}, 'test');
   const runtime: Runtime = createRuntime(settings, config, silentLogger);
   const api = buildApi({ config, send: runtime.send, producer: runtime.producer, store: runtime.store, replayer: runtime.replayer, logger: silentLogger, metrics: runtime.metrics, ping: () => runtime.redis.ping() });
