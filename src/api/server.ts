@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { Logger } from 'pino';
 import { formatCallTest } from '../call-test/format';
 import { parseCallTest, runCallTest } from '../call-test/run';
-import { parseEvent, parseEvents, MAX_EVENT_BYTES } from '../events/schema';
+import { parseEvent, parseEvents } from '../events/schema';
 import type { Metrics } from '../metrics/metrics';
 import type { CallhookConfig, Policy } from '../policies/types';
 import { runRealtime } from '../pipeline/realtime';
@@ -28,6 +28,8 @@ export interface ApiDeps {
 
 /** Batches are bounded by this many events (each event is limited to 256 KiB on its own). */
 export const MAX_BATCH = 1000;
+/** A request body is at most this big, so one request cannot exhaust the API's memory. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /** Results in the order their apps run (real-time first), then any the policy no longer has. */
 function inRunOrder(appData: CallRecord['app_data'], policy: Policy | undefined): CallRecord['app_data'] {
@@ -63,7 +65,7 @@ export function buildApi(deps: ApiDeps) {
   const app = Fastify({
     // Per-request access logs would double the log volume of a busy ingest; errors still log.
     loggerInstance: deps.logger.child({ component: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
-    bodyLimit: MAX_BATCH * MAX_EVENT_BYTES,
+    bodyLimit: MAX_BODY_BYTES,
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {

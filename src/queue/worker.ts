@@ -72,7 +72,7 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
 }
 
 export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData, string> {
-  return new Worker<CallJobData, string>(QUEUE_NAME, processCall(options), {
+  const worker = new Worker<CallJobData, string>(QUEUE_NAME, processCall(options), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency ?? 50,
@@ -84,4 +84,20 @@ export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData
         type === BACKOFF_TYPE && error instanceof RetryLater ? error.delayMs : UNEXPECTED_ERROR_DELAY_MS,
     },
   });
+  // A job BullMQ gives up on (attempts exhausted, stalled too often) must not leave its call
+  // looking `running` forever: record it as failed, so it shows up for `replay --failed`.
+  worker.on('failed', (job, error) => {
+    if (!job || error instanceof RetryLater) return;
+    const log = options.logger.child({ call_id: job.data.call_id });
+    log.warn({ err: error.message, attempts: job.attemptsMade }, 'call run failed unexpectedly');
+    void job
+      .getState()
+      .then(async (state) => {
+        if (state !== 'failed') return;
+        await options.store.finish(job.data.call_id, 'failed');
+        log.error({ err: error.message }, 'call given up by the queue; recorded as failed');
+      })
+      .catch(() => undefined);
+  });
+  return worker;
 }

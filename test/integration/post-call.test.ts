@@ -165,6 +165,15 @@ policies:
     expect(receiver.requests.filter((r) => r.headers['idempotency-key'] === `${event.call_id}.lookup`)).toHaveLength(1);
   });
 
+  it('records a call the queue gives up on as failed, not running forever', async () => {
+    const callId = 'call-corrupt';
+    await h.runtime.redis.hset(h.runtime.store.key(callId), 'event', '{not json', 'status', 'queued', 'created_at', new Date().toISOString());
+    await h.runtime.queue.add('calls', { call_id: callId }, { jobId: callId, attempts: 1 });
+    for (let i = 0; i < 100 && (await h.runtime.redis.hget(h.runtime.store.key(callId), 'status')) !== 'failed'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await h.runtime.redis.hget(h.runtime.store.key(callId), 'status')).toBe('failed');
+    expect(await h.runtime.store.failedSince(0)).toContain(callId);
+  });
+
   it('refuses a bad batch with every problem and queues nothing', async () => {
     const good = makeEvent();
     const response = await h.post([good, { calling_number: '' }, { called_number: 1 }]);
