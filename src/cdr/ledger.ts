@@ -13,6 +13,7 @@ export interface DoneEntry {
   queued: number;
   duplicates: number;
   rejected: number;
+  skipped: number;
 }
 
 /**

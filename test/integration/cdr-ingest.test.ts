@@ -128,6 +128,17 @@ describe('a drop directory', () => {
     expect(await ingestFiles([copy], options())).toMatchObject({ files: 1, queued: 0, duplicates: 40 });
   });
 
+  it('queues each call once when two ingesters read the same file at the same time', async () => {
+    const rows = syntheticRows(60, 25, 450_000);
+    const path = join(dir, 'cdr_Gen_02_202601010000_2');
+    await writeCdrFile(path, rows);
+    const [a, b] = await Promise.all([ingestFile(path, options({ batchSize: 5 })), ingestFile(path, options({ batchSize: 5 }))]);
+    if (a.kind !== 'ingested' || b.kind !== 'ingested') throw new Error(`unexpected ${a.kind} ${b.kind}`);
+    expect(a.counts.queued + b.counts.queued).toBe(60);
+    expect(await harness.runtime.queue.getWaitingCount()).toBeGreaterThanOrEqual(60);
+    await expectQueued(callsOf(rows).map((c) => c.call_id));
+  });
+
   it('does not queue or move anything in a dry run', async () => {
     const rows = syntheticRows(10, 31, 500_000);
     await writeCdrFile(join(dir, 'cdr_a'), rows);
