@@ -5,7 +5,6 @@ import { ingestFile, type FileIngestOptions } from '../src/cdr/ingest-file';
 import { addOutcome, ingestFiles, totalBytes, type Summary } from '../src/cdr/ingest';
 import { FileLedger } from '../src/cdr/ledger';
 import { logReporter, terminalReporter, type Reporter } from '../src/cdr/report';
-import { requeueLost } from '../src/cdr/requeue-lost';
 import { watchDirs } from '../src/cdr/watch';
 import { createLogger } from '../src/logger';
 import { createRuntime, type Runtime } from '../src/runtime';
@@ -78,7 +77,6 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   const options: FileIngestOptions = {
     enqueue: rt ? (events) => rt.producer.enqueue(events) : undefined,
     ledger: rt ? new FileLedger(rt.redis, settings.prefix) : undefined,
-    requeueLost: rt ? (ids) => requeueLost(rt.redis, rt.store, rt.queue, ids) : undefined,
     policy: flags.policy,
     batchSize,
     batchDelayMs: Number(process.env.CALLHOOK_CDR_BATCH_DELAY_MS) || 0, // test knob: slows ingestion so a test can kill it mid-file

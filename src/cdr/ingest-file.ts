@@ -40,8 +40,6 @@ export interface FileIngestOptions {
   enqueue?: (events: CallEvent[]) => Promise<EnqueueResult[]>;
   /** Done/progress state; absent in a dry run. */
   ledger?: FileLedger;
-  /** Re-adds jobs lost by a crash between marking and queueing (see requeue-lost.ts). */
-  requeueLost?: (callIds: string[]) => Promise<string[]>;
   policy?: string;
   /** Events per enqueue call. @defaultValue 1000 */
   batchSize?: number;
@@ -87,12 +85,9 @@ export async function ingestFile(path: string, options: FileIngestOptions): Prom
   listener?.advance?.(start.offset, 0);
 
   const counts = zeroCounts();
-  let inDoubt = saved && options.requeueLost ? batchSize * depth : 0;
   let checkpoints: Promise<unknown> = Promise.resolve();
   const inflight: Promise<unknown>[] = [];
   const send = (events: CallEvent[], end: Checkpoint) => {
-    const verify = inDoubt > 0;
-    inDoubt = Math.max(0, inDoubt - events.length);
     const sent = (async () => {
       if (options.batchDelayMs) await sleep(options.batchDelayMs);
       if (!enqueue) {
@@ -100,10 +95,9 @@ export async function ingestFile(path: string, options: FileIngestOptions): Prom
         return;
       }
       const results = await enqueue(events);
-      const dupes = results.filter((r) => r.status === 'duplicate').map((r) => r.call_id);
-      const requeued = verify && options.requeueLost ? (await options.requeueLost(dupes)).length : 0;
-      counts.queued += results.length - dupes.length + requeued;
-      counts.duplicates += dupes.length - requeued;
+      const dupes = results.filter((r) => r.status === 'duplicate').length;
+      counts.queued += results.length - dupes;
+      counts.duplicates += dupes;
     })();
     // Checkpoints are chained so one is written only when this batch and every earlier one is in.
     checkpoints = Promise.all([sent, checkpoints]).then(() => ledger?.saveCheckpoint(identity, end));

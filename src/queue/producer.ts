@@ -22,19 +22,20 @@ export class CallProducer {
 
   async enqueue(events: readonly CallEvent[]): Promise<EnqueueResult[]> {
     if (events.length === 0) return [];
-    const fresh = await this.store.markQueued(events);
-    const toQueue = events.filter((_, i) => fresh[i]);
+    const marks = await this.store.markQueued(events);
+    const toQueue = events.filter((_, i) => marks[i] !== 'duplicate');
     if (toQueue.length > 0) {
       try {
         await this.queue.addBulk(
           toQueue.map((event) => ({ name: QUEUE_NAME, data: { call_id: event.call_id }, opts: { jobId: jobIdFor(event.call_id) } })),
         );
       } catch (error) {
-        await this.store.unmarkQueued(toQueue.map((e) => e.call_id)).catch(() => undefined);
+        const fresh = events.filter((_, i) => marks[i] === 'new');
+        await this.store.unmarkQueued(fresh.map((e) => e.call_id)).catch(() => undefined);
         throw error;
       }
     }
-    const results: EnqueueResult[] = events.map((event, i) => ({ call_id: event.call_id, status: fresh[i] ? 'queued' : 'duplicate' }));
+    const results: EnqueueResult[] = events.map((event, i) => ({ call_id: event.call_id, status: marks[i] === 'new' ? 'queued' : 'duplicate' }));
     this.onEnqueued(results);
     return results;
   }

@@ -22,9 +22,13 @@ const PENDING = 'p:';
 /**
  * Marks a call queued unless it was queued before (atomic, so two producers racing on one
  * call id queue it once). Keeps real-time results already stored for the call.
+ * Returns 1 for a new call, 0 for a duplicate, 2 for a duplicate still in status `queued`.
  */
 const MARK_QUEUED = `
-if redis.call('HSETNX', KEYS[1], 'queued_at', ARGV[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'queued_at', ARGV[1]) == 0 then
+  if redis.call('HGET', KEYS[1], 'status') == 'queued' then return 2 end
+  return 0
+end
 redis.call('HSET', KEYS[1], 'event', ARGV[2], 'status', 'queued')
 redis.call('HDEL', KEYS[1], 'finished_at')
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1])
@@ -49,8 +53,12 @@ export class CallStore implements Checkpoint {
     return `${this.prefix}:call:${callId}`;
   }
 
-  /** Marks each event queued; returns, per event, whether it is new (false: a duplicate). */
-  async markQueued(events: readonly CallEvent[]): Promise<boolean[]> {
+  /**
+   * Marks each event queued. Per event: `new`, `duplicate`, or `still-queued` (a duplicate
+   * whose call has not started: its job may have been lost if a producer died between marking
+   * and adding it, so the caller adds the job again; BullMQ ignores an id it already has).
+   */
+  async markQueued(events: readonly CallEvent[]): Promise<('new' | 'duplicate' | 'still-queued')[]> {
     const now = new Date().toISOString();
     const pipeline = this.redis.pipeline();
     for (const event of events) {
@@ -59,7 +67,7 @@ export class CallStore implements Checkpoint {
     const replies = await pipeline.exec();
     return (replies ?? []).map(([error, reply]) => {
       if (error) throw error;
-      return reply === 1;
+      return reply === 1 ? 'new' : reply === 2 ? 'still-queued' : 'duplicate';
     });
   }
 

@@ -174,6 +174,14 @@ policies:
     expect(await h.runtime.store.failedSince(0)).toContain(callId);
   });
 
+  it('re-adds the job of a call whose producer died between marking it and queueing it', async () => {
+    const event = makeEvent({ policy: 'continuing' });
+    await h.runtime.store.markQueued([event]); // the crash: marked, never added to BullMQ
+    const again = await h.post(event);
+    expect(again.body.calls).toEqual([{ call_id: event.call_id, status: 'duplicate' }]);
+    expect((await h.waitForCall(event.call_id)).status).toBe('partial');
+  });
+
   it('refuses a bad batch with every problem and queues nothing', async () => {
     const good = makeEvent();
     const response = await h.post([good, { calling_number: '' }, { called_number: 1 }]);
