@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** Starts bench/receiver in a child process; resolves with its URL. */
-export async function startReceiver(options: { count?: boolean } = {}): Promise<{ url: string; child: ChildProcess; stop(): void }> {
+export async function startReceiver(options: { count?: boolean; times?: boolean } = {}): Promise<{ url: string; child: ChildProcess; stop(): void }> {
   const child = spawn(process.execPath, [join(__dirname, 'receiver.js')], {
-    env: { ...process.env, COUNT: options.count ? '1' : '0' },
+    env: { ...process.env, COUNT: options.count ? '1' : '0', TIMES: options.times ? '1' : '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
