@@ -13,5 +13,7 @@ module.exports = {
   globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
   testTimeout: 180000,
   maxWorkers: 1,
+  // A handle left open by a failed case must not hang CI; each case ends its own processes.
+  forceExit: true,
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
 };

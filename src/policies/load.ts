@@ -26,11 +26,18 @@ export function loadConfigFile(path: string, env: Env): CallhookConfig {
 /** Parses policies text; JSON is a subset of YAML, so one parser reads both. */
 export function parseConfig(text: string, env: Env = {}, source = 'inline'): CallhookConfig {
   const document = YAML.parseDocument(text, { prettyErrors: true });
+  const kind = extname(source) === '.json' ? 'JSON' : 'YAML';
   if (document.errors.length > 0) {
-    const kind = extname(source) === '.json' ? 'JSON' : 'YAML';
     throw new ConfigError(document.errors.map((e) => `${source}: ${kind} syntax: ${e.message.split('\n')[0]}`));
   }
-  return buildConfig(document.toJS(), env, source);
+  let tree: unknown;
+  try {
+    // toJS throws on an alias with no anchor before it, or too many aliases (a "billion laughs").
+    tree = document.toJS();
+  } catch (error) {
+    throw new ConfigError([`${source}: ${kind} syntax: ${(error as Error).message.split('\n')[0]}`]);
+  }
+  return buildConfig(tree, env, source);
 }
 
 /** Validates an already-parsed policies tree. */

@@ -125,6 +125,10 @@ policies:
   it('reports a YAML syntax error', () => {
     expect(problemsOf('policies: [')[0]).toMatch(/YAML syntax/);
   });
+
+  it('reports an alias with no anchor as a YAML problem, not a raw ReferenceError', () => {
+    expect(problemsOf('policies:\n  - id: *a\n')).toEqual([expect.stringMatching(/^inline: YAML syntax: Unresolved alias/)]);
+  });
 });
 
 describe('choosing the policy for a call', () => {
