@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { silentLogger } from '../helpers/harness';
+import { freePort } from '../helpers/ports';
 import { parseSettings } from '../../src/settings';
 import { resolveRedis } from '../../workers/redis-fallback';
 
@@ -10,10 +10,7 @@ const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 describe('the embedded default Redis', () => {
   it('starts a private redis-server (append-only) when nothing answers at the default URL', async () => {
     expect(hasRedisServer).toBe(true);
-    const server = createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as { port: number };
-    await new Promise((r) => server.close(r));
+    const port = await freePort();
     // As when REDIS_URL is unset and nothing listens on the default address.
     const settings = { ...parseSettings({}), redisUrl: `redis://127.0.0.1:${port}` };
     const resolved = await resolveRedis(settings, silentLogger, true);

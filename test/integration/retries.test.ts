@@ -1,16 +1,7 @@
-import { createServer } from 'node:net';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
+import { freePort } from '../helpers/ports';
 import { Receiver } from '../helpers/receiver';
-
-/** A port with nothing listening: connections are refused. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 const gaps = (times: number[]) => times.slice(1).map((t, i) => t - (times[i] ?? 0));
 
@@ -20,7 +11,7 @@ describe('retries: 5xx and network errors only, as BullMQ delayed retries', () =
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
-    const refused = await closedPort();
+    const refused = await freePort(); // nothing listens there: connections are refused
     h = await startHarness(__filename, `
 policies:
   - id: flaky
