@@ -151,6 +151,10 @@ policies:
         `503/reset/slow receivers: ${tallyLine(t, 'apps retried')}, ${JSON.stringify(statuses)}, attempts (status/attempts×calls): ${['half', 'reset', 'slow'].map(fmt).join('; ')}, ` +
           `${backoffChecked} retry gaps checked, problems ${problems.length}, jobs left ${open}, ${elapsed} ms`,
       );
+      for (const key of [...receiver.resentAfterSuccess(), ...receiver.answersLostInTransit()].slice(0, 5)) {
+        const seen = receiver.attempts(key).map((d) => `#${d.attempt} ${d.aborted ? 'aborted' : d.status} answered +${d.answeredAt ? d.answeredAt - d.arrivedAt : '-'} ms closed +${d.closedAt ? d.closedAt - d.arrivedAt : '-'} ms`);
+        report(`  repeated after a 2xx: ${key}: ${seen.join(', ')}`);
+      }
       expect(problems.slice(0, 10)).toEqual([]);
       expect(t).toMatchObject({ lost: 0, resentAfterSuccess: 0, stuck: 0 });
       expect(open).toBe(0);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -224,6 +224,8 @@ export interface Tally {
   calls: number;
   lost: number;
   resentAfterSuccess: number;
+  /** Repeats after a 2xx the client never read (it timed out or died first): at-least-once, not a bug. */
+  lostInTransit: number;
   stuck: number;
   duplicatesInFlight: number;
   lostIds: string[];
@@ -256,7 +258,8 @@ export function tally(
   return {
     calls: callIds.length,
     lost: new Set(lostIds).size,
-    resentAfterSuccess: receiver.resentAfterSuccess.size,
+    resentAfterSuccess: receiver.resentAfterSuccess().length,
+    lostInTransit: receiver.answersLostInTransit().length,
     stuck: stuckIds.length,
     duplicatesInFlight: receiver.duplicatesInFlight(),
     lostIds: lostIds.slice(0, 5),
@@ -266,12 +269,14 @@ export function tally(
 
 /** One line per case on stdout, e.g. `SIGKILL mid-run: 2000 calls, lost 0, ...`. */
 export function report(line: string): void {
-  process.stdout.write(`\n[faults] ${line}\n`);
+  // Synchronous, so the line is out before Jest (forceExit) ends the process.
+  writeSync(1, `\n[faults] ${line}\n`);
 }
 
 /** The standard counts; `repeats` names requests repeated before success (default: duplicates-in-flight). */
 export function tallyLine(t: Tally, repeats = 'duplicates-in-flight'): string {
-  return `${t.calls} calls, lost ${t.lost}, re-sent after success ${t.resentAfterSuccess}, stuck ${t.stuck}, ${repeats} ${t.duplicatesInFlight}`;
+  const lost = t.lostInTransit > 0 ? ` (+${t.lostInTransit} repeated after a 2xx the client never read)` : '';
+  return `${t.calls} calls, lost ${t.lost}, re-sent after success ${t.resentAfterSuccess}${lost}, stuck ${t.stuck}, ${repeats} ${t.duplicatesInFlight}`;
 }
 
 export function connect(url: string): Redis {

@@ -29,6 +29,8 @@ export interface Delivery {
   status?: number;
   /** When the whole answer was handed to the socket ('finish'). */
   answeredAt?: number;
+  /** When the connection closed, if it did while the receiver was running. */
+  closedAt?: number;
   /** The client went away (or the receiver reset the socket) before an answer was written. */
   aborted?: boolean;
 }
@@ -48,10 +50,10 @@ export class LedgerReceiver {
   readonly byKey = new Map<string, Delivery[]>();
   /** Keys whose 2xx answer had been fully written, and when. */
   readonly succeededAt = new Map<string, number>();
-  /** Keys requested again after a 2xx answer to them was fully written. */
-  readonly resentAfterSuccess = new Set<string>();
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** The latest request on each connection: the one a client closing the connection gave up on. */
+  private readonly lastOnSocket = new WeakMap<Socket, Delivery>();
   private held: (() => void)[] = [];
   private holding = false;
   private answering = 0;
@@ -64,7 +66,11 @@ export class LedgerReceiver {
     this.server = createServer({ maxHeaderSize: 8 * 1024 * 1024, keepAliveTimeout: 30_000 }, (req, res) => void this.handle(req, res));
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('close', () => {
+        this.sockets.delete(socket);
+        const last = this.lastOnSocket.get(socket);
+        if (last) last.closedAt = Date.now();
+      });
     });
   }
 
@@ -114,11 +120,40 @@ export class LedgerReceiver {
     return this.byKey.get(key) ?? [];
   }
 
-  /** Keys requested more than once although no 2xx had been written for them before the repeat. */
+  /**
+   * Keys requested again after a 2xx answer to them was fully written and delivered: the
+   * client kept the connection open afterwards (a keep-alive client that read the answer
+   * does). Must be empty.
+   */
+  resentAfterSuccess(): string[] {
+    return this.resent().filter(([, answer]) => !lostInTransit(answer)).map(([key]) => key);
+  }
+
+  /**
+   * Keys requested again after a 2xx answer whose connection the client dropped within
+   * LOST_WINDOW_MS of it being written: the client had given up (its timeout fired, or it
+   * died) before reading it, so the repeat is at-least-once delivery, not a re-send of a success.
+   */
+  answersLostInTransit(): string[] {
+    return this.resent().filter(([, answer]) => lostInTransit(answer)).map(([key]) => key);
+  }
+
+  /** Keys requested more than once although no 2xx had been delivered for them before the repeat. */
   duplicatesInFlight(): number {
+    const resent = new Set(this.resentAfterSuccess());
     let n = 0;
-    for (const [key, list] of this.byKey) if (list.length > 1 && !this.resentAfterSuccess.has(key)) n += 1;
+    for (const [key, list] of this.byKey) if (list.length > 1 && !resent.has(key)) n += 1;
     return n;
+  }
+
+  /** Each key with a request that arrived after a 2xx answer to it, with that answer. */
+  private resent(): [string, Delivery][] {
+    const out: [string, Delivery][] = [];
+    for (const [key, list] of this.byKey) {
+      const answer = list.find((d) => d.answeredAt !== undefined && d.status !== undefined && d.status < 300);
+      if (answer && list.some((d) => d.arrivedAt >= (answer.answeredAt ?? Infinity) && d !== answer)) out.push([key, answer]);
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
@@ -133,6 +168,7 @@ export class LedgerReceiver {
     let aborted = false;
     let delivery: Delivery | undefined;
     req.on('aborted', () => (aborted = true));
+
     res.on('close', () => {
       if (!res.writableFinished && delivery) delivery.aborted = true;
     });
@@ -143,7 +179,6 @@ export class LedgerReceiver {
     }
     const header = req.headers['idempotency-key'];
     const key = Array.isArray(header) ? (header[0] ?? '') : (header ?? '');
-    if (this.succeededAt.has(key)) this.resentAfterSuccess.add(key);
     const list = this.byKey.get(key) ?? [];
     const d: Delivery = {
       n: this.deliveries.length + 1,
@@ -159,6 +194,7 @@ export class LedgerReceiver {
       ...(aborted ? { aborted: true } : {}),
     };
     delivery = d;
+    this.lastOnSocket.set(req.socket, d);
     list.push(d);
     this.byKey.set(key, list);
     this.deliveries.push(d);
@@ -196,6 +232,13 @@ export class LedgerReceiver {
       this.lastAnswerAt = Date.now();
     }
   }
+}
+
+/** A connection closed this soon after a 2xx was written means the client never read it. */
+const LOST_WINDOW_MS = 250;
+
+function lostInTransit(answer: Delivery): boolean {
+  return answer.closedAt !== undefined && answer.answeredAt !== undefined && answer.closedAt - answer.answeredAt < LOST_WINDOW_MS;
 }
 
 export function sleep(ms: number): Promise<void> {
