@@ -22,9 +22,15 @@ const hb = Handlebars.create();
 const ENCODE_HELPER = 'callhook_encode';
 hb.registerHelper(ENCODE_HELPER, (value: unknown) => encodeRfc3986(stringify(value)));
 
-/** Percent-encodes everything but RFC 3986 unreserved characters (space becomes %20). */
+/** A UTF-16 surrogate without its pair: not a character, and not encodable as UTF-8. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Percent-encodes everything but RFC 3986 unreserved characters (space becomes %20). A lone
+ * surrogate in call data becomes U+FFFD, as JSON and UTF-8 headers treat it, instead of failing.
+ */
 export function encodeRfc3986(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(value.replace(LONE_SURROGATE, '\uFFFD')).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function stringify(value: unknown): string {

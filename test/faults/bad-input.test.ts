@@ -213,7 +213,7 @@ policies:
     redis.disconnect();
 
     const broken: string[] = [];
-    const counts = { urlBody: 0, header: 0, headerRefused: 0, headerOmitted: 0, urlRefused: 0 };
+    const counts = { urlBody: 0, header: 0, headerRefused: 0, headerOmitted: 0, loneSurrogates: 0 };
     const fail = (id: string, what: string) => broken.length < 10 && broken.push(`${id}: ${what}`);
     const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
     const unreserved = /^[A-Za-z0-9\-._~%]*$/;
@@ -226,9 +226,9 @@ policies:
       const lone = wellFormed(name) !== name || wellFormed(event.calling_number) !== event.calling_number;
 
       // URL and body: exactly the name, percent-encoded in one path segment and in the query, verbatim in JSON.
-      if (carry.length === 0 && lone && record.app_data.carry?.error?.code === 'CALLHOOK_TEMPLATE_RENDER') {
-        counts.urlRefused += 1; // a lone surrogate has no UTF-8 form to percent-encode: refused, not garbled
-      } else if (carry.length !== 1) {
+      // A lone surrogate has no UTF-8 form: URLs carry it as U+FFFD (JSON keeps it escaped).
+      if (lone) counts.loneSurrogates += 1;
+      if (carry.length !== 1) {
         fail(id, `${carry.length} carry requests, result ${JSON.stringify(record.app_data.carry?.error)}`);
       } else {
         const d = carry[0]!;
@@ -236,10 +236,10 @@ policies:
         const segments = path.split('/');
         const raw = query.split('&');
         if (segments.length !== 4 || segments[1] !== 'hostile' || segments[3] !== 'end') fail(id, `path split into ${segments.length} segments`);
-        else if (!unreserved.test(segments[2] ?? '') || decodeURIComponent(segments[2] ?? '') !== name) fail(id, 'path segment does not decode to the name');
+        else if (!unreserved.test(segments[2] ?? '') || decodeURIComponent(segments[2] ?? '') !== wellFormed(name)) fail(id, 'path segment does not decode to the name');
         if (raw.length !== 2 || !raw.every((pair) => /^(name|num)=/.test(pair) && unreserved.test(pair.slice(pair.indexOf('=') + 1)))) fail(id, `query ${query.slice(0, 80)}`);
         const params = new URLSearchParams(query);
-        if (params.get('name') !== name || params.get('num') !== event.calling_number) fail(id, 'query does not decode to the name');
+        if (params.get('name') !== wellFormed(name) || params.get('num') !== wellFormed(event.calling_number)) fail(id, 'query does not decode to the name');
         let body: unknown;
         try {
           body = JSON.parse(d.body);
@@ -279,7 +279,7 @@ policies:
     const stuck = [...final.values()].filter((s) => !s || !FINAL.has(s)).length;
     report(
       `hostile call data: ${events.length} calls (${hostileNames().length} crafted incl. 200 KiB names, ${events.length - hostileNames().length} generated), ` +
-        `URL+body exact ${counts.urlBody}, URL refused (lone surrogate) ${counts.urlRefused}, header exact ${counts.header}, header refused (control char) ${counts.headerRefused}, blank header omitted ${counts.headerOmitted}, ` +
+        `URL+body exact ${counts.urlBody}, lone surrogates sent as U+FFFD ${counts.loneSurrogates}, header exact ${counts.header}, header refused (control char) ${counts.headerRefused}, blank header omitted ${counts.headerOmitted}, ` +
         `broken ${broken.length}, stuck ${stuck}, 300 KiB name answered ${refused.status}`,
     );
     expect(broken).toEqual([]);

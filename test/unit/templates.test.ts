@@ -7,6 +7,11 @@ import { HOSTILE_NAMES } from '../helpers/events';
 const scope = (event: Record<string, unknown>, app_data: Record<string, unknown> = {}) => ({ event, app_data });
 
 describe('query encoding (RFC 3986)', () => {
+  it('encodes a lone surrogate as U+FFFD rather than failing', () => {
+    expect(encodeRfc3986('a\uD800b\uDC00')).toBe('a%EF%BF%BDb%EF%BF%BD');
+    expect(encodeRfc3986('🙂')).toBe('%F0%9F%99%82');
+  });
+
   it('encodes the product example exactly', () => {
     expect(encodeRfc3986('+1 (555) 123-4567')).toBe('%2B1%20%28555%29%20123-4567');
     const url = renderUrl(compileUrlTemplate('https://crm.example.com/search'), [['phone', compileTemplate('{{ event.n }}')]], scope({ n: '+1 (555) 123-4567' }), new Set());
