@@ -76,6 +76,7 @@ interface Row {
   note?: string;
 }
 const rows: Row[] = [];
+const summary: Record<string, number> = {};
 function record(section: string, measure: string, value: number, unit: string, note?: string): void {
   const row: Row = { section, measure, value: round(value, value >= 100 ? 0 : value >= 10 ? 1 : 3), unit, ...(note ? { note } : {}) };
   rows.push(row);
@@ -354,7 +355,7 @@ async function drainCallhook(n: number, apps: 1 | 3, workers: number, options: {
   const cpuBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
   const seconds = await timeDrain(queue, options.memory ? sampleRss : undefined);
   const cpuMsPerCall = (pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - cpuBefore) / n;
-  if (options.memory) result.peakRss = Math.max(peakRss, ...pids.map((pid) => memoryOf(pid).hwm));
+  result.peakRss = Math.max(peakRss, ...pids.map((pid) => memoryOf(pid).hwm));
   await Promise.all(procs.map((p) => p.stop()));
   const stats = await receiverStats();
   const finals = await statuses(store, n, tag);
@@ -381,12 +382,13 @@ async function drainBaseline(n: number, requests: number, workers = 1): Promise<
   const cpuBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
   const seconds = await timeDrain(queue);
   const cpuMsPerCall = (pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - cpuBefore) / n;
+  const peakRss = Math.max(...pids.map((pid) => memoryOf(pid).hwm));
   await Promise.all(procs.map((p) => p.stop()));
   const stats = await receiverStats();
   await queue.close();
   await deletePrefix(prefix);
   if (stats.total !== n * requests) throw new Error(`baseline drain incomplete: receiver ${JSON.stringify(stats)}`);
-  return { seconds, callsPerSecond: n / seconds, cpuMsPerCall };
+  return { seconds, callsPerSecond: n / seconds, cpuMsPerCall, peakRss };
 }
 
 async function throughput(): Promise<void> {
@@ -402,6 +404,11 @@ async function throughput(): Promise<void> {
     record(section, `callhook / baseline, ${what}`, ch.callsPerSecond / base.callsPerSecond, 'x', 'goal >= 0.9');
     record(section, `worker CPU per call: baseline, ${apps} POST/job`, base.cpuMsPerCall, 'ms');
     record(section, `worker CPU per call: callhook, ${what}`, ch.cpuMsPerCall, 'ms');
+    summary[`ratio_${apps}app`] = round(ch.callsPerSecond / base.callsPerSecond, 3);
+    if (apps === 1) {
+      record(section, 'worker peak RSS: baseline', base.peakRss! / 2 ** 20, 'MiB');
+      record(section, 'worker peak RSS: callhook', ch.peakRss! / 2 ** 20, 'MiB');
+    }
   }
 }
 
@@ -577,7 +584,7 @@ async function main(): Promise<void> {
   };
   console.log(`\ncallhook bench: ${meta.cpus} cores, node ${meta.node}, load ${meta.load_before.join(' ')} -> ${meta.load_after.join(' ')}, ${meta.seconds} s`);
   console.table(rows.map((r) => ({ section: r.section, measure: r.measure, value: r.value, unit: r.unit, note: r.note ?? '' })));
-  const json = JSON.stringify({ bench: 'callhook', ...meta, rows });
+  const json = JSON.stringify({ bench: 'callhook', ...meta, summary, rows });
   console.log(json);
   if (opts.json) writeFileSync(opts.json, `${json}\n`);
   rmSync(workDir, { recursive: true, force: true });
