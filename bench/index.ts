@@ -52,7 +52,7 @@ const opts = {
   logLevel: stringFlag('log-level', 'info'),
   only: stringFlag('only', 'throughput,ingest,latency,memory,scale').split(','),
   json: stringFlag('json', ''),
-  /** Extra node flags for the measured worker processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
+  /** Extra node flags for the measured processes: workers and API (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
   workerNodeArgs: stringFlag('worker-node-args', '').split(' ').filter(Boolean),
   /** The callhook CLI the worker and API processes run (another build, to compare). */
   cli: stringFlag('cli', join(__dirname, '..', 'workers', 'cli.js')),
@@ -415,7 +415,7 @@ async function throughput(): Promise<void> {
 async function ingest(): Promise<void> {
   const section = 'ingest (POST /v1/calls, API in its own process)';
   const prefix = newPrefix('api');
-  const { proc, log } = spawnLogged([CLI, 'api'], {
+  const { proc, log } = spawnLogged([...opts.workerNodeArgs, CLI, 'api'], {
     REDIS_URL,
     CALLHOOK_PREFIX: prefix,
     CALLHOOK_CONFIG: join(workDir, 'policies.yaml'),
