@@ -28,15 +28,18 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** One Redis connection. BullMQ needs maxRetriesPerRequest: null so blocking commands survive reconnects. */
-export function createRedis(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true });
+/**
+ * One Redis connection. BullMQ needs maxRetriesPerRequest: null so blocking commands survive
+ * reconnects. `autoPipelining` sends the commands issued in one tick in one write.
+ */
+export function createRedis(url: string, options: { autoPipelining?: boolean } = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, enableAutoPipelining: options.autoPipelining ?? false });
 }
 
 /** A Redis client, or a Redis Cluster client when `url` lists several seed nodes (`redis://a:7000,redis://b:7000`). */
-export function connectRedis(url: string): RedisClient {
+export function connectRedis(url: string, options: { autoPipelining?: boolean } = {}): RedisClient {
   const nodes = url.split(',').map((u) => u.trim()).filter(Boolean);
-  if (nodes.length === 1) return createRedis(url);
+  if (nodes.length === 1) return createRedis(url, options);
   const first = new URL(nodes[0] ?? '');
   return new Cluster(
     nodes.map((node) => {
@@ -44,6 +47,7 @@ export function connectRedis(url: string): RedisClient {
       return { host: hostname, port: Number(port || 6379) };
     }),
     {
+      enableAutoPipelining: options.autoPipelining ?? false,
       redisOptions: {
         maxRetriesPerRequest: null,
         username: first.username ? decodeURIComponent(first.username) : undefined,
@@ -56,8 +60,12 @@ export function connectRedis(url: string): RedisClient {
 
 export function createRuntime(settings: Settings, config: CallhookConfig, logger: Logger): Runtime {
   const redis = connectRedis(settings.redisUrl);
-  redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
-  const store = new CallStore(redis, settings.prefix, settings.resultTtlMs);
+  // The call records get a connection of their own: BullMQ defines ~65 scripts on its
+  // connection, which every ioredis pipeline copies, and with auto-pipelining the checkpoints
+  // of all calls in flight that fall in one tick go out in one write.
+  const storeRedis = connectRedis(settings.redisUrl, { autoPipelining: true });
+  for (const client of [redis, storeRedis]) client.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  const store = new CallStore(storeRedis, settings.prefix, settings.resultTtlMs);
   const queue = createCallsQueue(redis, settings.prefix);
   const metrics = new Metrics(queue);
   const http = createHttpClient();
@@ -80,7 +88,7 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     async close() {
       await queue.close();
       closeHttpClient(http);
-      await redis.quit().catch(() => redis.disconnect());
+      for (const client of [redis, storeRedis]) await client.quit().catch(() => client.disconnect());
     },
   };
 }

@@ -14,10 +14,12 @@ export interface CallState {
   pendingAttempts: Readonly<Record<string, number>>;
 }
 
-/** Where each app's result is checkpointed as soon as it is final. */
+/** Where each app's result is checkpointed, at the latest before the next request is sent. */
 export interface Checkpoint {
-  saveResult(callId: string, slug: string, result: AppResult): Promise<void>;
-  savePendingAttempts(callId: string, slug: string, attempts: number): Promise<void>;
+  saveResult(callId: string, policyId: string, slug: string, result: AppResult): Promise<void>;
+  savePendingAttempts(callId: string, policyId: string, slug: string, attempts: number): Promise<void>;
+  /** The call's final status, written together with its last app result. */
+  finish(callId: string, policyId: string, status: CallStatus, last?: { slug: string; result: AppResult }): Promise<void>;
 }
 
 export type PostCallOutcome =
@@ -25,10 +27,12 @@ export type PostCallOutcome =
   | { kind: 'retry'; slug: string; attempt: number; delayMs: number };
 
 /**
- * Runs a policy's post-call apps in order, one attempt each time it is called. An app with a
- * stored final result is never sent again, so a rerun (retry, crash redelivery) resumes where
- * the last run stopped. A retryable failure with attempts left returns `retry`; the caller
- * schedules the rerun (BullMQ delayed retry) without holding a worker slot.
+ * Runs a policy's post-call apps in order, one attempt each time it is called, and records the
+ * call's final status. An app's result is stored before any later request is sent, and an app
+ * with a stored result is never sent again, so a rerun (retry, crash redelivery) resumes where
+ * the last run stopped. The last result is written with the final status (one round trip).
+ * A retryable failure with attempts left returns `retry`; the caller schedules the rerun
+ * (BullMQ delayed retry) without holding a worker slot.
  */
 export async function runPostCall(
   policy: Policy,
@@ -42,6 +46,13 @@ export async function runPostCall(
   const scope = { event, app_data: appData };
   const results: Record<string, AppResult> = {};
   let stoppedBy: string | undefined;
+  const unsaved: { slug: string; result: AppResult }[] = [];
+  const flush = async (keep = 0) => {
+    while (unsaved.length > keep) {
+      const { slug, result } = unsaved.shift()!;
+      await deps.checkpoint.saveResult(event.call_id, policy.id, slug, result);
+    }
+  };
 
   for (const app of policy.apps) {
     if (app.phase !== 'post_call') continue;
@@ -54,6 +65,7 @@ export async function runPostCall(
 
     let result = skipResult(app, scope, stoppedBy);
     if (!result) {
+      await flush();
       const attempt = (state.pendingAttempts[app.slug] ?? 0) + 1;
       const report = await sendAttempt(app, event.call_id, scope, deps, { signal });
       const decision = decideRetry(report.outcome, app.retryOnStatus);
@@ -61,17 +73,20 @@ export async function runPostCall(
       const willRetry = decision.action === 'retry' && attempt <= app.retryCount;
       observer.attempt(context, decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed', report.durationMs, report.httpStatus);
       if (willRetry) {
-        await deps.checkpoint.savePendingAttempts(event.call_id, app.slug, attempt);
+        await deps.checkpoint.savePendingAttempts(event.call_id, policy.id, app.slug, attempt);
         return { kind: 'retry', slug: app.slug, attempt, delayMs: backoffDelay(attempt, app.retryDelayMs, decision.afterMs) };
       }
       result = finalResult(app, report, attempt, scope);
       if (result.status === 'failed' && app.onFailure === 'stop') stoppedBy = app.slug;
     }
 
-    await deps.checkpoint.saveResult(event.call_id, app.slug, result);
+    unsaved.push({ slug: app.slug, result });
     observer.result({ callId: event.call_id, policy: policy.id, app: app.slug }, result);
     results[app.slug] = result;
     appData[app.slug] = result;
   }
-  return { kind: 'finished', status: callStatus(Object.values(results)), results };
+  await flush(1);
+  const status = callStatus(Object.values(results));
+  await deps.checkpoint.finish(event.call_id, policy.id, status, unsaved[0]);
+  return { kind: 'finished', status, results };
 }

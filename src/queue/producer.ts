@@ -26,9 +26,10 @@ export class CallProducer {
     const toQueue = events.filter((_, i) => marks[i] !== 'duplicate');
     if (toQueue.length > 0) {
       try {
-        await this.queue.addBulk(
-          toQueue.map((event) => ({ name: QUEUE_NAME, data: { call_id: event.call_id }, opts: { jobId: jobIdFor(event.call_id) } })),
-        );
+        const jobs = toQueue.map((event) => ({ name: QUEUE_NAME, data: { call_id: event.call_id }, opts: { jobId: jobIdFor(event.call_id) } }));
+        // addBulk wraps even one job in a MULTI; a single event is the API's common case.
+        if (jobs.length === 1) await this.queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
+        else await this.queue.addBulk(jobs);
       } catch (error) {
         const fresh = events.filter((_, i) => marks[i] === 'new');
         await this.store.unmarkQueued(fresh.map((e) => e.call_id)).catch(() => undefined);

@@ -55,17 +55,15 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
     }
     const policy = state.policy ? config.byId.get(state.policy) : resolvePolicy(config, state.event);
     if (!policy) {
-      await store.finish(callId, 'unmatched');
+      await store.finish(callId, null, 'unmatched');
       observer.callFinished(callId, null, 'unmatched');
       return 'unmatched';
     }
-    if (!state.policy) await store.setPolicy(callId, policy.id);
     const outcome = await runPostCall(policy, state, { ...send, checkpoint: store, observer });
     if (outcome.kind === 'retry') {
       log.info({ policy: policy.id, app: outcome.slug, attempt: outcome.attempt, delay_ms: outcome.delayMs }, 'app will be retried');
       throw new RetryLater(outcome.slug, outcome.attempt, outcome.delayMs);
     }
-    await store.finish(callId, outcome.status);
     observer.callFinished(callId, policy.id, outcome.status);
     return outcome.status;
   };
@@ -94,7 +92,7 @@ export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData
       .getState()
       .then(async (state) => {
         if (state !== 'failed') return;
-        await options.store.finish(job.data.call_id, 'failed');
+        await options.store.finish(job.data.call_id, null, 'failed');
         log.error({ err: error.message }, 'call given up by the queue; recorded as failed');
       })
       .catch(() => undefined);

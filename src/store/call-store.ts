@@ -2,6 +2,7 @@ import type { Redis, Cluster } from 'ioredis';
 import type { CallEvent } from '../events/schema';
 import type { CallState, Checkpoint } from '../pipeline/post-call';
 import { callStatus, type AppResult, type CallStatus } from '../pipeline/result';
+import { CHECKPOINT, FINISH, MARK_QUEUED, START_RUN } from './scripts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -20,24 +21,9 @@ const RESULT = 'r:';
 const PENDING = 'p:';
 
 /**
- * Marks a call queued unless it was queued before (atomic, so two producers racing on one
- * call id queue it once). Keeps real-time results already stored for the call.
- * Returns 1 for a new call, 0 for a duplicate, 2 for a duplicate still in status `queued`.
- */
-const MARK_QUEUED = `
-if redis.call('HSETNX', KEYS[1], 'queued_at', ARGV[1]) == 0 then
-  if redis.call('HGET', KEYS[1], 'status') == 'queued' then return 2 end
-  return 0
-end
-redis.call('HSET', KEYS[1], 'event', ARGV[2], 'status', 'queued')
-redis.call('HDEL', KEYS[1], 'finished_at')
-redis.call('HSETNX', KEYS[1], 'created_at', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`;
-
-/**
  * Call records in Redis: one hash per call (`<prefix>:call:<call_id>`) holding the event, the
- * status and one field per app result, so each app's result is checkpointed with one HSET.
+ * status, the policy and one field per app result. A run costs the worker a round trip to
+ * start, one per app result but the last, and one to finish (with the last result).
  */
 export class CallStore implements Checkpoint {
   constructor(
@@ -46,7 +32,16 @@ export class CallStore implements Checkpoint {
     /** How long a call record lives after its last write, in ms. @defaultValue 7 days */
     private readonly ttlMs = 7 * 86_400_000,
   ) {
-    if (!('callhookMarkQueued' in redis)) redis.defineCommand('callhookMarkQueued', { numberOfKeys: 1, lua: MARK_QUEUED });
+    if (!('callhookMarkQueued' in redis)) {
+      redis.defineCommand('callhookMarkQueued', { numberOfKeys: 1, lua: MARK_QUEUED });
+      redis.defineCommand('callhookStartRun', { numberOfKeys: 1, lua: START_RUN });
+      redis.defineCommand('callhookCheckpoint', { numberOfKeys: 1, lua: CHECKPOINT });
+      redis.defineCommand('callhookFinish', { numberOfKeys: 2, lua: FINISH });
+    }
+  }
+
+  private get scripts(): Scripts {
+    return this.redis as unknown as Scripts;
   }
 
   key(callId: string): string {
@@ -80,28 +75,25 @@ export class CallStore implements Checkpoint {
 
   /** Sets the status to running and loads the call's state, in one round trip. */
   async startRun(callId: string): Promise<(CallState & { policy: string | undefined }) | undefined> {
-    const replies = await this.redis.multi().hset(this.key(callId), 'status', 'running').hgetall(this.key(callId)).exec();
-    const fields = replies?.[1]?.[1] as Record<string, string> | undefined;
-    if (!fields?.event) {
-      await this.redis.del(this.key(callId));
-      return undefined;
-    }
+    const flat = await this.scripts.callhookStartRun(this.key(callId));
+    if (flat.length === 0) return undefined;
     const results: Record<string, AppResult> = {};
     const pendingAttempts: Record<string, number> = {};
-    for (const [field, value] of Object.entries(fields)) {
+    let event: CallEvent | undefined;
+    let policy: string | undefined;
+    for (let i = 0; i < flat.length; i += 2) {
+      const field = flat[i] ?? '';
+      const value = flat[i + 1] ?? '';
       if (field.startsWith(RESULT)) results[field.slice(RESULT.length)] = JSON.parse(value) as AppResult;
       else if (field.startsWith(PENDING)) pendingAttempts[field.slice(PENDING.length)] = Number(value);
+      else if (field === 'event') event = JSON.parse(value) as CallEvent;
+      else if (field === 'policy') policy = value;
     }
-    return { event: JSON.parse(fields.event) as CallEvent, policy: fields.policy, results, pendingAttempts };
+    return event && { event, policy, results, pendingAttempts };
   }
 
-  async setPolicy(callId: string, policyId: string): Promise<void> {
-    await this.redis.hset(this.key(callId), 'policy', policyId);
-  }
-
-  async saveResult(callId: string, slug: string, result: AppResult): Promise<void> {
-    const key = this.key(callId);
-    await this.redis.multi().hset(key, RESULT + slug, JSON.stringify(result)).hdel(key, PENDING + slug).pexpire(key, this.ttlMs).exec();
+  async saveResult(callId: string, policyId: string, slug: string, result: AppResult): Promise<void> {
+    await this.scripts.callhookCheckpoint(this.key(callId), policyId, RESULT + slug, JSON.stringify(result), this.ttlMs, PENDING + slug);
   }
 
   /**
@@ -124,8 +116,8 @@ export class CallStore implements Checkpoint {
       .exec();
   }
 
-  async savePendingAttempts(callId: string, slug: string, attempts: number): Promise<void> {
-    await this.redis.hset(this.key(callId), PENDING + slug, String(attempts));
+  async savePendingAttempts(callId: string, policyId: string, slug: string, attempts: number): Promise<void> {
+    await this.scripts.callhookCheckpoint(this.key(callId), policyId, PENDING + slug, String(attempts), this.ttlMs);
   }
 
   /** Sorted set of calls that ended failed or partial, by finish time (for `replay --failed`). */
@@ -133,14 +125,12 @@ export class CallStore implements Checkpoint {
     return `${this.prefix}:failed-calls`;
   }
 
-  async finish(callId: string, status: CallStatus): Promise<void> {
-    const key = this.key(callId);
+  /** Records the final status, with the last app's result when given (one round trip). */
+  async finish(callId: string, policyId: string | null, status: CallStatus, last?: { slug: string; result: AppResult }): Promise<void> {
     const now = Date.now();
-    const multi = this.redis.multi().hset(key, 'status', status, 'finished_at', new Date(now).toISOString()).pexpire(key, this.ttlMs);
-    if (status === 'failed' || status === 'partial') {
-      multi.zadd(this.failedIndex, now, callId).zremrangebyscore(this.failedIndex, '-inf', now - this.ttlMs);
-    }
-    await multi.exec();
+    const args: (string | number)[] = [status, policyId ?? '', new Date(now).toISOString(), now, this.ttlMs, callId];
+    if (last) args.push(RESULT + last.slug, JSON.stringify(last.result), PENDING + last.slug);
+    await this.scripts.callhookFinish(this.key(callId), this.failedIndex, ...args);
   }
 
   /** Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. */
@@ -182,4 +172,11 @@ export class CallStore implements Checkpoint {
 
 interface MarkQueued {
   callhookMarkQueued(key: string, now: string, event: string, ttlMs: number): void;
+}
+
+/** The scripts defined on the connection (ioredis defineCommand). */
+interface Scripts {
+  callhookStartRun(key: string): Promise<string[]>;
+  callhookCheckpoint(key: string, ...args: (string | number)[]): Promise<unknown>;
+  callhookFinish(key: string, index: string, ...args: (string | number)[]): Promise<unknown>;
 }
