@@ -47,10 +47,9 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
   const observer = combineObservers(options.observer ?? noopObserver, logObserver(logger));
   return async (job: Job<CallJobData>): Promise<string> => {
     const callId = job.data.call_id;
-    const log = logger.child({ call_id: callId });
     const state = await store.startRun(callId);
     if (!state) {
-      log.warn('call record not found (expired?); nothing to do');
+      logger.child({ call_id: callId }).warn('call record not found (expired?); nothing to do');
       return 'missing';
     }
     const policy = state.policy ? config.byId.get(state.policy) : resolvePolicy(config, state.event);
@@ -61,7 +60,9 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
     }
     const outcome = await runPostCall(policy, state, { ...send, checkpoint: store, observer });
     if (outcome.kind === 'retry') {
-      log.info({ policy: policy.id, app: outcome.slug, attempt: outcome.attempt, delay_ms: outcome.delayMs }, 'app will be retried');
+      logger
+        .child({ call_id: callId, policy: policy.id, app: outcome.slug })
+        .info({ attempt: outcome.attempt, delay_ms: outcome.delayMs }, 'app will be retried');
       throw new RetryLater(outcome.slug, outcome.attempt, outcome.delayMs);
     }
     observer.callFinished(callId, policy.id, outcome.status);

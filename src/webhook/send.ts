@@ -104,12 +104,11 @@ export async function sendAttempt(
         ? { kind: 'response', status: response.status }
         : { kind: 'response', status: response.status, retryAfterMs };
     const ok = response.status >= 200 && response.status < 300;
-    const redactor = (deps.redactor ?? NO_SECRETS).with(credentialOf(request.headers.Authorization));
     return report({
       outcome,
       request,
       httpStatus: response.status,
-      data: parseBody(typeof response.data === 'string' ? redactor.text(response.data) : response.data),
+      data: parseBody(scrubEchoedSecrets(response.data, deps.redactor, request.headers.Authorization)),
       error: ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${response.status}` },
     });
   } catch (error) {
@@ -219,6 +218,14 @@ export class TimeoutSignal extends Error {
   constructor(readonly timeoutMs: number) {
     super(`no response within ${timeoutMs} ms`);
   }
+}
+
+/** A receiver may echo credentials back: hide configured secrets and this request's credential. */
+function scrubEchoedSecrets(body: unknown, redactor: Redactor | undefined, authorization: string | undefined): unknown {
+  if (typeof body !== 'string' || body === '') return body;
+  const credential = credentialOf(authorization);
+  if (credential.length === 0) return redactor ? redactor.text(body) : body;
+  return (redactor ?? NO_SECRETS).with(credential).text(body);
 }
 
 const NO_SECRETS = new Redactor([]);
