@@ -11,9 +11,7 @@ export type ErrorCode =
   | 'CALLHOOK_HTTP_NETWORK'
   | 'CALLHOOK_HTTP_TIMEOUT'
   | 'CALLHOOK_RESPONSE_TOO_LARGE'
-  | 'CALLHOOK_OAUTH_TOKEN'
-  | 'CALLHOOK_POLICY_STOPPED'
-  | 'CALLHOOK_REDIS_UNAVAILABLE';
+  | 'CALLHOOK_OAUTH_TOKEN';
 
 export class CallhookError extends Error {
   override name = 'CallhookError';
@@ -31,14 +29,6 @@ export class ConfigError extends CallhookError {
   override name = 'ConfigError';
   constructor(readonly problems: string[]) {
     super('CALLHOOK_CONFIG_INVALID', `invalid policies file:\n  ${problems.join('\n  ')}`);
-  }
-}
-
-/** One or more call events failed validation; nothing was queued. */
-export class EventValidationError extends CallhookError {
-  override name = 'EventValidationError';
-  constructor(readonly problems: string[]) {
-    super('CALLHOOK_EVENT_INVALID', `invalid call event: ${problems.join('; ')}`);
   }
 }
 
