@@ -1,5 +1,5 @@
 import type { Redis, Cluster } from 'ioredis';
-import type { CallEvent } from '../events/schema';
+import { eventJson, type CallEvent } from '../events/schema';
 import type { CallState, Checkpoint } from '../pipeline/post-call';
 import { callStatus, type AppResult, type CallStatus } from '../pipeline/result';
 import { CHECKPOINT, FINISH, MARK_QUEUED, START_RUN } from './scripts';
@@ -57,7 +57,7 @@ export class CallStore implements Checkpoint {
     const now = new Date().toISOString();
     const pipeline = this.redis.pipeline();
     for (const event of events) {
-      (pipeline as unknown as MarkQueued).callhookMarkQueued(this.key(event.call_id), now, JSON.stringify(event), this.ttlMs);
+      (pipeline as unknown as MarkQueued).callhookMarkQueued(this.key(event.call_id), now, eventJson(event), this.ttlMs);
     }
     const replies = await pipeline.exec();
     return (replies ?? []).map(([error, reply]) => {
