@@ -1,5 +1,4 @@
 import { isAxiosError, type AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
-import type { IAxiosRetryConfig } from 'axios-retry';
 import { TemplateError, type ErrorCode } from '../errors';
 import type { WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
@@ -9,7 +8,8 @@ import { Redactor } from '../util/redact';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
 import { OAuthTokenCache, OAuthTokenError } from './oauth';
-import { backoffDelay, decideRetry, parseRetryAfter, type AttemptOutcome } from './retry-policy';
+import { classifyError, inRequestRetries, TimeoutSignal } from './http-outcome';
+import { parseRetryAfter, type AttemptOutcome } from './retry-policy';
 
 export interface SendDeps {
   http: AxiosInstance;
@@ -49,12 +49,6 @@ export interface AttemptOptions {
    */
   retryInRequest?: boolean;
 }
-
-/** Network error codes after which the same request may succeed. */
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNABORTED',
-  'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'UND_ERR_SOCKET',
-]);
 
 /**
  * Renders and sends one attempt of an app for a call. Never throws: template, auth, network
@@ -186,40 +180,6 @@ async function send(
   }
 }
 
-/** axios-retry settings that apply decideRetry and backoffDelay, within the app's deadline. */
-function inRequestRetries(app: WebhookApp, started: number, retries: { count: number }): IAxiosRetryConfig {
-  const delayFor = (retryNumber: number, error: AxiosError) =>
-    backoffDelay(retryNumber, app.retryDelayMs, parseRetryAfter(error.response?.headers['retry-after']));
-  return {
-    retries: app.retryCount,
-    validateResponse: (response) => decideRetry({ kind: 'response', status: response.status }, app.retryOnStatus).action !== 'retry',
-    retryCondition: (error) => {
-      if (error.code === 'ERR_CANCELED') return false;
-      const outcome = outcomeOf(error, app);
-      if (decideRetry(outcome, app.retryOnStatus).action !== 'retry') return false;
-      // Waiting past the deadline only to be aborted would waste the receiver's time too.
-      return Date.now() - started + delayFor(retries.count + 1, error) < app.timeoutMs;
-    },
-    retryDelay: (retryNumber, error) => delayFor(retryNumber, error),
-    onRetry: (retryNumber) => {
-      retries.count = retryNumber;
-    },
-  };
-}
-
-function outcomeOf(error: AxiosError, app: WebhookApp): AttemptOutcome {
-  if (error.response) return { kind: 'response', status: error.response.status };
-  return classifyError(error, app).outcome;
-}
-
-/** The abort reason used for an app's own timeout, told apart from other aborts. */
-export class TimeoutSignal extends Error {
-  override name = 'TimeoutSignal';
-  constructor(readonly timeoutMs: number) {
-    super(`no response within ${timeoutMs} ms`);
-  }
-}
-
 /** A receiver may echo credentials back: hide configured secrets and this request's credential. */
 function scrubEchoedSecrets(body: unknown, redactor: Redactor | undefined, authorization: string | undefined): unknown {
   if (typeof body !== 'string' || body === '') return body;
@@ -243,34 +203,4 @@ function parseBody(text: unknown): unknown {
   } catch {
     return text;
   }
-}
-
-function classifyError(
-  error: AxiosError,
-  app: WebhookApp,
-): { outcome: AttemptOutcome; code: ErrorCode; message: string } {
-  const reason = (error.config?.signal as AbortSignal | undefined)?.reason as unknown;
-  if (error.code === 'ERR_CANCELED' || reason instanceof TimeoutSignal) {
-    if (reason instanceof TimeoutSignal) {
-      return { outcome: { kind: 'network', code: 'ETIMEDOUT' }, code: 'CALLHOOK_HTTP_TIMEOUT', message: reason.message };
-    }
-    return { outcome: { kind: 'network', code: 'ABORTED' }, code: 'CALLHOOK_HTTP_NETWORK', message: 'request aborted' };
-  }
-  if (/maxContentLength/i.test(error.message)) {
-    return {
-      outcome: { kind: 'fatal', code: 'too-large' },
-      code: 'CALLHOOK_RESPONSE_TOO_LARGE',
-      message: `response is larger than max_response_bytes (${app.maxResponseBytes})`,
-    };
-  }
-  const code = error.code ?? (error.cause as { code?: string } | undefined)?.code ?? 'UNKNOWN';
-  if (NETWORK_CODES.has(code) || (error.request && !error.response && code !== 'ERR_INVALID_CHAR')) {
-    const timeout = code === 'ETIMEDOUT' || code === 'ECONNABORTED';
-    return {
-      outcome: { kind: 'network', code },
-      code: timeout ? 'CALLHOOK_HTTP_TIMEOUT' : 'CALLHOOK_HTTP_NETWORK',
-      message: `${code}: ${error.message}`,
-    };
-  }
-  return { outcome: { kind: 'fatal', code }, code: 'CALLHOOK_HTTP_NETWORK', message: `${code}: ${error.message}` };
 }
