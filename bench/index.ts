@@ -26,6 +26,7 @@ import { createCallsQueue, jobIdFor, QUEUE_NAME } from '../src/queue/calls-queue
 import { CallProducer } from '../src/queue/producer';
 import { createRedis } from '../src/runtime';
 import { CallStore } from '../src/store/call-store';
+import { deleteKeysWithPrefix } from '../src/store/delete-prefix';
 import { numberFlag, round, startReceiver, summarize } from './lib';
 
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -233,12 +234,7 @@ function newPrefix(phase: string): string {
 }
 
 async function deletePrefix(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(redis, prefix);
   prefixes.delete(prefix);
 }
 

@@ -30,6 +30,7 @@ import { parseConfig } from '../src/policies/load';
 import { DEFAULT_JOB_OPTIONS, jobIdFor, QUEUE_NAME } from '../src/queue/calls-queue';
 import { createRedis, createRuntime } from '../src/runtime';
 import { parseSettings } from '../src/settings';
+import { deleteKeysWithPrefix } from '../src/store/delete-prefix';
 import { writeLargeCdrFile } from '../test/helpers/cdr-generator';
 
 function flag(name: string, fallback: number): number {
@@ -50,12 +51,7 @@ const MB = 1024 * 1024;
 
 async function deletePrefix(prefix: string): Promise<void> {
   const redis = createRedis(redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(redis, prefix);
   await redis.quit();
 }
 

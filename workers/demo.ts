@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
+import type { Redis } from 'ioredis';
 import { createDemoReceiver } from '../src/demo/receiver';
+import { deleteKeysWithPrefix } from '../src/store/delete-prefix';
 import type { CallRecord } from '../src/store/call-store';
 import { serve } from './serve';
 
@@ -37,7 +39,8 @@ async function runDemo(): Promise<void> {
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   process.env.DEMO_RECEIVER_URL = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
   process.env.CALLHOOK_PORT = '0';
-  process.env.CALLHOOK_PREFIX = `callhook-demo-${randomBytes(3).toString('hex')}`;
+  const prefix = `callhook-demo-${randomBytes(3).toString('hex')}`;
+  process.env.CALLHOOK_PREFIX = prefix;
   process.env.LOG_LEVEL ??= 'error';
   const { port, stop, runtime } = await serve({ api: true, worker: true, configPath: 'config/demo.yaml', allowPrivateRedis: true });
   const api = `http://127.0.0.1:${port}`;
@@ -66,12 +69,9 @@ async function runDemo(): Promise<void> {
   out(table(rows));
   out('\nChat Alert answered 503 on its first try and was retried (tries 2); Ticket and Chat Alert were\nskipped for callers the CRM does not know (their `when` rendered empty).\n');
 
-  // The demo leaves nothing behind in a Redis it may share with real work.
-  for (let cursor = '0'; ; ) {
-    const [next, keys] = await runtime.redis.scan(cursor, 'MATCH', `${process.env.CALLHOOK_PREFIX}:*`, 'COUNT', 500);
-    if (keys.length > 0) await runtime.redis.unlink(...keys);
-    if ((cursor = next) === '0') break;
-  }
+  // The demo leaves nothing behind in a Redis it may share with real work (a single node:
+  // the demo never runs on a cluster).
+  await deleteKeysWithPrefix(runtime.redis as Redis, prefix);
   await stop();
   receiver.close();
   process.exit(0);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { Redis } from 'ioredis';
+import { deleteKeysWithPrefix } from '../../src/store/delete-prefix';
 
 export function redisUrl(): string {
   return process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -16,11 +17,4 @@ export function connectRedis(): Redis {
 }
 
 /** Deletes every key under `prefix` (never FLUSHALL: other suites share this Redis). */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
+export const deletePrefix = deleteKeysWithPrefix;
