@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     const ingestRound = async (round: number) => {
       const settings = parseSettings({ REDIS_URL: redisUrl, CALLHOOK_PREFIX: prefixes.ingest });
       const runtime = createRuntime(settings, config, pino({ level: 'silent' }));
-      const m = await measured(() => ingestFile(small, { enqueue: (events) => runtime.producer.enqueue(events), ledger: new FileLedger(runtime.redis, settings.prefix), batchSize, inflight }));
+      const m = await measured(() => ingestFile(small, { enqueue: (events) => runtime.producer.enqueueSerialized(events), ledger: new FileLedger(runtime.redis, settings.prefix), batchSize, inflight }));
       ingest.seconds += m.seconds;
       // Only the first round: later ones start with the heap the raw round grew (50k events held).
       if (round === 0) ingest.peakRss = m.peakRss;

@@ -75,7 +75,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
 
   const rt = runtime;
   const options: FileIngestOptions = {
-    enqueue: rt ? (events) => rt.producer.enqueue(events) : undefined,
+    enqueue: rt ? (events) => rt.producer.enqueueSerialized(events) : undefined,
     ledger: rt ? new FileLedger(rt.redis, settings.prefix) : undefined,
     policy: flags.policy,
     batchSize,

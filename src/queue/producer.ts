@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { CallEvent } from '../events/schema';
+import { serializeEvent, type CallEvent, type SerializedEvent } from '../events/schema';
 import type { CallStore } from '../store/call-store';
 import { jobIdFor, QUEUE_NAME, type CallJobData } from './calls-queue';
 
@@ -21,6 +21,11 @@ export class CallProducer {
   ) {}
 
   async enqueue(events: readonly CallEvent[]): Promise<EnqueueResult[]> {
+    return this.enqueueSerialized(events.map(serializeEvent));
+  }
+
+  /** The same for events already in their queue form (see serializeEvent). */
+  async enqueueSerialized(events: readonly SerializedEvent[]): Promise<EnqueueResult[]> {
     if (events.length === 0) return [];
     const marks = await this.store.markQueued(events);
     const toQueue = events.filter((_, i) => marks[i] !== 'duplicate');

@@ -1,5 +1,5 @@
 import type { Redis, Cluster } from 'ioredis';
-import { eventJson, type CallEvent } from '../events/schema';
+import type { CallEvent, SerializedEvent } from '../events/schema';
 import type { CallState, Checkpoint } from '../pipeline/post-call';
 import { callStatus, type AppResult, type CallStatus } from '../pipeline/result';
 import { CHECKPOINT, FINISH, MARK_QUEUED, START_RUN } from './scripts';
@@ -18,6 +18,8 @@ export interface CallRecord {
 }
 
 const RESULT = 'r:';
+/** Calls per mark script: bounds the arguments of one call and the time one script holds Redis. */
+const MARK_CHUNK = 1000;
 const PENDING = 'p:';
 
 /**
@@ -33,7 +35,7 @@ export class CallStore implements Checkpoint {
     private readonly ttlMs = 7 * 86_400_000,
   ) {
     if (!('callhookMarkQueued' in redis)) {
-      redis.defineCommand('callhookMarkQueued', { numberOfKeys: 1, lua: MARK_QUEUED });
+      redis.defineCommand('callhookMarkQueued', { lua: MARK_QUEUED }); // key count given per call
       redis.defineCommand('callhookStartRun', { numberOfKeys: 1, lua: START_RUN });
       redis.defineCommand('callhookCheckpoint', { numberOfKeys: 1, lua: CHECKPOINT });
       redis.defineCommand('callhookFinish', { numberOfKeys: 2, lua: FINISH });
@@ -53,17 +55,16 @@ export class CallStore implements Checkpoint {
    * whose call has not started: its job may have been lost if a producer died between marking
    * and adding it, so the caller adds the job again; BullMQ ignores an id it already has).
    */
-  async markQueued(events: readonly CallEvent[]): Promise<('new' | 'duplicate' | 'still-queued')[]> {
+  async markQueued(events: readonly SerializedEvent[]): Promise<('new' | 'duplicate' | 'still-queued')[]> {
     const now = new Date().toISOString();
-    const pipeline = this.redis.pipeline();
-    for (const event of events) {
-      (pipeline as unknown as MarkQueued).callhookMarkQueued(this.key(event.call_id), now, eventJson(event), this.ttlMs);
+    const chunks: Promise<number[]>[] = [];
+    for (let i = 0; i < events.length; i += MARK_CHUNK) {
+      const chunk = events.slice(i, i + MARK_CHUNK);
+      const keys = chunk.map((event) => this.key(event.call_id));
+      chunks.push(this.scripts.callhookMarkQueued(keys.length, ...keys, now, this.ttlMs, ...chunk.map((event) => event.json)));
     }
-    const replies = await pipeline.exec();
-    return (replies ?? []).map(([error, reply]) => {
-      if (error) throw error;
-      return reply === 1 ? 'new' : reply === 2 ? 'still-queued' : 'duplicate';
-    });
+    const marks = (await Promise.all(chunks)).flat();
+    return marks.map((mark) => (mark === 1 ? 'new' : mark === 2 ? 'still-queued' : 'duplicate'));
   }
 
   /** Undoes markQueued for calls that could not be added to the queue, so a retry can queue them. */
@@ -170,12 +171,9 @@ export class CallStore implements Checkpoint {
   }
 }
 
-interface MarkQueued {
-  callhookMarkQueued(key: string, now: string, event: string, ttlMs: number): void;
-}
-
 /** The scripts defined on the connection (ioredis defineCommand). */
 interface Scripts {
+  callhookMarkQueued(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   callhookStartRun(key: string): Promise<string[]>;
   callhookCheckpoint(key: string, ...args: (string | number)[]): Promise<unknown>;
   callhookFinish(key: string, index: string, ...args: (string | number)[]): Promise<unknown>;

@@ -9,7 +9,7 @@ import { readLayout } from '../../src/cdr/layout';
 import { FileLedger } from '../../src/cdr/ledger';
 import { watchDirs } from '../../src/cdr/watch';
 import { jobIdFor } from '../../src/queue/calls-queue';
-import type { CallEvent } from '../../src/events/schema';
+import { serializeEvent, type CallEvent } from '../../src/events/schema';
 import { renderCdrFile, syntheticRows, writeCdrFile, writeCmrFile, type GeneratedRow } from '../helpers/cdr-generator';
 import { startHarness } from '../helpers/harness';
 
@@ -30,7 +30,7 @@ let rejections: string[];
 function options(extra: Partial<FileIngestOptions> = {}): FileIngestOptions {
   const { runtime, prefix } = harness;
   return {
-    enqueue: (events: CallEvent[]) => runtime.producer.enqueue(events),
+    enqueue: (events) => runtime.producer.enqueueSerialized(events),
     ledger: new FileLedger(runtime.redis, prefix),
     batchSize: 7,
     listener: { rejectedRecord: (file, line, reason) => rejections.push(`${file}:${line}: ${reason}`) },
@@ -162,7 +162,7 @@ describe('resuming', () => {
     const ledger = new FileLedger(harness.runtime.redis, harness.prefix);
     await ledger.saveCheckpoint(await fileIdentity(path), { line: 13, offset: offsetOfLine(13) });
     await harness.runtime.producer.enqueue(calls.slice(0, 10) as unknown as CallEvent[]);
-    await harness.runtime.store.markQueued(calls.slice(10, 15) as unknown as CallEvent[]);
+    await harness.runtime.store.markQueued((calls.slice(10, 15) as unknown as CallEvent[]).map(serializeEvent));
 
     const outcome = await ingestFile(path, options({ batchSize: 4 }));
     // 11-15 come back as duplicates (they were marked), and the producer re-adds their lost jobs.

@@ -1,4 +1,5 @@
 import { HOSTILE_NAMES, makeEvent } from '../helpers/events';
+import { serializeEvent } from '../../src/events/schema';
 import { startHarness } from '../helpers/harness';
 import { Receiver } from '../helpers/receiver';
 
@@ -176,7 +177,7 @@ policies:
 
   it('re-adds the job of a call whose producer died between marking it and queueing it', async () => {
     const event = makeEvent({ policy: 'continuing' });
-    await h.runtime.store.markQueued([event]); // the crash: marked, never added to BullMQ
+    await h.runtime.store.markQueued([serializeEvent(event)]); // the crash: marked, never added to BullMQ
     const again = await h.post(event);
     expect(again.body.calls).toEqual([{ call_id: event.call_id, status: 'duplicate' }]);
     expect((await h.waitForCall(event.call_id)).status).toBe('partial');

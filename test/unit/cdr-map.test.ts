@@ -5,7 +5,7 @@ import { parseCsvLine } from '../../src/cdr/csv';
 import { readLayout } from '../../src/cdr/layout';
 import { readLines } from '../../src/cdr/line-reader';
 import { mapRecord, type MapResult } from '../../src/cdr/map';
-import { CALL_ID_PATTERN, parseEvent } from '../../src/events/schema';
+import { CALL_ID_PATTERN, eventJson, MAX_EVENT_BYTES, parseEvent } from '../../src/events/schema';
 import { CDR_FIELDS_V11, cdrRow, reorderedFields, syntheticRows, writeCdrFile, type FileOptions } from '../helpers/cdr-generator';
 
 const SAMPLES = resolve(__dirname, '../../../shared/cdr-samples');
@@ -108,8 +108,12 @@ describe('real CUCM 14/15 file (133 fields)', () => {
     for (const id of ids) expect(id).toMatch(CALL_ID_PATTERN);
   });
 
+  // The mapper skips the schema pass (its events are valid by construction): this checks that claim.
   it('produces events that pass the API validation unchanged', async () => {
-    for (const event of events(await mapFile(CUCM14))) expect(parseEvent(event)).toEqual({ ok: true, event });
+    for (const event of [...events(await mapFile(CUCM11)), ...events(await mapFile(CUCM14))]) {
+      expect(parseEvent(event)).toEqual({ ok: true, event });
+      expect(eventJson(event)).toBe(JSON.stringify(event));
+    }
   });
 });
 
@@ -139,6 +143,7 @@ describe('generated files in other layouts', () => {
     const mapped = events(await mapFile(path));
     expect(mapped).toHaveLength(rows.length);
     mapped.forEach((event, i) => expect(event).toMatchObject(rows[i]?.expected ?? {}));
+    for (const event of mapped) expect(parseEvent(event)).toEqual({ ok: true, event });
     expect(mapped[0]?.cdr).toMatchObject({ comment: 'Lobby, "main" phone' });
   });
 
@@ -188,5 +193,9 @@ describe('records that do not become events', () => {
     expect(mapRecord(fieldsOf({ dateTimeOrigination: 0 }), layout, ctx)).toMatchObject({ kind: 'reject', reason: expect.stringContaining('dateTimeOrigination') });
     expect(mapRecord(fieldsOf({}).slice(0, 40), layout, ctx)).toMatchObject({ kind: 'reject', reason: 'has 40 fields; the header has 133 (truncated or damaged line)' });
     expect(mapRecord(fieldsOf({ cdrRecordType: '' }), layout, ctx)).toMatchObject({ kind: 'reject' });
+  });
+  it('rejects a record whose event would pass the event size limit', async () => {
+    const huge = fieldsOf({ comment: 'é'.repeat(MAX_EVENT_BYTES / 2) }); // 2 bytes each in UTF-8
+    expect(mapRecord(huge, await layoutFor(dir), ctx)).toMatchObject({ kind: 'reject', reason: expect.stringContaining(`the limit is ${MAX_EVENT_BYTES}`) });
   });
 });
