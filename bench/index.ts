@@ -2,7 +2,7 @@
  * `npm run bench`: callhook's throughput, ingest rate, latency, memory and scale, side by side
  * with a raw BullMQ + axios baseline measured in the same run, printed as a table and as JSON.
  *
- *   npm run bench -- [--concurrency 50] [--calls 20000] [--calls3 10000]
+ *   npm run bench -- [--concurrency 50] [--calls 20000] [--calls3 10000] [--rounds 2]
  *                    [--ingest-events 20000] [--ingest-concurrency 16] [--batch-events 50000] [--batch-concurrency 4]
  *                    [--latency-calls 300] [--latency-rate 50] [--backlog 100000] [--scale-calls 30000]
  *                    [--log-level info] [--only throughput,ingest,latency,memory,scale] [--json out.json]
@@ -41,6 +41,8 @@ const opts = {
   concurrency: numberFlag('concurrency', 50),
   calls: numberFlag('calls', 20_000),
   calls3: numberFlag('calls3', 10_000),
+  /** Throughput drains per side, alternating which goes first, so machine load falls on both alike. */
+  rounds: numberFlag('rounds', 2),
   ingestEvents: numberFlag('ingest-events', 20_000),
   ingestConcurrency: numberFlag('ingest-concurrency', 16),
   batchEvents: numberFlag('batch-events', 50_000),
@@ -238,6 +240,13 @@ async function deletePrefix(prefix: string): Promise<void> {
   prefixes.delete(prefix);
 }
 
+/** CPU time the Redis server has used so far (INFO cpu, user + sys), in ms: every client's work counts. */
+async function redisCpuMs(): Promise<number> {
+  const info = await redis.info('cpu');
+  const seconds = (field: string) => Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000;
+}
+
 async function usedMemory(): Promise<number> {
   const info = await redis.info('memory');
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
@@ -323,6 +332,8 @@ interface DrainResult {
   callsPerSecond: number;
   /** Worker processes' CPU time per call, in ms (startup excluded). */
   cpuMsPerCall: number;
+  /** Redis server CPU time per call over the drain, in ms. */
+  redisCpuMsPerCall: number;
   enqueueSeconds?: number;
   peakRss?: number;
   redisBytesPerCall?: number;
@@ -349,8 +360,10 @@ async function drainCallhook(n: number, apps: 1 | 3, workers: number, options: {
     for (const pid of pids) peakRss = Math.max(peakRss, memoryOf(pid).rss);
   };
   const cpuBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+  const redisCpuBefore = await redisCpuMs();
   const seconds = await timeDrain(queue, options.memory ? sampleRss : undefined);
   const cpuMsPerCall = (pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - cpuBefore) / n;
+  const redisCpuMsPerCall = ((await redisCpuMs()) - redisCpuBefore) / n;
   result.peakRss = Math.max(peakRss, ...pids.map((pid) => memoryOf(pid).hwm));
   await Promise.all(procs.map((p) => p.stop()));
   const stats = await receiverStats();
@@ -360,7 +373,7 @@ async function drainCallhook(n: number, apps: 1 | 3, workers: number, options: {
   if (stats.total !== n * apps || stats.duplicates !== 0 || finals.completed !== n) {
     throw new Error(`callhook ${apps}-app drain incomplete: receiver ${JSON.stringify(stats)}, statuses ${JSON.stringify(finals)}`);
   }
-  return { ...result, seconds, callsPerSecond: n / seconds, cpuMsPerCall };
+  return { ...result, seconds, callsPerSecond: n / seconds, cpuMsPerCall, redisCpuMsPerCall };
 }
 
 async function drainBaseline(n: number, requests: number, workers = 1): Promise<DrainResult> {
@@ -376,36 +389,67 @@ async function drainBaseline(n: number, requests: number, workers = 1): Promise<
   const procs = await startBaselineWorkers(prefix, 'calls', requests, workers);
   const pids = procs.map((p) => p.child.pid!);
   const cpuBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+  const redisCpuBefore = await redisCpuMs();
   const seconds = await timeDrain(queue);
   const cpuMsPerCall = (pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - cpuBefore) / n;
+  const redisCpuMsPerCall = ((await redisCpuMs()) - redisCpuBefore) / n;
   const peakRss = Math.max(...pids.map((pid) => memoryOf(pid).hwm));
   await Promise.all(procs.map((p) => p.stop()));
   const stats = await receiverStats();
   await queue.close();
   await deletePrefix(prefix);
   if (stats.total !== n * requests) throw new Error(`baseline drain incomplete: receiver ${JSON.stringify(stats)}`);
-  return { seconds, callsPerSecond: n / seconds, cpuMsPerCall, peakRss };
+  return { seconds, callsPerSecond: n / seconds, cpuMsPerCall, redisCpuMsPerCall, peakRss };
 }
 
 async function throughput(): Promise<void> {
   const section = `throughput (drain, concurrency ${opts.concurrency}, 1 worker process)`;
   for (const apps of [1, 3] as const) {
     const n = apps === 1 ? opts.calls : opts.calls3;
-    process.stderr.write(`throughput, ${apps} app(s), ${n} calls...\n`);
-    const base = await drainBaseline(n, apps);
-    const ch = await drainCallhook(n, apps, 1);
+    const size = Math.ceil(n / opts.rounds);
+    process.stderr.write(`throughput, ${apps} app(s), ${n} calls in ${opts.rounds} rounds...\n`);
+    const base: DrainResult[] = [];
+    const ch: DrainResult[] = [];
+    for (let round = 0; round < opts.rounds; round += 1) {
+      // Alternating the order makes a load spike from elsewhere fall on both sides alike.
+      if (round % 2 === 0) {
+        base.push(await drainBaseline(size, apps));
+        ch.push(await drainCallhook(size, apps, 1));
+      } else {
+        ch.push(await drainCallhook(size, apps, 1));
+        base.push(await drainBaseline(size, apps));
+      }
+    }
+    const b = combine(base, size);
+    const c = combine(ch, size);
     const what = apps === 1 ? '1 app per call' : '3 apps per call';
-    record(section, `baseline: BullMQ + axios, ${apps} POST/job`, base.callsPerSecond, 'calls/s', `${n} jobs in ${round(base.seconds, 2)} s`);
-    record(section, `callhook, ${what}`, ch.callsPerSecond, 'calls/s', `${n} calls in ${round(ch.seconds, 2)} s`);
-    record(section, `callhook / baseline, ${what}`, ch.callsPerSecond / base.callsPerSecond, 'x', 'goal >= 0.9');
-    record(section, `worker CPU per call: baseline, ${apps} POST/job`, base.cpuMsPerCall, 'ms');
-    record(section, `worker CPU per call: callhook, ${what}`, ch.cpuMsPerCall, 'ms');
-    summary[`ratio_${apps}app`] = round(ch.callsPerSecond / base.callsPerSecond, 3);
+    const total = size * opts.rounds;
+    record(section, `baseline: BullMQ + axios, ${apps} POST/job`, b.callsPerSecond, 'calls/s', `${total} jobs in ${round(b.seconds, 2)} s`);
+    record(section, `callhook, ${what}`, c.callsPerSecond, 'calls/s', `${total} calls in ${round(c.seconds, 2)} s`);
+    record(section, `callhook / baseline, ${what}`, c.callsPerSecond / b.callsPerSecond, 'x', 'goal >= 0.9');
+    record(section, `worker CPU per call: baseline, ${apps} POST/job`, b.cpuMsPerCall, 'ms');
+    record(section, `worker CPU per call: callhook, ${what}`, c.cpuMsPerCall, 'ms');
+    record(section, `Redis CPU per call: baseline, ${apps} POST/job`, b.redisCpuMsPerCall, 'ms');
+    record(section, `Redis CPU per call: callhook, ${what}`, c.redisCpuMsPerCall, 'ms');
+    summary[`ratio_${apps}app`] = round(c.callsPerSecond / b.callsPerSecond, 3);
     if (apps === 1) {
-      record(section, 'worker peak RSS: baseline', base.peakRss! / 2 ** 20, 'MiB');
-      record(section, 'worker peak RSS: callhook', ch.peakRss! / 2 ** 20, 'MiB');
+      record(section, 'worker peak RSS: baseline', b.peakRss! / 2 ** 20, 'MiB');
+      record(section, 'worker peak RSS: callhook', c.peakRss! / 2 ** 20, 'MiB');
     }
   }
+}
+
+/** Drains of `size` calls each, as one: time summed, per-call figures averaged, peak RSS the highest. */
+function combine(results: DrainResult[], size: number): DrainResult {
+  const seconds = results.reduce((sum, r) => sum + r.seconds, 0);
+  const mean = (pick: (r: DrainResult) => number) => results.reduce((sum, r) => sum + pick(r), 0) / results.length;
+  return {
+    seconds,
+    callsPerSecond: (size * results.length) / seconds,
+    cpuMsPerCall: mean((r) => r.cpuMsPerCall),
+    redisCpuMsPerCall: mean((r) => r.redisCpuMsPerCall),
+    peakRss: Math.max(...results.map((r) => r.peakRss ?? 0)),
+  };
 }
 
 async function ingest(): Promise<void> {
