@@ -22,6 +22,8 @@ const hb = Handlebars.create();
 const ENCODE_HELPER = 'callhook_encode';
 hb.registerHelper(ENCODE_HELPER, (value: unknown) => encodeRfc3986(stringify(value)));
 
+const UNRESERVED_ONLY = /^[A-Za-z0-9\-._~]*$/;
+
 /** A UTF-16 surrogate without its pair: not a character, and not encodable as UTF-8. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
@@ -30,6 +32,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * surrogate in call data becomes U+FFFD, as JSON and UTF-8 headers treat it, instead of failing.
  */
 export function encodeRfc3986(value: string): string {
+  if (UNRESERVED_ONLY.test(value)) return value; // most values: digits, names, ids
   return encodeURIComponent(value.replace(LONE_SURROGATE, '\uFFFD')).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
@@ -39,11 +42,14 @@ function stringify(value: unknown): string {
   return String(value);
 }
 
-/** Own-property lookup of a dotted path, so `__proto__`-style segments resolve to nothing. */
+/**
+ * Own-property lookup of a dotted path, as Handlebars resolves one: `__proto__`-style segments
+ * resolve to nothing, a string's own `length` and indexes resolve.
+ */
 export function lookupPath(scope: unknown, parts: readonly string[]): unknown {
   let current: unknown = scope;
   for (const part of parts) {
-    if (current === null || typeof current !== 'object' || !Object.prototype.hasOwnProperty.call(current, part)) {
+    if (current === null || current === undefined || !Object.prototype.hasOwnProperty.call(current, part)) {
       return undefined;
     }
     current = (current as Record<string, unknown>)[part];
@@ -81,7 +87,55 @@ export function wholeExpressionPath(source: string): string[] | undefined {
   return paths[0]?.parts;
 }
 
-function toTemplate(source: string, program: AST, paths: ParsedPath[]): Template {
+/** Literal text, or the path of a value to insert. */
+type Piece = string | ParsedPath;
+
+/**
+ * A template of only text and `{{ a.b }}` paths, as pieces; undefined when it has anything
+ * else (blocks, helpers, `../`, `@data`, or a one-name path, which Handlebars may read as a
+ * helper). Nearly every webhook template is this simple.
+ */
+function simplePieces(program: AST): Piece[] | undefined {
+  const pieces: Piece[] = [];
+  for (const node of program.body) {
+    if (node.type === 'ContentStatement') pieces.push((node as hbs.AST.ContentStatement).value);
+    else if (node.type === 'CommentStatement') continue;
+    else if (node.type !== 'MustacheStatement') return undefined;
+    else {
+      const { path, params, hash } = node as Mustache;
+      if (params.length > 0 || hash || path.type !== 'PathExpression') return undefined;
+      const p = path as hbs.AST.PathExpression;
+      if (p.data || p.depth !== 0 || p.parts.length < 2) return undefined;
+      pieces.push({ parts: p.parts, original: p.original });
+    }
+  }
+  return pieces;
+}
+
+/**
+ * Renders simple pieces by concatenation: Handlebars' output (`noEscape`: a value is inserted
+ * as `String(value)`, null and undefined as nothing) at a fraction of its per-call cost.
+ */
+function concatenation(pieces: Piece[], insert: (value: unknown) => string): Template['render'] {
+  return (scope, unresolved) => {
+    let out = '';
+    for (const piece of pieces) {
+      if (typeof piece === 'string') {
+        out += piece;
+        continue;
+      }
+      const value = lookupPath(scope, piece.parts);
+      if (value === undefined) unresolved?.add(piece.original);
+      else if (value !== null) out += insert(value);
+    }
+    return out;
+  };
+}
+
+function toTemplate(source: string, program: AST, paths: ParsedPath[], encode = false): Template {
+  const pieces = simplePieces(program);
+  if (pieces) return { source, render: concatenation(pieces, encode ? (value) => encodeRfc3986(stringify(value)) : String) };
+  if (encode) wrapMustaches(program);
   const compiled = hb.compile(program, { noEscape: true, strict: false });
   return {
     source,
@@ -113,9 +167,7 @@ export function compileTemplate(source: string): Template {
 export function compileUrlTemplate(source: string): Template {
   if (!source.includes('{{')) return compileTemplate(source);
   const program = hb.parse(source);
-  const paths = topLevelPaths(program);
-  wrapMustaches(program);
-  const template = toTemplate(source, program, paths);
+  const template = toTemplate(source, program, topLevelPaths(program), true);
   template.render({});
   return template;
 }

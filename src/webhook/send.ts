@@ -82,7 +82,8 @@ export async function sendAttempt(
 
   let token: string | undefined;
   try {
-    const authorization = await authorizationHeader(app.auth, deps.tokens);
+    const header = authorizationHeader(app.auth, deps.tokens);
+    const authorization = typeof header === 'object' ? await header : header;
     if (authorization) request.headers.Authorization = authorization;
     token = app.auth.type === 'oauth2' ? authorization?.slice('Bearer '.length) : undefined;
     let response = await send(deps.http, app, request, options, retries);

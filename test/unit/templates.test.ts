@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import Handlebars from 'handlebars';
 import { compileBody, renderBody } from '../../src/templates/body';
 import { compileTemplate, compileUrlTemplate, encodeRfc3986 } from '../../src/templates/engine';
 import { renderHeaders, renderUrl } from '../../src/templates/request';
@@ -105,5 +107,45 @@ describe('headers', () => {
   it('sends non-ASCII text as UTF-8 bytes', () => {
     const out = renderHeaders(headers, scope({ calling_name: 'Zoë 李' }), new Set());
     expect(Buffer.from(out['X-Caller'] ?? '', 'latin1').toString('utf8')).toBe('Zoë 李');
+  });
+});
+
+describe('simple templates (text and paths) render without Handlebars', () => {
+  // Ground truth: Handlebars itself, with the options callhook compiles with.
+  const handlebars = (source: string, data: unknown) => Handlebars.create().compile(source, { noEscape: true, strict: false })(data);
+  const value = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.jsonValue(), fc.array(fc.string(), { maxLength: 3 }));
+  const shapes = [
+    'Call from {{ event.a }} to {{event.b}}',
+    '{{ event.a }}',
+    '{{{ event.a }}}{{! a comment }}!',
+    '{{ app_data.crm-lookup.data.a }} / {{ app_data.[crm-lookup].data.b }}',
+    '  {{~ event.a ~}}  -  {{ event.a.length }} {{ event.a.[0] }} {{ event.missing.deep }}',
+    '{{ event.__proto__ }}{{ event.constructor }}{{ event.a.constructor }}',
+  ];
+
+  it('renders exactly what Handlebars renders, for any data', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...shapes), value, value, (source, a, b) => {
+        const data = { event: { a, b }, app_data: { 'crm-lookup': { data: { a, b } } } };
+        expect(compileTemplate(source).render(data)).toBe(handlebars(source, data));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('reports the same unresolved paths as the Handlebars path does', () => {
+    const unresolved = new Set<string>();
+    compileTemplate('{{ event.a }} {{ event.nope }} {{ app_data.x.y }}').render({ event: { a: 1 }, app_data: {} }, unresolved);
+    expect([...unresolved]).toEqual(['event.nope', 'app_data.x.y']);
+  });
+
+  it('percent-encodes every value in a URL template', () => {
+    fc.assert(
+      fc.property(value, (a) => {
+        const rendered = compileUrlTemplate('https://h.example/{{ event.a }}/x').render({ event: { a } });
+        const inserted = a === undefined || a === null ? '' : encodeRfc3986(typeof a === 'object' ? JSON.stringify(a) : String(a));
+        expect(rendered).toBe(`https://h.example/${inserted}/x`);
+      }),
+    );
   });
 });
