@@ -2,7 +2,7 @@
  * CDR ingestion benchmark, two parts:
  *  1. memory: a large generated CDR file (default 256 MB) streamed through the parser and
  *     mapper (a dry run), reporting peak RSS and records/s;
- *  2. speed: records/s from a CDR file (default 8 MB, ingested --rounds 2 times) into the queue (parse, map, dedupe mark,
+ *  2. speed: records/s from a CDR file (default 8 MB, ingested --rounds 4 times) into the queue (parse, map, dedupe mark,
  *     addBulk) against BullMQ's raw `queue.addBulk` of the same events as job data, in the same
  *     run, on the same Redis (separate prefixes, deleted afterwards).
  * Part 2 is bounded by Redis (every event is stored), so it uses a smaller file by default to
@@ -11,7 +11,7 @@
  *   npm run bench:ingest                                   # about 1-2 minutes
  *   npm run bench:ingest -- --size-mb 1024                 # part 1 on a 1 GB file
  *   npm run bench:ingest -- --size-mb 1024 --queue-mb 1024 # both on 1 GB (Redis needs ~5 GB)
- *   options: --batch 1000 --inflight 4 --rounds 2 --keep-file
+ *   options: --batch 1000 --inflight 4 --rounds 4 --keep-file
  */
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -42,7 +42,7 @@ function flag(name: string, fallback: number): number {
 
 const sizeMb = flag('size-mb', 256);
 const queueMb = flag('queue-mb', 8);
-const rounds = flag('rounds', 2);
+const rounds = flag('rounds', 4);
 const batchSize = flag('batch', 1000);
 const inflight = flag('inflight', 4);
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
