@@ -53,8 +53,9 @@ export interface SerializedEvent {
 }
 
 /**
- * The event's queue form. Holding this instead of the event lets a producer with thousands of
- * events in flight (the CDR ingester) keep a fifth of the memory, and of the GC work.
+ * The event's queue form. A producer with thousands of events in flight (the CDR ingester)
+ * holds these instead of the events: holding CDR events with their raw-field maps had tripled
+ * its garbage-collection time.
  */
 export function serializeEvent(event: CallEvent): SerializedEvent {
   return { call_id: event.call_id, json: eventJson(event) };

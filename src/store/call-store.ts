@@ -18,9 +18,9 @@ export interface CallRecord {
 }
 
 const RESULT = 'r:';
+const PENDING = 'p:';
 /** Calls per mark script: bounds the arguments of one call and the time one script holds Redis. */
 const MARK_CHUNK = 1000;
-const PENDING = 'p:';
 
 /**
  * Call records in Redis: one hash per call (`<prefix>:call:<call_id>`) holding the event, the
