@@ -410,9 +410,9 @@ async function throughput(): Promise<void> {
     process.stderr.write(`throughput, ${apps} app(s), ${n} calls in ${opts.rounds} rounds...\n`);
     const base: DrainResult[] = [];
     const ch: DrainResult[] = [];
-    for (let round = 0; round < opts.rounds; round += 1) {
+    for (let r = 0; r < opts.rounds; r += 1) {
       // Alternating the order makes a load spike from elsewhere fall on both sides alike.
-      if (round % 2 === 0) {
+      if (r % 2 === 0) {
         base.push(await drainBaseline(size, apps));
         ch.push(await drainCallhook(size, apps, 1));
       } else {
