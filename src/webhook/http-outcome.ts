@@ -15,12 +15,9 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'UND_ERR_SOCKET',
 ]);
 
-/** The abort reason used for an app's own timeout, told apart from other aborts. */
-export class TimeoutSignal extends Error {
-  override name = 'TimeoutSignal';
-  constructor(readonly timeoutMs: number) {
-    super(`no response within ${timeoutMs} ms`);
-  }
+/** An abort by the app's own deadline (AbortSignal.timeout's reason), not by a shutdown. */
+function isDeadline(reason: unknown): boolean {
+  return (reason as { name?: unknown } | undefined)?.name === 'TimeoutError';
 }
 
 /** axios-retry settings that apply decideRetry and backoffDelay, within the app's deadline. */
@@ -54,9 +51,9 @@ export function classifyError(
   app: WebhookApp,
 ): { outcome: AttemptOutcome; code: ErrorCode; message: string } {
   const reason = (error.config?.signal as AbortSignal | undefined)?.reason as unknown;
-  if (error.code === 'ERR_CANCELED' || reason instanceof TimeoutSignal) {
-    if (reason instanceof TimeoutSignal) {
-      return { outcome: { kind: 'network', code: 'ETIMEDOUT' }, code: 'CALLHOOK_HTTP_TIMEOUT', message: reason.message };
+  if (error.code === 'ERR_CANCELED' || isDeadline(reason)) {
+    if (isDeadline(reason)) {
+      return { outcome: { kind: 'network', code: 'ETIMEDOUT' }, code: 'CALLHOOK_HTTP_TIMEOUT', message: `no response within ${app.timeoutMs} ms` };
     }
     return { outcome: { kind: 'network', code: 'ABORTED' }, code: 'CALLHOOK_HTTP_NETWORK', message: 'request aborted' };
   }
