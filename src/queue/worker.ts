@@ -45,6 +45,7 @@ export interface CallWorkerOptions {
 export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' | 'send' | 'logger' | 'observer'>) {
   const { config, store, send, logger } = options;
   const observer = combineObservers(options.observer ?? noopObserver, logObserver(logger));
+  const deps = { ...send, checkpoint: store, observer };
   return async (job: Job<CallJobData>): Promise<string> => {
     const callId = job.data.call_id;
     const state = await store.startRun(callId);
@@ -58,7 +59,7 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
       observer.callFinished(callId, null, 'unmatched');
       return 'unmatched';
     }
-    const outcome = await runPostCall(policy, state, { ...send, checkpoint: store, observer });
+    const outcome = await runPostCall(policy, state, deps);
     if (outcome.kind === 'retry') {
       logger
         .child({ call_id: callId, policy: policy.id, app: outcome.slug })

@@ -1,9 +1,9 @@
 import { makeEvent } from '../helpers/events';
-import { startHarness } from '../helpers/harness';
+import type { startHarness } from '../helpers/harness';
 import { exited } from '../helpers/processes';
 import { redisUrl } from '../helpers/redis';
 import type { AppResult } from '../../src/pipeline/result';
-import { connect, openJobs, postAll, Processes, report, tally, tallyLine, tempDir, waitAllFinal, writeTemp } from './support/cluster';
+import { connect, openJobs, postAll, Processes, report, startFaultCase, tally, tallyLine, waitAllFinal } from './support/cluster';
 import { hashUnit, LedgerReceiver, sleep, type Answer, type Delivery } from './support/ledger';
 
 const CALLS = 300;
@@ -65,20 +65,16 @@ describe('fault: misbehaving receivers', () => {
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    await receiver.start();
     const r = (slug: string) => `retry_count: ${RETRIES[slug]?.count}, retry_delay: ${RETRIES[slug]?.delayMs}ms`;
-    const yaml = `
+    ({ h, env } = await startFaultCase(__filename, 'receivers', receiver, (url) => `
 policies:
   - id: default
     apps:
-      - { name: Half, method: POST, url: "${receiver.url}/half", body: { call: "{{ event.call_id }}" }, ${r('half')} }
-      - { name: Reset, url: "${receiver.url}/reset", timeout: 10s, ${r('reset')} }
-      - { name: Slow, url: "${receiver.url}/slow", timeout: ${TIMEOUT_MS}ms, ${r('slow')} }
-      - { name: Summary, method: POST, url: "${receiver.url}/summary", ${r('summary')}, body: { half: "{{ app_data.half.status }}", reset: "{{ app_data.reset.status }}", slow: "{{ app_data.slow.status }}" } }
-`;
-    const configPath = writeTemp(tempDir('receivers'), 'policies.yaml', yaml);
-    h = await startHarness(__filename, yaml, { worker: false });
-    env = { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath, CALLHOOK_CONCURRENCY: '100' };
+      - { name: Half, method: POST, url: "${url}/half", body: { call: "{{ event.call_id }}" }, ${r('half')} }
+      - { name: Reset, url: "${url}/reset", timeout: 10s, ${r('reset')} }
+      - { name: Slow, url: "${url}/slow", timeout: ${TIMEOUT_MS}ms, ${r('slow')} }
+      - { name: Summary, method: POST, url: "${url}/summary", ${r('summary')}, body: { half: "{{ app_data.half.status }}", reset: "{{ app_data.reset.status }}", slow: "{{ app_data.slow.status }}" } }
+`, { CALLHOOK_CONCURRENCY: '100' }));
   });
 
   afterAll(async () => {

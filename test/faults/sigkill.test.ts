@@ -1,8 +1,8 @@
 import { makeEvent } from '../helpers/events';
-import { startHarness } from '../helpers/harness';
+import type { startHarness } from '../helpers/harness';
 import { exited } from '../helpers/processes';
 import { redisUrl } from '../helpers/redis';
-import { connect, openJobs, postAll, Processes, report, tally, tallyLine, tempDir, waitAllFinal, writeTemp } from './support/cluster';
+import { connect, openJobs, postAll, Processes, report, startFaultCase, tally, tallyLine, waitAllFinal } from './support/cluster';
 import { hashUnit, LedgerReceiver, sleep } from './support/ledger';
 
 const CALLS = 2000;
@@ -22,18 +22,14 @@ describe('fault: SIGKILL mid-run', () => {
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    await receiver.start();
-    const yaml = `
+    ({ h, env } = await startFaultCase(__filename, 'sigkill', receiver, (url) => `
 policies:
   - id: default
     apps:
-      - { name: First, url: "${receiver.url}/first", retry_delay: 50ms }
-      - { name: Second, method: POST, url: "${receiver.url}/second", body: { first: "{{ app_data.first.data.n }}" }, retry_delay: 50ms }
-      - { name: Third, url: "${receiver.url}/third/{{ app_data.second.data.n }}", retry_delay: 50ms }
-`;
-    const configPath = writeTemp(tempDir('sigkill'), 'policies.yaml', yaml);
-    h = await startHarness(__filename, yaml, { worker: false });
-    env = { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath, CALLHOOK_LOCK_DURATION: '2s', CALLHOOK_CONCURRENCY: '50' };
+      - { name: First, url: "${url}/first", retry_delay: 50ms }
+      - { name: Second, method: POST, url: "${url}/second", body: { first: "{{ app_data.first.data.n }}" }, retry_delay: 50ms }
+      - { name: Third, url: "${url}/third/{{ app_data.second.data.n }}", retry_delay: 50ms }
+`, { CALLHOOK_LOCK_DURATION: '2s', CALLHOOK_CONCURRENCY: '50' }));
   });
 
   afterAll(async () => {

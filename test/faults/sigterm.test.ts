@@ -1,8 +1,8 @@
 import { makeEvent } from '../helpers/events';
-import { startHarness } from '../helpers/harness';
+import type { startHarness } from '../helpers/harness';
 import { exited } from '../helpers/processes';
 import { redisUrl } from '../helpers/redis';
-import { connect, openJobs, postAll, Processes, report, statuses, tally, tallyLine, tempDir, waitAllFinal, writeTemp } from './support/cluster';
+import { connect, openJobs, postAll, Processes, report, startFaultCase, statuses, tally, tallyLine, waitAllFinal } from './support/cluster';
 import { hashUnit, LedgerReceiver, sleep } from './support/ledger';
 
 const CALLS = 1500;
@@ -22,18 +22,14 @@ describe('fault: SIGTERM during load', () => {
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    await receiver.start();
-    const yaml = `
+    ({ h, env } = await startFaultCase(__filename, 'sigterm', receiver, (url) => `
 policies:
   - id: default
     apps:
-      - { name: One, url: "${receiver.url}/one" }
-      - { name: Two, method: POST, url: "${receiver.url}/two", body: { one: "{{ app_data.one.data.n }}" } }
-      - { name: Three, url: "${receiver.url}/three" }
-`;
-    const configPath = writeTemp(tempDir('sigterm'), 'policies.yaml', yaml);
-    h = await startHarness(__filename, yaml, { worker: false });
-    env = { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath, CALLHOOK_CONCURRENCY: '50', CALLHOOK_SHUTDOWN_TIMEOUT: '60s' };
+      - { name: One, url: "${url}/one" }
+      - { name: Two, method: POST, url: "${url}/two", body: { one: "{{ app_data.one.data.n }}" } }
+      - { name: Three, url: "${url}/three" }
+`, { CALLHOOK_CONCURRENCY: '50', CALLHOOK_SHUTDOWN_TIMEOUT: '60s' }));
   });
 
   afterAll(async () => {

@@ -48,6 +48,16 @@ const SPEC = `
   origDeviceSessionID:V128 destDeviceSessionID:V128
 `;
 
+/** A policies file for CDR tests: the queue is what they check, so the one app is never reached. */
+export const CDR_TEST_POLICIES = `
+policies:
+  - id: default
+    apps:
+      - name: Log
+        url: "http://127.0.0.1:9/log"
+        method: POST
+`;
+
 export const CDR_FIELDS_V14: readonly { name: string; type: string }[] = SPEC.trim()
   .split(/\s+/)
   .map((item) => {

@@ -5,19 +5,11 @@ import { join, resolve } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCallsQueue, jobIdFor, type CallJobData } from '../../src/queue/calls-queue';
-import { renderCdrFile, syntheticRows, writeCdrFile, writeCmrFile } from '../helpers/cdr-generator';
+import { CDR_TEST_POLICIES, renderCdrFile, syntheticRows, writeCdrFile, writeCmrFile } from '../helpers/cdr-generator';
 import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
 
 const ROOT = resolve(__dirname, '../..');
 const CLI = join(ROOT, 'dist/workers/cli.js');
-const POLICIES = `
-policies:
-  - id: default
-    apps:
-      - name: Log
-        url: "http://127.0.0.1:9/log"
-        method: POST
-`;
 
 let redis: Redis;
 let queue: Queue<CallJobData>;
@@ -60,7 +52,7 @@ beforeEach(async () => {
   prefix = uniquePrefix(__filename);
   queue = createCallsQueue(redis, prefix);
   dir = await mkdtemp(join(tmpdir(), 'cdr-cli-'));
-  await writeFile(join(dir, 'policies.yaml'), POLICIES);
+  await writeFile(join(dir, 'policies.yaml'), CDR_TEST_POLICIES);
   env = { ...process.env, REDIS_URL: redisUrl(), CALLHOOK_PREFIX: prefix, CALLHOOK_CONFIG: join(dir, 'policies.yaml'), LOG_LEVEL: 'info' };
 });
 afterEach(async () => {

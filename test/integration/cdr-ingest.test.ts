@@ -10,18 +10,10 @@ import { FileLedger } from '../../src/cdr/ledger';
 import { watchDirs } from '../../src/cdr/watch';
 import { jobIdFor } from '../../src/queue/calls-queue';
 import { serializeEvent, type CallEvent } from '../../src/events/schema';
-import { renderCdrFile, syntheticRows, writeCdrFile, writeCmrFile, type GeneratedRow } from '../helpers/cdr-generator';
+import { CDR_TEST_POLICIES, renderCdrFile, syntheticRows, writeCdrFile, writeCmrFile, type GeneratedRow } from '../helpers/cdr-generator';
 import { startHarness } from '../helpers/harness';
 
 const SAMPLES = resolve(__dirname, '../../../shared/cdr-samples');
-const POLICIES = `
-policies:
-  - id: default
-    apps:
-      - name: Log
-        url: "http://127.0.0.1:9/log"
-        method: POST
-`;
 
 let harness: Awaited<ReturnType<typeof startHarness>>;
 let dir: string;
@@ -46,7 +38,7 @@ async function expectQueued(ids: string[]) {
 }
 
 beforeAll(async () => {
-  harness = await startHarness(__filename, POLICIES, { worker: false });
+  harness = await startHarness(__filename, CDR_TEST_POLICIES, { worker: false });
 });
 afterAll(() => harness.stop());
 beforeEach(async () => {

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { startHarness } from '../../helpers/harness';
 import { exited, spawnCli } from '../../helpers/processes';
+import { redisUrl } from '../../helpers/redis';
 import type { LedgerReceiver } from './ledger';
 import { sleep } from './ledger';
 
@@ -40,6 +42,24 @@ type Cli = ReturnType<typeof spawnCli>;
  * The child processes (callhook CLIs, redis-servers) a case starts, so afterAll can end every
  * one of them, by pid, even when the case failed half-way.
  */
+/**
+ * A fault case's fixture: its receiver started, an API (harness) on a prefix of its own with no
+ * worker, since the case runs worker processes itself, and the environment those processes need.
+ */
+export async function startFaultCase(
+  testFile: string,
+  name: string,
+  receiver: LedgerReceiver,
+  policies: (receiverUrl: string) => string,
+  workerEnv: Record<string, string>,
+): Promise<{ h: Awaited<ReturnType<typeof startHarness>>; env: Record<string, string> }> {
+  await receiver.start();
+  const yaml = policies(receiver.url);
+  const configPath = writeTemp(tempDir(name), 'policies.yaml', yaml);
+  const h = await startHarness(testFile, yaml, { worker: false });
+  return { h, env: { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath, ...workerEnv } };
+}
+
 export class Processes {
   private readonly children = new Set<ChildProcess>();
 
