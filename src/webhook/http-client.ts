@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance } from 'axios';
+import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
 import axiosRetry from 'axios-retry';
 
 /**
@@ -24,10 +24,26 @@ export function createHttpClient(options: { maxSockets?: number } = {}): AxiosIn
     transitional: { clarifyTimeoutError: true },
     proxy: false,
   });
-  // Off unless a request carries its own settings (real-time apps and Call Test retry in the
-  // request; post-call apps retry through BullMQ).
-  axiosRetry(client, { retries: 0 });
   return client;
+}
+
+const retryingClients = new WeakMap<AxiosInstance, AxiosInstance>();
+
+/**
+ * The same client (defaults and keep-alive sockets shared) with axios-retry installed, for
+ * requests that retry in the request (real-time apps, Call Test). Post-call requests use the
+ * plain client: they retry through BullMQ, and axios-retry's interceptors would cost every
+ * request a promise chain.
+ */
+export function retryingClient(client: AxiosInstance): AxiosInstance {
+  let retrying = retryingClients.get(client);
+  if (!retrying) {
+    retrying = axios.create(client.defaults as CreateAxiosDefaults);
+    // Off unless a request carries its own settings (see inRequestRetries).
+    axiosRetry(retrying, { retries: 0 });
+    retryingClients.set(client, retrying);
+  }
+  return retrying;
 }
 
 /** Closes the instance's idle keep-alive sockets (for a clean shutdown and for tests). */

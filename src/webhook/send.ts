@@ -9,6 +9,7 @@ import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
 import { OAuthTokenCache, OAuthTokenError } from './oauth';
 import { classifyError, inRequestRetries } from './http-outcome';
+import { retryingClient } from './http-client';
 import { parseRetryAfter, type AttemptOutcome } from './retry-policy';
 
 export interface SendDeps {
@@ -167,7 +168,8 @@ async function send(
   const deadline = AbortSignal.timeout(app.timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
   try {
-    return await http.request<string>({
+    const client = options.retryInRequest ? retryingClient(http) : http;
+    return await client.request<string>({
       method: request.method,
       url: request.url,
       headers: request.headers,
