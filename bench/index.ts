@@ -61,6 +61,12 @@ const opts = {
   cli: stringFlag('cli', join(__dirname, '..', 'workers', 'cli.js')),
 };
 const CLI = opts.cli;
+/**
+ * The node flags callhook ships with (the CLI's shebang, npm scripts, Dockerfile), given to the
+ * baseline worker too so both sides run on the same runtime settings.
+ */
+const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=64'];
+const nodeArgs = [...SHIPPED_NODE_FLAGS, ...opts.workerNodeArgs];
 
 const runId = `chbench-${process.pid}-${Date.now().toString(36)}`;
 const workDir = join(tmpdir(), runId);
@@ -167,7 +173,7 @@ function spawnLogged(args: string[], env: NodeJS.ProcessEnv): { proc: Proc; log:
 async function startCallhookWorkers(prefix: string, count: number): Promise<Proc[]> {
   const procs: Proc[] = [];
   for (let i = 0; i < count; i++) {
-    const { proc, log } = spawnLogged([...opts.workerNodeArgs, CLI, 'worker'], {
+    const { proc, log } = spawnLogged([...nodeArgs, CLI, 'worker'], {
       REDIS_URL,
       CALLHOOK_PREFIX: prefix,
       CALLHOOK_CONFIG: join(workDir, 'policies.yaml'),
@@ -183,7 +189,7 @@ async function startCallhookWorkers(prefix: string, count: number): Promise<Proc
 async function startBaselineWorkers(prefix: string, queueName: string, requests: number, count: number): Promise<Proc[]> {
   const procs: Proc[] = [];
   for (let i = 0; i < count; i++) {
-    const { proc, log } = spawnLogged([...opts.workerNodeArgs, BASELINE], {
+    const { proc, log } = spawnLogged([...nodeArgs, BASELINE], {
       REDIS_URL,
       BENCH_PREFIX: prefix,
       BENCH_QUEUE: queueName,
@@ -455,7 +461,7 @@ function combine(results: DrainResult[], size: number): DrainResult {
 async function ingest(): Promise<void> {
   const section = 'ingest (POST /v1/calls, API in its own process)';
   const prefix = newPrefix('api');
-  const { proc, log } = spawnLogged([...opts.workerNodeArgs, CLI, 'api'], {
+  const { proc, log } = spawnLogged([...nodeArgs, CLI, 'api'], {
     REDIS_URL,
     CALLHOOK_PREFIX: prefix,
     CALLHOOK_CONFIG: join(workDir, 'policies.yaml'),
