@@ -15,10 +15,8 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'UND_ERR_SOCKET',
 ]);
 
-/** An abort by the app's own deadline (AbortSignal.timeout's reason), not by a shutdown. */
-function isDeadline(reason: unknown): boolean {
-  return (reason as { name?: unknown } | undefined)?.name === 'TimeoutError';
-}
+/** The cancel message of an app's deadline (see send), telling it apart from a shutdown abort. */
+export const DEADLINE_EXCEEDED = 'callhook: app deadline exceeded';
 
 /** axios-retry settings that apply decideRetry and backoffDelay, within the app's deadline. */
 export function inRequestRetries(app: WebhookApp, started: number, retries: { count: number }): IAxiosRetryConfig {
@@ -50,9 +48,8 @@ export function classifyError(
   error: AxiosError,
   app: WebhookApp,
 ): { outcome: AttemptOutcome; code: ErrorCode; message: string } {
-  const reason = (error.config?.signal as AbortSignal | undefined)?.reason as unknown;
-  if (error.code === 'ERR_CANCELED' || isDeadline(reason)) {
-    if (isDeadline(reason)) {
+  if (error.code === 'ERR_CANCELED') {
+    if (error.message === DEADLINE_EXCEEDED) {
       return { outcome: { kind: 'network', code: 'ETIMEDOUT' }, code: 'CALLHOOK_HTTP_TIMEOUT', message: `no response within ${app.timeoutMs} ms` };
     }
     return { outcome: { kind: 'network', code: 'ABORTED' }, code: 'CALLHOOK_HTTP_NETWORK', message: 'request aborted' };
