@@ -18,8 +18,8 @@ RUN npm run build
 # ---- runtime: production dependencies, compiled JS and the policies files only ----
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
-# A young generation sized for a worker's allocation rate (see README, "Tuning"): half the
-# scavenge CPU per call for about 70 MiB more RSS.
+# A young generation sized for a worker's allocation rate (README, "Scaling out", Node flags):
+# half the scavenge CPU per call for about 70 MiB more RSS.
 ENV NODE_OPTIONS=--max-semi-space-size=64
 # In a container loopback is unreachable from outside, so listen on every interface. The API
 # still refuses to start on a non-loopback host without CALLHOOK_API_TOKEN (fails with one line).
