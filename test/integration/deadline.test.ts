@@ -1,0 +1,62 @@
+import { parseConfig } from '../../src/policies/load';
+import type { WebhookApp } from '../../src/policies/types';
+import { closeHttpClient, createHttpClient } from '../../src/webhook/http-client';
+import { OAuthTokenCache } from '../../src/webhook/oauth';
+import { sendAttempt, type SendDeps } from '../../src/webhook/send';
+import { makeEvent } from '../helpers/events';
+import { Receiver } from '../helpers/receiver';
+
+/** An attempt's wall-clock deadline (the app's timeout) and an abort from outside (shutdown). */
+describe('attempt deadline', () => {
+  let receiver: Receiver;
+  let deps: SendDeps;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    receiver.on('/hang', () => ({ hang: true }));
+    receiver.on('/drip', () => ({ delayMs: 150, body: { ok: true } }));
+  });
+  afterAll(() => receiver.stop());
+  beforeEach(() => {
+    const http = createHttpClient();
+    deps = { http, tokens: new OAuthTokenCache(http) };
+  });
+  afterEach(() => closeHttpClient(deps.http));
+
+  const app = (path: string, timeout: string, extra = ''): WebhookApp => {
+    const config = parseConfig(`policies: [{ id: p, apps: [{ name: Hook, url: "${receiver.url}${path}", timeout: ${timeout}${extra} }] }]`);
+    return config.policies[0]!.apps[0]!;
+  };
+  const scope = { event: makeEvent(), app_data: {} };
+
+  it('a receiver that never answers fails the attempt as a timeout at the app timeout', async () => {
+    const report = await sendAttempt(app('/hang', '300ms'), 'c1', scope, deps);
+    expect(report.error).toEqual({ code: 'CALLHOOK_HTTP_TIMEOUT', message: 'no response within 300 ms' });
+    expect(report.outcome).toEqual({ kind: 'network', code: 'ETIMEDOUT' });
+    expect(report.durationMs).toBeGreaterThanOrEqual(290);
+    expect(report.durationMs).toBeLessThan(1500);
+  });
+
+  it('an answer inside the timeout is not cut short by the deadline', async () => {
+    const report = await sendAttempt(app('/drip', '2s'), 'c2', scope, deps);
+    expect(report).toMatchObject({ httpStatus: 200, error: null, data: { ok: true } });
+  });
+
+  it('in-request retries share one deadline', async () => {
+    const report = await sendAttempt(app('/hang', '400ms', ', retry_count: 3, retry_delay: 10ms'), 'c3', scope, deps, { retryInRequest: true });
+    expect(report.error?.code).toBe('CALLHOOK_HTTP_TIMEOUT');
+    expect(report.durationMs).toBeLessThan(1500);
+  });
+
+  it('an abort from outside ends the attempt at once as aborted, not as a timeout, and is not retried', async () => {
+    const shutdown = new AbortController();
+    setTimeout(() => shutdown.abort(), 100);
+    const report = await sendAttempt(app('/hang', '30s', ', retry_count: 3, retry_delay: 10ms'), 'c4', scope, deps, {
+      signal: shutdown.signal,
+      retryInRequest: true,
+    });
+    expect(report.error).toEqual({ code: 'CALLHOOK_HTTP_NETWORK', message: 'request aborted' });
+    expect(report.attempts).toBe(1);
+    expect(report.durationMs).toBeLessThan(1500);
+  });
+});
