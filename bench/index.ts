@@ -62,8 +62,8 @@ const opts = {
 };
 const CLI = opts.cli;
 /**
- * The node flags callhook ships with (the CLI's shebang, npm scripts, Dockerfile), given to the
- * baseline worker too so both sides run on the same runtime settings.
+ * The node flags callhook ships with (npm scripts, Dockerfile), given to the baseline worker
+ * too so both sides run on the same runtime settings.
  */
 const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=64'];
 const nodeArgs = [...SHIPPED_NODE_FLAGS, ...opts.workerNodeArgs];
