@@ -30,10 +30,10 @@ export function createHttpClient(options: { maxSockets?: number } = {}): AxiosIn
 const retryingClients = new WeakMap<AxiosInstance, AxiosInstance>();
 
 /**
- * The same client (defaults and keep-alive sockets shared) with axios-retry installed, for
- * requests that retry in the request (real-time apps, Call Test). Post-call requests use the
- * plain client: they retry through BullMQ, and axios-retry's interceptors would cost every
- * request a promise chain.
+ * The same client (its defaults, copied on first use, and its keep-alive sockets) with
+ * axios-retry installed, for requests that retry in the request (real-time apps, Call Test).
+ * Post-call requests use the plain client: they retry through BullMQ, and axios-retry's
+ * interceptors would cost every request a promise chain.
  */
 export function retryingClient(client: AxiosInstance): AxiosInstance {
   let retrying = retryingClients.get(client);

@@ -18,8 +18,13 @@ const NETWORK_CODES = new Set([
 /** The cancel message of an app's deadline (see send), telling it apart from a shutdown abort. */
 export const DEADLINE_EXCEEDED = 'callhook: app deadline exceeded';
 
-/** axios-retry settings that apply decideRetry and backoffDelay, within the app's deadline. */
-export function inRequestRetries(app: WebhookApp, started: number, retries: { count: number }): IAxiosRetryConfig {
+/**
+ * axios-retry settings that apply decideRetry and backoffDelay, within the attempt's deadline
+ * (`deadlineAt`, epoch ms). axios-retry's waits listen to `signal` only, not to the deadline's
+ * CancelToken: what keeps a wait inside the deadline is retryCondition starting no retry that
+ * could not finish in time.
+ */
+export function inRequestRetries(app: WebhookApp, deadlineAt: number, retries: { count: number }): IAxiosRetryConfig {
   const delayFor = (retryNumber: number, error: AxiosError) =>
     backoffDelay(retryNumber, app.retryDelayMs, parseRetryAfter(error.response?.headers['retry-after']));
   return {
@@ -30,7 +35,7 @@ export function inRequestRetries(app: WebhookApp, started: number, retries: { co
       const outcome = outcomeOf(error, app);
       if (decideRetry(outcome, app.retryOnStatus).action !== 'retry') return false;
       // Waiting past the deadline only to be aborted would waste the receiver's time too.
-      return Date.now() - started + delayFor(retries.count + 1, error) < app.timeoutMs;
+      return Date.now() + delayFor(retries.count + 1, error) < deadlineAt;
     },
     retryDelay: (retryNumber, error) => delayFor(retryNumber, error),
     onRetry: (retryNumber) => {
