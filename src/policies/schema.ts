@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { parseDuration } from '../util/duration';
 
-const duration = (fallback: number) =>
-  z
+const duration = (fallback: number, max?: string) => {
+  const maxMs = max === undefined ? Infinity : (parseDuration(max) ?? Infinity);
+  return z
     .union([z.number(), z.string()])
     .optional()
     .transform((value, ctx) => {
@@ -12,8 +13,13 @@ const duration = (fallback: number) =>
         ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use ms, or 250ms, 5s, 2m, 1h, 7d)` });
         return z.NEVER;
       }
+      if (ms > maxMs) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is longer than the ${max} allowed` });
+        return z.NEVER;
+      }
       return ms;
     });
+};
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -82,7 +88,8 @@ export const appSchema = z.strictObject({
   headers: keyValues('header'),
   query: keyValues('query'),
   body: body.optional(),
-  timeout: duration(30_000),
+  // Bounds one attempt; past 2^31 ms Node's timers would fire at once, and an hour is no webhook.
+  timeout: duration(30_000, '1h'),
   retry_count: z.number().int().min(0).max(20).default(3),
   retry_delay: duration(1_000),
   retry_on_status: z.array(z.number().int().min(400).max(599)).default([]),

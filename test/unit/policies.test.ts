@@ -68,6 +68,11 @@ policies:
     expect(Object.isFrozen(config.policies[0]?.apps[0])).toBe(true);
   });
 
+  it('caps an app timeout at an hour (past 2^31 ms a timer would fire at once)', () => {
+    expect(parseConfig(minimalApp('        timeout: 1h')).policies[0]?.apps[0]?.timeoutMs).toBe(3_600_000);
+    expect(problemsOf(minimalApp('        timeout: 30d'))).toEqual([expect.stringMatching(/timeout: "30d" is longer than the 1h allowed/)]);
+  });
+
   it('reports every problem with its path', () => {
     const problems = problemsOf(`
 policies:
