@@ -15,6 +15,7 @@ describe('attempt deadline', () => {
     receiver = await new Receiver().start();
     receiver.on('/hang', () => ({ hang: true }));
     receiver.on('/drip', () => ({ delayMs: 150, body: { ok: true } }));
+    receiver.on('/busy', () => ({ status: 503 }));
   });
   afterAll(() => receiver.stop());
   beforeEach(() => {
@@ -42,10 +43,18 @@ describe('attempt deadline', () => {
     expect(report).toMatchObject({ httpStatus: 200, error: null, data: { ok: true } });
   });
 
-  it('in-request retries share one deadline', async () => {
-    const report = await sendAttempt(app('/hang', '400ms', ', retry_count: 3, retry_delay: 10ms'), 'c3', scope, deps, { retryInRequest: true });
-    expect(report.error?.code).toBe('CALLHOOK_HTTP_TIMEOUT');
-    expect(report.durationMs).toBeLessThan(1500);
+  it('in-request retries share one deadline: a hang uses it up, and no retry starts that could not finish', async () => {
+    const hang = await sendAttempt(app('/hang', '400ms', ', retry_count: 3, retry_delay: 10ms'), 'c3', scope, deps, { retryInRequest: true });
+    expect(hang.error?.code).toBe('CALLHOOK_HTTP_TIMEOUT');
+    expect(hang.durationMs).toBeLessThan(1500);
+
+    // 503 at once each time; waits of 150, 300, 600 ms: the third would end past 600 ms.
+    const before = receiver.requests.length;
+    const busy = await sendAttempt(app('/busy', '600ms', ', retry_count: 5, retry_delay: 150ms'), 'c5', scope, deps, { retryInRequest: true });
+    expect(busy).toMatchObject({ httpStatus: 503, attempts: 3, error: { code: 'CALLHOOK_HTTP_STATUS' } });
+    expect(receiver.requests.length - before).toBe(3);
+    expect(busy.durationMs).toBeGreaterThanOrEqual(440);
+    expect(busy.durationMs).toBeLessThan(600);
   });
 
   it('an abort from outside ends the attempt at once as aborted, not as a timeout, and is not retried', async () => {
