@@ -260,6 +260,25 @@ async function usedMemory(): Promise<number> {
 
 const PENDING_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
+/** Times the drain of `n` calls and the CPU the worker processes and the Redis server spent on it. */
+async function measureDrain(
+  queue: Queue,
+  pids: number[],
+  n: number,
+  onTick?: () => void,
+): Promise<Pick<DrainResult, 'seconds' | 'callsPerSecond' | 'cpuMsPerCall' | 'redisCpuMsPerCall'>> {
+  const workersCpuMs = () => pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+  const cpuBefore = workersCpuMs();
+  const redisCpuBefore = await redisCpuMs();
+  const seconds = await timeDrain(queue, onTick);
+  return {
+    seconds,
+    callsPerSecond: n / seconds,
+    cpuMsPerCall: (workersCpuMs() - cpuBefore) / n,
+    redisCpuMsPerCall: ((await redisCpuMs()) - redisCpuBefore) / n,
+  };
+}
+
 /** Resumes the (paused, filled) queue and waits until no job is left in it; returns seconds. */
 async function timeDrain(queue: Queue, onTick?: () => void): Promise<number> {
   const t0 = nowUs();
@@ -365,11 +384,7 @@ async function drainCallhook(n: number, apps: 1 | 3, workers: number, options: {
   const sampleRss = () => {
     for (const pid of pids) peakRss = Math.max(peakRss, memoryOf(pid).rss);
   };
-  const cpuBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
-  const redisCpuBefore = await redisCpuMs();
-  const seconds = await timeDrain(queue, options.memory ? sampleRss : undefined);
-  const cpuMsPerCall = (pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - cpuBefore) / n;
-  const redisCpuMsPerCall = ((await redisCpuMs()) - redisCpuBefore) / n;
+  const drained = await measureDrain(queue, pids, n, options.memory ? sampleRss : undefined);
   result.peakRss = Math.max(peakRss, ...pids.map((pid) => memoryOf(pid).hwm));
   await Promise.all(procs.map((p) => p.stop()));
   const stats = await receiverStats();
@@ -379,7 +394,7 @@ async function drainCallhook(n: number, apps: 1 | 3, workers: number, options: {
   if (stats.total !== n * apps || stats.duplicates !== 0 || finals.completed !== n) {
     throw new Error(`callhook ${apps}-app drain incomplete: receiver ${JSON.stringify(stats)}, statuses ${JSON.stringify(finals)}`);
   }
-  return { ...result, seconds, callsPerSecond: n / seconds, cpuMsPerCall, redisCpuMsPerCall };
+  return { ...result, ...drained };
 }
 
 async function drainBaseline(n: number, requests: number, workers = 1): Promise<DrainResult> {
@@ -394,18 +409,14 @@ async function drainBaseline(n: number, requests: number, workers = 1): Promise<
   await resetReceiver();
   const procs = await startBaselineWorkers(prefix, 'calls', requests, workers);
   const pids = procs.map((p) => p.child.pid!);
-  const cpuBefore = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
-  const redisCpuBefore = await redisCpuMs();
-  const seconds = await timeDrain(queue);
-  const cpuMsPerCall = (pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - cpuBefore) / n;
-  const redisCpuMsPerCall = ((await redisCpuMs()) - redisCpuBefore) / n;
+  const drained = await measureDrain(queue, pids, n);
   const peakRss = Math.max(...pids.map((pid) => memoryOf(pid).hwm));
   await Promise.all(procs.map((p) => p.stop()));
   const stats = await receiverStats();
   await queue.close();
   await deletePrefix(prefix);
   if (stats.total !== n * requests) throw new Error(`baseline drain incomplete: receiver ${JSON.stringify(stats)}`);
-  return { seconds, callsPerSecond: n / seconds, cpuMsPerCall, redisCpuMsPerCall, peakRss };
+  return { ...drained, peakRss };
 }
 
 async function throughput(): Promise<void> {

@@ -39,10 +39,6 @@ export function writeTemp(dir: string, name: string, text: string): string {
 type Cli = ReturnType<typeof spawnCli>;
 
 /**
- * The child processes (callhook CLIs, redis-servers) a case starts, so afterAll can end every
- * one of them, by pid, even when the case failed half-way.
- */
-/**
  * A fault case's fixture: its receiver started, an API (harness) on a prefix of its own with no
  * worker, since the case runs worker processes itself, and the environment those processes need.
  */
@@ -60,6 +56,10 @@ export async function startFaultCase(
   return { h, env: { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath, ...workerEnv } };
 }
 
+/**
+ * The child processes (callhook CLIs, redis-servers) a case starts, so afterAll can end every
+ * one of them, by pid, even when the case failed half-way.
+ */
 export class Processes {
   private readonly children = new Set<ChildProcess>();
 
