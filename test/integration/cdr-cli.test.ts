@@ -80,7 +80,12 @@ it('queues every record exactly once when killed mid-file and restarted', async 
   const logs = logLines(result.stdout);
   const fileLog = logs.find((l) => l.msg === 'cdr file ingested');
   expect(fileLog?.resumed_from_line).toBeGreaterThan(3);
-  expect(Number(fileLog?.queued) + atKill).toBe(400);
+  // A batch the killed run had marked but not yet seen land (its jobs still in the socket, or
+  // not sent) is re-read on resume and reported as duplicates, though its jobs are (re)added.
+  // Which records were queued exactly once is what the queue's contents below show.
+  const queued = Number(fileLog?.queued);
+  expect(queued + atKill).toBeLessThanOrEqual(400);
+  expect(queued + Number(fileLog?.duplicates) + atKill).toBeGreaterThanOrEqual(400);
   expect(await queue.getWaitingCount()).toBe(400);
   const waiting = await queue.getWaiting(0, 1000);
   expect(new Set(waiting.map((j) => j.id))).toEqual(new Set(ids.map(jobIdFor)));
