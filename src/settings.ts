@@ -1,3 +1,5 @@
+import { DEFAULTS } from './defaults';
+import { SettingsError } from './errors';
 import { parseDuration } from './util/duration';
 
 /** Process settings from the environment (see the README's Environment table). */
@@ -13,16 +15,12 @@ export interface Settings {
   concurrency: number;
   resultTtlMs: number;
   logLevel: string;
-  /** BullMQ lock duration: a crashed worker's calls are picked up after this. */
+  /** BullMQ lock duration: a crashed worker's calls are picked up after this (plus the stalled check). */
   lockDurationMs: number;
   /** How long SIGTERM waits for in-flight calls before forcing exit. */
   shutdownTimeoutMs: number;
   /** A worker-only process serves /metrics, /healthz and /readyz here when set. */
   metricsPort: number | undefined;
-}
-
-export class SettingsError extends Error {
-  override name = 'SettingsError';
 }
 
 /** Reads settings from `env` (never from process.env directly, so tests pass a plain object). */
@@ -38,38 +36,62 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     }
     return value;
   };
-  const duration = (name: string, fallback: number): number => {
+  const duration = (name: string, fallback: number, min: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     const value = parseDuration(raw);
     if (value === undefined) problems.push(`${name}=${raw}: expected a duration such as 30s, 7d or 250ms`);
+    else if (value < min) problems.push(`${name}=${raw}: must be at least ${min} ms`);
     return value ?? fallback;
   };
-  const prefix = env.CALLHOOK_PREFIX || 'callhook';
+  const prefix = env.CALLHOOK_PREFIX || DEFAULTS.prefix;
   if (/[\s:]/.test(prefix.replace(/^\{[^}]*\}$/, 'x'))) problems.push(`CALLHOOK_PREFIX=${prefix}: no spaces or ':'`);
   const settings: Settings = {
-    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    redisUrl: env.REDIS_URL || DEFAULTS.redisUrl,
     redisUrlDefaulted: !env.REDIS_URL,
-    configPath: env.CALLHOOK_CONFIG || 'config/policies.yaml',
-    host: env.CALLHOOK_HOST || '127.0.0.1',
-    port: int('CALLHOOK_PORT', 8080, 0, 65535),
+    configPath: env.CALLHOOK_CONFIG || DEFAULTS.configPath,
+    host: env.CALLHOOK_HOST || DEFAULTS.host,
+    port: int('CALLHOOK_PORT', DEFAULTS.port, 0, 65535),
     apiToken: env.CALLHOOK_API_TOKEN || undefined,
     prefix,
-    concurrency: int('CALLHOOK_CONCURRENCY', 50, 1, 10_000),
-    resultTtlMs: duration('CALLHOOK_RESULT_TTL', 7 * 86_400_000),
+    concurrency: int('CALLHOOK_CONCURRENCY', DEFAULTS.concurrency, 1, 10_000),
+    resultTtlMs: duration('CALLHOOK_RESULT_TTL', DEFAULTS.resultTtlMs, 60_000),
     logLevel: env.LOG_LEVEL || 'info',
-    lockDurationMs: duration('CALLHOOK_LOCK_DURATION', 30_000),
-    shutdownTimeoutMs: duration('CALLHOOK_SHUTDOWN_TIMEOUT', 30_000),
+    lockDurationMs: duration('CALLHOOK_LOCK_DURATION', DEFAULTS.lockDurationMs, 1000),
+    shutdownTimeoutMs: duration('CALLHOOK_SHUTDOWN_TIMEOUT', DEFAULTS.shutdownTimeoutMs, 0),
     metricsPort: env.CALLHOOK_METRICS_PORT ? int('CALLHOOK_METRICS_PORT', 0, 0, 65535) : undefined,
   };
   if (settings.redisUrl.includes(',') && !/^\{[^}]+\}/.test(prefix)) {
     problems.push(`CALLHOOK_PREFIX=${prefix}: on Redis Cluster the prefix must be a hash tag such as {callhook}, so a call's keys share one slot`);
   }
-  if (problems.length > 0) throw new SettingsError(problems.join('\n'));
+  if (problems.length > 0) throw new SettingsError(problems);
   return settings;
 }
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The shortest API token accepted on a non-loopback address. */
+export const MIN_EXPOSED_TOKEN_CHARS = 32;
+/** Words that mark a token as a placeholder someone forgot to replace. */
+const PLACEHOLDER = /change.?me|replace.?me|placeholder|example|your.?token|secret|password/i;
+
+/**
+ * Why the API must not listen where it is configured to, or nothing. On loopback anything goes;
+ * elsewhere a strong token is required: one no scanner or README reader can guess.
+ */
+export function apiExposureProblems(settings: Pick<Settings, 'host' | 'apiToken'>): string[] {
+  if (isLoopback(settings.host)) return [];
+  const token = settings.apiToken;
+  const advice = 'generate one with `openssl rand -hex 32`';
+  if (!token) return [`CALLHOOK_HOST=${settings.host} is not a loopback address: set CALLHOOK_API_TOKEN to expose the API (${advice})`];
+  if (token.length < MIN_EXPOSED_TOKEN_CHARS) {
+    return [`CALLHOOK_API_TOKEN is ${token.length} characters: on a non-loopback address (${settings.host}) it must have at least ${MIN_EXPOSED_TOKEN_CHARS} (${advice})`];
+  }
+  if (PLACEHOLDER.test(token) || new Set(token).size < 8) {
+    return [`CALLHOOK_API_TOKEN looks like a placeholder: on a non-loopback address (${settings.host}) use a random token (${advice})`];
+  }
+  return [];
 }

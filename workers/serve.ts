@@ -1,11 +1,12 @@
 import Fastify from 'fastify';
-import { buildApi, registerOpsRoutes } from '../src/api/server';
-import { ConfigError } from '../src/errors';
+import { buildApi } from '../src/api/server';
+import { registerOpsRoutes } from '../src/api/routes/ops';
+import { ConfigError, SettingsError } from '../src/errors';
 import { createLogger } from '../src/logger';
 import { loadConfigFile } from '../src/policies/load';
 import { createCallWorker } from '../src/queue/worker';
 import { createRuntime, type Runtime } from '../src/runtime';
-import { isLoopback, parseSettings, SettingsError, type Settings } from '../src/settings';
+import { apiExposureProblems, parseSettings, type Settings } from '../src/settings';
 import { resolveRedis } from './redis-fallback';
 
 function portOf(address: string | { port: number } | null): number | undefined {
@@ -24,7 +25,7 @@ export function loadOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: st
   try {
     settings = parseSettings(env);
   } catch (error) {
-    if (error instanceof SettingsError) fail(error.message.split('\n'));
+    if (error instanceof SettingsError) fail(error.problems);
     throw error;
   }
   if (configPath) settings = { ...settings, configPath };
@@ -51,8 +52,9 @@ export async function serve(options: ServeOptions): Promise<{ runtime: Runtime; 
   const logger = createLogger({ level: loaded.settings.logLevel, secrets: config.secrets });
   const redis = await resolveRedis(loaded.settings, logger, options.allowPrivateRedis ?? false);
   const settings = { ...loaded.settings, redisUrl: redis.url };
-  if (options.api && !settings.apiToken && !isLoopback(settings.host)) {
-    fail(`CALLHOOK_HOST=${settings.host} is not a loopback address: set CALLHOOK_API_TOKEN to expose the API`);
+  if (options.api) {
+    const problems = apiExposureProblems(settings);
+    if (problems.length > 0) fail(problems);
   }
 
   const runtime = createRuntime(settings, config, logger);
@@ -76,7 +78,7 @@ export async function serve(options: ServeOptions): Promise<{ runtime: Runtime; 
     logger.info({ concurrency: settings.concurrency, policies: config.policies.length }, 'worker started');
     if (!options.api && settings.metricsPort !== undefined) {
       const ops = Fastify();
-      registerOpsRoutes(ops, { metrics: runtime.metrics, ping: () => runtime.redis.ping() });
+      registerOpsRoutes(ops, { metrics: runtime.metrics, ready: () => runtime.store.probeWritable() });
       await ops.listen({ host: settings.host, port: settings.metricsPort });
       closers.push(() => ops.close());
       logger.info({ url: `http://${settings.host}:${portOf(ops.server.address())}/metrics` }, 'worker metrics listening');
@@ -92,7 +94,7 @@ export async function serve(options: ServeOptions): Promise<{ runtime: Runtime; 
       logger,
       apiToken: settings.apiToken,
       metrics: runtime.metrics,
-      ping: () => runtime.redis.ping(),
+      ready: () => runtime.store.probeWritable(),
     });
     await api.listen({ host: settings.host, port: settings.port });
     port = portOf(api.server.address()) ?? settings.port;

@@ -30,24 +30,30 @@ export interface CallTestReport {
   apps: CallTestAppReport[];
 }
 
-export type CallTestInput = { ok: true; policy: Policy; event: CallEvent; phase: CallTestPhase } | { ok: false; status: 400 | 404; code: string; problems: string[] };
+export type CallTestInput =
+  | { ok: true; policy: Policy; event: CallEvent; phase: CallTestPhase }
+  | { ok: false; code: 'CALLHOOK_EVENT_INVALID' | 'CALLHOOK_POLICY_NOT_FOUND'; problems: string[] };
 
-/** Validates a Call Test request: `{policy, phase?, calling_number, called_number, ...event fields}`. */
+/**
+ * Validates a Call Test request: `{policy, phase?, calling_number, called_number, ...event fields}`.
+ * The call id is always Call Test's own: a real call's id would give the test's requests that
+ * call's Idempotency-Key, and a receiver could then drop the real call's request as a repeat.
+ */
 export function parseCallTest(config: CallhookConfig, body: unknown): CallTestInput {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return { ok: false, status: 400, code: 'CALLHOOK_EVENT_INVALID', problems: ['(root): expected a JSON object'] };
+    return { ok: false, code: 'CALLHOOK_EVENT_INVALID', problems: ['(root): expected a JSON object'] };
   }
-  const { phase = 'all', ...fields } = body as Record<string, unknown>;
+  const { phase = 'all', call_id: _ignored, ...fields } = body as Record<string, unknown>;
   const problems: string[] = [];
   if (!['all', 'post_call', 'real_time'].includes(phase as string)) problems.push('phase: use all, post_call or real_time');
   if (typeof fields.policy !== 'string' || fields.policy === '') problems.push('policy: is required');
-  const check = parseEvent({ call_id: `call-test-${randomUUID()}`, ...fields });
+  const check = parseEvent({ ...fields, call_id: `call-test-${randomUUID()}` });
   if (!check.ok) problems.push(...check.problems);
-  if (problems.length > 0 || !check.ok) return { ok: false, status: 400, code: 'CALLHOOK_EVENT_INVALID', problems };
+  if (problems.length > 0 || !check.ok) return { ok: false, code: 'CALLHOOK_EVENT_INVALID', problems };
   const policy = config.byId.get(fields.policy as string);
   if (!policy) {
     const known = config.policies.map((p) => p.id).join(', ') || 'none';
-    return { ok: false, status: 404, code: 'CALLHOOK_POLICY_NOT_FOUND', problems: [`policy: no policy "${String(fields.policy)}" (policies: ${known})`] };
+    return { ok: false, code: 'CALLHOOK_POLICY_NOT_FOUND', problems: [`policy: no policy "${String(fields.policy)}" (policies: ${known})`] };
   }
   return { ok: true, policy, event: check.event, phase: phase as CallTestPhase };
 }

@@ -46,6 +46,14 @@ export class CallStore implements Checkpoint {
     return this.redis as unknown as Scripts;
   }
 
+  /**
+   * Resolves when Redis answers and takes a write (readiness): Redis out of memory with
+   * `noeviction` still answers PING but refuses every write callhook needs.
+   */
+  async probeWritable(): Promise<void> {
+    await this.redis.set(`${this.prefix}:ready-probe`, Date.now(), 'PX', 10_000);
+  }
+
   key(callId: string): string {
     return `${this.prefix}:call:${callId}`;
   }

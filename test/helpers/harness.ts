@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import pino from 'pino';
-import { buildApi } from '../../src/api/server';
+import { buildApi, type ApiDeps } from '../../src/api/server';
 import { parseConfig } from '../../src/policies/load';
 import type { CallhookConfig } from '../../src/policies/types';
 import { createCallWorker } from '../../src/queue/worker';
@@ -18,13 +18,13 @@ export const silentLogger = pino({ level: 'silent' });
 export async function startHarness(
   testFile: string,
   yaml: string,
-  options: { worker?: boolean; env?: Record<string, string>; concurrency?: number; redisUrl?: string; prefix?: string } = {},
+  options: { worker?: boolean; env?: Record<string, string>; concurrency?: number; redisUrl?: string; prefix?: string; apiToken?: string; timeouts?: ApiDeps['timeouts'] } = {},
 ) {
   const prefix = options.prefix ?? uniquePrefix(testFile);
   const settings = parseSettings({ REDIS_URL: options.redisUrl ?? redisUrl(), CALLHOOK_PREFIX: prefix, ...options.env });
   const config: CallhookConfig = parseConfig(yaml, options.env ?? {}, 'test');
   const runtime: Runtime = createRuntime(settings, config, silentLogger);
-  const api = buildApi({ config, send: runtime.send, producer: runtime.producer, store: runtime.store, replayer: runtime.replayer, logger: silentLogger, metrics: runtime.metrics, ping: () => runtime.redis.ping() });
+  const api = buildApi({ config, send: runtime.send, producer: runtime.producer, store: runtime.store, replayer: runtime.replayer, logger: silentLogger, metrics: runtime.metrics, apiToken: options.apiToken, timeouts: options.timeouts, ready: () => runtime.store.probeWritable() });
   let worker: Worker | undefined;
   if (options.worker !== false) {
     worker = createCallWorker({

@@ -83,4 +83,16 @@ describe('npx callhook start', () => {
     expect(await exited(child)).toBe(1);
     expect(child.output()).toMatch(/set CALLHOOK_API_TOKEN/);
   });
+
+  it.each([
+    ['a short token', 'Xk29fmQ1', /is 8 characters: .* at least 32/],
+    ['the old compose default', 'change-me', /is 9 characters/],
+    ['a long placeholder', 'change-me-change-me-change-me-change-me', /looks like a placeholder/],
+    ['a repeated character', 'x'.repeat(40), /looks like a placeholder/],
+  ])('refuses a non-loopback host with %s as the token', async (_what, token, message) => {
+    const child = spawnCli(['api'], { REDIS_URL: redisUrl(), CALLHOOK_HOST: '0.0.0.0', CALLHOOK_PORT: '0', CALLHOOK_API_TOKEN: token });
+    expect(await exited(child)).toBe(1);
+    expect(child.output()).toMatch(message);
+    expect(child.output()).toMatch(/openssl rand -hex 32/);
+  });
 });

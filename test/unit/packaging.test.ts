@@ -135,13 +135,15 @@ describe('docker-compose.yml', () => {
     expect(worker).toEqual(envOf(service('api')));
   });
 
-  it('publishes the API on 8080, on all interfaces with a token (the API refuses otherwise)', () => {
+  it('publishes the API on the host loopback by default and needs a token the operator sets (no default)', () => {
     const api = service('api');
     const ports = (api.ports ?? []).map((p) => (typeof p === 'object' ? `${p.published}:${p.target}` : String(p)));
-    expect(ports).toContain('8080:8080');
+    expect(ports).toEqual(['${CALLHOOK_PUBLISH:-127.0.0.1}:8080:8080']);
     const env = envOf(api);
     expect(env.CALLHOOK_HOST).toBe('0.0.0.0');
-    expect(env.CALLHOOK_API_TOKEN).toBeTruthy();
+    // `${VAR:?message}`: compose stops with the message when the operator has not set one.
+    expect(env.CALLHOOK_API_TOKEN).toMatch(/^\$\{CALLHOOK_API_TOKEN:\?.*openssl rand -hex 32.*\}$/);
+    expect(read('docker-compose.yml')).not.toMatch(/change-me/);
     expect(parseSettings(env).port).toBe(8080);
   });
 

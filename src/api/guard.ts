@@ -1,0 +1,54 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isLoopback } from '../settings';
+import { problem } from './problem';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served without the API token (health, readiness, metrics, static console assets). */
+    public?: boolean;
+  }
+}
+
+/** The host name of a `Host` header value: `[::1]:8080` → `::1`, `LocalHost:80` → `localhost`. */
+export function hostName(header: string): string {
+  const value = header.trim().toLowerCase();
+  if (value.startsWith('[')) return value.slice(1, value.indexOf(']') === -1 ? undefined : value.indexOf(']'));
+  const colon = value.lastIndexOf(':');
+  return (colon === -1 ? value : value.slice(0, colon)).replace(/\.$/, '');
+}
+
+/** Constant-time comparison of a presented secret with the expected one. */
+export function sameSecret(given: string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? '');
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Who may use the API, decided on the route that matched (never on the raw URL, which the
+ * router decodes and normalises its own way), deny by default:
+ * - with a token, every route needs `Authorization: Bearer <token>` unless its config says
+ *   `public` (unknown routes too, so they reveal nothing);
+ * - without a token the API only listens on loopback, and only loopback `Host` names are
+ *   served, so a web page in a local browser cannot reach it through DNS rebinding.
+ */
+export function registerGuard(app: FastifyInstance, apiToken: string | undefined): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (!apiToken) {
+      const host = request.headers.host;
+      if (host !== undefined && !isLoopback(hostName(host))) {
+        return problem(reply, 'CALLHOOK_FORBIDDEN_HOST', `Host ${JSON.stringify(host)} is not a loopback name; without CALLHOOK_API_TOKEN the API only answers to localhost, 127.0.0.1 or [::1]`);
+      }
+      return;
+    }
+    if (isPublic(request)) return;
+    if (!sameSecret(request.headers.authorization, `Bearer ${apiToken}`)) {
+      return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (Authorization: Bearer <CALLHOOK_API_TOKEN>)');
+    }
+  });
+}
+
+function isPublic(request: FastifyRequest): boolean {
+  return request.is404 ? false : request.routeOptions.config.public === true;
+}

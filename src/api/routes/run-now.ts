@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import { formatCallTest } from '../../call-test/format';
+import { parseCallTest, runCallTest } from '../../call-test/run';
+import { LIMITS } from '../../defaults';
+import { parseEvent } from '../../events/schema';
+import type { Metrics } from '../../metrics/metrics';
+import type { CallhookConfig } from '../../policies/types';
+import { runRealtime } from '../../pipeline/realtime';
+import type { CallStore } from '../../store/call-store';
+import type { SendDeps } from '../../webhook/send';
+import { problem } from '../problem';
+
+export interface RunNowDeps {
+  config: CallhookConfig;
+  send: SendDeps;
+  store: CallStore;
+  metrics?: Metrics | undefined;
+}
+
+/** `POST /v1/realtime` and `POST /v1/call-test`: apps run inside the request. One event each. */
+export function registerRunNowRoutes(app: FastifyInstance, deps: RunNowDeps): void {
+  const single = { bodyLimit: LIMITS.singleBodyBytes };
+
+  app.post('/v1/realtime', single, async (request, reply) => {
+    const check = parseEvent(request.body);
+    if (!check.ok) return problem(reply, 'CALLHOOK_EVENT_INVALID', 'invalid call event', check.problems);
+    const { event } = check;
+    if (event.policy !== undefined && !deps.config.byId.has(event.policy)) {
+      return problem(reply, 'CALLHOOK_POLICY_NOT_FOUND', `no policy "${event.policy}"`);
+    }
+    return runRealtime(deps.config, event, { ...deps.send, observer: deps.metrics }, deps.store);
+  });
+
+  app.post<{ Querystring: { format?: string } }>('/v1/call-test', single, async (request, reply) => {
+    const input = parseCallTest(deps.config, request.body);
+    if (!input.ok) return problem(reply, input.code, input.problems.join('; '), input.problems);
+    const report = await runCallTest(deps.config, input, deps.send);
+    if (request.query.format === 'text') return reply.type('text/plain; charset=utf-8').send(formatCallTest(report));
+    return report;
+  });
+}

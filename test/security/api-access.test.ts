@@ -1,0 +1,213 @@
+import { startHarness } from '../helpers/harness';
+import { openSocket, rawRequest } from '../helpers/raw-http';
+import { Receiver } from '../helpers/receiver';
+
+const TOKEN = 'a3f9c2e871d04b6f95e2c7a1b8d3f0e4';
+const EVENT = JSON.stringify({ calling_number: '+15551234567', called_number: '1000', policy: 'crm' });
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** Spellings of one path that a router may decode or normalise differently from a prefix check. */
+function spellings(path: string): string[] {
+  const rest = path.slice('/v1'.length);
+  return [
+    `/%761${rest}`, `/v%31${rest}`, `/%76%31${rest}`, `/V1${rest}`, `//v1${rest}`, `/./v1${rest}`, `/x/../v1${rest}`,
+    `/%2e/v1${rest}`, `/v1${rest}?`, `/v1${rest}#`, `/v1${rest}?x=1`, `/v1%2F${rest.slice(1)}`, `/v1${rest}/`, `/v1/${rest}`, path,
+  ];
+}
+
+describe('API token: decided on the route that matched, deny by default', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    h = await startHarness(__filename, `
+policies:
+  - id: crm
+    apps:
+      - { name: Lookup, phase: real_time, url: "${receiver.url}/crm", auth: { type: bearer, token: "\${CRM_TOKEN}" } }
+      - { name: Post, url: "${receiver.url}/post", auth: { type: bearer, token: "\${CRM_TOKEN}" } }
+`, { apiToken: TOKEN, env: { CRM_TOKEN: 'crm-secret-token-123' } });
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  const callKeys = async () => (await h.runtime.redis.keys(`${h.prefix}:call:*`)).length;
+
+  it.each([
+    ['POST', '/v1/calls', EVENT],
+    ['GET', '/v1/calls/c-1', undefined],
+    ['HEAD', '/v1/calls/c-1', undefined],
+    ['POST', '/v1/calls/c-1/replay', undefined],
+    ['POST', '/v1/realtime', EVENT],
+    ['POST', '/v1/call-test', EVENT],
+  ])('%s %s in every spelling without the token: 401, nothing queued, nothing sent', async (method, path, body) => {
+    const keysBefore = await callKeys();
+    for (const spelled of spellings(path)) {
+      const answer = await rawRequest(h.baseUrl, method, spelled, { headers: body ? JSON_HEADERS : {}, body });
+      if (answer.status !== 401) throw new Error(`${method} ${spelled} answered ${answer.status} ${answer.text}`);
+      if (method !== 'HEAD') expect(answer.json.error.code).toBe('CALLHOOK_UNAUTHORIZED');
+      const wrong = await rawRequest(h.baseUrl, method, spelled, { headers: { ...(body ? JSON_HEADERS : {}), authorization: `Bearer ${TOKEN.slice(1)}x` }, body });
+      expect(wrong.status).toBe(401);
+    }
+    expect(receiver.requests).toHaveLength(0);
+    expect(await callKeys()).toBe(keysBefore);
+  });
+
+  it('with the token, the same routes work', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const queued = await rawRequest(h.baseUrl, 'POST', '/v1/calls', { headers: { ...JSON_HEADERS, ...auth }, body: EVENT });
+    expect(queued.status).toBe(202);
+    const callId = queued.json.calls[0].call_id as string;
+    expect((await rawRequest(h.baseUrl, 'GET', `/v1/calls/${callId}`, { headers: auth })).status).toBe(200);
+    expect((await rawRequest(h.baseUrl, 'HEAD', `/v1/calls/${callId}`, { headers: auth })).status).toBe(200);
+    // A decoded spelling of a real route is the same route, so it needs (and takes) the token.
+    expect((await rawRequest(h.baseUrl, 'GET', `/%761/calls/${callId}`, { headers: auth })).status).toBe(200);
+  });
+
+  it('health, readiness and metrics stay public; an unknown route needs the token too', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics', '/%68ealthz']) expect((await rawRequest(h.baseUrl, 'GET', path)).status).toBe(200);
+    const unknown = await rawRequest(h.baseUrl, 'GET', '/admin');
+    expect(unknown.status).toBe(401);
+    const known = await rawRequest(h.baseUrl, 'GET', '/admin', { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(known.status).toBe(404);
+    expect(known.json.error.code).toBe('CALLHOOK_NOT_FOUND');
+  });
+
+  it('a token set means any Host is served (the token protects it)', async () => {
+    const answer = await rawRequest(h.baseUrl, 'GET', '/healthz', { headers: { host: 'callhook.internal.example:8080' } });
+    expect(answer.status).toBe(200);
+  });
+});
+
+describe('without a token: loopback Host names only (DNS rebinding)', () => {
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  beforeAll(async () => {
+    h = await startHarness(__filename, 'policies: []', { worker: false });
+  });
+  afterAll(() => h.stop());
+
+  it.each(['attacker.example', 'attacker.example:8080', 'localhost.attacker.example', '127.0.0.1.nip.io', '0.0.0.0', '10.0.0.5'])('Host %s → 403', async (host) => {
+    for (const path of ['/v1/calls/x', '/healthz']) {
+      const answer = await rawRequest(h.baseUrl, 'GET', path, { headers: { host } });
+      expect(answer.status).toBe(403);
+      expect(answer.json.error.code).toBe('CALLHOOK_FORBIDDEN_HOST');
+    }
+  });
+
+  it.each(['localhost', 'LOCALHOST:8080', '127.0.0.1:8080', '127.0.0.1', '[::1]:8080', 'localhost.'])('Host %s is served', async (host) => {
+    expect((await rawRequest(h.baseUrl, 'GET', '/healthz', { headers: { host } })).status).toBe(200);
+  });
+});
+
+describe('input limits and odd requests', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    h = await startHarness(__filename, `
+policies:
+  - id: crm
+    apps:
+      - { name: Lookup, url: "${receiver.url}/crm", retry_count: 0 }
+  - id: big
+    apps:
+      - { name: Lookup, phase: real_time, url: "${receiver.url}/big" }
+`);
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  it('a call id of 101-200 characters can be queued, read and replayed', async () => {
+    for (const length of [101, 150, 200]) {
+      const callId = `c${'x'.repeat(length - 1)}`;
+      const posted = await h.post({ call_id: callId, calling_number: '1', called_number: '2', policy: 'crm' });
+      expect(posted.status).toBe(202);
+      const record = await h.waitForCall(callId);
+      expect(record.call_id).toBe(callId);
+      const replay = await rawRequest(h.baseUrl, 'POST', `/v1/calls/${callId}/replay`);
+      expect(replay.status).toBe(409); // completed, nothing to replay: a real answer, not a router error
+      expect(replay.json.error.code).toBe('CALLHOOK_REPLAY_CONFLICT');
+    }
+    const tooLong = await rawRequest(h.baseUrl, 'GET', `/v1/calls/c${'x'.repeat(600)}`);
+    expect(tooLong.status).toBe(404);
+    expect(tooLong.json.error.code).toBe('CALLHOOK_CALL_NOT_FOUND');
+  });
+
+  it('JSON nested 60,000 deep is a 400, not a stack overflow', async () => {
+    const deep = `${'['.repeat(60_000)}${']'.repeat(60_000)}`;
+    for (const body of [deep, `{"calling_number":"1","called_number":"2","app_data":{"x":${deep}}}`]) {
+      for (const path of ['/v1/calls', '/v1/realtime', '/v1/call-test']) {
+        const answer = await rawRequest(h.baseUrl, 'POST', path, { headers: JSON_HEADERS, body });
+        expect([answer.status, answer.json.error.code]).toEqual([400, 'CALLHOOK_BAD_REQUEST']);
+      }
+    }
+    // A string full of brackets is not nesting.
+    const bracketsInAString = JSON.stringify({ calling_number: '1', called_number: '2', policy: 'crm', note: '['.repeat(1000) });
+    expect((await rawRequest(h.baseUrl, 'POST', '/v1/calls', { headers: JSON_HEADERS, body: bracketsInAString })).status).toBe(202);
+  });
+
+  it('real-time and Call Test take one event: a body over the single-event limit is a 413', async () => {
+    const big = JSON.stringify({ calling_number: '1', called_number: '2', policy: 'big', pad: 'x'.repeat(300 * 1024) });
+    for (const path of ['/v1/realtime', '/v1/call-test']) {
+      const answer = await rawRequest(h.baseUrl, 'POST', path, { headers: JSON_HEADERS, body: big });
+      expect([answer.status, answer.json.error.code]).toEqual([413, 'CALLHOOK_EVENT_TOO_LARGE']);
+    }
+    expect(receiver.to('/big')).toHaveLength(0);
+  });
+
+  it('a bodiless POST with Content-Type: application/json is accepted (replay as HTTP clients send it)', async () => {
+    const posted = await h.post({ call_id: 'bodiless-1', calling_number: '1', called_number: '2', policy: 'crm' });
+    expect(posted.status).toBe(202);
+    await h.waitForCall('bodiless-1');
+    const answer = await rawRequest(h.baseUrl, 'POST', '/v1/calls/bodiless-1/replay', { headers: { 'content-type': 'application/json', 'content-length': '0' } });
+    expect(answer.status).toBe(409);
+    expect(answer.json.error.code).toBe('CALLHOOK_REPLAY_CONFLICT');
+  });
+
+  it('Call Test always uses its own call id, never a real call\'s Idempotency-Key', async () => {
+    receiver.requests.length = 0;
+    const answer = await h.request('POST', '/v1/call-test', { policy: 'crm', call_id: 'c1', calling_number: '1', called_number: '2' });
+    expect(answer.status).toBe(200);
+    expect(answer.body.call_id).toMatch(/^call-test-/);
+    const [sent] = await receiver.waitFor(1, '/crm');
+    expect(sent!.headers['idempotency-key']).toBe(`${answer.body.call_id}.lookup`);
+    expect(sent!.headers['idempotency-key']).not.toMatch(/^c1\./);
+  });
+});
+
+describe('slow clients cannot hold sockets', () => {
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  beforeAll(async () => {
+    h = await startHarness(__filename, 'policies: []', { worker: false, timeouts: { headersMs: 500, requestMs: 1000, keepAliveMs: 500 } });
+  });
+  afterAll(() => h.stop());
+
+  it('headers that never finish: the socket is closed after the headers timeout', async () => {
+    const socket = await openSocket(h.baseUrl);
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ');
+    const after = await socket.whenClosed;
+    expect(after).toBeLessThan(3000);
+    expect(socket.received()).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('a body that never finishes: closed after the request timeout', async () => {
+    const socket = await openSocket(h.baseUrl);
+    socket.write('POST /v1/calls HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"calling');
+    const after = await socket.whenClosed;
+    expect(after).toBeLessThan(4000);
+    expect(socket.received()).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
+    const socket = await openSocket(h.baseUrl);
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const after = await socket.whenClosed;
+    expect(socket.received()).toMatch(/^HTTP\/1\.1 200/);
+    expect(after).toBeLessThan(3000);
+  });
+});
