@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { formatPath } from '../policies/env';
+import { LIMITS } from '../defaults';
+import { formatPath } from '../util/format-path';
 
 /** Events larger than this (as JSON) are refused. */
-export const MAX_EVENT_BYTES = 256 * 1024;
+export const MAX_EVENT_BYTES = LIMITS.eventBytes;
+/** The standard string fields are matched by policies and shown everywhere: a sane length. */
+const field = () => z.string().max(LIMITS.eventFieldChars, `is longer than ${LIMITS.eventFieldChars} characters`);
 
 /**
  * A call id is a Redis key, a BullMQ job id, a URL segment and half of an Idempotency-Key
@@ -13,20 +16,20 @@ export const CALL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@~-]{0,199}$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
 const eventSchema = z.looseObject({
-  calling_number: z.string().min(1, 'is required'),
-  called_number: z.string().min(1, 'is required'),
+  calling_number: field().min(1, 'is required'),
+  called_number: field().min(1, 'is required'),
   call_id: z
     .string()
     .regex(CALL_ID_PATTERN, 'use 1-200 letters, digits and . _ @ ~ - (starting with a letter or digit)')
     .optional(),
-  calling_name: z.string().optional(),
-  calling_devicename: z.string().optional(),
-  trigger_point_type: z.string().optional(),
+  calling_name: field().optional(),
+  calling_devicename: field().optional(),
+  trigger_point_type: field().optional(),
   timestamp: z
     .string()
     .refine((t) => ISO_8601.test(t) && !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 date-time')
     .optional(),
-  policy: z.string().min(1).optional(),
+  policy: field().min(1).optional(),
   app_data: z.record(z.string(), z.unknown()).optional(),
 });
 

@@ -1,7 +1,8 @@
+import { RE2JS } from 're2js';
 import { compileBody } from '../templates/body';
 import { compileTemplate, compileUrlTemplate, type Template } from '../templates/engine';
 import type { AppInput, PolicyInput } from './schema';
-import type { Policy, WebhookApp } from './types';
+import type { FieldMatch, Policy, WebhookApp } from './types';
 
 /** "CRM Lookup" → "crm-lookup" (the product's app slug rule). */
 export function slugify(name: string): string {
@@ -11,16 +12,25 @@ export function slugify(name: string): string {
     .replace(/^-+|-+$/g, '');
 }
 
-/** Scheme, host and port must be literal unless the app opts in: call data must not pick the host. */
-const LITERAL_AUTHORITY = /^https?:\/\/[^/?#{}]+(?:[/?#]|$)/i;
+/**
+ * Scheme, host and port must be literal unless the app opts in: call data must not pick the
+ * host. So the first template may only start once the authority is closed by `/`, `?` or `#`:
+ * `https://crm.example.com{{ x }}/` would let `x = ".evil.example"` extend the host, and
+ * `http://127.0.0.1:1{{ p }}/` pick the port.
+ */
+const CLOSED_AUTHORITY = /^https?:\/\/[^/?#{}]+[/?#]/i;
+const WHOLE_AUTHORITY = /^https?:\/\/[^/?#{}]+(?:[/?#]|$)/i;
 
 function checkUrl(app: AppInput, problem: (field: string, message: string) => void): void {
   const templated = app.url.indexOf('{{');
   if (templated === -1 || !app.allow_templated_host) {
-    const literal = templated === -1 ? app.url : app.url.slice(0, templated);
     if (!/^https?:\/\//i.test(app.url)) return problem('url', 'must start with http:// or https://');
-    if (!LITERAL_AUTHORITY.test(literal)) {
-      return problem('url', 'scheme, host and port must be literal (set allow_templated_host: true to template them)');
+    const literal = templated === -1 ? app.url : app.url.slice(0, templated);
+    if (!(templated === -1 ? WHOLE_AUTHORITY : CLOSED_AUTHORITY).test(literal)) {
+      return problem(
+        'url',
+        'scheme, host and port must be literal and closed by "/", "?" or "#" before the first template (set allow_templated_host: true to template them)',
+      );
     }
     if (templated === -1 && !URL.canParse(app.url)) problem('url', 'is not a valid URL');
   } else if (!/^(https?:\/\/|\{\{)/i.test(app.url)) {
@@ -80,15 +90,25 @@ function compileApp(input: AppInput, problem: (field: string, message: string) =
   };
 }
 
+/**
+ * A `match` rule. Patterns run on caller-controlled fields in the API and the worker, so they
+ * run on RE2 (linear time, no catastrophic backtracking): `^(\w+\s?)*$` against 40 letters
+ * and a `!` took hours with JavaScript's engine and takes microseconds here.
+ */
+export function compileMatch(field: string, pattern: string): FieldMatch {
+  const regex = RE2JS.compile(pattern);
+  return { field, pattern, test: (value) => regex.test(value) };
+}
+
 /** Builds a policy; `problems` receives `policies[i]...`-prefixed messages. */
 export function compilePolicy(input: PolicyInput, index: number, problems: string[]): Policy {
   const at = `policies[${index}]`;
-  const match: [string, RegExp][] = [];
+  const match: FieldMatch[] = [];
   for (const [field, pattern] of Object.entries(input.match ?? {})) {
     try {
-      match.push([field, new RegExp(pattern)]);
+      match.push(compileMatch(field, pattern));
     } catch (error) {
-      problems.push(`${at}.match.${field}: ${(error as Error).message}`);
+      problems.push(`${at}.match.${field}: ${(error as Error).message} (match uses RE2 syntax: no lookaround or backreferences)`);
     }
   }
   const apps: WebhookApp[] = [];

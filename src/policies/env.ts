@@ -1,3 +1,5 @@
+import { formatPath } from '../util/format-path';
+
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 export interface Substituted {
@@ -30,14 +32,4 @@ export function substituteEnv(tree: unknown, env: Readonly<Record<string, string
     return node;
   };
   return { value: walk(tree, []), problems, secrets: [...secrets] };
-}
-
-/** `['policies', 0, 'apps', 2, 'url']` → `policies[0].apps[2].url` */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out || '(root)';
 }

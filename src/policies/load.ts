@@ -3,7 +3,8 @@ import { extname } from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from '../errors';
 import { compilePolicy } from './compile';
-import { formatPath, substituteEnv } from './env';
+import { formatPath } from '../util/format-path';
+import { substituteEnv } from './env';
 import { configSchema } from './schema';
 import type { CallhookConfig, Policy } from './types';
 

@@ -1,5 +1,5 @@
 import type { CallEvent } from '../events/schema';
-import type { CallhookConfig, Policy } from './types';
+import type { CallhookConfig, FieldMatch, Policy } from './types';
 
 /**
  * The policy for a call: the one the event names; else the first (file order) whose `match`
@@ -8,12 +8,12 @@ import type { CallhookConfig, Policy } from './types';
 export function resolvePolicy(config: CallhookConfig, event: CallEvent): Policy | undefined {
   if (event.policy !== undefined) return config.byId.get(event.policy);
   for (const policy of config.policies) {
-    if (policy.match && policy.match.every(([field, regex]) => matches(regex, event[field]))) return policy;
+    if (policy.match && policy.match.every((rule) => matches(rule, event[rule.field]))) return policy;
   }
   return config.byId.get('default');
 }
 
-function matches(regex: RegExp, value: unknown): boolean {
+function matches(rule: FieldMatch, value: unknown): boolean {
   if (value === undefined || value === null || typeof value === 'object') return false;
-  return regex.test(String(value));
+  return rule.test(String(value));
 }

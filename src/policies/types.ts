@@ -46,11 +46,18 @@ export interface WebhookApp {
   readonly maxResponseBytes: number;
 }
 
+/** One `match` rule: a pattern (RE2 syntax) that an event field must contain a match of. */
+export interface FieldMatch {
+  readonly field: string;
+  readonly pattern: string;
+  test(value: string): boolean;
+}
+
 export interface Policy {
   readonly id: string;
   readonly description: string | undefined;
-  /** Regexes on event fields; all must match. Undefined: the policy runs only when named. */
-  readonly match: readonly (readonly [string, RegExp])[] | undefined;
+  /** Patterns on event fields; all must match. Undefined: the policy runs only when named. */
+  readonly match: readonly FieldMatch[] | undefined;
   /** All apps sorted by `order` (ties keep file order). */
   readonly apps: readonly WebhookApp[];
 }

@@ -43,6 +43,19 @@ function stringify(value: unknown): string {
 }
 
 /**
+ * `String(value)` as Handlebars inserts it, except that call data such as `{"toString": ""}`
+ * (an object whose own toString is not a function) renders `[object Object]` instead of throwing.
+ */
+function textOf(value: unknown): string {
+  if (typeof value !== 'object') return String(value);
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
  * Own-property lookup of a dotted path, as Handlebars resolves one: `__proto__`-style segments
  * resolve to nothing, a string's own `length` and indexes resolve.
  */
@@ -134,7 +147,7 @@ function concatenation(pieces: Piece[], insert: (value: unknown) => string): Tem
 
 function toTemplate(source: string, program: AST, paths: ParsedPath[], encode = false): Template {
   const pieces = simplePieces(program);
-  if (pieces) return { source, render: concatenation(pieces, encode ? (value) => encodeRfc3986(stringify(value)) : String) };
+  if (pieces) return { source, render: concatenation(pieces, encode ? (value) => encodeRfc3986(stringify(value)) : textOf) };
   if (encode) wrapMustaches(program);
   const compiled = hb.compile(program, { noEscape: true, strict: false });
   return {

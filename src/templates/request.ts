@@ -5,6 +5,26 @@ import { encodeRfc3986, type Template, type TemplateScope } from './engine';
 const FORBIDDEN_IN_HEADER = /[\x00-\x08\x0a-\x1f\x7f]/;
 const NON_ASCII = /[^\x00-\x7f]/;
 
+/** A path segment that URL parsers resolve away (`.`, `..`, and their `%2e` spellings, as WHATWG URL does). */
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
+/**
+ * The rendered URL must be an http(s) URL whose path has no `.` or `..` segment: values are
+ * percent-encoded, but `..` is made of unreserved characters, and a URL parser would resolve it
+ * (`/contacts/{{ n }}/details` with `n = ".."` would become `/details`).
+ * @throws TemplateError otherwise.
+ */
+export function checkRenderedUrl(url: string): void {
+  if (!/^https?:\/\//i.test(url) || !URL.canParse(url)) throw new TemplateError('url: rendered URL is not a valid http(s) URL');
+  const afterScheme = url.indexOf('//') + 2;
+  const pathStart = url.slice(afterScheme).search(/[/?#]/);
+  if (pathStart === -1 || url[afterScheme + pathStart] !== '/') return;
+  const path = url.slice(afterScheme + pathStart).split(/[?#]/, 1)[0] ?? '';
+  if (path.split('/').some((segment) => DOT_SEGMENT.test(segment))) {
+    throw new TemplateError('url: rendered URL has a "." or ".." path segment (call data may not move the request to another path)');
+  }
+}
+
 /** Renders the URL (values already percent-encoded by the URL template) and appends the query. */
 export function renderUrl(
   url: Template,

@@ -3,7 +3,7 @@ import { TemplateError, type ErrorCode } from '../errors';
 import type { WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
 import type { TemplateScope } from '../templates/engine';
-import { renderHeaders, renderUrl } from '../templates/request';
+import { checkRenderedUrl, renderHeaders, renderUrl } from '../templates/request';
 import { Redactor } from '../util/redact';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
@@ -135,9 +135,7 @@ function failure(
 /** Builds method, URL, headers and JSON body; throws TemplateError when a value is unsafe. */
 function renderRequest(app: WebhookApp, callId: string, scope: TemplateScope, unresolved: Set<string>): RequestTrace {
   const url = renderUrl(app.url, app.query, scope, unresolved);
-  if (!/^https?:\/\//i.test(url) || !URL.canParse(url)) {
-    throw new TemplateError(`url: rendered URL is not a valid http(s) URL`);
-  }
+  checkRenderedUrl(url);
   const headers: Record<string, string> = {
     'Content-Type': 'application/json',
     'User-Agent': USER_AGENT,
