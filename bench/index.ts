@@ -21,7 +21,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { CallEvent } from '../src/events/schema';
+import type { CallEvent } from '../src/model/call';
 import { createCallsQueue, jobIdFor, QUEUE_NAME } from '../src/queue/calls-queue';
 import { CallProducer } from '../src/queue/producer';
 import { createRedis } from '../src/runtime';
@@ -328,7 +328,7 @@ async function getJson(url: string): Promise<unknown> {
 // ---------------------------------------------------------------- phases
 
 async function fillCallhook(prefix: string, n: number, policy: string, tag: string) {
-  const store = new CallStore(redis, prefix);
+  const store = new CallStore(redis, prefix, 86_400_000);
   const queue = createCallsQueue(redis, prefix);
   const producer = new CallProducer(queue, store);
   await queue.pause();
@@ -566,7 +566,7 @@ async function latency(): Promise<void> {
   }
   {
     const prefix = newPrefix('latch');
-    const store = new CallStore(redis, prefix);
+    const store = new CallStore(redis, prefix, 86_400_000);
     const queue = createCallsQueue(redis, prefix);
     const producer = new CallProducer(queue, store);
     const procs = await startCallhookWorkers(prefix, 1);

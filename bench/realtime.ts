@@ -4,11 +4,13 @@
  *   npm run bench:realtime -- [--calls 2000] [--warmup 300]
  */
 import { performance } from 'node:perf_hooks';
-import type { CallEvent } from '../src/events/schema';
-import { runAppsNow } from '../src/pipeline/run-now';
+import type { CallEvent } from '../src/model/call';
+import { REAL_TIME, runApps } from '../src/pipeline/runner';
 import { parseConfig } from '../src/policies/load';
+import { Redactor } from '../src/util/redact';
 import { closeHttpClient, createHttpClient } from '../src/webhook/http-client';
 import { OAuthTokenCache } from '../src/webhook/oauth';
+import { HttpSender } from '../src/webhook/send';
 import { numberFlag, round, startReceiver, summarize } from './lib';
 
 async function main(): Promise<void> {
@@ -31,7 +33,8 @@ policies:
 `);
   const policy = config.policies[0]!;
   const callhookHttp = createHttpClient();
-  const deps = { http: callhookHttp, tokens: new OAuthTokenCache(callhookHttp) };
+  const nowhere = { saveResult: async () => undefined, savePendingAttempts: async () => undefined, finish: async () => undefined };
+  const deps = { sender: new HttpSender(callhookHttp, new OAuthTokenCache(callhookHttp)), redactor: new Redactor(config.secrets), checkpoint: nowhere };
   const bare = createHttpClient();
   const event = (i: number): CallEvent => ({
     call_id: `bench-${i}`, calling_number: '+1 (555) 123-4567', called_number: '1000', calling_name: `O'Brien & Sons ${i}`, timestamp: new Date().toISOString(),
@@ -43,7 +46,8 @@ policies:
   const viaAxios: number[] = [];
   for (let i = 0; i < warmup + calls; i++) {
     const t0 = performance.now();
-    const [run] = await runAppsNow(policy, event(i), ['real_time'], deps);
+    const outcome = await runApps(policy, { event: event(i), results: {}, pendingAttempts: {} }, REAL_TIME, deps);
+    const run = outcome.kind === 'finished' ? outcome.runs[0] : undefined;
     const t1 = performance.now();
     const response = await bare.post(bareUrl, bareBody(i), { headers: { 'Content-Type': 'application/json', Authorization: 'Bearer bench-token' } });
     const t2 = performance.now();

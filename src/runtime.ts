@@ -1,19 +1,20 @@
 import type { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { DEFAULTS } from './defaults';
 import { Metrics } from './metrics/metrics';
-import { Redactor } from './util/redact';
 import type { CallhookConfig } from './policies/types';
 import { createCallsQueue, type CallJobData } from './queue/calls-queue';
 import { CallProducer } from './queue/producer';
 import { Replayer } from './queue/replay';
 import type { Settings } from './settings';
 import { CallStore, type RedisClient } from './store/call-store';
+import { Redactor } from './util/redact';
 import { closeHttpClient, createHttpClient } from './webhook/http-client';
 import { OAuthTokenCache } from './webhook/oauth';
-import type { SendDeps } from './webhook/send';
+import { HttpSender } from './webhook/send';
 
-/** Everything a callhook process shares: one Redis connection, the queue, the store, the HTTP client. */
+/** Everything a callhook process shares: its Redis connections, the queue, the store, the HTTP client. */
 export interface Runtime {
   settings: Settings;
   config: CallhookConfig;
@@ -22,7 +23,9 @@ export interface Runtime {
   store: CallStore;
   queue: Queue<CallJobData>;
   producer: CallProducer;
-  send: SendDeps;
+  sender: HttpSender;
+  /** The configured secrets: every result, request trace and log line is redacted with it. */
+  redactor: Redactor;
   metrics: Metrics;
   replayer: Replayer;
   close(): Promise<void>;
@@ -58,6 +61,7 @@ export function connectRedis(url: string, options: { autoPipelining?: boolean } 
   );
 }
 
+/** Builds the shared parts of a process from settings and config; connections open lazily. */
 export function createRuntime(settings: Settings, config: CallhookConfig, logger: Logger): Runtime {
   const redis = connectRedis(settings.redisUrl);
   // The call records get a connection of their own: BullMQ defines ~65 scripts on its
@@ -69,11 +73,6 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
   const queue = createCallsQueue(redis, settings.prefix);
   const metrics = new Metrics(queue);
   const http = createHttpClient();
-  const send: SendDeps = {
-    http,
-    tokens: new OAuthTokenCache(http, Date.now, 10_000, (ok) => metrics.tokenFetched(ok)),
-    redactor: new Redactor(config.secrets),
-  };
   return {
     settings,
     config,
@@ -82,9 +81,10 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     store,
     queue,
     producer: new CallProducer(queue, store, (results) => metrics.enqueued(results)),
-    send,
+    sender: new HttpSender(http, new OAuthTokenCache(http, Date.now, DEFAULTS.oauthTimeoutMs, (ok) => metrics.tokenFetched(ok))),
+    redactor: new Redactor(config.secrets),
     metrics,
-    replayer: new Replayer(queue, store, config),
+    replayer: new Replayer(queue, store, config, settings.prefix),
     async close() {
       await queue.close();
       closeHttpClient(http);

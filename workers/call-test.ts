@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { formatCallTest } from '../src/call-test/format';
 import { parseCallTest, runCallTest } from '../src/call-test/run';
-import { closeHttpClient, createHttpClient } from '../src/webhook/http-client';
+import { DEFAULTS } from '../src/defaults';
 import { Redactor } from '../src/util/redact';
+import { closeHttpClient, createHttpClient } from '../src/webhook/http-client';
 import { OAuthTokenCache } from '../src/webhook/oauth';
-import { loadOrExit } from './serve';
+import { HttpSender } from '../src/webhook/send';
+import { loadOrExit } from './cli-support';
 
 interface CallTestOptions {
   policy: string;
@@ -50,7 +52,8 @@ export function registerCallTest(program: Command): void {
       }
       const http = createHttpClient();
       try {
-        const report = await runCallTest(config, input, { http, tokens: new OAuthTokenCache(http), redactor: new Redactor(config.secrets) });
+        const sender = new HttpSender(http, new OAuthTokenCache(http, Date.now, DEFAULTS.oauthTimeoutMs));
+        const report = await runCallTest(input, { sender, redactor: new Redactor(config.secrets) });
         process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatCallTest(report));
         process.exitCode = report.ok ? 0 : 1;
       } finally {

@@ -5,7 +5,8 @@ import { registerCallTest } from './call-test';
 import { registerDemo } from './demo';
 import { registerIngestCdr } from './ingest-cdr';
 import { registerReplay } from './replay';
-import { loadOrExit, serve } from './serve';
+import { loadOrExit } from './cli-support';
+import { serve } from './serve';
 
 const program = new Command('callhook')
   .description('Runs webhook apps for every completed call, on BullMQ and Redis')

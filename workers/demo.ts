@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { createDemoReceiver } from '../src/demo/receiver';
 import { deleteKeysWithPrefix } from '../src/store/delete-prefix';
-import type { CallRecord } from '../src/store/call-store';
+import type { CallRecord } from '../src/model/call';
+import { loadOrExit } from './cli-support';
 import { serve } from './serve';
 
 const EXAMPLE_CALLS = [
@@ -37,17 +38,17 @@ export function registerDemo(program: Command): void {
 async function runDemo(): Promise<void> {
   const receiver = createDemoReceiver();
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  process.env.DEMO_RECEIVER_URL = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-  process.env.CALLHOOK_PORT = '0';
+  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
   const prefix = `callhook-demo-${randomBytes(3).toString('hex')}`;
-  process.env.CALLHOOK_PREFIX = prefix;
-  process.env.LOG_LEVEL ??= 'error';
-  const { port, stop, runtime } = await serve({ api: true, worker: true, configPath: 'config/demo.yaml', allowPrivateRedis: true });
+  // The demo's own settings on top of the environment (which is left as it is).
+  const env = { ...process.env, DEMO_RECEIVER_URL: receiverUrl, CALLHOOK_PORT: '0', CALLHOOK_PREFIX: prefix, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' };
+  const loaded = loadOrExit(env, 'config/demo.yaml');
+  const { port, stop, runtime } = await serve({ api: true, worker: true, allowPrivateRedis: true, loaded });
   const api = `http://127.0.0.1:${port}`;
   const post = async (path: string, body: unknown) =>
     (await fetch(api + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
 
-  out(`callhook demo · API ${api} · demo receiver ${process.env.DEMO_RECEIVER_URL} · policies config/demo.yaml\n`);
+  out(`callhook demo · API ${api} · demo receiver ${receiverUrl} · policies config/demo.yaml\n`);
   const realtime = (await post('/v1/realtime', { ...EXAMPLE_CALLS[0], call_id: 'demo-call-1' })) as { app_data: Record<string, { message: string }> };
   out(`1. Real-time (during call setup): POST /v1/realtime → caller ID "${realtime.app_data['caller-id']?.message}"\n`);
 

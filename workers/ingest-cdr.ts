@@ -6,11 +6,13 @@ import { addOutcome, ingestFiles, totalBytes, type Summary } from '../src/cdr/in
 import { FileLedger } from '../src/cdr/ledger';
 import { logReporter, terminalReporter, type Reporter } from '../src/cdr/report';
 import { watchDirs } from '../src/cdr/watch';
+import { DEFAULTS } from '../src/defaults';
 import { createLogger } from '../src/logger';
 import { createRuntime, type Runtime } from '../src/runtime';
 import { parseDuration } from '../src/util/duration';
+import { withoutPassword } from '../src/util/redact';
+import { fail, loadOrExit, onStopSignals } from './cli-support';
 import { redisAnswers } from './redis-fallback';
-import { fail, loadOrExit } from './serve';
 
 interface IngestCdrFlags {
   watch?: boolean;
@@ -34,7 +36,7 @@ export function registerIngestCdr(program: Command): void {
     .option('--config <file>', 'policies file (default: $CALLHOOK_CONFIG or config/policies.yaml)')
     .option('--settle <duration>', 'with --watch: a file is complete once unchanged this long', '5s')
     .option('--interval <duration>', 'with --watch: how often directories are listed', '1s')
-    .option('--batch <n>', 'events per queue round trip', '1000')
+    .option('--batch <n>', 'events per queue round trip', String(DEFAULTS.cdrBatch))
     .action(async (paths: string[], flags: IngestCdrFlags) => {
       process.exitCode = await run(paths, flags);
     });
@@ -60,18 +62,19 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   const reporter: Reporter = process.stderr.isTTY ? terminalReporter(process.stderr) : logReporter(logger);
   let runtime: Runtime | undefined;
   if (!flags.dryRun) {
-    if (!(await redisAnswers(settings.redisUrl))) fail(`no Redis answers at ${settings.redisUrl}; start one or set REDIS_URL`);
+    if (!(await redisAnswers(settings.redisUrl))) fail(`no Redis answers at ${withoutPassword(settings.redisUrl)}; start one or set REDIS_URL`);
     runtime = createRuntime(settings, config, logger);
   }
 
   const abort = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (abort.signal.aborted) process.exit(130);
-    reporter.info(`${signal}: finishing the batches in flight, then stopping (again to exit at once)`);
-    abort.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  onStopSignals(
+    (signal) => {
+      reporter.info(`${signal}: finishing the batches in flight, then stopping (again to exit at once)`);
+      abort.abort();
+    },
+    () => undefined,
+    130,
+  );
 
   const rt = runtime;
   const options: FileIngestOptions = {

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Settings } from '../src/settings';
+import { withoutPassword } from '../src/util/redact';
 
 export interface ResolvedRedis {
   url: string;
@@ -38,7 +39,7 @@ export async function resolveRedis(settings: Settings, logger: Logger, allowPriv
   const hasServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
   if (!allowPrivate || !settings.redisUrlDefaulted || !hasServer) {
     process.stderr.write(
-      `callhook: no Redis answers at ${settings.redisUrl}; start one (apt-get install redis-server, or docker run -p 6379:6379 redis:7) or set REDIS_URL\n`,
+      `callhook: no Redis answers at ${withoutPassword(settings.redisUrl)}; start one (apt-get install redis-server, or docker run -p 6379:6379 redis:7) or set REDIS_URL\n`,
     );
     process.exit(1);
   }

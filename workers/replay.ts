@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../src/logger';
 import { createRuntime } from '../src/runtime';
 import { parseDuration } from '../src/util/duration';
-import { fail, loadOrExit } from './serve';
+import { fail, loadOrExit } from './cli-support';
 
 /**
  * `callhook replay <call_id>...` or `callhook replay --failed [--since 1h]`: re-queues finished

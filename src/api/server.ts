@@ -7,7 +7,8 @@ import type { CallProducer } from '../queue/producer';
 import type { Replayer } from '../queue/replay';
 import type { CallStore } from '../store/call-store';
 import { isRedisUnavailable } from '../store/redis-errors';
-import type { SendDeps } from '../webhook/send';
+import type { Redactor } from '../util/redact';
+import type { Sender } from '../webhook/send';
 import { registerGuard } from './guard';
 import { JsonTooDeepError, registerJsonBody } from './json-body';
 import { problem } from './problem';
@@ -17,7 +18,8 @@ import { registerRunNowRoutes } from './routes/run-now';
 
 export interface ApiDeps {
   config: CallhookConfig;
-  send: SendDeps;
+  sender: Sender;
+  redactor: Redactor;
   producer: CallProducer;
   store: CallStore;
   replayer: Replayer;

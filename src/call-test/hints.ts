@@ -1,6 +1,6 @@
-import type { CallEvent } from '../events/schema';
+import type { CallEvent } from '../model/call';
 import type { Policy, WebhookApp } from '../policies/types';
-import type { AppRun } from '../pipeline/run-now';
+import type { AppRun } from '../pipeline/runner';
 
 /** `app_data.[crm-lookup].data.x` → ['app_data', 'crm-lookup', 'data', 'x'] */
 function segments(path: string): string[] {

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { parseEvent, type CallEvent } from '../events/schema';
+import { parseEvent } from '../events/schema';
+import type { AppResult, CallEvent, Checkpoint } from '../model/call';
 import type { CallhookConfig, Phase, Policy } from '../policies/types';
-import { runAppsNow, type AppRun } from '../pipeline/run-now';
-import type { AppResult } from '../pipeline/result';
-import { Redactor } from '../util/redact';
-import { credentialOf, type SendDeps } from '../webhook/send';
+import { runApps, type AppRun, type RunnerDeps } from '../pipeline/runner';
 import { hintFor } from './hints';
 
 export type CallTestPhase = Phase | 'all';
@@ -58,38 +56,37 @@ export function parseCallTest(config: CallhookConfig, body: unknown): CallTestIn
   return { ok: true, policy, event: check.event, phase: phase as CallTestPhase };
 }
 
+/** Call Test stores nothing. */
+const NOWHERE: Checkpoint = { saveResult: async () => undefined, savePendingAttempts: async () => undefined, finish: async () => undefined };
+
 /**
- * Runs a policy now, as Call Test: every app's request (secrets redacted), response, stored
- * result, and each unresolved template variable with a hint why. Nothing is stored or queued.
+ * Runs a policy now, as Call Test: every app's request (secrets redacted by the runner),
+ * response, result, and each unresolved template variable with a hint why. Nothing is stored
+ * or queued.
  */
-export async function runCallTest(
-  config: CallhookConfig,
-  input: Extract<CallTestInput, { ok: true }>,
-  deps: SendDeps,
-): Promise<CallTestReport> {
+export async function runCallTest(input: Extract<CallTestInput, { ok: true }>, deps: Omit<RunnerDeps, 'checkpoint'>): Promise<CallTestReport> {
   const phases: Phase[] = input.phase === 'all' ? ['real_time', 'post_call'] : [input.phase];
-  const runs = await runAppsNow(input.policy, input.event, phases, deps);
-  const tokens = runs.flatMap((run) => credentialOf(run.request?.headers.Authorization));
-  const redactor = new Redactor(config.secrets).with(tokens);
-  const apps = runs.map((run, index) => describeRun(run, runs.slice(0, index), input, redactor));
+  const outcome = await runApps(input.policy, { event: input.event, results: {}, pendingAttempts: {} }, { phases, retries: 'request' }, { ...deps, checkpoint: NOWHERE });
+  const runs = outcome.kind === 'finished' ? outcome.runs : [];
+  const apps = runs.map((run, index) => describeRun(run, runs.slice(0, index), input));
   return {
     call_id: input.event.call_id,
     policy: input.policy.id,
     phase: input.phase,
     event: input.event,
     ok: apps.every((a) => a.result.status !== 'failed'),
-    apps: redactor.deep(apps) as CallTestAppReport[],
+    apps,
   };
 }
 
-function describeRun(run: AppRun, before: AppRun[], input: Extract<CallTestInput, { ok: true }>, redactor: Redactor): CallTestAppReport {
+function describeRun(run: AppRun, before: AppRun[], input: Extract<CallTestInput, { ok: true }>): CallTestAppReport {
   const { app, result, request } = run;
   return {
     name: app.name,
     slug: app.slug,
     phase: app.phase,
     order: app.order,
-    request: request ? { ...request, headers: redactor.headers(request.headers) } : null,
+    request: request ?? null,
     response: request ? { http_status: result.http_status, duration_ms: result.duration_ms } : null,
     result,
     unresolved: result.unresolved.map((path) => ({ path, hint: hintFor(path, { app, policy: input.policy, event: input.event, before }) })),

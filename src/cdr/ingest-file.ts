@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULTS } from '../defaults';
 import { serializeEvent, type SerializedEvent } from '../events/schema';
 import type { EnqueueResult } from '../queue/producer';
 import { parseCsvLine } from './csv';
@@ -68,7 +69,7 @@ export function zeroCounts(): Counts {
  */
 export async function ingestFile(path: string, options: FileIngestOptions): Promise<FileOutcome> {
   const { enqueue, ledger, listener } = options;
-  const batchSize = options.batchSize ?? 1000;
+  const batchSize = options.batchSize ?? DEFAULTS.cdrBatch;
   const depth = options.inflight ?? 4;
   const file = basename(path);
   const head = await readLayout(path);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { LIMITS } from '../defaults';
+import type { CallEvent } from '../model/call';
 import { formatPath } from '../util/format-path';
 
 /** Events larger than this (as JSON) are refused. */
@@ -33,8 +34,7 @@ const eventSchema = z.looseObject({
   app_data: z.record(z.string(), z.unknown()).optional(),
 });
 
-/** A completed-call event after validation: `call_id` and `timestamp` always present. */
-export type CallEvent = z.infer<typeof eventSchema> & { call_id: string; timestamp: string };
+export type { CallEvent };
 
 export type EventCheck = { ok: true; event: CallEvent } | { ok: false; problems: string[] };
 
@@ -76,7 +76,7 @@ export function parseEvent(input: unknown, now: () => Date = () => new Date()): 
       problems: parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${describeIssue(issue)}`),
     };
   }
-  const event: CallEvent = { ...parsed.data, call_id: parsed.data.call_id ?? randomUUID(), timestamp: parsed.data.timestamp ?? now().toISOString() };
+  const event = { ...parsed.data, call_id: parsed.data.call_id ?? randomUUID(), timestamp: parsed.data.timestamp ?? now().toISOString() } as CallEvent;
   return acceptBuiltEvent(event, JSON.stringify(event));
 }
 

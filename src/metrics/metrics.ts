@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppContext, AttemptVerdict, PipelineObserver } from '../pipeline/observer';
-import type { AppResult, CallStatus } from '../pipeline/result';
+import type { AppResult, CallStatus } from '../model/call';
 
 /** Where queue depth comes from at scrape time (BullMQ's Queue.getJobCounts). */
 export interface QueueDepthSource {

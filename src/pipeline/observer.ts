@@ -1,4 +1,4 @@
-import type { AppResult, CallStatus } from './result';
+import type { AppResult, CallStatus } from '../model/call';
 
 export interface AppContext {
   callId: string;

@@ -1,33 +1,60 @@
-import type { CallEvent } from '../events/schema';
+import type { AppResult, CallEvent, Checkpoint } from '../model/call';
 import { resolvePolicy } from '../policies/resolve';
-import type { CallhookConfig } from '../policies/types';
-import type { CallStore } from '../store/call-store';
-import type { SendDeps } from '../webhook/send';
-import type { PipelineObserver } from './observer';
-import type { AppResult } from './result';
-import { runAppsNow } from './run-now';
+import type { CallhookConfig, Policy } from '../policies/types';
+import { appsOf, REAL_TIME, runApps, type RunnerDeps } from './runner';
+
+/** Where real-time results are kept, so the same call's post-call apps can template from them. */
+export interface RealtimeStore {
+  /** Creates the call record if there is none and answers its policy. Throws when Redis refuses the write. */
+  claimRealtime(event: CallEvent): Promise<{ policy: string | undefined }>;
+  saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>): Promise<void>;
+}
 
 export interface RealtimeAnswer {
   call_id: string;
   policy: string | null;
   app_data: Record<string, AppResult>;
+  /** False when the apps ran but their results could not be stored (`warning` says why). */
+  stored: boolean;
+  warning?: string;
 }
 
 /**
- * Runs the call's policy's `real_time` apps now and stores their results with the call, so
- * the same call's post-call apps can template from them later. Callers check first that a
- * policy the event names exists.
+ * Runs the call's policy's `real_time` apps now and stores their results with the call. Redis
+ * is written before any app is sent, so a Redis that refuses writes fails the request with
+ * nothing sent; if storing fails after the apps ran, the answer says so (`stored: false`)
+ * rather than inviting a retry that would send them again. A call that already has a policy
+ * (queued, running, or an earlier real-time run) keeps it. Callers check first that a policy
+ * the event names exists.
  */
 export async function runRealtime(
   config: CallhookConfig,
   event: CallEvent,
-  deps: SendDeps & { observer?: PipelineObserver },
-  store: CallStore,
+  deps: Omit<RunnerDeps, 'checkpoint'>,
+  store: RealtimeStore,
 ): Promise<RealtimeAnswer> {
-  const policy = resolvePolicy(config, event);
-  if (!policy) return { call_id: event.call_id, policy: null, app_data: {} };
-  const runs = await runAppsNow(policy, event, ['real_time'], deps);
-  const app_data = Object.fromEntries(runs.map((run) => [run.app.slug, run.result]));
-  if (runs.length > 0) await store.saveResults(event.call_id, event, app_data, policy.id);
-  return { call_id: event.call_id, policy: policy.id, app_data };
+  let policy: Policy | undefined = resolvePolicy(config, event);
+  if (!policy || appsOf(policy, REAL_TIME.phases).length === 0) return { call_id: event.call_id, policy: policy?.id ?? null, app_data: {}, stored: true };
+  const claimed = await store.claimRealtime(event);
+  policy = (claimed.policy && config.byId.get(claimed.policy)) || policy;
+
+  const app_data: Record<string, AppResult> = {};
+  const collect: Checkpoint = {
+    saveResult: async (slug, result) => {
+      app_data[slug] = result;
+    },
+    savePendingAttempts: async () => undefined,
+    finish: async (_status, last) => {
+      if (last) app_data[last.slug] = last.result;
+    },
+  };
+  await runApps(policy, { event, results: {}, pendingAttempts: {} }, REAL_TIME, { ...deps, checkpoint: collect });
+  const answer: RealtimeAnswer = { call_id: event.call_id, policy: policy.id, app_data, stored: true };
+  try {
+    await store.saveRealtimeResults(event.call_id, policy.id, app_data);
+  } catch (error) {
+    answer.stored = false;
+    answer.warning = `the real-time apps ran, but their results could not be stored (${(error as Error).message.split('\n')[0]}); do not resend this request to retry them`;
+  }
+  return answer;
 }

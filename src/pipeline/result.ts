@@ -1,23 +1,7 @@
-import type { ErrorCode } from '../errors';
+import type { AppResult } from '../model/call';
 import type { WebhookApp } from '../policies/types';
 import type { TemplateScope } from '../templates/engine';
 import type { AttemptReport } from '../webhook/send';
-
-export type AppStatus = 'success' | 'failed' | 'skipped';
-
-/** One app's stored result: what later apps template from (`app_data.<slug>`). */
-export interface AppResult {
-  status: AppStatus;
-  http_status: number | null;
-  data: unknown;
-  message: string;
-  attempts: number;
-  duration_ms: number;
-  unresolved: string[];
-  error: { code: ErrorCode; message: string } | null;
-}
-
-export type CallStatus = 'queued' | 'running' | 'completed' | 'partial' | 'failed' | 'unmatched';
 
 /** `when` is false when it renders to "", false, 0, null or undefined (trimmed, any case). */
 export function isTruthy(rendered: string): boolean {
@@ -61,11 +45,4 @@ export function finalResult(app: WebhookApp, report: AttemptReport, attempts: nu
     unresolved: [...unresolved],
     error: report.error,
   };
-}
-
-/** A call's final status from its post-call results. */
-export function callStatus(results: readonly AppResult[]): CallStatus {
-  const failed = results.some((r) => r.status === 'failed');
-  if (!failed) return 'completed';
-  return results.some((r) => r.status === 'success') ? 'partial' : 'failed';
 }

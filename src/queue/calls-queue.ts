@@ -1,8 +1,6 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 
 export const QUEUE_NAME = 'calls';
-/** Name of the custom BullMQ backoff strategy that reads each app's own delay from the error. */
-export const BACKOFF_TYPE = 'callhook';
 
 /** Job data carries only the call id: the event lives in the call record, secrets in the config. */
 export interface CallJobData {
@@ -17,10 +15,21 @@ export function jobIdFor(callId: string): string {
   return /^\d+$/.test(callId) ? `n${callId}` : callId;
 }
 
+/** The job's hash in Redis, as BullMQ names it (`<prefix>:<queue>:<job id>`). */
+export function jobKeyFor(prefix: string, jobId: string): string {
+  return `${prefix}:${QUEUE_NAME}:${jobId}`;
+}
+
+/** The key of the lock a worker holds on a job while it runs it; it holds the job's token. */
+export function lockKeyFor(prefix: string, jobId: string): string {
+  return `${jobKeyFor(prefix, jobId)}:lock`;
+}
+
 export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {
-  // Apps decide their own retries; this only bounds a call that keeps failing for other reasons.
-  attempts: 1000,
-  backoff: { type: BACKOFF_TYPE },
+  // Apps retry through BullMQ's delayed set, which spends no attempt: attempts only bound a call
+  // that keeps failing for other reasons (Redis hiccups), 5 s apart, before it is recorded failed.
+  attempts: 20,
+  backoff: { type: 'fixed', delay: 5_000 },
   removeOnComplete: true,
   removeOnFail: { age: 7 * 86_400, count: 100_000 },
 };

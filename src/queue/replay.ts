@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { CallhookConfig } from '../policies/types';
 import type { CallStore } from '../store/call-store';
-import { jobIdFor, QUEUE_NAME, type CallJobData } from './calls-queue';
+import { jobIdFor, jobKeyFor, QUEUE_NAME, type CallJobData } from './calls-queue';
 
 export type ReplayOutcome =
   | { ok: true; call_id: string; status: 'queued'; replayed: string[] }
@@ -10,21 +10,22 @@ export type ReplayOutcome =
 /**
  * Re-runs a finished call's failed apps and the ones after them that did not succeed, keeping
  * every successful result (those apps are not sent again). An unmatched call is resolved anew,
- * so a policy added since then applies.
+ * so a policy added since then applies. The check that the call is final and the switch to
+ * `queued` are one script: of several concurrent replays of a call, exactly one is queued.
  */
 export class Replayer {
   constructor(
     private readonly queue: Queue<CallJobData>,
     private readonly store: CallStore,
     private readonly config: CallhookConfig,
+    private readonly prefix: string,
   ) {}
 
   async replay(callId: string): Promise<ReplayOutcome> {
     const record = await this.store.get(callId);
     if (!record) return { ok: false, call_id: callId, status: 404, message: `no call ${callId}` };
-    if (record.status === 'queued' || record.status === 'running') {
-      return { ok: false, call_id: callId, status: 409, message: `call ${callId} is ${record.status}; replay it once it has finished` };
-    }
+    const busy = (status: string) => ({ ok: false, call_id: callId, status: 409, message: `call ${callId} is ${status}; replay it once it has finished` }) as const;
+    if (record.status === 'queued' || record.status === 'running') return busy(record.status);
     const policy = record.policy ? this.config.byId.get(record.policy) : undefined;
     const postCall = policy?.apps.filter((a) => a.phase === 'post_call') ?? [];
     const replayed = postCall.filter((a) => record.app_data[a.slug]?.status !== 'success').map((a) => a.slug);
@@ -33,15 +34,17 @@ export class Replayer {
     }
 
     const jobId = jobIdFor(callId);
-    const previous = await this.queue.getJob(jobId);
-    if (previous) {
-      const state = await previous.getState();
-      if (state !== 'completed' && state !== 'failed') {
-        return { ok: false, call_id: callId, status: 409, message: `call ${callId} is already in the queue (${state})` };
-      }
-      await previous.remove();
-    }
-    await this.store.resetForReplay(callId, replayed, record.status !== 'unmatched');
+    const reset = await this.store.resetForReplay(callId, {
+      slugs: replayed,
+      keepPolicy: record.status !== 'unmatched',
+      finishedAt: record.finished_at,
+      jobKey: jobKeyFor(this.prefix, jobId),
+    });
+    if (reset === 'in-queue') return { ok: false, call_id: callId, status: 409, message: `call ${callId} is still in the queue; replay it once it has finished` };
+    if (reset === 'changed') return { ok: false, call_id: callId, status: 409, message: `call ${callId} changed while replaying (another replay?); read it again` };
+    if (reset !== 'ok') return busy(reset.slice('not-final:'.length));
+    // The old job, if BullMQ kept it (a call it gave up on), makes way for the new one.
+    await (await this.queue.getJob(jobId))?.remove();
     await this.queue.add(QUEUE_NAME, { call_id: callId }, { jobId });
     return { ok: true, call_id: callId, status: 'queued', replayed };
   }

@@ -1,21 +1,25 @@
 import type { Redis, Cluster } from 'ioredis';
-import type { CallEvent, SerializedEvent } from '../events/schema';
-import type { CallState, Checkpoint } from '../pipeline/post-call';
-import { callStatus, type AppResult, type CallStatus } from '../pipeline/result';
-import { CHECKPOINT, FINISH, MARK_QUEUED, START_RUN } from './scripts';
+import type { SerializedEvent } from '../events/schema';
+import { callStatus, type AppResult, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
+import { CHECKPOINT, CLAIM_REALTIME, FINISH, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
 
 export type RedisClient = Redis | Cluster;
 
-/** A call as the API shows it. */
-export interface CallRecord {
-  call_id: string;
-  policy: string | null;
-  status: CallStatus;
-  event: CallEvent;
-  app_data: Record<string, AppResult>;
-  created_at: string;
-  finished_at: string | null;
+/** The BullMQ lock a worker holds on a call while it runs it: its key and the job's token. */
+export interface Fence {
+  lockKey: string;
+  token: string;
 }
+
+/** A checkpoint write refused because the worker no longer holds the call's lock (another worker took it over). */
+export class LockLostError extends Error {
+  override name = 'LockLostError';
+  constructor(callId: string) {
+    super(`call ${callId}: this worker lost the call's lock (another worker took it over); its write was refused`);
+  }
+}
+
+export type ReplayReset = 'ok' | 'changed' | 'in-queue' | `not-final:${string}`;
 
 const RESULT = 'r:';
 const PENDING = 'p:';
@@ -27,23 +31,35 @@ const MARK_CHUNK = 1000;
  * status, the policy and one field per app result. A run costs the worker a round trip to
  * start, one per app result but the last, and one to finish (with the last result).
  */
-export class CallStore implements Checkpoint {
+export class CallStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
-    /** How long a call record lives after its last write, in ms. @defaultValue 7 days */
-    private readonly ttlMs = 7 * 86_400_000,
+    /** How long a call record lives after its last write, in ms. */
+    readonly ttlMs: number,
   ) {
     if (!('callhookMarkQueued' in redis)) {
       redis.defineCommand('callhookMarkQueued', { lua: MARK_QUEUED }); // key count given per call
       redis.defineCommand('callhookStartRun', { numberOfKeys: 1, lua: START_RUN });
-      redis.defineCommand('callhookCheckpoint', { numberOfKeys: 1, lua: CHECKPOINT });
-      redis.defineCommand('callhookFinish', { numberOfKeys: 2, lua: FINISH });
+      redis.defineCommand('callhookCheckpoint', { numberOfKeys: 2, lua: CHECKPOINT });
+      redis.defineCommand('callhookFinish', { numberOfKeys: 3, lua: FINISH });
+      redis.defineCommand('callhookClaimRealtime', { numberOfKeys: 1, lua: CLAIM_REALTIME });
+      redis.defineCommand('callhookSaveRealtime', { numberOfKeys: 1, lua: SAVE_REALTIME });
+      redis.defineCommand('callhookReplay', { numberOfKeys: 3, lua: REPLAY });
     }
   }
 
   private get scripts(): Scripts {
     return this.redis as unknown as Scripts;
+  }
+
+  key(callId: string): string {
+    return `${this.prefix}:call:${callId}`;
+  }
+
+  /** Sorted set of calls that ended failed or partial, by finish time (for `replay --failed`). */
+  private get failedIndex(): string {
+    return `${this.prefix}:failed-calls`;
   }
 
   /**
@@ -52,10 +68,6 @@ export class CallStore implements Checkpoint {
    */
   async probeWritable(): Promise<void> {
     await this.redis.set(`${this.prefix}:ready-probe`, Date.now(), 'PX', 10_000);
-  }
-
-  key(callId: string): string {
-    return `${this.prefix}:call:${callId}`;
   }
 
   /**
@@ -101,45 +113,48 @@ export class CallStore implements Checkpoint {
     return event && { event, policy, results, pendingAttempts };
   }
 
-  async saveResult(callId: string, policyId: string, slug: string, result: AppResult): Promise<void> {
-    await this.scripts.callhookCheckpoint(this.key(callId), policyId, RESULT + slug, JSON.stringify(result), this.ttlMs, PENDING + slug);
+  /**
+   * Where a worker's run of a call writes. With a fence, every write is refused (LockLostError)
+   * once the worker no longer holds the call's lock.
+   */
+  checkpoint(callId: string, policyId: string | null, fence?: Fence): Checkpoint {
+    const key = this.key(callId);
+    const lock = fence?.lockKey ?? key;
+    const token = fence?.token ?? '';
+    const accepted = (written: unknown) => {
+      if (written !== 1) throw new LockLostError(callId);
+    };
+    return {
+      saveResult: async (slug, result) => {
+        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', RESULT + slug, JSON.stringify(result), this.ttlMs, PENDING + slug));
+      },
+      savePendingAttempts: async (slug, attempts) => {
+        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', PENDING + slug, String(attempts), this.ttlMs));
+      },
+      finish: async (status, last) => {
+        const now = Date.now();
+        const args: (string | number)[] = [token, status, policyId ?? '', new Date(now).toISOString(), now, this.ttlMs, callId];
+        if (last) args.push(RESULT + last.slug, JSON.stringify(last.result), PENDING + last.slug);
+        accepted(await this.scripts.callhookFinish(key, lock, this.failedIndex, ...args));
+      },
+    };
   }
 
   /**
-   * Results of apps run outside the queue (real-time), stored so post-call apps can use them.
-   * A call not queued yet shows the real-time outcome as its status until it is.
+   * Before real-time apps run: creates the record if there is none (this write failing means
+   * nothing is sent) and answers the policy the call already has, if any.
    */
-  async saveResults(callId: string, event: CallEvent, results: Record<string, AppResult>, policyId: string): Promise<void> {
-    const key = this.key(callId);
-    const fields: string[] = ['policy', policyId];
+  async claimRealtime(event: CallEvent): Promise<{ policy: string | undefined }> {
+    const policy = await this.scripts.callhookClaimRealtime(this.key(event.call_id), JSON.stringify(event), new Date().toISOString(), this.ttlMs);
+    return { policy: policy ?? undefined };
+  }
+
+  /** Results of real-time apps, so the call's post-call apps can template from them. */
+  async saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>): Promise<void> {
+    const fields: string[] = [];
     for (const [slug, result] of Object.entries(results)) fields.push(RESULT + slug, JSON.stringify(result));
-    const now = new Date().toISOString();
-    await this.redis
-      .multi()
-      .hsetnx(key, 'event', JSON.stringify(event))
-      .hsetnx(key, 'created_at', now)
-      .hsetnx(key, 'status', callStatus(Object.values(results)))
-      .hsetnx(key, 'finished_at', now)
-      .hset(key, ...fields)
-      .pexpire(key, this.ttlMs)
-      .exec();
-  }
-
-  async savePendingAttempts(callId: string, policyId: string, slug: string, attempts: number): Promise<void> {
-    await this.scripts.callhookCheckpoint(this.key(callId), policyId, PENDING + slug, String(attempts), this.ttlMs);
-  }
-
-  /** Sorted set of calls that ended failed or partial, by finish time (for `replay --failed`). */
-  private get failedIndex(): string {
-    return `${this.prefix}:failed-calls`;
-  }
-
-  /** Records the final status, with the last app's result when given (one round trip). */
-  async finish(callId: string, policyId: string | null, status: CallStatus, last?: { slug: string; result: AppResult }): Promise<void> {
-    const now = Date.now();
-    const args: (string | number)[] = [status, policyId ?? '', new Date(now).toISOString(), now, this.ttlMs, callId];
-    if (last) args.push(RESULT + last.slug, JSON.stringify(last.result), PENDING + last.slug);
-    await this.scripts.callhookFinish(this.key(callId), this.failedIndex, ...args);
+    const status = callStatus(Object.values(results));
+    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, new Date().toISOString(), this.ttlMs, ...fields);
   }
 
   /** Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. */
@@ -148,16 +163,15 @@ export class CallStore implements Checkpoint {
   }
 
   /**
-   * Prepares a finished call to run again: drops the results of the given apps (its failed and
-   * skipped ones), keeps every success, and marks it queued.
+   * Prepares a finished call to run again, atomically (see REPLAY): drops the results of the
+   * given apps, keeps every success, and marks it queued, if it is still as it was read.
    */
-  async resetForReplay(callId: string, slugs: readonly string[], keepPolicy: boolean): Promise<void> {
-    const key = this.key(callId);
-    const fields = slugs.flatMap((slug) => [RESULT + slug, PENDING + slug]);
-    const multi = this.redis.multi();
-    if (fields.length > 0) multi.hdel(key, ...fields);
-    if (!keepPolicy) multi.hdel(key, 'policy');
-    await multi.hdel(key, 'finished_at').hset(key, 'status', 'queued').pexpire(key, this.ttlMs).zrem(this.failedIndex, callId).exec();
+  async resetForReplay(
+    callId: string,
+    reset: { slugs: readonly string[]; keepPolicy: boolean; finishedAt: string | null; jobKey: string },
+  ): Promise<ReplayReset> {
+    const fields = reset.slugs.flatMap((slug) => [RESULT + slug, PENDING + slug]);
+    return this.scripts.callhookReplay(this.key(callId), this.failedIndex, reset.jobKey, reset.finishedAt ?? '', reset.keepPolicy ? 1 : 0, this.ttlMs, callId, ...fields);
   }
 
   async get(callId: string): Promise<CallRecord | undefined> {
@@ -183,6 +197,9 @@ export class CallStore implements Checkpoint {
 interface Scripts {
   callhookMarkQueued(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   callhookStartRun(key: string): Promise<string[]>;
-  callhookCheckpoint(key: string, ...args: (string | number)[]): Promise<unknown>;
-  callhookFinish(key: string, index: string, ...args: (string | number)[]): Promise<unknown>;
+  callhookCheckpoint(key: string, lock: string, ...args: (string | number)[]): Promise<number>;
+  callhookFinish(key: string, lock: string, index: string, ...args: (string | number)[]): Promise<number>;
+  callhookClaimRealtime(key: string, ...args: (string | number)[]): Promise<string | null>;
+  callhookSaveRealtime(key: string, ...args: (string | number)[]): Promise<unknown>;
+  callhookReplay(key: string, index: string, job: string, ...args: (string | number)[]): Promise<ReplayReset>;
 }

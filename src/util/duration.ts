@@ -12,3 +12,17 @@ export function parseDuration(value: unknown): number | undefined {
   const unit = (match[2] ?? 'ms').toLowerCase();
   return Math.round(Number(match[1]) * (UNIT_MS[unit] ?? 1));
 }
+
+/** 90061000 → `1d 1h 1m 1s`; 250 → `250ms`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const parts: string[] = [];
+  let rest = Math.round(ms / 1000);
+  for (const [unit, seconds] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    if (rest >= seconds) {
+      parts.push(`${Math.floor(rest / seconds)}${unit}`);
+      rest %= seconds;
+    }
+  }
+  return parts.join(' ');
+}

@@ -1,21 +1,38 @@
 export const REDACTED = '[REDACTED]';
 
 /** Header names whose values are always hidden. */
-const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key)$/i;
+const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token)$/i;
+
+/** Secrets shorter than this cannot be told apart from ordinary text; the policies loader refuses them. */
+export const MIN_SECRET_CHARS = 4;
+
+/** Past this depth a value is replaced whole: results are bounded far below it, so only hostile input gets here. */
+const MAX_DEPTH = 500;
 
 /**
- * Hides secrets: every known secret value wherever it appears in a string, and whole
- * values of credential headers. Secrets shorter than 4 characters are ignored (they would
- * blank out ordinary text).
+ * The forms a secret takes on the wire: as is, percent-encoded (in a URL or query) and
+ * form-encoded (space as `+`).
+ */
+function spellings(secret: string): string[] {
+  const encoded = encodeURIComponent(secret).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return [secret, encoded, encoded.replace(/%20/g, '+')];
+}
+
+/**
+ * Hides secrets: every known secret value, in each of its wire spellings, wherever it appears in
+ * a string, and whole values of credential headers. It is the one redaction step every result,
+ * request trace and log line passes before it is stored, logged or returned.
  */
 export class Redactor {
-  private readonly secrets: string[];
+  private readonly secrets: readonly string[];
 
   constructor(secrets: Iterable<string>) {
-    this.secrets = [...new Set(secrets)].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
+    const all = new Set<string>();
+    for (const secret of secrets) if (secret.length >= MIN_SECRET_CHARS) for (const form of spellings(secret)) all.add(form);
+    this.secrets = [...all].sort((a, b) => b.length - a.length);
   }
 
-  /** A redactor that also hides `more` (such as OAuth tokens seen at run time). */
+  /** A redactor that also hides `more` (such as the OAuth token an attempt sent). */
   with(more: Iterable<string>): Redactor {
     return new Redactor([...this.secrets, ...more]);
   }
@@ -30,18 +47,46 @@ export class Redactor {
     return out;
   }
 
-  headers(headers: Record<string, string>): Record<string, string> {
+  headers(headers: Readonly<Record<string, string>>): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers)) out[name] = SECRET_HEADERS.test(name) ? REDACTED : this.text(value);
     return out;
   }
 
-  /** Deep copy with every string scrubbed (Errors become `{type, message, code}`). */
-  deep(value: unknown, depth = 0): unknown {
-    if (typeof value === 'string') return this.text(value);
-    if (depth > 8 || value === null || typeof value !== 'object') return value;
-    if (value instanceof Error) return { type: value.name, message: this.text(value.message), code: (value as { code?: unknown }).code };
-    if (Array.isArray(value)) return value.map((v) => this.deep(v, depth + 1));
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.deep(v, depth + 1)]));
+  /**
+   * A deep copy with every string, and every object key, scrubbed. Errors become
+   * `{type, message, code}`; a cycle or anything nested deeper than 500 levels becomes
+   * `[REDACTED]` rather than being shown unscrubbed.
+   */
+  deep(value: unknown): unknown {
+    return this.walk(value, 0, new Set());
   }
+
+  private walk(value: unknown, depth: number, path: Set<object>): unknown {
+    if (typeof value === 'string') return this.text(value);
+    if (value === null || typeof value !== 'object') return value;
+    if (depth > MAX_DEPTH || path.has(value)) return REDACTED;
+    if (value instanceof Error) return { type: value.name, message: this.text(value.message), code: (value as { code?: unknown }).code };
+    path.add(value);
+    let out: unknown;
+    if (Array.isArray(value)) out = value.map((item) => this.walk(item, depth + 1, path));
+    else {
+      const copy: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) {
+        // defineProperty: a `__proto__` key from parsed JSON must stay a key, not become the copy's prototype.
+        Object.defineProperty(copy, this.text(key), { value: this.walk(item, depth + 1, path), enumerable: true, writable: true, configurable: true });
+      }
+      out = copy;
+    }
+    path.delete(value);
+    return out;
+  }
+}
+
+/** A URL (or comma-separated URLs, as REDIS_URL lists cluster nodes) safe to print: passwords replaced. */
+export function withoutPassword(urls: string): string {
+  return urls
+    .split(',')
+    .map((url) => url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, `$1:${REDACTED}@`))
+    .join(',');
 }

@@ -1,12 +1,12 @@
-import type { AxiosError } from 'axios';
-import type { IAxiosRetryConfig } from 'axios-retry';
+import type { AxiosError, AxiosResponse } from 'axios';
+import type { IAxiosRetryConfig, IAxiosRetryConfigExtended } from 'axios-retry';
 import type { ErrorCode } from '../errors';
 import type { WebhookApp } from '../policies/types';
-import { backoffDelay, decideRetry, parseRetryAfter, type AttemptOutcome } from './retry-policy';
+import { decideAttempt, parseRetryAfter, type AttemptOutcome } from './retry-policy';
 
 /*
- * How an axios failure maps to a retry outcome and an error code, and the axios-retry settings
- * that apply the same rules inside a request (real-time apps, Call Test).
+ * What an HTTP exchange came to, as an AttemptOutcome and an error code, and the axios-retry
+ * settings that apply decideAttempt inside a request (real-time apps, Call Test).
  */
 
 /** Network error codes after which the same request may succeed. */
@@ -18,35 +18,41 @@ const NETWORK_CODES = new Set([
 /** The cancel message of an app's deadline (see send), telling it apart from a shutdown abort. */
 export const DEADLINE_EXCEEDED = 'callhook: app deadline exceeded';
 
+/** A response's outcome; its Retry-After, when present, is read here and nowhere else. */
+export function responseOutcome(response: Pick<AxiosResponse, 'status' | 'headers'>): AttemptOutcome {
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+  return retryAfterMs === undefined ? { kind: 'response', status: response.status } : { kind: 'response', status: response.status, retryAfterMs };
+}
+
 /**
- * axios-retry settings that apply decideRetry and backoffDelay, within the attempt's deadline
- * (`deadlineAt`, epoch ms). axios-retry's waits listen to `signal` only, not to the deadline's
- * CancelToken: what keeps a wait inside the deadline is retryCondition starting no retry that
- * could not finish in time.
+ * axios-retry settings that apply decideAttempt within the deadline (`deadlineAt`, epoch ms).
+ * axios-retry's waits listen to `signal` only, not to the deadline's CancelToken: what keeps a
+ * wait inside the deadline is retryCondition starting no retry that could not finish in time.
  */
-export function inRequestRetries(app: WebhookApp, deadlineAt: number, retries: { count: number }): IAxiosRetryConfig {
-  const delayFor = (retryNumber: number, error: AxiosError) =>
-    backoffDelay(retryNumber, app.retryDelayMs, parseRetryAfter(error.response?.headers['retry-after']));
+export function inRequestRetries(app: WebhookApp, deadlineAt: number): IAxiosRetryConfig {
+  const decide = (error: AxiosError, attempt: number) =>
+    decideAttempt(error.response ? responseOutcome(error.response) : classifyError(error, app).outcome, app, attempt);
   return {
     retries: app.retryCount,
-    validateResponse: (response) => decideRetry({ kind: 'response', status: response.status }, app.retryOnStatus).action !== 'retry',
+    validateResponse: (response) => decideAttempt(responseOutcome(response), app, 1).action !== 'retry',
     retryCondition: (error) => {
       if (error.code === 'ERR_CANCELED') return false;
-      const outcome = outcomeOf(error, app);
-      if (decideRetry(outcome, app.retryOnStatus).action !== 'retry') return false;
+      // Asked before axios-retry counts the retry: the failed attempt is retries so far + 1.
+      const decision = decide(error, requestsMade(error.config));
       // Waiting past the deadline only to be aborted would waste the receiver's time too.
-      return Date.now() + delayFor(retries.count + 1, error) < deadlineAt;
+      return decision.action === 'retry' && Date.now() + decision.delayMs < deadlineAt;
     },
-    retryDelay: (retryNumber, error) => delayFor(retryNumber, error),
-    onRetry: (retryNumber) => {
-      retries.count = retryNumber;
+    // Retry n follows attempt n.
+    retryDelay: (retryNumber, error) => {
+      const decision = decide(error, retryNumber);
+      return decision.action === 'retry' ? decision.delayMs : 0;
     },
   };
 }
 
-function outcomeOf(error: AxiosError, app: WebhookApp): AttemptOutcome {
-  if (error.response) return { kind: 'response', status: error.response.status };
-  return classifyError(error, app).outcome;
+/** Requests axios-retry made for one exchange: 1, plus its retries. */
+export function requestsMade(config: { 'axios-retry'?: unknown } | undefined): number {
+  return 1 + ((config?.['axios-retry'] as IAxiosRetryConfigExtended | undefined)?.retryCount ?? 0);
 }
 
 export function classifyError(

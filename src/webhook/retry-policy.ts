@@ -4,30 +4,51 @@ export type AttemptOutcome =
   | { kind: 'network'; code: string }
   | { kind: 'fatal'; code: string };
 
-export type RetryDecision = { action: 'success' } | { action: 'retry'; afterMs?: number } | { action: 'give-up' };
+/**
+ * What to do after an attempt: it succeeded; send it again at once with a fresh OAuth2 token
+ * (a 401 while the token may have been revoked early; not counted as a retry); retry it after
+ * `delayMs`; or give up.
+ */
+export type Decision = { action: 'success' } | { action: 'refresh-auth' } | { action: 'retry'; delayMs: number } | { action: 'give-up' };
+
+/** The parts of an app that retrying depends on. */
+export interface RetryRule {
+  /** Retries after the first attempt. */
+  readonly retryCount: number;
+  /** First retry delay in ms, doubled for each further retry. */
+  readonly retryDelayMs: number;
+  /** Statuses retried besides 5xx (such as 429). */
+  readonly retryOnStatus: ReadonlySet<number>;
+}
 
 /** `Retry-After` is honoured up to this. */
 export const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
 /**
- * The single place that decides retries: 2xx succeeds; 5xx, network errors (refused, reset,
- * DNS, timeout) and statuses the app lists (429...) are retried; every other 4xx, 3xx and
- * fatal error (template, response too large) gives up at once.
+ * The one place that decides "retry, and when" from an attempt's outcome, for queued calls (a
+ * BullMQ delayed retry) and for real-time apps and Call Test (axios-retry in the request) alike.
+ * 2xx succeeds; 5xx, network errors (refused, reset, DNS, timeout) and the statuses the app
+ * lists (429...) are retried while attempts are left; every other 4xx, 3xx and fatal error
+ * (template, response too large) gives up at once.
+ * @param attempt 1-based number of the attempt that produced `outcome`.
+ * @param canRefreshAuth the attempt carried a cached OAuth2 token that has not been refreshed yet.
  */
-export function decideRetry(outcome: AttemptOutcome, retryOnStatus: ReadonlySet<number>): RetryDecision {
+export function decideAttempt(outcome: AttemptOutcome, rule: RetryRule, attempt: number, canRefreshAuth = false): Decision {
+  if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return { action: 'success' };
+  if (outcome.kind === 'response' && outcome.status === 401 && canRefreshAuth) return { action: 'refresh-auth' };
+  if (!isRetryable(outcome, rule.retryOnStatus) || attempt > rule.retryCount) return { action: 'give-up' };
+  const retryAfterMs = outcome.kind === 'response' ? outcome.retryAfterMs : undefined;
+  return { action: 'retry', delayMs: backoffDelay(attempt, rule.retryDelayMs, retryAfterMs) };
+}
+
+function isRetryable(outcome: AttemptOutcome, retryOnStatus: ReadonlySet<number>): boolean {
   switch (outcome.kind) {
-    case 'response': {
-      const { status } = outcome;
-      if (status >= 200 && status < 300) return { action: 'success' };
-      if (status >= 500 || retryOnStatus.has(status)) {
-        return outcome.retryAfterMs === undefined ? { action: 'retry' } : { action: 'retry', afterMs: outcome.retryAfterMs };
-      }
-      return { action: 'give-up' };
-    }
+    case 'response':
+      return outcome.status >= 500 || retryOnStatus.has(outcome.status);
     case 'network':
-      return { action: 'retry' };
+      return true;
     case 'fatal':
-      return { action: 'give-up' };
+      return false;
   }
 }
 
@@ -36,6 +57,16 @@ export function backoffDelay(retryNumber: number, retryDelayMs: number, retryAft
   const exponential = retryDelayMs * 2 ** Math.max(0, retryNumber - 1);
   if (retryAfterMs === undefined) return exponential;
   return Math.max(exponential, Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+}
+
+/**
+ * The longest time an app can spend from its first attempt to its last, timeouts and waits
+ * included, when every retry is honoured at its longest (Retry-After at its cap).
+ */
+export function longestSchedule(rule: RetryRule & { readonly timeoutMs: number }): number {
+  let total = rule.timeoutMs;
+  for (let n = 1; n <= rule.retryCount; n++) total += Math.max(backoffDelay(n, rule.retryDelayMs), MAX_RETRY_AFTER_MS) + rule.timeoutMs;
+  return total;
 }
 
 /** Parses `Retry-After` (delta seconds or an HTTP date) into ms from `now`. */

@@ -4,22 +4,15 @@ import type { WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
 import type { TemplateScope } from '../templates/engine';
 import { checkRenderedUrl, renderHeaders, renderUrl } from '../templates/request';
-import { Redactor } from '../util/redact';
+import { jsonDepthExceeds } from '../util/json-depth';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
-import { OAuthTokenCache, OAuthTokenError } from './oauth';
-import { classifyError, DEADLINE_EXCEEDED, inRequestRetries } from './http-outcome';
+import { classifyError, DEADLINE_EXCEEDED, inRequestRetries, requestsMade, responseOutcome } from './http-outcome';
 import { retryingClient } from './http-client';
-import { parseRetryAfter, type AttemptOutcome } from './retry-policy';
+import { OAuthTokenCache, OAuthTokenError } from './oauth';
+import type { AttemptOutcome } from './retry-policy';
 
-export interface SendDeps {
-  http: AxiosInstance;
-  tokens: OAuthTokenCache;
-  /** Hides configured secrets in what is stored: a receiver may echo credentials back. */
-  redactor?: Redactor;
-}
-
-/** The request as sent, for Call Test (its Authorization header is redacted before display). */
+/** The request as sent. Holds credentials: redact it before it is shown or stored. */
 export interface RequestTrace {
   method: string;
   url: string;
@@ -27,12 +20,14 @@ export interface RequestTrace {
   body: unknown;
 }
 
-/** Everything one attempt produced; the caller decides on retries with `decideRetry(outcome)`. */
+/** Everything one attempt produced; the runner decides what comes next with `decideAttempt(outcome)`. */
 export interface AttemptReport {
   outcome: AttemptOutcome;
   request: RequestTrace | undefined;
+  /** The secret part of the Authorization header sent (token, Basic's base64), for redaction. */
+  credential: string | undefined;
   httpStatus: number | null;
-  /** Parsed JSON response, its text when not JSON, null when empty. */
+  /** Parsed JSON response, its text when not JSON (or nested too deeply), null when empty. */
   data: unknown;
   error: { code: ErrorCode; message: string } | null;
   durationMs: number;
@@ -43,97 +38,87 @@ export interface AttemptReport {
 
 export interface AttemptOptions {
   /** Aborts the attempt from outside (shutdown). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
-   * Retry inside this call with axios-retry (real-time apps, Call Test): same rules as the
-   * queue's retries, and the app's `timeout` bounds all attempts and waits together.
+   * Retry inside this exchange with axios-retry (real-time apps, Call Test): same decision as the
+   * queue's retries, and the deadline bounds all requests and waits together.
    */
   retryInRequest?: boolean;
+  /** When the attempt must be over, epoch ms. @defaultValue now + the app's timeout */
+  deadlineAt?: number;
+  /** An OAuth2 token the receiver refused (401): drop it and fetch a fresh one first. */
+  staleCredential?: string | undefined;
 }
+
+/** Sends one attempt of an app: what the runner needs from the HTTP side (a fake in unit tests). */
+export interface Sender {
+  attempt(app: WebhookApp, callId: string, scope: TemplateScope, options?: AttemptOptions): Promise<AttemptReport>;
+}
+
+/** Responses nested deeper than this are kept as text: stored results are walked and serialised. */
+const MAX_RESPONSE_DEPTH = 100;
 
 /**
- * Renders and sends one attempt of an app for a call. Never throws: template, auth, network
- * and HTTP failures are all described in the report.
+ * The HTTP side of an app: renders the request, adds its credential, makes one exchange with the
+ * shared keep-alive client and reports what happened. Never throws: template, auth, network and
+ * HTTP failures are all described in the report.
  */
-export async function sendAttempt(
-  app: WebhookApp,
-  callId: string,
-  scope: TemplateScope,
-  deps: SendDeps,
-  options: AttemptOptions = {},
-): Promise<AttemptReport> {
-  const started = performance.now();
-  const unresolved = new Set<string>();
-  const retries = { count: 0 };
-  // Fields spelled out, not spread: the spread of differently shaped partials cost ~4 µs a call.
-  const report = ({ outcome, request, httpStatus, data, error }: Omit<AttemptReport, 'durationMs' | 'unresolved' | 'attempts'>): AttemptReport => ({
-    outcome,
-    request,
-    httpStatus,
-    data,
-    error,
-    durationMs: Math.round(performance.now() - started),
-    unresolved: [...unresolved],
-    attempts: 1 + retries.count,
-  });
+export class HttpSender implements Sender {
+  constructor(
+    readonly http: AxiosInstance,
+    readonly tokens: OAuthTokenCache,
+  ) {}
 
-  let request: RequestTrace;
-  try {
-    request = renderRequest(app, callId, scope, unresolved);
-  } catch (error) {
-    const message = error instanceof TemplateError ? error.message : `template failed: ${(error as Error).message}`;
-    return report(failure({ kind: 'fatal', code: 'template' }, undefined, 'CALLHOOK_TEMPLATE_RENDER', message));
-  }
-
-  let token: string | undefined;
-  try {
-    const header = authorizationHeader(app.auth, deps.tokens);
-    const authorization = typeof header === 'object' ? await header : header;
-    if (authorization) request.headers.Authorization = authorization;
-    token = app.auth.type === 'oauth2' ? authorization?.slice('Bearer '.length) : undefined;
-    // One deadline for the attempt: a retry after a 401 does not get a fresh timeout.
-    const deadlineAt = Date.now() + app.timeoutMs;
-    let response = await send(deps.http, app, request, deadlineAt, options, retries);
-    if (response.status === 401 && app.auth.type === 'oauth2' && token) {
-      // The token may have been revoked or rotated early: one fresh token, one more try.
-      deps.tokens.invalidate(app.auth, token);
-      request.headers.Authorization = `Bearer ${await deps.tokens.getToken(app.auth)}`;
-      response = await send(deps.http, app, request, deadlineAt, options, retries);
-    }
-    const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-    const outcome: AttemptOutcome =
-      retryAfterMs === undefined
-        ? { kind: 'response', status: response.status }
-        : { kind: 'response', status: response.status, retryAfterMs };
-    const ok = response.status >= 200 && response.status < 300;
-    return report({
+  async attempt(app: WebhookApp, callId: string, scope: TemplateScope, options: AttemptOptions = {}): Promise<AttemptReport> {
+    const started = performance.now();
+    const unresolved = new Set<string>();
+    let request: RequestTrace | undefined;
+    let credential: string | undefined;
+    let attempts = 1;
+    // Fields spelled out, not spread: the spread of differently shaped partials cost ~4 µs a call.
+    const report = (outcome: AttemptOutcome, httpStatus: number | null, data: unknown, error: AttemptReport['error']): AttemptReport => ({
       outcome,
       request,
-      httpStatus: response.status,
-      data: parseBody(scrubEchoedSecrets(response.data, deps.redactor, request.headers.Authorization)),
-      error: ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${response.status}` },
+      credential,
+      httpStatus,
+      data,
+      error,
+      durationMs: Math.round(performance.now() - started),
+      unresolved: [...unresolved],
+      attempts,
     });
-  } catch (error) {
-    if (error instanceof OAuthTokenError) {
-      const outcome: AttemptOutcome = error.retryable ? { kind: 'network', code: 'oauth' } : { kind: 'fatal', code: 'oauth' };
-      return report(failure(outcome, request, error.code, error.message));
-    }
-    const { outcome, code, message } = classifyError(error as AxiosError, app);
-    return report(failure(outcome, request, code, message));
-  }
-}
 
-function failure(
-  outcome: AttemptOutcome,
-  request: RequestTrace | undefined,
-  code: ErrorCode,
-  message: string,
-): Omit<AttemptReport, 'durationMs' | 'unresolved' | 'attempts'> {
-  return { outcome, request, httpStatus: null, data: null, error: { code, message } };
+    try {
+      request = renderRequest(app, callId, scope, unresolved);
+    } catch (error) {
+      const message = error instanceof TemplateError ? error.message : `template failed: ${(error as Error).message}`;
+      return report({ kind: 'fatal', code: 'template' }, null, null, { code: 'CALLHOOK_TEMPLATE_RENDER', message });
+    }
+    try {
+      if (options.staleCredential && app.auth.type === 'oauth2') this.tokens.invalidate(app.auth, options.staleCredential);
+      const header = authorizationHeader(app.auth, this.tokens);
+      const authorization = typeof header === 'object' ? await header : header;
+      if (authorization) {
+        request.headers.Authorization = authorization;
+        credential = authorization.slice(authorization.indexOf(' ') + 1);
+      }
+      const response = await exchange(this.http, app, request, options);
+      attempts = requestsMade(response.config);
+      const ok = response.status >= 200 && response.status < 300;
+      return report(responseOutcome(response), response.status, parseBody(response.data), ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${response.status}` });
+    } catch (error) {
+      if (error instanceof OAuthTokenError) {
+        return report(error.retryable ? { kind: 'network', code: 'oauth' } : { kind: 'fatal', code: 'oauth' }, null, null, { code: error.code, message: error.message });
+      }
+      attempts = requestsMade((error as AxiosError).config);
+      const { outcome, code, message } = classifyError(error as AxiosError, app);
+      return report(outcome, null, null, { code, message });
+    }
+  }
 }
 
 /** Builds method, URL, headers and JSON body; throws TemplateError when a value is unsafe. */
-function renderRequest(app: WebhookApp, callId: string, scope: TemplateScope, unresolved: Set<string>): RequestTrace {
+export function renderRequest(app: WebhookApp, callId: string, scope: TemplateScope, unresolved: Set<string>): RequestTrace {
   const url = renderUrl(app.url, app.query, scope, unresolved);
   checkRenderedUrl(url);
   const headers: Record<string, string> = {
@@ -152,17 +137,11 @@ function renderRequest(app: WebhookApp, callId: string, scope: TemplateScope, un
 }
 
 /**
- * One HTTP exchange bounded by `deadlineAt` (epoch ms; all in-request retries and waits
- * included). A status that axios-retry gave up on comes back as the response, not as an error.
+ * One HTTP exchange bounded by the deadline (in-request retries and waits included). A status
+ * that axios-retry gave up on comes back as the response, not as an error.
  */
-async function send(
-  http: AxiosInstance,
-  app: WebhookApp,
-  request: RequestTrace,
-  deadlineAt: number,
-  options: AttemptOptions,
-  retries: { count: number },
-): Promise<AxiosResponse<string>> {
+async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTrace, options: AttemptOptions): Promise<AxiosResponse<string>> {
+  const deadlineAt = options.deadlineAt ?? Date.now() + app.timeoutMs;
   // An axios CancelToken and a timer rather than an AbortSignal: creating an AbortSignal, and
   // axios adding and removing its listener, cost ~11 us of CPU per request (profiled); the
   // token and timer under 1 us.
@@ -178,7 +157,7 @@ async function send(
       maxContentLength: app.maxResponseBytes,
       cancelToken: deadline.token,
       signal: options.signal,
-      ...(options.retryInRequest ? { 'axios-retry': inRequestRetries(app, deadlineAt, retries) } : {}),
+      ...(options.retryInRequest ? { 'axios-retry': inRequestRetries(app, deadlineAt) } : {}),
     });
   } catch (error) {
     if (isAxiosError(error) && error.response) return error.response as AxiosResponse<string>;
@@ -188,24 +167,10 @@ async function send(
   }
 }
 
-/** A receiver may echo credentials back: hide configured secrets and this request's credential. */
-function scrubEchoedSecrets(body: unknown, redactor: Redactor | undefined, authorization: string | undefined): unknown {
-  if (typeof body !== 'string' || body === '') return body;
-  const credential = credentialOf(authorization);
-  if (credential.length === 0) return redactor ? redactor.text(body) : body;
-  return (redactor ?? NO_SECRETS).with(credential).text(body);
-}
-
-const NO_SECRETS = new Redactor([]);
-
-/** The credential part of an Authorization header (token, Basic's base64). */
-export function credentialOf(header: string | undefined): string[] {
-  const match = /^\S+ (.+)$/.exec(header ?? '');
-  return match?.[1] ? [match[1]] : [];
-}
-
 function parseBody(text: unknown): unknown {
   if (typeof text !== 'string' || text.length === 0) return null;
+  // A deeply nested response stays text, so storing and redacting it cannot recurse too deep.
+  if (text.length > MAX_RESPONSE_DEPTH * 2 && jsonDepthExceeds(text, MAX_RESPONSE_DEPTH)) return text;
   try {
     return JSON.parse(text) as unknown;
   } catch {

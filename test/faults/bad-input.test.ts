@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import YAML from 'yaml';
 import { ConfigError } from '../../src/errors';
-import type { AppResult } from '../../src/pipeline/result';
+import type { AppResult } from '../../src/model/call';
 import { parseConfig } from '../../src/policies/load';
 import { exited } from '../helpers/processes';
 import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
@@ -49,11 +49,11 @@ policies:
     apps:
       - name: Carry
         method: POST
-        url: "${receiver.url}/hostile/{{ event.calling_name }}/end"
-        query: { name: "{{ event.calling_name }}", num: "{{ event.calling_number }}" }
-        body: { name: "{{ event.calling_name }}", text: "Caller: {{ event.calling_name }}!", num: "{{ event.calling_number }}", nested: { list: ["{{ event.calling_name }}"] }, note: "{{ event.note }}" }
+        url: "${receiver.url}/hostile/{{ event.caller }}/end"
+        query: { name: "{{ event.caller }}", num: "{{ event.calling_number }}" }
+        body: { name: "{{ event.caller }}", text: "Caller: {{ event.caller }}!", num: "{{ event.calling_number }}", nested: { list: ["{{ event.caller }}"] }, note: "{{ event.note }}" }
         retry_count: 0
-      - { name: Header, url: "${receiver.url}/header", headers: { X-Caller: "{{ event.calling_name }}" }, retry_count: 0 }
+      - { name: Header, url: "${receiver.url}/header", headers: { X-Caller: "{{ event.caller }}" }, retry_count: 0 }
 `;
     const port = await freePort();
     const env = { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: PREFIX, CALLHOOK_CONFIG: writeTemp(tempDir('bad-input'), 'policies.yaml', yaml), CALLHOOK_PORT: String(port) };
@@ -200,7 +200,8 @@ policies:
 
   it('never lets hostile call data break a URL, a header or a body', async () => {
     const names = [...hostileNames(), ...fc.sample(anyText, { numRuns: 300, seed: SEED + 5 })];
-    const events = names.map((name, i) => ({ ...validEvent(i), call_id: `hostile-${i}`, calling_name: name, calling_number: i % 2 ? name.slice(0, 50) || '0' : '+1 (555) 123-4567', note: `note ${i} "${name.slice(0, 20)}"` }));
+    // The standard fields are capped at 256 characters; `caller`, any other field, carries names up to 200 KiB.
+    const events = names.map((name, i) => ({ ...validEvent(i), call_id: `hostile-${i}`, caller: name, calling_name: name.slice(0, 256), calling_number: i % 2 ? name.slice(0, 50) || '0' : '+1 (555) 123-4567', note: `note ${i} "${name.slice(0, 20)}"` }));
     const refused = await post(baseUrl, JSON.stringify({ ...validEvent(0), call_id: 'hostile-too-big', calling_name: 'z'.repeat(300 * 1024) }));
     const ids: string[] = [];
     for (const event of events) {
@@ -213,13 +214,13 @@ policies:
     redis.disconnect();
 
     const broken: string[] = [];
-    const counts = { urlBody: 0, header: 0, headerRefused: 0, headerOmitted: 0, loneSurrogates: 0 };
+    const counts = { urlBody: 0, dotSegmentRefused: 0, header: 0, headerRefused: 0, headerOmitted: 0, loneSurrogates: 0 };
     const fail = (id: string, what: string) => broken.length < 10 && broken.push(`${id}: ${what}`);
     const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
     const unreserved = /^[A-Za-z0-9\-._~%]*$/;
     for (const event of events) {
       const id = event.call_id;
-      const name = event.calling_name;
+      const name = event.caller;
       const record = (await (await fetch(`${baseUrl}/v1/calls/${id}`)).json()) as { status: string; app_data: Record<string, AppResult> };
       const carry = receiver.attempts(`${id}.carry`);
       const header = receiver.attempts(`${id}.header`);
@@ -228,7 +229,11 @@ policies:
       // URL and body: exactly the name, percent-encoded in one path segment and in the query, verbatim in JSON.
       // A lone surrogate has no UTF-8 form: URLs carry it as U+FFFD (JSON keeps it escaped).
       if (lone) counts.loneSurrogates += 1;
-      if (carry.length !== 1) {
+      if (name === '.' || name === '..') {
+        // A whole segment of dots would be resolved away by URL parsers: the app fails, nothing is sent.
+        if (carry.length !== 0 || record.app_data.carry?.error?.code !== 'CALLHOOK_TEMPLATE_RENDER') fail(id, `dot segment: ${carry.length} carry requests`);
+        else counts.dotSegmentRefused += 1;
+      } else if (carry.length !== 1) {
         fail(id, `${carry.length} carry requests, result ${JSON.stringify(record.app_data.carry?.error)}`);
       } else {
         const d = carry[0]!;
@@ -279,7 +284,7 @@ policies:
     const stuck = [...final.values()].filter((s) => !s || !FINAL.has(s)).length;
     report(
       `hostile call data: ${events.length} calls (${hostileNames().length} crafted incl. 200 KiB names, ${events.length - hostileNames().length} generated), ` +
-        `URL+body exact ${counts.urlBody}, lone surrogates sent as U+FFFD ${counts.loneSurrogates}, header exact ${counts.header}, header refused (control char) ${counts.headerRefused}, blank header omitted ${counts.headerOmitted}, ` +
+        `URL+body exact ${counts.urlBody}, dot segments refused ${counts.dotSegmentRefused}, lone surrogates sent as U+FFFD ${counts.loneSurrogates}, header exact ${counts.header}, header refused (control char) ${counts.headerRefused}, blank header omitted ${counts.headerOmitted}, ` +
         `broken ${broken.length}, stuck ${stuck}, 300 KiB name answered ${refused.status}`,
     );
     expect(broken).toEqual([]);

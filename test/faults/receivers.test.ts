@@ -2,7 +2,7 @@ import { makeEvent } from '../helpers/events';
 import type { startHarness } from '../helpers/harness';
 import { exited } from '../helpers/processes';
 import { redisUrl } from '../helpers/redis';
-import type { AppResult } from '../../src/pipeline/result';
+import type { AppResult } from '../../src/model/call';
 import { connect, openJobs, postAll, Processes, report, startFaultCase, tally, tallyLine, waitAllFinal } from './support/cluster';
 import { hashUnit, LedgerReceiver, sleep, type Answer, type Delivery } from './support/ledger';
 

@@ -1,57 +1,61 @@
-import type { Worker } from 'bullmq';
 import pino from 'pino';
-import { buildApi, type ApiDeps } from '../../src/api/server';
+import type { ApiDeps } from '../../src/api/server';
+import { startCallhook } from '../../src/callhook';
+import type { CallRecord } from '../../src/model/call';
 import { parseConfig } from '../../src/policies/load';
 import type { CallhookConfig } from '../../src/policies/types';
-import { createCallWorker } from '../../src/queue/worker';
-import { createRuntime, type Runtime } from '../../src/runtime';
 import { parseSettings } from '../../src/settings';
-import type { CallRecord } from '../../src/store/call-store';
 import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from './redis';
 
 export const silentLogger = pino({ level: 'silent' });
 
-/**
- * callhook in this process against the real Redis: config from YAML text, a unique prefix,
- * the Fastify API (driven with inject) and, unless `worker: false`, a worker.
- */
-export async function startHarness(
-  testFile: string,
-  yaml: string,
-  options: { worker?: boolean; env?: Record<string, string>; concurrency?: number; redisUrl?: string; prefix?: string; apiToken?: string; timeouts?: ApiDeps['timeouts'] } = {},
-) {
-  const prefix = options.prefix ?? uniquePrefix(testFile);
-  const settings = parseSettings({ REDIS_URL: options.redisUrl ?? redisUrl(), CALLHOOK_PREFIX: prefix, ...options.env });
-  const config: CallhookConfig = parseConfig(yaml, options.env ?? {}, 'test');
-  const runtime: Runtime = createRuntime(settings, config, silentLogger);
-  const api = buildApi({ config, send: runtime.send, producer: runtime.producer, store: runtime.store, replayer: runtime.replayer, logger: silentLogger, metrics: runtime.metrics, apiToken: options.apiToken, timeouts: options.timeouts, ready: () => runtime.store.probeWritable() });
-  let worker: Worker | undefined;
-  if (options.worker !== false) {
-    worker = createCallWorker({
-      connection: runtime.redis,
-      prefix,
-      config,
-      store: runtime.store,
-      send: runtime.send,
-      logger: silentLogger,
-      observer: runtime.metrics,
-      concurrency: options.concurrency ?? 20,
-    });
-  }
+export interface HarnessOptions {
+  /** Run a worker too. @defaultValue true */
+  worker?: boolean;
+  /** Environment for settings (CALLHOOK_*) and for `${NAME}` in the policies. */
+  env?: Record<string, string>;
+  concurrency?: number;
+  redisUrl?: string;
+  prefix?: string;
+  apiToken?: string;
+  timeouts?: ApiDeps['timeouts'];
+  /** The process's logger, or a function that makes one from the loaded config (to see its secrets). */
+  logger?: pino.Logger | ((config: CallhookConfig) => pino.Logger);
+}
 
-  await api.listen({ host: '127.0.0.1', port: 0 });
-  const address = api.server.address();
-  const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+/**
+ * callhook in this process against the real Redis, built by the same composition root as
+ * `npm start` (startCallhook): config from YAML text, a unique prefix, the API on a free port
+ * and, unless `worker: false`, a worker.
+ */
+export async function startHarness(testFile: string, yaml: string, options: HarnessOptions = {}) {
+  const prefix = options.prefix ?? uniquePrefix(testFile);
+  const settings = parseSettings({
+    REDIS_URL: options.redisUrl ?? redisUrl(),
+    CALLHOOK_PREFIX: prefix,
+    CALLHOOK_PORT: '0',
+    CALLHOOK_CONCURRENCY: String(options.concurrency ?? 20),
+    ...(options.apiToken ? { CALLHOOK_API_TOKEN: options.apiToken } : {}),
+    ...options.env,
+  });
+  const config = parseConfig(yaml, options.env ?? {}, 'test');
+  const logger = typeof options.logger === 'function' ? options.logger(config) : (options.logger ?? silentLogger);
+  const process_ = await startCallhook(settings, config, logger, { api: true, worker: options.worker !== false, apiTimeouts: options.timeouts });
+  const { runtime, api, worker } = process_;
+  const baseUrl = `http://127.0.0.1:${process_.port}`;
+  const authorization: Record<string, string> = options.apiToken ? { authorization: `Bearer ${options.apiToken}` } : {};
 
   /** A real HTTP request to the API (fetch), answering status and parsed JSON. */
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const response = await fetch(baseUrl + path, {
       method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      headers: { ...authorization, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await response.text();
-        return { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
+    const answer = { status: response.status, body: (text ? JSON.parse(text) : undefined) as any };
+    // Kept out of equality checks on the answer.
+    return Object.defineProperty(answer, 'headers', { value: response.headers, enumerable: false }) as typeof answer & { headers: Headers };
   };
 
   const harness = {
@@ -59,7 +63,7 @@ export async function startHarness(
     baseUrl,
     request,
     runtime,
-    api,
+    api: api!,
     worker,
     async post(body: unknown) {
       const response = await request('POST', '/v1/calls', body);
@@ -80,12 +84,10 @@ export async function startHarness(
       }
     },
     async stop() {
-      await worker?.close();
-      await api.close();
+      await process_.stop();
       const redis = connectRedis();
       await deletePrefix(redis, prefix);
       redis.disconnect();
-      await runtime.close();
     },
   };
   return harness;

@@ -10,7 +10,7 @@ describe('CallStore.markQueued', () => {
   let store: CallStore;
   beforeAll(() => {
     redis = connectRedis();
-    store = new CallStore(redis, prefix);
+    store = new CallStore(redis, prefix, 60_000);
   });
   afterAll(async () => {
     await deletePrefix(redis, prefix);
@@ -34,7 +34,7 @@ describe('CallStore.markQueued', () => {
     await store.markQueued([serializeEvent(event)]);
     await store.startRun(event.call_id);
     expect(await store.markQueued([serializeEvent(event)])).toEqual(['duplicate']);
-    await store.finish(event.call_id, 'default', 'completed');
+    await store.checkpoint(event.call_id, 'default').finish('completed');
     expect(await store.markQueued([serializeEvent(event)])).toEqual(['duplicate']);
   });
 });

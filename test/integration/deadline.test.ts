@@ -2,14 +2,14 @@ import { parseConfig } from '../../src/policies/load';
 import type { WebhookApp } from '../../src/policies/types';
 import { closeHttpClient, createHttpClient } from '../../src/webhook/http-client';
 import { OAuthTokenCache } from '../../src/webhook/oauth';
-import { sendAttempt, type SendDeps } from '../../src/webhook/send';
+import { HttpSender } from '../../src/webhook/send';
 import { makeEvent } from '../helpers/events';
 import { Receiver } from '../helpers/receiver';
 
 /** An attempt's wall-clock deadline (the app's timeout) and an abort from outside (shutdown). */
 describe('attempt deadline', () => {
   let receiver: Receiver;
-  let deps: SendDeps;
+  let deps: { http: ReturnType<typeof createHttpClient>; tokens: OAuthTokenCache; sender: HttpSender };
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
@@ -20,7 +20,8 @@ describe('attempt deadline', () => {
   afterAll(() => receiver.stop());
   beforeEach(() => {
     const http = createHttpClient();
-    deps = { http, tokens: new OAuthTokenCache(http) };
+    const tokens = new OAuthTokenCache(http);
+    deps = { http, tokens, sender: new HttpSender(http, tokens) };
   });
   afterEach(() => closeHttpClient(deps.http));
 
@@ -31,7 +32,7 @@ describe('attempt deadline', () => {
   const scope = { event: makeEvent(), app_data: {} };
 
   it('a receiver that never answers fails the attempt as a timeout at the app timeout', async () => {
-    const report = await sendAttempt(app('/hang', '300ms'), 'c1', scope, deps);
+    const report = await deps.sender.attempt(app('/hang', '300ms'), 'c1', scope);
     expect(report.error).toEqual({ code: 'CALLHOOK_HTTP_TIMEOUT', message: 'no response within 300 ms' });
     expect(report.outcome).toEqual({ kind: 'network', code: 'ETIMEDOUT' });
     expect(report.durationMs).toBeGreaterThanOrEqual(290);
@@ -39,18 +40,18 @@ describe('attempt deadline', () => {
   });
 
   it('an answer inside the timeout is not cut short by the deadline', async () => {
-    const report = await sendAttempt(app('/drip', '2s'), 'c2', scope, deps);
+    const report = await deps.sender.attempt(app('/drip', '2s'), 'c2', scope);
     expect(report).toMatchObject({ httpStatus: 200, error: null, data: { ok: true } });
   });
 
   it('in-request retries share one deadline: a hang uses it up, and no retry starts that could not finish', async () => {
-    const hang = await sendAttempt(app('/hang', '400ms', ', retry_count: 3, retry_delay: 10ms'), 'c3', scope, deps, { retryInRequest: true });
+    const hang = await deps.sender.attempt(app('/hang', '400ms', ', retry_count: 3, retry_delay: 10ms'), 'c3', scope, { retryInRequest: true });
     expect(hang.error?.code).toBe('CALLHOOK_HTTP_TIMEOUT');
     expect(hang.durationMs).toBeLessThan(1500);
 
     // 503 at once each time; waits of 150, 300, 600 ms: the third would end past 600 ms.
     const before = receiver.requests.length;
-    const busy = await sendAttempt(app('/busy', '600ms', ', retry_count: 5, retry_delay: 150ms'), 'c5', scope, deps, { retryInRequest: true });
+    const busy = await deps.sender.attempt(app('/busy', '600ms', ', retry_count: 5, retry_delay: 150ms'), 'c5', scope, { retryInRequest: true });
     expect(busy).toMatchObject({ httpStatus: 503, attempts: 3, error: { code: 'CALLHOOK_HTTP_STATUS' } });
     expect(receiver.requests.length - before).toBe(3);
     expect(busy.durationMs).toBeGreaterThanOrEqual(440);
@@ -60,7 +61,7 @@ describe('attempt deadline', () => {
   it('an abort from outside ends the attempt at once as aborted, not as a timeout, and is not retried', async () => {
     const shutdown = new AbortController();
     setTimeout(() => shutdown.abort(), 100);
-    const report = await sendAttempt(app('/hang', '30s', ', retry_count: 3, retry_delay: 10ms'), 'c4', scope, deps, {
+    const report = await deps.sender.attempt(app('/hang', '30s', ', retry_count: 3, retry_delay: 10ms'), 'c4', scope, {
       signal: shutdown.signal,
       retryInRequest: true,
     });

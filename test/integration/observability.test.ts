@@ -1,6 +1,5 @@
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/logger';
-import { createCallWorker } from '../../src/queue/worker';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { startOAuthServer } from '../helpers/oauth-server';
@@ -34,18 +33,15 @@ policies:
       - { name: Flaky, url: "${receiver.url}/flaky", retry_delay: 50ms, auth: { type: bearer, token: "\${CRM_TOKEN}" } }
       - { name: Modern, url: "${receiver.url}/ok", auth: { type: oauth2, token_url: "${oauth.tokenUrl}", client_id: callhook-client, client_secret: "\${OAUTH_SECRET}" } }
       - { name: Legacy, url: "${receiver.url}/echo-fail", query: { key: "\${API_KEY}" }, retry_count: 1, retry_delay: 20ms, auth: { type: basic, username: ops, password: "\${LEGACY_PASSWORD}" } }
-`, { env, worker: false });
-    const logger = createLogger({
-      level: 'debug',
-      secrets: h.runtime.config.secrets,
-      destination: new Writable({ write: (chunk, _enc, done) => { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } }),
+`, {
+      env,
+      logger: (config) =>
+        createLogger({
+          level: 'debug',
+          secrets: config.secrets,
+          destination: new Writable({ write: (chunk, _enc, done) => { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } }),
+        }),
     });
-    h.worker = createCallWorker({ connection: h.runtime.redis, prefix: h.prefix, config: h.runtime.config, store: h.runtime.store, send: h.runtime.send, logger, observer: h.runtime.metrics });
-    const stop = h.stop;
-    h.stop = async () => {
-      await h.worker?.close();
-      await stop();
-    };
   });
   afterAll(async () => {
     await h.stop();

@@ -50,6 +50,7 @@ policies:
     expect(answer.body).toEqual({
       call_id: event.call_id,
       policy: 'enrich',
+      stored: true,
       app_data: {
         'phone-discovery': expect.objectContaining({ status: 'success', data: { phone: { ip: '10.1.2.3', model: 'CP-8845' } } }),
         crm: expect.objectContaining({ status: 'success', attempts: 1, data: { name: 'John Doe', seen_ip: '10.1.2.3' } }),

@@ -2,7 +2,9 @@ import { parseConfig } from '../../src/policies/load';
 import type { WebhookApp } from '../../src/policies/types';
 import { closeHttpClient, createHttpClient } from '../../src/webhook/http-client';
 import { OAuthTokenCache } from '../../src/webhook/oauth';
-import { sendAttempt, type SendDeps } from '../../src/webhook/send';
+import { QUEUED, runApps } from '../../src/pipeline/runner';
+import { Redactor } from '../../src/util/redact';
+import { HttpSender } from '../../src/webhook/send';
 import { makeEvent } from '../helpers/events';
 import { startOAuthServer } from '../helpers/oauth-server';
 import { Receiver } from '../helpers/receiver';
@@ -10,7 +12,7 @@ import { Receiver } from '../helpers/receiver';
 describe('requests as the receiver sees them', () => {
   let receiver: Receiver;
   let oauth: Awaited<ReturnType<typeof startOAuthServer>>;
-  let deps: SendDeps;
+  let deps: { http: ReturnType<typeof createHttpClient>; tokens: OAuthTokenCache; sender: HttpSender };
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
@@ -22,7 +24,8 @@ describe('requests as the receiver sees them', () => {
   });
   beforeEach(() => {
     const http = createHttpClient();
-    deps = { http, tokens: new OAuthTokenCache(http) };
+    const tokens = new OAuthTokenCache(http);
+    deps = { http, tokens, sender: new HttpSender(http, tokens) };
     receiver.requests.length = 0;
   });
   afterEach(() => closeHttpClient(deps.http));
@@ -46,7 +49,7 @@ ${extra}`);
 
   it('auth none: default headers and no Authorization', async () => {
     const event = makeEvent({ call_id: 'call-1' });
-    const report = await sendAttempt(appWith('{ type: none }'), event.call_id, scope(event), deps);
+    const report = await deps.sender.attempt(appWith('{ type: none }'), event.call_id, scope(event));
     expect(report.httpStatus).toBe(200);
     const [request] = receiver.requests;
     expect(request?.headers['content-type']).toBe('application/json');
@@ -57,14 +60,14 @@ ${extra}`);
   });
 
   it('auth basic', async () => {
-    await sendAttempt(appWith('{ type: basic, username: "ops", password: "p@ss:wörd" }'), 'c', scope(), deps);
+    await deps.sender.attempt(appWith('{ type: basic, username: "ops", password: "p@ss:wörd" }'), 'c', scope());
     const header = receiver.requests[0]?.headers.authorization ?? '';
     expect(header.startsWith('Basic ')).toBe(true);
     expect(Buffer.from(header.slice(6), 'base64').toString('utf8')).toBe('ops:p@ss:wörd');
   });
 
   it('auth bearer', async () => {
-    await sendAttempt(appWith('{ type: bearer, token: "tok-abc" }'), 'c', scope(), deps);
+    await deps.sender.attempt(appWith('{ type: bearer, token: "tok-abc" }'), 'c', scope());
     expect(receiver.requests[0]?.headers.authorization).toBe('Bearer tok-abc');
   });
 
@@ -73,7 +76,7 @@ ${extra}`);
 
   it('auth oauth2 (client credentials): the receiver gets a token the server issued', async () => {
     const before = oauth.tokenRequests.length;
-    const report = await sendAttempt(oauthApp(), 'c', scope(), deps);
+    const report = await deps.sender.attempt(oauthApp(), 'c', scope());
     expect(report.httpStatus).toBe(200);
     const request = oauth.tokenRequests[before];
     expect(request).toMatchObject({ status: 200, grant_type: 'client_credentials', scope: 'crm.read', basic: true });
@@ -82,28 +85,33 @@ ${extra}`);
 
   it('oauth2 with client credentials in the form body', async () => {
     const before = oauth.tokenRequests.length;
-    await sendAttempt(oauthApp('body'), 'c', scope(), deps);
+    await deps.sender.attempt(oauthApp('body'), 'c', scope());
     expect(oauth.tokenRequests[before]).toMatchObject({ status: 200, basic: false });
   });
 
   it('50 concurrent calls share one token request', async () => {
     const before = oauth.tokenRequests.length;
     const app = oauthApp();
-    const reports = await Promise.all(Array.from({ length: 50 }, (_, i) => sendAttempt(app, `c${i}`, scope(), deps)));
+    const reports = await Promise.all(Array.from({ length: 50 }, (_, i) => deps.sender.attempt(app, `c${i}`, scope())));
     expect(reports.every((r) => r.httpStatus === 200)).toBe(true);
     expect(oauth.tokenRequests.length - before).toBe(1);
     expect(deps.tokens.fetches).toBe(1);
     expect(new Set(receiver.requests.map((r) => r.headers.authorization)).size).toBe(1);
   });
 
-  it('a 401 drops the cached token and retries once with a fresh one', async () => {
+  it('a 401 drops the cached token and the runner sends once more with a fresh one', async () => {
     const app = oauthApp();
-    await sendAttempt(app, 'warm', scope(), deps);
+    await deps.sender.attempt(app, 'warm', scope());
     const first = receiver.requests[0]?.headers.authorization;
     receiver.sequence('/hook', [{ status: 401 }, { status: 200, body: { ok: 1 } }]);
-    const report = await sendAttempt(app, 'c', scope(), deps);
+    const policy = { id: 'p', description: undefined, match: undefined, apps: [app] };
+    const outcome = await runApps(policy, { event: makeEvent({ call_id: 'c' }), results: {}, pendingAttempts: {} }, QUEUED, {
+      sender: deps.sender,
+      redactor: new Redactor([]),
+      checkpoint: { saveResult: async () => undefined, savePendingAttempts: async () => undefined, finish: async () => undefined },
+    });
     receiver.on('/hook', () => ({ status: 200, body: { ok: true } }));
-    expect(report.httpStatus).toBe(200);
+    expect(outcome).toMatchObject({ kind: 'finished', status: 'completed', runs: [{ result: { http_status: 200, attempts: 1 } }] });
     expect(deps.tokens.fetches).toBe(2);
     const [, rejected, retried] = receiver.requests;
     expect(rejected?.headers.authorization).toBe(first);
@@ -111,7 +119,7 @@ ${extra}`);
   });
 
   it('a refused client secret fails the app with a clear error and is not retried', async () => {
-    const report = await sendAttempt(oauthApp('basic', 'wrong-secret'), 'c', scope(), deps);
+    const report = await deps.sender.attempt(oauthApp('basic', 'wrong-secret'), 'c', scope());
     expect(report.outcome).toEqual({ kind: 'fatal', code: 'oauth' });
     expect(report.error).toEqual({ code: 'CALLHOOK_OAUTH_TOKEN', message: expect.stringContaining('HTTP 401') });
     expect(receiver.requests).toHaveLength(0);

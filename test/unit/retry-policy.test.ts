@@ -1,24 +1,38 @@
-import { backoffDelay, decideRetry, MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../src/webhook/retry-policy';
+import { backoffDelay, decideAttempt, longestSchedule, MAX_RETRY_AFTER_MS, parseRetryAfter, type RetryRule } from '../../src/webhook/retry-policy';
 
-describe('decideRetry', () => {
-  const none = new Set<number>();
+const rule = (overrides: Partial<RetryRule> = {}): RetryRule => ({ retryCount: 3, retryDelayMs: 1000, retryOnStatus: new Set(), ...overrides });
+
+describe('decideAttempt', () => {
   it.each([
     [200, 'success'], [204, 'success'], [301, 'give-up'], [400, 'give-up'], [401, 'give-up'], [404, 'give-up'],
     [429, 'give-up'], [500, 'retry'], [502, 'retry'], [503, 'retry'], [504, 'retry'],
   ])('HTTP %i → %s', (status, action) => {
-    expect(decideRetry({ kind: 'response', status }, none).action).toBe(action);
+    expect(decideAttempt({ kind: 'response', status }, rule(), 1).action).toBe(action);
   });
   it('retries 429 only when the app lists it', () => {
-    expect(decideRetry({ kind: 'response', status: 429 }, new Set([429])).action).toBe('retry');
+    expect(decideAttempt({ kind: 'response', status: 429 }, rule({ retryOnStatus: new Set([429]) }), 1).action).toBe('retry');
   });
   it.each(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND'])('retries network error %s', (code) => {
-    expect(decideRetry({ kind: 'network', code }, none).action).toBe('retry');
+    expect(decideAttempt({ kind: 'network', code }, rule(), 1).action).toBe('retry');
   });
   it('gives up on fatal errors', () => {
-    expect(decideRetry({ kind: 'fatal', code: 'template' }, none).action).toBe('give-up');
+    expect(decideAttempt({ kind: 'fatal', code: 'template' }, rule(), 1).action).toBe('give-up');
   });
-  it('passes Retry-After on', () => {
-    expect(decideRetry({ kind: 'response', status: 503, retryAfterMs: 7000 }, none)).toEqual({ action: 'retry', afterMs: 7000 });
+  it('waits retry_delay × 2^(n−1), and gives up once retry_count retries are spent', () => {
+    const decisions = [1, 2, 3, 4].map((n) => decideAttempt({ kind: 'response', status: 503 }, rule(), n));
+    expect(decisions).toEqual([
+      { action: 'retry', delayMs: 1000 },
+      { action: 'retry', delayMs: 2000 },
+      { action: 'retry', delayMs: 4000 },
+      { action: 'give-up' },
+    ]);
+  });
+  it('honours a longer Retry-After', () => {
+    expect(decideAttempt({ kind: 'response', status: 503, retryAfterMs: 7000 }, rule(), 1)).toEqual({ action: 'retry', delayMs: 7000 });
+  });
+  it('a 401 to a cached OAuth2 token asks for a fresh one, once', () => {
+    expect(decideAttempt({ kind: 'response', status: 401 }, rule(), 1, true)).toEqual({ action: 'refresh-auth' });
+    expect(decideAttempt({ kind: 'response', status: 401 }, rule(), 1, false)).toEqual({ action: 'give-up' });
   });
 });
 
@@ -30,6 +44,14 @@ describe('backoffDelay', () => {
     expect(backoffDelay(1, 1000, 500)).toBe(1000);
     expect(backoffDelay(1, 1000, 30_000)).toBe(30_000);
     expect(backoffDelay(1, 1000, 3_600_000)).toBe(MAX_RETRY_AFTER_MS);
+  });
+});
+
+describe('longestSchedule', () => {
+  it('adds every attempt\'s timeout and every wait at its longest (Retry-After at its cap)', () => {
+    expect(longestSchedule({ ...rule({ retryCount: 0 }), timeoutMs: 30_000 })).toBe(30_000);
+    expect(longestSchedule({ ...rule({ retryCount: 2 }), timeoutMs: 1000 })).toBe(3 * 1000 + 2 * MAX_RETRY_AFTER_MS);
+    expect(longestSchedule({ ...rule({ retryCount: 20 }), timeoutMs: 1000 })).toBeGreaterThan(7 * 86_400_000);
   });
 });
 

@@ -4,7 +4,8 @@ import { CALL_ID_PATTERN, parseEvents } from '../../events/schema';
 import type { CallhookConfig, Policy } from '../../policies/types';
 import type { CallProducer } from '../../queue/producer';
 import type { Replayer } from '../../queue/replay';
-import type { CallRecord, CallStore } from '../../store/call-store';
+import type { CallRecord } from '../../model/call';
+import type { CallStore } from '../../store/call-store';
 import { problem } from '../problem';
 
 export interface CallsDeps {

@@ -7,12 +7,14 @@ import type { Metrics } from '../../metrics/metrics';
 import type { CallhookConfig } from '../../policies/types';
 import { runRealtime } from '../../pipeline/realtime';
 import type { CallStore } from '../../store/call-store';
-import type { SendDeps } from '../../webhook/send';
+import type { Redactor } from '../../util/redact';
+import type { Sender } from '../../webhook/send';
 import { problem } from '../problem';
 
 export interface RunNowDeps {
   config: CallhookConfig;
-  send: SendDeps;
+  sender: Sender;
+  redactor: Redactor;
   store: CallStore;
   metrics?: Metrics | undefined;
 }
@@ -28,13 +30,13 @@ export function registerRunNowRoutes(app: FastifyInstance, deps: RunNowDeps): vo
     if (event.policy !== undefined && !deps.config.byId.has(event.policy)) {
       return problem(reply, 'CALLHOOK_POLICY_NOT_FOUND', `no policy "${event.policy}"`);
     }
-    return runRealtime(deps.config, event, { ...deps.send, observer: deps.metrics }, deps.store);
+    return runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.metrics }, deps.store);
   });
 
   app.post<{ Querystring: { format?: string } }>('/v1/call-test', single, async (request, reply) => {
     const input = parseCallTest(deps.config, request.body);
     if (!input.ok) return problem(reply, input.code, input.problems.join('; '), input.problems);
-    const report = await runCallTest(deps.config, input, deps.send);
+    const report = await runCallTest(input, { sender: deps.sender, redactor: deps.redactor });
     if (request.query.format === 'text') return reply.type('text/plain; charset=utf-8').send(formatCallTest(report));
     return report;
   });

@@ -147,7 +147,7 @@ export function hostileNames(): string[] {
   let big = '';
   while (Buffer.byteLength(JSON.stringify(big)) < 200 * 1024) big += mixed;
   return [
-    `O'Brien & Sons`, 'quote " and \\ backslash', '../../admin?x=1#frag', '..%2F..%2Fadmin', '%00%0d%0a', 'line\r\nX-Injected: yes',
+    `O'Brien & Sons`, 'quote " and \\ backslash', '..', '.', '../../admin?x=1#frag', '..%2F..%2Fadmin', '%00%0d%0a', 'line\r\nX-Injected: yes',
     'lf only\nX-Injected: yes', 'nul\u0000byte', 'tab\there', 'del\u007f', 'Zoë 李 🙂', '👩‍👩‍👧 family', '\u202eRTL override', '\u2028\u2029 separators',
     '{{ event.call_id }}', '{{{ event.call_id }}}', '<script>alert(1)</script>', '"; DROP TABLE calls; --', '  padded  ', ' ', 'a/b\\c?d=e&f#g', '+1 (555) 123-4567',
     '\ud800 lone high', 'lone low \udfff', 'x'.repeat(200 * 1024), big,

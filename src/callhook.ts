@@ -1,0 +1,132 @@
+import type { Worker } from 'bullmq';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { registerOpsRoutes } from './api/routes/ops';
+import { buildApi, type ApiDeps } from './api/server';
+import { SettingsError } from './errors';
+import { retentionProblems } from './pipeline/retention';
+import type { CallhookConfig } from './policies/types';
+import type { CallJobData } from './queue/calls-queue';
+import { createCallWorker } from './queue/worker';
+import { createRuntime, type Runtime } from './runtime';
+import { apiExposureProblems, type Settings } from './settings';
+import { evictionPolicy, evictionProblem } from './store/eviction';
+
+export interface CallhookRoles {
+  /** Serve the HTTP API on settings.host:port. */
+  api: boolean;
+  /** Run a worker that takes calls off the queue. */
+  worker: boolean;
+  /** API server timeouts (tests shorten them). */
+  apiTimeouts?: ApiDeps['timeouts'];
+}
+
+export interface CallhookProcess {
+  runtime: Runtime;
+  api: FastifyInstance | undefined;
+  worker: Worker<CallJobData, string> | undefined;
+  /** The API's port (the one chosen when settings.port is 0), or 0 without an API. */
+  port: number;
+  /** Stops taking work, lets calls in flight finish, closes every connection. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The one place that builds a callhook process from settings and config: checks what must hold
+ * before anything starts, then the runtime, the worker and the API. `start`, `api`, `worker`,
+ * `demo` and the test harness all start here, so tests run production's wiring.
+ * @throws SettingsError when the API would be exposed without a strong token, call records
+ * could expire mid-call, or Redis evicts keys.
+ */
+export async function startCallhook(settings: Settings, config: CallhookConfig, logger: Logger, roles: CallhookRoles): Promise<CallhookProcess> {
+  const problems = [...(roles.api ? apiExposureProblems(settings) : []), ...retentionProblems(config, settings.resultTtlMs)];
+  if (problems.length > 0) throw new SettingsError(problems);
+  const runtime = createRuntime(settings, config, logger);
+  const closers: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const close of closers) await close();
+    await runtime.close();
+  };
+  try {
+    await checkEviction(runtime, logger);
+    const worker = roles.worker ? startWorker(runtime, closers) : undefined;
+    if (worker && !roles.api && settings.metricsPort !== undefined) await startOpsServer(runtime, closers);
+    const api = roles.api ? await startApi(runtime, roles, closers) : undefined;
+    const address = api?.server.address();
+    let stopping: Promise<void> | undefined;
+    return {
+      runtime,
+      api,
+      worker,
+      port: typeof address === 'object' && address ? address.port : 0,
+      stop: () => (stopping ??= stopAll()),
+    };
+  } catch (error) {
+    await stopAll().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Refuses a Redis that evicts keys; where it will not say (CONFIG and INFO disabled), warns loudly. */
+async function checkEviction(runtime: Runtime, logger: Logger): Promise<void> {
+  const policy = await evictionPolicy(runtime.redis);
+  const problem = evictionProblem(policy);
+  if (problem) throw new SettingsError([problem]);
+  if (policy === undefined) {
+    logger.warn('could not read Redis maxmemory-policy (INFO and CONFIG refused): make sure it is noeviction, or Redis may silently evict call records and queued calls');
+  }
+}
+
+function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Worker<CallJobData, string> {
+  const { settings, config, logger } = runtime;
+  const worker = createCallWorker({
+    connection: runtime.redis,
+    prefix: settings.prefix,
+    config,
+    store: runtime.store,
+    sender: runtime.sender,
+    redactor: runtime.redactor,
+    logger,
+    observer: runtime.metrics,
+    concurrency: settings.concurrency,
+    lockDurationMs: settings.lockDurationMs,
+  });
+  worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
+  closers.push(() => worker.close());
+  logger.info({ concurrency: settings.concurrency, policies: config.policies.length }, 'worker started');
+  return worker;
+}
+
+/** A worker-only process serves /metrics, /healthz and /readyz on CALLHOOK_METRICS_PORT. */
+async function startOpsServer(runtime: Runtime, closers: (() => Promise<unknown>)[]): Promise<void> {
+  const { settings, logger } = runtime;
+  const ops = Fastify();
+  registerOpsRoutes(ops, { metrics: runtime.metrics, ready: () => runtime.store.probeWritable() });
+  await ops.listen({ host: settings.host, port: settings.metricsPort });
+  closers.push(() => ops.close());
+  const address = ops.server.address();
+  logger.info({ url: `http://${settings.host}:${typeof address === 'object' && address ? address.port : settings.metricsPort}/metrics` }, 'worker metrics listening');
+}
+
+async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => Promise<unknown>)[]): Promise<FastifyInstance> {
+  const { settings, logger } = runtime;
+  const api = buildApi({
+    config: runtime.config,
+    sender: runtime.sender,
+    redactor: runtime.redactor,
+    producer: runtime.producer,
+    store: runtime.store,
+    replayer: runtime.replayer,
+    logger,
+    apiToken: settings.apiToken,
+    metrics: runtime.metrics,
+    ready: () => runtime.store.probeWritable(),
+    timeouts: roles.apiTimeouts,
+  });
+  await api.listen({ host: settings.host, port: settings.port });
+  // The API stops first, so no new call arrives while the worker drains.
+  closers.unshift(() => api.close());
+  const address = api.server.address();
+  logger.info({ url: `http://${settings.host}:${typeof address === 'object' && address ? address.port : settings.port}` }, 'api listening');
+  return api;
+}

@@ -1,0 +1,79 @@
+import type { ErrorCode } from '../errors';
+
+/**
+ * What a call is, as every layer sees it: its statuses, an app's stored result, the state a run
+ * resumes from and where a run writes. The store and the pipeline both import from here, so
+ * data flows one way.
+ */
+
+export type AppStatus = 'success' | 'failed' | 'skipped';
+
+/** One app's stored result: what later apps template from (`app_data.<slug>`). */
+export interface AppResult {
+  status: AppStatus;
+  http_status: number | null;
+  data: unknown;
+  message: string;
+  attempts: number;
+  duration_ms: number;
+  unresolved: string[];
+  error: { code: ErrorCode; message: string } | null;
+}
+
+export type CallStatus = 'queued' | 'running' | 'completed' | 'partial' | 'failed' | 'unmatched';
+
+export const FINAL_STATUSES: readonly CallStatus[] = ['completed', 'partial', 'failed', 'unmatched'];
+
+export function isFinal(status: CallStatus): boolean {
+  return FINAL_STATUSES.includes(status);
+}
+
+/** A call's status from its results: completed (none failed), partial (some succeeded) or failed. */
+export function callStatus(results: readonly AppResult[]): CallStatus {
+  const failed = results.some((r) => r.status === 'failed');
+  if (!failed) return 'completed';
+  return results.some((r) => r.status === 'success') ? 'partial' : 'failed';
+}
+
+/** A completed-call event after validation (events/schema): `call_id` and `timestamp` always present. */
+export interface CallEvent {
+  call_id: string;
+  timestamp: string;
+  calling_number: string;
+  called_number: string;
+  calling_name?: string | undefined;
+  calling_devicename?: string | undefined;
+  trigger_point_type?: string | undefined;
+  policy?: string | undefined;
+  app_data?: Record<string, unknown> | undefined;
+  /** Any other field is kept and available as `event.<field>`. */
+  [field: string]: unknown;
+}
+
+/** What a run resumes from, as loaded from the store. */
+export interface CallState {
+  event: CallEvent;
+  /** Results already stored for this call (real-time apps, post-call apps done before a retry or crash). */
+  results: Readonly<Record<string, AppResult>>;
+  /** Attempts already made of an app that is waiting to be retried. */
+  pendingAttempts: Readonly<Record<string, number>>;
+}
+
+/** Where a run writes each app's result, at the latest before the next request is sent. */
+export interface Checkpoint {
+  saveResult(slug: string, result: AppResult): Promise<void>;
+  savePendingAttempts(slug: string, attempts: number): Promise<void>;
+  /** The run's final status, written together with its last app result. */
+  finish(status: CallStatus, last?: { slug: string; result: AppResult }): Promise<void>;
+}
+
+/** A call as the API shows it. */
+export interface CallRecord {
+  call_id: string;
+  policy: string | null;
+  status: CallStatus;
+  event: CallEvent;
+  app_data: Record<string, AppResult>;
+  created_at: string;
+  finished_at: string | null;
+}

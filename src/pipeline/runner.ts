@@ -1,0 +1,135 @@
+import { callStatus, type AppResult, type CallState, type CallStatus, type Checkpoint } from '../model/call';
+import type { Phase, Policy, WebhookApp } from '../policies/types';
+import type { TemplateScope } from '../templates/engine';
+import { Redactor } from '../util/redact';
+import { decideAttempt, type Decision } from '../webhook/retry-policy';
+import type { AttemptReport, RequestTrace, Sender } from '../webhook/send';
+import { noopObserver, type PipelineObserver } from './observer';
+import { finalResult, skipResult } from './result';
+
+/** What differs between the ways apps run: which phases, and where a retry waits. */
+export interface RunMode {
+  /** Apps of these phases run, real-time ones first, each phase in `order`. */
+  readonly phases: readonly Phase[];
+  /**
+   * `queue`: one attempt per run; a retryable failure returns `retry` and the queue runs the call
+   * again later (no worker slot held). `request`: retries happen inside the request
+   * (axios-retry), the whole app bounded by its timeout (real-time apps, Call Test).
+   */
+  readonly retries: 'queue' | 'request';
+}
+
+export const QUEUED: RunMode = { phases: ['post_call'], retries: 'queue' };
+export const REAL_TIME: RunMode = { phases: ['real_time'], retries: 'request' };
+
+export interface RunnerDeps {
+  sender: Sender;
+  /** Where results go (Redis for queued and real-time calls, memory for Call Test). */
+  checkpoint: Checkpoint;
+  /** Configured secrets: every result and request trace passes through it before anything sees it. */
+  redactor: Redactor;
+  observer?: PipelineObserver | undefined;
+  /** Aborts requests in flight (shutdown). */
+  signal?: AbortSignal | undefined;
+}
+
+/** One app of a run: its result, and the request it sent (redacted; undefined when none was sent in this run). */
+export interface AppRun {
+  app: WebhookApp;
+  result: AppResult;
+  request: RequestTrace | undefined;
+}
+
+export type RunOutcome =
+  | { kind: 'finished'; status: CallStatus; runs: AppRun[] }
+  | { kind: 'retry'; slug: string; attempt: number; delayMs: number };
+
+/**
+ * Runs a policy's apps for one call, the one runner for every path (queued, real-time, Call
+ * Test). Apps run in order; `when` and `on_failure: stop` are applied; each result is redacted,
+ * then checkpointed before the next request is sent (the last one together with the final
+ * status). An app with a stored result is never sent again, so a rerun (delayed retry, crash
+ * redelivery) resumes where the last run stopped.
+ */
+export async function runApps(policy: Policy, state: CallState, mode: RunMode, deps: RunnerDeps): Promise<RunOutcome> {
+  const observer = deps.observer ?? noopObserver;
+  const { event } = state;
+  const appData: Record<string, unknown> = { ...event.app_data, ...state.results };
+  const scope: TemplateScope = { event, app_data: appData };
+  const runs: AppRun[] = [];
+  const unsaved: { slug: string; result: AppResult }[] = [];
+  const flush = async () => {
+    for (let next = unsaved.shift(); next; next = unsaved.shift()) await deps.checkpoint.saveResult(next.slug, next.result);
+  };
+  let stoppedBy: string | undefined;
+
+  for (const app of appsOf(policy, mode.phases)) {
+    const context = { callId: event.call_id, policy: policy.id, app: app.slug };
+    const stored = state.results[app.slug];
+    if (stored) {
+      runs.push({ app, result: stored, request: undefined });
+      if (stored.status === 'failed' && app.onFailure === 'stop') stoppedBy = app.slug;
+      continue;
+    }
+    let run: AppRun;
+    const skipped = skipResult(app, scope, stoppedBy);
+    if (skipped) run = { app, result: skipped, request: undefined };
+    else {
+      // Results so far are written before this app's request goes out.
+      await flush();
+      const attempt = (state.pendingAttempts[app.slug] ?? 0) + 1;
+      const { report, decision } = await attemptApp(app, scope, attempt, mode, deps);
+      const willRetry = decision.action === 'retry' && mode.retries === 'queue';
+      observer.attempt(context, decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed', report.durationMs, report.httpStatus);
+      if (decision.action === 'retry' && mode.retries === 'queue') {
+        await deps.checkpoint.savePendingAttempts(app.slug, attempt);
+        return { kind: 'retry', slug: app.slug, attempt, delayMs: decision.delayMs };
+      }
+      run = redacted(app, report, finalResult(app, report, mode.retries === 'queue' ? attempt : report.attempts, scope), deps.redactor);
+      if (run.result.status === 'failed' && app.onFailure === 'stop') stoppedBy = app.slug;
+    }
+    observer.result(context, run.result);
+    runs.push(run);
+    unsaved.push({ slug: app.slug, result: run.result });
+    appData[app.slug] = run.result;
+  }
+  const last = unsaved.pop();
+  await flush();
+  const status = callStatus(runs.map((r) => r.result));
+  await deps.checkpoint.finish(status, last);
+  return { kind: 'finished', status, runs };
+}
+
+/** The apps of the given phases in run order: real-time first, then post-call, each in `order`. */
+export function appsOf(policy: Policy, phases: readonly Phase[]): WebhookApp[] {
+  return (['real_time', 'post_call'] as const).filter((p) => phases.includes(p)).flatMap((phase) => policy.apps.filter((a) => a.phase === phase));
+}
+
+/**
+ * One attempt of an app and the decision on it. A 401 to a cached OAuth2 token is sent once more
+ * with a fresh token, inside the same deadline (the token may have been revoked early).
+ */
+async function attemptApp(app: WebhookApp, scope: TemplateScope, attempt: number, mode: RunMode, deps: RunnerDeps) {
+  const callId = (scope.event as { call_id: string }).call_id;
+  const options = { signal: deps.signal, retryInRequest: mode.retries === 'request', deadlineAt: Date.now() + app.timeoutMs };
+  let report = await deps.sender.attempt(app, callId, scope, options);
+  const numberOf = (r: AttemptReport) => (mode.retries === 'queue' ? attempt : r.attempts);
+  let decision: Decision = decideAttempt(report.outcome, app, numberOf(report), app.auth.type === 'oauth2' && report.credential !== undefined);
+  if (decision.action === 'refresh-auth') {
+    report = await deps.sender.attempt(app, callId, scope, { ...options, staleCredential: report.credential });
+    decision = decideAttempt(report.outcome, app, numberOf(report));
+  }
+  return { report, decision };
+}
+
+/** The one redaction step: configured secrets and this attempt's own credential, in the result and the request. */
+function redacted(app: WebhookApp, report: AttemptReport, result: AppResult, secrets: Redactor): AppRun {
+  const redactor = report.credential ? secrets.with([report.credential]) : secrets;
+  const request = report.request && {
+    method: report.request.method,
+    url: redactor.empty ? report.request.url : redactor.text(report.request.url),
+    headers: redactor.headers(report.request.headers),
+    body: redactor.empty ? report.request.body : redactor.deep(report.request.body),
+  };
+  return { app, result: redactor.empty ? result : (redactor.deep(result) as AppResult), request };
+}

@@ -1,0 +1,40 @@
+import { ConfigError, SettingsError } from '../src/errors';
+import { loadConfigFile } from '../src/policies/load';
+import type { CallhookConfig } from '../src/policies/types';
+import { parseSettings, type Settings } from '../src/settings';
+
+/** Stops the process with one clear line per problem (exit 1). */
+export function fail(lines: string | readonly string[]): never {
+  for (const line of [lines].flat()) process.stderr.write(`callhook: ${line}\n`);
+  process.exit(1);
+}
+
+/** Settings and config from `env` (and `--config`), or exit 1 with every problem. */
+export function loadOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: string): { settings: Settings; config: CallhookConfig } {
+  try {
+    const parsed = parseSettings(env);
+    const settings = configPath ? { ...parsed, configPath } : parsed;
+    return { settings, config: loadConfigFile(settings.configPath, env) };
+  } catch (error) {
+    if (error instanceof SettingsError || error instanceof ConfigError) fail(error.problems);
+    throw error;
+  }
+}
+
+/**
+ * SIGTERM and SIGINT: the first calls `onFirst` (stop taking work, finish what is in flight), a
+ * second one exits at once with `secondExitCode`.
+ */
+export function onStopSignals(onFirst: (signal: NodeJS.Signals) => void, onSecond: (signal: NodeJS.Signals) => void, secondExitCode = 1): void {
+  let signalled = false;
+  const handle = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      onSecond(signal);
+      process.exit(secondExitCode);
+    }
+    signalled = true;
+    onFirst(signal);
+  };
+  process.on('SIGTERM', handle);
+  process.on('SIGINT', handle);
+}
