@@ -10,7 +10,7 @@ import type { CallJobData } from './queue/calls-queue';
 import { createCallWorker } from './queue/worker';
 import { createRuntime, type Runtime } from './runtime';
 import { apiExposureProblems, type Settings } from './settings';
-import { evictionPolicy, evictionProblem } from './store/eviction';
+import { checkEviction } from './store/eviction';
 
 export interface CallhookRoles {
   /** Serve the HTTP API on settings.host:port. */
@@ -48,7 +48,7 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
     await runtime.close();
   };
   try {
-    await checkEviction(runtime, logger);
+    await refuseEvictingRedis(runtime, logger);
     const worker = roles.worker ? startWorker(runtime, closers) : undefined;
     if (worker && !roles.api && settings.metricsPort !== undefined) await startOpsServer(runtime, closers);
     const api = roles.api ? await startApi(runtime, roles, closers) : undefined;
@@ -68,13 +68,10 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
 }
 
 /** Refuses a Redis that evicts keys; where it will not say (CONFIG and INFO disabled), warns loudly. */
-async function checkEviction(runtime: Runtime, logger: Logger): Promise<void> {
-  const policy = await evictionPolicy(runtime.redis);
-  const problem = evictionProblem(policy);
+async function refuseEvictingRedis(runtime: Runtime, logger: Logger): Promise<void> {
+  const { problem, warning } = await checkEviction(runtime.redis);
   if (problem) throw new SettingsError([problem]);
-  if (policy === undefined) {
-    logger.warn('could not read Redis maxmemory-policy (INFO and CONFIG refused): make sure it is noeviction, or Redis may silently evict call records and queued calls');
-  }
+  if (warning) logger.warn(warning);
 }
 
 function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Worker<CallJobData, string> {

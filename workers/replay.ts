@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { createLogger } from '../src/logger';
 import { createRuntime } from '../src/runtime';
 import { parseDuration } from '../src/util/duration';
+import { withoutPassword } from '../src/util/redact';
 import { fail, loadOrExit } from './cli-support';
+import { redisAnswers } from './redis-fallback';
 
 /**
  * `callhook replay <call_id>...` or `callhook replay --failed [--since 1h]`: re-queues finished
@@ -22,6 +24,7 @@ export function registerReplay(program: Command): void {
       const sinceMs = parseDuration(opts.since);
       if (sinceMs === undefined) fail(`--since ${opts.since}: expected a duration such as 30m, 1h or 7d`);
       const { settings, config } = loadOrExit(process.env, opts.config);
+      if (!(await redisAnswers(settings.redisUrl))) fail(`no Redis answers at ${withoutPassword(settings.redisUrl)}; start one or set REDIS_URL`);
       const logger = createLogger({ level: 'warn', secrets: config.secrets });
       const runtime = createRuntime(settings, config, logger);
       try {

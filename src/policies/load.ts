@@ -5,6 +5,7 @@ import { ConfigError } from '../errors';
 import { compilePolicy } from './compile';
 import { formatPath } from '../util/format-path';
 import { substituteEnv } from './env';
+import { authSecrets, isSecretSubstitution, shortSecretProblem } from './secrets';
 import { configSchema } from './schema';
 import type { CallhookConfig, Policy } from './types';
 
@@ -61,22 +62,27 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
   });
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const secrets = new Set(substituted.secrets);
-  for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);
-  return deepFreeze({ policies, byId, secrets: [...secrets].filter((s) => s.length > 0), source });
-}
-
-function authSecrets(auth: Policy['apps'][number]['auth']): string[] {
-  switch (auth.type) {
-    case 'basic':
-      return [auth.password, Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')];
-    case 'bearer':
-      return [auth.token];
-    case 'oauth2':
-      return [auth.client_secret];
-    default:
-      return [];
+  const secrets = new Set<string>();
+  for (const substitution of substituted.substitutions) {
+    if (!isSecretSubstitution(substitution, tree)) continue;
+    secrets.add(substitution.value);
+    const short = shortSecretProblem(substitution.path, substitution.value);
+    if (short) problems.push(`${short} (\${${substitution.name}})`);
   }
+  // Credentials written literally in the file (substituted ones were checked above).
+  parsed.data.policies.forEach((policyInput, p) =>
+    policyInput.apps.forEach((appInput, a) => {
+      for (const field of ['password', 'token', 'client_secret'] as const) {
+        const value = (appInput.auth as Partial<Record<typeof field, string>>)[field];
+        if (substituted.substitutions.some((s) => s.path.join('.') === ['policies', p, 'apps', a, 'auth', field].join('.'))) continue;
+        const short = value === undefined ? undefined : shortSecretProblem(['policies', p, 'apps', a, 'auth', field], value);
+        if (short) problems.push(short);
+      }
+    }),
+  );
+  for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze({ policies, byId, secrets: [...secrets].filter((s) => s.length > 0), source });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -65,7 +65,7 @@ export interface Policy {
 export interface CallhookConfig {
   readonly policies: readonly Policy[];
   readonly byId: ReadonlyMap<string, Policy>;
-  /** Values that must never be shown: auth secrets and every `${ENV}` substitution. */
+  /** Values that must never be shown: auth credentials and the `${ENV}` substitutions that are secrets (policies/secrets.ts). */
   readonly secrets: readonly string[];
   /** Where the config came from, for logs. */
   readonly source: string;

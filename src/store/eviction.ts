@@ -21,6 +21,19 @@ export async function evictionPolicy(redis: RedisClient): Promise<string | undef
 }
 
 /**
+ * Whether this Redis may evict callhook's keys: a problem (refuse to start), a warning (it would
+ * not say: check it by hand), or neither.
+ */
+export async function checkEviction(redis: RedisClient): Promise<{ problem?: string; warning?: string }> {
+  const policy = await evictionPolicy(redis);
+  if (policy === undefined) {
+    return { warning: 'could not read Redis maxmemory-policy (INFO and CONFIG refused): make sure it is noeviction, or Redis may silently evict call records and queued calls' };
+  }
+  const problem = evictionProblem(policy);
+  return problem ? { problem } : {};
+}
+
+/**
  * Why this Redis would lose calls, or nothing. With any policy but `noeviction`, Redis evicts
  * keys when memory is full: call records (they carry a TTL, so `volatile-*` takes them first) or
  * BullMQ's own keys, silently.

@@ -33,6 +33,15 @@ policies:
   - id: retry-after
     apps:
       - { name: Busy, phase: real_time, url: "${receiver.url}/busy", retry_delay: 50ms, timeout: 5s }
+  - id: sales
+    match: { called_number: "^1" }
+    apps:
+      - { name: Sales CRM, url: "${receiver.url}/sales", retry_delay: 400ms }
+  - id: support
+    match: { called_number: "^2" }
+    apps:
+      - { name: Support Lookup, phase: real_time, url: "${receiver.url}/support-rt" }
+      - { name: Support CRM, url: "${receiver.url}/support" }
 `);
   });
   afterAll(async () => {
@@ -100,6 +109,20 @@ policies:
     expect(answer.body.app_data.busy).toMatchObject({ status: 'success', attempts: 2 });
     const [a, b] = receiver.to('/busy').map((r) => r.at);
     expect((b ?? 0) - (a ?? 0)).toBeGreaterThanOrEqual(950);
+  });
+
+  it('a call already queued keeps its policy: a real-time request for it cannot switch a delayed retry to another policy', async () => {
+    receiver.sequence('/sales', [{ status: 503 }, { status: 200, body: { ok: true } }]);
+    const event = makeEvent({ called_number: '1000' });
+    await h.post(event);
+    await receiver.waitFor(1, '/sales'); // failed once: the call waits 400 ms for its retry
+    const realtime = await h.request('POST', '/v1/realtime', { ...event, called_number: '2000' });
+    expect(realtime.body).toMatchObject({ call_id: event.call_id, policy: 'sales', app_data: {} });
+    const record = await h.waitForCall(event.call_id);
+    expect(record).toMatchObject({ policy: 'sales', status: 'completed' });
+    expect(receiver.to('/sales')).toHaveLength(2);
+    expect(receiver.to('/support-rt')).toHaveLength(0);
+    expect(receiver.to('/support')).toHaveLength(0);
   });
 
   it('refuses a bad event and an unknown policy with a clear message', async () => {

@@ -52,6 +52,25 @@ policies:
     expect(sent('/third').map((r) => r.json)).toEqual([{ second: 7 }]);
   });
 
+  it('is atomic: of six concurrent replays exactly one is queued, and no app that succeeded is sent again', async () => {
+    receiver.on('/second', () => ({ status: 400, body: { error: 'bad' } }));
+    const event = makeEvent();
+    await h.post(event);
+    await h.waitForCall(event.call_id);
+    receiver.on('/second', () => ({ status: 200, body: { n: 8 } }));
+    const sentBefore = (path: string) => receiver.requests.filter((r) => r.url === path && r.headers['idempotency-key'] === `${event.call_id}${path.replace('/', '.')}`).length;
+    const firstBefore = sentBefore('/first');
+    const answers = await Promise.all(Array.from({ length: 6 }, () => h.request('POST', `/v1/calls/${event.call_id}/replay`)));
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([202, 409, 409, 409, 409, 409]);
+    for (const refused of answers.filter((a) => a.status === 409)) expect(refused.body.error.code).toBe('CALLHOOK_REPLAY_CONFLICT');
+    expect((await h.waitForCall(event.call_id)).status).toBe('completed');
+    await new Promise((r) => setTimeout(r, 300)); // a second run, if one had been queued, would show by now
+    expect(sentBefore('/first')).toBe(firstBefore);
+    expect(sentBefore('/second')).toBe(2); // the failed attempt and the one replay
+    expect(sentBefore('/third')).toBe(1);
+  });
+
   it('refuses an unknown call, a completed one with nothing to replay', async () => {
     expect(await h.request('POST', '/v1/calls/nope/replay')).toMatchObject({ status: 404, body: { error: { code: 'CALLHOOK_CALL_NOT_FOUND' } } });
     receiver.on('/second', () => ({ status: 200 }));

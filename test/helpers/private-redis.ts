@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { freePort } from './ports';
+
+/**
+ * A redis-server of this test's own on a free loopback port, for what the shared one must not
+ * be put through: a memory limit, an eviction policy, disabled commands.
+ */
+export async function startPrivateRedis(args: string[] = []): Promise<{ url: string; client: Redis; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 50; i++) {
+    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => undefined);
+    const up = await probe.connect().then(() => true, () => false);
+    probe.disconnect();
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  return {
+    url,
+    client,
+    async stop() {
+      client.disconnect();
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+/**
+ * Writes ballast until Redis refuses even a small write (maxmemory with noeviction); returns the
+ * keys written. Big chunks first, then smaller ones: Redis counts a command's own size, so it
+ * refuses a big write while it still takes small ones.
+ */
+export async function fillUntilRefused(client: Redis): Promise<string[]> {
+  const keys: string[] = [];
+  for (const size of [256 * 1024, 8 * 1024, 256, 16]) {
+    const chunk = 'x'.repeat(size);
+    for (let refused = false; !refused; ) {
+      const key = `ballast:${keys.length}`;
+      try {
+        await client.set(key, chunk);
+        keys.push(key);
+      } catch (error) {
+        if (!/^OOM/.test((error as Error).message)) throw error;
+        refused = true;
+      }
+      if (keys.length > 1_000_000) throw new Error('Redis never refused a write: is maxmemory set?');
+    }
+  }
+  return keys;
+}

@@ -1,0 +1,119 @@
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RedisClient } from '../../src/store/call-store';
+import { checkEviction } from '../../src/store/eviction';
+import { startHarness } from '../helpers/harness';
+import { fillUntilRefused, startPrivateRedis } from '../helpers/private-redis';
+import { exited, spawnCli } from '../helpers/processes';
+import { redisUrl } from '../helpers/redis';
+import { Receiver } from '../helpers/receiver';
+
+const EVENT = { calling_number: '+15551234567', called_number: '1000', policy: 'p' };
+
+describe('Redis refusing writes (out of memory, noeviction)', () => {
+  let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  let ballast: string[] = [];
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis(['--maxmemory', '24mb', '--maxmemory-policy', 'noeviction']);
+    receiver = await new Receiver().start();
+    h = await startHarness(__filename, `
+policies:
+  - id: p
+    apps:
+      - { name: Lookup, phase: real_time, url: "${receiver.url}/rt" }
+      - { name: Post, url: "${receiver.url}/post" }
+`, { redisUrl: redis.url });
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+    await redis.stop();
+  });
+  afterEach(async () => {
+    if (ballast.length > 0) await redis.client.del(...ballast);
+    ballast = [];
+    receiver.requests.length = 0;
+  });
+
+  it('answers 503 with Retry-After, sends nothing, and is not ready until Redis takes writes again', async () => {
+    ballast = await fillUntilRefused(redis.client);
+    const posted = await h.request('POST', '/v1/calls', EVENT);
+    expect([posted.status, posted.body.error.code, posted.headers.get('retry-after')]).toEqual([503, 'CALLHOOK_UNAVAILABLE', '5']);
+    const realtime = await h.request('POST', '/v1/realtime', EVENT);
+    expect([realtime.status, realtime.body.error.code]).toEqual([503, 'CALLHOOK_UNAVAILABLE']);
+    expect(receiver.requests).toHaveLength(0); // nothing sent that could not be recorded
+    const ready = await h.request('GET', '/readyz');
+    expect([ready.status, ready.body.redis]).toEqual([503, 'refuses writes (out of memory)']);
+
+    await redis.client.del(...ballast);
+    ballast = [];
+    expect((await h.request('GET', '/readyz')).status).toBe(200);
+    const again = await h.post(EVENT);
+    expect(again.status).toBe(202);
+    expect((await h.waitForCall(again.body.calls[0]!.call_id)).status).toBe('completed');
+  });
+
+  it('a real-time app sent before Redis refused its result: the answer says so instead of a 500', async () => {
+    receiver.on('/rt', async () => {
+      ballast = await fillUntilRefused(redis.client); // Redis fills up while the app is in flight
+      return { status: 200, body: { name: 'John Doe' } };
+    });
+    const answer = await h.request('POST', '/v1/realtime', EVENT);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ stored: false, app_data: { lookup: { status: 'success', data: { name: 'John Doe' } } } });
+    expect(answer.body.warning).toMatch(/could not be stored \(OOM.*do not resend/);
+    expect(receiver.to('/rt')).toHaveLength(1);
+  });
+});
+
+describe('call records that could be lost are refused at start', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'callhook-limits-'));
+  const policies = (retries: string) => {
+    const path = join(dir, `p-${retries.replace(/\W/g, '')}.yaml`);
+    writeFileSync(path, `policies: [{ id: slow-crm, apps: [{ name: A, url: "https://crm.example.com/", ${retries} }] }]`);
+    return path;
+  };
+
+  it.each(['0', '30s'])('CALLHOOK_RESULT_TTL=%s is refused', async (ttl) => {
+    const child = spawnCli(['worker'], { REDIS_URL: redisUrl(), CALLHOOK_CONFIG: policies('retry_count: 1'), CALLHOOK_RESULT_TTL: ttl });
+    expect(await exited(child)).toBe(1);
+    expect(child.output()).toMatch(new RegExp(`CALLHOOK_RESULT_TTL=${ttl}: must be at least 60000 ms`));
+  });
+
+  it('a TTL shorter than the longest retry schedule is refused, naming the policy', async () => {
+    const child = spawnCli(['worker'], { REDIS_URL: redisUrl(), CALLHOOK_CONFIG: policies('retry_count: 20, retry_delay: 1s') });
+    expect(await exited(child)).toBe(1);
+    expect(child.output()).toMatch(/CALLHOOK_RESULT_TTL=7d is shorter than policy slow-crm's longest retry schedule \(12d \d+h/);
+    const shorter = spawnCli(['worker'], { REDIS_URL: redisUrl(), CALLHOOK_CONFIG: policies('retry_count: 3'), CALLHOOK_RESULT_TTL: '10m' });
+    expect(await exited(shorter)).toBe(1);
+    expect(shorter.output()).toMatch(/CALLHOOK_RESULT_TTL=10m is shorter than policy slow-crm's longest retry schedule \(17m, /);
+  });
+
+  it.each([
+    ['allkeys-lru', []],
+    ['volatile-ttl', []],
+    ['volatile-lru, CONFIG disabled (read from INFO, as on managed Redis)', ['--rename-command', 'CONFIG', '']],
+  ])('a Redis with maxmemory-policy %s is refused', async (policy, extra) => {
+    const redis = await startPrivateRedis(['--maxmemory-policy', policy.split(',')[0]!, ...(extra as string[])]);
+    try {
+      for (const role of ['api', 'worker']) {
+        const child = spawnCli([role], { REDIS_URL: redis.url, CALLHOOK_CONFIG: 'config/policies.yaml', CALLHOOK_PORT: '0' });
+        expect(await exited(child)).toBe(1);
+        expect(child.output()).toMatch(new RegExp(`Redis maxmemory-policy is ${policy.split(',')[0]}: when memory is full it would silently evict`));
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('where Redis will not tell its policy, start goes on with a loud warning', async () => {
+    const refusing = { info: () => Promise.reject(new Error('ERR unknown command')), config: () => Promise.reject(new Error('ERR unknown command')) };
+    expect(await checkEviction(refusing as unknown as RedisClient)).toEqual({ warning: expect.stringMatching(/could not read Redis maxmemory-policy .* make sure it is noeviction/) });
+    const noeviction = { info: async () => '# Memory\r\nmaxmemory_policy:noeviction\r\n', config: async () => [] };
+    expect(await checkEviction(noeviction as unknown as RedisClient)).toEqual({});
+  });
+});

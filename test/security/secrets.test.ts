@@ -1,0 +1,153 @@
+import { ConfigError } from '../../src/errors';
+import { parseConfig } from '../../src/policies/load';
+import { freePort } from '../helpers/ports';
+import { exited, spawnCli } from '../helpers/processes';
+import { startHarness } from '../helpers/harness';
+import { startOAuthServer } from '../helpers/oauth-server';
+import { rawRequest } from '../helpers/raw-http';
+import { Receiver } from '../helpers/receiver';
+
+// A token with characters JSON and URLs escape: a receiver may echo it as tok\u002F...
+const TOKEN = 'tok/en+Secret=42';
+const PASSWORD = 'basic-pass-4c5b6a';
+const TENANT = 'tenant-7f3e9a1c';
+const API_KEY = 'query-key-7a8b9c';
+const env = { CRM_TOKEN: TOKEN, LEGACY_PASSWORD: PASSWORD, TENANT, API_KEY, RECEIVER: '', CHANNEL: '#sales', SLACK_PATH: 'T000/B000/XXXXXXXXXXXX' };
+const FORBIDDEN = [TOKEN, PASSWORD, TENANT, API_KEY, 'T000/B000/XXXXXXXXXXXX', Buffer.from(`ops:${PASSWORD}`).toString('base64'), encodeURIComponent(TOKEN), 'tok\\u002Fen', 'tok\\/en'];
+
+/** Every forbidden value found in `text`. */
+const leaks = (text: string) => FORBIDDEN.filter((secret) => text.includes(secret));
+
+describe('secrets never reach results, Call Test output or logs', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  const logLines: string[] = [];
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    const echo = (req: { headers: unknown; url: string; body: string }) => ({ you_sent: req.headers, url: req.url, body: req.body });
+    // The token JSON-escaped as some serialisers write it: the raw text never contains it literally.
+    receiver.on('/escaped', (req) => ({ status: 200, headers: { 'content-type': 'application/json' }, body: `{"echo":"${String(req.headers.authorization).replace(/\//g, '\\u002F')}"}` }));
+    receiver.on('/echo', (req) => ({ status: 200, body: echo(req) }));
+    receiver.on('/echo-fail', (req) => ({ status: 500, body: echo(req) }));
+    receiver.on('/echo-text', (req) => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: `auth was ${req.headers.authorization} at ${req.url}` }));
+    const fullEnv = { ...env, RECEIVER: receiver.url };
+    h = await startHarness(__filename, `
+policies:
+  - id: echoes
+    apps:
+      - { name: Escaped, url: "${receiver.url}/escaped", auth: { type: bearer, token: "\${CRM_TOKEN}" } }
+      - { name: Echo, method: POST, url: "\${RECEIVER}/echo?key=\${API_KEY}", auth: { type: basic, username: ops, password: "\${LEGACY_PASSWORD}" }, body: { deep: { a: { b: { c: { d: { e: { f: { g: { h: { i: { j: "\${CRM_TOKEN}" } } } } } } } } } } } }
+      - { name: Echo Fail, url: "${receiver.url}/echo-fail", retry_count: 0, query: { api_key: "\${API_KEY}" }, auth: { type: bearer, token: "\${CRM_TOKEN}" } }
+      - { name: Echo Text, url: "${receiver.url}/echo-text", auth: { type: bearer, token: "\${CRM_TOKEN}" } }
+      - { name: OAuth, url: "${receiver.url}/echo", retry_count: 0, auth: { type: oauth2, token_url: "http://127.0.0.1:9/\${TENANT}/token", client_id: c, client_secret: "\${LEGACY_PASSWORD}" } }
+  - id: readable
+    apps:
+      - { name: Chat, method: POST, url: "\${RECEIVER}/services/\${SLACK_PATH}", headers: { X-Channel: "\${CHANNEL}", X-Api-Key: "\${API_KEY}" }, body: { channel: "\${CHANNEL}" } }
+`, { env: fullEnv, logger: (config) => require('../../src/logger').createLogger({ level: 'debug', secrets: config.secrets, destination: { write: (line: string) => logLines.push(line) } }) });
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  it('queued: results, stored hash and logs hold no secret, however the receiver echoes it', async () => {
+    const posted = await h.post({ calling_number: '1', called_number: '2', policy: 'echoes' });
+    const callId = posted.body.calls[0]!.call_id;
+    const record = await h.waitForCall(callId);
+    expect(Object.keys(record.app_data)).toEqual(['escaped', 'echo', 'echo-fail', 'echo-text', 'oauth']);
+    expect(record.app_data.escaped!.data).toEqual({ echo: 'Bearer [REDACTED]' });
+    expect(record.app_data.oauth!.error!.message).toContain('/[REDACTED]/token');
+    // The receivers really got the secrets (so the test would see a leak).
+    expect(receiver.to('/escaped')[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    const stored = await h.runtime.redis.hgetall(`${h.prefix}:call:${callId}`);
+    expect(leaks(JSON.stringify(stored))).toEqual([]);
+    expect(leaks(JSON.stringify(record))).toEqual([]);
+    expect(leaks(logLines.join('\n'))).toEqual([]);
+    expect(logLines.join('\n')).toContain('app failed');
+  });
+
+  it('Call Test: a secret nested 10 levels deep in a body, echoes and the URL are all redacted', async () => {
+    for (const format of ['', '?format=text']) {
+      const answer = await rawRequest(h.baseUrl, 'POST', `/v1/call-test${format}`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ policy: 'echoes', calling_number: '1', called_number: '2' }) });
+      expect(answer.status).toBe(200);
+      expect(leaks(answer.text)).toEqual([]);
+      expect(answer.text).toContain('[REDACTED]');
+    }
+    const json = (await h.request('POST', '/v1/call-test', { policy: 'echoes', calling_number: '1', called_number: '2' })).body;
+    const echo = json.apps.find((a: { slug: string }) => a.slug === 'echo');
+    expect(echo.request.body.deep.a.b.c.d.e.f.g.h.i.j).toBe('[REDACTED]');
+    expect(echo.request.url).toBe(`${receiver.url}/echo?key=[REDACTED]`);
+    expect(echo.request.headers.Authorization).toBe('[REDACTED]');
+  });
+
+  it('ordinary substitutions stay readable: a base URL, a channel name, an ordinary header', async () => {
+    const json = (await h.request('POST', '/v1/call-test', { policy: 'readable', calling_number: '1', called_number: '2' })).body;
+    const [chat] = json.apps;
+    expect(chat.request.url).toBe(`${receiver.url}/services/[REDACTED]`); // a webhook path is its secret
+    expect(chat.request.headers['X-Channel']).toBe('#sales');
+    expect(chat.request.headers['X-Api-Key']).toBe('[REDACTED]');
+    expect(chat.request.body).toEqual({ channel: '#sales' });
+  });
+});
+
+describe('which substitutions are secrets', () => {
+  const secretsOf = (app: string, environment: Record<string, string>) => parseConfig(`policies: [{ id: p, apps: [${app}] }]`, environment).secrets;
+
+  it.each([
+    ['a base URL', '{ name: A, url: "${BASE}/c" }', { BASE: 'https://crm.example.com' }, []],
+    ['a base URL with a path', '{ name: A, url: "${BASE}/c" }', { BASE: 'https://crm.example.com/api' }, ['https://crm.example.com/api']],
+    ['user info in a base URL', '{ name: A, url: "${BASE}/c" }', { BASE: 'https://u:p4ss@crm.example.com' }, ['https://u:p4ss@crm.example.com']],
+    ['a URL path', '{ name: A, url: "https://hooks.example.com/${P}" }', { P: 'abcd/efgh' }, ['abcd/efgh']],
+    ['a query value of a credential parameter', '{ name: A, url: "https://h.example.com/", query: { api_key: "${K}" } }', { K: 'k-1234' }, ['k-1234']],
+    ['an ordinary query value', '{ name: A, url: "https://h.example.com/", query: { region: "${R}" } }', { R: 'eu-west' }, []],
+    ['a credential header, list form', '{ name: A, url: "https://h.example.com/", headers: [{ key: X-Api-Key, value: "${K}" }] }', { K: 'k-1234' }, ['k-1234']],
+    ['an ordinary header', '{ name: A, url: "https://h.example.com/", headers: { X-Tenant: "${T}" } }', { T: 'acme' }, []],
+    ['a body field', '{ name: A, method: POST, url: "https://h.example.com/", body: { channel: "${C}" } }', { C: '#sales' }, []],
+    ['a variable named like a secret, anywhere', '{ name: A, method: POST, url: "https://h.example.com/", body: { s: "${WEBHOOK_SECRET}" } }', { WEBHOOK_SECRET: 'whsec-1' }, ['whsec-1']],
+    ['a bearer token', '{ name: A, url: "https://h.example.com/", auth: { type: bearer, token: "${T}" } }', { T: 'tok-1234' }, ['tok-1234']],
+  ])('%s', (_what, app, environment, expected) => {
+    expect(secretsOf(app, environment)).toEqual(expect.arrayContaining(expected));
+    if (expected.length === 0) expect(secretsOf(app, environment)).toEqual([]);
+  });
+
+  it('a secret under 4 characters is a load error naming the field and variable', () => {
+    let problems: string[] = [];
+    try {
+      parseConfig('policies: [{ id: p, apps: [{ name: A, url: "https://h.example.com/", auth: { type: bearer, token: "${T}" } }] }]', { T: 'abc' });
+    } catch (error) {
+      problems = (error as ConfigError).problems;
+    }
+    expect(problems).toEqual(['policies[0].apps[0].auth.token: a secret of fewer than 4 characters cannot be kept out of results and logs; use a longer one (${T})']);
+  });
+});
+
+describe('REDIS_URL passwords are never printed', () => {
+  it.each([['api'], ['worker'], ['ingest-cdr', '.'], ['replay', '--failed']])('callhook %s with an unreachable Redis', async (...args) => {
+    const port = await freePort();
+    const child = spawnCli(args, { REDIS_URL: `redis://user:s3cret-redis-pass@127.0.0.1:${port}`, CALLHOOK_CONFIG: 'config/policies.yaml' });
+    expect(await exited(child)).toBe(1);
+    expect(child.output()).toMatch(/no Redis answers at redis:\/\/user:\[REDACTED\]@127\.0\.0\.1:\d+/);
+    expect(child.output()).not.toContain('s3cret-redis-pass');
+  });
+});
+
+describe('OAuth token endpoint echoing the client secret', () => {
+  it('is redacted from the stored error', async () => {
+    const oauth = await startOAuthServer({ clientSecret: 'right-secret-value' });
+    const receiver = await new Receiver().start();
+    const h = await startHarness(__filename, `
+policies: [{ id: p, apps: [{ name: A, url: "${receiver.url}/x", retry_count: 0, auth: { type: oauth2, token_url: "${oauth.tokenUrl}", client_id: callhook-client, client_secret: "\${OAUTH_SECRET}" } }] }]
+`, { env: { OAUTH_SECRET: 'wrong-secret-value' } });
+    try {
+      const posted = await h.post({ calling_number: '1', called_number: '2', policy: 'p' });
+      const record = await h.waitForCall(posted.body.calls[0]!.call_id);
+      expect(record.app_data.a!.error!.code).toBe('CALLHOOK_OAUTH_TOKEN');
+      expect(JSON.stringify(record)).not.toContain('wrong-secret-value');
+    } finally {
+      await h.stop();
+      await receiver.stop();
+      await oauth.stop();
+    }
+  });
+});
