@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { DEFAULTS } from './defaults';
 import { Metrics } from './metrics/metrics';
 import type { CallhookConfig } from './policies/types';
 import { createCallsQueue, type CallJobData } from './queue/calls-queue';
@@ -81,7 +80,7 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     store,
     queue,
     producer: new CallProducer(queue, store, (results) => metrics.enqueued(results)),
-    sender: new HttpSender(http, new OAuthTokenCache(http, Date.now, DEFAULTS.oauthTimeoutMs, (ok) => metrics.tokenFetched(ok))),
+    sender: new HttpSender(http, new OAuthTokenCache(http, Date.now, undefined, (ok) => metrics.tokenFetched(ok))),
     redactor: new Redactor(config.secrets),
     metrics,
     replayer: new Replayer(queue, store, config, settings.prefix),

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { formatCallTest } from '../src/call-test/format';
 import { parseCallTest, runCallTest } from '../src/call-test/run';
-import { DEFAULTS } from '../src/defaults';
 import { Redactor } from '../src/util/redact';
 import { closeHttpClient, createHttpClient } from '../src/webhook/http-client';
 import { OAuthTokenCache } from '../src/webhook/oauth';
@@ -52,7 +51,7 @@ export function registerCallTest(program: Command): void {
       }
       const http = createHttpClient();
       try {
-        const sender = new HttpSender(http, new OAuthTokenCache(http, Date.now, DEFAULTS.oauthTimeoutMs));
+        const sender = new HttpSender(http, new OAuthTokenCache(http));
         const report = await runCallTest(input, { sender, redactor: new Redactor(config.secrets) });
         process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatCallTest(report));
         process.exitCode = report.ok ? 0 : 1;

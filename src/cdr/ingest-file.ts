@@ -1,11 +1,11 @@
 import { basename } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULTS } from '../defaults';
 import { serializeEvent, type SerializedEvent } from '../events/schema';
 import type { EnqueueResult } from '../queue/producer';
 import { parseCsvLine } from './csv';
 import { fileIdentity } from './identity';
-import { readLayout } from './layout';
+import { BatchPipeline } from './batches';
+import { readLayout, type CdrLayout } from './layout';
 import type { Checkpoint, FileLedger } from './ledger';
 import { readLines } from './line-reader';
 import { mapRecord } from './map';
@@ -69,9 +69,6 @@ export function zeroCounts(): Counts {
  */
 export async function ingestFile(path: string, options: FileIngestOptions): Promise<FileOutcome> {
   const { enqueue, ledger, listener } = options;
-  const batchSize = options.batchSize ?? DEFAULTS.cdrBatch;
-  const depth = options.inflight ?? 4;
-  const file = basename(path);
   const head = await readLayout(path);
   if (!head.ok) {
     const movedTo = enqueue && options.moveNotCdr !== false ? await moveAside(path, head.reason) : undefined;
@@ -86,69 +83,58 @@ export async function ingestFile(path: string, options: FileIngestOptions): Prom
   listener?.advance?.(start.offset, 0);
 
   const counts = zeroCounts();
-  let checkpoints: Promise<unknown> = Promise.resolve();
-  const inflight: Promise<unknown>[] = [];
-  const send = (events: SerializedEvent[], end: Checkpoint) => {
-    const sent = (async () => {
-      if (options.batchDelayMs) await sleep(options.batchDelayMs);
-      if (!enqueue) {
-        counts.queued += events.length;
-        return;
-      }
-      const results = await enqueue(events);
-      const dupes = results.filter((r) => r.status === 'duplicate').length;
-      counts.queued += results.length - dupes;
-      counts.duplicates += dupes;
-    })();
-    // Checkpoints are chained so one is written only when this batch and every earlier one is in.
-    checkpoints = Promise.all([sent, checkpoints]).then(() => ledger?.saveCheckpoint(identity, end));
-    checkpoints.catch(() => undefined); // awaited via `inflight`; this only marks it handled
-    inflight.push(checkpoints);
-  };
+  const batches = new BatchPipeline(counts, { enqueue, ledger, identity, depth: options.inflight ?? 4, delayMs: options.batchDelayMs ?? 0 });
+  let interrupted: boolean;
+  try {
+    interrupted = await readRecords(path, head.layout, start, counts, batches, options);
+    await batches.finish();
+  } catch (error) {
+    await batches.settle();
+    throw error;
+  }
+  if (!interrupted && ledger) await ledger.markDone(identity, { done_at: new Date().toISOString(), ...counts });
+  return { kind: 'ingested', counts, resumedFromLine: saved?.line, interrupted };
+}
 
+/**
+ * Streams a file's records from `start` into batches of events. Returns true when stopped by
+ * the signal (the batch being built is dropped: its records are read again on resume).
+ */
+async function readRecords(path: string, layout: CdrLayout, start: Checkpoint, counts: Counts, batches: BatchPipeline, options: FileIngestOptions): Promise<boolean> {
+  const { listener } = options;
+  const batchSize = options.batchSize ?? DEFAULTS.cdrBatch;
+  const file = basename(path);
   // Events wait here and in flight in their queue form: holding the mapped objects tripled GC time.
   let batch: SerializedEvent[] = [];
   let last = start;
   let bytesSeen = start.offset;
   let pendingBytes = 0;
   let pendingRecords = 0;
-  let interrupted = false;
-  try {
-    for await (const line of readLines(path, { offset: start.offset, line: start.line })) {
-      if (options.signal?.aborted) {
-        interrupted = true;
-        break;
-      }
-      pendingBytes += line.next - bytesSeen;
-      bytesSeen = line.next;
-      last = { line: line.number + 1, offset: line.next };
-      if (line.text === '' && !line.tooLong) continue;
-      counts.records += 1;
-      pendingRecords += 1;
-      const outcome = line.tooLong ? ({ ok: false, reason: 'line longer than 1 MiB' } as const) : parseCsvLine(line.text);
-      const mapped = outcome.ok ? mapRecord(outcome.fields, head.layout, { file, line: line.number, policy: options.policy }) : { kind: 'reject' as const, reason: outcome.reason };
-      if (mapped.kind === 'event') batch.push(serializeEvent(mapped.event));
-      else if (mapped.kind === 'skip') counts.skipped += 1;
-      else {
-        counts.rejected += 1;
-        const tail = line.terminated ? '' : ' (last line has no line ending: file cut short?)';
-        listener?.rejectedRecord?.(path, line.number, mapped.reason + tail);
-      }
-      if (batch.length >= batchSize) {
-        send(batch, last);
-        batch = [];
-        listener?.advance?.(pendingBytes, pendingRecords);
-        pendingBytes = pendingRecords = 0;
-        while (inflight.length >= depth) await inflight.shift();
-      }
+  for await (const line of readLines(path, { offset: start.offset, line: start.line })) {
+    if (options.signal?.aborted) return true;
+    pendingBytes += line.next - bytesSeen;
+    bytesSeen = line.next;
+    last = { line: line.number + 1, offset: line.next };
+    if (line.text === '' && !line.tooLong) continue;
+    counts.records += 1;
+    pendingRecords += 1;
+    const outcome = line.tooLong ? ({ ok: false, reason: 'line longer than 1 MiB' } as const) : parseCsvLine(line.text);
+    const mapped = outcome.ok ? mapRecord(outcome.fields, layout, { file, line: line.number, policy: options.policy }) : { kind: 'reject' as const, reason: outcome.reason };
+    if (mapped.kind === 'event') batch.push(serializeEvent(mapped.event));
+    else if (mapped.kind === 'skip') counts.skipped += 1;
+    else {
+      counts.rejected += 1;
+      const tail = line.terminated ? '' : ' (last line has no line ending: file cut short?)';
+      listener?.rejectedRecord?.(path, line.number, mapped.reason + tail);
     }
-    if (batch.length > 0 && !interrupted) send(batch, last);
-    listener?.advance?.(pendingBytes, pendingRecords);
-    while (inflight.length > 0) await inflight.shift();
-  } catch (error) {
-    await Promise.allSettled(inflight);
-    throw error;
+    if (batch.length >= batchSize) {
+      listener?.advance?.(pendingBytes, pendingRecords);
+      pendingBytes = pendingRecords = 0;
+      await batches.send(batch, last);
+      batch = [];
+    }
   }
-  if (!interrupted && ledger) await ledger.markDone(identity, { done_at: new Date().toISOString(), ...counts });
-  return { kind: 'ingested', counts, resumedFromLine: saved?.line, interrupted };
+  if (batch.length > 0) await batches.send(batch, last);
+  listener?.advance?.(pendingBytes, pendingRecords);
+  return false;
 }

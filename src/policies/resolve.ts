@@ -1,4 +1,4 @@
-import type { CallEvent } from '../events/schema';
+import type { CallEvent } from '../model/call';
 import type { CallhookConfig, FieldMatch, Policy } from './types';
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULTS } from '../defaults';
 import { parseDuration } from '../util/duration';
 
 const duration = (fallback: number, max?: string) => {
@@ -76,7 +77,7 @@ export const appSchema = z.strictObject({
   description: z.string().optional(),
   type: z.literal('webhook').default('webhook'),
   phase: z.enum(['post_call', 'real_time']).default('post_call'),
-  order: z.number().int().default(50),
+  order: z.number().int().default(DEFAULTS.app.order),
   url: z.string().min(1),
   allow_templated_host: z.boolean().default(false),
   method: z
@@ -89,14 +90,14 @@ export const appSchema = z.strictObject({
   query: keyValues('query'),
   body: body.optional(),
   // Bounds one attempt; past 2^31 ms Node's timers would fire at once, and an hour is no webhook.
-  timeout: duration(30_000, '1h'),
-  retry_count: z.number().int().min(0).max(20).default(3),
-  retry_delay: duration(1_000),
+  timeout: duration(DEFAULTS.app.timeoutMs, '1h'),
+  retry_count: z.number().int().min(0).max(20).default(DEFAULTS.app.retryCount),
+  retry_delay: duration(DEFAULTS.app.retryDelayMs),
   retry_on_status: z.array(z.number().int().min(400).max(599)).default([]),
   when: z.string().optional(),
   message: z.string().optional(),
   on_failure: z.enum(['continue', 'stop']).default('continue'),
-  max_response_bytes: z.number().int().positive().default(1024 * 1024),
+  max_response_bytes: z.number().int().positive().default(DEFAULTS.app.maxResponseBytes),
 });
 
 export const policySchema = z.strictObject({

@@ -1,4 +1,5 @@
 import type { AxiosInstance } from 'axios';
+import { DEFAULTS } from '../defaults';
 import { CallhookError } from '../errors';
 import type { AuthConfig } from '../policies/types';
 
@@ -39,7 +40,7 @@ export class OAuthTokenCache {
   constructor(
     private readonly http: AxiosInstance,
     private readonly now: () => number = Date.now,
-    private readonly timeoutMs = 10_000,
+    private readonly timeoutMs: number = DEFAULTS.oauthTimeoutMs,
     /** Told about every token request (metrics). */
     private readonly onFetch: (ok: boolean) => void = () => undefined,
   ) {}

@@ -1,0 +1,178 @@
+import type { AppResult, CallState, CallStatus, Checkpoint } from '../../src/model/call';
+import { QUEUED, REAL_TIME, runApps, type RunnerDeps } from '../../src/pipeline/runner';
+import { parseConfig } from '../../src/policies/load';
+import type { Policy, WebhookApp } from '../../src/policies/types';
+import { Redactor } from '../../src/util/redact';
+import type { AttemptOptions, AttemptReport, Sender } from '../../src/webhook/send';
+import { makeEvent } from '../helpers/events';
+
+/** What the fake receiver answers an app: a status (and data), or a network error. */
+type Scripted = { status: number; data?: unknown; retryAfterMs?: number } | { network: string };
+
+/** A Sender that answers from a script per app and records every attempt (no HTTP). */
+class FakeSender implements Sender {
+  readonly sent: { slug: string; options: AttemptOptions; scope: Record<string, unknown> }[] = [];
+  private readonly scripts = new Map<string, Scripted[]>();
+  /** Throws (a process crash) when this app is about to be sent. */
+  crashAt: string | undefined;
+
+  answer(slug: string, ...answers: Scripted[]): this {
+    this.scripts.set(slug, answers);
+    return this;
+  }
+
+  async attempt(app: WebhookApp, callId: string, scope: Record<string, unknown>, options: AttemptOptions = {}): Promise<AttemptReport> {
+    if (this.crashAt === app.slug) throw new Error('crash');
+    this.sent.push({ slug: app.slug, options, scope: structuredClone(scope) });
+    const script = this.scripts.get(app.slug) ?? [];
+    const next = script.length > 1 ? script.shift()! : (script[0] ?? { status: 200, data: { ok: true } });
+    const credential = app.auth.type === 'oauth2' ? `token-${this.sent.length}` : undefined;
+    const request = { method: app.method, url: `https://h.example/${app.slug}`, headers: { 'Idempotency-Key': `${callId}.${app.slug}`, ...(credential ? { Authorization: `Bearer ${credential}` } : {}) }, body: undefined };
+    const base = { request, credential, durationMs: 1, unresolved: [], attempts: 1 };
+    if ('network' in next) return { ...base, outcome: { kind: 'network', code: next.network }, httpStatus: null, data: null, error: { code: 'CALLHOOK_HTTP_NETWORK', message: next.network } };
+    const outcome = next.retryAfterMs === undefined ? { kind: 'response' as const, status: next.status } : { kind: 'response' as const, status: next.status, retryAfterMs: next.retryAfterMs };
+    const ok = next.status >= 200 && next.status < 300;
+    return { ...base, outcome, httpStatus: next.status, data: next.data ?? null, error: ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${next.status}` } };
+  }
+
+  slugs(): string[] {
+    return this.sent.map((s) => s.slug);
+  }
+}
+
+/** A Checkpoint in memory: the state a later run (or a crash redelivery) resumes from. */
+class MemoryCheckpoint implements Checkpoint {
+  readonly results: Record<string, AppResult> = {};
+  readonly pending: Record<string, number> = {};
+  readonly writes: string[] = [];
+  finished: CallStatus | undefined;
+
+  async saveResult(slug: string, result: AppResult) {
+    this.writes.push(`result ${slug}`);
+    this.results[slug] = result;
+    delete this.pending[slug];
+  }
+  async savePendingAttempts(slug: string, attempts: number) {
+    this.writes.push(`pending ${slug}=${attempts}`);
+    this.pending[slug] = attempts;
+  }
+  async finish(status: CallStatus, last?: { slug: string; result: AppResult }) {
+    if (last) await this.saveResult(last.slug, last.result);
+    this.writes.push(`finish ${status}`);
+    this.finished = status;
+  }
+  state(event = makeEvent({ call_id: 'c1' })): CallState {
+    return { event, results: { ...this.results }, pendingAttempts: { ...this.pending } };
+  }
+}
+
+function policyOf(apps: string, env: Record<string, string> = {}): Policy {
+  return parseConfig(`policies: [{ id: p, apps: [${apps}] }]`, env).policies[0]!;
+}
+
+const THREE = policyOf(`
+  { name: One, url: "https://h.example/1", retry_count: 2, retry_delay: 1s },
+  { name: Two, url: "https://h.example/2", retry_count: 2, retry_delay: 1s },
+  { name: Three, url: "https://h.example/3", retry_count: 2, retry_delay: 1s, message: "{{ app_data.two.data.n }}" }`);
+
+function deps(sender: Sender, checkpoint: Checkpoint, secrets: string[] = []): RunnerDeps {
+  return { sender, checkpoint, redactor: new Redactor(secrets) };
+}
+
+describe('runApps (fake sender, memory checkpoint)', () => {
+  it('a crash after app 2: the next run sends app 3 only, and 1 and 2 are never sent again', async () => {
+    const sender = new FakeSender().answer('two', { status: 200, data: { n: 2 } });
+    const checkpoint = new MemoryCheckpoint();
+    sender.crashAt = 'three';
+    await expect(runApps(THREE, checkpoint.state(), QUEUED, deps(sender, checkpoint))).rejects.toThrow('crash');
+    expect(checkpoint.writes).toEqual(['result one', 'result two']); // each written before the next request
+    sender.crashAt = undefined;
+
+    const outcome = await runApps(THREE, checkpoint.state(), QUEUED, deps(sender, checkpoint));
+    expect(sender.slugs()).toEqual(['one', 'two', 'three']);
+    expect(outcome).toMatchObject({ kind: 'finished', status: 'completed' });
+    expect(checkpoint.results.three!.message).toBe('2'); // templated from the stored result of app 2
+    expect(checkpoint.writes.slice(2)).toEqual(['result three', 'finish completed']);
+  });
+
+  it('on_failure: stop skips the apps after a failed one; the call is partial', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a" }, { name: B, url: "https://h.example/b", on_failure: stop }, { name: C, url: "https://h.example/c" }`);
+    const sender = new FakeSender().answer('b', { status: 404 });
+    const checkpoint = new MemoryCheckpoint();
+    const outcome = await runApps(policy, checkpoint.state(), QUEUED, deps(sender, checkpoint));
+    expect(sender.slugs()).toEqual(['a', 'b']);
+    expect(outcome).toMatchObject({ kind: 'finished', status: 'partial' });
+    expect(checkpoint.results.c).toMatchObject({ status: 'skipped', message: 'not run: b failed and has on_failure: stop' });
+  });
+
+  it('`when` false skips the app without a request', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a" }, { name: B, url: "https://h.example/b", when: "{{ app_data.a.data.vip }}" }`);
+    const sender = new FakeSender().answer('a', { status: 200, data: { vip: false } });
+    const checkpoint = new MemoryCheckpoint();
+    await runApps(policy, checkpoint.state(), QUEUED, deps(sender, checkpoint));
+    expect(sender.slugs()).toEqual(['a']);
+    expect(checkpoint.results.b).toMatchObject({ status: 'skipped', message: '`when` was false' });
+  });
+
+  it('queued: a 503 with Retry-After returns a retry after that long, and the next run is attempt 2', async () => {
+    const sender = new FakeSender().answer('one', { status: 503, retryAfterMs: 7000 }, { status: 200, data: {} });
+    const checkpoint = new MemoryCheckpoint();
+    const first = await runApps(THREE, checkpoint.state(), QUEUED, deps(sender, checkpoint));
+    expect(first).toEqual({ kind: 'retry', slug: 'one', attempt: 1, delayMs: 7000 });
+    expect(checkpoint.writes).toEqual(['pending one=1']);
+    const second = await runApps(THREE, checkpoint.state(), QUEUED, deps(sender, checkpoint));
+    expect(second).toMatchObject({ kind: 'finished', status: 'completed' });
+    expect(checkpoint.results.one).toMatchObject({ status: 'success', attempts: 2 });
+  });
+
+  it('queued: the last retry spent, the app fails with its error and the call goes on', async () => {
+    const sender = new FakeSender().answer('one', { network: 'ECONNREFUSED' });
+    const checkpoint = new MemoryCheckpoint();
+    const delays: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      const outcome = await runApps(THREE, checkpoint.state(), QUEUED, deps(sender, checkpoint));
+      if (outcome.kind === 'retry') delays.push(outcome.delayMs);
+    }
+    expect(delays).toEqual([1000, 2000]); // retry_delay doubling, retry_count 2
+    expect(checkpoint.results.one).toMatchObject({ status: 'failed', attempts: 3, error: { code: 'CALLHOOK_HTTP_NETWORK' } });
+    expect(checkpoint.finished).toBe('partial');
+  });
+
+  it('a 401 to an OAuth2 token: sent once more with a fresh token, within the same deadline', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a", auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
+    const sender = new FakeSender().answer('a', { status: 401 }, { status: 200, data: { ok: 1 } });
+    const checkpoint = new MemoryCheckpoint();
+    await runApps(policy, checkpoint.state(), QUEUED, deps(sender, checkpoint));
+    expect(sender.sent.map((s) => s.options.staleCredential)).toEqual([undefined, 'token-1']);
+    expect(sender.sent[1]!.options.deadlineAt).toBe(sender.sent[0]!.options.deadlineAt);
+    expect(checkpoint.results.a).toMatchObject({ status: 'success', attempts: 1 });
+  });
+
+  it('a second 401 after the fresh token fails the app (no loop)', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a", auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
+    const sender = new FakeSender().answer('a', { status: 401 });
+    const checkpoint = new MemoryCheckpoint();
+    await runApps(policy, checkpoint.state(), QUEUED, deps(sender, checkpoint));
+    expect(sender.sent).toHaveLength(2);
+    expect(checkpoint.results.a).toMatchObject({ status: 'failed', http_status: 401 });
+  });
+
+  it('in-request mode never returns a retry: what the sender gave up on is the result', async () => {
+    const policy = policyOf(`{ name: A, phase: real_time, url: "https://h.example/a" }`);
+    const sender = new FakeSender().answer('a', { status: 503 });
+    const checkpoint = new MemoryCheckpoint();
+    const outcome = await runApps(policy, checkpoint.state(), REAL_TIME, deps(sender, checkpoint));
+    expect(sender.sent[0]!.options.retryInRequest).toBe(true);
+    expect(outcome).toMatchObject({ kind: 'finished', status: 'failed' });
+    expect(checkpoint.writes).toEqual(['result a', 'finish failed']);
+  });
+
+  it('redacts every result and request trace: configured secrets and the attempt\'s own credential', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a", auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
+    const sender = new FakeSender().answer('a', { status: 200, data: { echo: 'token-1', nested: { deeper: ['client-secret'] } } });
+    const checkpoint = new MemoryCheckpoint();
+    const outcome = await runApps(policy, checkpoint.state(), QUEUED, deps(sender, checkpoint, ['client-secret']));
+    expect(checkpoint.results.a!.data).toEqual({ echo: '[REDACTED]', nested: { deeper: ['[REDACTED]'] } });
+    expect(outcome.kind === 'finished' && outcome.runs[0]!.request!.headers.Authorization).toBe('[REDACTED]');
+  });
+});
