@@ -9,10 +9,12 @@ import { createServer } from 'node:http';
  *            the system-wide monotonic clock (process.hrtime), so another process can compare
  *            it with its own hrtime readings (GET /__times: {key: us})
  * GET /__stats always carries total and the first/last arrival (us); POST /__reset clears all.
+ * A path starting /flaky/ answers 503 to the first request of each Idempotency-Key (a retry).
  */
 const counting = process.env.COUNT === '1';
 const timing = process.env.TIMES === '1';
 const seen = new Map<string, number>();
+const flakySeen = new Set<string>();
 const firstAt = new Map<string, number>();
 let total = 0;
 let first = 0;
@@ -35,6 +37,7 @@ const server = createServer((req, res) => {
   }
   if (req.url === '/__reset') {
     seen.clear();
+    flakySeen.clear();
     firstAt.clear();
     total = first = last = 0;
     req.resume();
@@ -51,6 +54,14 @@ const server = createServer((req, res) => {
       if (timing && !firstAt.has(key)) firstAt.set(key, arrived);
       last = arrived || nowUs();
       if (total === 1) first = last;
+    }
+    if (req.url?.startsWith('/flaky/')) {
+      const key = String(req.headers['idempotency-key'] ?? '');
+      if (!flakySeen.has(key)) {
+        flakySeen.add(key);
+        res.writeHead(503, { 'content-length': '0' }).end();
+        return;
+      }
     }
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);

@@ -16,6 +16,8 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
  */
 export function checkRenderedUrl(url: string): void {
   if (!/^https?:\/\//i.test(url) || !URL.canParse(url)) throw new TemplateError('url: rendered URL is not a valid http(s) URL');
+  // A dot segment starts right after a "/": most URLs have none, and skip the walk below.
+  if (!url.includes('/.') && !/\/%2e/i.test(url)) return;
   const afterScheme = url.indexOf('//') + 2;
   const pathStart = url.slice(afterScheme).search(/[/?#]/);
   if (pathStart === -1 || url[afterScheme + pathStart] !== '/') return;
