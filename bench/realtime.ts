@@ -33,7 +33,7 @@ policies:
 `);
   const policy = config.policies[0]!;
   const callhookHttp = createHttpClient();
-  const nowhere = { saveResult: async () => undefined, savePendingAttempts: async () => undefined, finish: async () => undefined };
+  const nowhere = { saveResult: async () => undefined, savePending: async () => undefined, finish: async () => undefined };
   const deps = { sender: new HttpSender(callhookHttp, new OAuthTokenCache(callhookHttp)), redactor: new Redactor(config.secrets), checkpoint: nowhere };
   const bare = createHttpClient();
   const event = (i: number): CallEvent => ({
@@ -46,7 +46,7 @@ policies:
   const viaAxios: number[] = [];
   for (let i = 0; i < warmup + calls; i++) {
     const t0 = performance.now();
-    const outcome = await runApps(policy, { event: event(i), results: {}, pendingAttempts: {} }, REAL_TIME, deps);
+    const outcome = await runApps(policy, { event: event(i), results: {}, pending: {} }, REAL_TIME, deps);
     const run = outcome.kind === 'finished' ? outcome.runs[0] : undefined;
     const t1 = performance.now();
     const response = await bare.post(bareUrl, bareBody(i), { headers: { 'Content-Type': 'application/json', Authorization: 'Bearer bench-token' } });

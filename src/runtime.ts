@@ -7,7 +7,9 @@ import { createCallsQueue, type CallJobData } from './queue/calls-queue';
 import { CallProducer } from './queue/producer';
 import { Replayer } from './queue/replay';
 import type { Settings } from './settings';
+import { CallIndex } from './store/call-index';
 import { CallStore, type RedisClient } from './store/call-store';
+import { ResultsFeed } from './store/results-feed';
 import { Redactor } from './util/redact';
 import { closeHttpClient, createHttpClient } from './webhook/http-client';
 import { OAuthTokenCache } from './webhook/oauth';
@@ -20,6 +22,10 @@ export interface Runtime {
   logger: Logger;
   redis: RedisClient;
   store: CallStore;
+  /** The list query over the call indexes. */
+  index: CallIndex;
+  /** The results feed (a Redis Stream). */
+  feed: ResultsFeed;
   queue: Queue<CallJobData>;
   producer: CallProducer;
   sender: HttpSender;
@@ -27,6 +33,8 @@ export interface Runtime {
   redactor: Redactor;
   metrics: Metrics;
   replayer: Replayer;
+  /** A new Redis connection for one blocking read; the caller closes it. */
+  blockingRedis(): RedisClient;
   close(): Promise<void>;
 }
 
@@ -78,12 +86,19 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     logger,
     redis,
     store,
+    index: new CallIndex(storeRedis, settings.prefix),
+    feed: new ResultsFeed(storeRedis, settings.prefix),
     queue,
     producer: new CallProducer(queue, store, (results) => metrics.enqueued(results)),
     sender: new HttpSender(http, new OAuthTokenCache(http, Date.now, undefined, (ok) => metrics.tokenFetched(ok))),
     redactor: new Redactor(config.secrets),
     metrics,
     replayer: new Replayer(queue, store, config, settings.prefix),
+    blockingRedis: () => {
+      const client = connectRedis(settings.redisUrl);
+      client.on('error', (error: Error) => logger.debug({ err: error.message }, 'blocking redis connection error'));
+      return client;
+    },
     async close() {
       await queue.close();
       closeHttpClient(http);

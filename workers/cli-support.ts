@@ -1,4 +1,8 @@
 import { ConfigError, SettingsError } from '../src/errors';
+import { createLogger } from '../src/logger';
+import { createRuntime, type Runtime } from '../src/runtime';
+import { withoutPassword } from '../src/util/redact';
+import { redisAnswers } from './redis-fallback';
 import { loadConfigFile } from '../src/policies/load';
 import type { CallhookConfig } from '../src/policies/types';
 import { parseSettings, type Settings } from '../src/settings';
@@ -37,4 +41,19 @@ export function onStopSignals(onFirst: (signal: NodeJS.Signals) => void, onSecon
   };
   process.on('SIGTERM', handle);
   process.on('SIGINT', handle);
+}
+
+/**
+ * For commands that read or write Redis: settings and config (`--config`), Redis checked to
+ * answer (else exit 1 with one line), a runtime for `use`, closed after.
+ */
+export async function withRuntime<T>(configPath: string | undefined, use: (runtime: Runtime) => Promise<T>): Promise<T> {
+  const { settings, config } = loadOrExit(process.env, configPath);
+  if (!(await redisAnswers(settings.redisUrl))) fail(`no Redis answers at ${withoutPassword(settings.redisUrl)}; start one or set REDIS_URL`);
+  const runtime = createRuntime(settings, config, createLogger({ level: 'warn', secrets: config.secrets }));
+  try {
+    return await use(runtime);
+  } finally {
+    await runtime.close();
+  }
 }

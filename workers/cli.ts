@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { VERSION } from '../src/version';
+import { registerCalls } from './calls';
 import { registerCallTest } from './call-test';
+import { registerExport } from './export';
 import { registerDemo } from './demo';
 import { registerIngestCdr } from './ingest-cdr';
 import { registerReplay } from './replay';
+import { registerResults } from './results';
 import { loadOrExit } from './cli-support';
 import { serve } from './serve';
 
@@ -53,6 +56,9 @@ registerIngestCdr(program);
 
 registerCallTest(program);
 registerReplay(program);
+registerCalls(program);
+registerResults(program);
+registerExport(program);
 registerDemo(program);
 
 program.parseAsync().catch((error: unknown) => {

@@ -1,10 +1,6 @@
 import type { Command } from 'commander';
-import { createLogger } from '../src/logger';
-import { createRuntime } from '../src/runtime';
 import { parseDuration } from '../src/util/duration';
-import { withoutPassword } from '../src/util/redact';
-import { fail, loadOrExit } from './cli-support';
-import { redisAnswers } from './redis-fallback';
+import { fail, withRuntime } from './cli-support';
 
 /**
  * `callhook replay <call_id>...` or `callhook replay --failed [--since 1h]`: re-queues finished
@@ -23,11 +19,7 @@ export function registerReplay(program: Command): void {
       if (!opts.failed && callIds.length === 0) fail('name one or more call ids, or use --failed [--since 1h]');
       const sinceMs = parseDuration(opts.since);
       if (sinceMs === undefined) fail(`--since ${opts.since}: expected a duration such as 30m, 1h or 7d`);
-      const { settings, config } = loadOrExit(process.env, opts.config);
-      if (!(await redisAnswers(settings.redisUrl))) fail(`no Redis answers at ${withoutPassword(settings.redisUrl)}; start one or set REDIS_URL`);
-      const logger = createLogger({ level: 'warn', secrets: config.secrets });
-      const runtime = createRuntime(settings, config, logger);
-      try {
+      await withRuntime(opts.config, async (runtime) => {
         const ids = opts.failed ? await runtime.store.failedSince(Date.now() - sinceMs) : callIds;
         let refused = 0;
         for (const id of ids) {
@@ -40,8 +32,6 @@ export function registerReplay(program: Command): void {
         }
         process.stdout.write(`${ids.length - refused} of ${ids.length} call(s) queued for replay\n`);
         process.exitCode = refused > 0 ? 1 : 0;
-      } finally {
-        await runtime.close();
-      }
+      });
     });
 }

@@ -5,7 +5,9 @@ import type { Metrics } from '../metrics/metrics';
 import type { CallhookConfig } from '../policies/types';
 import type { CallProducer } from '../queue/producer';
 import type { Replayer } from '../queue/replay';
-import type { CallStore } from '../store/call-store';
+import type { CallIndex } from '../store/call-index';
+import type { CallStore, RedisClient } from '../store/call-store';
+import type { ResultsFeed } from '../store/results-feed';
 import { isRedisUnavailable } from '../store/redis-errors';
 import type { Redactor } from '../util/redact';
 import type { Sender } from '../webhook/send';
@@ -14,6 +16,7 @@ import { JsonTooDeepError, registerJsonBody } from './json-body';
 import { problem } from './problem';
 import { registerCallRoutes } from './routes/calls';
 import { registerOpsRoutes } from './routes/ops';
+import { registerResultRoutes } from './routes/results';
 import { registerRunNowRoutes } from './routes/run-now';
 
 export interface ApiDeps {
@@ -22,6 +25,10 @@ export interface ApiDeps {
   redactor: Redactor;
   producer: CallProducer;
   store: CallStore;
+  index: CallIndex;
+  feed: ResultsFeed;
+  /** A Redis connection of its own, for a long poll of the results feed. */
+  blockingRedis(): RedisClient;
   replayer: Replayer;
   logger: Logger;
   /** When set, every route but the public ones needs `Authorization: Bearer <token>`. */
@@ -68,6 +75,7 @@ export function buildApi(deps: ApiDeps) {
   registerJsonBody(app);
   registerCallRoutes(app, deps);
   registerRunNowRoutes(app, deps);
+  registerResultRoutes(app, deps);
   registerOpsRoutes(app, deps);
   return app;
 }

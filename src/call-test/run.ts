@@ -57,7 +57,7 @@ export function parseCallTest(config: CallhookConfig, body: unknown): CallTestIn
 }
 
 /** Call Test stores nothing. */
-const NOWHERE: Checkpoint = { saveResult: async () => undefined, savePendingAttempts: async () => undefined, finish: async () => undefined };
+const NOWHERE: Checkpoint = { saveResult: async () => undefined, savePending: async () => undefined, finish: async () => undefined };
 
 /**
  * Runs a policy now, as Call Test: every app's request (secrets redacted by the runner),
@@ -66,7 +66,7 @@ const NOWHERE: Checkpoint = { saveResult: async () => undefined, savePendingAtte
  */
 export async function runCallTest(input: Extract<CallTestInput, { ok: true }>, deps: Omit<RunnerDeps, 'checkpoint'>): Promise<CallTestReport> {
   const phases: Phase[] = input.phase === 'all' ? ['real_time', 'post_call'] : [input.phase];
-  const outcome = await runApps(input.policy, { event: input.event, results: {}, pendingAttempts: {} }, { phases, retries: 'request' }, { ...deps, checkpoint: NOWHERE });
+  const outcome = await runApps(input.policy, { event: input.event, results: {}, pending: {} }, { phases, retries: 'request' }, { ...deps, checkpoint: NOWHERE });
   const runs = outcome.kind === 'finished' ? outcome.runs : [];
   const apps = runs.map((run, index) => describeRun(run, runs.slice(0, index), input));
   return {

@@ -53,6 +53,10 @@ export function eventJson(event: CallEvent): string {
 export interface SerializedEvent {
   readonly call_id: string;
   readonly json: string;
+  /** What the call record and its indexes keep beside the JSON. */
+  readonly calling_number: string;
+  readonly called_number: string;
+  readonly policy: string | undefined;
 }
 
 /**
@@ -61,7 +65,7 @@ export interface SerializedEvent {
  * its garbage-collection time.
  */
 export function serializeEvent(event: CallEvent): SerializedEvent {
-  return { call_id: event.call_id, json: eventJson(event) };
+  return { call_id: event.call_id, json: eventJson(event), calling_number: event.calling_number, called_number: event.called_number, policy: event.policy };
 }
 
 /** Validates one event and fills in `call_id` (a UUID) and `timestamp` (now) when absent. */

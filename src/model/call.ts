@@ -8,6 +8,30 @@ import type { ErrorCode } from '../errors';
 
 export type AppStatus = 'success' | 'failed' | 'skipped';
 
+export interface AppError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** One HTTP attempt of an app, as its result records it. */
+export interface AttemptLogEntry {
+  /** When the attempt started (ISO 8601). */
+  at: string;
+  http_status: number | null;
+  duration_ms: number;
+  error: AppError | null;
+  /** How long until the next attempt; null when none followed. */
+  retry_in_ms: number | null;
+}
+
+/** The request an app sent last, as stored: redacted, without its body. */
+export interface RequestSummary {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body_bytes: number;
+}
+
 /** One app's stored result: what later apps template from (`app_data.<slug>`). */
 export interface AppResult {
   status: AppStatus;
@@ -17,7 +41,11 @@ export interface AppResult {
   attempts: number;
   duration_ms: number;
   unresolved: string[];
-  error: { code: ErrorCode; message: string } | null;
+  error: AppError | null;
+  /** Every attempt that led to this result (at most retry_count + 1: the last ones). */
+  attempts_log: AttemptLogEntry[];
+  /** The last request as sent, redacted; null when none was sent (skipped, template error). */
+  request: RequestSummary | null;
 }
 
 export type CallStatus = 'queued' | 'running' | 'completed' | 'partial' | 'failed' | 'unmatched';
@@ -55,14 +83,15 @@ export interface CallState {
   event: CallEvent;
   /** Results already stored for this call (real-time apps, post-call apps done before a retry or crash). */
   results: Readonly<Record<string, AppResult>>;
-  /** Attempts already made of an app that is waiting to be retried. */
-  pendingAttempts: Readonly<Record<string, number>>;
+  /** The attempts already made of an app that is waiting to be retried. */
+  pending: Readonly<Record<string, readonly AttemptLogEntry[]>>;
 }
 
 /** Where a run writes each app's result, at the latest before the next request is sent. */
 export interface Checkpoint {
   saveResult(slug: string, result: AppResult): Promise<void>;
-  savePendingAttempts(slug: string, attempts: number): Promise<void>;
+  /** An app that will be retried: the attempts so far (redacted). */
+  savePending(slug: string, attempts: readonly AttemptLogEntry[]): Promise<void>;
   /** The run's final status, written together with its last app result. */
   finish(status: CallStatus, last?: { slug: string; result: AppResult }): Promise<void>;
 }

@@ -43,12 +43,12 @@ export async function runRealtime(
     saveResult: async (slug, result) => {
       app_data[slug] = result;
     },
-    savePendingAttempts: async () => undefined,
+    savePending: async () => undefined,
     finish: async (_status, last) => {
       if (last) app_data[last.slug] = last.result;
     },
   };
-  await runApps(policy, { event, results: {}, pendingAttempts: {} }, REAL_TIME, { ...deps, checkpoint: collect });
+  await runApps(policy, { event, results: {}, pending: {} }, REAL_TIME, { ...deps, checkpoint: collect });
   const answer: RealtimeAnswer = { call_id: event.call_id, policy: policy.id, app_data, stored: true };
   try {
     await store.saveRealtimeResults(event.call_id, policy.id, app_data);

@@ -1,4 +1,4 @@
-import type { AppResult } from '../model/call';
+import type { AppResult, AttemptLogEntry, RequestSummary } from '../model/call';
 import type { WebhookApp } from '../policies/types';
 import type { TemplateScope } from '../templates/engine';
 import type { AttemptReport } from '../webhook/send';
@@ -9,7 +9,7 @@ export function isTruthy(rendered: string): boolean {
 }
 
 export function skippedResult(message: string, unresolved: string[] = []): AppResult {
-  return { status: 'skipped', http_status: null, data: null, message, attempts: 0, duration_ms: 0, unresolved, error: null };
+  return { status: 'skipped', http_status: null, data: null, message, attempts: 0, duration_ms: 0, unresolved, error: null, attempts_log: [], request: null };
 }
 
 /**
@@ -24,7 +24,12 @@ export function skipResult(app: WebhookApp, scope: TemplateScope, stoppedBy: str
 }
 
 /** Turns an app's final attempt into its result, rendering `message` over the response. */
-export function finalResult(app: WebhookApp, report: AttemptReport, attempts: number, scope: TemplateScope): AppResult {
+export function finalResult(
+  app: WebhookApp,
+  report: AttemptReport,
+  scope: TemplateScope,
+  history: { attempts: number; log: AttemptLogEntry[]; request: RequestSummary | null },
+): AppResult {
   const success = report.error === null;
   const unresolved = new Set(report.unresolved);
   let message: string;
@@ -40,9 +45,11 @@ export function finalResult(app: WebhookApp, report: AttemptReport, attempts: nu
     http_status: report.httpStatus,
     data: report.data,
     message,
-    attempts,
+    attempts: history.attempts,
     duration_ms: report.durationMs,
     unresolved: [...unresolved],
     error: report.error,
+    attempts_log: history.log,
+    request: history.request,
   };
 }

@@ -1,4 +1,4 @@
-import { callStatus, type AppResult, type CallState, type CallStatus, type Checkpoint } from '../model/call';
+import { callStatus, type AppResult, type AttemptLogEntry, type CallState, type CallStatus, type Checkpoint } from '../model/call';
 import type { Phase, Policy, WebhookApp } from '../policies/types';
 import type { TemplateScope } from '../templates/engine';
 import { Redactor } from '../util/redact';
@@ -33,11 +33,19 @@ export interface RunnerDeps {
   signal?: AbortSignal | undefined;
 }
 
+/** A request as it may be shown: redacted, the body as a value. */
+export interface ShownRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
 /** One app of a run: its result, and the request it sent (redacted; undefined when none was sent in this run). */
 export interface AppRun {
   app: WebhookApp;
   result: AppResult;
-  request: RequestTrace | undefined;
+  request: ShownRequest | undefined;
 }
 
 export type RunOutcome =
@@ -77,15 +85,27 @@ export async function runApps(policy: Policy, state: CallState, mode: RunMode, d
     else {
       // Results so far are written before this app's request goes out.
       await flush();
-      const attempt = (state.pendingAttempts[app.slug] ?? 0) + 1;
-      const { report, decision } = await attemptApp(app, scope, attempt, mode, deps);
+      const previous = state.pending[app.slug] ?? [];
+      const attempt = previous.length + 1;
+      const { report, decision, tries } = await attemptApp(app, scope, attempt, mode, deps);
+      const redactor = report.credential ? deps.redactor.with([report.credential]) : deps.redactor;
+      const log = [...previous, ...tries];
       const willRetry = decision.action === 'retry' && mode.retries === 'queue';
       observer.attempt(context, decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed', report.durationMs, report.httpStatus);
       if (decision.action === 'retry' && mode.retries === 'queue') {
-        await deps.checkpoint.savePendingAttempts(app.slug, attempt);
+        log[log.length - 1] = { ...log[log.length - 1]!, retry_in_ms: decision.delayMs };
+        await deps.checkpoint.savePending(app.slug, redactor.empty ? log : (redactor.deep(log) as AttemptLogEntry[]));
         return { kind: 'retry', slug: app.slug, attempt, delayMs: decision.delayMs };
       }
-      run = redacted(app, report, finalResult(app, report, mode.retries === 'queue' ? attempt : report.attempts, scope), deps.redactor);
+      const request = traceOf(report.request, redactor);
+      const bodyText = report.request?.bodyText;
+      const result = finalResult(app, report, scope, {
+        attempts: mode.retries === 'queue' ? attempt : report.attempts,
+        log: log.slice(-(app.retryCount + 1)),
+        request: request ? { method: request.method, url: request.url, headers: request.headers, body_bytes: bodyText === undefined ? 0 : Buffer.byteLength(bodyText) } : null,
+      });
+      // The one redaction step for everything stored, logged or returned about this app.
+      run = { app, result: redactor.empty ? result : (redactor.deep(result) as AppResult), request };
       if (run.result.status === 'failed' && app.onFailure === 'stop') stoppedBy = app.slug;
     }
     observer.result(context, run.result);
@@ -115,21 +135,23 @@ async function attemptApp(app: WebhookApp, scope: TemplateScope, attempt: number
   let report = await deps.sender.attempt(app, callId, scope, options);
   const numberOf = (r: AttemptReport) => (mode.retries === 'queue' ? attempt : r.attempts);
   let decision: Decision = decideAttempt(report.outcome, app, numberOf(report), app.auth.type === 'oauth2' && report.credential !== undefined);
+  let tries = report.tries;
   if (decision.action === 'refresh-auth') {
+    tries = [...tries.slice(0, -1), { ...tries[tries.length - 1]!, retry_in_ms: 0 }];
     report = await deps.sender.attempt(app, callId, scope, { ...options, staleCredential: report.credential });
     decision = decideAttempt(report.outcome, app, numberOf(report));
+    tries = [...tries, ...report.tries];
   }
-  return { report, decision };
+  return { report, decision, tries };
 }
 
-/** The one redaction step: configured secrets and this attempt's own credential, in the result and the request. */
-function redacted(app: WebhookApp, report: AttemptReport, result: AppResult, secrets: Redactor): AppRun {
-  const redactor = report.credential ? secrets.with([report.credential]) : secrets;
-  const request = report.request && {
-    method: report.request.method,
-    url: redactor.empty ? report.request.url : redactor.text(report.request.url),
-    headers: redactor.headers(report.request.headers),
-    body: redactor.empty ? report.request.body : redactor.deep(report.request.body),
+/** The request as sent, redacted: configured secrets, this attempt's credential and credential headers hidden. */
+function traceOf(request: RequestTrace | undefined, redactor: Redactor): ShownRequest | undefined {
+  if (!request) return undefined;
+  return {
+    method: request.method,
+    url: redactor.empty ? request.url : redactor.text(request.url),
+    headers: redactor.headers(request.headers),
+    body: redactor.empty ? request.body : redactor.deep(request.body),
   };
-  return { app, result: redactor.empty ? result : (redactor.deep(result) as AppResult), request };
 }

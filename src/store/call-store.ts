@@ -1,6 +1,7 @@
 import type { Redis, Cluster } from 'ioredis';
 import type { SerializedEvent } from '../events/schema';
-import { callStatus, type AppResult, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
+import { callStatus, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
+import { numberKeys } from './numbers';
 import { CHECKPOINT, CLAIM_REALTIME, FINISH, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
 
 export type RedisClient = Redis | Cluster;
@@ -42,10 +43,10 @@ export class CallStore {
       redis.defineCommand('callhookMarkQueued', { lua: MARK_QUEUED }); // key count given per call
       redis.defineCommand('callhookStartRun', { numberOfKeys: 1, lua: START_RUN });
       redis.defineCommand('callhookCheckpoint', { numberOfKeys: 2, lua: CHECKPOINT });
-      redis.defineCommand('callhookFinish', { numberOfKeys: 3, lua: FINISH });
+      redis.defineCommand('callhookFinish', { numberOfKeys: 2, lua: FINISH });
       redis.defineCommand('callhookClaimRealtime', { numberOfKeys: 1, lua: CLAIM_REALTIME });
       redis.defineCommand('callhookSaveRealtime', { numberOfKeys: 1, lua: SAVE_REALTIME });
-      redis.defineCommand('callhookReplay', { numberOfKeys: 3, lua: REPLAY });
+      redis.defineCommand('callhookReplay', { numberOfKeys: 2, lua: REPLAY });
     }
   }
 
@@ -55,11 +56,6 @@ export class CallStore {
 
   key(callId: string): string {
     return `${this.prefix}:call:${callId}`;
-  }
-
-  /** Sorted set of calls that ended failed or partial, by finish time (for `replay --failed`). */
-  private get failedIndex(): string {
-    return `${this.prefix}:failed-calls`;
   }
 
   /**
@@ -76,12 +72,14 @@ export class CallStore {
    * and adding it, so the caller adds the job again; BullMQ ignores an id it already has).
    */
   async markQueued(events: readonly SerializedEvent[]): Promise<('new' | 'duplicate' | 'still-queued')[]> {
-    const now = new Date().toISOString();
+    const nowMs = Date.now();
+    const now = new Date(nowMs).toISOString();
     const chunks: Promise<number[]>[] = [];
     for (let i = 0; i < events.length; i += MARK_CHUNK) {
       const chunk = events.slice(i, i + MARK_CHUNK);
       const keys = chunk.map((event) => this.key(event.call_id));
-      chunks.push(this.scripts.callhookMarkQueued(keys.length, ...keys, now, this.ttlMs, ...chunk.map((event) => event.json)));
+      const args = chunk.flatMap((e) => [e.call_id, e.json, e.calling_number, e.called_number, numberKeys(e.calling_number, e.called_number), e.policy ?? '']);
+      chunks.push(this.scripts.callhookMarkQueued(keys.length, ...keys, now, nowMs, this.ttlMs, this.prefix, ...args));
     }
     const marks = (await Promise.all(chunks)).flat();
     return marks.map((mark) => (mark === 1 ? 'new' : mark === 2 ? 'still-queued' : 'duplicate'));
@@ -99,18 +97,18 @@ export class CallStore {
     const flat = await this.scripts.callhookStartRun(this.key(callId));
     if (flat.length === 0) return undefined;
     const results: Record<string, AppResult> = {};
-    const pendingAttempts: Record<string, number> = {};
+    const pending: Record<string, AttemptLogEntry[]> = {};
     let event: CallEvent | undefined;
     let policy: string | undefined;
     for (let i = 0; i < flat.length; i += 2) {
       const field = flat[i] ?? '';
       const value = flat[i + 1] ?? '';
       if (field.startsWith(RESULT)) results[field.slice(RESULT.length)] = JSON.parse(value) as AppResult;
-      else if (field.startsWith(PENDING)) pendingAttempts[field.slice(PENDING.length)] = Number(value);
+      else if (field.startsWith(PENDING)) pending[field.slice(PENDING.length)] = parsePending(value);
       else if (field === 'event') event = JSON.parse(value) as CallEvent;
       else if (field === 'policy') policy = value;
     }
-    return event && { event, policy, results, pendingAttempts };
+    return event && { event, policy, results, pending };
   }
 
   /**
@@ -128,14 +126,14 @@ export class CallStore {
       saveResult: async (slug, result) => {
         accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', RESULT + slug, JSON.stringify(result), this.ttlMs, PENDING + slug));
       },
-      savePendingAttempts: async (slug, attempts) => {
-        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', PENDING + slug, String(attempts), this.ttlMs));
+      savePending: async (slug, attempts) => {
+        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', PENDING + slug, JSON.stringify(attempts), this.ttlMs));
       },
       finish: async (status, last) => {
         const now = Date.now();
-        const args: (string | number)[] = [token, status, policyId ?? '', new Date(now).toISOString(), now, this.ttlMs, callId];
+        const args: (string | number)[] = [token, status, policyId ?? '', new Date(now).toISOString(), now, this.ttlMs, callId, this.prefix];
         if (last) args.push(RESULT + last.slug, JSON.stringify(last.result), PENDING + last.slug);
-        accepted(await this.scripts.callhookFinish(key, lock, this.failedIndex, ...args));
+        accepted(await this.scripts.callhookFinish(key, lock, ...args));
       },
     };
   }
@@ -145,7 +143,8 @@ export class CallStore {
    * nothing is sent) and answers the policy the call already has, if any.
    */
   async claimRealtime(event: CallEvent): Promise<{ policy: string | undefined }> {
-    const policy = await this.scripts.callhookClaimRealtime(this.key(event.call_id), JSON.stringify(event), new Date().toISOString(), this.ttlMs);
+    const numbers = numberKeys(event.calling_number, event.called_number);
+    const policy = await this.scripts.callhookClaimRealtime(this.key(event.call_id), JSON.stringify(event), new Date().toISOString(), this.ttlMs, event.calling_number, event.called_number, numbers);
     return { policy: policy ?? undefined };
   }
 
@@ -154,12 +153,18 @@ export class CallStore {
     const fields: string[] = [];
     for (const [slug, result] of Object.entries(results)) fields.push(RESULT + slug, JSON.stringify(result));
     const status = callStatus(Object.values(results));
-    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, new Date().toISOString(), this.ttlMs, ...fields);
+    const now = Date.now();
+    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, new Date(now).toISOString(), now, this.ttlMs, this.prefix, callId, ...fields);
   }
 
   /** Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. */
   async failedSince(sinceMs: number): Promise<string[]> {
-    return this.redis.zrangebyscore(this.failedIndex, sinceMs, '+inf');
+    const [failed, partial] = await Promise.all(
+      (['failed', 'partial'] as const).map((status) => this.redis.zrangebyscore(`${this.prefix}:idx:status:${status}`, sinceMs, '+inf', 'WITHSCORES')),
+    );
+    const scored: [string, number][] = [];
+    for (const list of [failed ?? [], partial ?? []]) for (let i = 0; i < list.length; i += 2) scored.push([list[i]!, Number(list[i + 1])]);
+    return scored.sort((a, b) => a[1] - b[1]).map(([id]) => id);
   }
 
   /**
@@ -171,26 +176,42 @@ export class CallStore {
     reset: { slugs: readonly string[]; keepPolicy: boolean; finishedAt: string | null; jobKey: string },
   ): Promise<ReplayReset> {
     const fields = reset.slugs.flatMap((slug) => [RESULT + slug, PENDING + slug]);
-    return this.scripts.callhookReplay(this.key(callId), this.failedIndex, reset.jobKey, reset.finishedAt ?? '', reset.keepPolicy ? 1 : 0, this.ttlMs, callId, ...fields);
+    return this.scripts.callhookReplay(this.key(callId), reset.jobKey, reset.finishedAt ?? '', reset.keepPolicy ? 1 : 0, this.ttlMs, callId, Date.now(), this.prefix, ...fields);
   }
 
   async get(callId: string): Promise<CallRecord | undefined> {
-    const fields = await this.redis.hgetall(this.key(callId));
-    if (!fields.event) return undefined;
-    const app_data: Record<string, AppResult> = {};
-    for (const [field, value] of Object.entries(fields)) {
-      if (field.startsWith(RESULT)) app_data[field.slice(RESULT.length)] = JSON.parse(value) as AppResult;
-    }
-    return {
-      call_id: callId,
-      policy: fields.policy ?? null,
-      status: (fields.status ?? 'queued') as CallStatus,
-      event: JSON.parse(fields.event) as CallEvent,
-      app_data,
-      created_at: fields.created_at ?? '',
-      finished_at: fields.finished_at ?? null,
-    };
+    return recordOf(callId, await this.redis.hgetall(this.key(callId)));
   }
+
+  /** Several calls in one round trip, in order; undefined for those that do not exist (expired). */
+  async getMany(callIds: readonly string[]): Promise<(CallRecord | undefined)[]> {
+    const pipeline = this.redis.pipeline();
+    for (const id of callIds) pipeline.hgetall(this.key(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return callIds.map((id, i) => {
+      const [error, fields] = replies[i] ?? [];
+      if (error) throw error;
+      return recordOf(id, fields as Record<string, string>);
+    });
+  }
+}
+
+/** A call record from its hash fields; undefined when it has no event (it does not exist). */
+function recordOf(callId: string, fields: Record<string, string>): CallRecord | undefined {
+  if (!fields.event) return undefined;
+  const app_data: Record<string, AppResult> = {};
+  for (const [field, value] of Object.entries(fields)) {
+    if (field.startsWith(RESULT)) app_data[field.slice(RESULT.length)] = JSON.parse(value) as AppResult;
+  }
+  return {
+    call_id: callId,
+    policy: fields.policy ?? null,
+    status: (fields.status ?? 'queued') as CallStatus,
+    event: JSON.parse(fields.event) as CallEvent,
+    app_data,
+    created_at: fields.created_at ?? '',
+    finished_at: fields.finished_at ?? null,
+  };
 }
 
 /** The scripts defined on the connection (ioredis defineCommand). */
@@ -198,8 +219,15 @@ interface Scripts {
   callhookMarkQueued(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   callhookStartRun(key: string): Promise<string[]>;
   callhookCheckpoint(key: string, lock: string, ...args: (string | number)[]): Promise<number>;
-  callhookFinish(key: string, lock: string, index: string, ...args: (string | number)[]): Promise<number>;
+  callhookFinish(key: string, lock: string, ...args: (string | number)[]): Promise<number>;
   callhookClaimRealtime(key: string, ...args: (string | number)[]): Promise<string | null>;
   callhookSaveRealtime(key: string, ...args: (string | number)[]): Promise<unknown>;
-  callhookReplay(key: string, index: string, job: string, ...args: (string | number)[]): Promise<ReplayReset>;
+  callhookReplay(key: string, job: string, ...args: (string | number)[]): Promise<ReplayReset>;
+}
+
+/** Pending attempts as stored: a JSON array of log entries (a bare count from before the log existed). */
+function parsePending(value: string): AttemptLogEntry[] {
+  const parsed = JSON.parse(value) as AttemptLogEntry[] | number;
+  if (Array.isArray(parsed)) return parsed;
+  return Array.from({ length: Number(parsed) || 0 }, () => ({ at: '', http_status: null, duration_ms: 0, error: null, retry_in_ms: null }));
 }

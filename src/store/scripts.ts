@@ -2,23 +2,78 @@
  * The call record's Lua scripts. Each checkpoint is one script (one round trip, atomic, no
  * MULTI), since the worker's Redis round trips are most of what callhook costs over a bare
  * BullMQ worker. KEYS[1] is always the call record.
+ *
+ * Besides the record (`<p>:call:<id>`), the scripts that change a call's status keep, in the same
+ * write, the indexes the list query reads and the results feed:
+ * - sorted sets by last change (ms): `<p>:idx:all`, `<p>:idx:status:<status>` (`queued` holds
+ *   running calls too), `<p>:idx:policy:<id>`, `<p>:idx:number:<digits>`; trimmed to the TTL;
+ * - the stream `<p>:results`: one entry per final status, the whole call, trimmed to the TTL.
+ * Their keys share the record's hash tag on Redis Cluster (the prefix is `{...}`).
  */
+
+/**
+ * Moves a call in the indexes to `status`, scored `now`: out of its old status set, into the new
+ * one, `all`, its policy's and its numbers' (the record's `nums`), each trimmed to the TTL.
+ */
+const REINDEX = `
+local function reindex(prefix, id, key, old, status, policy, now, ttl)
+  local oldest = '(' .. (tonumber(now) - tonumber(ttl))
+  local function put(index)
+    redis.call('ZADD', index, now, id)
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', oldest)
+  end
+  local oldSet = (old == 'running') and 'queued' or old
+  if oldSet and oldSet ~= status then redis.call('ZREM', prefix .. ':idx:status:' .. oldSet, id) end
+  put(prefix .. ':idx:all')
+  put(prefix .. ':idx:status:' .. status)
+  if policy and policy ~= '' then put(prefix .. ':idx:policy:' .. policy) end
+  local nums = redis.call('HGET', key, 'nums')
+  if nums then for n in string.gmatch(nums, '[^,]+') do put(prefix .. ':idx:number:' .. n) end end
+end
+`;
+
+/**
+ * Appends the call, as the API shows it, to the results feed. The JSON is assembled from the
+ * stored JSON values without decoding them; ids, policies and times need no escaping beyond
+ * cjson's.
+ */
+const FEED = `
+local function feed(prefix, id, key, now, ttl)
+  local h = redis.call('HGETALL', key)
+  local f = {}
+  local apps = {}
+  for i = 1, #h, 2 do
+    local name = h[i]
+    if string.sub(name, 1, 2) == 'r:' then apps[#apps + 1] = cjson.encode(string.sub(name, 3)) .. ':' .. h[i + 1]
+    else f[name] = h[i + 1] end
+  end
+  local function str(v) if v then return cjson.encode(v) else return 'null' end end
+  local call = '{"call_id":' .. cjson.encode(id) .. ',"policy":' .. str(f.policy) .. ',"status":' .. str(f.status) ..
+    ',"event":' .. (f.event or 'null') .. ',"app_data":{' .. table.concat(apps, ',') .. '},"created_at":' .. str(f.created_at or '') ..
+    ',"finished_at":' .. str(f.finished_at) .. '}'
+  redis.call('XADD', prefix .. ':results', 'MINID', '~', tostring(tonumber(now) - tonumber(ttl)), '*', 'call_id', id, 'status', f.status, 'call', call)
+end
+`;
 
 /**
  * Marks calls queued unless they were queued before (atomic, so two producers racing on one
  * call id queue it once). Keeps real-time results already stored for a call. One script per
  * batch: per-call commands were most of a CDR ingester's Redis client time.
- * KEYS: the calls' records. ARGV: now (ISO), ttl ms, then each call's event JSON.
+ * KEYS: the calls' records. ARGV: now ISO, now ms, ttl ms, prefix, then per call: id, event JSON,
+ * calling number, called number, number index keys (comma-separated), policy ('' when unnamed).
  * Returns per call 1 for new, 0 for a duplicate, 2 for a duplicate still in status `queued`.
  */
-export const MARK_QUEUED = `
+export const MARK_QUEUED = `${REINDEX}
 local marks = {}
 for i, key in ipairs(KEYS) do
+  local a = 4 + (i - 1) * 6
   if redis.call('HSETNX', key, 'queued_at', ARGV[1]) == 1 then
-    redis.call('HSET', key, 'event', ARGV[i + 2], 'status', 'queued')
+    local old = redis.call('HGET', key, 'status')
+    redis.call('HSET', key, 'event', ARGV[a + 2], 'status', 'queued', 'calling', ARGV[a + 3], 'called', ARGV[a + 4], 'nums', ARGV[a + 5])
     redis.call('HDEL', key, 'finished_at')
     redis.call('HSETNX', key, 'created_at', ARGV[1])
-    redis.call('PEXPIRE', key, ARGV[2])
+    redis.call('PEXPIRE', key, ARGV[3])
+    reindex(ARGV[4], ARGV[a + 1], key, old, 'queued', ARGV[a + 6], ARGV[2], ARGV[3])
     marks[i] = 1
   elseif redis.call('HGET', key, 'status') == 'queued' then
     marks[i] = 2
@@ -46,7 +101,7 @@ return redis.call('HGETALL', KEYS[1])`;
 const FENCE = `
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end`;
 
-/** KEYS: call, lock. ARGV: token, policy, field, value, ttl ms, [field to delete]. Writes one app's result or pending count. */
+/** KEYS: call, lock. ARGV: token, policy, field, value, ttl ms, [field to delete]. Writes one app's result or pending attempts. */
 export const CHECKPOINT = `${FENCE}
 redis.call('HSET', KEYS[1], 'policy', ARGV[2], ARGV[3], ARGV[4])
 if ARGV[6] then redis.call('HDEL', KEYS[1], ARGV[6]) end
@@ -54,68 +109,100 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
 
 /**
- * Final status, with the last app's result in the same write; a failed or partial call is
- * added to the failed-calls index (KEYS[3]), trimmed to the ttl.
- * KEYS: call, lock, failed index.
- * ARGV: token, status, policy ('' for none), now ISO, now ms, ttl ms, call id, [result field, result JSON, pending field].
+ * Final status, with the last app's result in the same write; the indexes and the results feed
+ * follow in the same script, so there is never a final call without its feed entry.
+ * KEYS: call, lock.
+ * ARGV: token, status, policy ('' for none), now ISO, now ms, ttl ms, call id, prefix, [result field, result JSON, pending field].
  */
-export const FINISH = `${FENCE}
+export const FINISH = `${FENCE}${REINDEX}${FEED}
+local old = redis.call('HGET', KEYS[1], 'status')
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished_at', ARGV[4])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'policy', ARGV[3]) end
-if ARGV[8] then
-  redis.call('HSET', KEYS[1], ARGV[8], ARGV[9])
-  redis.call('HDEL', KEYS[1], ARGV[10])
+if ARGV[9] then
+  redis.call('HSET', KEYS[1], ARGV[9], ARGV[10])
+  redis.call('HDEL', KEYS[1], ARGV[11])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-if ARGV[2] == 'failed' or ARGV[2] == 'partial' then
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[7])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[6]))
-end
+reindex(ARGV[8], ARGV[7], KEYS[1], old, ARGV[2], redis.call('HGET', KEYS[1], 'policy'), ARGV[5], ARGV[6])
+feed(ARGV[8], ARGV[7], KEYS[1], ARGV[5], ARGV[6])
 return 1`;
 
 /**
  * Before a real-time run sends anything: creates the call record when there is none (so a Redis
  * that refuses writes is found before a webhook goes out) and returns the record's policy.
- * ARGV: event JSON, now ISO, ttl ms. Returns the stored policy, or false.
+ * ARGV: event JSON, now ISO, ttl ms, calling number, called number, number index keys.
+ * Returns the stored policy, or false.
  */
 export const CLAIM_REALTIME = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'event', ARGV[1], 'created_at', ARGV[2], 'status', 'running')
+  redis.call('HSET', KEYS[1], 'event', ARGV[1], 'created_at', ARGV[2], 'status', 'running', 'calling', ARGV[4], 'called', ARGV[5], 'nums', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 return redis.call('HGET', KEYS[1], 'policy')`;
 
 /**
  * Real-time results. A call never queued for post-call shows the real-time outcome as its status
- * and takes the real-time policy; a call already queued, running or finished keeps its own.
- * ARGV: policy, status, now ISO, ttl ms, then result field/value pairs.
+ * (indexed, and in the feed) and takes the real-time policy; a call already queued, running or
+ * finished keeps its own status and policy.
+ * ARGV: policy, status, now ISO, now ms, ttl ms, prefix, call id, then result field/value pairs.
  */
-export const SAVE_REALTIME = `
+export const SAVE_REALTIME = `${REINDEX}${FEED}
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if redis.call('HEXISTS', KEYS[1], 'queued_at') == 0 then
+  local old = redis.call('HGET', KEYS[1], 'status')
   redis.call('HSETNX', KEYS[1], 'policy', ARGV[1])
   redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished_at', ARGV[3])
-end
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])`;
+  reindex(ARGV[6], ARGV[7], KEYS[1], old, ARGV[2], redis.call('HGET', KEYS[1], 'policy'), ARGV[4], ARGV[5])
+  feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5])
+end`;
 
 /**
  * Replay, atomically: the call must still be final and unchanged since it was read
- * (`finished_at`), and its BullMQ job (KEYS[3]) gone or finished; then the given apps' results
+ * (`finished_at`), and its BullMQ job (KEYS[2]) gone or finished; then the given apps' results
  * are dropped, successes kept, and the call marked queued. Of N concurrent replays one wins.
- * KEYS: call, failed index, job. ARGV: finished_at as read, keep policy (1/0), ttl ms, call id, fields to drop...
+ * KEYS: call, job. ARGV: finished_at as read, keep policy (1/0), ttl ms, call id, now ms, prefix, fields to drop...
  * Returns 'ok', 'not-final:<status>', 'changed' or 'in-queue'.
  */
-export const REPLAY = `
+export const REPLAY = `${REINDEX}
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'completed' and status ~= 'partial' and status ~= 'failed' and status ~= 'unmatched' then
   return 'not-final:' .. tostring(status)
 end
 if redis.call('HGET', KEYS[1], 'finished_at') ~= ARGV[1] then return 'changed' end
-if redis.call('EXISTS', KEYS[3]) == 1 and redis.call('HEXISTS', KEYS[3], 'finishedOn') == 0 then return 'in-queue' end
-for i = 5, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
-if ARGV[2] == '0' then redis.call('HDEL', KEYS[1], 'policy') end
+if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('HEXISTS', KEYS[2], 'finishedOn') == 0 then return 'in-queue' end
+for i = 7, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if ARGV[2] == '0' then
+  local policy = redis.call('HGET', KEYS[1], 'policy')
+  if policy then redis.call('ZREM', ARGV[6] .. ':idx:policy:' .. policy, ARGV[4]) end
+  redis.call('HDEL', KEYS[1], 'policy')
+end
 redis.call('HDEL', KEYS[1], 'finished_at')
 redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('ZREM', KEYS[2], ARGV[4])
+reindex(ARGV[6], ARGV[4], KEYS[1], status, 'queued', redis.call('HGET', KEYS[1], 'policy'), ARGV[5], ARGV[3])
 return 'ok'`;
+
+/**
+ * One page of list rows: per call, the fields a row shows and each app's status (read from the
+ * stored results without decoding them: JSON.stringify writes `status` first). A call whose
+ * record has expired comes back empty. KEYS: the calls' records.
+ */
+export const LIST_ROWS = `
+local rows = {}
+for i, key in ipairs(KEYS) do
+  local h = redis.call('HGETALL', key)
+  local row = {}
+  for j = 1, #h, 2 do
+    local name = h[j]
+    if string.sub(name, 1, 2) == 'r:' then
+      row[#row + 1] = name
+      row[#row + 1] = string.match(h[j + 1], '^{"status":"(%a+)"') or ''
+    elseif name ~= 'event' and string.sub(name, 1, 2) ~= 'p:' then
+      row[#row + 1] = name
+      row[#row + 1] = h[j + 1]
+    end
+  end
+  rows[i] = row
+end
+return rows`;

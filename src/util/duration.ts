@@ -26,3 +26,14 @@ export function formatDuration(ms: number): string {
   }
   return parts.join(' ');
 }
+
+/**
+ * A point in time given as ISO 8601 (`2026-11-29T10:00:00Z`) or as a duration back from `now`
+ * (`1h`, `7d`): epoch ms, or undefined when it is neither.
+ */
+export function parseTimeBound(value: string, now = Date.now()): number | undefined {
+  const ago = /^\s*\d/.test(value) && !/^\d{4}-/.test(value) ? parseDuration(value) : undefined;
+  if (ago !== undefined) return now - ago;
+  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
+  return Number.isNaN(at) ? undefined : at;
+}

@@ -1,6 +1,7 @@
 import type { AxiosError, AxiosResponse } from 'axios';
-import type { IAxiosRetryConfig, IAxiosRetryConfigExtended } from 'axios-retry';
+import type { IAxiosRetryConfig } from 'axios-retry';
 import type { ErrorCode } from '../errors';
+import type { AttemptLogEntry } from '../model/call';
 import type { WebhookApp } from '../policies/types';
 import { decideAttempt, parseRetryAfter, type AttemptOutcome } from './retry-policy';
 
@@ -24,12 +25,25 @@ export function responseOutcome(response: Pick<AxiosResponse, 'status' | 'header
   return retryAfterMs === undefined ? { kind: 'response', status: response.status } : { kind: 'response', status: response.status, retryAfterMs };
 }
 
+/** The tries of one exchange as they happen: each retried one is logged here, the last by the sender. */
+export interface TryLog {
+  readonly entries: AttemptLogEntry[];
+  /** When the try in progress started (epoch ms). */
+  startedAt: number;
+}
+
+/** A try that ended with `error` (a response or a network failure), for the attempts log. */
+export function loggedTry(log: TryLog, httpStatus: number | null, error: AttemptLogEntry['error'], retryInMs: number | null): AttemptLogEntry {
+  return { at: new Date(log.startedAt).toISOString(), http_status: httpStatus, duration_ms: Date.now() - log.startedAt, error, retry_in_ms: retryInMs };
+}
+
 /**
- * axios-retry settings that apply decideAttempt within the deadline (`deadlineAt`, epoch ms).
- * axios-retry's waits listen to `signal` only, not to the deadline's CancelToken: what keeps a
- * wait inside the deadline is retryCondition starting no retry that could not finish in time.
+ * axios-retry settings that apply decideAttempt within the deadline (`deadlineAt`, epoch ms),
+ * logging each try that is retried. axios-retry's waits listen to `signal` only, not to the
+ * deadline's CancelToken: what keeps a wait inside the deadline is retryCondition starting no
+ * retry that could not finish in time.
  */
-export function inRequestRetries(app: WebhookApp, deadlineAt: number): IAxiosRetryConfig {
+export function inRequestRetries(app: WebhookApp, deadlineAt: number, log: TryLog): IAxiosRetryConfig {
   const decide = (error: AxiosError, attempt: number) =>
     decideAttempt(error.response ? responseOutcome(error.response) : classifyError(error, app).outcome, app, attempt);
   return {
@@ -37,10 +51,14 @@ export function inRequestRetries(app: WebhookApp, deadlineAt: number): IAxiosRet
     validateResponse: (response) => decideAttempt(responseOutcome(response), app, 1).action !== 'retry',
     retryCondition: (error) => {
       if (error.code === 'ERR_CANCELED') return false;
-      // Asked before axios-retry counts the retry: the failed attempt is retries so far + 1.
-      const decision = decide(error, requestsMade(error.config));
+      // The failed attempt is the one after those already logged.
+      const decision = decide(error, log.entries.length + 1);
       // Waiting past the deadline only to be aborted would waste the receiver's time too.
-      return decision.action === 'retry' && Date.now() + decision.delayMs < deadlineAt;
+      if (decision.action !== 'retry' || Date.now() + decision.delayMs >= deadlineAt) return false;
+      const failed = error.response ? { code: 'CALLHOOK_HTTP_STATUS' as const, message: `HTTP ${error.response.status}` } : classifyError(error, app);
+      log.entries.push(loggedTry(log, error.response?.status ?? null, { code: failed.code, message: failed.message }, decision.delayMs));
+      log.startedAt = Date.now() + decision.delayMs;
+      return true;
     },
     // Retry n follows attempt n.
     retryDelay: (retryNumber, error) => {
@@ -48,11 +66,6 @@ export function inRequestRetries(app: WebhookApp, deadlineAt: number): IAxiosRet
       return decision.action === 'retry' ? decision.delayMs : 0;
     },
   };
-}
-
-/** Requests axios-retry made for one exchange: 1, plus its retries. */
-export function requestsMade(config: { 'axios-retry'?: unknown } | undefined): number {
-  return 1 + ((config?.['axios-retry'] as IAxiosRetryConfigExtended | undefined)?.retryCount ?? 0);
 }
 
 export function classifyError(

@@ -1,5 +1,6 @@
 import axios, { isAxiosError, type AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
-import { TemplateError, type ErrorCode } from '../errors';
+import { TemplateError } from '../errors';
+import type { AppError, AttemptLogEntry } from '../model/call';
 import type { WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
 import type { TemplateScope } from '../templates/engine';
@@ -7,7 +8,7 @@ import { checkRenderedUrl, renderHeaders, renderUrl } from '../templates/request
 import { jsonDepthExceeds } from '../util/json-depth';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
-import { classifyError, DEADLINE_EXCEEDED, inRequestRetries, requestsMade, responseOutcome } from './http-outcome';
+import { classifyError, DEADLINE_EXCEEDED, inRequestRetries, loggedTry, responseOutcome, type TryLog } from './http-outcome';
 import { retryingClient } from './http-client';
 import { OAuthTokenCache, OAuthTokenError } from './oauth';
 import type { AttemptOutcome } from './retry-policy';
@@ -18,6 +19,8 @@ export interface RequestTrace {
   url: string;
   headers: Record<string, string>;
   body: unknown;
+  /** The body as sent (JSON), undefined without a body. */
+  bodyText: string | undefined;
 }
 
 /** Everything one attempt produced; the runner decides what comes next with `decideAttempt(outcome)`. */
@@ -29,11 +32,13 @@ export interface AttemptReport {
   httpStatus: number | null;
   /** Parsed JSON response, its text when not JSON (or nested too deeply), null when empty. */
   data: unknown;
-  error: { code: ErrorCode; message: string } | null;
+  error: AppError | null;
   durationMs: number;
   unresolved: string[];
   /** HTTP requests made: 1, or more when retried inside the request (`retryInRequest`). */
   attempts: number;
+  /** Each of those requests (not redacted); the last one's retry_in_ms is null. */
+  tries: AttemptLogEntry[];
 }
 
 export interface AttemptOptions {
@@ -72,21 +77,25 @@ export class HttpSender implements Sender {
   async attempt(app: WebhookApp, callId: string, scope: TemplateScope, options: AttemptOptions = {}): Promise<AttemptReport> {
     const started = performance.now();
     const unresolved = new Set<string>();
+    const log: TryLog = { entries: [], startedAt: Date.now() };
     let request: RequestTrace | undefined;
     let credential: string | undefined;
-    let attempts = 1;
     // Fields spelled out, not spread: the spread of differently shaped partials cost ~4 µs a call.
-    const report = (outcome: AttemptOutcome, httpStatus: number | null, data: unknown, error: AttemptReport['error']): AttemptReport => ({
-      outcome,
-      request,
-      credential,
-      httpStatus,
-      data,
-      error,
-      durationMs: Math.round(performance.now() - started),
-      unresolved: [...unresolved],
-      attempts,
-    });
+    const report = (outcome: AttemptOutcome, httpStatus: number | null, data: unknown, error: AttemptReport['error']): AttemptReport => {
+      log.entries.push(loggedTry(log, httpStatus, error, null));
+      return {
+        outcome,
+        request,
+        credential,
+        httpStatus,
+        data,
+        error,
+        durationMs: Math.round(performance.now() - started),
+        unresolved: [...unresolved],
+        attempts: log.entries.length,
+        tries: log.entries,
+      };
+    };
 
     try {
       request = renderRequest(app, callId, scope, unresolved);
@@ -102,15 +111,13 @@ export class HttpSender implements Sender {
         request.headers.Authorization = authorization;
         credential = authorization.slice(authorization.indexOf(' ') + 1);
       }
-      const response = await exchange(this.http, app, request, options);
-      attempts = requestsMade(response.config);
+      const response = await exchange(this.http, app, request, options, log);
       const ok = response.status >= 200 && response.status < 300;
       return report(responseOutcome(response), response.status, parseBody(response.data), ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${response.status}` });
     } catch (error) {
       if (error instanceof OAuthTokenError) {
         return report(error.retryable ? { kind: 'network', code: 'oauth' } : { kind: 'fatal', code: 'oauth' }, null, null, { code: error.code, message: error.message });
       }
-      attempts = requestsMade((error as AxiosError).config);
       const { outcome, code, message } = classifyError(error as AxiosError, app);
       return report(outcome, null, null, { code, message });
     }
@@ -133,14 +140,14 @@ export function renderRequest(app: WebhookApp, callId: string, scope: TemplateSc
   }
   headers['Idempotency-Key'] = `${callId}.${app.slug}`;
   const body = app.body === undefined ? undefined : renderBody(app.body, scope, unresolved);
-  return { method: app.method, url, headers, body };
+  return { method: app.method, url, headers, body, bodyText: body === undefined ? undefined : JSON.stringify(body) };
 }
 
 /**
  * One HTTP exchange bounded by the deadline (in-request retries and waits included). A status
  * that axios-retry gave up on comes back as the response, not as an error.
  */
-async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTrace, options: AttemptOptions): Promise<AxiosResponse<string>> {
+async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTrace, options: AttemptOptions, log: TryLog): Promise<AxiosResponse<string>> {
   const deadlineAt = options.deadlineAt ?? Date.now() + app.timeoutMs;
   // An axios CancelToken and a timer rather than an AbortSignal: creating an AbortSignal, and
   // axios adding and removing its listener, cost ~11 us of CPU per request (profiled); the
@@ -153,11 +160,11 @@ async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTr
       method: request.method,
       url: request.url,
       headers: request.headers,
-      data: request.body === undefined ? undefined : JSON.stringify(request.body),
+      data: request.bodyText,
       maxContentLength: app.maxResponseBytes,
       cancelToken: deadline.token,
       signal: options.signal,
-      ...(options.retryInRequest ? { 'axios-retry': inRequestRetries(app, deadlineAt) } : {}),
+      ...(options.retryInRequest ? { 'axios-retry': inRequestRetries(app, deadlineAt, log) } : {}),
     });
   } catch (error) {
     if (isAxiosError(error) && error.response) return error.response as AxiosResponse<string>;

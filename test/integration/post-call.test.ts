@@ -80,8 +80,17 @@ policies:
     expect(record.app_data['crm-lookup']).toEqual({
       status: 'success', http_status: 200, data: expect.objectContaining({ customer_id: 'CUST-12345' }), message: 'John Doe (ACME Corp)',
       attempts: 1, duration_ms: expect.any(Number), unresolved: [], error: null,
+      attempts_log: [{ at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/), http_status: 200, duration_ms: expect.any(Number), error: null, retry_in_ms: null }],
+      request: {
+        method: 'GET',
+        url: `${receiver.url}/crm/lookup?phone=%2B1%20%28555%29%20123-4567`,
+        headers: { 'Content-Type': 'application/json', 'User-Agent': expect.stringMatching(/^callhook\//), 'Idempotency-Key': `${event.call_id}.crm-lookup` },
+        body_bytes: 0,
+      },
     });
     expect(record.app_data.ticket).toMatchObject({ status: 'success', http_status: 201, data: { ticket: 'T-1' }, unresolved: ['app_data.nope.data.x'] });
+    // The request as sent, without its body: its size only.
+    expect(record.app_data.ticket!.request).toMatchObject({ method: 'POST', headers: { 'X-Customer': 'CUST-12345' }, body_bytes: Buffer.byteLength(receiver.requests[1]!.body) });
     expect(record.app_data['slack-notify']).toMatchObject({ status: 'success', unresolved: [] });
 
     expect(receiver.requests.map((r) => r.url.split('?')[0])).toEqual(['/crm/lookup', '/tickets/CUST-12345', '/chat']);

@@ -84,6 +84,9 @@ policies:
     expect(receiver.to('/flaky').every((r) => r.method === 'POST' && r.body === '{"a":1}')).toBe(true);
     expect((times[1] ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(90);
     expect((times[2] ?? 0) - (times[1] ?? 0)).toBeGreaterThanOrEqual(190);
+    // The in-request retries are on record too, with the request's body size.
+    expect(answer.body.app_data.flaky.attempts_log.map((a: { http_status: number; retry_in_ms: number | null }) => [a.http_status, a.retry_in_ms])).toEqual([[503, 100], [502, 200], [200, null]]);
+    expect(answer.body.app_data.flaky.request).toMatchObject({ method: 'POST', body_bytes: 7 });
   });
 
   it('does not retry a 404', async () => {

@@ -57,6 +57,14 @@ policies:
     expect(second).toBeLessThan(3000);
     expect(new Set(flaky.map((r) => r.headers['idempotency-key']))).toEqual(new Set([`${event.call_id}.flaky`]));
     expect(receiver.to('/first')).toHaveLength(1);
+    // Every attempt on record across the delayed runs: when, what came back, how long until the next.
+    const log = record.app_data.flaky!.attempts_log;
+    expect(log.map((a) => [a.http_status, a.error?.message ?? null, a.retry_in_ms])).toEqual([
+      [503, 'HTTP 503', 1000],
+      [503, 'HTTP 503', 2000],
+      [200, null, null],
+    ]);
+    log.forEach((attempt, i) => expect(Math.abs(Date.parse(attempt.at) - flaky[i]!.at)).toBeLessThan(250));
   });
 
   it('404: one request, never retried', async () => {

@@ -105,10 +105,10 @@ ${extra}`);
     const first = receiver.requests[0]?.headers.authorization;
     receiver.sequence('/hook', [{ status: 401 }, { status: 200, body: { ok: 1 } }]);
     const policy = { id: 'p', description: undefined, match: undefined, apps: [app] };
-    const outcome = await runApps(policy, { event: makeEvent({ call_id: 'c' }), results: {}, pendingAttempts: {} }, QUEUED, {
+    const outcome = await runApps(policy, { event: makeEvent({ call_id: 'c' }), results: {}, pending: {} }, QUEUED, {
       sender: deps.sender,
       redactor: new Redactor([]),
-      checkpoint: { saveResult: async () => undefined, savePendingAttempts: async () => undefined, finish: async () => undefined },
+      checkpoint: { saveResult: async () => undefined, savePending: async () => undefined, finish: async () => undefined },
     });
     receiver.on('/hook', () => ({ status: 200, body: { ok: true } }));
     expect(outcome).toMatchObject({ kind: 'finished', status: 'completed', runs: [{ result: { http_status: 200, attempts: 1 } }] });

@@ -1,4 +1,4 @@
-import type { AppResult, CallState, CallStatus, Checkpoint } from '../../src/model/call';
+import type { AppResult, AttemptLogEntry, CallState, CallStatus, Checkpoint } from '../../src/model/call';
 import { QUEUED, REAL_TIME, runApps, type RunnerDeps } from '../../src/pipeline/runner';
 import { parseConfig } from '../../src/policies/load';
 import type { Policy, WebhookApp } from '../../src/policies/types';
@@ -28,11 +28,20 @@ class FakeSender implements Sender {
     const next = script.length > 1 ? script.shift()! : (script[0] ?? { status: 200, data: { ok: true } });
     const credential = app.auth.type === 'oauth2' ? `token-${this.sent.length}` : undefined;
     const request = { method: app.method, url: `https://h.example/${app.slug}`, headers: { 'Idempotency-Key': `${callId}.${app.slug}`, ...(credential ? { Authorization: `Bearer ${credential}` } : {}) }, body: undefined };
-    const base = { request, credential, durationMs: 1, unresolved: [], attempts: 1 };
-    if ('network' in next) return { ...base, outcome: { kind: 'network', code: next.network }, httpStatus: null, data: null, error: { code: 'CALLHOOK_HTTP_NETWORK', message: next.network } };
+    const tried = (httpStatus: number | null, error: AttemptReport['error']) => ({
+      request: { ...request, bodyText: undefined },
+      credential,
+      durationMs: 1,
+      unresolved: [],
+      attempts: 1,
+      tries: [{ at: new Date().toISOString(), http_status: httpStatus, duration_ms: 1, error, retry_in_ms: null }],
+      httpStatus,
+      error,
+    });
+    if ('network' in next) return { ...tried(null, { code: 'CALLHOOK_HTTP_NETWORK', message: next.network }), outcome: { kind: 'network', code: next.network }, data: null };
     const outcome = next.retryAfterMs === undefined ? { kind: 'response' as const, status: next.status } : { kind: 'response' as const, status: next.status, retryAfterMs: next.retryAfterMs };
     const ok = next.status >= 200 && next.status < 300;
-    return { ...base, outcome, httpStatus: next.status, data: next.data ?? null, error: ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${next.status}` } };
+    return { ...tried(next.status, ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${next.status}` }), outcome, data: next.data ?? null };
   }
 
   slugs(): string[] {
@@ -43,7 +52,7 @@ class FakeSender implements Sender {
 /** A Checkpoint in memory: the state a later run (or a crash redelivery) resumes from. */
 class MemoryCheckpoint implements Checkpoint {
   readonly results: Record<string, AppResult> = {};
-  readonly pending: Record<string, number> = {};
+  readonly pending: Record<string, AttemptLogEntry[]> = {};
   readonly writes: string[] = [];
   finished: CallStatus | undefined;
 
@@ -52,9 +61,9 @@ class MemoryCheckpoint implements Checkpoint {
     this.results[slug] = result;
     delete this.pending[slug];
   }
-  async savePendingAttempts(slug: string, attempts: number) {
-    this.writes.push(`pending ${slug}=${attempts}`);
-    this.pending[slug] = attempts;
+  async savePending(slug: string, attempts: readonly AttemptLogEntry[]) {
+    this.writes.push(`pending ${slug}=${attempts.length}`);
+    this.pending[slug] = [...attempts];
   }
   async finish(status: CallStatus, last?: { slug: string; result: AppResult }) {
     if (last) await this.saveResult(last.slug, last.result);
@@ -62,7 +71,7 @@ class MemoryCheckpoint implements Checkpoint {
     this.finished = status;
   }
   state(event = makeEvent({ call_id: 'c1' })): CallState {
-    return { event, results: { ...this.results }, pendingAttempts: { ...this.pending } };
+    return { event, results: { ...this.results }, pending: { ...this.pending } };
   }
 }
 
@@ -135,6 +144,13 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     }
     expect(delays).toEqual([1000, 2000]); // retry_delay doubling, retry_count 2
     expect(checkpoint.results.one).toMatchObject({ status: 'failed', attempts: 3, error: { code: 'CALLHOOK_HTTP_NETWORK' } });
+    // Every attempt on record, each with the wait that followed it.
+    expect(checkpoint.results.one!.attempts_log.map((a) => [a.http_status, a.error?.code, a.retry_in_ms])).toEqual([
+      [null, 'CALLHOOK_HTTP_NETWORK', 1000],
+      [null, 'CALLHOOK_HTTP_NETWORK', 2000],
+      [null, 'CALLHOOK_HTTP_NETWORK', null],
+    ]);
+    expect(checkpoint.results.one!.request).toEqual({ method: 'GET', url: 'https://h.example/one', headers: { 'Idempotency-Key': 'c1.one' }, body_bytes: 0 });
     expect(checkpoint.finished).toBe('partial');
   });
 
@@ -146,6 +162,8 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     expect(sender.sent.map((s) => s.options.staleCredential)).toEqual([undefined, 'token-1']);
     expect(sender.sent[1]!.options.deadlineAt).toBe(sender.sent[0]!.options.deadlineAt);
     expect(checkpoint.results.a).toMatchObject({ status: 'success', attempts: 1 });
+    expect(checkpoint.results.a!.attempts_log.map((a) => [a.http_status, a.retry_in_ms])).toEqual([[401, 0], [200, null]]);
+    expect(checkpoint.results.a!.request!.headers.Authorization).toBe('[REDACTED]');
   });
 
   it('a second 401 after the fresh token fails the app (no loop)', async () => {

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import type { CallStatus } from '../model/call';
+import { decodeCursor, type ListFilters, type Position } from '../store/call-index';
+import { parseDuration, parseTimeBound } from '../util/duration';
+import { formatPath } from '../util/format-path';
+
+const STATUSES: readonly CallStatus[] = ['queued', 'running', 'completed', 'partial', 'failed', 'unmatched'];
+/** A stream entry id (`<ms>-<seq>`), or `0` for the start. */
+const ENTRY_ID = /^\d{1,20}(-\d{1,20})?$/;
+
+const timeBound = z.string().transform((value, ctx) => {
+  const ms = parseTimeBound(value);
+  if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${value}" is not an ISO 8601 time or a duration such as 1h or 7d` });
+  return ms ?? 0;
+});
+
+/** `GET /v1/calls` query: filters, page size, cursor. `status` is one or more statuses (repeated or comma-separated). */
+export const listQuery = z.strictObject({
+  status: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const statuses = [value].flat().flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+      const bad = statuses.filter((s) => !STATUSES.includes(s as CallStatus));
+      if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `${bad.map((b) => `"${b}"`).join(', ')}: use ${STATUSES.join(', ')}` });
+      return statuses as CallStatus[];
+    }),
+  policy: z.string().regex(/^[a-z0-9-]+$/, 'is not a policy id').optional(),
+  number: z.string().min(1).max(256).optional(),
+  since: timeBound.optional(),
+  until: timeBound.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z
+    .string()
+    .max(1024)
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const position = decodeCursor(value);
+      if (!position) ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave out' });
+      return position;
+    }),
+});
+
+/** `GET /v1/results` query. */
+export const feedQuery = z.strictObject({
+  after: z.string().regex(ENTRY_ID, 'is not a feed entry id (such as 1764400000000-0)').default('0'),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  wait: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return 0;
+      const ms = parseDuration(value);
+      if (ms === undefined || ms > 60_000) ctx.addIssue({ code: 'custom', message: 'is not a duration of at most 60s' });
+      return Math.min(ms ?? 0, 60_000);
+    }),
+});
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+
+/** Validates a query, each problem naming its parameter. */
+export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): Parsed<z.output<S>> {
+  const parsed = schema.safeParse(query ?? {});
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, problems: parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.code === 'unrecognized_keys' ? `unknown parameter${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message}`) };
+}
+
+/** The list filters and position of a validated list query. */
+export function listRequest(query: z.output<typeof listQuery>): { filters: ListFilters; limit: number; after: Position | undefined } {
+  return {
+    filters: { statuses: query.status, policy: query.policy, number: query.number, sinceMs: query.since, untilMs: query.until },
+    limit: query.limit,
+    after: query.cursor,
+  };
+}

@@ -1,0 +1,35 @@
+import type { CallRecord } from '../model/call';
+
+/** The columns of a CSV export, in order: one row per app result (one row with empty app columns for a call without any). */
+export const CSV_COLUMNS = [
+  'call_id', 'policy', 'status', 'calling_number', 'called_number', 'created_at', 'finished_at',
+  'app', 'app_status', 'http_status', 'attempts', 'duration_ms', 'error_code', 'error_message', 'message',
+] as const;
+
+/** A cell a spreadsheet would run as a formula; a phone number (`+1 (555) 010-0100`, `-5`) is not one. */
+const FORMULA = /^[=@\t\r]|^[+-](?![\d\s().-]*$)/;
+
+/**
+ * A CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF, quotes doubled. Call
+ * data is untrusted: a caller named `=HYPERLINK(...)` gets a leading `'`, so a spreadsheet shows
+ * it as text instead of running it.
+ */
+function field(value: unknown): string {
+  const raw = value === null || value === undefined ? '' : String(value);
+  const text = FORMULA.test(raw) ? `'${raw}` : raw;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function csvHeader(): string {
+  return `${CSV_COLUMNS.join(',')}\r\n`;
+}
+
+/** A call's CSV lines. */
+export function csvRows(call: CallRecord): string {
+  const head = [call.call_id, call.policy, call.status, call.event.calling_number, call.event.called_number, call.created_at, call.finished_at];
+  const apps = Object.entries(call.app_data);
+  if (apps.length === 0) return `${[...head, '', '', '', '', '', '', '', ''].map(field).join(',')}\r\n`;
+  return apps
+    .map(([slug, r]) => `${[...head, slug, r.status, r.http_status, r.attempts, r.duration_ms, r.error?.code, r.error?.message, r.message].map(field).join(',')}\r\n`)
+    .join('');
+}

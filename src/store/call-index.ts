@@ -1,0 +1,212 @@
+import type { AppStatus, CallStatus } from '../model/call';
+import type { RedisClient } from './call-store';
+import { numberKey } from './numbers';
+import { LIST_ROWS } from './scripts';
+
+/** One call in a list: what a row shows. */
+export interface CallRow {
+  call_id: string;
+  policy: string | null;
+  status: CallStatus;
+  calling_number: string;
+  called_number: string;
+  created_at: string;
+  finished_at: string | null;
+  /** Each app's status, in the order its result was stored. */
+  apps: Record<string, AppStatus>;
+}
+
+export interface ListFilters {
+  /** Any of these statuses. */
+  statuses?: readonly CallStatus[] | undefined;
+  policy?: string | undefined;
+  /** Matches the calling or the called number, exactly or by digits. */
+  number?: string | undefined;
+  /** Last change at or after (epoch ms). */
+  sinceMs?: number | undefined;
+  /** Last change at or before (epoch ms). */
+  untilMs?: number | undefined;
+}
+
+/** Where a page ended: the last call's last-change score and id (ties are ordered by id). */
+export interface Position {
+  score: number;
+  id: string;
+}
+
+export interface ListPage {
+  rows: CallRow[];
+  /** Where the next page starts; null when there is no more. */
+  next: Position | null;
+}
+
+/** Calls examined per request at most: a sparse combination of filters answers a short page and a cursor instead of scanning on. */
+const SCAN_BUDGET = 5000;
+const CHUNK = 200;
+
+/**
+ * The list query over the indexes the store's scripts keep (sorted sets by last change): newest
+ * first, from one index per request (a status, a number, a policy, or all calls), the other
+ * filters checked per call. A page costs what its calls cost, whatever the number of records.
+ */
+export class CallIndex {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+  ) {
+    if (!('callhookListRows' in redis)) redis.defineCommand('callhookListRows', { lua: LIST_ROWS });
+  }
+
+  async list(filters: ListFilters, limit: number, after?: Position): Promise<ListPage> {
+    const drivers = this.drivers(filters).map((key) => new IndexCursor(this.redis, key, filters, after));
+    const rows: CallRow[] = [];
+    let examined = 0;
+    let last: Position | undefined;
+    let leftover = false;
+    while (rows.length < limit && examined < SCAN_BUDGET) {
+      // Sparse filters examine more calls than they list: read ahead, up to a chunk.
+      const batch = await takeNewest(drivers, Math.min(CHUNK, Math.max(limit - rows.length, 50), SCAN_BUDGET - examined));
+      if (batch.length === 0) return { rows, next: null };
+      examined += batch.length;
+      const matched = await this.matching(batch.map((p) => p.id), filters);
+      for (const [i, row] of matched.entries()) {
+        last = batch[i];
+        if (!row) continue;
+        rows.push(row);
+        if (rows.length === limit) {
+          leftover = i < batch.length - 1;
+          break;
+        }
+      }
+    }
+    // A cursor only when something is left after `last`: never one that leads to an empty page.
+    const more = leftover || (await Promise.all(drivers.map((d) => d.hasMore()))).some(Boolean);
+    return { rows, next: more ? last! : null };
+  }
+
+  /** The index sets to read: the filter that narrows most. Running calls are in the `queued` set. */
+  private drivers(filters: ListFilters): string[] {
+    const key = (suffix: string) => `${this.prefix}:idx:${suffix}`;
+    if (filters.number) return [key(`number:${numberKey(filters.number)}`)];
+    if (filters.statuses?.length) return [...new Set(filters.statuses.map((s) => key(`status:${s === 'running' ? 'queued' : s}`)))];
+    if (filters.policy) return [key(`policy:${filters.policy}`)];
+    return [key('all')];
+  }
+
+  /** The rows of `ids` (in order) that pass every filter; null for the others and for expired records. */
+  private async matching(ids: string[], filters: ListFilters): Promise<(CallRow | null)[]> {
+    const flat = await (this.redis as unknown as ListRowsScript).callhookListRows(ids.length, ...ids.map((id) => `${this.prefix}:call:${id}`));
+    return flat.map((fields, i) => {
+      const row = toRow(ids[i]!, fields);
+      if (!row) return null;
+      if (filters.statuses?.length && !filters.statuses.includes(row.status)) return null;
+      if (filters.policy && row.policy !== filters.policy) return null;
+      return row;
+    });
+  }
+}
+
+interface ListRowsScript {
+  callhookListRows(keyCount: number, ...keys: string[]): Promise<string[][]>;
+}
+
+function toRow(callId: string, flat: string[]): CallRow | undefined {
+  if (flat.length === 0) return undefined;
+  const fields: Record<string, string> = {};
+  const apps: Record<string, AppStatus> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!;
+    if (name.startsWith('r:')) apps[name.slice(2)] = flat[i + 1] as AppStatus;
+    else fields[name] = flat[i + 1]!;
+  }
+  return {
+    call_id: callId,
+    policy: fields.policy ?? null,
+    status: (fields.status ?? 'queued') as CallStatus,
+    calling_number: fields.calling ?? '',
+    called_number: fields.called ?? '',
+    created_at: fields.created_at ?? '',
+    finished_at: fields.finished_at ?? null,
+    apps,
+  };
+}
+
+/** Newest first across several index sets: `count` positions, merged by (score, id) descending. */
+async function takeNewest(cursors: IndexCursor[], count: number): Promise<Position[]> {
+  const out: Position[] = [];
+  while (out.length < count) {
+    await Promise.all(cursors.map((c) => c.fill()));
+    let best: IndexCursor | undefined;
+    for (const c of cursors) if (c.head && (!best || newer(c.head, best.head!))) best = c;
+    if (!best) break;
+    out.push(best.take());
+  }
+  return out;
+}
+
+function newer(a: Position, b: Position): boolean {
+  return a.score > b.score || (a.score === b.score && a.id > b.id);
+}
+
+/** Reads one index set newest first, in chunks, from a position, within the filters' time range. */
+class IndexCursor {
+  private buffer: Position[] = [];
+  private offset = 0;
+  private done = false;
+  private readonly max: string;
+  private readonly min: string;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly key: string,
+    filters: ListFilters,
+    private readonly after: Position | undefined,
+  ) {
+    const top = Math.min(after?.score ?? Infinity, filters.untilMs ?? Infinity);
+    this.max = top === Infinity ? '+inf' : String(top);
+    this.min = filters.sinceMs === undefined ? '-inf' : String(filters.sinceMs);
+  }
+
+  get head(): Position | undefined {
+    return this.buffer[0];
+  }
+
+  take(): Position {
+    return this.buffer.shift()!;
+  }
+
+  async fill(): Promise<void> {
+    while (this.buffer.length === 0 && !this.done) {
+      const flat = await this.redis.zrevrangebyscore(this.key, this.max, this.min, 'WITHSCORES', 'LIMIT', this.offset, CHUNK);
+      this.offset += flat.length / 2;
+      if (flat.length < CHUNK * 2) this.done = true;
+      for (let i = 0; i < flat.length; i += 2) {
+        const position = { id: flat[i]!, score: Number(flat[i + 1]) };
+        // Ties with the cursor's score continue below its id; later ones were already listed.
+        if (this.after && !newer(this.after, position)) continue;
+        this.buffer.push(position);
+      }
+    }
+  }
+
+  /** Whether this index has a call left (everything buffered is older than what was taken). */
+  async hasMore(): Promise<boolean> {
+    await this.fill();
+    return this.buffer.length > 0;
+  }
+}
+
+/** The opaque cursor of a position. */
+export function encodeCursor(position: Position): string {
+  return Buffer.from(JSON.stringify([position.score, position.id])).toString('base64url');
+}
+
+/** The position of a cursor, or undefined when it is not one. */
+export function decodeCursor(cursor: string): Position | undefined {
+  try {
+    const [score, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    return typeof score === 'number' && Number.isFinite(score) && typeof id === 'string' ? { score, id } : undefined;
+  } catch {
+    return undefined;
+  }
+}

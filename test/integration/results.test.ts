@@ -1,0 +1,249 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeEvent } from '../helpers/events';
+import { startHarness } from '../helpers/harness';
+import { exited, spawnCli } from '../helpers/processes';
+import { redisUrl } from '../helpers/redis';
+import { Receiver } from '../helpers/receiver';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('results for downstream apps: list and search, the feed, export', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  let configPath: string;
+  const release: (() => void)[] = [];
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    receiver.on('/missing', () => ({ status: 404 }));
+    receiver.on('/hang', () => new Promise((resolve) => release.push(() => resolve({ status: 200 }))));
+    const yaml = `
+policies:
+  - id: sales
+    match: { called_number: "^1" }
+    apps:
+      - { name: CRM, url: "${receiver.url}/crm" }
+  - id: support
+    match: { called_number: "^2" }
+    apps:
+      - { name: CRM, url: "${receiver.url}/crm" }
+      - { name: Ticket, url: "${receiver.url}/missing", retry_count: 0 }
+  - id: broken
+    match: { called_number: "^3" }
+    apps:
+      - { name: Ticket, url: "${receiver.url}/missing", retry_count: 0 }
+  - id: slow
+    match: { called_number: "^4" }
+    apps:
+      - { name: Hang, url: "${receiver.url}/hang" }
+  - id: rt
+    match: { called_number: "^5" }
+    apps:
+      - { name: Caller, phase: real_time, url: "${receiver.url}/crm" }
+`;
+    configPath = join(mkdtempSync(join(tmpdir(), 'callhook-results-')), 'policies.yaml');
+    writeFileSync(configPath, yaml);
+    h = await startHarness(__filename, yaml);
+  });
+  afterAll(async () => {
+    for (const go of release) go();
+    await h.stop();
+    await receiver.stop();
+  });
+
+  const list = async (query: string) => {
+    const answer = await h.request('GET', `/v1/calls${query}`);
+    if (answer.status !== 200) throw new Error(`GET /v1/calls${query}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    return answer.body as { calls: { call_id: string; status: string; policy: string | null; calling_number: string; apps: Record<string, string> }[]; next_cursor: string | null };
+  };
+  const run = async (events: ReturnType<typeof makeEvent>[]) => {
+    await h.post(events);
+    for (const event of events) await h.waitForCall(event.call_id);
+  };
+
+  it('lists every call newest first by last change, with each app\'s status, and filters by status, policy and number', async () => {
+    const tag = `l${Date.now()}`;
+    const events = [
+      makeEvent({ call_id: `${tag}-sales`, called_number: '1000', calling_number: '+1 (555) 010-0100' }),
+      makeEvent({ call_id: `${tag}-support`, called_number: '2000', calling_number: '15550100100' }),
+      makeEvent({ call_id: `${tag}-broken`, called_number: '3000', calling_number: '+44 20 7946 0000' }),
+      makeEvent({ call_id: `${tag}-none`, called_number: '9000', calling_number: 'anonymous' }),
+    ];
+    for (const event of events) await run([event]); // one after the other: distinct last-change times
+    const slow = makeEvent({ call_id: `${tag}-slow`, called_number: '4000' });
+    await h.post(slow);
+    await receiver.waitFor(1, '/hang');
+    const mine = (calls: { call_id: string }[]) => calls.map((c) => c.call_id).filter((id) => id.startsWith(tag));
+
+    const all = await list('?limit=500');
+    expect(mine(all.calls)).toEqual([`${tag}-slow`, `${tag}-none`, `${tag}-broken`, `${tag}-support`, `${tag}-sales`]);
+    expect(all.calls.find((c) => c.call_id === `${tag}-support`)).toEqual({
+      call_id: `${tag}-support`, policy: 'support', status: 'partial', calling_number: '15550100100', called_number: '2000',
+      created_at: expect.any(String), finished_at: expect.any(String), apps: { crm: 'success', ticket: 'failed' },
+    });
+    expect(mine((await list('?status=failed&limit=500')).calls)).toEqual([`${tag}-broken`]);
+    expect(mine((await list('?status=failed,partial&limit=500')).calls)).toEqual([`${tag}-broken`, `${tag}-support`]);
+    expect(mine((await list('?status=failed&status=unmatched&limit=500')).calls)).toEqual([`${tag}-none`, `${tag}-broken`]);
+    expect(mine((await list('?status=running&limit=500')).calls)).toEqual([`${tag}-slow`]);
+    expect(mine((await list('?status=queued&limit=500')).calls)).toEqual([]);
+    expect(mine((await list('?policy=support&limit=500')).calls)).toEqual([`${tag}-support`]);
+    expect(mine((await list('?policy=support&status=completed&limit=500')).calls)).toEqual([]);
+    // By digits: the same number written two ways, and a number without digits.
+    expect(mine((await list(`?number=${encodeURIComponent('+1 (555) 010-0100')}&limit=500`)).calls)).toEqual([`${tag}-support`, `${tag}-sales`]);
+    expect(mine((await list('?number=15550100100&status=completed')).calls)).toEqual([`${tag}-sales`]);
+    expect(mine((await list('?number=Anonymous')).calls)).toEqual([`${tag}-none`]);
+    expect(mine((await list('?number=1000')).calls)).toEqual([`${tag}-sales`]); // the called number too
+
+    for (const go of release.splice(0)) go();
+    await h.waitForCall(slow.call_id);
+    expect(mine((await list('?status=completed&limit=500')).calls).slice(0, 1)).toEqual([`${tag}-slow`]); // its finish is its newest change
+  });
+
+  it('since and until take ISO 8601 times or durations', async () => {
+    const before = new Date().toISOString();
+    await sleep(20);
+    const event = makeEvent({ called_number: '1001' });
+    await run([event]);
+    const ids = async (q: string) => (await list(q)).calls.map((c) => c.call_id);
+    expect(await ids(`?since=${before}`)).toEqual([event.call_id]);
+    expect(await ids(`?until=${before}&limit=500`)).not.toContain(event.call_id);
+    expect(await ids('?since=5s&limit=500')).toContain(event.call_id);
+  });
+
+  it('pages with an opaque cursor: no call twice, none missing, while new calls arrive', async () => {
+    const tag = `p${Date.now()}`;
+    const first = Array.from({ length: 23 }, (_, i) => makeEvent({ call_id: `${tag}-a${String(i).padStart(2, '0')}`, called_number: '1002' }));
+    await run(first);
+    const expected = (await list('?policy=sales&limit=500')).calls.map((c) => c.call_id).filter((id) => id.startsWith(tag));
+    expect(expected).toHaveLength(23);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page = await list(`?policy=sales&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.calls.map((c) => c.call_id).filter((id) => id.startsWith(tag)));
+      cursor = page.next_cursor;
+      if (pages++ === 1) await run(Array.from({ length: 9 }, (_, i) => makeEvent({ call_id: `${tag}-b${i}`, called_number: '1002' }))); // newer: not in later pages
+    } while (cursor);
+    expect(seen).toEqual(expected);
+    expect(new Set(seen).size).toBe(seen.length);
+    // The newer ones head the next listing from the top.
+    expect((await list('?policy=sales&limit=9')).calls.map((c) => c.call_id).sort()).toEqual(Array.from({ length: 9 }, (_, i) => `${tag}-b${i}`).sort());
+  });
+
+  it('bad filters answer 400 with the parameter in each problem', async () => {
+    const problems = async (q: string) => {
+      const answer = await h.request('GET', `/v1/calls${q}`);
+      expect([answer.status, answer.body.error.code]).toEqual([400, 'CALLHOOK_BAD_REQUEST']);
+      return answer.body.error.problems as string[];
+    };
+    expect(await problems('?status=done')).toEqual(['status: "done": use queued, running, completed, partial, failed, unmatched']);
+    expect(await problems('?since=yesterday')).toEqual(['since: "yesterday" is not an ISO 8601 time or a duration such as 1h or 7d']);
+    expect((await problems('?limit=0&cursor=abc'))).toEqual([expect.stringMatching(/^limit: /), 'cursor: is not a cursor this API gave out']);
+    expect(await problems('?limit=501')).toEqual([expect.stringMatching(/^limit: /)]);
+    expect(await problems('?policy=Sales!')).toEqual(['policy: is not a policy id']);
+    expect(await problems('?state=failed')).toEqual(['(root): unknown parameter state']);
+  });
+
+  it('the results feed: one entry per final status, the whole call, in finish order; a long poll wakes on the next one', async () => {
+    const start = (await h.request('GET', '/v1/results?after=0&limit=500')).body;
+    const after = start.next_after as string;
+    const events = Array.from({ length: 5 }, (_, i) => makeEvent({ called_number: `100${i}` }));
+    await run(events);
+    const feed = (await h.request('GET', `/v1/results?after=${after}`)).body;
+    expect(feed.entries.map((e: { call: { call_id: string } }) => e.call.call_id).sort()).toEqual(events.map((e) => e.call_id).sort());
+    for (const entry of feed.entries) {
+      expect(entry.id).toMatch(/^\d+-\d+$/);
+      expect(entry.call).toEqual(await h.get(entry.call.call_id)); // the call as GET shows it
+    }
+    const finishedAt = feed.entries.map((e: { call: { finished_at: string } }) => Date.parse(e.call.finished_at));
+    expect(finishedAt).toEqual([...finishedAt].sort((a, b) => a - b));
+
+    // Nothing new: a long poll waits, then answers empty at its deadline.
+    const t0 = Date.now();
+    const empty = (await h.request('GET', `/v1/results?after=${feed.next_after}&wait=700ms`)).body;
+    expect(empty).toEqual({ entries: [], next_after: feed.next_after });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(650);
+    // A call finishing during the poll ends it at once.
+    const waiting = h.request('GET', `/v1/results?after=${feed.next_after}&wait=20s`);
+    await sleep(200);
+    const late = makeEvent({ called_number: '1009' });
+    const t1 = Date.now();
+    await h.post(late);
+    const woke = (await waiting).body;
+    expect(woke.entries.map((e: { call: { call_id: string } }) => e.call.call_id)).toEqual([late.call_id]);
+    expect(Date.now() - t1).toBeLessThan(5000);
+    expect((await h.request('GET', '/v1/results?after=nope')).status).toBe(400);
+    expect((await h.request('GET', '/v1/results?wait=2m')).status).toBe(400);
+  });
+
+  it('a replay\'s new final status and a real-time-only call are in the feed too', async () => {
+    const after = (await h.request('GET', '/v1/results?after=0&limit=500')).body.next_after as string;
+    receiver.sequence('/missing', [{ status: 404 }, { status: 200 }]);
+    const failing = makeEvent({ called_number: '3001' });
+    await run([failing]);
+    await h.request('POST', `/v1/calls/${failing.call_id}/replay`);
+    const deadline = Date.now() + 10_000;
+    let statuses: string[] = [];
+    while (Date.now() < deadline && statuses.length < 2) {
+      const entries = (await h.request('GET', `/v1/results?after=${after}&limit=500`)).body.entries as { call: { call_id: string; status: string } }[];
+      statuses = entries.filter((e) => e.call.call_id === failing.call_id).map((e) => e.call.status);
+      await sleep(50);
+    }
+    expect(statuses).toEqual(['failed', 'completed']);
+    receiver.on('/missing', () => ({ status: 404 }));
+
+    const rt = makeEvent({ called_number: '5000' });
+    expect((await h.request('POST', '/v1/realtime', rt)).body.stored).toBe(true);
+    const entries = (await h.request('GET', `/v1/results?after=${after}&limit=500`)).body.entries as { call: { call_id: string; status: string; app_data: object } }[];
+    expect(entries.find((e) => e.call.call_id === rt.call_id)?.call).toMatchObject({ status: 'completed', app_data: { caller: { status: 'success' } } });
+  });
+
+  it('npx callhook calls, results and export read the same from Redis', async () => {
+    const tag = `c${Date.now()}`;
+    const hostile = makeEvent({ call_id: `${tag}-x`, called_number: '3005', calling_number: '=HYPERLINK("http://evil.example","x")' });
+    const plain = makeEvent({ call_id: `${tag}-y`, called_number: '1005', calling_number: '+1 (555) 010-0199' });
+    await run([hostile, plain]);
+    const env = { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath };
+    const cli = async (args: string[]) => {
+      const child = spawnCli(args, env);
+      const code = await exited(child);
+      return { code, output: child.output() };
+    };
+    const table = await cli(['calls', '--number', '+1 (555) 010-0199']);
+    expect(table.code).toBe(0);
+    expect(table.output).toMatch(new RegExp(`${tag}-y\\s+completed\\s+sales\\s+\\+1 \\(555\\) 010-0199 → 1005 .* crm:success`));
+    const json = JSON.parse((await cli(['calls', '--status', 'failed', '--json', '--limit', '500'])).output) as { calls: { call_id: string }[] };
+    expect(json.calls.map((c) => c.call_id)).toContain(`${tag}-x`);
+    expect((await cli(['calls', '--status', 'nope'])).output).toMatch(/--status: "nope": use queued/);
+
+    const results = await cli(['results', '--status', 'failed']);
+    const lines = results.output.trim().split('\n').map((l) => JSON.parse(l) as { id: string; call: { call_id: string; status: string } });
+    expect(lines.every((l) => l.call.status === 'failed')).toBe(true);
+    expect(lines.map((l) => l.call.call_id)).toContain(`${tag}-x`);
+
+    const dir = mkdtempSync(join(tmpdir(), 'callhook-export-'));
+    expect((await cli(['export', '--since', '1h', '--format', 'csv', '--out', join(dir, 'calls.csv')])).code).toBe(0);
+    const csv = readFileSync(join(dir, 'calls.csv'), 'utf8').split('\r\n');
+    expect(csv[0]).toBe('call_id,policy,status,calling_number,called_number,created_at,finished_at,app,app_status,http_status,attempts,duration_ms,error_code,error_message,message');
+    expect(csv.find((l) => l.startsWith(`${tag}-x,`))).toMatch(new RegExp(`^${tag}-x,broken,failed,"'=HYPERLINK\\(""http://evil.example"",""x""\\)",3005,.*,ticket,failed,404,1,\\d+,CALLHOOK_HTTP_STATUS,HTTP 404,HTTP 404$`));
+    expect(csv.find((l) => l.startsWith(`${tag}-y,`))).toMatch(/,\+1 \(555\) 010-0199,1005,/); // a phone number is not a formula
+    const ndjson = await cli(['export', '--since', '1h', '--status', 'completed']);
+    const exported = ndjson.output.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { call_id: string; status: string });
+    expect(exported.every((c) => c.status === 'completed')).toBe(true);
+    expect(exported.map((c) => c.call_id)).toContain(`${tag}-y`);
+    expect(exported.find((c) => c.call_id === `${tag}-y`)).toEqual(await h.get(`${tag}-y`));
+  });
+
+  it('index entries older than the result TTL are trimmed as calls finish', async () => {
+    const redis = h.runtime.redis;
+    const old = Date.now() - 8 * 86_400_000; // past the 7 d default TTL
+    await redis.zadd(`${h.prefix}:idx:all`, old, 'ancient');
+    await redis.zadd(`${h.prefix}:idx:status:completed`, old, 'ancient');
+    await run([makeEvent({ called_number: '1010' })]);
+    expect(await redis.zscore(`${h.prefix}:idx:all`, 'ancient')).toBeNull();
+    expect(await redis.zscore(`${h.prefix}:idx:status:completed`, 'ancient')).toBeNull();
+  });
+});

@@ -1,0 +1,54 @@
+import { createWriteStream } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import type { Command } from 'commander';
+import type { CallStatus } from '../src/model/call';
+import { presentCall } from '../src/pipeline/run-order';
+import { exportCalls } from '../src/results/export';
+import { parseTimeBound } from '../src/util/duration';
+import { fail, withRuntime } from './cli-support';
+
+interface ExportOptions {
+  since: string;
+  until?: string;
+  status: string[];
+  format: string;
+  out?: string;
+  config?: string;
+}
+
+/** `callhook export --since 1d [--status ...] [--format ndjson|csv] [--out FILE]`: calls for analytics back-fills, streamed. */
+export function registerExport(program: Command): void {
+  program
+    .command('export')
+    .description('write the calls of a time window as NDJSON or CSV (one row per app result), oldest first')
+    .requiredOption('--since <time>', 'last change at or after: ISO 8601 or a duration back from now (1d)')
+    .option('--until <time>', 'last change at or before (default now)')
+    .option('--status <status>', 'only these statuses (repeatable, or comma-separated)', (v: string, all: string[]) => [...all, v], [])
+    .option('--format <format>', 'ndjson or csv', 'ndjson')
+    .option('--out <file>', 'write here instead of stdout')
+    .option('--config <file>', 'policies file')
+    .action(async (opts: ExportOptions) => {
+      const sinceMs = parseTimeBound(opts.since);
+      if (sinceMs === undefined) fail(`--since ${opts.since}: expected an ISO 8601 time or a duration such as 1d`);
+      const untilMs = opts.until === undefined ? undefined : parseTimeBound(opts.until);
+      if (opts.until !== undefined && untilMs === undefined) fail(`--until ${opts.until}: expected an ISO 8601 time or a duration such as 1h`);
+      if (opts.format !== 'ndjson' && opts.format !== 'csv') fail(`--format ${opts.format}: use ndjson or csv`);
+      const statuses = opts.status.flatMap((s) => s.split(',')).filter(Boolean) as CallStatus[];
+      await withRuntime(opts.config, async (runtime) => {
+        const out = opts.out ? createWriteStream(opts.out) : process.stdout;
+        const { calls } = await exportCalls(runtime.redis, runtime.settings.prefix, runtime.store, {
+          sinceMs,
+          untilMs,
+          statuses,
+          format: opts.format as 'ndjson' | 'csv',
+          out,
+          present: (call) => presentCall(call, runtime.config.byId),
+        });
+        if (opts.out) {
+          out.end();
+          await finished(out);
+        }
+        process.stderr.write(`${calls} call(s) exported\n`);
+      });
+    });
+}

@@ -1,0 +1,95 @@
+import { once } from 'node:events';
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import type { CallStatus } from '../src/model/call';
+import { presentCall } from '../src/pipeline/run-order';
+import type { Runtime } from '../src/runtime';
+import type { FeedEntry } from '../src/store/results-feed';
+import { parseDuration } from '../src/util/duration';
+import { fail, onStopSignals, withRuntime } from './cli-support';
+
+interface ResultsOptions {
+  follow?: boolean;
+  after: string;
+  status: string[];
+  group?: string;
+  consumer?: string;
+  claimIdle: string;
+  config?: string;
+}
+
+/** How long a blocking read waits before looking at signals and stale entries again. */
+const BLOCK_MS = 2000;
+
+/**
+ * `callhook results`: the results feed as NDJSON, one call per line (`{"id", "call"}`), from
+ * `--after` (the oldest kept by default). `--follow` keeps reading. `--group` shares the feed
+ * between consumers: each entry goes to one of them and is acknowledged once written out; a
+ * consumer that died leaves its entries pending and another takes them after `--claim-idle`.
+ */
+export function registerResults(program: Command): void {
+  program
+    .command('results')
+    .description('print the results feed as NDJSON, one finished call per line')
+    .option('--follow', 'keep reading new results as calls finish')
+    .option('--after <id>', 'start after this entry id (0: the oldest kept)', '0')
+    .option('--status <status>', 'only these final statuses (repeatable, or comma-separated)', (v: string, all: string[]) => [...all, v], [])
+    .option('--group <name>', 'read as a member of this consumer group (created at --after if new)')
+    .option('--consumer <name>', 'this consumer\'s name in the group', `${hostname()}-${process.pid}`)
+    .option('--claim-idle <duration>', 'with --group: take over entries another consumer left unacknowledged this long', '30s')
+    .option('--config <file>', 'policies file')
+    .action(async (opts: ResultsOptions) => {
+      const statuses = opts.status.flatMap((s) => s.split(',')).filter(Boolean) as CallStatus[];
+      const claimIdleMs = parseDuration(opts.claimIdle);
+      if (claimIdleMs === undefined) fail(`--claim-idle ${opts.claimIdle}: expected a duration such as 30s`);
+      if (!/^\d+(-\d+)?$/.test(opts.after)) fail(`--after ${opts.after}: expected a feed entry id such as 1764400000000-0`);
+      const stop = new AbortController();
+      onStopSignals(() => stop.abort(), () => undefined, 130);
+      await withRuntime(opts.config, async (runtime) => {
+        const print = async (entries: FeedEntry[]) => {
+          for (const entry of entries) {
+            if (statuses.length > 0 && !statuses.includes(entry.call.status)) continue;
+            if (!process.stdout.write(`${JSON.stringify({ id: entry.id, call: presentCall(entry.call, runtime.config.byId) })}\n`)) await once(process.stdout, 'drain');
+          }
+        };
+        if (opts.group) await readAsGroup(runtime, opts.group, opts.consumer ?? '', { ...opts, claimIdleMs }, print, stop.signal);
+        else await readFrom(runtime, opts.after, !!opts.follow, print, stop.signal);
+      });
+    });
+}
+
+async function readFrom(runtime: Runtime, after: string, follow: boolean, print: (entries: FeedEntry[]) => Promise<void>, stop: AbortSignal): Promise<void> {
+  let position = after;
+  while (!stop.aborted) {
+    const entries = await runtime.feed.read(position, 500, follow ? { ms: BLOCK_MS, connect: runtime.blockingRedis } : undefined);
+    if (entries.length === 0 && !follow) return;
+    await print(entries);
+    position = entries.at(-1)?.id ?? position;
+  }
+}
+
+/** Reads as one consumer of a group: stale entries of dead consumers first, then new ones; each acknowledged once printed. */
+async function readAsGroup(
+  runtime: Runtime,
+  group: string,
+  consumer: string,
+  opts: ResultsOptions & { claimIdleMs: number },
+  print: (entries: FeedEntry[]) => Promise<void>,
+  stop: AbortSignal,
+): Promise<void> {
+  await runtime.feed.ensureGroup(group, opts.after);
+  const blocking = runtime.blockingRedis();
+  try {
+    while (!stop.aborted) {
+      const stale = await runtime.feed.claimStale(group, consumer, opts.claimIdleMs, 100);
+      const fresh = stale.length > 0 ? [] : await runtime.feed.readGroup(blocking, group, consumer, 100, BLOCK_MS);
+      const entries = [...stale, ...fresh];
+      if (entries.length === 0 && !opts.follow) return;
+      // Acknowledged only once written out: a consumer killed before that leaves them to another.
+      await print(entries);
+      await runtime.feed.ack(group, entries.map((e) => e.id));
+    }
+  } finally {
+    blocking.disconnect();
+  }
+}
