@@ -21,6 +21,8 @@ export const opts = {
   /** Throughput drains per side, alternating which goes first, so machine load falls on both alike. */
   rounds: numberFlag('rounds', 2),
   retryCalls: numberFlag('retry-calls', 10_000),
+  /** Call records the list query is timed on (and, for comparison, 10,000). */
+  listRecords: numberFlag('list-records', 1_000_000),
   ingestEvents: numberFlag('ingest-events', 20_000),
   ingestConcurrency: numberFlag('ingest-concurrency', 16),
   batchEvents: numberFlag('batch-events', 50_000),
@@ -31,7 +33,7 @@ export const opts = {
   backlog: numberFlag('backlog', 100_000),
   scaleCalls: numberFlag('scale-calls', 30_000),
   logLevel: stringFlag('log-level', 'info'),
-  only: stringFlag('only', 'throughput,retries,ingest,latency,memory,scale').split(','),
+  only: stringFlag('only', 'throughput,retries,ingest,latency,memory,scale,results').split(','),
   json: stringFlag('json', ''),
   /** Extra node flags for the measured processes: workers and API (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
   workerNodeArgs: stringFlag('worker-node-args', '').split(' ').filter(Boolean),

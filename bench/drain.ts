@@ -58,6 +58,8 @@ export interface DrainResult {
   enqueueSeconds?: number;
   peakRss?: number;
   redisBytesPerCall?: number;
+  /** After the drain: the record with its result, its index entries and its feed entry (the job is gone). */
+  redisBytesPerFinishedCall?: number;
   callKeyBytes?: number;
   jobKeyBytes?: number;
 }
@@ -122,6 +124,7 @@ export async function drainCallhook(n: number, drain: CallhookDrain): Promise<Dr
   const drained = await measureDrain(queue, pids, n, drain.memory ? sampleRss : undefined);
   result.peakRss = Math.max(peakRss, ...pids.map((pid) => memoryOf(pid).hwm));
   await Promise.all(procs.map((p) => p.stop()));
+  if (drain.memory) result.redisBytesPerFinishedCall = ((await usedMemory()) - memBefore) / n;
   const stats = await receiverStats();
   const finals = await statuses(store, n, tag);
   await queue.close();

@@ -4,6 +4,7 @@
  * JSON. Flags and method: docs/bench.md. One file per measured path:
  *   throughput.ts (drains, and the retry path)   ingest-api.ts (POST /v1/calls)
  *   latency.ts (enqueue → first request)          memory.ts (backlog memory, 1 vs 2 workers)
+ *   results.ts (list query on many records, results feed read rate)
  * Every measured worker and the API run in processes of their own (processes.ts); the receiver
  * too (receiver.ts). This process only fills queues, generates load and watches the clock.
  */
@@ -18,9 +19,10 @@ import { latency } from './latency';
 import { round, startReceiver } from './lib';
 import { memory, scale } from './memory';
 import { track } from './processes';
+import { results } from './results';
 import { retries, throughput } from './throughput';
 
-const PHASES: Record<string, () => Promise<void>> = { throughput, retries, ingest, latency, memory, scale };
+const PHASES: Record<string, () => Promise<void>> = { throughput, retries, ingest, latency, memory, scale, results };
 
 async function main(): Promise<void> {
   mkdirSync(workDir, { recursive: true });

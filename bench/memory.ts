@@ -10,6 +10,7 @@ export async function memory(): Promise<void> {
   const r = await drainCallhook(opts.backlog, { policy: 'bench1', requestsPerCall: 1, memory: true });
   record(section, 'worker peak RSS (VmHWM) while draining', r.peakRss! / 2 ** 20, 'MiB');
   record(section, 'Redis memory per queued call (used_memory delta / N)', r.redisBytesPerCall!, 'bytes', `call record ${r.callKeyBytes} B + BullMQ job ${r.jobKeyBytes} B (MEMORY USAGE)`);
+  record(section, 'Redis memory per finished call (its record, indexes and feed entry; the job removed)', r.redisBytesPerFinishedCall!, 'bytes');
   record(section, 'enqueue rate (CallProducer.enqueue, batches of 1000)', opts.backlog / r.enqueueSeconds!, 'calls/s');
   record(section, 'drain rate', r.callsPerSecond, 'calls/s', `${round(r.seconds, 1)} s`);
 }

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { CallStatus } from '../src/model/call';
@@ -46,11 +45,14 @@ export function registerResults(program: Command): void {
       const stop = new AbortController();
       onStopSignals(() => stop.abort(), () => undefined, 130);
       await withRuntime(opts.config, async (runtime) => {
-        const print = async (entries: FeedEntry[]) => {
-          for (const entry of entries) {
-            if (statuses.length > 0 && !statuses.includes(entry.call.status)) continue;
-            if (!process.stdout.write(`${JSON.stringify({ id: entry.id, call: presentCall(entry.call, runtime.config.byId) })}\n`)) await once(process.stdout, 'drain');
-          }
+        /**
+         * Writes one entry out (unless filtered away); resolves once the line has been handed to
+         * the operating system, not merely buffered, so that acknowledging it after is safe.
+         */
+        const print = async (entry: FeedEntry) => {
+          if (statuses.length > 0 && !statuses.includes(entry.call.status)) return;
+          const line = `${JSON.stringify({ id: entry.id, call: presentCall(entry.call, runtime.config.byId) })}\n`;
+          await new Promise<void>((resolve, reject) => process.stdout.write(line, (error) => (error ? reject(error) : resolve())));
         };
         if (opts.group) await readAsGroup(runtime, opts.group, opts.consumer ?? '', { ...opts, claimIdleMs }, print, stop.signal);
         else await readFrom(runtime, opts.after, !!opts.follow, print, stop.signal);
@@ -58,12 +60,12 @@ export function registerResults(program: Command): void {
     });
 }
 
-async function readFrom(runtime: Runtime, after: string, follow: boolean, print: (entries: FeedEntry[]) => Promise<void>, stop: AbortSignal): Promise<void> {
+async function readFrom(runtime: Runtime, after: string, follow: boolean, print: (entry: FeedEntry) => Promise<void>, stop: AbortSignal): Promise<void> {
   let position = after;
   while (!stop.aborted) {
     const entries = await runtime.feed.read(position, 500, follow ? { ms: BLOCK_MS, connect: runtime.blockingRedis } : undefined);
     if (entries.length === 0 && !follow) return;
-    await print(entries);
+    for (const entry of entries) await print(entry);
     position = entries.at(-1)?.id ?? position;
   }
 }
@@ -74,7 +76,7 @@ async function readAsGroup(
   group: string,
   consumer: string,
   opts: ResultsOptions & { claimIdleMs: number },
-  print: (entries: FeedEntry[]) => Promise<void>,
+  print: (entry: FeedEntry) => Promise<void>,
   stop: AbortSignal,
 ): Promise<void> {
   await runtime.feed.ensureGroup(group, opts.after);
@@ -85,9 +87,12 @@ async function readAsGroup(
       const fresh = stale.length > 0 ? [] : await runtime.feed.readGroup(blocking, group, consumer, 100, BLOCK_MS);
       const entries = [...stale, ...fresh];
       if (entries.length === 0 && !opts.follow) return;
-      // Acknowledged only once written out: a consumer killed before that leaves them to another.
-      await print(entries);
-      await runtime.feed.ack(group, entries.map((e) => e.id));
+      // Each entry is acknowledged once stdout took it: one a consumer is killed before writing
+      // out stays pending, and another consumer takes it after --claim-idle.
+      for (const entry of entries) {
+        await print(entry);
+        await runtime.feed.ack(group, [entry.id]);
+      }
     }
   } finally {
     blocking.disconnect();

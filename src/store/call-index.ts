@@ -58,7 +58,8 @@ export class CallIndex {
   }
 
   async list(filters: ListFilters, limit: number, after?: Position): Promise<ListPage> {
-    const drivers = this.drivers(filters).map((key) => new IndexCursor(this.redis, key, filters, after));
+    const { driving, checks } = await this.plan(filters);
+    const drivers = driving.map((key) => new IndexCursor(this.redis, key, filters, after));
     const rows: CallRow[] = [];
     let examined = 0;
     let last: Position | undefined;
@@ -68,7 +69,7 @@ export class CallIndex {
       const batch = await takeNewest(drivers, Math.min(CHUNK, Math.max(limit - rows.length, 50), SCAN_BUDGET - examined));
       if (batch.length === 0) return { rows, next: null };
       examined += batch.length;
-      const matched = await this.matching(batch.map((p) => p.id), filters);
+      const matched = await this.matching(batch.map((p) => p.id), filters, checks);
       for (const [i, row] of matched.entries()) {
         last = batch[i];
         if (!row) continue;
@@ -84,25 +85,51 @@ export class CallIndex {
     return { rows, next: more ? last! : null };
   }
 
-  /** The index sets to read: the filter that narrows most. Running calls are in the `queued` set. */
-  private drivers(filters: ListFilters): string[] {
+  /**
+   * Each filter as index sets a call must be in (one of); the filter with the fewest calls is read
+   * (ZCARD), the others are checked per call (ZSCORE). Running calls are in the `queued` set.
+   */
+  private async plan(filters: ListFilters): Promise<{ driving: string[]; checks: string[][] }> {
     const key = (suffix: string) => `${this.prefix}:idx:${suffix}`;
-    if (filters.number) return [key(`number:${numberKey(filters.number)}`)];
-    if (filters.statuses?.length) return [...new Set(filters.statuses.map((s) => key(`status:${s === 'running' ? 'queued' : s}`)))];
-    if (filters.policy) return [key(`policy:${filters.policy}`)];
-    return [key('all')];
+    const groups: string[][] = [];
+    if (filters.number) groups.push([key(`number:${numberKey(filters.number)}`)]);
+    if (filters.statuses?.length) groups.push([...new Set(filters.statuses.map((s) => key(`status:${s === 'running' ? 'queued' : s}`)))]);
+    if (filters.policy) groups.push([key(`policy:${filters.policy}`)]);
+    if (groups.length === 0) return { driving: [key('all')], checks: [] };
+    if (groups.length === 1) return { driving: groups[0]!, checks: [] };
+    const pipeline = this.redis.pipeline();
+    for (const group of groups) for (const k of group) pipeline.zcard(k);
+    const cards = ((await pipeline.exec()) ?? []).map(([, n]) => Number(n));
+    let at = 0;
+    const sizes = groups.map((group) => group.reduce((sum) => sum + (cards[at++] ?? 0), 0));
+    const smallest = sizes.indexOf(Math.min(...sizes));
+    return { driving: groups[smallest]!, checks: groups.filter((_, i) => i !== smallest) };
   }
 
   /** The rows of `ids` (in order) that pass every filter; null for the others and for expired records. */
-  private async matching(ids: string[], filters: ListFilters): Promise<(CallRow | null)[]> {
-    const flat = await (this.redis as unknown as ListRowsScript).callhookListRows(ids.length, ...ids.map((id) => `${this.prefix}:call:${id}`));
-    return flat.map((fields, i) => {
-      const row = toRow(ids[i]!, fields);
+  private async matching(ids: string[], filters: ListFilters, checks: string[][]): Promise<(CallRow | null)[]> {
+    const members = await this.inEveryGroup(ids, checks);
+    const kept = ids.filter((_, i) => members[i]);
+    const flat = kept.length === 0 ? [] : await (this.redis as unknown as ListRowsScript).callhookListRows(kept.length, ...kept.map((id) => `${this.prefix}:call:${id}`));
+    const rows = new Map(kept.map((id, i) => [id, toRow(id, flat[i] ?? [])]));
+    return ids.map((id) => {
+      const row = rows.get(id);
       if (!row) return null;
+      // The index says queued for running calls too, and a status may change between reads.
       if (filters.statuses?.length && !filters.statuses.includes(row.status)) return null;
       if (filters.policy && row.policy !== filters.policy) return null;
       return row;
     });
+  }
+
+  /** Whether each id is in at least one set of every group (one pipelined round trip). */
+  private async inEveryGroup(ids: string[], groups: string[][]): Promise<boolean[]> {
+    if (groups.length === 0) return ids.map(() => true);
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) for (const group of groups) for (const k of group) pipeline.zscore(k, id);
+    const scores = ((await pipeline.exec()) ?? []).map(([, score]) => score !== null);
+    let at = 0;
+    return ids.map(() => groups.every((group) => group.map(() => scores[at++]).some(Boolean)));
   }
 }
 
