@@ -32,6 +32,7 @@ export async function throughput(): Promise<void> {
       record(section, `compared build / baseline, ${what}`, before.callsPerSecond / b.callsPerSecond, 'x');
       record(section, `callhook / compared build, ${what}`, c.callsPerSecond / before.callsPerSecond, 'x');
       record(section, `worker CPU per call: compared build, ${what}`, before.cpuMsPerCall, 'ms');
+      record(section, `Redis CPU per call: compared build, ${what}`, before.redisCpuMsPerCall, 'ms');
       summary[`compared_ratio_${apps}app`] = round(before.callsPerSecond / b.callsPerSecond, 3);
     }
     record(section, `worker CPU per call: baseline, ${apps} POST/job`, b.cpuMsPerCall, 'ms');

@@ -19,6 +19,8 @@ export interface CallhookRoles {
   worker: boolean;
   /** API server timeouts (tests shorten them). */
   apiTimeouts?: ApiDeps['timeouts'];
+  /** Re-reads the policies file (the console's Policies screen shows what `config check` would say now). */
+  checkConfig?: () => string[];
 }
 
 export interface CallhookProcess {
@@ -122,6 +124,10 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
     metrics: runtime.metrics,
     ready: () => runtime.store.probeWritable(),
     timeouts: roles.apiTimeouts,
+    queue: runtime.queue,
+    redis: runtime.redis,
+    prefix: settings.prefix,
+    checkConfig: roles.checkConfig,
   });
   await api.listen({ host: settings.host, port: settings.port });
   // The API stops first, so no new call arrives while the worker drains.

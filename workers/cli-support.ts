@@ -25,6 +25,17 @@ export function loadOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: st
   }
 }
 
+/** What `config check` would print for the policies file now: one line per problem, none when it loads. */
+export function configProblems(path: string): string[] {
+  try {
+    loadConfigFile(path, process.env);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
+
 /**
  * SIGTERM and SIGINT: the first calls `onFirst` (stop taking work, finish what is in flight), a
  * second one exits at once with `secondExitCode`.

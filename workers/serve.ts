@@ -3,7 +3,7 @@ import { SettingsError } from '../src/errors';
 import { createLogger } from '../src/logger';
 import type { CallhookConfig } from '../src/policies/types';
 import type { Settings } from '../src/settings';
-import { fail, loadOrExit, onStopSignals } from './cli-support';
+import { configProblems, fail, loadOrExit, onStopSignals } from './cli-support';
 import { resolveRedis } from './redis-fallback';
 
 export interface ServeOptions {
@@ -26,7 +26,11 @@ export async function serve(options: ServeOptions): Promise<CallhookProcess> {
   const settings = { ...loaded.settings, redisUrl: redis.url };
   let process_: CallhookProcess;
   try {
-    process_ = await startCallhook(settings, loaded.config, logger, { api: options.api, worker: options.worker });
+    process_ = await startCallhook(settings, loaded.config, logger, {
+      api: options.api,
+      worker: options.worker,
+      checkConfig: () => configProblems(settings.configPath),
+    });
   } catch (error) {
     await redis.stop();
     if (error instanceof SettingsError) fail(error.problems);

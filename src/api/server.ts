@@ -1,8 +1,10 @@
+import type { Queue } from 'bullmq';
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import type { Logger } from 'pino';
 import { LIMITS, SERVER_TIMEOUTS } from '../defaults';
 import type { Metrics } from '../metrics/metrics';
 import type { CallhookConfig } from '../policies/types';
+import type { CallJobData } from '../queue/calls-queue';
 import type { CallProducer } from '../queue/producer';
 import type { Replayer } from '../queue/replay';
 import type { CallIndex } from '../store/call-index';
@@ -15,7 +17,9 @@ import { registerGuard } from './guard';
 import { JsonTooDeepError, registerJsonBody } from './json-body';
 import { problem } from './problem';
 import { registerCallRoutes } from './routes/calls';
+import { registerConsoleRoutes } from './routes/console';
 import { registerOpsRoutes } from './routes/ops';
+import { registerOverviewRoutes } from './routes/overview';
 import { registerResultRoutes } from './routes/results';
 import { registerRunNowRoutes } from './routes/run-now';
 
@@ -36,6 +40,12 @@ export interface ApiDeps {
   /** Readiness: resolves when Redis answers and accepts a write. */
   ready(): Promise<unknown>;
   metrics?: Metrics;
+  queue: Queue<CallJobData>;
+  /** The Redis the store uses (reads for the Queue screen's statistics). */
+  redis: RedisClient;
+  prefix: string;
+  /** Re-reads the policies file: the problems `config check` would print now. */
+  checkConfig?: (() => string[]) | undefined;
   /** Server timeouts; tests shorten them. @defaultValue SERVER_TIMEOUTS */
   timeouts?: Partial<typeof SERVER_TIMEOUTS>;
 }
@@ -76,6 +86,8 @@ export function buildApi(deps: ApiDeps) {
   registerCallRoutes(app, deps);
   registerRunNowRoutes(app, deps);
   registerResultRoutes(app, deps);
+  registerOverviewRoutes(app, deps);
+  registerConsoleRoutes(app);
   registerOpsRoutes(app, deps);
   return app;
 }
