@@ -17,7 +17,7 @@ const LAYERS: [RegExp, number][] = [
   [/^pipeline\//, 6],
   [/^(store|call-test|metrics)\//, 7],
   [/^queue\//, 8],
-  [/^(api|cdr|demo|results)\//, 9],
+  [/^(api|cdr|demo|results|console)\//, 9],
   [/^(runtime|callhook)\.ts$/, 10],
 ];
 const DOMAIN = /^(model|templates|policies|events|pipeline|call-test)\//;

@@ -1,0 +1,48 @@
+/** The console's one way to the API: same origin, with the token when one was given. */
+
+const TOKEN_KEY = 'callhook.token';
+
+/** The API token, kept for this browser tab only (sessionStorage). */
+export const token = {
+  get: (): string | null => sessionStorage.getItem(TOKEN_KEY),
+  set: (value: string) => sessionStorage.setItem(TOKEN_KEY, value),
+  clear: () => sessionStorage.removeItem(TOKEN_KEY),
+};
+
+/** An API error answer: `{error: {code, message, problems?}}` with its status. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly problems: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** Calls the API; resolves with the parsed JSON, rejects with an ApiError (401 when the token is missing or wrong). */
+export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  const headers: Record<string, string> = {};
+  const bearer = token.get();
+  if (bearer) headers.authorization = `Bearer ${bearer}`;
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, { method: init.method ?? 'GET', headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+  const text = await response.text();
+  const json = text ? (JSON.parse(text) as unknown) : undefined;
+  if (!response.ok) {
+    const error = (json as { error?: { code: string; message: string; problems?: string[] } } | undefined)?.error;
+    throw new ApiError(response.status, error?.code ?? `HTTP_${response.status}`, error?.message ?? `HTTP ${response.status}`, error?.problems);
+  }
+  return json as T;
+}
+
+/** A query string from the set values of `params` (arrays repeat the key). */
+export function query(params: Record<string, string | string[] | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    for (const v of [value ?? []].flat()) if (v !== '') search.append(key, v);
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}

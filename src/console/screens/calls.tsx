@@ -1,0 +1,148 @@
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { api, query } from '../api';
+import { ErrorBox, Status, Time } from '../components/status';
+import { href, useEvery, type Route } from '../router';
+import type { CallList, CallStatus, Policies } from '../types';
+
+const STATUSES: CallStatus[] = ['queued', 'running', 'completed', 'partial', 'failed', 'unmatched'];
+const RANGES: [string, string][] = [
+  ['', 'any time'],
+  ['15m', 'last 15 minutes'],
+  ['1h', 'last hour'],
+  ['24h', 'last 24 hours'],
+  ['7d', 'last 7 days'],
+];
+
+/** Calls, newest first, filtered by the route's query (so a filtered view can be bookmarked); refreshes itself on the first page. */
+export function CallsScreen({ route, policies }: { route: Route; policies: Policies | undefined }) {
+  const params = route.params;
+  const statuses = params.getAll('status');
+  const cursor = params.get('cursor') ?? '';
+  const [list, setList] = useState<CallList>();
+  const [error, setError] = useState<unknown>();
+
+  const load = useCallback(() => {
+    const q = query({ status: statuses, policy: params.get('policy') ?? '', number: params.get('number') ?? '', since: params.get('since') ?? '', cursor, limit: '50' });
+    api<CallList>(`/v1/calls${q}`).then(
+      (answer) => {
+        setList(answer);
+        setError(undefined);
+      },
+      (e: unknown) => setError(e),
+    );
+  }, [params.toString()]);
+  useEffect(load, [load]);
+  useEvery(5000, load, cursor === '');
+
+  const go = (changes: Record<string, string | string[]>) => {
+    const next = new URLSearchParams(params);
+    for (const [key, value] of Object.entries(changes)) {
+      next.delete(key);
+      for (const v of [value].flat()) if (v) next.append(key, v);
+    }
+    if (!('cursor' in changes)) next.delete('cursor');
+    location.hash = href(['calls'], next);
+  };
+  const onSubmit = (event: Event) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    go({
+      status: form.getAll('status').map(String),
+      policy: String(form.get('policy') ?? ''),
+      number: String(form.get('number') ?? '').trim(),
+      since: String(form.get('since') ?? ''),
+    });
+  };
+
+  return (
+    <section aria-labelledby="calls-title">
+      <h1 id="calls-title">Calls</h1>
+      <form class="filters" onSubmit={onSubmit} aria-label="Filter calls">
+        <fieldset>
+          <legend>Status</legend>
+          {STATUSES.map((s) => (
+            <label key={s} class="check">
+              <input type="checkbox" name="status" value={s} checked={statuses.includes(s)} /> {s}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Policy
+          <select name="policy" value={params.get('policy') ?? ''}>
+            <option value="">any policy</option>
+            {policies?.policies.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.id}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Number
+          <input name="number" type="search" placeholder="calling or called" value={params.get('number') ?? ''} />
+        </label>
+        <label>
+          Changed
+          <select name="since" value={params.get('since') ?? ''}>
+            {RANGES.map(([value, text]) => (
+              <option key={value} value={value}>
+                {text}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Filter</button>
+      </form>
+      <ErrorBox error={error} />
+      {list && (
+        <>
+          <p class="muted" aria-live="polite">
+            {list.calls.length === 0 ? 'No calls match.' : `${list.calls.length} call${list.calls.length === 1 ? '' : 's'}${cursor ? '' : ', newest first, refreshing every 5 s'}`}
+          </p>
+          <table class="calls">
+            <thead>
+              <tr>
+                <th scope="col">Call</th>
+                <th scope="col">Status</th>
+                <th scope="col">Policy</th>
+                <th scope="col">From → to</th>
+                <th scope="col">Finished</th>
+                <th scope="col">Apps</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.calls.map((call) => (
+                <tr key={call.call_id}>
+                  <td>
+                    <a href={href(['calls', call.call_id])}>{call.call_id}</a>
+                  </td>
+                  <td>
+                    <Status value={call.status} />
+                  </td>
+                  <td>{call.policy ?? <span class="muted">–</span>}</td>
+                  <td>
+                    {call.calling_number} → {call.called_number}
+                  </td>
+                  <td>
+                    <Time iso={call.finished_at} />
+                  </td>
+                  <td class="apps">
+                    {Object.entries(call.apps).map(([slug, status]) => (
+                      <span key={slug} class="app">
+                        {slug} <Status value={status} />
+                      </span>
+                    ))}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <nav class="pager" aria-label="Pages">
+            {cursor && <button onClick={() => go({ cursor: '' })}>Newest</button>}
+            {list.next_cursor && <button onClick={() => go({ cursor: list.next_cursor ?? '' })}>Older calls</button>}
+          </nav>
+        </>
+      )}
+    </section>
+  );
+}

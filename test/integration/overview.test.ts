@@ -1,0 +1,59 @@
+import { makeEvent } from '../helpers/events';
+import { startHarness } from '../helpers/harness';
+import { Receiver } from '../helpers/receiver';
+
+describe('GET /v1/policies and GET /v1/stats (the console\'s Policies and Queue screens)', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    h = await startHarness(__filename, `
+policies:
+  - id: chat
+    description: Post to chat
+    match: { called_number: "^1" }
+    apps:
+      - { name: Slack, method: POST, url: "${receiver.url}/services/\${SLACK_PATH}", headers: { X-Api-Key: "\${KEY}" }, auth: { type: bearer, token: "\${TOKEN}" }, when: "{{ event.vip }}", body: { text: "hi" } }
+`, { env: { SLACK_PATH: 'T0000/B0000/secretpath', KEY: 'key-12345678', TOKEN: 'token-12345678' } });
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  it('describes each policy as written, secrets redacted and auth by type only', async () => {
+    const answer = await h.request('GET', '/v1/policies');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({
+      source: 'test',
+      problems: [],
+      policies: [{
+        id: 'chat', description: 'Post to chat', match: { called_number: '^1' },
+        apps: [{
+          name: 'Slack', slug: 'slack', phase: 'post_call', order: 50, method: 'POST', url: `${receiver.url}/services/[REDACTED]`, auth: 'bearer',
+          headers: [['X-Api-Key', '[REDACTED]']], query: [], timeout_ms: 30000, retry_count: 3, retry_delay_ms: 1000, when: '{{ event.vip }}', message: null, on_failure: 'continue',
+        }],
+      }],
+    });
+    expect(JSON.stringify(answer.body)).not.toMatch(/secretpath|key-12345678|token-12345678/);
+  });
+
+  it('counts the queue and the calls finished per minute by status', async () => {
+    await h.post([makeEvent({ called_number: '1000', vip: true }), makeEvent({ called_number: '9999' })]);
+    const deadline = Date.now() + 10_000;
+    type Minute = { completed: number; partial: number; failed: number; unmatched: number };
+    const total = (minutes: Minute[]) => minutes.reduce((sum, m) => ({ completed: sum.completed + m.completed, partial: sum.partial + m.partial, failed: sum.failed + m.failed, unmatched: sum.unmatched + m.unmatched }));
+    let stats;
+    do {
+      stats = (await h.request('GET', '/v1/stats')).body.queue;
+      const sum = total(stats.finished_per_minute);
+      if (sum.completed + sum.unmatched >= 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    } while (Date.now() < deadline);
+    expect(stats.finished_per_minute).toHaveLength(30);
+    // This file's prefix holds these two calls only (they may fall either side of a minute).
+    expect(total(stats.finished_per_minute)).toEqual({ completed: 1, unmatched: 1, failed: 0, partial: 0 });
+    expect(stats.jobs).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0 });
+    expect(stats.workers.length).toBeGreaterThan(0);
+  });
+});
