@@ -128,6 +128,16 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
     redis: runtime.redis,
     prefix: settings.prefix,
     checkConfig: roles.checkConfig,
+    curri: {
+      config: runtime.config,
+      sender: runtime.sender,
+      redactor: runtime.redactor,
+      observer: runtime.metrics,
+      store: runtime.store,
+      enqueue: (event) => runtime.producer.enqueue([event]),
+      logger,
+      timeoutMs: settings.curriTimeoutMs,
+    },
   });
   await api.listen({ host: settings.host, port: settings.port });
   // The API stops first, so no new call arrives while the worker drains.

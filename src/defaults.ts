@@ -25,6 +25,8 @@ export const DEFAULTS = {
   lockRenewMs: 2.5 * SECOND,
   stalledIntervalMs: 3 * SECOND,
   shutdownTimeoutMs: 30 * SECOND,
+  /** Bounds a CURRI request, real-time apps included; past it CUCM gets the error decision. */
+  curriTimeoutMs: 1500,
   /** Bounds one OAuth2 token request. */
   oauthTimeoutMs: 10 * SECOND,
   /** CDR events per queue round trip. */

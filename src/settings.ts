@@ -21,6 +21,8 @@ export interface Settings {
   shutdownTimeoutMs: number;
   /** A worker-only process serves /metrics, /healthz and /readyz here when set. */
   metricsPort: number | undefined;
+  /** A CURRI request is answered within this, real-time apps included. */
+  curriTimeoutMs: number;
 }
 
 /** Reads settings from `env` (never from process.env directly, so tests pass a plain object). */
@@ -60,6 +62,7 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     lockDurationMs: duration('CALLHOOK_LOCK_DURATION', DEFAULTS.lockDurationMs, 1000),
     shutdownTimeoutMs: duration('CALLHOOK_SHUTDOWN_TIMEOUT', DEFAULTS.shutdownTimeoutMs, 0),
     metricsPort: env.CALLHOOK_METRICS_PORT ? int('CALLHOOK_METRICS_PORT', 0, 0, 65535) : undefined,
+    curriTimeoutMs: duration('CALLHOOK_CURRI_TIMEOUT', DEFAULTS.curriTimeoutMs, 1),
   };
   if (settings.redisUrl.includes(',') && !/^\{[^}]+\}/.test(prefix)) {
     problems.push(`CALLHOOK_PREFIX=${prefix}: on Redis Cluster the prefix must be a hash tag such as {callhook}, so a call's keys share one slot`);

@@ -43,6 +43,12 @@ export function registerGuard(app: FastifyInstance, apiToken: string | undefined
       return;
     }
     if (isPublic(request)) return;
+    if (!request.is404 && request.routeOptions.config.apiKey === true) {
+      // Only these routes take the token in the query: CUCM cannot send an Authorization header.
+      const key = (request.query as { api_key?: unknown } | undefined)?.api_key;
+      if (typeof key === 'string' && sameSecret(key, apiToken)) return;
+      return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (?api_key=<CALLHOOK_API_TOKEN> on /curri)');
+    }
     if (!sameSecret(request.headers.authorization, `Bearer ${apiToken}`)) {
       return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (Authorization: Bearer <CALLHOOK_API_TOKEN>)');
     }

@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import type { Logger } from 'pino';
 import { LIMITS, SERVER_TIMEOUTS } from '../defaults';
 import type { Metrics } from '../metrics/metrics';
+import type { CurriDeps } from '../curri/handler';
 import type { CallhookConfig } from '../policies/types';
 import type { CallJobData } from '../queue/calls-queue';
 import type { CallProducer } from '../queue/producer';
@@ -18,6 +19,7 @@ import { JsonTooDeepError, registerJsonBody } from './json-body';
 import { problem } from './problem';
 import { registerCallRoutes } from './routes/calls';
 import { registerConsoleRoutes } from './routes/console';
+import { registerCurriRoutes } from './routes/curri';
 import { registerOpsRoutes } from './routes/ops';
 import { registerOverviewRoutes } from './routes/overview';
 import { registerResultRoutes } from './routes/results';
@@ -46,6 +48,8 @@ export interface ApiDeps {
   prefix: string;
   /** Re-reads the policies file: the problems `config check` would print now. */
   checkConfig?: (() => string[]) | undefined;
+  /** CURRI: answers CUCM's External Call Control requests. */
+  curri: CurriDeps;
   /** Server timeouts; tests shorten them. @defaultValue SERVER_TIMEOUTS */
   timeouts?: Partial<typeof SERVER_TIMEOUTS>;
 }
@@ -88,6 +92,7 @@ export function buildApi(deps: ApiDeps) {
   registerResultRoutes(app, deps);
   registerOverviewRoutes(app, deps);
   registerConsoleRoutes(app);
+  registerCurriRoutes(app, deps);
   registerOpsRoutes(app, deps);
   return app;
 }

@@ -22,6 +22,9 @@ export function formatCallTest(report: CallTestReport): string {
     if (r.data !== null) lines.push(`   data: ${truncate(JSON.stringify(r.data), 2000)}`);
     for (const u of app.unresolved) lines.push(`   unresolved: {{ ${u.path} }} — ${u.hint}`);
   });
+  if (report.curri) {
+    lines.push('', `CURRI answer to CUCM (${report.curri.outcome}${report.curri.error ? `: ${report.curri.error}` : ''}):`, `   ${report.curri.xml}`);
+  }
   const failed = report.apps.filter((a) => a.result.status === 'failed').length;
   lines.push('', failed === 0 ? `OK: ${report.apps.length} app(s), none failed` : `FAILED: ${failed} of ${report.apps.length} app(s) failed`);
   return `${lines.join('\n')}\n`;

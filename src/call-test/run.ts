@@ -3,6 +3,8 @@ import { parseEvent } from '../events/schema';
 import type { AppResult, CallEvent, Checkpoint } from '../model/call';
 import type { CallhookConfig, Phase, Policy } from '../policies/types';
 import { runApps, type AppRun, type RunnerDeps } from '../pipeline/runner';
+import { xacmlResponse } from '../curri/cixml';
+import { renderDirective } from '../curri/directive';
 import { hintFor } from './hints';
 
 export type CallTestPhase = Phase | 'all';
@@ -26,6 +28,11 @@ export interface CallTestReport {
   event: CallEvent;
   ok: boolean;
   apps: CallTestAppReport[];
+  /**
+   * For a policy with a `curri:` block, run with its real-time apps: the exact XML CUCM would
+   * receive, and `ok` or why it is the policy's error decision.
+   */
+  curri: { xml: string; outcome: 'ok' | 'app_failed' | 'template_error'; error: string | null } | null;
 }
 
 export type CallTestInput =
@@ -76,7 +83,22 @@ export async function runCallTest(input: Extract<CallTestInput, { ok: true }>, d
     event: input.event,
     ok: apps.every((a) => a.result.status !== 'failed'),
     apps,
+    curri: input.policy.curri && phases.includes('real_time') ? curriAnswer(input, runs.filter((run) => run.app.phase === 'real_time')) : null,
   };
+}
+
+/** What CUCM would receive, as /curri answers it: the rendered block, or the error decision. */
+function curriAnswer(input: Extract<CallTestInput, { ok: true }>, realtime: AppRun[]): NonNullable<CallTestReport['curri']> {
+  const block = input.policy.curri;
+  const onError = (outcome: 'app_failed' | 'template_error', error: string) => ({ xml: xacmlResponse({ action: block?.onError ?? 'continue' }), outcome, error });
+  const failed = realtime.filter((run) => run.result.status === 'failed');
+  if (failed.length > 0) return onError('app_failed', failed.map((run) => `${run.app.slug}: ${run.result.error?.message ?? 'failed'}`).join('; '));
+  const appData = Object.fromEntries(realtime.map((run) => [run.app.slug, run.result]));
+  try {
+    return { xml: xacmlResponse(renderDirective(block, { event: input.event, app_data: { ...input.event.app_data, ...appData } })), outcome: 'ok', error: null };
+  } catch (error) {
+    return onError('template_error', (error as Error).message);
+  }
 }
 
 function describeRun(run: AppRun, before: AppRun[], input: Extract<CallTestInput, { ok: true }>): CallTestAppReport {

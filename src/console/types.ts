@@ -76,4 +76,5 @@ export interface CallTestReport {
   event: Record<string, unknown>;
   ok: boolean;
   apps: CallTestApp[];
+  curri: { xml: string; outcome: string; error: string | null } | null;
 }

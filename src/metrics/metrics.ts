@@ -26,6 +26,18 @@ export class Metrics implements PipelineObserver {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  private readonly curriResponses = new Counter({
+    name: 'callhook_curri_responses_total',
+    help: 'CURRI answers to CUCM, by decision (Permit, Deny) and outcome (ok, or why the error decision was given)',
+    labelNames: ['decision', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly curriDuration = new Histogram({
+    name: 'callhook_curri_duration_seconds',
+    help: 'Time to answer a CURRI request, real-time apps included',
+    buckets: [0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2.5],
+    registers: [this.registry],
+  });
   private readonly oauthFetches = new Counter({ name: 'callhook_oauth_token_fetches_total', help: 'OAuth2 token requests, by outcome (success, failure)', labelNames: ['outcome'], registers: [this.registry] });
 
   constructor(queue?: QueueDepthSource) {
@@ -46,6 +58,11 @@ export class Metrics implements PipelineObserver {
 
   enqueued(statuses: readonly { status: 'queued' | 'duplicate' }[]): void {
     for (const { status } of statuses) this.callsReceived.inc({ status });
+  }
+
+  curriAnswered(decision: string, outcome: string, durationMs: number): void {
+    this.curriResponses.inc({ decision, outcome });
+    this.curriDuration.observe(durationMs / 1000);
   }
 
   tokenFetched(ok: boolean): void {

@@ -1,8 +1,8 @@
 import { RE2JS } from 're2js';
 import { compileBody } from '../templates/body';
 import { compileTemplate, compileUrlTemplate, type Template } from '../templates/engine';
-import type { AppInput, PolicyInput } from './schema';
-import type { FieldMatch, Policy, WebhookApp } from './types';
+import type { AppInput, CurriInput, PolicyInput } from './schema';
+import type { CurriBlock, FieldMatch, Policy, WebhookApp } from './types';
 
 /** "CRM Lookup" → "crm-lookup" (the product's app slug rule). */
 export function slugify(name: string): string {
@@ -124,10 +124,42 @@ export function compilePolicy(input: PolicyInput, index: number, problems: strin
   });
   // Array.prototype.sort is stable, so equal orders keep file order.
   apps.sort((a, b) => a.order - b.order);
+  const curri = input.curri && compileCurri(input.curri, (field, message) => problems.push(`${at}.curri.${field}: ${message}`));
   return {
     id: input.id,
     description: input.description,
     match: input.match === undefined ? undefined : match,
     apps,
+    curri,
   };
+}
+
+const CURRI_ACTIONS = ['continue', 'reject', 'divert'];
+
+/** A `curri:` block's templates, compiled and checked: a literal action must be one CUCM knows, a literal divert needs a destination. */
+function compileCurri(input: CurriInput, problem: (field: string, message: string) => void): CurriBlock | undefined {
+  let failed = false;
+  const compile = (field: string, source: string | undefined): Template | undefined => {
+    if (source === undefined) return undefined;
+    try {
+      return compileTemplate(source);
+    } catch (error) {
+      failed = true;
+      problem(field, `template does not compile: ${(error as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+  };
+  if (!input.action.includes('{{') && !CURRI_ACTIONS.includes(input.action)) problem('action', `"${input.action}" is not continue, reject or divert`);
+  if (input.action === 'divert' && !input.divert_to) problem('divert_to', 'is required when action is divert');
+  const block: CurriBlock = {
+    action: compile('action', input.action)!,
+    callingName: compile('calling_name', input.calling_name),
+    callingNumber: compile('calling_number', input.calling_number),
+    calledNumber: compile('called_number', input.called_number),
+    divertTo: compile('divert_to', input.divert_to),
+    greeting: compile('greeting', input.greeting),
+    onError: input.on_error,
+    postCall: input.post_call,
+  };
+  return failed ? undefined : block;
 }

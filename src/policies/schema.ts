@@ -100,14 +100,29 @@ export const appSchema = z.strictObject({
   max_response_bytes: z.number().int().positive().default(DEFAULTS.app.maxResponseBytes),
 });
 
+/** What CUCM is told when it asks through CURRI: rendered after the real-time apps. */
+export const curriSchema = z.strictObject({
+  /** continue, reject or divert: literally, or a template rendering to one of them. */
+  action: z.string().default('continue'),
+  calling_name: z.string().optional(),
+  calling_number: z.string().optional(),
+  called_number: z.string().optional(),
+  divert_to: z.string().optional(),
+  greeting: z.string().optional(),
+  on_error: z.enum(['continue', 'reject']).default('continue'),
+  post_call: z.boolean().default(true),
+});
+
 export const policySchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9-]+$/, 'use lower-case letters, digits and "-"'),
   description: z.string().optional(),
   match: z.record(z.string(), z.string()).optional(),
   apps: z.array(appSchema).default([]),
+  curri: curriSchema.optional(),
 });
 
 export const configSchema = z.strictObject({ policies: z.array(policySchema) });
 
 export type AppInput = z.infer<typeof appSchema>;
 export type PolicyInput = z.infer<typeof policySchema>;
+export type CurriInput = z.infer<typeof curriSchema>;

@@ -53,6 +53,21 @@ export interface FieldMatch {
   test(value: string): boolean;
 }
 
+/** A policy's answer to CUCM through CURRI, every value a compiled template. */
+export interface CurriBlock {
+  /** Renders to continue, reject or divert. @defaultValue continue */
+  readonly action: Template;
+  readonly callingName: Template | undefined;
+  readonly callingNumber: Template | undefined;
+  readonly calledNumber: Template | undefined;
+  readonly divertTo: Template | undefined;
+  readonly greeting: Template | undefined;
+  /** What CUCM is told when an app fails, a template breaks or the deadline passes. @defaultValue continue */
+  readonly onError: 'continue' | 'reject';
+  /** Queue the call's post-call apps once CUCM has its answer. @defaultValue true */
+  readonly postCall: boolean;
+}
+
 export interface Policy {
   readonly id: string;
   readonly description: string | undefined;
@@ -60,6 +75,7 @@ export interface Policy {
   readonly match: readonly FieldMatch[] | undefined;
   /** All apps sorted by `order` (ties keep file order). */
   readonly apps: readonly WebhookApp[];
+  readonly curri: CurriBlock | undefined;
 }
 
 export interface CallhookConfig {

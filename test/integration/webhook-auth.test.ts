@@ -104,7 +104,7 @@ ${extra}`);
     await deps.sender.attempt(app, 'warm', scope());
     const first = receiver.requests[0]?.headers.authorization;
     receiver.sequence('/hook', [{ status: 401 }, { status: 200, body: { ok: 1 } }]);
-    const policy = { id: 'p', description: undefined, match: undefined, apps: [app] };
+    const policy = { id: 'p', description: undefined, match: undefined, apps: [app], curri: undefined };
     const outcome = await runApps(policy, { event: makeEvent({ call_id: 'c' }), results: {}, pending: {} }, QUEUED, {
       sender: deps.sender,
       redactor: new Redactor([]),

@@ -15,9 +15,9 @@ const LAYERS: [RegExp, number][] = [
   [/^events\//, 4],
   [/^webhook\//, 5],
   [/^pipeline\//, 6],
-  [/^(store|call-test|metrics)\//, 7],
+  [/^(store|metrics)\//, 7],
   [/^queue\//, 8],
-  [/^(api|cdr|demo|results|console)\//, 9],
+  [/^(api|cdr|demo|results|console|curri|call-test)\//, 9],
   [/^(runtime|callhook)\.ts$/, 10],
 ];
 const DOMAIN = /^(model|templates|policies|events|pipeline|call-test)\//;

@@ -153,6 +153,15 @@ export function CallTestScreen({ policies }: { policies: Policies | undefined })
                 <Json value={app.result.data} label="Data" />
               </article>
             ))}
+            {report.curri && (
+              <article class="card" aria-label="CURRI answer">
+                <h3>
+                  CURRI answer to CUCM <span class="muted">({report.curri.outcome})</span>
+                </h3>
+                {report.curri.error && <p class="error">{report.curri.error}</p>}
+                <pre>{report.curri.xml}</pre>
+              </article>
+            )}
           </div>
           <aside class="raw" aria-label="Raw JSON">
             <div class="raw-head">

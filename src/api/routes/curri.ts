@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify';
+import { answerCurri, type CurriDeps } from '../../curri/handler';
+import type { Metrics } from '../../metrics/metrics';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Takes the API token as `?api_key=` (CUCM cannot send an Authorization header). */
+    apiKey?: boolean;
+  }
+}
+
+/** A CURRI request is a few KiB of XML. */
+const CURRI_BODY_BYTES = 64 * 1024;
+
+/**
+ * `POST /curri` (CUCM's External Call Control request) and `HEAD /curri` (its health check), in
+ * a scope of their own that reads XML bodies. The answer is always a 200 XACML response: a
+ * failure answers the policy's error decision, never an HTTP error CUCM would treat as one.
+ */
+export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDeps; metrics?: Metrics | undefined }): void {
+  void app.register(async (scope) => {
+    // CUCM sends text/xml; anything else is still read as text and parsed (or answered fail-open).
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: CURRI_BODY_BYTES }, (_request, body, done) => done(null, body));
+    const config = { apiKey: true };
+    scope.head('/curri', { config }, (_request, reply) => reply.code(200).type('text/xml; charset=utf-8').send());
+    scope.post('/curri', { config, bodyLimit: CURRI_BODY_BYTES }, async (request, reply) => {
+      const startedAt = Date.now();
+      const answer = await answerCurri(typeof request.body === 'string' ? request.body : '', startedAt, deps.curri);
+      deps.metrics?.curriAnswered(answer.decision, answer.outcome, Date.now() - startedAt);
+      if (answer.afterAnswer) {
+        const queue = answer.afterAnswer;
+        reply.raw.once('finish', () => {
+          queue().catch((error: unknown) => deps.curri.logger.warn({ call_id: answer.call_id, err: (error as Error).message }, 'curri: could not queue the post-call apps'));
+        });
+      }
+      return reply.type('text/xml; charset=utf-8').send(answer.xml);
+    });
+  });
+}

@@ -1,0 +1,142 @@
+/**
+ * CUCM's External Call Control request: an XACML 2.0 `<Request>` whose `<Attribute
+ * AttributeId="…">` elements carry the call. Read by attribute id with a small linear scanner,
+ * tolerant of what CUCM versions and proxies send (element names in any case, a commented-out XML
+ * declaration, stray text inside an Attribute, empty values, unknown attributes) and of nothing
+ * dangerous: no DTD, no external entity, only the five predefined entities and character
+ * references are decoded, and the scan is linear in the body.
+ */
+
+const MAX_TAG_CHARS = 4096;
+
+/** What callhook reads from a CURRI request. */
+export interface CurriAttributes {
+  callingNumber: string;
+  calledNumber: string;
+  transformedCallingNumber: string;
+  transformedCalledNumber: string;
+  callingDeviceName: string;
+  triggerPointType: string;
+}
+
+const IDS: Record<string, keyof CurriAttributes> = {
+  'urn:cisco:uc:1.0:callingnumber': 'callingNumber',
+  'urn:cisco:uc:1.0:callednumber': 'calledNumber',
+  'urn:cisco:uc:1.0:transformedcgpn': 'transformedCallingNumber',
+  'urn:cisco:uc:1.0:transformedcdpn': 'transformedCalledNumber',
+  'urn:cisco:uc:1.0:callingdevicename': 'callingDeviceName',
+  'urn:cisco:uc:1.0:triggerpointtype': 'triggerPointType',
+};
+
+export type CurriParse = { ok: true; attributes: CurriAttributes } | { ok: false; reason: string };
+
+/** Reads the call out of a CURRI request; `ok: false` (with why) when it is not one. */
+export function parseCurriRequest(xml: string): CurriParse {
+  const attributes: CurriAttributes = { callingNumber: '', calledNumber: '', transformedCallingNumber: '', transformedCalledNumber: '', callingDeviceName: '', triggerPointType: '' };
+  let sawRequest = false;
+  let current: keyof CurriAttributes | undefined; // inside an Attribute we read
+  let valueStart = -1; // inside its AttributeValue: where the text starts
+  let i = 0;
+  while (i < xml.length) {
+    const lt = xml.indexOf('<', i);
+    if (lt === -1) break;
+    if (xml.startsWith('<!--', lt)) {
+      const end = xml.indexOf('-->', lt + 4);
+      if (end === -1) return { ok: false, reason: 'an unterminated comment' };
+      i = end + 3;
+      continue;
+    }
+    if (xml.startsWith('<![CDATA[', lt)) {
+      const end = xml.indexOf(']]>', lt + 9);
+      if (end === -1) return { ok: false, reason: 'an unterminated CDATA section' };
+      i = end + 3;
+      continue;
+    }
+    if (xml.startsWith('<!DOCTYPE', lt) || xml.startsWith('<!doctype', lt)) return { ok: false, reason: 'a document type declaration (refused)' };
+    const gt = tagEnd(xml, lt + 1);
+    if (gt === -1) return { ok: false, reason: 'an unterminated tag' };
+    // CURRI's tags are short; a long one is not CURRI, and the attribute scan below stays cheap.
+    if (gt - lt > MAX_TAG_CHARS) return { ok: false, reason: `a tag longer than ${MAX_TAG_CHARS} characters` };
+    const tag = xml.slice(lt + 1, gt);
+    i = gt + 1;
+    if (tag.startsWith('?') || tag.startsWith('!')) continue;
+    const closing = tag.startsWith('/');
+    const name = localName(closing ? tag.slice(1) : tag);
+    const selfClosing = tag.endsWith('/');
+    if (name === 'request' && !closing) sawRequest = true;
+    else if (name === 'attribute') {
+      if (closing) current = undefined;
+      else current = IDS[(attributeValue(tag, 'attributeid') ?? '').toLowerCase()];
+      valueStart = -1;
+    } else if (name === 'attributevalue' && current) {
+      if (closing && valueStart !== -1) {
+        attributes[current] = decodeText(xml.slice(valueStart, lt)).trim();
+        valueStart = -1;
+      } else if (!closing && !selfClosing) valueStart = i;
+    }
+  }
+  if (!sawRequest) return { ok: false, reason: 'no <Request> element' };
+  if (!attributes.callingNumber && !attributes.calledNumber && !attributes.transformedCalledNumber) return { ok: false, reason: 'no calling or called number attribute' };
+  return { ok: true, attributes };
+}
+
+/** The `>` that ends a tag starting after `from`, skipping quoted attribute values. */
+function tagEnd(xml: string, from: number): number {
+  let quote = '';
+  for (let j = from; j < xml.length; j++) {
+    const c = xml[j]!;
+    if (quote) {
+      if (c === quote) quote = '';
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '>') return j;
+  }
+  return -1;
+}
+
+/** `xacml-context:AttributeValue DataType="…"` → `attributevalue`. */
+function localName(tag: string): string {
+  const name = /^[^\s/>]+/.exec(tag)?.[0] ?? '';
+  return name.slice(name.indexOf(':') + 1).toLowerCase();
+}
+
+/** An attribute's value in a start tag, by name in any case. */
+function attributeValue(tag: string, wanted: string): string | undefined {
+  const pattern = /([^\s=/]+)\s*=\s*("[^"]*"|'[^']*')/g;
+  for (let m = pattern.exec(tag); m; m = pattern.exec(tag)) {
+    if (localName(m[1]!) === wanted) return decodeText(m[2]!.slice(1, -1));
+  }
+  return undefined;
+}
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** Element text: stray tags dropped, entities and character references decoded, CDATA kept as it is. Linear. */
+function decodeText(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const lt = text.indexOf('<', i);
+    out += decodeEntities(text.slice(i, lt === -1 ? text.length : lt));
+    if (lt === -1) break;
+    if (text.startsWith('<![CDATA[', lt)) {
+      const end = text.indexOf(']]>', lt + 9);
+      out += text.slice(lt + 9, end === -1 ? text.length : end);
+      i = end === -1 ? text.length : end + 3;
+    } else {
+      const gt = text.indexOf('>', lt);
+      i = gt === -1 ? text.length : gt + 1;
+    }
+  }
+  return out;
+}
+
+function decodeEntities(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(/&(#x[0-9a-f]{1,6}|#\d{1,7}|[a-z]{2,4});/gi, (whole, ref: string) => {
+    if (ref[0] === '#') {
+      const code = ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : '';
+    }
+    return ENTITIES[ref.toLowerCase()] ?? whole;
+  });
+}

@@ -1,0 +1,161 @@
+import { startHarness } from '../helpers/harness';
+import { cixmlAttribute, CucmClient, curriRequest, readCurriAnswer } from '../helpers/cucm';
+import { Receiver } from '../helpers/receiver';
+
+const TOKEN = 'c0ffee4b7e21d3a9f8e6d5c4b3a29187';
+const HOSTILE = `O'Brien & Sons <VIP> "Ltd"`;
+
+describe('CURRI: CUCM asks, real-time apps run, the policy decides', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  let cucm: CucmClient;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    receiver.on('/crm', (req) => {
+      const number = new URL(req.url, 'http://x').searchParams.get('n');
+      if (number === '5550001') return { status: 200, body: { name: HOSTILE, vip: true } };
+      if (number === '5550002') return { status: 200, body: { name: 'Spam Caller', blocked: true } };
+      if (number === '5550003') return { status: 200, body: { name: 'Night', route_to: '+1 (555) 999-0000' } };
+      if (number === '5550004') return { hang: true };
+      return { status: 404, body: { error: 'unknown' } };
+    });
+    h = await startHarness(__filename, `
+policies:
+  - id: inbound
+    match: { called_number: "^2" }
+    apps:
+      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", query: { n: "{{ event.calling_number }}" }, timeout: 5s, retry_count: 0 }
+      - name: Log
+        method: POST
+        url: "${receiver.url}/log"
+        body: { trigger: "{{ event.trigger_point_type }}", device: "{{ event.calling_devicename }}", name: "{{ app_data.crm.data.name }}" }
+    curri:
+      action: "{{#if app_data.crm.data.blocked}}reject{{else}}{{#if app_data.crm.data.route_to}}divert{{else}}continue{{/if}}{{/if}}"
+      calling_name: "{{ app_data.crm.data.name }}"
+      divert_to: "{{ app_data.crm.data.route_to }}"
+      greeting: "{{#if app_data.crm.data.vip}}vip-welcome{{/if}}"
+  - id: strict
+    match: { called_number: "^3" }
+    apps:
+      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", query: { n: "{{ event.calling_number }}" }, retry_count: 0 }
+    curri: { on_error: reject, post_call: false, calling_name: "{{ app_data.crm.data.name }}" }
+  - id: plain
+    match: { called_number: "^4" }
+    apps:
+      - { name: Note, url: "${receiver.url}/note" }
+`, { apiToken: TOKEN, env: { CALLHOOK_CURRI_TIMEOUT: '400ms' } });
+    cucm = new CucmClient(`${h.baseUrl}/curri?api_key=${TOKEN}`);
+  });
+  afterAll(async () => {
+    cucm.close();
+    await h.stop();
+    await receiver.stop();
+  });
+  beforeEach(() => {
+    receiver.requests.length = 0;
+  });
+
+  const ask = async (call: Parameters<typeof curriRequest>[0]) => {
+    const answer = await cucm.request('POST', curriRequest(call));
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toMatch(/^text\/xml/);
+    return readCurriAnswer(answer.text);
+  };
+
+  it('continue, with the caller\'s name from the CRM exactly as the phone must show it, and a greeting', async () => {
+    const { decision, cixml } = await ask({ calling: '5550001', called: '2000' });
+    expect(decision).toBe('Permit');
+    expect(cixml).toMatch(/^<cixml ver="1.0"><continue><modify callingname="[^"]*"\/><greeting identification="vip-welcome"\/><\/continue><\/cixml>$/);
+    expect(cixmlAttribute(cixml, 'modify', 'callingname')).toBe(HOSTILE);
+  });
+
+  it('reject and divert, decided by templates over the real-time results', async () => {
+    expect(await ask({ calling: '5550002', called: '2000' })).toEqual({ decision: 'Deny', cixml: '<cixml ver="1.0"><reject></reject></cixml>' });
+    expect(await ask({ calling: '5550003', called: '2000' })).toEqual({ decision: 'Permit', cixml: '<cixml ver="1.0"><divert><destination>+1 (555) 999-0000</destination></divert></cixml>' });
+  });
+
+  it('fails open: an app error, a receiver that hangs past the deadline, unparseable XML all answer continue unchanged', async () => {
+    expect(await ask({ calling: '5559999', called: '2000' })).toEqual({ decision: 'Permit', cixml: '<cixml ver="1.0"><continue></continue></cixml>' }); // CRM 404
+    const t0 = Date.now();
+    expect(await ask({ calling: '5550004', called: '2000' })).toEqual({ decision: 'Permit', cixml: '<cixml ver="1.0"><continue></continue></cixml>' });
+    expect(Date.now() - t0).toBeLessThan(1200); // the 400 ms deadline, not the app's 5 s timeout
+    for (const body of ['<Request><Subject', 'not xml at all', '', '<!DOCTYPE x [<!ENTITY a "b">]><Request/>']) {
+      const answer = await cucm.request('POST', body);
+      expect([answer.status, readCurriAnswer(answer.text).decision]).toEqual([200, 'Permit']);
+    }
+  });
+
+  it('on_error: reject answers Deny instead', async () => {
+    expect(await ask({ calling: '5559999', called: '3000' })).toEqual({ decision: 'Deny', cixml: '<cixml ver="1.0"><reject></reject></cixml>' });
+    expect(await ask({ calling: '5550001', called: '3000' })).toMatchObject({ decision: 'Permit' });
+  });
+
+  it('a policy without a curri: block answers a plain continue; no policy matching too', async () => {
+    expect(await ask({ calling: '5550001', called: '4000' })).toEqual({ decision: 'Permit', cixml: '<cixml ver="1.0"><continue></continue></cixml>' });
+    expect(await ask({ calling: '5550001', called: '9000' })).toEqual({ decision: 'Permit', cixml: '<cixml ver="1.0"><continue></continue></cixml>' });
+  });
+
+  it('reads the request by attribute id, whatever its quirks', async () => {
+    const { cixml } = await ask({ calling: '5550001', called: '2000', quirky: true });
+    expect(cixmlAttribute(cixml, 'modify', 'callingname')).toBe(HOSTILE);
+    // An empty calling number (no caller id) is still a call.
+    expect((await ask({ calling: '', transformedCalling: '', called: '2000' })).decision).toBe('Permit');
+  });
+
+  it('queues the post-call apps after the answer, with trigger_point_type and the real-time results', async () => {
+    await ask({ calling: '5550001', called: '2000', trigger: 'directorynumber', device: 'SEPAABBCCDDEEFF' });
+    const ours = () => receiver.to('/log').filter((r) => (r.json as { device: string }).device === 'SEPAABBCCDDEEFF');
+    for (let i = 0; i < 200 && ours().length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    const [log] = ours();
+    expect(log!.json).toEqual({ trigger: 'directorynumber', device: 'SEPAABBCCDDEEFF', name: HOSTILE });
+    const callId = String(log!.headers['idempotency-key']).replace(/\.log$/, '');
+    expect(callId).toMatch(/^curri-[0-9a-f-]{36}$/);
+    const record = await h.waitForCall(callId);
+    expect(record.app_data.crm).toMatchObject({ status: 'success' });
+    expect(record.event).toMatchObject({ calling_number: '5550001', called_number: '2000', trigger_point_type: 'directorynumber', transformed_called_number: '2000' });
+    // post_call: false queues nothing (the strict policy has no Log app; its CRM app is real-time).
+    const before = await h.request('GET', '/v1/calls?status=queued,running,completed&policy=strict&limit=500');
+    await ask({ calling: '5550001', called: '3000' });
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await h.request('GET', '/v1/calls?policy=strict&limit=500');
+    expect(after.body.calls.filter((c: { status: string }) => c.status === 'queued' || c.status === 'running')).toEqual([]);
+    expect(before.status).toBe(200);
+  });
+
+  it('keeps connections open and answers CUCM\'s HEAD check', async () => {
+    const heads = await Promise.all([1, 2, 3].map(() => cucm.request('HEAD')));
+    expect(heads.map((r) => r.status)).toEqual([200, 200, 200]);
+    const sockets = new Set<number>();
+    for (let i = 0; i < 9; i++) sockets.add((await cucm.request('POST', curriRequest({ calling: '5550001', called: '4000' }))).socket);
+    expect(sockets.size).toBeLessThanOrEqual(3); // reused, not one connection per request
+  });
+
+  it('takes the token only as ?api_key= on /curri, compared in constant time', async () => {
+    const body = curriRequest({ calling: '5550001', called: '2000' });
+    const post = (path: string, headers: Record<string, string> = {}) => fetch(h.baseUrl + path, { method: 'POST', headers: { 'content-type': 'text/xml', ...headers }, body });
+    expect((await post('/curri')).status).toBe(401);
+    expect((await post(`/curri?api_key=${TOKEN.slice(0, -1)}x`)).status).toBe(401);
+    expect((await post('/curri', { authorization: `Bearer ${TOKEN}` })).status).toBe(401);
+    expect((await fetch(`${h.baseUrl}/curri`, { method: 'HEAD' })).status).toBe(401);
+    expect((await post(`/curri?api_key=${TOKEN}`)).status).toBe(200);
+    expect((await fetch(`${h.baseUrl}/v1/policies?api_key=${TOKEN}`)).status).toBe(401); // nowhere else
+  });
+
+  it('counts answers by decision and outcome, and times them', async () => {
+    const metrics = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/callhook_curri_responses_total\{decision="Permit",outcome="ok"\} \d+/);
+    expect(metrics).toMatch(/callhook_curri_responses_total\{decision="Deny",outcome="app_failed"\} \d+/);
+    expect(metrics).toMatch(/callhook_curri_responses_total\{decision="Permit",outcome="timeout"\} \d+/);
+    expect(metrics).toMatch(/callhook_curri_responses_total\{decision="Permit",outcome="unparseable"\} \d+/);
+    expect(metrics).toMatch(/callhook_curri_duration_seconds_count \d+/);
+  });
+
+  it('Call Test shows the exact XML CUCM would receive', async () => {
+    const answer = await h.request('POST', '/v1/call-test', { policy: 'inbound', calling_number: '5550001', called_number: '2000', phase: 'real_time' });
+    expect(answer.body.curri.outcome).toBe('ok');
+    const { decision, cixml } = readCurriAnswer(answer.body.curri.xml);
+    expect(decision).toBe('Permit');
+    expect(cixmlAttribute(cixml, 'modify', 'callingname')).toBe(HOSTILE);
+  });
+});
