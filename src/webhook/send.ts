@@ -8,7 +8,7 @@ import { checkRenderedUrl, renderHeaders, renderUrl } from '../templates/request
 import { jsonDepthExceeds } from '../util/json-depth';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
-import { classifyError, DEADLINE_EXCEEDED, inRequestRetries, loggedTry, responseOutcome, type TryLog } from './http-outcome';
+import { classifyError, DEADLINE_EXCEEDED, endsExchange, inRequestRetries, loggedTry, responseOutcome, type TryLog } from './http-outcome';
 import { retryingClient } from './http-client';
 import { OAuthTokenCache, OAuthTokenError } from './oauth';
 import type { AttemptOutcome } from './retry-policy';
@@ -164,7 +164,7 @@ async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTr
       maxContentLength: app.maxResponseBytes,
       cancelToken: deadline.token,
       signal: options.signal,
-      ...(options.retryInRequest ? { 'axios-retry': inRequestRetries(app, deadlineAt, log) } : {}),
+      ...(options.retryInRequest ? { validateStatus: endsExchange(app), 'axios-retry': inRequestRetries(app, deadlineAt, log) } : {}),
     });
   } catch (error) {
     if (isAxiosError(error) && error.response) return error.response as AxiosResponse<string>;
