@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { parseEvent } from '../events/schema';
-import type { CallEvent } from '../model/call';
-import { runRealtime, type RealtimeStore } from '../pipeline/realtime';
+import type { AppResult, CallEvent } from '../model/call';
+import { runRealtimeApps, type RealtimeStore } from '../pipeline/realtime';
 import type { RunnerDeps } from '../pipeline/runner';
 import { resolvePolicy } from '../policies/resolve';
 import type { CallhookConfig, Policy } from '../policies/types';
@@ -18,8 +18,8 @@ export interface CurriAnswer {
   decision: 'Permit' | 'Deny';
   outcome: CurriOutcome;
   call_id: string | undefined;
-  /** Queues the call's post-call apps; run once the answer is written (the product's order). */
-  afterAnswer?: () => Promise<unknown>;
+  /** Stores the real-time results and queues the post-call apps; run once the answer is written (the product's order). */
+  afterAnswer?: () => Promise<void>;
 }
 
 export interface CurriDeps extends Omit<RunnerDeps, 'checkpoint' | 'signal'> {
@@ -45,7 +45,7 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   if (!check.ok) return failure(undefined, undefined, 'bad_event', check.problems.join('; '), deps);
   const event = check.event;
   const policy = resolvePolicy(deps.config, event);
-  if (!policy) return answer({ action: 'continue' }, 'no_policy', event, undefined);
+  if (!policy) return answer({ action: 'continue' }, 'no_policy', event);
 
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -55,21 +55,31 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
       resolve('timeout');
     }, Math.max(0, startedAt + deps.timeoutMs - Date.now()));
   });
-  const running = runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, signal: abort.signal }, deps.store);
-  running.catch((error: unknown) => deps.logger.warn({ call_id: event.call_id, err: (error as Error).message }, 'curri: real-time run failed after the answer'));
+  const running = runRealtimeApps(policy, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, signal: abort.signal });
+  const after = () => afterAnswer(event, policy, running, deps);
   try {
-    const realtime = await Promise.race([running, deadline]);
-    if (realtime === 'timeout') return failure(event, policy, 'timeout', `no answer within ${deps.timeoutMs} ms`, deps);
-    const failed = Object.entries(realtime.app_data).filter(([, r]) => r.status === 'failed');
-    if (failed.length > 0) return failure(event, policy, 'app_failed', failed.map(([slug, r]) => `${slug}: ${r.error?.message ?? 'failed'}`).join('; '), deps);
-    const directive = renderDirective(policy.curri, { event, app_data: { ...event.app_data, ...realtime.app_data } });
-    return answer(directive, 'ok', event, policy, deps);
+    const appData = await Promise.race([running, deadline]);
+    if (appData === 'timeout') return failure(event, policy, 'timeout', `no answer within ${deps.timeoutMs} ms`, deps, after);
+    const failed = Object.entries(appData).filter(([, r]) => r.status === 'failed');
+    if (failed.length > 0) return failure(event, policy, 'app_failed', failed.map(([slug, r]) => `${slug}: ${r.error?.message ?? 'failed'}`).join('; '), deps, after);
+    const directive = renderDirective(policy.curri, { event, app_data: { ...event.app_data, ...appData } });
+    return answer(directive, 'ok', event, after);
   } catch (error) {
     const outcome = error instanceof CurriTemplateError ? 'template_error' : 'error';
-    return failure(event, policy, outcome, (error as Error).message, deps);
+    return failure(event, policy, outcome, (error as Error).message, deps, after);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Once CUCM has its answer: the real-time results are stored with the call (so the record, the
+ * feed and its post-call apps see them), then its post-call apps are queued.
+ */
+async function afterAnswer(event: CallEvent, policy: Policy, running: Promise<Record<string, AppResult>>, deps: CurriDeps): Promise<void> {
+  const appData = await running;
+  if (Object.keys(appData).length > 0) await deps.store.saveRealtimeResults(event.call_id, policy.id, appData, event);
+  if (policy.curri?.postCall !== false && policy.apps.some((app) => app.phase === 'post_call')) await deps.enqueue(event);
 }
 
 function eventOf(a: CurriAttributes): Record<string, unknown> {
@@ -85,19 +95,18 @@ function eventOf(a: CurriAttributes): Record<string, unknown> {
   };
 }
 
-function answer(directive: CurriDirective, outcome: CurriOutcome, event: CallEvent | undefined, policy: Policy | undefined, deps?: CurriDeps): CurriAnswer {
-  const postCall = deps && event && policy && policy.curri?.postCall !== false && policy.apps.some((app) => app.phase === 'post_call');
+function answer(directive: CurriDirective, outcome: CurriOutcome, event: CallEvent | undefined, after?: () => Promise<void>): CurriAnswer {
   return {
     xml: xacmlResponse(directive),
     decision: directive.action === 'reject' ? 'Deny' : 'Permit',
     outcome,
     call_id: event?.call_id,
-    ...(postCall ? { afterAnswer: () => deps.enqueue(event) } : {}),
+    ...(after ? { afterAnswer: after } : {}),
   };
 }
 
-/** The policy's error answer (continue unless `on_error: reject`), logged; post-call apps still follow. */
-function failure(event: CallEvent | undefined, policy: Policy | undefined, outcome: CurriOutcome, reason: string, deps: CurriDeps): CurriAnswer {
+/** The policy's error answer (continue unless `on_error: reject`), logged; what ran is still stored and post-call apps follow. */
+function failure(event: CallEvent | undefined, policy: Policy | undefined, outcome: CurriOutcome, reason: string, deps: CurriDeps, after?: () => Promise<void>): CurriAnswer {
   deps.logger.warn({ call_id: event?.call_id, policy: policy?.id, outcome, reason }, 'curri: answering the error decision');
-  return answer(policy?.curri?.onError === 'reject' ? { action: 'reject' } : { action: 'continue' }, outcome, event, policy, deps);
+  return answer(policy?.curri?.onError === 'reject' ? { action: 'reject' } : { action: 'continue' }, outcome, event, after);
 }

@@ -1,3 +1,4 @@
+import { createLogger } from '../../src/logger';
 import { startHarness } from '../helpers/harness';
 import { cixmlAttribute, CucmClient, curriRequest, readCurriAnswer } from '../helpers/cucm';
 import { Receiver } from '../helpers/receiver';
@@ -9,6 +10,7 @@ describe('CURRI: CUCM asks, real-time apps run, the policy decides', () => {
   let receiver: Receiver;
   let h: Awaited<ReturnType<typeof startHarness>>;
   let cucm: CucmClient;
+  const logLines: string[] = [];
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
@@ -39,12 +41,17 @@ policies:
     match: { called_number: "^3" }
     apps:
       - { name: CRM, phase: real_time, url: "${receiver.url}/crm", query: { n: "{{ event.calling_number }}" }, retry_count: 0 }
+      - { name: Audit, url: "${receiver.url}/audit" }
     curri: { on_error: reject, post_call: false, calling_name: "{{ app_data.crm.data.name }}" }
   - id: plain
     match: { called_number: "^4" }
     apps:
       - { name: Note, url: "${receiver.url}/note" }
-`, { apiToken: TOKEN, env: { CALLHOOK_CURRI_TIMEOUT: '400ms' } });
+`, {
+      apiToken: TOKEN,
+      env: { CALLHOOK_CURRI_TIMEOUT: '400ms' },
+      logger: (config) => createLogger({ level: 'debug', secrets: config.secrets, destination: { write: (line: string) => void logLines.push(line) } }),
+    });
     cucm = new CucmClient(`${h.baseUrl}/curri?api_key=${TOKEN}`);
   });
   afterAll(async () => {
@@ -114,13 +121,20 @@ policies:
     const record = await h.waitForCall(callId);
     expect(record.app_data.crm).toMatchObject({ status: 'success' });
     expect(record.event).toMatchObject({ calling_number: '5550001', called_number: '2000', trigger_point_type: 'directorynumber', transformed_called_number: '2000' });
-    // post_call: false queues nothing (the strict policy has no Log app; its CRM app is real-time).
-    const before = await h.request('GET', '/v1/calls?status=queued,running,completed&policy=strict&limit=500');
+  });
+
+  it('post_call: false stores the call with its real-time results and queues nothing', async () => {
+    const before = new Set((await h.request('GET', '/v1/calls?policy=strict&limit=500')).body.calls.map((c: { call_id: string }) => c.call_id));
     await ask({ calling: '5550001', called: '3000' });
+    let stored: { call_id: string; status: string } | undefined;
+    for (let i = 0; i < 200 && !stored; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      stored = (await h.request('GET', '/v1/calls?policy=strict&limit=500')).body.calls.find((c: { call_id: string }) => !before.has(c.call_id));
+    }
+    expect(stored).toMatchObject({ status: 'completed' });
+    expect((await h.request('GET', `/v1/calls/${stored!.call_id}`)).body.app_data).toEqual({ crm: expect.objectContaining({ status: 'success' }) });
     await new Promise((r) => setTimeout(r, 300));
-    const after = await h.request('GET', '/v1/calls?policy=strict&limit=500');
-    expect(after.body.calls.filter((c: { status: string }) => c.status === 'queued' || c.status === 'running')).toEqual([]);
-    expect(before.status).toBe(200);
+    expect(receiver.to('/audit')).toEqual([]);
   });
 
   it('keeps connections open and answers CUCM\'s HEAD check', async () => {
@@ -140,6 +154,11 @@ policies:
     expect((await fetch(`${h.baseUrl}/curri`, { method: 'HEAD' })).status).toBe(401);
     expect((await post(`/curri?api_key=${TOKEN}`)).status).toBe(200);
     expect((await fetch(`${h.baseUrl}/v1/policies?api_key=${TOKEN}`)).status).toBe(401); // nowhere else
+    // Failures with the token in the URL log why, never the token.
+    expect((await post(`/curri?api_key=${TOKEN}`, { 'content-type': 'application/json' })).status).toBe(200);
+    expect((await fetch(`${h.baseUrl}/curri?api_key=${TOKEN}`, { method: 'POST', body: 'x'.repeat(70_000) })).status).toBe(413);
+    expect(logLines.join('\n')).toMatch(/curri: answering the error decision/);
+    expect(logLines.join('\n')).not.toContain(TOKEN);
   });
 
   it('counts answers by decision and outcome, and times them', async () => {

@@ -19,7 +19,9 @@ const CURRI_BODY_BYTES = 64 * 1024;
  */
 export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDeps; metrics?: Metrics | undefined }): void {
   void app.register(async (scope) => {
-    // CUCM sends text/xml; anything else is still read as text and parsed (or answered fail-open).
+    // CUCM sends text/xml; anything else (JSON included) is still read as text and parsed, or
+    // answered fail-open.
+    scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: CURRI_BODY_BYTES }, (_request, body, done) => done(null, body));
     const config = { apiKey: true };
     scope.head('/curri', { config }, (_request, reply) => reply.code(200).type('text/xml; charset=utf-8').send());
@@ -30,7 +32,7 @@ export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDe
       if (answer.afterAnswer) {
         const queue = answer.afterAnswer;
         reply.raw.once('finish', () => {
-          queue().catch((error: unknown) => deps.curri.logger.warn({ call_id: answer.call_id, err: (error as Error).message }, 'curri: could not queue the post-call apps'));
+          queue().catch((error: unknown) => deps.curri.logger.warn({ call_id: answer.call_id, err: (error as Error).message }, 'curri: could not store the call or queue its post-call apps'));
         });
       }
       return reply.type('text/xml; charset=utf-8').send(answer.xml);
