@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { expandPaths } from '../src/cdr/files';
-import { IngestRun, ingestFiles, totalBytes, type RunOptions, type Summary } from '../src/cdr/ingest';
+import { IngestRun, ingestFiles, ORPHAN_HOLD_MS, totalBytes, type RunOptions, type Summary } from '../src/cdr/ingest';
 import { FileLedger } from '../src/cdr/ledger';
 import { logReporter, terminalReporter, type Reporter } from '../src/cdr/report';
 import { watchDirs } from '../src/cdr/watch';
@@ -20,6 +20,7 @@ interface IngestCdrFlags {
   config?: string;
   settle: string;
   interval: string;
+  cmrWait: string;
   /** False with --no-cmr. */
   cmr: boolean;
   batch: string;
@@ -37,6 +38,7 @@ export function registerIngestCdr(program: Command): void {
     .option('--config <file>', 'policies file (default: $CALLHOOK_CONFIG or config/policies.yaml)')
     .option('--settle <duration>', 'with --watch: a file is complete once unchanged this long', '5s')
     .option('--interval <duration>', 'with --watch: how often directories are listed', '1s')
+    .option('--cmr-wait <duration>', 'with --watch: how long a complete CDR file waits for its CMR file', '10s')
     .option('--no-cmr', 'do not read CMR files: no voice quality joined to the calls')
     .option('--batch <n>', 'events per queue round trip', String(DEFAULTS.cdrBatch))
     .action(async (paths: string[], flags: IngestCdrFlags) => {
@@ -51,6 +53,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   }
   const settleMs = durationFlag('--settle', flags.settle);
   const intervalMs = durationFlag('--interval', flags.interval);
+  const cmrWaitMs = durationFlag('--cmr-wait', flags.cmrWait);
   const batchSize = Number(flags.batch);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) fail(`--batch ${flags.batch}: expected a whole number from 1 to 10000`);
   const { files, named, problems } = await expandPaths(paths);
@@ -91,7 +94,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   };
   let summary: Summary;
   try {
-    if (flags.watch) summary = await watch(paths, options, reporter, { settleMs, intervalMs });
+    if (flags.watch) summary = await watch(paths, options, reporter, { settleMs, intervalMs, cmrWaitMs });
     else {
       reporter.begin(await totalBytes(files));
       summary = await ingestFiles(files, { ...options, run: reporter, named });
@@ -104,13 +107,15 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   return summary.rejected > 0 || summary.rejected_files > 0 ? 2 : 0;
 }
 
-async function watch(dirs: string[], options: RunOptions, reporter: Reporter, timing: { settleMs: number; intervalMs: number }): Promise<Summary> {
+async function watch(dirs: string[], options: RunOptions, reporter: Reporter, timing: { settleMs: number; intervalMs: number; cmrWaitMs: number }): Promise<Summary> {
   const run = new IngestRun({ ...options, run: reporter });
-  reporter.info('watching for CDR and CMR files', { dirs, settle_ms: timing.settleMs, interval_ms: timing.intervalMs });
+  reporter.info('watching for CDR and CMR files', { dirs, settle_ms: timing.settleMs, interval_ms: timing.intervalMs, cmr_wait_ms: options.cmr === false ? null : timing.cmrWaitMs });
   await watchDirs(dirs, {
     ...timing,
+    pairs: options.cmr !== false,
     signal: options.signal ?? new AbortController().signal,
-    onFile: (path) => run.file(path),
+    onFile: (path, twin) => run.file(path, twin),
+    onListing: () => run.releaseOrphans({ before: Date.now() - ORPHAN_HOLD_MS, mark: true }),
     onError: (path, error) => reporter.fileError?.(path, error),
   });
   await run.releaseOrphans({ mark: true });

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCallsQueue, jobIdFor, type CallJobData } from '../../src/queue/calls-queue';
-import { CDR_TEST_POLICIES, renderCdrFile, syntheticRows, writeCdrFile, writeCmrFile } from '../helpers/cdr-generator';
+import { CDR_TEST_POLICIES, renderCdrFile, syntheticInterval, syntheticRows, writeCdrFile, writeCmrFile, writeInterval } from '../helpers/cdr-generator';
 import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
 
 const ROOT = resolve(__dirname, '../..');
@@ -138,6 +138,26 @@ it('logs JSON off a terminal: rejected records with file and line, moved files, 
   expect(event).toMatchObject({ ...rows[0]?.expected, policy: 'default' });
 });
 
+it('leaves CMR files unread with --no-cmr: quality null, exit 0, nothing moved', async () => {
+  const drop = await mkdtemp(join(dir, 'drop-'));
+  const interval = syntheticInterval(8, 95, 940_000);
+  await writeInterval(drop, 'Gen_07_202601010000_1', interval);
+  const result = await cli([drop, '--no-cmr']).done;
+  expect(result.code).toBe(0);
+  const logs = logLines(result.stdout);
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'cmr file left alone', file: join(drop, 'cmr_Gen_07_202601010000_1') }));
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, cmr_files: 1, quality_joined: 0, rejected_files: 0 });
+  const event = JSON.parse((await redis.hget(`${prefix}:call:${interval.rows[0]?.expected?.call_id}`, 'event')) ?? '{}') as Record<string, unknown>;
+  expect(event.quality).toBeNull();
+  expect((await readdir(drop)).sort()).toEqual(['cdr_Gen_07_202601010000_1', 'cmr_Gen_07_202601010000_1']);
+});
+
+it('refuses a --cmr-wait that is not a duration', async () => {
+  const result = await cli([dir, '--watch', '--cmr-wait', 'soon']).done;
+  expect(result.code).toBe(1);
+  expect(result.stderr).toContain('callhook: --cmr-wait soon: expected a duration such as 5s or 500ms');
+});
+
 it('refuses an unknown --policy with a clear error', async () => {
   const result = await cli([dir, '--policy', 'nope']).done;
   expect(result.code).toBe(1);
@@ -156,7 +176,7 @@ it('queues nothing in a dry run', async () => {
 
 it('watches a directory, waits for a file written in two writes, and stops on SIGTERM', async () => {
   const drop = await mkdtemp(join(dir, 'watch-'));
-  const run = cli([drop, '--watch', '--settle', '400ms', '--interval', '50ms']);
+  const run = cli([drop, '--watch', '--settle', '400ms', '--interval', '50ms', '--cmr-wait', '200ms']);
   const rows = syntheticRows(30, 93, 930_000);
   const text = renderCdrFile(rows);
   const path = join(drop, 'cdr_Gen_06_202601010000_1');

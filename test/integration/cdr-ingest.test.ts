@@ -281,9 +281,11 @@ describe('watch mode', () => {
     const watching = watchDirs([dir], {
       intervalMs: 50,
       settleMs: 400,
+      cmrWaitMs: 200, // no CMR twin comes: it goes in alone after this
       signal: abort.signal,
-      onFile: async (file) => {
+      onFile: async (file, twin) => {
         handled.push(file);
+        expect(twin).toBeUndefined();
         await ingestFile(file, options());
       },
     });
