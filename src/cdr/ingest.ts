@@ -271,7 +271,11 @@ export class IngestRun {
       },
     });
     this.end(path, outcome);
-    if (outcome.kind === 'ingested' && outcome.interrupted) {
+    if (outcome.kind !== 'ingested') {
+      await this.orphan(twin); // another ingester finished the CDR file first: the twin is late or done
+      return;
+    }
+    if (outcome.interrupted) {
       this.summary.unfinished += 1; // the twin is read again when its CDR file resumes
       return;
     }
