@@ -7,9 +7,9 @@
  *     against BullMQ's raw `queue.addBulk` of the same events (quality included) as job data,
  *     in the same run, on the same Redis (separate prefixes, deleted afterwards).
  * Part 2 is bounded by Redis (every event is stored), so it uses a smaller file by default to
- * keep the run under two minutes. `--no-cmr` measures CDR files alone (no join).
+ * keep the run under three minutes. `--no-cmr` measures CDR files alone (no join).
  *
- *   npm run bench:ingest                                   # about 1-2 minutes
+ *   npm run bench:ingest                                   # about 3 minutes
  *   npm run bench:ingest -- --size-mb 1024                 # part 1 on a 1 GB file
  *   npm run bench:ingest -- --size-mb 1024 --queue-mb 1024 # both on 1 GB (Redis needs ~5 GB)
  *   options: --batch 1000 --inflight 4 --rounds 4 --no-cmr --keep-file

@@ -72,8 +72,9 @@ const WHOLE = /^\d{1,10}$/;
  * CMR rows by the leg they measured: `(globalCallID_callManagerId, globalCallID_callId,
  * callIdentifier)`. Rows are kept as their text (see CmrFile) and built into a leg's quality
  * only when a call record asks for them, so memory is about the size of the CMR files held
- * plus about 150 bytes a row, and a CDR file is still streamed. One row may join several call records (a transferred call's legs appear
- * in more than one); which rows joined nothing is counted when their file is released.
+ * plus about 200 bytes a row, and a CDR file is still streamed. One row may join several call
+ * records (a transferred call's legs appear in more than one); which rows joined nothing is
+ * counted when their file is released.
  */
 export class CmrIndex {
   private readonly rows = new Map<string, Row>();

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { CmrIndex, joinSource } from '../../src/cdr/cmr-index';
@@ -11,6 +11,9 @@ import type { CallQuality, QualitySource } from '../../src/cdr/quality';
 import { parseVqMetrics } from '../../src/cdr/vq';
 import type { CallEvent } from '../../src/events/schema';
 import { eventJson, parseEvent } from '../../src/events/schema';
+import { skipResult } from '../../src/pipeline/result';
+import { parseConfig } from '../../src/policies/load';
+import { renderBody } from '../../src/templates/body';
 import { CMR_FIELDS, renderCdrFile, renderCmrFile, renderHeader, syntheticInterval } from '../helpers/cdr-generator';
 
 const SAMPLES = resolve(__dirname, '../../../shared/cdr-samples');
@@ -234,5 +237,31 @@ describe('pairing files by name', () => {
     });
     expect(twinPath('/d/cmr_x')).toBe('/d/cdr_x');
     expect(twinPath('/d/other')).toBeUndefined();
+  });
+});
+
+describe("the README's poor-quality policy", () => {
+  it('posts a call whose legs show concealment or loss, with both legs as JSON, and skips the others', async () => {
+    const readme = await readFile(resolve(__dirname, '../../README.md'), 'utf8');
+    const yaml = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').find((block) => block.includes('id: voice-quality'));
+    if (!yaml) throw new Error('no voice-quality example in the README');
+    const app = parseConfig(yaml, { SLACK_PATH: 'T0/B0/x' }, 'README').byId.get('voice-quality')?.apps[0];
+    if (!app?.body) throw new Error('no app with a body');
+    const { index } = await indexOf(CMR);
+    const events = await eventsOf(CUCM14, joinSource(index, undefined));
+    const scope = (event: CallEvent | undefined) => ({ event, app_data: {} });
+    const call = events.find((e) => e.call_id === 'cdr-2-25447-47874239-47874240');
+    // The called phone concealed 0.11 % of the audio (CCR 0.0011): posted.
+    expect(skipResult(app, scope(call), undefined)).toBeUndefined();
+    const body = renderBody(app.body, scope(call), new Set()) as Record<string, unknown>;
+    expect(body.text).toBe('Poor audio on 5033466594 → 5033466593 (2025-04-18T16:32:08.000Z): concealment 0 / 0.0011, lost packets 0 / 0');
+    expect(body.orig).toMatchObject({ device_name: 'SEPCC7F750586B7', packets_sent: 559 });
+    expect(body.dest).toMatchObject({ device_name: 'SEPCC8E7148AD29', vq: { CCR: 0.0011 } });
+    // Clean legs, legs without rows, and calls without quality are skipped.
+    const clean = { ...call, quality: { orig: qualityOf(call)?.orig, dest: { ...qualityOf(call)?.dest, vq: { CCR: 0 }, packets_lost: 0 } } };
+    expect(skipResult(app, scope(clean as CallEvent), undefined)).toMatchObject({ status: 'skipped' });
+    expect(skipResult(app, scope(events[0]), undefined)).toMatchObject({ status: 'skipped' });
+    expect(skipResult(app, scope({ ...call, quality: null } as CallEvent), undefined)).toMatchObject({ status: 'skipped' });
+    expect(skipResult(app, scope({ ...clean, quality: { ...clean.quality, orig: { ...clean.quality.orig, packets_lost: 3 } } } as CallEvent), undefined)).toBeUndefined();
   });
 });
