@@ -84,7 +84,7 @@ export function zeroCounts(): Counts {
 }
 
 /** Why a CMR file is not ingested on its own. */
-export const CMR_ALONE = 'CMR file (call quality records): it is read with its CDR file (ingestFiles), not on its own';
+const CMR_ALONE = 'CMR file (call quality records): it is read with its CDR file (ingestFiles), not on its own';
 
 /**
  * Ingests one CDR file: streams its records into the queue in batches, checkpointing after each

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { CmrIndex, joinSource, type CmrCounts, type CmrFile } from './cmr-index';
 import { fileIdentity } from './identity';
 import { ingestFile, rejectFile, zeroCounts, type Counts, type FileIngestOptions, type FileOutcome } from './ingest-file';
-import { cucmName, planRun, twinPath } from './intervals';
+import { cucmKind, planRun, twinPath } from './intervals';
 import { readLayout, type LayoutResult } from './layout';
 import type { CmrDoneEntry } from './ledger';
 
@@ -69,7 +69,7 @@ export async function ingestFiles(files: readonly string[], options: RunOptions,
   const steps: { path: string; twin?: string }[] = [];
   const named = new Set(options.named);
   for (const step of plan.steps) {
-    const kind = cucmName(step.path)?.kind;
+    const kind = cucmKind(step.path);
     // A file not named as CUCM names them is a CMR file when its header says so.
     const head = kind ? undefined : await readLayout(step.path).catch(() => undefined);
     if (head?.ok && head.kind === 'cmr') {
@@ -122,11 +122,6 @@ export class IngestRun {
     private readonly now: () => number = Date.now,
   ) {
     this.started = now();
-  }
-
-  /** Paths of the CMR files whose rows are held for later CDR files. */
-  get heldFiles(): string[] {
-    return [...this.held.keys()];
   }
 
   /**

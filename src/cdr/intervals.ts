@@ -6,19 +6,17 @@ import { basename, dirname, join } from 'node:path';
  */
 const CUCM_NAME = /^(cdr|cmr)_(.+)$/i;
 
-/** A file's kind by its CUCM name and the directory and name part its twin shares; undefined for other names. */
-export function cucmName(path: string): { kind: 'cdr' | 'cmr'; interval: string } | undefined {
-  const match = CUCM_NAME.exec(basename(path));
-  if (!match?.[1] || !match[2]) return undefined;
-  return { kind: match[1].toLowerCase() === 'cdr' ? 'cdr' : 'cmr', interval: join(dirname(path), match[2]) };
+/** A file's kind by its CUCM name (`cdr_...` or `cmr_...`); undefined for other names. */
+export function cucmKind(path: string): 'cdr' | 'cmr' | undefined {
+  const prefix = CUCM_NAME.exec(basename(path))?.[1]?.toLowerCase();
+  return prefix === 'cdr' || prefix === 'cmr' ? prefix : undefined;
 }
 
 /** The path of a CUCM-named file's twin in the same directory (`cdr_X` ↔ `cmr_X`, same case of the rest). */
 export function twinPath(path: string): string | undefined {
-  const name = cucmName(path);
-  if (!name) return undefined;
-  const rest = basename(path).slice(4);
-  return join(dirname(path), `${name.kind === 'cdr' ? 'cmr' : 'cdr'}_${rest}`);
+  const kind = cucmKind(path);
+  if (!kind) return undefined;
+  return join(dirname(path), `${kind === 'cdr' ? 'cmr' : 'cdr'}_${basename(path).slice(4)}`);
 }
 
 /** What a run does with its files, in order. */
@@ -39,12 +37,12 @@ export function planRun(files: readonly string[]): RunPlan {
   const orphans: string[] = [];
   const steps: { path: string; twin?: string }[] = [];
   for (const path of files) {
-    const name = cucmName(path);
+    const kind = cucmKind(path);
     const twin = twinPath(path);
     const hasTwin = twin !== undefined && present.has(twin);
-    if (name?.kind === 'cmr') {
+    if (kind === 'cmr') {
       if (!hasTwin) orphans.push(path);
-    } else if (name?.kind === 'cdr' && hasTwin) steps.push({ path, twin });
+    } else if (kind === 'cdr' && hasTwin) steps.push({ path, twin });
     else steps.push({ path });
   }
   return { orphans, steps };

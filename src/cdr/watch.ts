@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listCandidates } from './files';
-import { cucmName, twinPath } from './intervals';
+import { cucmKind, twinPath } from './intervals';
 
 export interface WatchOptions {
   /** How often the directories are listed, in ms. @defaultValue 1000 */
@@ -82,7 +82,7 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
       const file = seen.get(path);
       const t = now();
       if (!file || file.handled || !complete(file, t)) continue;
-      const kind = options.pairs === false ? undefined : cucmName(path)?.kind;
+      const kind = options.pairs === false ? undefined : cucmKind(path);
       const twin = kind ? twinPath(path) : undefined;
       const other = twin === undefined ? undefined : seen.get(twin);
       let withTwin: string | undefined;
