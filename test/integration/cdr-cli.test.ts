@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCallsQueue, jobIdFor, type CallJobData } from '../../src/queue/calls-queue';
-import { CDR_TEST_POLICIES, renderCdrFile, syntheticInterval, syntheticRows, writeCdrFile, writeCmrFile, writeInterval } from '../helpers/cdr-generator';
+import { CDR_TEST_POLICIES, renderCdrFile, renderCmrFile, syntheticInterval, syntheticRows, writeCdrFile, writeCmrFile, writeInterval } from '../helpers/cdr-generator';
 import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
 
 const ROOT = resolve(__dirname, '../..');
@@ -192,4 +192,25 @@ it('watches a directory, waits for a file written in two writes, and stops on SI
   expect(logs.filter((l) => l.msg === 'cdr file ingested')).toHaveLength(1);
   expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, queued: 30, rejected: 0 });
   expect(await readdir(drop)).toEqual(['cdr_Gen_06_202601010000_1']);
+});
+
+it('watches a directory and reads a CDR file with its CMR file that arrives after it', async () => {
+  const drop = await mkdtemp(join(dir, 'watch-'));
+  const run = cli([drop, '--watch', '--settle', '300ms', '--interval', '50ms', '--cmr-wait', '5s']);
+  const interval = syntheticInterval(20, 97, 950_000);
+  await writeFile(join(drop, 'cdr_Gen_08_202601010000_1'), renderCdrFile(interval.rows));
+  await new Promise((r) => setTimeout(r, 800)); // the CDR file is complete and waits for its twin
+  expect(await queue.getWaitingCount()).toBe(0);
+  await writeFile(join(drop, 'cmr_Gen_08_202601010000_1'), renderCmrFile(interval.cmr));
+  await until(async () => (await queue.getWaitingCount()) >= 20);
+  await new Promise((r) => setTimeout(r, 300));
+  run.child.kill('SIGTERM');
+  const result = await run.done;
+  expect(result.code).toBe(0);
+  const logs = logLines(result.stdout);
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'cmr file done', role: 'twin', records: interval.cmr.length, unmatched: 0 }));
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, cmr_files: 1, queued: 20, cmr_unmatched: 0, rejected_files: 0 });
+  const row = interval.rows[3];
+  const event = JSON.parse((await redis.hget(`${prefix}:call:${row?.expected?.call_id}`, 'event')) ?? '{}') as Record<string, unknown>;
+  expect(event.quality).toMatchObject(interval.quality(row ?? { record: {} }));
 });
