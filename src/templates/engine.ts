@@ -1,4 +1,5 @@
 import Handlebars from 'handlebars';
+import { LONE_SURROGATE, textOf } from './text';
 
 type AST = hbs.AST.Program;
 type Node = hbs.AST.Node;
@@ -24,9 +25,6 @@ hb.registerHelper(ENCODE_HELPER, (value: unknown) => encodeRfc3986(stringify(val
 
 const UNRESERVED_ONLY = /^[A-Za-z0-9\-._~]*$/;
 
-/** A UTF-16 surrogate without its pair: not a character, and not encodable as UTF-8. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
 /**
  * Percent-encodes everything but RFC 3986 unreserved characters (space becomes %20). A lone
  * surrogate in call data becomes U+FFFD, as JSON and UTF-8 headers treat it, instead of failing.
@@ -40,19 +38,6 @@ function stringify(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
-}
-
-/**
- * `String(value)` as Handlebars inserts it, except that call data such as `{"toString": ""}`
- * (an object whose own toString is not a function) renders `[object Object]` instead of throwing.
- */
-function textOf(value: unknown): string {
-  if (typeof value !== 'object') return String(value);
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
 }
 
 /**
