@@ -13,3 +13,8 @@ export function textOf(value: unknown): string {
     return Object.prototype.toString.call(value);
   }
 }
+
+/** Text of a value as the engine inserts it; null and undefined render nothing. */
+export function text(value: unknown): string {
+  return value === undefined || value === null ? '' : textOf(value);
+}
