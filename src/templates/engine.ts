@@ -1,4 +1,6 @@
 import Handlebars from 'handlebars';
+import { checkHelperCalls, registerHelpers } from './helpers';
+import { LONE_SURROGATE, textOf } from './text';
 
 type AST = hbs.AST.Program;
 type Node = hbs.AST.Node;
@@ -17,15 +19,13 @@ export interface Template {
   render(scope: TemplateScope, unresolved?: Set<string>): string;
 }
 
-/** An isolated Handlebars environment: built-in helpers only, nothing registered globally. */
+/** An isolated Handlebars environment: built-in and callhook's helpers, nothing registered globally. */
 const hb = Handlebars.create();
+registerHelpers(hb);
 const ENCODE_HELPER = 'callhook_encode';
 hb.registerHelper(ENCODE_HELPER, (value: unknown) => encodeRfc3986(stringify(value)));
 
 const UNRESERVED_ONLY = /^[A-Za-z0-9\-._~]*$/;
-
-/** A UTF-16 surrogate without its pair: not a character, and not encodable as UTF-8. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
  * Percent-encodes everything but RFC 3986 unreserved characters (space becomes %20). A lone
@@ -40,19 +40,6 @@ function stringify(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
-}
-
-/**
- * `String(value)` as Handlebars inserts it, except that call data such as `{"toString": ""}`
- * (an object whose own toString is not a function) renders `[object Object]` instead of throwing.
- */
-function textOf(value: unknown): string {
-  if (typeof value !== 'object') return String(value);
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
 }
 
 /**
@@ -73,6 +60,14 @@ export function lookupPath(scope: unknown, parts: readonly string[]): unknown {
 interface ParsedPath {
   parts: string[];
   original: string;
+}
+
+/**
+ * Paths resolved against the scope itself (outside any block): plain mustaches and the
+ * arguments of callhook's helpers, whose calls are checked on the way.
+ */
+function scopePaths(program: AST): ParsedPath[] {
+  return [...topLevelPaths(program), ...checkHelperCalls(program)];
 }
 
 /** Paths of mustaches outside any block: the ones whose context is the scope itself. */
@@ -168,7 +163,7 @@ function toTemplate(source: string, program: AST, paths: ParsedPath[], encode = 
 export function compileTemplate(source: string): Template {
   if (!source.includes('{{')) return { source, render: () => source };
   const program = hb.parse(source);
-  const template = toTemplate(source, program, topLevelPaths(program));
+  const template = toTemplate(source, program, scopePaths(program));
   template.render({});
   return template;
 }
@@ -180,7 +175,7 @@ export function compileTemplate(source: string): Template {
 export function compileUrlTemplate(source: string): Template {
   if (!source.includes('{{')) return compileTemplate(source);
   const program = hb.parse(source);
-  const template = toTemplate(source, program, topLevelPaths(program), true);
+  const template = toTemplate(source, program, scopePaths(program), true);
   template.render({});
   return template;
 }

@@ -1,0 +1,199 @@
+import type Handlebars from 'handlebars';
+import { formatInstant, instantOf, zoneFormat } from './dates';
+import { countryCode, e164 } from './phone';
+import { LONE_SURROGATE, text, textOf } from './text';
+
+/**
+ * callhook's template helpers. Each takes call data, which is untrusted: any value, of any size,
+ * renders a string (or, for `default`, the value itself) and never throws. Misuse a template
+ * author can see (wrong argument count, a bad literal country, length or zone) is a load error.
+ */
+
+/** A finite number from a number or a decimal string ("42", " 7.5 "); undefined otherwise. */
+function numberOf(value: unknown): number | undefined {
+  if (typeof value === 'string' && value.length <= 32 && /^\s*[+-]?\d+(?:\.\d+)?\s*$/.test(value)) return Number(value);
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+function date(value: unknown, format?: unknown, zone?: unknown): string {
+  const ms = instantOf(value);
+  const zoneName = text(zone);
+  const formatter = zoneName === '' ? undefined : zoneFormat(zoneName);
+  if (ms === undefined || (zoneName !== '' && !formatter)) return '';
+  return formatInstant(ms, text(format) || 'iso', formatter);
+}
+
+function duration(value: unknown): string {
+  const seconds = numberOf(value);
+  if (seconds === undefined || seconds < 0 || seconds > Number.MAX_SAFE_INTEGER) return '';
+  const whole = Math.floor(seconds);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${Math.floor(whole / 3600)}:${pad(Math.floor((whole % 3600) / 60))}:${pad(whole % 60)}`;
+}
+
+/**
+ * The first argument that is not null, undefined or "", as it is (so `json (default a b)` keeps
+ * an object); an object String() cannot convert (`{"toString": ""}`) as its text.
+ */
+function fallback(...values: unknown[]): unknown {
+  const value = values.find((v) => v !== undefined && v !== null && v !== '');
+  if (value === null || typeof value !== 'object') return value;
+  try {
+    String(value);
+    return value;
+  } catch {
+    return textOf(value);
+  }
+}
+
+function json(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? ''; // undefined renders nothing
+  } catch {
+    return ''; // nesting deeper than the stack
+  }
+}
+
+/** What XML 1.0 cannot carry at all, even escaped: C0 controls but tab, LF and CR; U+FFFE, U+FFFF; lone surrogates. */
+const NOT_XML = new RegExp(`[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ufffe\\uffff]|${LONE_SURROGATE.source}`, 'g');
+const XML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+function xml(value: unknown): string {
+  return text(value).replace(NOT_XML, '').replace(/[&<>"']/g, (c) => XML_ENTITIES[c]!);
+}
+
+/** The UTF-16 index after the first `count` code points of `s` (s.length when it has fewer). */
+function codePointEnd(s: string, count: number): number {
+  let i = 0;
+  for (let n = 0; n < count && i < s.length; n++) {
+    const c = s.charCodeAt(i);
+    const pair = c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+    i += pair ? 2 : 1;
+  }
+  return i;
+}
+
+/** A truncate length: a whole number, 0 or more. */
+function lengthOf(value: unknown): number | undefined {
+  const n = numberOf(value);
+  return n !== undefined && Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+/**
+ * At most `length` code points, the suffix included (dropped when it does not fit). The default
+ * suffix is "": "…" is not in the GSM 7-bit alphabet and would halve an SMS.
+ */
+function truncate(value: unknown, length: unknown, suffix?: unknown): string {
+  const limit = lengthOf(length);
+  if (limit === undefined) return ''; // a limit that cannot be read cannot be honoured
+  const s = text(value);
+  const end = codePointEnd(s, limit);
+  if (end === s.length) return s;
+  const tail = text(suffix);
+  const tailEnd = codePointEnd(tail, limit);
+  const tailLength = [...tail.slice(0, tailEnd)].length;
+  // The suffix only when it leaves room for some of the text.
+  return tailEnd === tail.length && tailLength < limit ? s.slice(0, codePointEnd(s, limit - tailLength)) + tail : s.slice(0, end);
+}
+
+interface Helper {
+  /** How it is called; `[x]` is optional, `x...` repeats. The arity check and its message read it. */
+  usage: string;
+  run(...args: unknown[]): unknown;
+  /** A literal argument (by position, 0 = the first) that is checked at load. */
+  literal?: { at: number; valid(value: unknown): boolean; expects: string };
+}
+
+const HELPERS: Record<string, Helper> = {
+  digits: { usage: 'digits value', run: (v) => text(v).replace(/\D+/g, '') },
+  e164: { usage: 'e164 number [country]', run: e164, literal: { at: 1, valid: (v) => countryCode(v) !== undefined, expects: 'a country calling code such as "44"' } },
+  date: { usage: 'date value [format] [zone]', run: date, literal: { at: 2, valid: (v) => text(v) === '' || zoneFormat(text(v)) !== undefined, expects: 'an IANA time zone such as "Europe/London"' } },
+  duration: { usage: 'duration seconds', run: duration },
+  default: { usage: 'default value fallback...', run: fallback },
+  json: { usage: 'json value', run: json },
+  xml: { usage: 'xml value', run: xml },
+  lower: { usage: 'lower value', run: (v) => text(v).toLowerCase() },
+  upper: { usage: 'upper value', run: (v) => text(v).toUpperCase() },
+  truncate: { usage: 'truncate value length [suffix]', run: truncate, literal: { at: 1, valid: (v) => lengthOf(v) !== undefined, expects: 'a whole number of characters' } },
+};
+
+/** Registers the helpers on one Handlebars environment (never the global one). */
+export function registerHelpers(env: typeof Handlebars): void {
+  for (const [name, helper] of Object.entries(HELPERS)) {
+    env.registerHelper(name, function (this: unknown, ...args: unknown[]) {
+      const options = args.pop() as Partial<Handlebars.HelperOptions>; // fn is set only for a block
+      if (args.length > 0) return helper.run(...args);
+      // No argument: `{{ duration }}` inside `{{#each calls}}` read the field before the helper
+      // existed, and still does (Handlebars would otherwise call the helper instead).
+      const value = this !== null && this !== undefined && Object.hasOwn(this, name) ? (this as Record<string, unknown>)[name] : undefined;
+      return options.fn ? env.helpers['blockHelperMissing']!.call(this, value, options) : value;
+    });
+  }
+}
+
+type Call = hbs.AST.MustacheStatement | hbs.AST.BlockStatement | hbs.AST.SubExpression;
+type Path = { parts: string[]; original: string };
+
+function helperOf(call: Call): [string, Helper] | undefined {
+  if (call.path.type !== 'PathExpression') return undefined;
+  const path = call.path as hbs.AST.PathExpression;
+  const name = path.parts[0];
+  // `this.date` and `./date` are fields, never helpers.
+  if (path.data || path.depth !== 0 || path.parts.length !== 1 || /^(?:\.|this\b)/.test(path.original) || !name || !Object.hasOwn(HELPERS, name)) return undefined;
+  return [name, HELPERS[name]!];
+}
+
+function literalValue(node: hbs.AST.Expression): { value: unknown } | undefined {
+  if (node.type === 'NullLiteral') return { value: null };
+  if (node.type === 'UndefinedLiteral') return { value: undefined };
+  return /^(String|Number|Boolean)Literal$/.test(node.type) ? { value: (node as hbs.AST.StringLiteral).value } : undefined;
+}
+
+function checkCall(call: Call, name: string, helper: Helper): void {
+  const words = helper.usage.split(' ').slice(1);
+  const min = words.filter((w) => !w.startsWith('[')).length;
+  const max = words.some((w) => w.endsWith('...')) ? Infinity : words.length;
+  const got = call.params.length;
+  if (call.type === 'BlockStatement') throw new Error(`${name} is a helper, not a block: use {{ ${helper.usage} }}`);
+  if (call.hash) throw new Error(`${name} takes no name=value options: {{ ${helper.usage} }}`);
+  const count = min === max ? `${min}` : max === Infinity ? `${min} or more` : `${min} to ${max}`;
+  if (got < min || got > max) throw new Error(`${name} takes ${count} argument${count === '1' ? '' : 's'} ({{ ${helper.usage} }}), got ${got}`);
+  const { literal } = helper;
+  const param = literal ? call.params[literal.at] : undefined;
+  const found = param && literalValue(param);
+  if (literal && found && !literal.valid(found.value)) throw new Error(`${name}: ${JSON.stringify(found.value)} is not ${literal.expects}`);
+}
+
+/**
+ * Checks every call of a callhook helper in a parsed template (an arity or literal mistake is a
+ * load error, even inside a block the dry run does not enter), and returns the paths given to
+ * helpers outside blocks: they resolve against the scope, so they can be listed as unresolved.
+ * @throws Error naming the helper and how it is called.
+ */
+export function checkHelperCalls(program: hbs.AST.Program): Path[] {
+  const paths: Path[] = [];
+  const visit = (node: hbs.AST.Node | null | undefined, topLevel: boolean): void => {
+    if (!node) return;
+    if (node.type === 'Program') return (node as hbs.AST.Program).body.forEach((child) => visit(child, topLevel));
+    if (!['MustacheStatement', 'BlockStatement', 'SubExpression'].includes(node.type)) return;
+    const call = node as Call;
+    const found = helperOf(call);
+    if (found && (call.params.length > 0 || call.hash)) {
+      checkCall(call, ...found);
+      if (topLevel) {
+        for (const param of call.params) {
+          const path = param as hbs.AST.PathExpression;
+          if (path.type === 'PathExpression' && !path.data && path.depth === 0 && path.parts.length > 0) paths.push({ parts: path.parts, original: path.original });
+        }
+      }
+    }
+    for (const param of call.params) visit(param, topLevel);
+    for (const pair of call.hash?.pairs ?? []) visit(pair.value, topLevel);
+    if (call.type === 'BlockStatement') {
+      visit(call.program, false);
+      visit(call.inverse, false);
+    }
+  };
+  visit(program, true);
+  return paths;
+}
