@@ -1,6 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { packageRoot } from '../../version';
+
+/** Swagger UI's files, copied from swagger-ui-dist (a build-time dependency) by `npm run build`. */
+const DOCS_DIR = join(packageRoot(), 'dist', 'docs');
 
 /**
  * Swagger UI's own page would load its scripts inline and a validator badge from the internet;
@@ -71,7 +75,7 @@ const INIT = `(async () => {
 })();
 `;
 
-/** Swagger UI's files, from the swagger-ui-dist package (no CDN: the API runs where there is no internet). */
+/** Swagger UI's files (no CDN: the API runs where there is no internet). */
 const ASSETS: Record<string, { file?: string; body?: string; type: string }> = {
   'swagger-ui.css': { file: 'swagger-ui.css', type: 'text/css; charset=utf-8' },
   'swagger-ui-bundle.js': { file: 'swagger-ui-bundle.js', type: 'text/javascript; charset=utf-8' },
@@ -96,11 +100,11 @@ export function registerDocsRoutes(app: FastifyInstance, document: () => unknown
     if (asset.body !== undefined) return send(reply, asset.type, asset.body);
     // Read on first use: 1.9 MB that an API nobody reads the docs of never holds.
     let body = files.get(asset.file!);
-    if (!body) files.set(asset.file!, (body = readFileSync(join(swaggerUiDir(), asset.file!))));
+    if (!body) {
+      const path = join(DOCS_DIR, asset.file!);
+      if (!existsSync(path)) return reply.code(404).type('text/plain').send('the docs are not built: run npm run build');
+      files.set(asset.file!, (body = readFileSync(path)));
+    }
     return send(reply.header('cache-control', 'public, max-age=3600'), asset.type, body);
   });
-}
-
-function swaggerUiDir(): string {
-  return dirname(require.resolve('swagger-ui-dist/package.json'));
 }
