@@ -195,6 +195,3 @@ export function errorAnswer(codes: readonly ApiErrorCode[]) {
     }),
   });
 }
-
-export type CallRecord = z.output<typeof callRecord>;
-export type AppResult = z.output<typeof appResult>;
