@@ -35,3 +35,5 @@ export function metricNames(expr: string): string[] {
 export function sampledNames(exposition: string): Set<string> {
   return new Set(exposition.split('\n').filter((line) => line && !line.startsWith('#')).map((line) => /^[a-zA-Z_:][\w:]*/.exec(line)?.[0] ?? ''));
 }
+
+export const systemdAnalyze = () => requireTool('systemd-analyze', 'SYSTEMD_ANALYZE', 'apt-get install -y systemd');
