@@ -1,29 +1,32 @@
 /**
  * CDR ingestion benchmark, two parts:
- *  1. memory: a large generated CDR file (default 256 MB) streamed through the parser and
- *     mapper (a dry run), reporting peak RSS and records/s;
- *  2. speed: records/s from a CDR file (default 8 MB, ingested --rounds 4 times) into the queue (parse, map, dedupe mark,
- *     addBulk) against BullMQ's raw `queue.addBulk` of the same events as job data, in the same
- *     run, on the same Redis (separate prefixes, deleted afterwards).
+ *  1. memory: a large generated CDR file (default 256 MB) and its CMR twin streamed through the
+ *     parser, the CMR join and the mapper (a dry run), reporting peak RSS and records/s;
+ *  2. speed: records/s from a CDR file and its CMR twin (default 8 MB of CDR, ingested --rounds
+ *     4 times) into the queue (read the CMR twin, parse, join, map, dedupe mark, addBulk)
+ *     against BullMQ's raw `queue.addBulk` of the same events (quality included) as job data,
+ *     in the same run, on the same Redis (separate prefixes, deleted afterwards).
  * Part 2 is bounded by Redis (every event is stored), so it uses a smaller file by default to
- * keep the run under two minutes.
+ * keep the run under three minutes. `--no-cmr` measures CDR files alone (no join).
  *
- *   npm run bench:ingest                                   # about 1-2 minutes
+ *   npm run bench:ingest                                   # about 3 minutes
  *   npm run bench:ingest -- --size-mb 1024                 # part 1 on a 1 GB file
  *   npm run bench:ingest -- --size-mb 1024 --queue-mb 1024 # both on 1 GB (Redis needs ~5 GB)
- *   options: --batch 1000 --inflight 4 --rounds 4 --keep-file
+ *   options: --batch 1000 --inflight 4 --rounds 4 --no-cmr --keep-file
  */
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Queue } from 'bullmq';
 import pino from 'pino';
+import { CmrIndex, joinSource } from '../src/cdr/cmr-index';
 import { parseCsvLine } from '../src/cdr/csv';
-import { ingestFile } from '../src/cdr/ingest-file';
+import { ingestFiles } from '../src/cdr/ingest';
 import { readLayout } from '../src/cdr/layout';
 import { FileLedger } from '../src/cdr/ledger';
 import { readLines } from '../src/cdr/line-reader';
+import type { QualitySource } from '../src/cdr/quality';
 import { mapRecord } from '../src/cdr/map';
 import type { CallEvent } from '../src/events/schema';
 import { parseConfig } from '../src/policies/load';
@@ -45,6 +48,7 @@ const queueMb = flag('queue-mb', 8);
 const rounds = flag('rounds', 4);
 const batchSize = flag('batch', 1000);
 const inflight = flag('inflight', 4);
+const withCmr = !process.argv.includes('--no-cmr');
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const run = randomBytes(4).toString('hex');
 const MB = 1024 * 1024;
@@ -68,15 +72,23 @@ async function measured<T>(work: () => Promise<T>): Promise<{ result: T; seconds
   }
 }
 
-/** The file's events in chunks, so the baseline can hold a chunk in memory without timing the parse. */
-async function* eventChunks(path: string, chunk: number): AsyncGenerator<CallEvent[]> {
+/** The file's events (joined with its CMR twin, if any) in chunks, so the baseline can hold a chunk in memory without timing the parse. */
+async function* eventChunks(path: string, cmrPath: string | undefined, chunk: number): AsyncGenerator<CallEvent[]> {
   const head = await readLayout(path);
   if (!head.ok) throw new Error(head.reason);
+  let quality: QualitySource | undefined;
+  if (cmrPath) {
+    const cmrHead = await readLayout(cmrPath);
+    if (!cmrHead.ok || cmrHead.kind !== 'cmr') throw new Error(`${cmrPath}: not a CMR file`);
+    const twin = new CmrIndex();
+    await twin.add(cmrPath, cmrHead);
+    quality = joinSource(twin, undefined);
+  }
   let events: CallEvent[] = [];
   for await (const line of readLines(path, { offset: head.dataOffset, line: 3 })) {
     const csv = parseCsvLine(line.text);
     if (!csv.ok) continue;
-    const mapped = mapRecord(csv.fields, head.layout, { file: basename(path), line: line.number });
+    const mapped = mapRecord(csv.fields, head.layout, { file: basename(path), line: line.number, quality });
     if (mapped.kind !== 'event') continue;
     events.push(mapped.event);
     if (events.length === chunk) {
@@ -88,12 +100,12 @@ async function* eventChunks(path: string, chunk: number): AsyncGenerator<CallEve
 }
 
 /** Raw BullMQ: addBulk of the events as job data, same batch size and concurrency; only addBulk is timed. */
-async function rawAddBulk(path: string, prefix: string): Promise<{ records: number; seconds: number }> {
+async function rawAddBulk(path: string, cmrPath: string | undefined, prefix: string): Promise<{ records: number; seconds: number }> {
   const connection = createRedis(redisUrl);
   const queue = new Queue(QUEUE_NAME, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
   let records = 0;
   let seconds = 0;
-  for await (const events of eventChunks(path, 50_000)) {
+  for await (const events of eventChunks(path, cmrPath, 50_000)) {
     const started = process.hrtime.bigint();
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < events.length; i += batchSize) {
@@ -111,36 +123,42 @@ async function rawAddBulk(path: string, prefix: string): Promise<{ records: numb
 }
 
 async function main(): Promise<void> {
-  const big = join(tmpdir(), `callhook-bench-cdr_Bench_01_${run}`);
-  const small = join(tmpdir(), `callhook-bench-cdr_Bench_02_${run}`);
+  // Named as CUCM names them, so the ingester reads each CDR file with its CMR twin.
+  const dir = await mkdtemp(join(tmpdir(), 'callhook-bench-'));
+  const big = { cdr: join(dir, `cdr_Bench_01_${run}`), cmr: join(dir, `cmr_Bench_01_${run}`) };
+  const small = { cdr: join(dir, `cdr_Bench_02_${run}`), cmr: join(dir, `cmr_Bench_02_${run}`) };
+  const filesOf = (pair: { cdr: string; cmr: string }) => (withCmr ? [pair.cdr, pair.cmr] : [pair.cdr]);
   const prefixes = { ingest: `bench-cdr-${run}`, raw: `bench-raw-${run}` };
   try {
-    process.stdout.write(`generating ${sizeMb} MB and ${queueMb} MB CDR files in ${tmpdir()}...\n`);
-    const bigFile = await writeLargeCdrFile(big, sizeMb * MB, 7);
-    const smallFile = await writeLargeCdrFile(small, queueMb * MB, 8);
+    process.stdout.write(`generating ${sizeMb} MB and ${queueMb} MB CDR files${withCmr ? ' and their CMR twins' : ''} in ${dir}...\n`);
+    const bigFile = await writeLargeCdrFile(big.cdr, sizeMb * MB, 7, withCmr ? big.cmr : undefined);
+    const smallFile = await writeLargeCdrFile(small.cdr, queueMb * MB, 8, withCmr ? small.cmr : undefined);
     const baseRss = process.memoryUsage().rss;
 
-    const parseOnly = await measured(() => ingestFile(big, { batchSize, inflight }));
+    const parseOnly = await measured(() => ingestFiles(filesOf(big), { batchSize, inflight }));
 
     // Rounds alternate the order (ingest/raw, raw/ingest, ...) so load from other processes on a
     // shared machine falls on both sides alike; each round starts from empty prefixes.
     const config = parseConfig('policies:\n  - id: default\n    apps:\n      - name: Log\n        url: "http://127.0.0.1:9/x"\n', {}, 'bench');
-    const ingest = { seconds: 0, peakRss: 0, queued: 0, jobs: 0 };
+    const ingest = { seconds: 0, peakRss: 0, queued: 0, jobs: 0, joined: 0 };
     const raw = { seconds: 0, records: 0 };
     const ingestRound = async (round: number) => {
       const settings = parseSettings({ REDIS_URL: redisUrl, CALLHOOK_PREFIX: prefixes.ingest });
       const runtime = createRuntime(settings, config, pino({ level: 'silent' }));
-      const m = await measured(() => ingestFile(small, { enqueue: (events) => runtime.producer.enqueueSerialized(events), ledger: new FileLedger(runtime.redis, settings.prefix), batchSize, inflight }));
+      const m = await measured(() =>
+        ingestFiles(filesOf(small), { enqueue: (events) => runtime.producer.enqueueSerialized(events), ledger: new FileLedger(runtime.redis, settings.prefix), batchSize, inflight }),
+      );
       ingest.seconds += m.seconds;
       // Only the first round: later ones start with the heap the raw round grew (50k events held).
       if (round === 0) ingest.peakRss = m.peakRss;
-      ingest.queued += m.result.kind === 'ingested' ? m.result.counts.queued : 0;
+      ingest.queued += m.result.queued;
+      ingest.joined += m.result.quality_joined;
       ingest.jobs += await runtime.queue.getWaitingCount();
       await runtime.close();
       await deletePrefix(prefixes.ingest);
     };
     const rawRound = async () => {
-      const r = await rawAddBulk(small, prefixes.raw);
+      const r = await rawAddBulk(small.cdr, withCmr ? small.cmr : undefined, prefixes.raw);
       raw.seconds += r.seconds;
       raw.records += r.records;
       await deletePrefix(prefixes.raw);
@@ -155,30 +173,35 @@ async function main(): Promise<void> {
       }
     }
 
-    const countsOf = (o: typeof parseOnly.result) => (o.kind === 'ingested' ? o.counts : { records: 0, queued: 0 });
     const rate = (n: number, s: number) => Math.round(n / s).toLocaleString('en-US').padStart(9);
     const row = (name: string, mb: number, n: number, s: number, rss: number) =>
       `| ${name.padEnd(38)} | ${String(mb).padStart(5)} | ${String(n).padStart(9)} | ${s.toFixed(1).padStart(6)} | ${rate(n, s)} | ${rss ? String(Math.round(rss / MB)).padStart(8) : '       -'} |`;
     const ingestRate = ingest.queued / ingest.seconds;
     const rawRate = raw.records / raw.seconds;
+    const dry = parseOnly.result;
+    const mb = (f: { bytes: number; cmrBytes: number }) => Math.round((f.bytes + f.cmrBytes) / MB);
     process.stdout.write(
       [
         '',
         `Node ${process.version}, batch ${batchSize}, ${inflight} batches in flight, Redis ${redisUrl}; process RSS before: ${Math.round(baseRss / MB)} MB`,
+        withCmr
+          ? `CMR join on; MB below counts both files: ${Math.round(bigFile.bytes / MB)} MB CDR + ${Math.round(bigFile.cmrBytes / MB)} MB CMR (${bigFile.cmrRows} rows), ${Math.round(smallFile.bytes / MB)} MB + ${Math.round(smallFile.cmrBytes / MB)} MB`
+          : 'CMR join off (--no-cmr): CDR files only',
         '',
         '| path                                   |    MB |   records |      s |    rec/s | peak RSS MB |',
         '|----------------------------------------|------:|----------:|-------:|---------:|---------:|',
-        row('parse + map, no queue (dry run)', Math.round(bigFile.bytes / MB), countsOf(parseOnly.result).records, parseOnly.seconds, parseOnly.peakRss),
-        row(`ingest-cdr: file → queue (${rounds}x)`, Math.round((smallFile.bytes / MB) * rounds), ingest.queued, ingest.seconds, ingest.peakRss),
-        row(`raw BullMQ addBulk, same events (${rounds}x)`, Math.round((smallFile.bytes / MB) * rounds), raw.records, raw.seconds, 0),
+        row(`parse + ${withCmr ? 'join + ' : ''}map, no queue (dry run)`, mb(bigFile), dry.records, parseOnly.seconds, parseOnly.peakRss),
+        row(`ingest-cdr: files → queue (${rounds}x)`, mb(smallFile) * rounds, ingest.queued, ingest.seconds, ingest.peakRss),
+        row(`raw BullMQ addBulk, same events (${rounds}x)`, mb(smallFile) * rounds, raw.records, raw.seconds, 0),
         '',
         `ratio ingest / raw addBulk: ${(ingestRate / rawRate).toFixed(2)}x (goal >= 0.8x)`,
         `jobs in the queue after ingest: ${ingest.jobs} (expected ${smallFile.calls * rounds})`,
+        `calls with quality: dry run ${dry.quality_joined} (expected ${bigFile.joined}), ingest ${ingest.joined} (expected ${smallFile.joined * rounds}); CMR rows unmatched: ${dry.cmr_unmatched}`,
         '',
       ].join('\n'),
     );
   } finally {
-    if (!process.argv.includes('--keep-file')) await Promise.all([rm(big, { force: true }), rm(small, { force: true })]);
+    if (!process.argv.includes('--keep-file')) await rm(dir, { recursive: true, force: true });
     await deletePrefix(prefixes.ingest).catch(() => undefined);
     await deletePrefix(prefixes.raw).catch(() => undefined);
   }

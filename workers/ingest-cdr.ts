@@ -1,8 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { expandPaths } from '../src/cdr/files';
-import { ingestFile, type FileIngestOptions } from '../src/cdr/ingest-file';
-import { addOutcome, ingestFiles, totalBytes, type Summary } from '../src/cdr/ingest';
+import { IngestRun, ingestFiles, ORPHAN_HOLD_MS, totalBytes, type RunOptions, type Summary } from '../src/cdr/ingest';
 import { FileLedger } from '../src/cdr/ledger';
 import { logReporter, terminalReporter, type Reporter } from '../src/cdr/report';
 import { watchDirs } from '../src/cdr/watch';
@@ -21,6 +20,9 @@ interface IngestCdrFlags {
   config?: string;
   settle: string;
   interval: string;
+  cmrWait: string;
+  /** False with --no-cmr. */
+  cmr: boolean;
   batch: string;
 }
 
@@ -28,14 +30,16 @@ interface IngestCdrFlags {
 export function registerIngestCdr(program: Command): void {
   program
     .command('ingest-cdr')
-    .description('queue a post-call event for every call record in CUCM CDR files (or watch directories for new files)')
-    .argument('<paths...>', 'CDR files or directories')
+    .description('queue a post-call event for every call record in CUCM CDR files, with voice quality from their CMR files (or watch directories for new files)')
+    .argument('<paths...>', 'CDR and CMR files or directories')
     .option('--watch', 'keep watching the directories and ingest each new file once it is complete')
     .option('--policy <id>', 'run this policy for every call (default: match rules)')
     .option('--dry-run', 'parse and report, queue nothing, move nothing')
     .option('--config <file>', 'policies file (default: $CALLHOOK_CONFIG or config/policies.yaml)')
     .option('--settle <duration>', 'with --watch: a file is complete once unchanged this long', '5s')
     .option('--interval <duration>', 'with --watch: how often directories are listed', '1s')
+    .option('--cmr-wait <duration>', 'with --watch: how long a complete CDR file waits for its CMR file', '10s')
+    .option('--no-cmr', 'do not read CMR files: no voice quality joined to the calls')
     .option('--batch <n>', 'events per queue round trip', String(DEFAULTS.cdrBatch))
     .action(async (paths: string[], flags: IngestCdrFlags) => {
       process.exitCode = await run(paths, flags);
@@ -49,6 +53,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   }
   const settleMs = durationFlag('--settle', flags.settle);
   const intervalMs = durationFlag('--interval', flags.interval);
+  const cmrWaitMs = durationFlag('--cmr-wait', flags.cmrWait);
   const batchSize = Number(flags.batch);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) fail(`--batch ${flags.batch}: expected a whole number from 1 to 10000`);
   const { files, named, problems } = await expandPaths(paths);
@@ -77,7 +82,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   );
 
   const rt = runtime;
-  const options: FileIngestOptions = {
+  const options: RunOptions = {
     enqueue: rt ? (events) => rt.producer.enqueueSerialized(events) : undefined,
     ledger: rt ? new FileLedger(rt.redis, settings.prefix) : undefined,
     policy: flags.policy,
@@ -85,10 +90,11 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
     batchDelayMs: Number(process.env.CALLHOOK_CDR_BATCH_DELAY_MS) || 0, // test knob: slows ingestion so a test can kill it mid-file
     signal: abort.signal,
     listener: reporter,
+    cmr: flags.cmr,
   };
   let summary: Summary;
   try {
-    if (flags.watch) summary = await watch(paths, options, reporter, { settleMs, intervalMs });
+    if (flags.watch) summary = await watch(paths, options, reporter, { settleMs, intervalMs, cmrWaitMs });
     else {
       reporter.begin(await totalBytes(files));
       summary = await ingestFiles(files, { ...options, run: reporter, named });
@@ -101,22 +107,19 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   return summary.rejected > 0 || summary.rejected_files > 0 ? 2 : 0;
 }
 
-async function watch(dirs: string[], options: FileIngestOptions, reporter: Reporter, timing: { settleMs: number; intervalMs: number }): Promise<Summary> {
-  const started = Date.now();
-  const summary: Summary = { files: 0, already_done: 0, rejected_files: 0, unfinished: 0, records: 0, queued: 0, duplicates: 0, rejected: 0, skipped: 0, elapsed_ms: 0 };
-  reporter.info('watching for CDR files', { dirs, settle_ms: timing.settleMs, interval_ms: timing.intervalMs });
+async function watch(dirs: string[], options: RunOptions, reporter: Reporter, timing: { settleMs: number; intervalMs: number; cmrWaitMs: number }): Promise<Summary> {
+  const run = new IngestRun({ ...options, run: reporter });
+  reporter.info('watching for CDR and CMR files', { dirs, settle_ms: timing.settleMs, interval_ms: timing.intervalMs, cmr_wait_ms: options.cmr === false ? null : timing.cmrWaitMs });
   await watchDirs(dirs, {
     ...timing,
+    pairs: options.cmr !== false,
     signal: options.signal ?? new AbortController().signal,
-    async onFile(path) {
-      const outcome = await ingestFile(path, options);
-      addOutcome(summary, outcome);
-      reporter.fileEnd?.(path, outcome);
-    },
+    onFile: (path, twin) => run.file(path, twin),
+    onListing: () => run.releaseOrphans({ before: Date.now() - ORPHAN_HOLD_MS, mark: true }),
     onError: (path, error) => reporter.fileError?.(path, error),
   });
-  summary.elapsed_ms = Date.now() - started;
-  return summary;
+  await run.releaseOrphans({ mark: true });
+  return run.finish();
 }
 
 function durationFlag(name: string, raw: string): number {

@@ -5,11 +5,16 @@ import type { EnqueueResult } from '../queue/producer';
 import { parseCsvLine } from './csv';
 import { fileIdentity } from './identity';
 import { BatchPipeline } from './batches';
-import { readLayout, type CdrLayout } from './layout';
-import type { Checkpoint, FileLedger } from './ledger';
+import type { CmrCounts } from './cmr-index';
+import type { IngestListener } from './listener';
+import { readLayout, type CdrLayout, type LayoutResult } from './layout';
+import type { Checkpoint, DoneMark, FileLedger } from './ledger';
 import { readLines } from './line-reader';
 import { mapRecord } from './map';
+import type { QualitySource } from './quality';
 import { moveAside } from './reject-file';
+
+export type { IngestListener };
 
 /** Counts for one file or a whole run. */
 export interface Counts {
@@ -22,19 +27,23 @@ export interface Counts {
   rejected: number;
   /** Records that are not calls (cdrRecordType other than 1). */
   skipped: number;
+  /** Call records whose event carries the quality of at least one leg (from a CMR row). */
+  quality_joined: number;
 }
+
+/**
+ * How a CMR file was used: `twin` read with its CDR file; `orphan` no CDR twin in the run, its
+ * rows offered to every CDR file of the run; `late` its CDR twin was already done (ingested
+ * without quality), so none of its rows can join; `left` not read (`--no-cmr`).
+ */
+export type CmrRole = 'twin' | 'orphan' | 'late' | 'left';
 
 export type FileOutcome =
-  | { kind: 'ingested'; counts: Counts; resumedFromLine: number | undefined; interrupted: boolean }
+  | { kind: 'ingested'; counts: Counts; resumedFromLine: number | undefined; interrupted: boolean; /** the CMR twin read with it */ cmrFile?: string }
   | { kind: 'already-done' }
+  | { kind: 'cmr'; role: CmrRole; counts: CmrCounts }
+  /** Neither a CDR nor a CMR file (or a CMR file handed to ingestFile alone). */
   | { kind: 'not-cdr'; reason: string; movedTo: string | undefined };
-
-/** Hooks the ingester calls as it goes; the CLI draws a progress bar or writes logs from them. */
-export interface IngestListener {
-  /** `bytes` read since the last call (including skipped lines), `records` data lines among them. */
-  advance?(bytes: number, records: number): void;
-  rejectedRecord?(file: string, line: number, reason: string): void;
-}
 
 export interface FileIngestOptions {
   /** Queues events; absent in a dry run. */
@@ -58,22 +67,36 @@ export interface FileIngestOptions {
   listener?: IngestListener;
 }
 
-export function zeroCounts(): Counts {
-  return { records: 0, queued: 0, duplicates: 0, rejected: 0, skipped: 0 };
+/** What one CDR file is read with, besides the run's options. */
+export interface CdrFileExtras {
+  /** The file's first two lines, when the caller already read them. */
+  head?: LayoutResult;
+  /** The CMR rows its records are joined with; absent: `quality` is null. */
+  quality?: QualitySource;
+  /** Name of the CMR twin read with it (recorded in its done entry). */
+  cmrFile?: string;
+  /** Other files marked done in the same MULTI as this one, asked for once every record is queued (its CMR twin). */
+  alsoDone?: () => readonly DoneMark[];
 }
 
+export function zeroCounts(): Counts {
+  return { records: 0, queued: 0, duplicates: 0, rejected: 0, skipped: 0, quality_joined: 0 };
+}
+
+/** Why a CMR file is not ingested on its own. */
+const CMR_ALONE = 'CMR file (call quality records): it is read with its CDR file (ingestFiles), not on its own';
+
 /**
- * Ingests one file: streams its records into the queue in batches, checkpointing after each
+ * Ingests one CDR file: streams its records into the queue in batches, checkpointing after each
  * batch so a crash resumes where it stopped, and marks the file done only once every record
- * is queued. A file that is not CDR is moved aside (not in a dry run).
+ * is queued. A file that is neither CDR nor CMR is moved aside (not in a dry run); a CMR file
+ * is left alone (it is read with its CDR twin, see ingest.ts).
  */
-export async function ingestFile(path: string, options: FileIngestOptions): Promise<FileOutcome> {
+export async function ingestFile(path: string, options: FileIngestOptions, extras: CdrFileExtras = {}): Promise<FileOutcome> {
   const { enqueue, ledger, listener } = options;
-  const head = await readLayout(path);
-  if (!head.ok) {
-    const movedTo = enqueue && options.moveNotCdr !== false ? await moveAside(path, head.reason) : undefined;
-    return { kind: 'not-cdr', reason: head.reason, movedTo };
-  }
+  const head = extras.head ?? (await readLayout(path));
+  if (!head.ok) return { kind: 'not-cdr', reason: head.reason, movedTo: await rejectFile(path, head.reason, options) };
+  if (head.kind === 'cmr') return { kind: 'not-cdr', reason: CMR_ALONE, movedTo: undefined };
   const identity = await fileIdentity(path);
   if (ledger && (await ledger.done(identity))) return { kind: 'already-done' };
   const saved = ledger ? await ledger.checkpoint(identity) : undefined;
@@ -86,21 +109,34 @@ export async function ingestFile(path: string, options: FileIngestOptions): Prom
   const batches = new BatchPipeline(counts, { enqueue, ledger, identity, depth: options.inflight ?? 4, delayMs: options.batchDelayMs ?? 0 });
   let interrupted: boolean;
   try {
-    interrupted = await readRecords(path, head.layout, start, counts, batches, options);
+    interrupted = await readRecords(path, head.layout, start, counts, batches, options, extras.quality);
     await batches.finish();
   } catch (error) {
     await batches.settle();
     throw error;
   }
-  if (!interrupted && ledger) await ledger.markDone(identity, { done_at: new Date().toISOString(), ...counts });
-  return { kind: 'ingested', counts, resumedFromLine: saved?.line, interrupted };
+  if (!interrupted && ledger) await ledger.markDone(identity, { done_at: new Date().toISOString(), ...counts, cmr_file: extras.cmrFile }, extras.alsoDone?.() ?? []);
+  return { kind: 'ingested', counts, resumedFromLine: saved?.line, interrupted, cmrFile: extras.cmrFile };
+}
+
+/** Moves a file that is neither CDR nor CMR aside, unless this is a dry run or the user named it. */
+export async function rejectFile(path: string, reason: string, options: FileIngestOptions): Promise<string | undefined> {
+  return options.enqueue && options.moveNotCdr !== false ? moveAside(path, reason) : undefined;
 }
 
 /**
  * Streams a file's records from `start` into batches of events. Returns true when stopped by
  * the signal (the batch being built is dropped: its records are read again on resume).
  */
-async function readRecords(path: string, layout: CdrLayout, start: Checkpoint, counts: Counts, batches: BatchPipeline, options: FileIngestOptions): Promise<boolean> {
+async function readRecords(
+  path: string,
+  layout: CdrLayout,
+  start: Checkpoint,
+  counts: Counts,
+  batches: BatchPipeline,
+  options: FileIngestOptions,
+  quality: QualitySource | undefined,
+): Promise<boolean> {
   const { listener } = options;
   const batchSize = options.batchSize ?? DEFAULTS.cdrBatch;
   const file = basename(path);
@@ -119,9 +155,11 @@ async function readRecords(path: string, layout: CdrLayout, start: Checkpoint, c
     counts.records += 1;
     pendingRecords += 1;
     const outcome = line.tooLong ? ({ ok: false, reason: 'line longer than 1 MiB' } as const) : parseCsvLine(line.text);
-    const mapped = outcome.ok ? mapRecord(outcome.fields, layout, { file, line: line.number, policy: options.policy }) : { kind: 'reject' as const, reason: outcome.reason };
-    if (mapped.kind === 'event') batch.push(serializeEvent(mapped.event));
-    else if (mapped.kind === 'skip') counts.skipped += 1;
+    const mapped = outcome.ok ? mapRecord(outcome.fields, layout, { file, line: line.number, policy: options.policy, quality }) : { kind: 'reject' as const, reason: outcome.reason };
+    if (mapped.kind === 'event') {
+      batch.push(serializeEvent(mapped.event));
+      if (mapped.joined) counts.quality_joined += 1;
+    } else if (mapped.kind === 'skip') counts.skipped += 1;
     else {
       counts.rejected += 1;
       const tail = line.terminated ? '' : ' (last line has no line ending: file cut short?)';

@@ -1,5 +1,4 @@
 import { open } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { parseCsvLine } from './csv';
 
 /**
@@ -18,23 +17,47 @@ export const REQUIRED_FIELDS = [
   'finalCalledPartyNumber',
 ] as const;
 
+/**
+ * Fields a CMR (call management record: one call leg's voice quality) must have to be joined
+ * to its call: the global call id and the leg it measured. The measurements themselves are
+ * read by name when present.
+ */
+export const CMR_REQUIRED_FIELDS = ['cdrRecordType', 'globalCallID_callManagerId', 'globalCallID_callId', 'callIdentifier'] as const;
+
+/** Header fields only a CMR file has: a header with `cdrRecordType`, one of these and no calling number is a CMR header. */
+const CMR_MARKERS = ['numberPacketsLost', 'jitter', 'latency', 'varVQMetrics'] as const;
+
+/** What kind of CUCM flat file a header describes. */
+export type FileKind = 'cdr' | 'cmr';
+
 /** Column positions by field name, from a file's header line. */
 export interface CdrLayout {
   readonly names: readonly string[];
   readonly index: ReadonlyMap<string, number>;
   /** Non-empty names in file order, each once (first column wins), with their column. */
   readonly unique: readonly (readonly [string, number])[];
+  /**
+   * Every unique name with an empty value, in file order: records are copied from it (see
+   * rawRecord). Made once per file by Object.fromEntries, which gives V8 a fixed-shape object.
+   */
+  readonly blank: Readonly<Record<string, string>>;
 }
 
 export type LayoutResult =
-  | { ok: true; layout: CdrLayout; /** byte offset of the first record */ dataOffset: number }
+  | { ok: true; kind: FileKind; layout: CdrLayout; /** byte offset of the first record */ dataOffset: number }
   | { ok: false; reason: string };
 
 /** A type token of line 2: INTEGER, VARCHAR(50), UNIQUEIDENTIFIER... */
 const TYPE_TOKEN = /^[A-Za-z][A-Za-z0-9_ ]*(\(\d+(,\d+)?\))?$/;
 
-/** Builds the layout from line 1 (field names) and line 2 (types), or says why this is not a CDR file. */
-export function layoutFrom(headerLine: string | undefined, typeLine: string | undefined): { ok: true; layout: CdrLayout } | { ok: false; reason: string } {
+/**
+ * Builds the layout from line 1 (field names) and line 2 (types) and tells a CDR file from a
+ * CMR file by its header, or says why the file is neither.
+ */
+export function layoutFrom(
+  headerLine: string | undefined,
+  typeLine: string | undefined,
+): { ok: true; kind: FileKind; layout: CdrLayout } | { ok: false; reason: string } {
   if (headerLine === undefined || headerLine.trim() === '') return { ok: false, reason: 'empty file: no header line' };
   const header = parseCsvLine(headerLine.replace(/^\uFEFF/, ''));
   if (!header.ok) return { ok: false, reason: `line 1 is not a CSV header: ${header.reason}` };
@@ -43,30 +66,40 @@ export function layoutFrom(headerLine: string | undefined, typeLine: string | un
   names.forEach((name, i) => {
     if (name && !index.has(name)) index.set(name, i);
   });
-  if (index.has('cdrRecordType') && !index.has('callingPartyNumber') && (index.has('numberPacketsLost') || index.has('varVQMetrics'))) {
-    return { ok: false, reason: 'CMR file (call quality records), not call detail records' };
+  const kind: FileKind = index.has('cdrRecordType') && !index.has('callingPartyNumber') && CMR_MARKERS.some((f) => index.has(f)) ? 'cmr' : 'cdr';
+  const required: readonly string[] = kind === 'cmr' ? CMR_REQUIRED_FIELDS : REQUIRED_FIELDS;
+  const missing = required.filter((f) => !index.has(f));
+  if (missing.length > 0) {
+    return { ok: false, reason: kind === 'cmr' ? `CMR header lacks ${missing.join(', ')}` : `not a CUCM CDR or CMR file: header lacks ${missing.join(', ')}` };
   }
-  const missing = REQUIRED_FIELDS.filter((f) => !index.has(f));
-  if (missing.length > 0) return { ok: false, reason: `not a CUCM CDR file: header lacks ${missing.join(', ')}` };
+  const what = kind === 'cmr' ? 'CMR' : 'CDR';
   if (typeLine === undefined) return { ok: false, reason: 'no type line (line 2) after the header' };
   const types = parseCsvLine(typeLine);
   if (!types.ok || types.fields.length !== names.length || !types.fields.every((t) => TYPE_TOKEN.test(t.trim()))) {
-    return { ok: false, reason: `line 2 is not the CDR type line (expected ${names.length} types such as INTEGER, VARCHAR(50))` };
+    return { ok: false, reason: `line 2 is not the ${what} type line (expected ${names.length} types such as INTEGER, VARCHAR(50))` };
   }
-  return { ok: true, layout: { names, index, unique: [...index.entries()].sort((a, b) => a[1] - b[1]) } };
+  const unique = [...index.entries()].sort((a, b) => a[1] - b[1]);
+  return { ok: true, kind, layout: { names, index, unique, blank: Object.fromEntries(unique.map(([name]) => [name, ''])) } };
 }
 
-/** CMR files are recognised by name (`cmr_...`) before anything is read. */
-export function isCmrFileName(path: string): boolean {
-  return /^cmr_/i.test(basename(path));
+/**
+ * Every field of a record by its name in the file's header (first column of a repeated name
+ * wins), as raw text: the `cdr` and `cmr.<fieldName>` maps of an event. Copied from the
+ * layout's blank record and then filled, so every record of a file shares one V8 shape: built
+ * key by key, a 133-field object fell back to a dictionary, and creating and serialising those
+ * took twice as long (the ingester's largest cost once CMR rows were joined).
+ */
+export function rawRecord(fields: readonly string[], layout: CdrLayout): Record<string, string> {
+  const raw: Record<string, string> = { ...layout.blank };
+  for (const [name, i] of layout.unique) raw[name] = fields[i] ?? '';
+  return raw;
 }
 
-/** The header and type lines of CUCM files are a few KiB; a file without them in this much is not CDR. */
+/** The header and type lines of CUCM files are a few KiB; a file without them in this much is neither CDR nor CMR. */
 const HEAD_BYTES = 256 * 1024;
 
-/** Reads a file's first two lines and builds its layout. */
+/** Reads a file's first two lines, builds its layout and says whether it is a CDR or a CMR file. */
 export async function readLayout(path: string): Promise<LayoutResult> {
-  if (isCmrFileName(path)) return { ok: false, reason: 'CMR file (call quality records), not call detail records' };
   const handle = await open(path, 'r');
   let head: Buffer;
   try {
@@ -76,12 +109,12 @@ export async function readLayout(path: string): Promise<LayoutResult> {
   } finally {
     await handle.close();
   }
-  if (head.includes(0)) return { ok: false, reason: 'binary file, not a CUCM CDR file' };
+  if (head.includes(0)) return { ok: false, reason: 'binary file, not a CUCM CDR or CMR file' };
   const atEof = head.length < HEAD_BYTES;
   const lf1 = head.indexOf(10);
   const lf2 = lf1 < 0 ? -1 : head.indexOf(10, lf1 + 1);
-  if (lf1 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR file: no header line in the first 256 KiB' };
-  if (lf1 >= 0 && lf2 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR file: no type line in the first 256 KiB' };
+  if (lf1 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no header line in the first 256 KiB' };
+  if (lf1 >= 0 && lf2 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no type line in the first 256 KiB' };
   const text = (from: number, to: number) => head.toString('utf8', from, to).replace(/\r$/, '');
   const headerLine = text(0, lf1 < 0 ? head.length : lf1);
   const typeLine = lf1 < 0 ? undefined : text(lf1 + 1, lf2 < 0 ? head.length : lf2);

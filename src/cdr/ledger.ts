@@ -6,7 +6,7 @@ export interface Checkpoint {
   offset: number;
 }
 
-/** What is remembered about a finished file. */
+/** What is remembered about a finished CDR file. */
 export interface DoneEntry {
   done_at: string;
   records: number;
@@ -14,6 +14,30 @@ export interface DoneEntry {
   duplicates: number;
   rejected: number;
   skipped: number;
+  /** Call records that carry the quality of at least one leg. */
+  quality_joined: number;
+  /** The CMR twin read with it, when there was one. */
+  cmr_file?: string;
+}
+
+/**
+ * What is remembered about a consumed CMR file: done with its CDR twin (in the same MULTI),
+ * or, without a twin, once the run that held its rows ends.
+ */
+export interface CmrDoneEntry {
+  done_at: string;
+  kind: 'cmr';
+  records: number;
+  joined: number;
+  unmatched: number;
+  rejected: number;
+  skipped: number;
+}
+
+/** A file identity and what to remember about it. */
+export interface DoneMark {
+  identity: string;
+  entry: DoneEntry | CmrDoneEntry;
 }
 
 /**
@@ -34,9 +58,9 @@ export class FileLedger {
     this.progressKey = `${prefix}:cdr:progress`;
   }
 
-  async done(identity: string): Promise<DoneEntry | undefined> {
+  async done(identity: string): Promise<DoneEntry | CmrDoneEntry | undefined> {
     const raw = await this.redis.hget(this.doneKey, identity);
-    return raw ? (JSON.parse(raw) as DoneEntry) : undefined;
+    return raw ? (JSON.parse(raw) as DoneEntry | CmrDoneEntry) : undefined;
   }
 
   async checkpoint(identity: string): Promise<Checkpoint | undefined> {
@@ -51,8 +75,13 @@ export class FileLedger {
     await this.redis.hset(this.progressKey, identity, `${at.line}:${at.offset}`);
   }
 
-  /** Marks the file done and drops its checkpoint, atomically. */
-  async markDone(identity: string, entry: DoneEntry): Promise<void> {
-    await this.redis.multi().hset(this.doneKey, identity, JSON.stringify(entry)).hdel(this.progressKey, identity).exec();
+  /**
+   * Marks the file done and drops its checkpoint, atomically, together with `also` (the CMR
+   * twin consumed with it): a CDR file is never done without its twin, nor the twin without it.
+   */
+  async markDone(identity: string, entry: DoneEntry | CmrDoneEntry, also: readonly DoneMark[] = []): Promise<void> {
+    const multi = this.redis.multi().hset(this.doneKey, identity, JSON.stringify(entry)).hdel(this.progressKey, identity);
+    for (const mark of also) multi.hset(this.doneKey, mark.identity, JSON.stringify(mark.entry));
+    await multi.exec();
   }
 }

@@ -1,11 +1,13 @@
 import { acceptBuiltEvent, type CallEvent } from '../events/schema';
 import { cdrCallId } from './call-id';
 import { decodeCucmIp } from './ip';
-import type { CdrLayout } from './layout';
+import { rawRecord, type CdrLayout } from './layout';
+import type { QualitySource } from './quality';
 
 /** What one parsed line becomes. */
 export type MapResult =
-  | { kind: 'event'; event: CallEvent }
+  /** `joined`: the event carries the quality of at least one leg. */
+  | { kind: 'event'; event: CallEvent; joined: boolean }
   /** Not a call record (cdrRecordType other than 1): nothing to send, nothing wrong. */
   | { kind: 'skip'; reason: string }
   /** A call record that cannot become an event. */
@@ -17,6 +19,11 @@ export interface MapContext {
   /** File name (no directory) recorded in the event as `cdr_file`. */
   file: string;
   line: number;
+  /**
+   * The CMR rows to join (`event.quality`); absent: the join is off or no CMR file was read,
+   * and `quality` is null.
+   */
+  quality?: QualitySource;
 }
 
 /** Calling number used when CUCM recorded none (a trunk that sent no caller id). */
@@ -42,7 +49,9 @@ export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: Map
   }
   const cmId = get('globalCallID_callManagerId');
   const callId = get('globalCallID_callId');
-  const id = cdrCallId([cmId, callId, get('origLegCallIdentifier'), get('destLegIdentifier')]);
+  const origLeg = get('origLegCallIdentifier');
+  const destLeg = get('destLegIdentifier');
+  const id = cdrCallId([cmId, callId, origLeg, destLeg]);
   if (!id) return { kind: 'reject', reason: 'globalCallID_callManagerId, globalCallID_callId, origLegCallIdentifier and destLegIdentifier must be whole numbers' };
   const origination = epochToIso(get('dateTimeOrigination'));
   if (!origination) return { kind: 'reject', reason: `dateTimeOrigination ${JSON.stringify(get('dateTimeOrigination'))} is not an epoch time` };
@@ -75,17 +84,13 @@ export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: Map
     cdr_line: ctx.line,
   };
   if (ctx.policy) event.policy = ctx.policy;
-  event.cdr = cdrObject(fields, layout);
+  const quality = ctx.quality?.call(cmId, callId, origLeg, destLeg) ?? null;
+  event.quality = quality;
+  event.cdr = rawRecord(fields, layout);
   // Every field above is valid by construction (the id, the times and both numbers are checked
   // here), so the event skips the schema pass that API input goes through.
   const check = acceptBuiltEvent(event, JSON.stringify(event));
-  return check.ok ? { kind: 'event', event } : { kind: 'reject', reason: check.problems.join('; ') };
-}
-
-function cdrObject(fields: readonly string[], layout: CdrLayout): Record<string, string> {
-  const cdr: Record<string, string> = {};
-  for (const [name, i] of layout.unique) cdr[name] = fields[i] ?? '';
-  return cdr;
+  return check.ok ? { kind: 'event', event, joined: quality !== null && (quality.orig !== null || quality.dest !== null) } : { kind: 'reject', reason: check.problems.join('; ') };
 }
 
 /** CUCM times are epoch seconds UTC; 0 means "did not happen" (e.g. never connected). */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { FileOutcome, IngestListener } from './ingest-file';
+import type { CmrRole, FileOutcome, IngestListener } from './ingest-file';
 import type { RunListener, Summary } from './ingest';
 import { renderProgress } from './progress-bar';
 
@@ -17,21 +17,35 @@ export function formatSummary(s: Summary, dryRun: boolean): string {
   const rate = secs > 0 ? Math.round(s.records / secs) : 0;
   return [
     `${dryRun ? 'dry run: nothing was queued' : 'done'} in ${secs.toFixed(1)} s (${rate.toLocaleString('en-US')} records/s)`,
-    `  files      ${s.files} ingested, ${s.already_done} already done, ${s.rejected_files} not CDR (moved aside), ${s.unfinished} unfinished`,
+    `  files      ${s.files} CDR ingested, ${s.cmr_files} CMR, ${s.already_done} already done, ${s.rejected_files} neither (moved aside), ${s.unfinished} unfinished`,
     `  records    ${s.records}`,
     `  ${dryRun ? 'would queue' : 'queued     '} ${s.queued}`,
     `  duplicates ${s.duplicates}`,
     `  rejected   ${s.rejected}`,
     `  not calls  ${s.skipped}`,
+    `  quality    ${s.quality_joined} calls joined, ${s.cmr_unmatched} CMR rows unmatched`,
   ].join('\n');
 }
 
+const CMR_ROLES: Record<CmrRole, string> = {
+  twin: 'read with its CDR file',
+  orphan: 'no CDR twin, joined by key',
+  late: 'its CDR file went in without it',
+  left: 'left alone (--no-cmr)',
+};
+
 function describe(path: string, outcome: FileOutcome): string {
   if (outcome.kind === 'already-done') return `${path}: already done, skipped`;
-  if (outcome.kind === 'not-cdr') return `${path}: not a CDR file (${outcome.reason})${outcome.movedTo ? `, moved to ${outcome.movedTo}` : ''}`;
+  if (outcome.kind === 'not-cdr') return `${path}: not a CDR or CMR file (${outcome.reason})${outcome.movedTo ? `, moved to ${outcome.movedTo}` : ''}`;
+  if (outcome.kind === 'cmr') {
+    const c = outcome.counts;
+    const rows = outcome.role === 'left' ? '' : `: ${c.records} rows, ${c.joined} joined, ${c.unmatched} unmatched, ${c.rejected} rejected`;
+    return `${path}: CMR file ${CMR_ROLES[outcome.role]}${rows}`;
+  }
   const c = outcome.counts;
   const resumed = outcome.resumedFromLine ? ` (resumed at line ${outcome.resumedFromLine})` : '';
-  return `${path}: ${outcome.interrupted ? 'interrupted' : 'done'}${resumed}: ${c.records} records, ${c.queued} queued, ${c.duplicates} duplicates, ${c.rejected} rejected`;
+  const state = outcome.interrupted ? 'interrupted' : 'done';
+  return `${path}: ${state}${resumed}: ${c.records} records, ${c.queued} queued, ${c.duplicates} duplicates, ${c.rejected} rejected, ${c.quality_joined} with quality`;
 }
 
 /** For a terminal: a progress bar on `out` redrawn at most every 100 ms, human messages, a summary table. */
@@ -88,7 +102,8 @@ export function logReporter(logger: Logger): Reporter {
     fileEnd(path, outcome) {
       if (outcome.kind === 'not-cdr') logger.warn({ file: path, reason: outcome.reason, moved_to: outcome.movedTo ?? null }, 'not a CDR file');
       else if (outcome.kind === 'already-done') logger.info({ file: path }, 'cdr file already done');
-      else logger.info({ file: path, ...outcome.counts, resumed_from_line: outcome.resumedFromLine ?? null, interrupted: outcome.interrupted }, 'cdr file ingested');
+      else if (outcome.kind === 'cmr') logger.info({ file: path, role: outcome.role, ...outcome.counts }, outcome.role === 'left' ? 'cmr file left alone' : 'cmr file done');
+      else logger.info({ file: path, ...outcome.counts, cmr_file: outcome.cmrFile ?? null, resumed_from_line: outcome.resumedFromLine ?? null, interrupted: outcome.interrupted }, 'cdr file ingested');
     },
     fileError: (path, error) => logger.error({ file: path, err: error.message }, 'cdr file failed; it resumes on the next run'),
     info: (message, fields) => logger.info(fields ?? {}, message),

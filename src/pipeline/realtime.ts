@@ -7,8 +7,7 @@ import { appsOf, REAL_TIME, runApps, type RunnerDeps } from './runner';
 export interface RealtimeStore {
   /** Creates the call record if there is none and answers its policy. Throws when Redis refuses the write. */
   claimRealtime(event: CallEvent): Promise<{ policy: string | undefined }>;
-  /** Stores the results; creates the record from `event` when there is none (a call never claimed). */
-  saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>, event?: CallEvent): Promise<void>;
+  saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>): Promise<void>;
 }
 
 export interface RealtimeAnswer {
@@ -39,19 +38,6 @@ export async function runRealtime(
   const claimed = await store.claimRealtime(event);
   policy = (claimed.policy && config.byId.get(claimed.policy)) || policy;
 
-  const app_data = await runRealtimeApps(policy, event, deps);
-  const answer: RealtimeAnswer = { call_id: event.call_id, policy: policy.id, app_data, stored: true };
-  try {
-    await store.saveRealtimeResults(event.call_id, policy.id, app_data);
-  } catch (error) {
-    answer.stored = false;
-    answer.warning = `the real-time apps ran, but their results could not be stored (${(error as Error).message.split('\n')[0]}); do not resend this request to retry them`;
-  }
-  return answer;
-}
-
-/** Runs a policy's `real_time` apps for an event and answers their results, storing nothing. */
-export async function runRealtimeApps(policy: Policy, event: CallEvent, deps: Omit<RunnerDeps, 'checkpoint'>): Promise<Record<string, AppResult>> {
   const app_data: Record<string, AppResult> = {};
   const collect: Checkpoint = {
     saveResult: async (slug, result) => {
@@ -63,5 +49,12 @@ export async function runRealtimeApps(policy: Policy, event: CallEvent, deps: Om
     },
   };
   await runApps(policy, { event, results: {}, pending: {} }, REAL_TIME, { ...deps, checkpoint: collect });
-  return app_data;
+  const answer: RealtimeAnswer = { call_id: event.call_id, policy: policy.id, app_data, stored: true };
+  try {
+    await store.saveRealtimeResults(event.call_id, policy.id, app_data);
+  } catch (error) {
+    answer.stored = false;
+    answer.warning = `the real-time apps ran, but their results could not be stored (${(error as Error).message.split('\n')[0]}); do not resend this request to retry them`;
+  }
+  return answer;
 }

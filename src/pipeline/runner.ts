@@ -31,6 +31,12 @@ export interface RunnerDeps {
   observer?: PipelineObserver | undefined;
   /** Aborts requests in flight (shutdown). */
   signal?: AbortSignal | undefined;
+  /**
+   * No request runs past this (epoch ms), whatever the app's own timeout: a CURRI request's
+   * deadline. A deadline, not an AbortSignal: axios listening to a signal per request cost more
+   * CPU than anything else on that path (profiled).
+   */
+  deadlineAt?: number | undefined;
 }
 
 /** A request as it may be shown: redacted, the body as a value. */
@@ -131,7 +137,9 @@ export function appsOf(policy: Policy, phases: readonly Phase[]): WebhookApp[] {
  */
 async function attemptApp(app: WebhookApp, scope: TemplateScope, attempt: number, mode: RunMode, deps: RunnerDeps) {
   const callId = (scope.event as { call_id: string }).call_id;
-  const options = { signal: deps.signal, retryInRequest: mode.retries === 'request', deadlineAt: Date.now() + app.timeoutMs };
+  const now = Date.now();
+  const budgetMs = deps.deadlineAt === undefined ? app.timeoutMs : Math.max(0, Math.min(app.timeoutMs, deps.deadlineAt - now));
+  const options = { signal: deps.signal, retryInRequest: mode.retries === 'request', deadlineAt: now + budgetMs, budgetMs };
   let report = await deps.sender.attempt(app, callId, scope, options);
   const numberOf = (r: AttemptReport) => (mode.retries === 'queue' ? attempt : r.attempts);
   let decision: Decision = decideAttempt(report.outcome, app, numberOf(report), app.auth.type === 'oauth2' && report.credential !== undefined);

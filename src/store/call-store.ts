@@ -148,17 +148,13 @@ export class CallStore {
     return { policy: policy ?? undefined };
   }
 
-  /**
-   * Results of real-time apps, so the call's post-call apps can template from them. With `event`,
-   * a call that has no record yet (never claimed) gets one.
-   */
-  async saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>, event?: CallEvent): Promise<void> {
+  /** Results of real-time apps, so the call's post-call apps can template from them. */
+  async saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>): Promise<void> {
     const fields: string[] = [];
     for (const [slug, result] of Object.entries(results)) fields.push(RESULT + slug, JSON.stringify(result));
     const status = callStatus(Object.values(results));
     const now = Date.now();
-    const record = event ? [JSON.stringify(event), event.calling_number, event.called_number, numberKeys(event.calling_number, event.called_number)] : ['', '', '', ''];
-    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, new Date(now).toISOString(), now, this.ttlMs, this.prefix, callId, ...record, ...fields);
+    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, new Date(now).toISOString(), now, this.ttlMs, this.prefix, callId, ...fields);
   }
 
   /** Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. */

@@ -143,16 +143,11 @@ return redis.call('HGET', KEYS[1], 'policy')`;
 /**
  * Real-time results. A call never queued for post-call shows the real-time outcome as its status
  * (indexed, and in the feed) and takes the real-time policy; a call already queued, running or
- * finished keeps its own status and policy. A record that does not exist (a CURRI call, stored
- * only after CUCM has its answer) is created from the event fields given, as CLAIM_REALTIME does.
- * ARGV: policy, status, now ISO, now ms, ttl ms, prefix, call id, event JSON or '', calling,
- * called, nums, then result field/value pairs.
+ * finished keeps its own status and policy.
+ * ARGV: policy, status, now ISO, now ms, ttl ms, prefix, call id, then result field/value pairs.
  */
 export const SAVE_REALTIME = `${REINDEX}${FEED}
-if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'event', ARGV[8], 'created_at', ARGV[3], 'status', 'running', 'calling', ARGV[9], 'called', ARGV[10], 'nums', ARGV[11])
-end
-for i = 12, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if redis.call('HEXISTS', KEYS[1], 'queued_at') == 0 then
   local old = redis.call('HGET', KEYS[1], 'status')

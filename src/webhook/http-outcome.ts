@@ -16,8 +16,8 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'UND_ERR_SOCKET',
 ]);
 
-/** The cancel message of an app's deadline (see send), telling it apart from a shutdown abort. */
-export const DEADLINE_EXCEEDED = 'callhook: app deadline exceeded';
+/** The cancel message of an app's deadline (see send), telling it apart from a shutdown abort; the budget in ms follows. */
+export const DEADLINE_EXCEEDED = 'callhook: app deadline exceeded after ';
 
 /** A response's outcome; its Retry-After, when present, is read here and nowhere else. */
 export function responseOutcome(response: Pick<AxiosResponse, 'status' | 'headers'>): AttemptOutcome {
@@ -82,8 +82,8 @@ export function classifyError(
   app: WebhookApp,
 ): { outcome: AttemptOutcome; code: ErrorCode; message: string } {
   if (error.code === 'ERR_CANCELED') {
-    if (error.message === DEADLINE_EXCEEDED) {
-      return { outcome: { kind: 'network', code: 'ETIMEDOUT' }, code: 'CALLHOOK_HTTP_TIMEOUT', message: `no response within ${app.timeoutMs} ms` };
+    if (error.message.startsWith(DEADLINE_EXCEEDED)) {
+      return { outcome: { kind: 'network', code: 'ETIMEDOUT' }, code: 'CALLHOOK_HTTP_TIMEOUT', message: `no response within ${error.message.slice(DEADLINE_EXCEEDED.length)} ms` };
     }
     return { outcome: { kind: 'network', code: 'ABORTED' }, code: 'CALLHOOK_HTTP_NETWORK', message: 'request aborted' };
   }

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 /**
  * CUCM 14/15 CDR layout: field name and type, in file order (copied from the real CUCM file
@@ -58,13 +59,39 @@ policies:
         method: POST
 `;
 
-export const CDR_FIELDS_V14: readonly { name: string; type: string }[] = SPEC.trim()
-  .split(/\s+/)
-  .map((item) => {
-    const [name = '', code = 'I'] = item.split(':');
-    const type = code === 'I' ? 'INTEGER' : code === 'U' ? 'UNIQUEIDENTIFIER' : `VARCHAR(${code.slice(1)})`;
-    return { name, type };
-  });
+/**
+ * CUCM 14/15 CMR layout (copied from the real CUCM file in
+ * ../shared/cdr-samples/sieteunoseis-cisco-cucm-cdr/cmr.txt): 48 fields, codes as in SPEC.
+ */
+const CMR_SPEC = `
+  cdrRecordType:I globalCallID_callManagerId:I globalCallID_callId:I nodeId:I directoryNum:V50
+  callIdentifier:I dateTimeStamp:I numberPacketsSent:I numberOctetsSent:I numberPacketsReceived:I
+  numberOctetsReceived:I numberPacketsLost:I jitter:I latency:I pkid:U directoryNumPartition:V50
+  globalCallId_ClusterID:V50 deviceName:V129 varVQMetrics:V600 duration:I videoContentType:V10
+  videoDuration:I numberVideoPacketsSent:I numberVideoOctetsSent:I numberVideoPacketsReceived:I
+  numberVideoOctetsReceived:I numberVideoPacketsLost:I videoAverageJitter:I videoRoundTripTime:I
+  videoOneWayDelay:I videoReceptionMetrics:V600 videoTransmissionMetrics:V600
+  videoContentType_channel2:V10 videoDuration_channel2:I numberVideoPacketsSent_channel2:I
+  numberVideoOctetsSent_channel2:I numberVideoPacketsReceived_channel2:I
+  numberVideoOctetsReceived_channel2:I numberVideoPacketsLost_channel2:I videoAverageJitter_channel2:I
+  videoRoundTripTime_channel2:I videoOneWayDelay_channel2:I videoReceptionMetrics_channel2:V600
+  videoTransmissionMetrics_channel2:V600 localSessionID:V128 remoteSessionID:V128 headsetSN:V129
+  headsetMetrics:V1024
+`;
+
+function fieldsFrom(spec: string): { name: string; type: string }[] {
+  return spec
+    .trim()
+    .split(/\s+/)
+    .map((item) => {
+      const [name = '', code = 'I'] = item.split(':');
+      const type = code === 'I' ? 'INTEGER' : code === 'U' ? 'UNIQUEIDENTIFIER' : `VARCHAR(${code.slice(1)})`;
+      return { name, type };
+    });
+}
+
+export const CDR_FIELDS_V14: readonly { name: string; type: string }[] = fieldsFrom(SPEC);
+export const CMR_FIELDS: readonly { name: string; type: string }[] = fieldsFrom(CMR_SPEC);
 export const CDR_FIELDS_V11 = CDR_FIELDS_V14.slice(0, 129);
 
 export type CdrRecord = Record<string, string | number>;
@@ -292,7 +319,7 @@ export function reorderedFields(): { name: string; type: string }[] {
   return [{ name: 'futureFieldA', type: 'VARCHAR(20)' }, ...[...CDR_FIELDS_V14].reverse(), { name: 'futureFieldB', type: 'INTEGER' }];
 }
 
-/** A small CMR file (call quality records), which is not a call file. */
+/** A small CMR file (call quality records) with a minimal header: one row, for leg 50000001 of call 1-100000. */
 export async function writeCmrFile(path: string): Promise<void> {
   const names = ['cdrRecordType', 'globalCallID_callManagerId', 'globalCallID_callId', 'nodeId', 'directoryNum', 'callIdentifier', 'dateTimeStamp', 'numberPacketsLost', 'jitter', 'latency', 'pkid', 'deviceName', 'varVQMetrics', 'duration'];
   const types = ['INTEGER', 'INTEGER', 'INTEGER', 'INTEGER', 'VARCHAR(50)', 'INTEGER', 'INTEGER', 'INTEGER', 'INTEGER', 'INTEGER', 'UNIQUEIDENTIFIER', 'VARCHAR(129)', 'VARCHAR(600)', 'INTEGER'];
@@ -300,18 +327,185 @@ export async function writeCmrFile(path: string): Promise<void> {
   await writeFile(path, `${names.map(quote).join(',')}\n${types.join(',')}\n${row}\n`);
 }
 
+/** What a generated leg's quality is expected to be in `event.quality.orig` / `.dest`. */
+export interface ExpectedLeg {
+  device_name: string;
+  directory_number: string;
+  packets_sent: number;
+  packets_received: number;
+  packets_lost: number;
+  octets_sent: number;
+  octets_received: number;
+  jitter_ms: number;
+  latency_ms: number;
+  mos: number | null;
+  vq: Record<string, number | string>;
+}
+
+export interface ExpectedQuality {
+  orig: ExpectedLeg | null;
+  dest: ExpectedLeg | null;
+}
+
+const fixed4 = (n: number) => n.toFixed(4);
+
+/**
+ * CMR rows for generated call records, one per leg as CUCM writes them: a leg that several
+ * records share (a transfer's) has one row, which joins each of them. The calling side always
+ * has a row and the called side once answered, except that every 6th call's called side is a
+ * trunk (no row) and every 17th call has no row at all: missing CMR rows. Values are derived
+ * from the leg id, so they are reproducible: packet loss on every 5th leg, MLQK (so a MOS) on
+ * every 3rd.
+ */
+export class CmrRows {
+  private readonly legs = new Map<string, ExpectedLeg | null>();
+  private lastCall: number | undefined;
+
+  /** `streaming`: remember the legs of the latest call only (for files of millions of rows; rows come call by call). */
+  constructor(private readonly streaming = false) {}
+
+  /** The CMR rows for the legs of `row` that have not had one yet. */
+  rowsFor(row: GeneratedRow): CdrRecord[] {
+    const r = row.record;
+    if (Number(r.cdrRecordType) !== 1) return [];
+    const callId = Number(r.globalCallID_callId);
+    if (this.streaming && callId !== this.lastCall) this.legs.clear();
+    this.lastCall = callId;
+    const answered = Number(r.dateTimeConnect) !== 0;
+    const out: CdrRecord[] = [];
+    const sides: ['orig' | 'dest', string, string, string][] = [
+      ['orig', String(r.origLegCallIdentifier), String(r.origDeviceName), String(r.callingPartyNumber)],
+      ['dest', String(r.destLegIdentifier), String(r.destDeviceName), String(r.finalCalledPartyNumber)],
+    ];
+    for (const [side, leg, device, dn] of sides) {
+      const key = `${r.globalCallID_callManagerId}-${callId}-${leg}`;
+      if (this.legs.has(key)) continue;
+      const has = callId % 17 !== 0 && (side === 'orig' || (answered && callId % 6 !== 5));
+      if (!has) {
+        this.legs.set(key, null);
+        continue;
+      }
+      const { record, expected } = cmrRow({ cmId: Number(r.globalCallID_callManagerId), callId, leg: Number(leg), device, dn, at: Number(r.dateTimeDisconnect), duration: Number(r.duration) });
+      this.legs.set(key, expected);
+      out.push(record);
+    }
+    return out;
+  }
+
+  /** The quality `row`'s event carries once its interval's CMR file is read (call rowsFor first). */
+  expected(row: GeneratedRow): ExpectedQuality {
+    const r = row.record;
+    const leg = (id: string | number) => this.legs.get(`${r.globalCallID_callManagerId}-${r.globalCallID_callId}-${id}`) ?? null;
+    return { orig: leg(r.origLegCallIdentifier ?? ''), dest: leg(r.destLegIdentifier ?? '') };
+  }
+}
+
+/** One CMR row in the CUCM 14/15 layout, and what its leg's quality should map to. */
+export function cmrRow(spec: { cmId: number; callId: number; leg: number; device: string; dn: string; at: number; duration: number }): { record: CdrRecord; expected: ExpectedLeg } {
+  const record: CdrRecord = {};
+  for (const f of CMR_FIELDS) record[f.name] = '';
+  const n = spec.leg;
+  const packets = spec.duration * 50;
+  const lost = n % 5 === 0 ? 1 + (n % 40) : 0;
+  const received = Math.max(0, packets - lost);
+  const jitter = n % 23;
+  const latency = n % 11;
+  const ccr = packets > 0 ? lost / packets : 0;
+  const mos = n % 3 === 0 ? Number(fixed4(4.4 - Math.min(3, lost / 10))) : null;
+  const mlqk = mos === null ? '' : `MLQK=${fixed4(mos)};MLQKav=${fixed4(mos)};MLQKmn=${fixed4(mos - 0.2)};MLQKmx=${fixed4(mos)};MLQKvr=0.95;`;
+  const vqText = `CCR=${fixed4(ccr)};ICR=0.0000;ICRmx=${fixed4(ccr * 2)};CS=${lost > 0 ? 1 : 0};SCS=0;${mlqk}Ver=0.90;VoRxCodec=G.711 u-la;CID=4;VoPktSizeMs=20;VoPktLost=${lost};VoPktDis=0;VoOneWayDelayMs=${latency};maxJitter=${jitter}`;
+  Object.assign(record, {
+    cdrRecordType: 2,
+    globalCallID_callManagerId: spec.cmId,
+    globalCallID_callId: spec.callId,
+    nodeId: spec.cmId,
+    directoryNum: spec.dn,
+    callIdentifier: spec.leg,
+    dateTimeStamp: spec.at,
+    numberPacketsSent: packets,
+    numberOctetsSent: packets * 160,
+    numberPacketsReceived: received,
+    numberOctetsReceived: received * 160,
+    numberPacketsLost: lost,
+    jitter,
+    latency,
+    pkid: uuidFor(spec.leg),
+    directoryNumPartition: 'OnNet',
+    globalCallId_ClusterID: 'GenCluster',
+    deviceName: spec.device,
+    varVQMetrics: vqText,
+    duration: spec.duration,
+    localSessionID: spec.leg.toString(16).padStart(32, '0'),
+    remoteSessionID: (spec.leg + 1).toString(16).padStart(32, '0'),
+  });
+  const expected: ExpectedLeg = {
+    device_name: spec.device,
+    directory_number: spec.dn,
+    packets_sent: packets,
+    packets_received: received,
+    packets_lost: lost,
+    octets_sent: packets * 160,
+    octets_received: received * 160,
+    jitter_ms: jitter,
+    latency_ms: latency,
+    mos,
+    vq: { CCR: Number(fixed4(ccr)), ICR: 0, CS: lost > 0 ? 1 : 0, VoRxCodec: 'G.711 u-la', VoPktLost: lost, maxJitter: jitter, ...(mos === null ? {} : { MLQK: mos }) },
+  };
+  return { record, expected };
+}
+
+/** A whole CMR file as text: header line, type line, one line per row (CUCM writes no newline after the last). */
+export function renderCmrFile(records: readonly CdrRecord[], options: Pick<FileOptions, 'eol' | 'trailingNewline'> = {}): string {
+  const eol = options.eol ?? '\n';
+  const lines = [renderHeader(CMR_FIELDS, eol), ...records.map((r) => renderRow(r, CMR_FIELDS))];
+  return lines.join(eol) + (options.trailingNewline === false ? '' : eol);
+}
+
+/**
+ * One interval as CUCM writes it: `count` call records and the CMR rows of their legs, with
+ * what each record's quality should be once joined.
+ */
+export function syntheticInterval(count: number, seed = 1, firstCallId = 100_000): { rows: GeneratedRow[]; cmr: CdrRecord[]; quality: (row: GeneratedRow) => ExpectedQuality } {
+  const rows = syntheticRows(count, seed, firstCallId);
+  const tracker = new CmrRows();
+  const cmr = rows.flatMap((row) => tracker.rowsFor(row));
+  return { rows, cmr, quality: (row) => tracker.expected(row) };
+}
+
+/** Writes the CDR and CMR files of one interval, named as CUCM names them, in `dir`. */
+export async function writeInterval(dir: string, name: string, interval: { rows: readonly GeneratedRow[]; cmr: readonly CdrRecord[] }): Promise<{ cdr: string; cmr: string }> {
+  const paths = { cdr: join(dir, `cdr_${name}`), cmr: join(dir, `cmr_${name}`) };
+  await writeFile(paths.cmr, renderCmrFile(interval.cmr, { trailingNewline: false }));
+  await writeFile(paths.cdr, renderCdrFile(interval.rows));
+  return paths;
+}
+
 /**
  * Streams a large CDR file of synthetic traffic until it reaches `targetBytes` (with
- * backpressure, so generating 1 GB takes little memory). Returns the row and byte counts.
+ * backpressure, so generating 1 GB takes little memory), and with `cmrPath` its CMR twin.
+ * Returns the row and byte counts, and how many calls carry quality once joined.
  */
-export async function writeLargeCdrFile(path: string, targetBytes: number, seed = 7): Promise<{ rows: number; calls: number; bytes: number }> {
+export async function writeLargeCdrFile(
+  path: string,
+  targetBytes: number,
+  seed = 7,
+  cmrPath?: string,
+): Promise<{ rows: number; calls: number; bytes: number; cmrRows: number; cmrBytes: number; joined: number }> {
   const out = createWriteStream(path);
+  const cmrOut = cmrPath ? createWriteStream(cmrPath) : undefined;
+  const tracker = new CmrRows(true);
   const header = `${renderHeader(CDR_FIELDS_V14)}\n`;
   out.write(header);
+  const cmrHeader = `${renderHeader(CMR_FIELDS)}\n`;
+  cmrOut?.write(cmrHeader);
   let bytes = Buffer.byteLength(header);
+  let cmrBytes = cmrOut ? cmrHeader.length : 0;
   let rows = 0;
   let calls = 0;
+  let cmrRows = 0;
+  let joined = 0;
   let chunk: string[] = [];
+  let cmrChunk: string[] = [];
   for (const row of syntheticRowStream(seed)) {
     if (bytes >= targetBytes) break;
     const line = `${renderRow(row.record, CDR_FIELDS_V14)}\n`;
@@ -319,12 +513,25 @@ export async function writeLargeCdrFile(path: string, targetBytes: number, seed 
     rows += 1;
     if (row.expected) calls += 1;
     chunk.push(line);
+    if (cmrOut) {
+      for (const record of tracker.rowsFor(row)) {
+        const cmrLine = `${renderRow(record, CMR_FIELDS)}\n`;
+        cmrBytes += cmrLine.length;
+        cmrRows += 1;
+        cmrChunk.push(cmrLine);
+      }
+      const q = tracker.expected(row);
+      if (row.expected && (q.orig || q.dest)) joined += 1;
+    }
     if (chunk.length === 500) {
       if (!out.write(chunk.join(''))) await once(out, 'drain');
+      if (cmrOut && !cmrOut.write(cmrChunk.join(''))) await once(cmrOut, 'drain');
       chunk = [];
+      cmrChunk = [];
     }
   }
   out.end(chunk.join(''));
-  await once(out, 'finish');
-  return { rows, calls, bytes };
+  cmrOut?.end(cmrChunk.join(''));
+  await Promise.all([once(out, 'finish'), cmrOut ? once(cmrOut, 'finish') : undefined]);
+  return { rows, calls, bytes, cmrRows, cmrBytes, joined };
 }

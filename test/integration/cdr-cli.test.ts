@@ -1,15 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCallsQueue, jobIdFor, type CallJobData } from '../../src/queue/calls-queue';
-import { CDR_TEST_POLICIES, renderCdrFile, syntheticRows, writeCdrFile, writeCmrFile } from '../helpers/cdr-generator';
+import { CDR_TEST_POLICIES, renderCdrFile, renderCmrFile, syntheticInterval, syntheticRows, writeCdrFile, writeCmrFile, writeInterval } from '../helpers/cdr-generator';
 import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
 
 const ROOT = resolve(__dirname, '../..');
 const CLI = join(ROOT, 'dist/workers/cli.js');
+const SAMPLES = resolve(ROOT, '../shared/cdr-samples/sieteunoseis-cisco-cucm-cdr');
 
 let redis: Redis;
 let queue: Queue<CallJobData>;
@@ -98,6 +99,26 @@ it('queues every record exactly once when killed mid-file and restarted', async 
   expect(await queue.getWaitingCount()).toBe(400);
 }, 60_000);
 
+it('exits 0 on the real CUCM CDR and CMR files of an interval, joins their quality and rejects nothing', async () => {
+  const drop = await mkdtemp(join(dir, 'drop-'));
+  const name = 'cucmOHSUtest_2_202504181632_1';
+  await copyFile(join(SAMPLES, 'cdr.txt'), join(drop, `cdr_${name}`));
+  await copyFile(join(SAMPLES, 'cmr.txt'), join(drop, `cmr_${name}`));
+  const result = await cli([drop]).done;
+  expect(result.code).toBe(0);
+  const logs = logLines(result.stdout);
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'cdr file ingested', file: join(drop, `cdr_${name}`), quality_joined: 1, cmr_file: `cmr_${name}` }));
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'cmr file done', file: join(drop, `cmr_${name}`), role: 'twin', records: 2, joined: 2, unmatched: 0 }));
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, cmr_files: 1, rejected_files: 0, records: 3, queued: 3, quality_joined: 1, cmr_unmatched: 0 });
+  expect(await readdir(drop)).toEqual([`cdr_${name}`, `cmr_${name}`]);
+  const event = JSON.parse((await redis.hget(`${prefix}:call:cdr-2-25447-47874239-47874240`, 'event')) ?? '{}') as { quality?: { orig?: Record<string, unknown> } };
+  expect(event.quality?.orig).toMatchObject({ device_name: 'SEPCC7F750586B7', packets_sent: 559, vq: { CCR: 0 } });
+
+  const again = await cli([drop]).done;
+  expect(again.code).toBe(0);
+  expect(logLines(again.stdout).at(-1)).toMatchObject({ msg: 'cdr ingest finished', already_done: 2, files: 0, cmr_files: 0 });
+});
+
 it('logs JSON off a terminal: rejected records with file and line, moved files, a summary; exit 2', async () => {
   const drop = await mkdtemp(join(dir, 'drop-'));
   const rows = syntheticRows(12, 81, 910_000);
@@ -105,14 +126,36 @@ it('logs JSON off a terminal: rejected records with file and line, moved files, 
   lines[6] = '1,2,3';
   await writeFile(join(drop, 'cdr_Gen_05_202601010000_1'), lines.join('\n'));
   await writeCmrFile(join(drop, 'cmr_Gen_05_202601010000_1'));
+  await writeFile(join(drop, 'cdr_Gen_05_202601010001_2'), 'not, a, cdr\n');
   const result = await cli([drop, '--policy', 'default']).done;
   expect(result.code).toBe(2);
   const logs = logLines(result.stdout);
   expect(logs).toContainEqual(expect.objectContaining({ msg: 'cdr record rejected', file: join(drop, 'cdr_Gen_05_202601010000_1'), line: 7, reason: 'has 3 fields; the header has 133 (truncated or damaged line)' }));
-  expect(logs).toContainEqual(expect.objectContaining({ msg: 'not a CDR file', moved_to: join(drop, 'rejected', 'cmr_Gen_05_202601010000_1') }));
-  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, rejected_files: 1, records: 12, queued: 11, duplicates: 0, rejected: 1 });
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'not a CDR file', moved_to: join(drop, 'rejected', 'cdr_Gen_05_202601010001_2') }));
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'cmr file done', file: join(drop, 'cmr_Gen_05_202601010000_1'), role: 'twin', unmatched: 1 }));
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, cmr_files: 1, rejected_files: 1, records: 12, queued: 11, duplicates: 0, rejected: 1, cmr_unmatched: 1 });
   const event = JSON.parse((await redis.hget(`${prefix}:call:${rows[0]?.expected?.call_id}`, 'event')) ?? '{}') as Record<string, unknown>;
   expect(event).toMatchObject({ ...rows[0]?.expected, policy: 'default' });
+});
+
+it('leaves CMR files unread with --no-cmr: quality null, exit 0, nothing moved', async () => {
+  const drop = await mkdtemp(join(dir, 'drop-'));
+  const interval = syntheticInterval(8, 95, 940_000);
+  await writeInterval(drop, 'Gen_07_202601010000_1', interval);
+  const result = await cli([drop, '--no-cmr']).done;
+  expect(result.code).toBe(0);
+  const logs = logLines(result.stdout);
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'cmr file left alone', file: join(drop, 'cmr_Gen_07_202601010000_1') }));
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, cmr_files: 1, quality_joined: 0, rejected_files: 0 });
+  const event = JSON.parse((await redis.hget(`${prefix}:call:${interval.rows[0]?.expected?.call_id}`, 'event')) ?? '{}') as Record<string, unknown>;
+  expect(event.quality).toBeNull();
+  expect((await readdir(drop)).sort()).toEqual(['cdr_Gen_07_202601010000_1', 'cmr_Gen_07_202601010000_1']);
+});
+
+it('refuses a --cmr-wait that is not a duration', async () => {
+  const result = await cli([dir, '--watch', '--cmr-wait', 'soon']).done;
+  expect(result.code).toBe(1);
+  expect(result.stderr).toContain('callhook: --cmr-wait soon: expected a duration such as 5s or 500ms');
 });
 
 it('refuses an unknown --policy with a clear error', async () => {
@@ -133,7 +176,7 @@ it('queues nothing in a dry run', async () => {
 
 it('watches a directory, waits for a file written in two writes, and stops on SIGTERM', async () => {
   const drop = await mkdtemp(join(dir, 'watch-'));
-  const run = cli([drop, '--watch', '--settle', '400ms', '--interval', '50ms']);
+  const run = cli([drop, '--watch', '--settle', '400ms', '--interval', '50ms', '--cmr-wait', '200ms']);
   const rows = syntheticRows(30, 93, 930_000);
   const text = renderCdrFile(rows);
   const path = join(drop, 'cdr_Gen_06_202601010000_1');
@@ -149,4 +192,25 @@ it('watches a directory, waits for a file written in two writes, and stops on SI
   expect(logs.filter((l) => l.msg === 'cdr file ingested')).toHaveLength(1);
   expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, queued: 30, rejected: 0 });
   expect(await readdir(drop)).toEqual(['cdr_Gen_06_202601010000_1']);
+});
+
+it('watches a directory and reads a CDR file with its CMR file that arrives after it', async () => {
+  const drop = await mkdtemp(join(dir, 'watch-'));
+  const run = cli([drop, '--watch', '--settle', '300ms', '--interval', '50ms', '--cmr-wait', '5s']);
+  const interval = syntheticInterval(20, 97, 950_000);
+  await writeFile(join(drop, 'cdr_Gen_08_202601010000_1'), renderCdrFile(interval.rows));
+  await new Promise((r) => setTimeout(r, 800)); // the CDR file is complete and waits for its twin
+  expect(await queue.getWaitingCount()).toBe(0);
+  await writeFile(join(drop, 'cmr_Gen_08_202601010000_1'), renderCmrFile(interval.cmr));
+  await until(async () => (await queue.getWaitingCount()) >= 20);
+  await new Promise((r) => setTimeout(r, 300));
+  run.child.kill('SIGTERM');
+  const result = await run.done;
+  expect(result.code).toBe(0);
+  const logs = logLines(result.stdout);
+  expect(logs).toContainEqual(expect.objectContaining({ msg: 'cmr file done', role: 'twin', records: interval.cmr.length, unmatched: 0 }));
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, cmr_files: 1, queued: 20, cmr_unmatched: 0, rejected_files: 0 });
+  const row = interval.rows[3];
+  const event = JSON.parse((await redis.hget(`${prefix}:call:${row?.expected?.call_id}`, 'event')) ?? '{}') as Record<string, unknown>;
+  expect(event.quality).toMatchObject(interval.quality(row ?? { record: {} }));
 });

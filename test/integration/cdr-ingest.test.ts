@@ -10,7 +10,7 @@ import { FileLedger } from '../../src/cdr/ledger';
 import { watchDirs } from '../../src/cdr/watch';
 import { jobIdFor } from '../../src/queue/calls-queue';
 import { serializeEvent, type CallEvent } from '../../src/events/schema';
-import { CDR_TEST_POLICIES, renderCdrFile, syntheticRows, writeCdrFile, writeCmrFile, type GeneratedRow } from '../helpers/cdr-generator';
+import { CDR_TEST_POLICIES, renderCdrFile, renderCmrFile, syntheticInterval, syntheticRows, writeCdrFile, writeCmrFile, writeInterval, type GeneratedRow } from '../helpers/cdr-generator';
 import { startHarness } from '../helpers/harness';
 
 const SAMPLES = resolve(__dirname, '../../../shared/cdr-samples');
@@ -62,9 +62,12 @@ describe('real CUCM files', () => {
     expect(again).toMatchObject({ files: 0, already_done: 2, queued: 0 });
   });
 
-  it('leaves the real CMR file alone in a dry run and calls it not CDR', async () => {
-    const outcome = await ingestFile(join(SAMPLES, 'sieteunoseis-cisco-cucm-cdr/cmr.txt'), {});
-    expect(outcome).toEqual({ kind: 'not-cdr', reason: 'CMR file (call quality records), not call detail records', movedTo: undefined });
+  it('the real CMR file under its own name alone: recognised, its rows counted as unmatched, not rejected', async () => {
+    const path = join(SAMPLES, 'sieteunoseis-cisco-cucm-cdr/cmr.txt');
+    const summary = await ingestFiles([path], { named: new Set([path]) }); // a dry run: nothing marked
+    expect(summary).toMatchObject({ files: 0, cmr_files: 1, rejected_files: 0, cmr_unmatched: 2, rejected: 0 });
+    const direct = await ingestFile(path, {});
+    expect(direct).toMatchObject({ kind: 'not-cdr', movedTo: undefined, reason: expect.stringContaining('CMR file') });
   });
 });
 
@@ -85,7 +88,8 @@ describe('a drop directory', () => {
     const { files } = await expandPaths([dir]);
     expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['cdr_Gen_01_202601010000_1', 'cdr_Gen_01_202601010001_2', 'cmr_Gen_01_202601010000_1', 'notes.txt']);
     const summary = await ingestFiles(files, options());
-    expect(summary).toMatchObject({ files: 2, rejected_files: 2, records: 70, queued: 68, rejected: 2, duplicates: 0 });
+    // The CMR file's one row is for a call that is not in its CDR twin: unmatched, not an error.
+    expect(summary).toMatchObject({ files: 2, cmr_files: 1, rejected_files: 1, records: 70, queued: 68, rejected: 2, duplicates: 0, cmr_unmatched: 1, quality_joined: 0 });
     expect(rejections).toEqual([
       `${join(dir, 'cdr_Gen_01_202601010001_2')}:5: unexpected character after closing quote of field 9`,
       `${join(dir, 'cdr_Gen_01_202601010001_2')}:22: unterminated quoted field 51 (last line has no line ending: file cut short?)`,
@@ -95,16 +99,15 @@ describe('a drop directory', () => {
     for (const call of [expected[0], expected[9], expected[10], expected[60]]) {
       expect(await harness.get(call?.call_id ?? '')).toMatchObject({ event: call });
     }
-    expect((await readdir(join(dir, 'rejected'))).sort()).toEqual(['cmr_Gen_01_202601010000_1', 'cmr_Gen_01_202601010000_1.reason', 'notes.txt', 'notes.txt.reason']);
-    expect(await readFile(join(dir, 'rejected', 'notes.txt.reason'), 'utf8')).toMatch(/^not a CUCM CDR file: header lacks cdrRecordType/);
-    expect(await readFile(join(dir, 'rejected', 'cmr_Gen_01_202601010000_1.reason'), 'utf8')).toBe('CMR file (call quality records), not call detail records\n');
+    expect((await readdir(join(dir, 'rejected'))).sort()).toEqual(['notes.txt', 'notes.txt.reason']);
+    expect(await readFile(join(dir, 'rejected', 'notes.txt.reason'), 'utf8')).toMatch(/^not a CUCM CDR or CMR file: header lacks cdrRecordType/);
   });
 
-  it('reports but does not move a non-CDR file named on the command line', async () => {
-    const path = join(dir, 'cmr_named');
-    await writeCmrFile(path);
+  it('reports but does not move a file that is neither CDR nor CMR when it was named on the command line', async () => {
+    const path = join(dir, 'cdr_named');
+    await writeFile(path, 'hello\n');
     expect(await ingestFiles([path], { ...options(), named: new Set([path]) })).toMatchObject({ rejected_files: 1 });
-    expect(await readdir(dir)).toEqual(['cmr_named']);
+    expect(await readdir(dir)).toEqual(['cdr_named']);
   });
 
   it('queues nothing new when files are ingested again, under any name', async () => {
@@ -134,9 +137,77 @@ describe('a drop directory', () => {
     await writeCdrFile(join(dir, 'cdr_a'), rows);
     await writeCmrFile(join(dir, 'cmr_a'));
     const { files } = await expandPaths([dir]);
-    expect(await ingestFiles(files, {})).toMatchObject({ files: 1, rejected_files: 1, queued: 10 });
+    expect(await ingestFiles(files, {})).toMatchObject({ files: 1, cmr_files: 1, rejected_files: 0, queued: 10, cmr_unmatched: 1 });
     expect(await harness.get(rows[0]?.expected?.call_id ?? '')).toBeUndefined();
     expect((await readdir(dir)).sort()).toEqual(['cdr_a', 'cmr_a']);
+    const ledger = new FileLedger(harness.runtime.redis, harness.prefix);
+    expect(await ledger.done(await fileIdentity(join(dir, 'cmr_a')))).toBeUndefined();
+    expect(await ledger.done(await fileIdentity(join(dir, 'cdr_a')))).toBeUndefined();
+  });
+});
+
+describe('CDR and CMR files of generated intervals', () => {
+  const ledger = () => new FileLedger(harness.runtime.redis, harness.prefix);
+  const qualityOf = async (row: GeneratedRow | undefined) => (await harness.get(row?.expected?.call_id ?? ''))?.event.quality;
+
+  it('joins multi-leg calls and leaves null the legs without a CMR row; both files of each interval are done', async () => {
+    const a = syntheticInterval(60, 101, 1_000_000);
+    const b = syntheticInterval(45, 102, 1_100_000);
+    const pa = await writeInterval(dir, 'Gen_07_202601010000_1', a);
+    const pb = await writeInterval(dir, 'Gen_07_202601010001_2', b);
+    const { files } = await expandPaths([dir]);
+    const summary = await ingestFiles(files, options({ batchSize: 8 }));
+    const expectedJoined = [a, b].flatMap((i) => i.rows.filter((r) => r.expected).map(i.quality)).filter((q) => q.orig || q.dest).length;
+    expect(summary).toMatchObject({ files: 2, cmr_files: 2, rejected_files: 0, records: a.rows.length + b.rows.length, queued: a.rows.length + b.rows.length, rejected: 0, quality_joined: expectedJoined, cmr_unmatched: 0 });
+    expect(rejections).toEqual([]);
+    for (const [interval, i] of [[a, 9], [a, 10], [a, 11], [a, 0], [b, 3], [b, 17]] as const) {
+      expect(await qualityOf(interval.rows[i])).toMatchObject(interval.quality(interval.rows[i] ?? { record: {} }));
+    }
+    // Rows 9-11 are one transferred call: the calling leg's one CMR row is in records 9 and 11.
+    expect(a.quality(a.rows[9] ?? { record: {} }).orig).toEqual(a.quality(a.rows[11] ?? { record: {} }).orig);
+    expect(await ledger().done(await fileIdentity(pa.cmr))).toMatchObject({ kind: 'cmr', records: a.cmr.length, joined: a.cmr.length, unmatched: 0 });
+    expect(await ledger().done(await fileIdentity(pb.cdr))).toMatchObject({ cmr_file: 'cmr_Gen_07_202601010001_2' });
+  });
+
+  it('joins a CMR file without a CDR twin by key to the CDR files of the run, counts what stays unmatched and marks it done', async () => {
+    const interval = syntheticInterval(30, 103, 1_200_000);
+    await writeCdrFile(join(dir, 'cdr_Gen_08_202601010000_1'), interval.rows);
+    // The CMR rows under another interval's name (a different sequence number), plus one row for no call.
+    const orphan = join(dir, 'cmr_Gen_08_202601010000_9');
+    await writeFile(orphan, renderCmrFile([...interval.cmr, { ...interval.cmr[0], globalCallID_callId: 7 }]));
+    const { files } = await expandPaths([dir]);
+    const ended: string[] = [];
+    const summary = await ingestFiles(files, { ...options(), run: { fileEnd: (path, outcome) => ended.push(`${path.slice(dir.length + 1)} ${outcome.kind === 'cmr' ? outcome.role : outcome.kind}`) } });
+    const expectedJoined = interval.rows.filter((r) => r.expected).map(interval.quality).filter((q) => q.orig || q.dest).length;
+    expect(summary).toMatchObject({ files: 1, cmr_files: 1, rejected_files: 0, quality_joined: expectedJoined, cmr_unmatched: 1 });
+    expect(ended).toEqual(['cdr_Gen_08_202601010000_1 ingested', 'cmr_Gen_08_202601010000_9 orphan']);
+    // Without its interval's CMR file, a call no row covers has unknown quality: null.
+    const uncovered = interval.rows.find((r) => r.expected && !interval.quality(r).orig && !interval.quality(r).dest);
+    expect(await qualityOf(uncovered)).toBeNull();
+    expect(await qualityOf(interval.rows[1])).toMatchObject(interval.quality(interval.rows[1] ?? { record: {} }));
+    expect(await ledger().done(await fileIdentity(orphan))).toMatchObject({ kind: 'cmr', records: interval.cmr.length + 1, joined: interval.cmr.length, unmatched: 1 });
+  });
+
+  it('counts a CMR file whose CDR file went in without it as late, and marks it done; nothing is rejected', async () => {
+    const interval = syntheticInterval(20, 104, 1_300_000);
+    const paths = await writeInterval(dir, 'Gen_09_202601010000_1', interval);
+    expect(await ingestFiles([paths.cdr, paths.cmr], { ...options(), cmr: false })).toMatchObject({ files: 1, cmr_files: 1, quality_joined: 0, cmr_unmatched: 0 });
+    expect(await qualityOf(interval.rows[0])).toBeNull();
+    expect(await ledger().done(await fileIdentity(paths.cmr))).toBeUndefined(); // --no-cmr leaves it alone
+    const roles: string[] = [];
+    const again = await ingestFiles([paths.cdr, paths.cmr], { ...options(), run: { fileEnd: (_p, o) => roles.push(o.kind === 'cmr' ? o.role : o.kind) } });
+    expect(again).toMatchObject({ files: 0, already_done: 1, cmr_files: 1, cmr_unmatched: interval.cmr.length, rejected_files: 0, rejected: 0 });
+    expect(roles).toEqual(['already-done', 'late']);
+    expect(await ledger().done(await fileIdentity(paths.cmr))).toMatchObject({ kind: 'cmr', joined: 0, unmatched: interval.cmr.length });
+    expect(await readdir(dir)).toEqual(['cdr_Gen_09_202601010000_1', 'cmr_Gen_09_202601010000_1']);
+  });
+
+  it('reads the CMR twin of a CDR file named alone', async () => {
+    const interval = syntheticInterval(10, 105, 1_400_000);
+    const paths = await writeInterval(dir, 'Gen_10_202601010000_1', interval);
+    const summary = await ingestFiles([paths.cdr], { ...options(), named: new Set([paths.cdr]) });
+    expect(summary).toMatchObject({ files: 1, cmr_files: 1, cmr_unmatched: 0 });
+    expect(await qualityOf(interval.rows[0])).toMatchObject(interval.quality(interval.rows[0] ?? { record: {} }));
   });
 });
 
@@ -162,6 +233,23 @@ describe('resuming', () => {
     await expectQueued(calls.map((c) => c.call_id));
     expect(await ledger.checkpoint(await fileIdentity(path))).toBeUndefined();
     expect(await ledger.done(await fileIdentity(path))).toMatchObject({ records: 20, queued: 15, duplicates: 5 });
+  });
+
+  it('reads the CMR twin again when a CDR file resumes, so records after the checkpoint still get their quality', async () => {
+    const interval = syntheticInterval(30, 106, 1_500_000);
+    const paths = await writeInterval(dir, 'Gen_11_202601010000_1', interval);
+    const lines = renderCdrFile(interval.rows).split('\n');
+    const offsetOfLine = (n: number) => lines.slice(0, n - 1).reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0);
+    const ledger = new FileLedger(harness.runtime.redis, harness.prefix);
+    await ledger.saveCheckpoint(await fileIdentity(paths.cdr), { line: 23, offset: offsetOfLine(23) });
+
+    const summary = await ingestFiles([paths.cdr, paths.cmr], options({ batchSize: 4 }));
+    expect(summary).toMatchObject({ files: 1, cmr_files: 1, records: interval.rows.length - 20, unfinished: 0 });
+    for (const row of interval.rows.slice(20)) {
+      expect((await harness.get(row.expected?.call_id ?? ''))?.event.quality).toMatchObject(interval.quality(row));
+    }
+    expect(await harness.get(interval.rows[0]?.expected?.call_id ?? '')).toBeUndefined(); // before the checkpoint: not read again
+    expect(await ledger.done(await fileIdentity(paths.cmr))).toMatchObject({ kind: 'cmr', records: interval.cmr.length });
   });
 
   it('leaves a file unfinished, resumable, when stopped', async () => {
@@ -193,9 +281,11 @@ describe('watch mode', () => {
     const watching = watchDirs([dir], {
       intervalMs: 50,
       settleMs: 400,
+      cmrWaitMs: 200, // no CMR twin comes: it goes in alone after this
       signal: abort.signal,
-      onFile: async (file) => {
+      onFile: async (file, twin) => {
         handled.push(file);
+        expect(twin).toBeUndefined();
         await ingestFile(file, options());
       },
     });

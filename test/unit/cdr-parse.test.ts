@@ -81,11 +81,9 @@ describe('layoutFrom', () => {
     const result = layoutFrom(header, types);
     expect(result.ok && result.layout.index.get('callingPartyNumber')).toBe(6);
   });
-  it('recognises a CMR header', () => {
-    expect(layoutFrom('"cdrRecordType","globalCallID_callId","numberPacketsLost","varVQMetrics"', 'INTEGER,INTEGER,INTEGER,VARCHAR(600)')).toEqual({
-      ok: false,
-      reason: 'CMR file (call quality records), not call detail records',
-    });
+  it('tells a CDR header from a CMR header', () => {
+    expect(layoutFrom(header, types)).toMatchObject({ ok: true, kind: 'cdr' });
+    expect(layoutFrom('"cdrRecordType","globalCallID_callManagerId","globalCallID_callId","callIdentifier","varVQMetrics"', 'INTEGER,INTEGER,INTEGER,INTEGER,VARCHAR(600)')).toMatchObject({ ok: true, kind: 'cmr' });
   });
   it('names the missing CDR fields', () => {
     expect(layoutFrom('"a","cdrRecordType"', 'INTEGER,INTEGER')).toMatchObject({ ok: false, reason: expect.stringContaining('header lacks globalCallID_callManagerId') });

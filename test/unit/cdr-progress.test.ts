@@ -1,4 +1,5 @@
 import { formatEta, renderProgress } from '../../src/cdr/progress-bar';
+import { emptySummary } from '../../src/cdr/ingest';
 import { formatSummary, terminalReporter } from '../../src/cdr/report';
 
 describe('progress line', () => {
@@ -22,7 +23,7 @@ describe('terminal reporter', () => {
     reporter.advance?.(500, 1200);
     reporter.rejectedRecord?.('/x/cdr_a', 7, 'has 3 fields; the header has 133');
     t = 2000;
-    const summary = { files: 1, already_done: 0, rejected_files: 0, unfinished: 0, records: 1200, queued: 1199, duplicates: 0, rejected: 1, skipped: 0, elapsed_ms: 2000 };
+    const summary = { ...emptySummary(), files: 1, records: 1200, queued: 1199, rejected: 1, quality_joined: 1100, cmr_files: 1, cmr_unmatched: 3, elapsed_ms: 2000 };
     reporter.finish(summary, false);
     expect(out).toContain('1,200 records  1,200 rec/s  ETA 0:01');
     expect(out).toContain('\r\x1b[K/x/cdr_a:7: rejected: has 3 fields; the header has 133\n');

@@ -185,6 +185,18 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     expect(checkpoint.writes).toEqual(['result a', 'finish failed']);
   });
 
+  it('a run deadline (CURRI) caps each app\'s own timeout, and the timeout error names what was allowed', async () => {
+    const policy = policyOf(`{ name: A, phase: real_time, url: "https://h.example/a", timeout: 5s }, { name: B, phase: real_time, url: "https://h.example/b", timeout: 100ms }`);
+    const sender = new FakeSender();
+    const checkpoint = new MemoryCheckpoint();
+    const deadlineAt = Date.now() + 400;
+    await runApps(policy, checkpoint.state(), REAL_TIME, { ...deps(sender, checkpoint), deadlineAt });
+    const [a, b] = sender.sent.map((s) => s.options);
+    expect(a!.deadlineAt).toBe(deadlineAt);
+    expect(a!.budgetMs).toBeLessThanOrEqual(400);
+    expect(b!.budgetMs).toBe(100); // its own timeout is shorter
+  });
+
   it('redacts every result and request trace: configured secrets and the attempt\'s own credential', async () => {
     const policy = policyOf(`{ name: A, url: "https://h.example/a", auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
     const sender = new FakeSender().answer('a', { status: 200, data: { echo: 'token-1', nested: { deeper: ['client-secret'] } } });
