@@ -78,7 +78,11 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
   for (const client of [redis, storeRedis]) client.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
   const store = new CallStore(storeRedis, settings.prefix, settings.resultTtlMs);
   const queue = createCallsQueue(redis, settings.prefix);
-  const metrics = new Metrics(queue);
+  const metrics = new Metrics(queue, {
+    workers: { queue: queue.name, count: () => queue.getWorkersCount() },
+    // While the connection is down, ioredis would hold the probe in its offline queue: say not ready at once.
+    ready: () => (storeRedis.status === 'ready' ? store.probeWritable() : Promise.reject(new Error(`redis connection ${storeRedis.status}`))),
+  });
   const http = createHttpClient();
   return {
     settings,

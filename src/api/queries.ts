@@ -25,12 +25,13 @@ export const listQuery = z.strictObject({
       const bad = statuses.filter((s) => !STATUSES.includes(s as CallStatus));
       if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `${bad.map((b) => `"${b}"`).join(', ')}: use ${STATUSES.join(', ')}` });
       return statuses as CallStatus[];
-    }),
-  policy: z.string().regex(/^[a-z0-9-]+$/, 'is not a policy id').optional(),
-  number: z.string().min(1).max(256).optional(),
-  since: timeBound.optional(),
-  until: timeBound.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+    })
+    .describe(`one or more of ${STATUSES.join(', ')} (repeat it, or comma-separate)`),
+  policy: z.string().regex(/^[a-z0-9-]+$/, 'is not a policy id').optional().describe('a policy id'),
+  number: z.string().min(1).max(256).optional().describe('the calling or the called number, exactly or by its digits'),
+  since: timeBound.optional().describe('last change at or after: ISO 8601, or a duration back from now (1h, 7d)'),
+  until: timeBound.optional().describe('last change at or before: ISO 8601, or a duration back from now'),
+  limit: z.coerce.number().int().min(1).max(500).default(50).describe('calls per page'),
   cursor: z
     .string()
     .max(1024)
@@ -40,13 +41,14 @@ export const listQuery = z.strictObject({
       const position = decodeCursor(value);
       if (!position) ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave out' });
       return position;
-    }),
+    })
+    .describe('`next_cursor` of the previous page'),
 });
 
 /** `GET /v1/results` query. */
 export const feedQuery = z.strictObject({
-  after: z.string().regex(ENTRY_ID, 'is not a feed entry id (such as 1764400000000-0)').default('0'),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  after: z.string().regex(ENTRY_ID, 'is not a feed entry id (such as 1764400000000-0)').default('0').describe('read entries after this id (`0`: from the oldest kept)'),
+  limit: z.coerce.number().int().min(1).max(500).default(100).describe('entries per answer'),
   wait: z
     .string()
     .optional()
@@ -55,7 +57,8 @@ export const feedQuery = z.strictObject({
       const ms = parseDuration(value);
       if (ms === undefined || ms > 60_000) ctx.addIssue({ code: 'custom', message: 'is not a duration of at most 60s' });
       return Math.min(ms ?? 0, 60_000);
-    }),
+    })
+    .describe('with nothing new, wait this long (at most 60s) for the next entry'),
 });
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };

@@ -16,10 +16,12 @@ import type { Redactor } from '../util/redact';
 import type { Sender } from '../webhook/send';
 import { registerGuard } from './guard';
 import { JsonTooDeepError, registerJsonBody } from './json-body';
+import { documentRoutes } from './openapi/register';
 import { problem } from './problem';
 import { registerCallRoutes } from './routes/calls';
 import { registerConsoleRoutes } from './routes/console';
 import { registerCurriRoutes } from './routes/curri';
+import { registerDocsRoutes } from './routes/docs';
 import { registerOpsRoutes } from './routes/ops';
 import { registerOverviewRoutes } from './routes/overview';
 import { registerResultRoutes } from './routes/results';
@@ -85,6 +87,8 @@ export function buildApi(deps: ApiDeps) {
   });
   app.setNotFoundHandler((request, reply) => problem(reply, 'CALLHOOK_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
 
+  // Before any route, so every route gets its documentation and is in the document.
+  const openapi = documentRoutes(app);
   registerGuard(app, deps.apiToken);
   registerJsonBody(app);
   registerCallRoutes(app, deps);
@@ -94,5 +98,6 @@ export function buildApi(deps: ApiDeps) {
   registerConsoleRoutes(app);
   registerCurriRoutes(app, deps);
   registerOpsRoutes(app, deps);
+  registerDocsRoutes(app, openapi.document);
   return app;
 }

@@ -16,7 +16,8 @@ const field = () => z.string().max(LIMITS.eventFieldChars, `is longer than ${LIM
 export const CALL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@~-]{0,199}$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
-const eventSchema = z.looseObject({
+/** A call event as producers send it: validates every event the API and Call Test take, and documents them (OpenAPI). */
+export const eventSchema = z.looseObject({
   calling_number: field().min(1, 'is required'),
   called_number: field().min(1, 'is required'),
   call_id: z

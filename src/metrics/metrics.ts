@@ -2,12 +2,35 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { AppContext, AttemptVerdict, PipelineObserver } from '../pipeline/observer';
 import type { AppResult, CallStatus } from '../model/call';
 
+
 /** Where queue depth comes from at scrape time (BullMQ's Queue.getJobCounts). */
 export interface QueueDepthSource {
   getJobCounts(...states: string[]): Promise<Record<string, number>>;
 }
 
+/** What the gauges read from Redis at scrape time, beside the queue depth. */
+export interface ScrapeSources {
+  /** Worker connections BullMQ sees on the named queue (BullMQ's Queue.getWorkersCount). */
+  workers?: { queue: string; count: () => Promise<number> };
+  /** Resolves when Redis answers and takes a write (the readiness probe of `/readyz`). */
+  ready?: () => Promise<unknown>;
+}
+
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+
+/**
+ * How long a scrape waits for Redis. Past it the Redis-backed gauges are left out (and
+ * `callhook_redis_ready` is 0), so `/metrics` still answers while Redis is down: a scrape that
+ * hung on Redis would turn into `up == 0` and hide which of the two is down.
+ */
+export const SCRAPE_REDIS_TIMEOUT_MS = 2000;
+
+/**
+ * prom-client's default metrics that are gauges named like counters (`_total`), which
+ * `promtool check metrics` rejects. Each repeats the sum of its labelled twin
+ * (`callhook_nodejs_active_handles{type}`...), so nothing is lost by leaving them out.
+ */
+const COUNTER_NAMED_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 /**
  * Prometheus metrics of one callhook process, on a registry of its own (so several instances
@@ -40,8 +63,9 @@ export class Metrics implements PipelineObserver {
   });
   private readonly oauthFetches = new Counter({ name: 'callhook_oauth_token_fetches_total', help: 'OAuth2 token requests, by outcome (success, failure)', labelNames: ['outcome'], registers: [this.registry] });
 
-  constructor(queue?: QueueDepthSource) {
+  constructor(queue?: QueueDepthSource, sources: ScrapeSources = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'callhook_' });
+    for (const name of COUNTER_NAMED_GAUGES) this.registry.removeSingleMetric(`callhook_${name}`);
     if (queue) {
       new Gauge({
         name: 'callhook_queue_jobs',
@@ -49,8 +73,35 @@ export class Metrics implements PipelineObserver {
         labelNames: ['state'],
         registers: [this.registry],
         async collect() {
-          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          const counts = await bounded(queue.getJobCounts(...QUEUE_STATES));
+          // No answer from Redis: no sample rather than the last one, which would look current.
+          if (!counts) return this.reset();
           for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+        },
+      });
+    }
+    const { workers, ready } = sources;
+    if (workers) {
+      new Gauge({
+        name: 'callhook_queue_workers',
+        help: 'Worker connections on the calls queue, as BullMQ sees them in Redis (every process reports the same fleet-wide number)',
+        // A label so that "Redis did not answer" can be no sample: an unlabelled gauge always shows a value, and 0 would say "no worker".
+        labelNames: ['queue'],
+        registers: [this.registry],
+        async collect() {
+          const count = await bounded(workers.count());
+          if (count === undefined) return this.reset();
+          this.set({ queue: workers.queue }, count);
+        },
+      });
+    }
+    if (ready) {
+      new Gauge({
+        name: 'callhook_redis_ready',
+        help: 'Whether Redis answered and took a write within 2 s at this scrape (1) or not (0), as /readyz checks it',
+        registers: [this.registry],
+        async collect() {
+          this.set((await bounded(ready().then(() => true))) === true ? 1 : 0);
         },
       });
     }
@@ -84,5 +135,18 @@ export class Metrics implements PipelineObserver {
 
   text(): Promise<string> {
     return this.registry.metrics();
+  }
+}
+
+/** The promise's value, or undefined when it fails or takes longer than SCRAPE_REDIS_TIMEOUT_MS. */
+async function bounded<T>(promise: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), SCRAPE_REDIS_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([promise.catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

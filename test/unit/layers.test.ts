@@ -17,8 +17,8 @@ const LAYERS: [RegExp, number][] = [
   [/^pipeline\//, 6],
   [/^(store|metrics)\//, 7],
   [/^queue\//, 8],
-  [/^(api|cdr|demo|results|console|curri|call-test)\//, 9],
-  [/^(runtime|callhook)\.ts$/, 10],
+  [/^(api|cdr|demo|results|console|curri|call-test|client)\//, 9],
+  [/^(runtime|callhook|producer|index)\.ts$/, 10],
 ];
 const DOMAIN = /^(model|templates|policies|events|pipeline|call-test)\//;
 const ADAPTER_PACKAGES = /^(ioredis|bullmq|axios|axios-retry|fastify)$/;

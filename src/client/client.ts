@@ -1,0 +1,266 @@
+import { randomUUID } from 'node:crypto';
+import { decideRetry, type AttemptOutcome, type RetryRules } from './retry';
+import type { CallEventInput, CallRecord, CallRow, CallStatus, CallTestReport, EnqueueResult } from './types';
+
+/** The part of `fetch` the client uses (Node's global fetch by default; pass your own for a proxy or a test). */
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal },
+) => Promise<{ status: number; headers: { get(name: string): string | null }; text(): Promise<string> }>;
+
+export interface ClientOptions {
+  /** The API's address, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** `CALLHOOK_API_TOKEN`, when the API has one: sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Retries after the first attempt, on 503 and network errors (see decideRetry). @defaultValue 5 */
+  retries?: number;
+  /** First retry delay in ms, doubled each time; a longer Retry-After wins. @defaultValue 500 */
+  retryDelayMs?: number;
+  /** Longest wait between two attempts, in ms. @defaultValue 30000 */
+  maxRetryDelayMs?: number;
+  /** Bound on one attempt, in ms (a long poll of the results feed gets its `wait` on top). @defaultValue 30000 */
+  timeoutMs?: number;
+  fetch?: FetchLike;
+}
+
+/** `GET /v1/calls` filters (README, Results for downstream apps). */
+export interface ListCallsQuery {
+  status?: CallStatus | CallStatus[];
+  policy?: string;
+  /** The calling or the called number, exactly or by its digits. */
+  number?: string;
+  /** ISO 8601, or a duration back from now (`1h`, `7d`). */
+  since?: string;
+  until?: string;
+  /** 1-500. @defaultValue 50 */
+  limit?: number;
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface CallPage {
+  calls: CallRow[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  next_cursor: string | null;
+}
+
+export interface ReplayAnswer {
+  call_id: string;
+  status: 'queued';
+  /** Slugs of the apps that will run again. */
+  replayed: string[];
+}
+
+/** A Call Test request: the policy to run and an event. */
+export interface CallTestInput extends CallEventInput {
+  policy: string;
+  /** @defaultValue 'all' */
+  phase?: 'all' | 'post_call' | 'real_time';
+}
+
+export interface ResultsOptions {
+  /** Start after this feed entry id; `0` for the oldest entry kept. @defaultValue '0' */
+  after?: string;
+  /** Entries per request, 1-500. @defaultValue 100 */
+  limit?: number;
+  /** Keep waiting for new entries (long poll) once the feed is read to its end. @defaultValue true */
+  follow?: boolean;
+  /** How long one long poll waits, at most `60s`. @defaultValue '30s' */
+  wait?: string;
+  /** Stops the iteration (the iterator then ends without an error). */
+  signal?: AbortSignal;
+}
+
+/** One entry of the results feed: a call as it was when it reached a final status. */
+export interface ResultEntry {
+  /** Its position in the feed: pass as `after` to resume after it. */
+  id: string;
+  call: CallRecord;
+}
+
+/** An error answer of the API: `{error: {code, message, problems?}}` with its HTTP status. */
+export class CallhookApiError extends Error {
+  override name = 'CallhookApiError';
+  constructor(
+    readonly status: number,
+    /** Its stable code (README, Error codes), e.g. `CALLHOOK_EVENT_INVALID`. */
+    readonly code: string,
+    message: string,
+    /** For invalid events and queries: each problem, naming its field. */
+    readonly problems: readonly string[] = [],
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+const DEFAULTS = { retries: 5, retryDelayMs: 500, maxRetryDelayMs: 30_000, timeoutMs: 30_000 };
+
+/**
+ * A client of callhook's HTTP API. Calls are queued once per `call_id`: send an event again
+ * (after a timeout, a 503, a crash of your own) and it answers `duplicate` instead of queueing
+ * it twice. Requests that are safe to resend are retried on 503 (honouring Retry-After) and
+ * on network errors; replay and Call Test only when the API said nothing was done (503) or the
+ * request never left (connection refused).
+ */
+export class CallhookClient {
+  private readonly options: Required<Omit<ClientOptions, 'token' | 'fetch'>> & Pick<ClientOptions, 'token'>;
+  private readonly fetch: FetchLike;
+
+  constructor(options: ClientOptions) {
+    this.options = { ...DEFAULTS, ...options, url: options.url.replace(/\/+$/, '') };
+    this.fetch = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
+  }
+
+  /**
+   * Queues one call (`POST /v1/calls`). A call_id is set when the event has none, so the
+   * client's own retries are safe; the answer says which.
+   * @returns `queued`, or `duplicate` when that call_id was queued before (not queued again).
+   * @throws CallhookApiError `CALLHOOK_EVENT_INVALID` (400) with `problems` for an invalid event.
+   */
+  async send(event: CallEventInput): Promise<EnqueueResult> {
+    const answer = await this.request<{ calls: EnqueueResult[] }>('POST', '/v1/calls', { body: withCallId(event), idempotent: true });
+    return answer.calls[0]!;
+  }
+
+  /**
+   * Queues a batch (at most 1000 events, 16 MiB), all or nothing: one invalid event and none is
+   * queued. Each event's answer, in order, is `queued` or `duplicate`.
+   */
+  async sendBatch(events: readonly CallEventInput[]): Promise<EnqueueResult[]> {
+    const answer = await this.request<{ calls: EnqueueResult[] }>('POST', '/v1/calls', { body: events.map(withCallId), idempotent: true });
+    return answer.calls;
+  }
+
+  /** A call with its event and every app result (`GET /v1/calls/:call_id`); undefined when there is no such call. */
+  async getCall(callId: string): Promise<CallRecord | undefined> {
+    try {
+      return await this.request<CallRecord>('GET', `/v1/calls/${encodeURIComponent(callId)}`, { idempotent: true });
+    } catch (error) {
+      if (error instanceof CallhookApiError && error.code === 'CALLHOOK_CALL_NOT_FOUND') return undefined;
+      throw error;
+    }
+  }
+
+  /** One page of calls, newest first by last change (`GET /v1/calls`). */
+  async listCalls(query: ListCallsQuery = {}): Promise<CallPage> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value === undefined) continue;
+      params.set(key, Array.isArray(value) ? value.join(',') : String(value));
+    }
+    const search = params.toString();
+    return this.request<CallPage>('GET', `/v1/calls${search ? `?${search}` : ''}`, { idempotent: true });
+  }
+
+  /**
+   * Runs a failed or partial call's failed apps again (`POST /v1/calls/:call_id/replay`); apps
+   * that succeeded are not sent again.
+   * @throws CallhookApiError `CALLHOOK_CALL_NOT_FOUND` (404), `CALLHOOK_REPLAY_CONFLICT` (409: still queued or running, or nothing to replay).
+   */
+  async replay(callId: string): Promise<ReplayAnswer> {
+    return this.request<ReplayAnswer>('POST', `/v1/calls/${encodeURIComponent(callId)}/replay`, { idempotent: false });
+  }
+
+  /**
+   * Runs a policy now, as Call Test (`POST /v1/call-test`): each app's request (secrets
+   * redacted), answer and result. Nothing is stored or queued, but the apps are really sent.
+   */
+  async callTest(input: CallTestInput): Promise<CallTestReport> {
+    return this.request<CallTestReport>('POST', '/v1/call-test', { body: input, idempotent: false });
+  }
+
+  /**
+   * The results feed (`GET /v1/results`): every call as it reaches a final status, oldest
+   * first, then, with `follow` (the default), each new one as it finishes (long poll). Keep the
+   * last entry's `id` to resume from it after a restart.
+   */
+  async *results(options: ResultsOptions = {}): AsyncGenerator<ResultEntry, void, undefined> {
+    let after = options.after ?? '0';
+    const follow = options.follow ?? true;
+    const limit = options.limit ?? 100;
+    for (;;) {
+      if (options.signal?.aborted) return;
+      const wait = follow ? (options.wait ?? '30s') : undefined;
+      const params = new URLSearchParams({ after, limit: String(limit), ...(wait ? { wait } : {}) });
+      let page: { entries: ResultEntry[]; next_after: string };
+      try {
+        page = await this.request('GET', `/v1/results?${params}`, { idempotent: true, signal: options.signal, extraTimeoutMs: wait ? 65_000 : 0 });
+      } catch (error) {
+        if (options.signal?.aborted) return;
+        throw error;
+      }
+      for (const entry of page.entries) yield entry;
+      after = page.next_after;
+      if (!follow && page.entries.length < limit) return;
+    }
+  }
+
+  private async request<T>(method: string, path: string, how: { body?: unknown; idempotent: boolean; signal?: AbortSignal | undefined; extraTimeoutMs?: number }): Promise<T> {
+    const rules: RetryRules = { retries: this.options.retries, baseDelayMs: this.options.retryDelayMs, maxDelayMs: this.options.maxRetryDelayMs, idempotent: how.idempotent };
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    const body = how.body === undefined ? undefined : JSON.stringify(how.body);
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    for (let attempts = 1; ; attempts++) {
+      const timeout = AbortSignal.timeout(this.options.timeoutMs + (how.extraTimeoutMs ?? 0));
+      const signal = how.signal ? AbortSignal.any([how.signal, timeout]) : timeout;
+      let outcome: AttemptOutcome;
+      try {
+        const response = await this.fetch(this.options.url + path, { method, headers, ...(body !== undefined ? { body } : {}), signal });
+        const text = await response.text();
+        if (response.status < 400) return (text ? JSON.parse(text) : undefined) as T;
+        outcome = { kind: 'answer', status: response.status, retryAfter: response.headers.get('retry-after') };
+        const decision = decideRetry(outcome, attempts, rules);
+        if (!decision.retry) throw apiError(response.status, text);
+        await sleep(decision.delayMs, how.signal);
+      } catch (error) {
+        if (error instanceof CallhookApiError || how.signal?.aborted) throw error;
+        const decision = decideRetry({ kind: 'network', code: networkCode(error, timeout) }, attempts, rules);
+        if (!decision.retry) throw error;
+        await sleep(decision.delayMs, how.signal);
+      }
+    }
+  }
+}
+
+/** A client of callhook's HTTP API (see CallhookClient). */
+export function createClient(options: ClientOptions): CallhookClient {
+  return new CallhookClient(options);
+}
+
+/** The event with a call_id: its own, else a new UUID (so that resending it cannot queue it twice). */
+function withCallId(event: CallEventInput): CallEventInput {
+  return event.call_id === undefined ? { ...event, call_id: randomUUID() } : event;
+}
+
+function apiError(status: number, text: string): CallhookApiError {
+  try {
+    const { error } = JSON.parse(text) as { error: { code: string; message: string; problems?: string[] } };
+    return new CallhookApiError(status, error.code, error.message, error.problems);
+  } catch {
+    return new CallhookApiError(status, `HTTP_${status}`, text.slice(0, 200) || `HTTP ${status}`);
+  }
+}
+
+/** The socket error code under fetch's TypeError (`cause.code`), or TIMEOUT when the attempt ran out of time. */
+function networkCode(error: unknown, timeout: AbortSignal): string | undefined {
+  if (timeout.aborted) return 'TIMEOUT';
+  const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause;
+  return typeof cause?.code === 'string' ? cause.code : undefined;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

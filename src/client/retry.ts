@@ -1,0 +1,59 @@
+/**
+ * When the HTTP client tries a request again, decided from data (as webhook/retry-policy.ts
+ * decides for apps): an outcome and the attempts so far in, retry after a delay or stop out.
+ */
+
+/** What one attempt ended with. */
+export type AttemptOutcome =
+  /** The API answered. `retryAfter` is its Retry-After header, if any. */
+  | { kind: 'answer'; status: number; retryAfter: string | null }
+  /** No answer: `code` is the socket error (ECONNREFUSED, ECONNRESET...) or TIMEOUT. */
+  | { kind: 'network'; code: string | undefined };
+
+export interface RetryRules {
+  /** Retries after the first attempt. */
+  retries: number;
+  /** First retry delay, doubled each time. */
+  baseDelayMs: number;
+  /** Longest wait, Retry-After included. */
+  maxDelayMs: number;
+  /**
+   * Whether sending the request twice does no harm: reads, and POST /v1/calls with a call_id
+   * (a call_id queued before answers `duplicate`). Replay and Call Test are not: a lost answer
+   * may hide a replay that was queued, or a Call Test whose apps were sent.
+   */
+  idempotent: boolean;
+}
+
+export type RetryDecision = { retry: true; delayMs: number } | { retry: false };
+
+/** Errors that mean the request never reached the API, so even a non-idempotent one can be resent. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * 503 (Redis unavailable: the API changed nothing) is retried for every request, after
+ * Retry-After when it asks for longer than the backoff. Network errors and timeouts are retried
+ * for idempotent requests, and for the others only when the request was never sent. Anything
+ * else is the answer.
+ * @param attempts attempts made so far (1 after the first)
+ */
+export function decideRetry(outcome: AttemptOutcome, attempts: number, rules: RetryRules, now: number = Date.now()): RetryDecision {
+  if (attempts > rules.retries) return { retry: false };
+  const backoff = Math.min(rules.baseDelayMs * 2 ** (attempts - 1), rules.maxDelayMs);
+  if (outcome.kind === 'answer') {
+    if (outcome.status !== 503) return { retry: false };
+    const asked = retryAfterMs(outcome.retryAfter, now);
+    return { retry: true, delayMs: Math.min(Math.max(backoff, asked ?? 0), rules.maxDelayMs) };
+  }
+  if (rules.idempotent || (outcome.code !== undefined && NOT_SENT.has(outcome.code))) return { retry: true, delayMs: backoff };
+  return { retry: false };
+}
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now: number = Date.now()): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -1,0 +1,78 @@
+import { CallhookError } from './errors';
+import { parseEvents } from './events/schema';
+import { createCallsQueue } from './queue/calls-queue';
+import { CallProducer, type EnqueueResult } from './queue/producer';
+import { connectRedis } from './runtime';
+import { parseSettings } from './settings';
+import { CallStore } from './store/call-store';
+import type { CallEventInput } from './client/types';
+
+export interface ProducerOptions {
+  /** The workers' Redis (`REDIS_URL`); several comma-separated seed nodes for a cluster. @defaultValue 'redis://127.0.0.1:6379' */
+  redisUrl?: string;
+  /** The workers' `CALLHOOK_PREFIX`: calls under another prefix are never run. @defaultValue 'callhook' */
+  prefix?: string;
+  /** The workers' `CALLHOOK_RESULT_TTL`: how long call records are kept (`7d`, or ms). @defaultValue '7d' */
+  resultTtl?: string | number;
+  /** Told about Redis connection errors (the connection retries by itself). @defaultValue ignore them */
+  onRedisError?: (error: Error) => void;
+}
+
+/** Queues calls straight into callhook's Redis, as the API and the CDR ingester do. */
+export interface Producer {
+  /**
+   * Validates and queues one call. A call_id queued before (by the API, the CDR ingester or
+   * any producer) is answered `duplicate` and not queued again: resending is always safe. A
+   * call without call_id gets a UUID (then a resend is a new call).
+   * @throws CallhookEventError with `problems` when the event is invalid (nothing is queued).
+   */
+  send(event: CallEventInput): Promise<EnqueueResult>;
+  /** Validates a batch, then queues it in one round trip; one invalid event and none is queued. */
+  sendBatch(events: readonly CallEventInput[]): Promise<EnqueueResult[]>;
+  /** Closes the Redis connection (let pending sends settle first). */
+  close(): Promise<void>;
+}
+
+/** Events the producer refused, each problem naming its field (`[2].called_number: is required`), as the API's 400. */
+export class CallhookEventError extends CallhookError {
+  override name = 'CallhookEventError';
+  constructor(readonly problems: string[]) {
+    super('CALLHOOK_EVENT_INVALID', `invalid call event; nothing was queued:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/**
+ * The in-process producer, for code that shares callhook's Redis: the same validation,
+ * idempotency and queue as `POST /v1/calls`, without an HTTP hop. While Redis is unreachable, a
+ * send waits for it to come back (as BullMQ's own Queue.add does).
+ * @throws SettingsError when the prefix or TTL is unusable.
+ */
+export function createProducer(options: ProducerOptions = {}): Producer {
+  const settings = parseSettings({
+    REDIS_URL: options.redisUrl,
+    CALLHOOK_PREFIX: options.prefix,
+    CALLHOOK_RESULT_TTL: typeof options.resultTtl === 'number' ? `${options.resultTtl}ms` : options.resultTtl,
+  });
+  const redis = connectRedis(settings.redisUrl);
+  redis.on('error', (error: Error) => options.onRedisError?.(error));
+  const queue = createCallsQueue(redis, settings.prefix);
+  const producer = new CallProducer(queue, new CallStore(redis, settings.prefix, settings.resultTtlMs));
+  const sendBatch = async (events: readonly CallEventInput[]) => {
+    const parsed = parseEvents(events);
+    if (!parsed.ok) throw new CallhookEventError(parsed.problems);
+    return producer.enqueue(parsed.events);
+  };
+  return {
+    async send(event) {
+      const parsed = parseEvents(event);
+      if (!parsed.ok) throw new CallhookEventError(parsed.problems);
+      const [result] = await producer.enqueue(parsed.events);
+      return result!;
+    },
+    sendBatch,
+    async close() {
+      await queue.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CallhookApiError, createClient } from '../../src/client';
+import { makeEvent } from '../helpers/events';
+import { startHarness } from '../helpers/harness';
+import { freePort } from '../helpers/ports';
+import { Receiver } from '../helpers/receiver';
+
+/**
+ * The HTTP client against a live callhook, and against a real HTTP server on port 0 that
+ * answers the way a struggling API does (503 with Retry-After, not listening yet).
+ */
+describe('HTTP client', () => {
+  const TOKEN = 'client-test-token-0123456789abcdef0123456';
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    receiver.on('/down', () => ({ status: 500 }));
+    h = await startHarness(__filename, `
+policies:
+  - id: ok
+    apps: [{ name: CRM, url: "${receiver.url}/crm" }]
+  - id: broken
+    apps: [{ name: Ticket, url: "${receiver.url}/down", retry_count: 0 }]
+`, { apiToken: TOKEN });
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await receiver?.stop();
+  });
+
+  it('sends, reads, lists, replays, runs Call Test and follows the results feed', async () => {
+    const client = createClient({ url: `${h.baseUrl}/`, token: TOKEN });
+    const good = makeEvent({ policy: 'ok' });
+    const bad = makeEvent({ policy: 'broken' });
+    expect(await client.send(good)).toEqual({ call_id: good.call_id, status: 'queued' });
+    expect(await client.sendBatch([good, bad])).toEqual([
+      { call_id: good.call_id, status: 'duplicate' },
+      { call_id: bad.call_id, status: 'queued' },
+    ]);
+    const { call_id: generated } = await client.send({ calling_number: '5550100', called_number: '1000', policy: 'ok' });
+    expect(generated).toMatch(/^[0-9a-f-]{36}$/);
+
+    const seen = new Map<string, string>();
+    const controller = new AbortController();
+    for await (const entry of client.results({ wait: '2s', signal: controller.signal })) {
+      seen.set(entry.call.call_id, entry.call.status);
+      if (seen.size === 3) controller.abort();
+    }
+    expect(Object.fromEntries(seen)).toEqual({ [good.call_id]: 'completed', [bad.call_id]: 'failed', [generated]: 'completed' });
+
+    expect((await client.getCall(good.call_id))?.app_data.crm?.status).toBe('success');
+    expect(await client.getCall('no-such-call')).toBeUndefined();
+    const page = await client.listCalls({ status: ['failed'], policy: 'broken' });
+    expect(page.calls.map((c) => c.call_id)).toEqual([bad.call_id]);
+
+    receiver.on('/down', () => ({ status: 200, body: { ok: true } }));
+    expect(await client.replay(bad.call_id)).toEqual({ call_id: bad.call_id, status: 'queued', replayed: ['ticket'] });
+    await expect(client.replay(bad.call_id)).rejects.toMatchObject({ name: 'CallhookApiError', status: 409, code: 'CALLHOOK_REPLAY_CONFLICT' });
+
+    const report = await client.callTest({ policy: 'ok', calling_number: '+1 (555) 123-4567', called_number: '1000' });
+    expect(report.apps.map((a) => a.result.status)).toEqual(['success']);
+
+    const refused = await client.send({ calling_number: '1', called_number: '' }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(CallhookApiError);
+    expect(refused).toMatchObject({ status: 400, code: 'CALLHOOK_EVENT_INVALID', problems: ['called_number: is required'] });
+    await expect(createClient({ url: h.baseUrl }).listCalls()).rejects.toMatchObject({ status: 401, code: 'CALLHOOK_UNAUTHORIZED' });
+  });
+
+  describe('retries', () => {
+    let server: Server | undefined;
+    const bodies: string[] = [];
+    afterEach(async () => {
+      await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+      server = undefined;
+      bodies.length = 0;
+    });
+    /** An API stand-in: answers each request with the next of `statuses`, and queues the call on the last. */
+    const flaky = (statuses: number[], port = 0) =>
+      new Promise<string>((resolve) => {
+        let n = 0;
+        server = createServer((req, res) => {
+          let body = '';
+          req.on('data', (chunk) => (body += chunk));
+          req.on('end', () => {
+            bodies.push(body);
+            const status = statuses[Math.min(n++, statuses.length - 1)]!;
+            if (status === 503) res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(JSON.stringify({ error: { code: 'CALLHOOK_UNAVAILABLE', message: 'Redis is unavailable' } }));
+            else res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ calls: [{ call_id: JSON.parse(body).call_id, status: 'queued' }] }));
+          });
+        }).listen(port, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`));
+      });
+
+    it('retries a 503 after Retry-After, resending the same call_id', async () => {
+      const url = await flaky([503, 503, 202]);
+      const started = Date.now();
+      const result = await createClient({ url, retryDelayMs: 10 }).send({ calling_number: '1', called_number: '2' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1900); // two Retry-After: 1
+      expect(result.status).toBe('queued');
+      expect(bodies).toHaveLength(3);
+      expect(new Set(bodies.map((b) => JSON.parse(b).call_id))).toEqual(new Set([result.call_id]));
+    });
+
+    it('gives up after its retries with the API error', async () => {
+      const url = await flaky([503]);
+      await expect(createClient({ url, retries: 1, maxRetryDelayMs: 20 }).send({ calling_number: '1', called_number: '2' })).rejects.toMatchObject({ status: 503, code: 'CALLHOOK_UNAVAILABLE' });
+      expect(bodies).toHaveLength(2);
+    });
+
+    it('retries while the API is not listening yet (connection refused)', async () => {
+      const port = await freePort();
+      setTimeout(() => void flaky([202], port), 300);
+      const result = await createClient({ url: `http://127.0.0.1:${port}`, retryDelayMs: 100 }).send({ call_id: 'c-refused', calling_number: '1', called_number: '2' });
+      expect(result).toEqual({ call_id: 'c-refused', status: 'queued' });
+    });
+  });
+});

@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CLI } from '../helpers/processes';
+import { systemdAnalyze } from '../helpers/tools';
+
+/**
+ * deploy/systemd/: each unit passes `systemd-analyze verify`, scores as well hardened with
+ * `systemd-analyze security --offline`, and starts a command the CLI really has.
+ *
+ * verify checks that ExecStart's program exists and is executable; /usr/local/bin/callhook (where
+ * `npm install -g` puts it) does not exist on a build machine. So each unit is verified as a copy
+ * whose only change is that path, pointing at an executable the test creates that runs this
+ * checkout's CLI; the test checks the copy differs in that line and nowhere else.
+ */
+const DIR = resolve(__dirname, '../../deploy/systemd');
+const UNITS = readdirSync(DIR).filter((f) => f.endsWith('.service')).sort();
+const INSTALLED = '/usr/local/bin/callhook';
+
+/** A unit's settings: `Key` → values, in order (ExecStart, ReadWritePaths...). */
+function settings(text: string): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const match = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (match) found.set(match[1]!, [...(found.get(match[1]!) ?? []), match[2]!]);
+  }
+  return found;
+}
+
+describe('systemd units', () => {
+  let dir: string;
+  let program: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'callhook-units-'));
+    program = join(dir, 'callhook');
+    writeFileSync(program, `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
+    chmodSync(program, 0o755);
+    for (const unit of UNITS) {
+      const text = readFileSync(join(DIR, unit), 'utf8');
+      const copy = text.replaceAll(INSTALLED, program);
+      const changed = copy.split('\n').filter((line, i) => line !== text.split('\n')[i]);
+      expect(changed).toEqual([expect.stringMatching(new RegExp(`^ExecStart=${program.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} `))]);
+      writeFileSync(join(dir, unit), copy);
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('there are units for the API, the worker and the CDR watcher', () => {
+    expect(UNITS).toEqual(['callhook-api.service', 'callhook-ingest-cdr.service', 'callhook-worker.service']);
+  });
+
+  it.each(UNITS)('%s passes systemd-analyze verify with nothing to say', (unit) => {
+    const result = spawnSync(systemdAnalyze(), ['verify', join(dir, unit)], { encoding: 'utf8', timeout: 30_000 });
+    expect(`${result.stdout}${result.stderr}`).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it.each(UNITS)('%s is hardened: exposure at most 2.0 ("OK") in systemd-analyze security', (unit) => {
+    const result = spawnSync(systemdAnalyze(), ['security', '--offline=true', '--no-pager', join(dir, unit)], { encoding: 'utf8', timeout: 30_000 });
+    const level = /Overall exposure level for \S+: ([\d.]+)/.exec(result.stdout)?.[1];
+    expect(level).toBeDefined();
+    expect(Number(level)).toBeLessThanOrEqual(2.0);
+  });
+
+  it.each(UNITS)('%s runs as the callhook user, restarts on failure, reads the environment file, cannot gain privileges', (unit) => {
+    const s = settings(readFileSync(join(DIR, unit), 'utf8'));
+    expect(s.get('User')).toEqual(['callhook']);
+    expect(s.get('EnvironmentFile')).toEqual(['/etc/callhook/callhook.env']);
+    expect(s.get('Restart')).toEqual(['on-failure']);
+    expect(s.get('NoNewPrivileges')).toEqual(['yes']);
+    expect(s.get('ProtectSystem')).toEqual(['strict']);
+    expect(s.get('ExecStart')?.[0]).toMatch(new RegExp(`^${INSTALLED} `));
+  });
+
+  it('the CDR watcher may write the directory it watches, and nothing else', () => {
+    const s = settings(readFileSync(join(DIR, 'callhook-ingest-cdr.service'), 'utf8'));
+    const args = s.get('ExecStart')![0]!.split(/\s+/);
+    expect(args.slice(1, 2)).toEqual(['ingest-cdr']);
+    expect(args).toContain('--watch');
+    const watched = args.filter((a, i) => i > 1 && !a.startsWith('--'));
+    expect(s.get('ReadWritePaths')).toEqual(watched);
+    expect(readFileSync(join(DIR, 'callhook.tmpfiles'), 'utf8')).toContain(`d ${watched[0]} 2770 callhook callhook`);
+    for (const unit of UNITS.filter((u) => u !== 'callhook-ingest-cdr.service')) expect(settings(readFileSync(join(DIR, unit), 'utf8')).get('ReadWritePaths')).toBeUndefined();
+  });
+
+  it.each(UNITS)("%s's command line is one the CLI takes", (unit) => {
+    const args = settings(readFileSync(join(dir, unit), 'utf8')).get('ExecStart')![0]!.split(/\s+/).slice(1);
+    const result = spawnSync(program, [...args, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`Usage: callhook ${args[0]}`));
+  });
+});

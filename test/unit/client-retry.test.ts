@@ -1,0 +1,38 @@
+import { decideRetry, retryAfterMs, type AttemptOutcome } from '../../src/client/retry';
+
+const rules = { retries: 3, baseDelayMs: 100, maxDelayMs: 5000 };
+const NOW = Date.parse('2026-11-29T10:00:00Z');
+const answer = (status: number, retryAfter: string | null = null): AttemptOutcome => ({ kind: 'answer', status, retryAfter });
+const network = (code?: string): AttemptOutcome => ({ kind: 'network', code });
+
+describe('decideRetry: when the HTTP client sends a request again', () => {
+  it.each([
+    ['503 without Retry-After: backoff', answer(503), 1, true, { retry: true, delayMs: 100 }],
+    ['503, third attempt: doubled twice', answer(503), 3, true, { retry: true, delayMs: 400 }],
+    ['503 with Retry-After longer than the backoff', answer(503, '5'), 1, true, { retry: true, delayMs: 5000 }],
+    ['503 with Retry-After shorter than the backoff', answer(503, '0'), 2, true, { retry: true, delayMs: 200 }],
+    ['503 with an HTTP-date Retry-After', answer(503, 'Sun, 29 Nov 2026 10:00:02 GMT'), 1, true, { retry: true, delayMs: 2000 }],
+    ['503 asking for more than the cap', answer(503, '3600'), 1, true, { retry: true, delayMs: 5000 }],
+    ['503 on a non-idempotent request: the API changed nothing', answer(503), 1, false, { retry: true, delayMs: 100 }],
+    ['503 after the last retry', answer(503), 4, true, { retry: false }],
+    ['400: the answer', answer(400), 1, true, { retry: false }],
+    ['409: the answer', answer(409), 1, true, { retry: false }],
+    ['500: not retried (nothing says it is safe)', answer(500), 1, true, { retry: false }],
+    ['connection reset, idempotent', network('ECONNRESET'), 1, true, { retry: true, delayMs: 100 }],
+    ['timeout, idempotent', network('TIMEOUT'), 2, true, { retry: true, delayMs: 200 }],
+    ['connection reset, not idempotent: the request may have been done', network('ECONNRESET'), 1, false, { retry: false }],
+    ['timeout, not idempotent', network('TIMEOUT'), 1, false, { retry: false }],
+    ['connection refused, not idempotent: never sent', network('ECONNREFUSED'), 1, false, { retry: true, delayMs: 100 }],
+    ['DNS failure, not idempotent: never sent', network('ENOTFOUND'), 1, false, { retry: true, delayMs: 100 }],
+    ['unknown network error, not idempotent', network(undefined), 1, false, { retry: false }],
+  ])('%s', (_name, outcome, attempts, idempotent, expected) => {
+    expect(decideRetry(outcome, attempts, { ...rules, idempotent }, NOW)).toEqual(expected);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date', () => {
+    expect(retryAfterMs('7', NOW)).toBe(7000);
+    expect(retryAfterMs('Sun, 29 Nov 2026 09:59:00 GMT', NOW)).toBe(0);
+    expect(retryAfterMs('soon', NOW)).toBeUndefined();
+    expect(retryAfterMs(null, NOW)).toBeUndefined();
+  });
+});
