@@ -1,5 +1,4 @@
-/** A UTF-16 surrogate without its pair: not a character, and not encodable as UTF-8. */
-export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+export { LONE_SURROGATE } from '../util/well-formed';
 
 /**
  * `String(value)` as Handlebars inserts it, except that call data such as `{"toString": ""}`
