@@ -36,7 +36,18 @@ export const DEFAULTS = {
     timeoutMs: 30 * SECOND,
     retryCount: 3,
     retryDelayMs: 1 * SECOND,
+    /** Retry delays vary by up to this fraction either way, so a backlog's retries do not arrive in lockstep. */
+    retryJitter: 0.2,
     maxResponseBytes: 1024 * 1024,
+  },
+  /** Circuit breaker per destination (scheme, host, port). */
+  circuit: {
+    /** Consecutive network, 5xx or timeout failures that open it. */
+    failures: 5,
+    /** How long it stays open before one probe is let through. */
+    openForMs: 30 * SECOND,
+    /** A call waits at most this long for a circuit before it is sent anyway. */
+    maxWaitMs: 3_600_000,
   },
 } as const;
 

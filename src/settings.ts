@@ -23,7 +23,11 @@ export interface Settings {
   metricsPort: number | undefined;
   /** A CURRI request is answered within this, real-time apps included. */
   curriTimeoutMs: number;
+  /** HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (either case) as set: webhook and token requests follow them. */
+  proxyEnv: Record<string, string>;
 }
+
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy'];
 
 /** Reads settings from `env` (never from process.env directly, so tests pass a plain object). */
 export function parseSettings(env: Readonly<Record<string, string | undefined>>): Settings {
@@ -63,12 +67,18 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     shutdownTimeoutMs: duration('CALLHOOK_SHUTDOWN_TIMEOUT', DEFAULTS.shutdownTimeoutMs, 0),
     metricsPort: env.CALLHOOK_METRICS_PORT ? int('CALLHOOK_METRICS_PORT', 0, 0, 65535) : undefined,
     curriTimeoutMs: duration('CALLHOOK_CURRI_TIMEOUT', DEFAULTS.curriTimeoutMs, 1),
+    proxyEnv: proxyEnvOf(env),
   };
   if (settings.redisUrl.includes(',') && !/^\{[^}]+\}/.test(prefix)) {
     problems.push(`CALLHOOK_PREFIX=${prefix}: on Redis Cluster the prefix must be a hash tag such as {callhook}, so a call's keys share one slot`);
   }
   if (problems.length > 0) throw new SettingsError(problems);
   return settings;
+}
+
+/** The proxy variables that are set, as axios reads them. */
+export function proxyEnvOf(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  return Object.fromEntries(PROXY_VARIABLES.filter((name) => env[name]).map((name) => [name, env[name]!]));
 }
 
 /** True for addresses only this machine can reach. */

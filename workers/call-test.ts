@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { formatCallTest } from '../src/call-test/format';
 import { parseCallTest, runCallTest } from '../src/call-test/run';
 import { Redactor } from '../src/util/redact';
-import { closeHttpClient, createHttpClient } from '../src/webhook/http-client';
+import { closeHttpClient, createHttpClient, proxySecrets } from '../src/webhook/http-client';
+import { proxyEnvOf } from '../src/settings';
 import { OAuthTokenCache } from '../src/webhook/oauth';
 import { HttpSender } from '../src/webhook/send';
 import { loadOrExit } from './cli-support';
@@ -49,10 +50,11 @@ export function registerCallTest(program: Command): void {
         for (const problem of input.problems) process.stderr.write(`callhook: ${problem}\n`);
         process.exit(2);
       }
-      const http = createHttpClient();
+      const proxyEnv = proxyEnvOf(process.env);
+      const http = createHttpClient({ proxyEnv });
       try {
         const sender = new HttpSender(http, new OAuthTokenCache(http));
-        const report = await runCallTest(input, { sender, redactor: new Redactor(config.secrets) });
+        const report = await runCallTest(input, { sender, redactor: new Redactor([...config.secrets, ...proxySecrets(proxyEnv)]) });
         process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatCallTest(report));
         process.exitCode = report.ok ? 0 : 1;
       } finally {

@@ -2,9 +2,12 @@ import { formatDuration } from '../util/duration';
 import { longestSchedule } from '../webhook/retry-policy';
 import type { CallhookConfig, Policy } from '../policies/types';
 
-/** The longest a queued call of this policy can take, every post-call app retried to the end. */
+/**
+ * The longest a queued call of this policy can take: every post-call app retried to the end and
+ * held by an open circuit for its `max_wait` (rate-limit waits depend on the backlog, not on the policy).
+ */
 export function longestPolicySchedule(policy: Policy): number {
-  return policy.apps.filter((app) => app.phase === 'post_call').reduce((total, app) => total + longestSchedule(app), 0);
+  return policy.apps.filter((app) => app.phase === 'post_call').reduce((total, app) => total + longestSchedule(app) + (app.circuit ? app.circuit.maxWaitMs : 0), 0);
 }
 
 /**
@@ -17,6 +20,6 @@ export function retentionProblems(config: CallhookConfig, ttlMs: number): string
     .filter(({ longest }) => longest >= ttlMs)
     .map(
       ({ policy, longest }) =>
-        `CALLHOOK_RESULT_TTL=${formatDuration(ttlMs)} is shorter than policy ${policy.id}'s longest retry schedule (${formatDuration(longest)}, every retry at its longest): its call records could expire mid-call. Raise CALLHOOK_RESULT_TTL or lower retry_count/retry_delay`,
+        `CALLHOOK_RESULT_TTL=${formatDuration(ttlMs)} is shorter than policy ${policy.id}'s longest retry schedule (${formatDuration(longest)}, every retry and circuit wait at its longest): its call records could expire mid-call. Raise CALLHOOK_RESULT_TTL or lower retry_count/retry_delay/circuit.max_wait`,
     );
 }

@@ -1,8 +1,11 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { RE2JS } from 're2js';
 import { compileBody } from '../templates/body';
 import { compileTemplate, compileUrlTemplate, type Template } from '../templates/engine';
 import type { AppInput, CurriInput, PolicyInput } from './schema';
-import type { CurriBlock, FieldMatch, Policy, WebhookApp } from './types';
+import type { AppBody, CurriBlock, FieldMatch, Policy, TlsOptions, WebhookApp } from './types';
 
 /** "CRM Lookup" → "crm-lookup" (the product's app slug rule). */
 export function slugify(name: string): string {
@@ -38,12 +41,99 @@ function checkUrl(app: AppInput, problem: (field: string, message: string) => vo
   }
 }
 
+/** `scheme://host:port` of a URL whose authority is literal, for the circuit breaker; undefined when templated. */
+function literalDestination(url: string): string | undefined {
+  const templated = url.indexOf('{{');
+  const literal = templated === -1 ? url : url.slice(0, templated);
+  if (!CLOSED_AUTHORITY.test(literal) && templated !== -1) return undefined;
+  try {
+    return destinationOf(templated === -1 ? url : literal);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `scheme://host:port` of a URL, the port always written. @throws TypeError on a URL that does not parse */
+export function destinationOf(url: string): string {
+  const { protocol, hostname, port } = new URL(url);
+  return `${protocol}//${hostname}:${port || (protocol === 'https:' ? '443' : '80')}`;
+}
+
+const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
+
+/** The body as its format needs it; each problem names its field. */
+function compileAppBody(input: AppInput, compile: (field: string, source: string) => Template, problem: (field: string, message: string) => void): AppBody | undefined {
+  const { body } = input;
+  if (body === undefined) return undefined;
+  switch (input.body_format) {
+    case 'json': {
+      // JSON text is parsed at load (the schema has checked it), so a broken body is a config error, not a 3 a.m. surprise.
+      const value: unknown = typeof body === 'string' ? JSON.parse(body) : body;
+      try {
+        return { format: 'json', node: compileBody(value) };
+      } catch (error) {
+        problem('body', `template does not compile: ${(error as Error).message.split('\n')[0]}`);
+        return undefined;
+      }
+    }
+    case 'form': {
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        problem('body', 'with body_format: form, body is a map of field names to values');
+        return undefined;
+      }
+      const fields: (readonly [string, Template])[] = [];
+      for (const [name, value] of Object.entries(body)) {
+        if (value !== null && typeof value === 'object') problem(`body.${name}`, 'a form field is text, a number or a boolean (nested values cannot be form-encoded)');
+        else fields.push([name, compile(`body.${name}`, value === null ? '' : String(value))]);
+      }
+      return { format: 'form', fields };
+    }
+    case 'text':
+      if (typeof body !== 'string') {
+        problem('body', 'with body_format: text, body is one template (a string), sent as it renders');
+        return undefined;
+      }
+      if (input.content_type === undefined) problem('content_type', 'is required with body_format: text (application/xml, text/plain; charset=utf-8...)');
+      return { format: 'text', template: compile('body', body) };
+  }
+}
+
+/** Reads an app's TLS files and checks they hold what they should; each problem names its field. */
+function compileTls(input: NonNullable<AppInput['tls']>, baseDir: string, problem: (field: string, message: string) => void): TlsOptions {
+  const read = (field: string, file: string | undefined, check: (pem: string) => unknown, what: string): string | undefined => {
+    if (file === undefined) return undefined;
+    let pem: string;
+    try {
+      pem = readFileSync(resolve(baseDir, file), 'utf8');
+    } catch (error) {
+      problem(`tls.${field}`, `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+    try {
+      check(pem);
+    } catch (error) {
+      problem(`tls.${field}`, `${file} is not ${what} (${(error as Error).message})`);
+    }
+    return pem;
+  };
+  if ((input.cert_file === undefined) !== (input.key_file === undefined)) problem(input.cert_file ? 'tls.key_file' : 'tls.cert_file', 'a client certificate needs both cert_file and key_file');
+  return {
+    ca: read('ca_file', input.ca_file, (pem) => new X509Certificate(pem), 'a PEM certificate'),
+    cert: read('cert_file', input.cert_file, (pem) => new X509Certificate(pem), 'a PEM certificate'),
+    key: read('key_file', input.key_file, (pem) => createPrivateKey(pem), 'a PEM private key'),
+    rejectUnauthorized: input.reject_unauthorized,
+  };
+}
+
 /** Compiles one app's templates; each failure is reported against its own field. */
-function compileApp(input: AppInput, problem: (field: string, message: string) => void): WebhookApp | undefined {
+function compileApp(input: AppInput, baseDir: string, problem: (field: string, message: string) => void): WebhookApp | undefined {
   const slug = input.slug ?? slugify(input.name);
   if (slug === '') problem('name', 'has no letters or digits to make a slug from; set `slug:`');
   checkUrl(input, problem);
   if (input.body !== undefined && input.method === 'GET') problem('body', 'a GET request carries no body; use POST');
+  if (input.rate_limit && input.phase === 'real_time') problem('rate_limit', 'applies to post-call apps only: a real-time app cannot wait for a slot');
+  const signingKey = input.signing ? Buffer.from(input.signing.secret.slice('whsec_'.length), 'base64') : undefined;
+  if (signingKey && signingKey.length < 16) problem('signing.secret', `the key is ${signingKey.length} bytes; use at least 24 random bytes`);
 
   let failed = false;
   const compile = (field: string, source: string, compiler = compileTemplate): Template => {
@@ -58,15 +148,17 @@ function compileApp(input: AppInput, problem: (field: string, message: string) =
   const url = compile('url', input.url, compileUrlTemplate);
   const query = input.query.map(([k, v]) => [k, compile(`query.${k}`, v)] as const);
   const headers = input.headers.map(([k, v]) => [k, compile(`headers.${k}`, v)] as const);
-  let body;
-  try {
-    body = input.body === undefined ? undefined : compileBody(input.body);
-  } catch (error) {
+  const body = compileAppBody(input, compile, (field, message) => {
     failed = true;
-    problem('body', `template does not compile: ${(error as Error).message.split('\n')[0]}`);
-  }
+    problem(field, message);
+  });
   const when = input.when === undefined ? undefined : compile('when', input.when);
   const message = input.message === undefined ? undefined : compile('message', input.message);
+  const rateLimitKey = input.rate_limit_key === undefined ? undefined : compile('rate_limit_key', input.rate_limit_key);
+  const tls = input.tls && compileTls(input.tls, baseDir, (field, message) => {
+    failed = true;
+    problem(field, message);
+  });
   if (failed) return undefined;
   return {
     name: input.name,
@@ -78,11 +170,19 @@ function compileApp(input: AppInput, problem: (field: string, message: string) =
     query,
     headers,
     body,
+    contentType: input.content_type ?? (input.body_format === 'form' ? FORM_CONTENT_TYPE : 'application/json'),
     auth: input.auth,
+    destination: literalDestination(input.url),
+    signingKey,
+    tls,
+    rateLimit: input.rate_limit && { ...input.rate_limit, intervalMs: input.rate_limit.periodMs / input.rate_limit.count },
+    rateLimitKey,
+    circuit: input.circuit && { failures: input.circuit.failures, openForMs: input.circuit.open_for, maxWaitMs: input.circuit.max_wait },
     timeoutMs: input.timeout,
     retryCount: input.retry_count,
     retryDelayMs: input.retry_delay,
     retryOnStatus: new Set(input.retry_on_status),
+    retryJitter: input.retry_jitter,
     when,
     message,
     onFailure: input.on_failure,
@@ -100,8 +200,11 @@ export function compileMatch(field: string, pattern: string): FieldMatch {
   return { field, pattern, test: (value) => regex.test(value) };
 }
 
-/** Builds a policy; `problems` receives `policies[i]...`-prefixed messages. */
-export function compilePolicy(input: PolicyInput, index: number, problems: string[]): Policy {
+/**
+ * Builds a policy; `problems` receives `policies[i]...`-prefixed messages. Relative TLS file
+ * paths are read from `baseDir` (the policies file's directory).
+ */
+export function compilePolicy(input: PolicyInput, index: number, problems: string[], baseDir = '.'): Policy {
   const at = `policies[${index}]`;
   const match: FieldMatch[] = [];
   for (const [field, pattern] of Object.entries(input.match ?? {})) {
@@ -115,7 +218,7 @@ export function compilePolicy(input: PolicyInput, index: number, problems: strin
   const seen = new Map<string, number>();
   input.apps.forEach((appInput, appIndex) => {
     const problem = (field: string, message: string) => problems.push(`${at}.apps[${appIndex}].${field}: ${message}`);
-    const app = compileApp(appInput, problem);
+    const app = compileApp(appInput, baseDir, problem);
     if (!app) return;
     const earlier = seen.get(app.slug);
     if (earlier !== undefined) problem('name', `slug "${app.slug}" is already used by apps[${earlier}]`);

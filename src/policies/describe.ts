@@ -27,6 +27,35 @@ export interface AppView {
   when: string | null;
   message: string | null;
   on_failure: WebhookApp['onFailure'];
+  delivery: DeliveryView;
+}
+
+/** The app's delivery controls as written (`signed` and `tls` say only whether they are set). */
+export interface DeliveryView {
+  body_format: 'json' | 'form' | 'text';
+  /** `N/s`, `N/m` or `N/h`; null: no limit. */
+  rate_limit: string | null;
+  rate_limit_key: string | null;
+  /** null: the app ignores its destination's circuit. */
+  circuit: { failures: number; open_for_ms: number; max_wait_ms: number } | null;
+  retry_jitter: number;
+  signed: boolean;
+  tls: boolean;
+}
+
+const PERIOD_UNIT: Record<number, string> = { 1000: 's', 60_000: 'm', 3_600_000: 'h' };
+
+function describeDelivery(app: WebhookApp, text: (value: string) => string): DeliveryView {
+  const { rateLimit, circuit } = app;
+  return {
+    body_format: app.body?.format ?? 'json',
+    rate_limit: rateLimit ? `${rateLimit.count}/${PERIOD_UNIT[rateLimit.periodMs]}` : null,
+    rate_limit_key: app.rateLimitKey ? text(app.rateLimitKey.source) : null,
+    circuit: circuit ? { failures: circuit.failures, open_for_ms: circuit.openForMs, max_wait_ms: circuit.maxWaitMs } : null,
+    retry_jitter: app.retryJitter,
+    signed: app.signingKey !== undefined,
+    tls: app.tls !== undefined,
+  };
 }
 
 /** Every policy for display, in file order; templates pass the redactor (a `${SECRET}` in a URL path stays hidden). */
@@ -56,6 +85,7 @@ function describePolicy(policy: Policy, redactor: Redactor): PolicyView {
       when: app.when ? text(app.when.source) : null,
       message: app.message ? text(app.message.source) : null,
       on_failure: app.onFailure,
+      delivery: describeDelivery(app, text),
     })),
   };
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname } from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from '../errors';
 import { compilePolicy } from './compile';
@@ -55,7 +55,7 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
   const policies: Policy[] = [];
   const byId = new Map<string, Policy>();
   parsed.data.policies.forEach((input, index) => {
-    const policy = compilePolicy(input, index, problems);
+    const policy = compilePolicy(input, index, problems, source === 'inline' ? '.' : dirname(source));
     if (byId.has(policy.id)) problems.push(`policies[${index}].id: "${policy.id}" is used by an earlier policy`);
     byId.set(policy.id, policy);
     policies.push(policy);
@@ -81,12 +81,16 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
     }),
   );
   for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);
+  for (const policy of parsed.data.policies) {
+    for (const app of policy.apps) if (app.signing) secrets.add(app.signing.secret).add(app.signing.secret.slice('whsec_'.length));
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({ policies, byId, secrets: [...secrets].filter((s) => s.length > 0), source });
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value === null || typeof value !== 'object' || Object.isFrozen(value) || value instanceof RegExp) return value;
+  // A Buffer (a signing key) cannot be frozen; nothing hands it out to be changed.
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value) || value instanceof RegExp || ArrayBuffer.isView(value)) return value;
   if (value instanceof Map || value instanceof Set) {
     for (const item of value.values()) deepFreeze(item);
   } else {

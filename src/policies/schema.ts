@@ -57,15 +57,44 @@ const auth = z.discriminatedUnion('type', [
   }),
 ]);
 
-/** A JSON text body is parsed at load, so a broken body is a config error, not a 3 a.m. surprise. */
-const body = z.unknown().transform((value, ctx) => {
-  if (typeof value !== 'string') return value;
-  try {
-    return JSON.parse(value) as unknown;
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: `not valid JSON text: ${(error as Error).message}` });
+/**
+ * `N/s`, `N/m` or `N/h`: requests an app may send per period, shared by every worker. N is
+ * capped because Redis keeps one entry per send of the last period.
+ */
+const rateLimit = z.string().transform((value, ctx) => {
+  const match = /^\s*(\d+)\s*\/\s*(s|m|h)\s*$/.exec(value);
+  const count = match ? Number(match[1]) : 0;
+  if (!match || count < 1 || count > 10_000) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a rate (use N/s, N/m or N/h, N from 1 to 10000)` });
     return z.NEVER;
   }
+  const periodMs = { s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 's' | 'm' | 'h'];
+  return { count, periodMs };
+});
+
+/** The destination's circuit breaker, on by default; `false` sends this app whatever the circuit says. */
+const circuit = z
+  .union([
+    z.literal(false),
+    z.strictObject({
+      failures: z.number().int().min(1).max(1000).default(DEFAULTS.circuit.failures),
+      open_for: duration(DEFAULTS.circuit.openForMs, '1h'),
+      max_wait: duration(DEFAULTS.circuit.maxWaitMs, '7d'),
+    }),
+  ])
+  .default({ failures: DEFAULTS.circuit.failures, open_for: DEFAULTS.circuit.openForMs, max_wait: DEFAULTS.circuit.maxWaitMs });
+
+/** Standard Webhooks signing: `whsec_` and the base64 key. */
+const signing = z.strictObject({
+  secret: z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be "whsec_" followed by the base64 key (Standard Webhooks)'),
+});
+
+/** Files for a private CA and mutual TLS; read at load. */
+const tls = z.strictObject({
+  ca_file: z.string().min(1).optional(),
+  cert_file: z.string().min(1).optional(),
+  key_file: z.string().min(1).optional(),
+  reject_unauthorized: z.boolean().default(true),
 });
 
 export const appSchema = z.strictObject({
@@ -88,17 +117,40 @@ export const appSchema = z.strictObject({
   auth: auth.default({ type: 'none' }),
   headers: keyValues('header'),
   query: keyValues('query'),
-  body: body.optional(),
+  /** A value (json, form) or text; what it may be depends on `body_format` (checked when compiled). */
+  body: z.unknown().optional(),
+  body_format: z.enum(['json', 'form', 'text']).default('json'),
+  content_type: z.string().regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'is not a valid Content-Type').optional(),
+  signing: signing.optional(),
+  tls: tls.optional(),
   // Bounds one attempt; past 2^31 ms Node's timers would fire at once, and an hour is no webhook.
   timeout: duration(DEFAULTS.app.timeoutMs, '1h'),
   retry_count: z.number().int().min(0).max(20).default(DEFAULTS.app.retryCount),
   retry_delay: duration(DEFAULTS.app.retryDelayMs),
   retry_on_status: z.array(z.number().int().min(400).max(599)).default([]),
+  retry_jitter: z.number().min(0).max(1).default(DEFAULTS.app.retryJitter),
+  rate_limit: rateLimit.optional(),
+  rate_limit_key: z.string().min(1).optional(),
+  circuit,
   when: z.string().optional(),
   message: z.string().optional(),
   on_failure: z.enum(['continue', 'stop']).default('continue'),
   max_response_bytes: z.number().int().positive().default(DEFAULTS.app.maxResponseBytes),
-});
+}).refine(
+  (app) => (app.body_format ?? 'json') !== 'json' || typeof app.body !== 'string' || isJsonText(app.body),
+  // Checked even when other fields have problems (so the file's problems all show at once), but
+  // only on an object: an app that is null or a list has its own problem already.
+  { path: ['body'], message: 'not valid JSON text', when: ({ value }) => typeof value === 'object' && value !== null && !Array.isArray(value) },
+);
+
+function isJsonText(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** What CUCM is told when it asks through CURRI: rendered after the real-time apps. */
 export const curriSchema = z.strictObject({

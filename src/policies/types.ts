@@ -18,6 +18,35 @@ export type AuthConfig =
       client_auth: 'basic' | 'body';
     };
 
+/** What a request carries, compiled: a JSON value, form fields, or one text template. */
+export type AppBody =
+  | { readonly format: 'json'; readonly node: BodyNode }
+  | { readonly format: 'form'; readonly fields: readonly (readonly [string, Template])[] }
+  | { readonly format: 'text'; readonly template: Template };
+
+/** Requests per period, shared by every worker; sends are spaced `intervalMs` apart. */
+export interface RateLimit {
+  readonly count: number;
+  readonly periodMs: number;
+  readonly intervalMs: number;
+}
+
+export interface CircuitRule {
+  /** Consecutive network, 5xx or timeout failures that open the destination's circuit. */
+  readonly failures: number;
+  readonly openForMs: number;
+  /** A call waits at most this long for an open circuit, then is sent anyway. */
+  readonly maxWaitMs: number;
+}
+
+/** PEM contents read at load. */
+export interface TlsOptions {
+  readonly ca: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+  readonly rejectUnauthorized: boolean;
+}
+
 /** One webhook app, validated and with every template compiled. */
 export interface WebhookApp {
   readonly name: string;
@@ -29,8 +58,20 @@ export interface WebhookApp {
   readonly url: Template;
   readonly query: readonly (readonly [string, Template])[];
   readonly headers: readonly (readonly [string, Template])[];
-  readonly body: BodyNode | undefined;
+  readonly body: AppBody | undefined;
+  /** The request's Content-Type (a bodiless request says application/json, as before). */
+  readonly contentType: string;
   readonly auth: AuthConfig;
+  /** `scheme://host:port` when the URL's authority is literal; undefined when templated (worked out per call). */
+  readonly destination: string | undefined;
+  /** Standard Webhooks signing key (the bytes after `whsec_`). */
+  readonly signingKey: Buffer | undefined;
+  readonly tls: TlsOptions | undefined;
+  readonly rateLimit: RateLimit | undefined;
+  /** Renders the limit's key; undefined: the app's own (policy and slug). */
+  readonly rateLimitKey: Template | undefined;
+  /** `false`: the app ignores its destination's circuit (and does not count towards it). */
+  readonly circuit: CircuitRule | false;
   /** Whole-attempt timeout in ms. @defaultValue 30000 */
   readonly timeoutMs: number;
   /** Retries after the first attempt. @defaultValue 3 */
@@ -39,6 +80,8 @@ export interface WebhookApp {
   readonly retryDelayMs: number;
   /** Extra statuses (such as 429) retried besides 5xx. */
   readonly retryOnStatus: ReadonlySet<number>;
+  /** Retry delays vary by up to this fraction either way. @defaultValue 0.2 */
+  readonly retryJitter: number;
   readonly when: Template | undefined;
   readonly message: Template | undefined;
   readonly onFailure: 'continue' | 'stop';

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
 import axiosRetry from 'axios-retry';
+import type { TlsOptions } from '../policies/types';
 
 /**
  * The one axios instance used for every webhook and token request: keep-alive sockets (a new
@@ -9,22 +10,62 @@ import axiosRetry from 'axios-retry';
  * classifies statuses itself), no redirects (a redirect would resend call data and credentials
  * to a place the policy does not name), and the body kept as text so we decide how to parse it.
  */
-export function createHttpClient(options: { maxSockets?: number } = {}): AxiosInstance {
-  // axios sets a 60 s TCP keep-alive delay on each request's socket and the agent its own
-  // (default 1 s) when the socket is released: with the two differing, Node re-set four socket
-  // options twice per request (8 setsockopt calls). Agreeing on 60 s makes it once per socket.
-  const agentOptions = { keepAlive: true, keepAliveMsecs: 60_000, maxSockets: options.maxSockets ?? 256, scheduling: 'lifo' as const };
+export function createHttpClient(options: { maxSockets?: number; proxyEnv?: Readonly<Record<string, string>> } = {}): AxiosInstance {
   const client = axios.create({
-    httpAgent: new http.Agent(agentOptions),
-    httpsAgent: new https.Agent(agentOptions),
+    httpAgent: new http.Agent(agentOptions(options.maxSockets)),
+    httpsAgent: new https.Agent(agentOptions(options.maxSockets)),
     validateStatus: () => true,
     maxRedirects: 0,
     responseType: 'text',
     transformResponse: [(data: unknown) => data],
     transitional: { clarifyTimeoutError: true },
-    proxy: false,
+    // With HTTPS_PROXY/HTTP_PROXY set (Settings.proxyEnv, read from this process's environment),
+    // axios routes each request as they and NO_PROXY say: a CONNECT tunnel for https, keeping TLS
+    // end to end and an app's own TLS options. Without them it does not look them up per request.
+    proxy: proxyConfigured(options.proxyEnv ?? {}) ? undefined : false,
   });
   return client;
+}
+
+/**
+ * axios sets a 60 s TCP keep-alive delay on each request's socket and the agent its own
+ * (default 1 s) when the socket is released: with the two differing, Node re-set four socket
+ * options twice per request (8 setsockopt calls). Agreeing on 60 s makes it once per socket.
+ */
+function agentOptions(maxSockets = 256) {
+  return { keepAlive: true, keepAliveMsecs: 60_000, maxSockets, scheduling: 'lifo' as const };
+}
+
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
+
+function proxyConfigured(env: Readonly<Record<string, string | undefined>>): boolean {
+  return PROXY_VARIABLES.some((name) => Boolean(env[name]));
+}
+
+/** Proxy passwords in the environment: never to be shown in a log line or a result. */
+export function proxySecrets(env: Readonly<Record<string, string | undefined>>): string[] {
+  const secrets: string[] = [];
+  for (const name of PROXY_VARIABLES) {
+    const value = env[name];
+    if (!value || !URL.canParse(value)) continue;
+    const { password } = new URL(value);
+    if (password) secrets.push(password, decodeURIComponent(password));
+  }
+  return secrets;
+}
+
+const tlsAgents = new WeakMap<AxiosInstance, Map<TlsOptions, https.Agent>>();
+
+/** The keep-alive agent of an app with its own TLS options (a private CA, a client certificate), one per app. */
+export function tlsAgentFor(client: AxiosInstance, tls: TlsOptions): https.Agent {
+  let agents = tlsAgents.get(client);
+  if (!agents) tlsAgents.set(client, (agents = new Map()));
+  let agent = agents.get(tls);
+  if (!agent) {
+    agent = new https.Agent({ ...agentOptions(), ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized });
+    agents.set(tls, agent);
+  }
+  return agent;
 }
 
 const retryingClients = new WeakMap<AxiosInstance, AxiosInstance>();
@@ -50,4 +91,5 @@ export function retryingClient(client: AxiosInstance): AxiosInstance {
 export function closeHttpClient(client: AxiosInstance): void {
   (client.defaults.httpAgent as http.Agent | undefined)?.destroy();
   (client.defaults.httpsAgent as https.Agent | undefined)?.destroy();
+  for (const agent of tlsAgents.get(client)?.values() ?? []) agent.destroy();
 }

@@ -56,6 +56,8 @@ export function endsExchange(app: WebhookApp): (status: number) => boolean {
 export function inRequestRetries(app: WebhookApp, deadlineAt: number, log: TryLog): IAxiosRetryConfig {
   const decide = (error: AxiosError, attempt: number) =>
     decideAttempt(error.response ? responseOutcome(error.response) : classifyError(error, app).outcome, app, attempt);
+  // The delay logged is the delay waited: decided once per retry (the jitter is random).
+  let nextDelayMs = 0;
   return {
     retries: app.retryCount,
     retryCondition: (error) => {
@@ -67,13 +69,10 @@ export function inRequestRetries(app: WebhookApp, deadlineAt: number, log: TryLo
       const failed = error.response ? { code: 'CALLHOOK_HTTP_STATUS' as const, message: `HTTP ${error.response.status}` } : classifyError(error, app);
       log.entries.push(loggedTry(log, error.response?.status ?? null, { code: failed.code, message: failed.message }, decision.delayMs));
       log.startedAt = Date.now() + decision.delayMs;
+      nextDelayMs = decision.delayMs;
       return true;
     },
-    // Retry n follows attempt n.
-    retryDelay: (retryNumber, error) => {
-      const decision = decide(error, retryNumber);
-      return decision.action === 'retry' ? decision.delayMs : 0;
-    },
+    retryDelay: () => nextDelayMs,
   };
 }
 

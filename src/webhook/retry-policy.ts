@@ -19,6 +19,8 @@ export interface RetryRule {
   readonly retryDelayMs: number;
   /** Statuses retried besides 5xx (such as 429). */
   readonly retryOnStatus: ReadonlySet<number>;
+  /** Delays vary by up to this fraction either way (0.2: ±20 %). */
+  readonly retryJitter: number;
 }
 
 /** `Retry-After` is honoured up to this. */
@@ -33,12 +35,12 @@ export const MAX_RETRY_AFTER_MS = 5 * 60_000;
  * @param attempt 1-based number of the attempt that produced `outcome`.
  * @param canRefreshAuth the attempt carried a cached OAuth2 token that has not been refreshed yet.
  */
-export function decideAttempt(outcome: AttemptOutcome, rule: RetryRule, attempt: number, canRefreshAuth = false): Decision {
+export function decideAttempt(outcome: AttemptOutcome, rule: RetryRule, attempt: number, canRefreshAuth = false, random = Math.random): Decision {
   if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return { action: 'success' };
   if (outcome.kind === 'response' && outcome.status === 401 && canRefreshAuth) return { action: 'refresh-auth' };
   if (!isRetryable(outcome, rule.retryOnStatus) || attempt > rule.retryCount) return { action: 'give-up' };
   const retryAfterMs = outcome.kind === 'response' ? outcome.retryAfterMs : undefined;
-  return { action: 'retry', delayMs: backoffDelay(attempt, rule.retryDelayMs, retryAfterMs) };
+  return { action: 'retry', delayMs: backoffDelay(attempt, rule.retryDelayMs, retryAfterMs, rule.retryJitter * (2 * random() - 1)) };
 }
 
 function isRetryable(outcome: AttemptOutcome, retryOnStatus: ReadonlySet<number>): boolean {
@@ -52,9 +54,13 @@ function isRetryable(outcome: AttemptOutcome, retryOnStatus: ReadonlySet<number>
   }
 }
 
-/** Delay before retry n (1-based): `retryDelay × 2^(n−1)`, or Retry-After when longer (capped). */
-export function backoffDelay(retryNumber: number, retryDelayMs: number, retryAfterMs?: number): number {
-  const exponential = retryDelayMs * 2 ** Math.max(0, retryNumber - 1);
+/**
+ * Delay before retry n (1-based): `retryDelay × 2^(n−1)`, moved by `jitter` (a fraction, -0.2 to
+ * 0.2 for ±20 %) so that calls that failed together do not retry together; or Retry-After when
+ * longer (capped): a receiver's own wait is never shortened.
+ */
+export function backoffDelay(retryNumber: number, retryDelayMs: number, retryAfterMs?: number, jitter = 0): number {
+  const exponential = Math.round(retryDelayMs * 2 ** Math.max(0, retryNumber - 1) * (1 + jitter));
   if (retryAfterMs === undefined) return exponential;
   return Math.max(exponential, Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
 }
@@ -65,7 +71,7 @@ export function backoffDelay(retryNumber: number, retryDelayMs: number, retryAft
  */
 export function longestSchedule(rule: RetryRule & { readonly timeoutMs: number }): number {
   let total = rule.timeoutMs;
-  for (let n = 1; n <= rule.retryCount; n++) total += Math.max(backoffDelay(n, rule.retryDelayMs), MAX_RETRY_AFTER_MS) + rule.timeoutMs;
+  for (let n = 1; n <= rule.retryCount; n++) total += Math.max(backoffDelay(n, rule.retryDelayMs, undefined, rule.retryJitter), MAX_RETRY_AFTER_MS) + rule.timeoutMs;
   return total;
 }
 

@@ -1,7 +1,7 @@
 import axios, { isAxiosError, type AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import { TemplateError } from '../errors';
 import type { AppError, AttemptLogEntry } from '../model/call';
-import type { WebhookApp } from '../policies/types';
+import type { AppBody, WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
 import type { TemplateScope } from '../templates/engine';
 import { checkRenderedUrl, renderHeaders, renderUrl } from '../templates/request';
@@ -9,7 +9,8 @@ import { jsonDepthExceeds } from '../util/json-depth';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
 import { classifyError, DEADLINE_EXCEEDED, endsExchange, inRequestRetries, loggedTry, responseOutcome, type TryLog } from './http-outcome';
-import { retryingClient } from './http-client';
+import { retryingClient, tlsAgentFor } from './http-client';
+import { signatureHeaders } from './signing';
 import { OAuthTokenCache, OAuthTokenError } from './oauth';
 import type { AttemptOutcome } from './retry-policy';
 
@@ -126,12 +127,15 @@ export class HttpSender implements Sender {
   }
 }
 
-/** Builds method, URL, headers and JSON body; throws TemplateError when a value is unsafe. */
+/**
+ * Builds method, URL, headers and body (JSON, form or text, as the app says), signed when the app
+ * has a signing key; throws TemplateError when a value is unsafe.
+ */
 export function renderRequest(app: WebhookApp, callId: string, scope: TemplateScope, unresolved: Set<string>): RequestTrace {
   const url = renderUrl(app.url, app.query, scope, unresolved);
   checkRenderedUrl(url);
   const headers: Record<string, string> = {
-    'Content-Type': 'application/json',
+    'Content-Type': app.contentType,
     'User-Agent': USER_AGENT,
   };
   const custom = renderHeaders(app.headers, scope, unresolved);
@@ -140,9 +144,34 @@ export function renderRequest(app: WebhookApp, callId: string, scope: TemplateSc
     for (const existing of Object.keys(headers)) if (existing.toLowerCase() === name.toLowerCase()) delete headers[existing];
     headers[name] = value;
   }
-  headers['Idempotency-Key'] = `${callId}.${app.slug}`;
-  const body = app.body === undefined ? undefined : renderBody(app.body, scope, unresolved);
-  return { method: app.method, url, headers, body, bodyText: body === undefined ? undefined : JSON.stringify(body) };
+  const id = `${callId}.${app.slug}`;
+  headers['Idempotency-Key'] = id;
+  const payload = app.body === undefined ? undefined : renderPayload(app.body, scope, unresolved);
+  if (app.signingKey) Object.assign(headers, signatureHeaders(app.signingKey, id, payload?.text ?? ''));
+  return { method: app.method, url, headers, body: payload?.shown, bodyText: payload?.text };
+}
+
+/**
+ * A body as sent (`text`) and as shown in results and Call Test (`shown`). Call data stays
+ * inside values: JSON.stringify quotes it, form encoding percent-encodes `&` and `=`, and a text
+ * template inserts it as is (XML needs the `xml` helper, as the README says).
+ */
+function renderPayload(body: AppBody, scope: TemplateScope, unresolved: Set<string>): { shown: unknown; text: string } {
+  switch (body.format) {
+    case 'json': {
+      const value = renderBody(body.node, scope, unresolved);
+      return { shown: value, text: JSON.stringify(value) };
+    }
+    case 'form': {
+      const fields: Record<string, string> = {};
+      for (const [name, template] of body.fields) fields[name] = template.render(scope, unresolved);
+      return { shown: fields, text: new URLSearchParams(fields).toString() };
+    }
+    case 'text': {
+      const text = body.template.render(scope, unresolved);
+      return { shown: text, text };
+    }
+  }
 }
 
 /**
@@ -166,6 +195,7 @@ async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTr
       maxContentLength: app.maxResponseBytes,
       cancelToken: deadline.token,
       signal: options.signal,
+      ...(app.tls ? { httpsAgent: tlsAgentFor(http, app.tls) } : {}),
       ...(options.retryInRequest ? { validateStatus: endsExchange(app), 'axios-retry': inRequestRetries(app, deadlineAt, log) } : {}),
     });
   } catch (error) {

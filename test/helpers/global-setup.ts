@@ -6,6 +6,9 @@ import { Redis } from 'ioredis';
  * testcontainer where a Docker engine exists. Tests read the answer from REDIS_URL.
  */
 export default async function globalSetup(): Promise<void> {
+  // Every receiver of the suite is on loopback: a proxy from the machine's environment must not
+  // carry their requests (the proxy test sets its own, in its own process).
+  for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy']) delete process.env[name];
   const candidates = [process.env.REDIS_URL, 'redis://127.0.0.1:6379'].filter((u): u is string => !!u);
   for (const url of candidates) {
     if (await answers(url)) {

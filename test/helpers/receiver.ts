@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as TlsServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** One request as the receiver saw it, raw: the URL exactly as sent, headers, body text. */
@@ -37,8 +38,13 @@ export class Receiver {
   private readonly sockets = new Set<import('node:net').Socket>();
   url = '';
 
-  constructor(private fallback: Handler = () => ({ status: 200, body: { ok: true } })) {
-    this.server = createServer((req, res) => void this.handle(req, res));
+  /** With `tls`, an HTTPS server (a private CA, a client certificate demanded...). */
+  constructor(
+    private fallback: Handler = () => ({ status: 200, body: { ok: true } }),
+    private readonly tls?: TlsServerOptions,
+  ) {
+    const handle = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    this.server = tls ? createHttpsServer(tls, handle) : createServer(handle);
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -47,7 +53,7 @@ export class Receiver {
 
   async start(): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
   }
 

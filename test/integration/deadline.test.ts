@@ -51,7 +51,7 @@ describe('attempt deadline', () => {
 
     // 503 at once each time; waits of 150, 300, 600 ms: the third would end past 600 ms.
     const before = receiver.requests.length;
-    const busy = await deps.sender.attempt(app('/busy', '600ms', ', retry_count: 5, retry_delay: 150ms'), 'c5', scope, { retryInRequest: true });
+    const busy = await deps.sender.attempt(app('/busy', '600ms', ', retry_count: 5, retry_delay: 150ms, retry_jitter: 0'), 'c5', scope, { retryInRequest: true });
     expect(busy).toMatchObject({ httpStatus: 503, attempts: 3, error: { code: 'CALLHOOK_HTTP_STATUS' } });
     expect(receiver.requests.length - before).toBe(3);
     expect(busy.durationMs).toBeGreaterThanOrEqual(440);

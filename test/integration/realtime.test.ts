@@ -23,7 +23,7 @@ policies:
         body: { name: "{{ app_data.crm.data.name }}", model: "{{ app_data.phone-discovery.data.phone.model }}" }
   - id: flaky
     apps:
-      - { name: Flaky, phase: real_time, method: POST, url: "${receiver.url}/flaky", body: { a: 1 }, retry_delay: 100ms, timeout: 3s }
+      - { name: Flaky, phase: real_time, method: POST, url: "${receiver.url}/flaky", body: { a: 1 }, retry_delay: 100ms, retry_jitter: 0, timeout: 3s }
   - id: missing
     apps:
       - { name: Missing, phase: real_time, url: "${receiver.url}/missing", retry_delay: 50ms, timeout: 2s }

@@ -17,7 +17,10 @@ policies:
   - id: flaky
     apps:
       - { name: First, url: "${receiver.url}/first" }
-      - { name: Flaky, url: "${receiver.url}/flaky" }
+      - { name: Flaky, url: "${receiver.url}/flaky", retry_jitter: 0 }
+  - id: jittery
+    apps:
+      - { name: Jittery, url: "${receiver.url}/jittery", retry_count: 1, retry_delay: 500ms, circuit: false }
   - id: not-found
     apps:
       - { name: Lookup, url: "${receiver.url}/missing" }
@@ -103,6 +106,27 @@ policies:
     expect(record.app_data.busy).toMatchObject({ status: 'success', attempts: 2 });
     const [gap] = gaps(receiver.to('/busy').map((r) => r.at));
     expect(gap).toBeGreaterThanOrEqual(1950);
+  });
+
+  // (20 failures at once would open the receiver's circuit: this test is about the retry delays alone.)
+  it('spreads retry delays by ±20 % (retry_jitter default), so a backlog does not retry in lockstep', async () => {
+    const seen = new Set<string>();
+    receiver.on('/jittery', (r) => {
+      const key = String(r.headers['idempotency-key']);
+      if (seen.has(key)) return { status: 200 };
+      seen.add(key);
+      return { status: 503 };
+    });
+    const events = Array.from({ length: 20 }, () => makeEvent({ policy: 'jittery' }));
+    await h.post(events);
+    const records = await Promise.all(events.map((e) => h.waitForCall(e.call_id)));
+    const delays = records.map((r) => r.app_data.jittery!.attempts_log[0]!.retry_in_ms!);
+    expect(records.every((r) => r.app_data.jittery?.status === 'success')).toBe(true);
+    for (const delay of delays) {
+      expect(delay).toBeGreaterThanOrEqual(400);
+      expect(delay).toBeLessThanOrEqual(600);
+    }
+    expect(new Set(delays).size).toBeGreaterThan(10);
   });
 
   it('after the last attempt the error is recorded and the policy goes on', async () => {

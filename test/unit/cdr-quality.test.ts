@@ -253,7 +253,8 @@ describe("the README's poor-quality policy", () => {
     const call = events.find((e) => e.call_id === 'cdr-2-25447-47874239-47874240');
     // The called phone concealed 0.11 % of the audio (CCR 0.0011): posted.
     expect(skipResult(app, scope(call), undefined)).toBeUndefined();
-    const body = renderBody(app.body, scope(call), new Set()) as Record<string, unknown>;
+    if (app.body?.format !== 'json') throw new Error('the README policy posts a JSON body');
+    const body = renderBody(app.body.node, scope(call), new Set()) as Record<string, unknown>;
     expect(body.text).toBe('Poor audio on 5033466594 → 5033466593 (2025-04-18T16:32:08.000Z): concealment 0 / 0.0011, lost packets 0 / 0');
     expect(body.orig).toMatchObject({ device_name: 'SEPCC7F750586B7', packets_sent: 559 });
     expect(body.dest).toMatchObject({ device_name: 'SEPCC8E7148AD29', vq: { CCR: 0.0011 } });

@@ -41,7 +41,7 @@ describe('loading policies', () => {
     expect(app?.retryDelayMs).toBe(250);
     expect(app?.headers.map(([k]) => k)).toEqual(['X-Custom-Header']);
     expect(app?.query[0]?.[1].source).toBe('1');
-    expect(app?.body).toMatchObject({ kind: 'object' });
+    expect(app?.body).toMatchObject({ format: 'json', node: { kind: 'object' } });
   });
 
   it('orders apps by order, ties keeping file order', () => {
@@ -99,6 +99,38 @@ policies:
       expect.stringMatching(/^policies\[0\]\.apps\[1\]\.body: not valid JSON text/),
       expect.stringMatching(/^policies\[0\]\.apps\[2\]: .*typo_field/),
     ]));
+  });
+
+  it('reads the delivery controls: rate_limit, rate_limit_key, circuit (on by default, false turns it off), retry_jitter', () => {
+    const [limited, free] = parseConfig(`
+policies:
+  - id: p
+    apps:
+      - { name: A, url: "https://chat.example/x", rate_limit: 30/m, rate_limit_key: "chat-{{ event.called_number }}", circuit: { failures: 3, open_for: 10s }, retry_jitter: 0 }
+      - { name: B, url: "https://{{ event.host }}/x", allow_templated_host: true, circuit: false }`).policies[0]!.apps;
+    expect(limited).toMatchObject({ rateLimit: { count: 30, periodMs: 60_000, intervalMs: 2000 }, circuit: { failures: 3, openForMs: 10_000, maxWaitMs: 3_600_000 }, retryJitter: 0, destination: 'https://chat.example:443' });
+    expect(limited!.rateLimitKey?.render({ event: { called_number: '1000' } as never, app_data: {} })).toBe('chat-1000');
+    expect(free).toMatchObject({ rateLimit: undefined, circuit: false, retryJitter: 0.2, destination: undefined });
+    const problems = problemsOf(`
+policies:
+  - id: p
+    apps:
+      - { name: A, url: "https://h.example/", rate_limit: fast }
+      - { name: B, url: "https://h.example/", rate_limit: 0/s }
+      - { name: D, url: "https://h.example/", circuit: { failures: 0 } }
+      - { name: E, url: "https://h.example/", retry_jitter: 2 }`);
+    expect(problems).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^policies\[0\]\.apps\[0\]\.rate_limit: /),
+      expect.stringMatching(/^policies\[0\]\.apps\[1\]\.rate_limit: /),
+      expect.stringMatching(/^policies\[0\]\.apps\[2\]\.circuit\.failures: /),
+      expect.stringMatching(/^policies\[0\]\.apps\[3\]\.retry_jitter: /),
+    ]));
+    // A real-time app cannot wait for a slot: a limit there is refused, not ignored.
+    expect(problemsOf(`
+policies:
+  - id: p
+    apps:
+      - { name: C, phase: real_time, url: "https://h.example/", rate_limit: 1/s }`)).toEqual([expect.stringMatching(/^policies\[0\]\.apps\[0\]\.rate_limit: /)]);
   });
 
   it('reports template, host and slug problems after the schema passes', () => {

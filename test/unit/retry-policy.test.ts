@@ -1,6 +1,6 @@
 import { backoffDelay, decideAttempt, longestSchedule, MAX_RETRY_AFTER_MS, parseRetryAfter, type RetryRule } from '../../src/webhook/retry-policy';
 
-const rule = (overrides: Partial<RetryRule> = {}): RetryRule => ({ retryCount: 3, retryDelayMs: 1000, retryOnStatus: new Set(), ...overrides });
+const rule = (overrides: Partial<RetryRule> = {}): RetryRule => ({ retryCount: 3, retryDelayMs: 1000, retryOnStatus: new Set(), retryJitter: 0, ...overrides });
 
 describe('decideAttempt', () => {
   it.each([
@@ -33,6 +33,23 @@ describe('decideAttempt', () => {
   it('a 401 to a cached OAuth2 token asks for a fresh one, once', () => {
     expect(decideAttempt({ kind: 'response', status: 401 }, rule(), 1, true)).toEqual({ action: 'refresh-auth' });
     expect(decideAttempt({ kind: 'response', status: 401 }, rule(), 1, false)).toEqual({ action: 'give-up' });
+  });
+});
+
+describe('retry jitter', () => {
+  it('moves each delay by up to ±retry_jitter, never below a Retry-After', () => {
+    const jittered = rule({ retryJitter: 0.2 });
+    const at = (r: number, n = 1, retryAfterMs?: number) => decideAttempt({ kind: 'response', status: 503, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }, jittered, n, false, () => r);
+    expect([0, 0.5, 1].map((r) => at(r))).toEqual([{ action: 'retry', delayMs: 800 }, { action: 'retry', delayMs: 1000 }, { action: 'retry', delayMs: 1200 }]);
+    expect(at(0, 3)).toEqual({ action: 'retry', delayMs: 3200 });
+    expect(at(0, 1, 5000)).toEqual({ action: 'retry', delayMs: 5000 });
+  });
+  it('spreads calls that failed together (default ±20 %), and retry_jitter: 0 keeps them exact', () => {
+    const delays = Array.from({ length: 1000 }, () => (decideAttempt({ kind: 'network', code: 'ECONNRESET' }, rule({ retryJitter: 0.2 }), 1) as { delayMs: number }).delayMs);
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(800);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(1200);
+    expect(new Set(delays).size).toBeGreaterThan(100);
+    expect(decideAttempt({ kind: 'network', code: 'ECONNRESET' }, rule(), 1)).toEqual({ action: 'retry', delayMs: 1000 });
   });
 });
 

@@ -80,8 +80,8 @@ function policyOf(apps: string, env: Record<string, string> = {}): Policy {
 }
 
 const THREE = policyOf(`
-  { name: One, url: "https://h.example/1", retry_count: 2, retry_delay: 1s },
-  { name: Two, url: "https://h.example/2", retry_count: 2, retry_delay: 1s },
+  { name: One, url: "https://h.example/1", retry_count: 2, retry_delay: 1s, retry_jitter: 0 },
+  { name: Two, url: "https://h.example/2", retry_count: 2, retry_delay: 1s, retry_jitter: 0 },
   { name: Three, url: "https://h.example/3", retry_count: 2, retry_delay: 1s, message: "{{ app_data.two.data.n }}" }`);
 
 function deps(sender: Sender, checkpoint: Checkpoint, secrets: string[] = []): RunnerDeps {

@@ -166,6 +166,15 @@ export const policiesAnswer = z.object({
           when: z.string().nullable(),
           message: z.string().nullable(),
           on_failure: z.enum(['continue', 'stop']),
+          delivery: z.object({
+            body_format: z.enum(['json', 'form', 'text']),
+            rate_limit: z.string().nullable().describe('`N/s`, `N/m` or `N/h`; null: no limit'),
+            rate_limit_key: z.string().nullable(),
+            circuit: z.object({ failures: z.int(), open_for_ms: z.number(), max_wait_ms: z.number() }).nullable().describe("null: the app ignores its destination's circuit"),
+            retry_jitter: z.number(),
+            signed: z.boolean().describe('whether requests are signed (never the secret)'),
+            tls: z.boolean().describe('whether the app has its own TLS settings'),
+          }),
         }),
       ),
     }),
@@ -179,6 +188,16 @@ export const statsAnswer = z.object({
     workers: z.array(z.object({ name: z.string(), idle_s: z.number() })),
     finished_per_minute: z.array(z.object({ minute: time(), completed: z.int(), partial: z.int(), failed: z.int(), unmatched: z.int() })),
   }),
+  circuits: z
+    .array(
+      z.object({
+        destination: z.string().describe('scheme://host:port'),
+        state: z.enum(['open', 'half_open']).describe('open: calls wait; half_open: one probe is let through'),
+        failures: z.int().describe('consecutive failures counted'),
+        open_until: time().describe('when the next probe may go'),
+      }),
+    )
+    .describe('destinations whose circuit breaker is open or probing; any other is closed'),
 });
 
 export const healthAnswer = z.object({ status: z.literal('ok') });

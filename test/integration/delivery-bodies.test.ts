@@ -1,0 +1,145 @@
+import { Webhook } from 'standardwebhooks';
+import { createLogger } from '../../src/logger';
+import { ConfigError } from '../../src/errors';
+import { parseConfig } from '../../src/policies/load';
+import { makeEvent } from '../helpers/events';
+import { startHarness } from '../helpers/harness';
+import { Receiver } from '../helpers/receiver';
+
+// A Standard Webhooks key (whsec_ + base64 of 32 random-looking bytes), as a receiver would hand it out.
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const HOSTILE = `O'Brien & Sons=1 + 50% <VIP> "Ltd" 🙂`;
+
+describe('delivery: form and text bodies, Standard Webhooks signatures', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  const logLines: string[] = [];
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    h = await startHarness(__filename, `
+policies:
+  - id: sms
+    apps:
+      - name: Twilio
+        method: POST
+        url: "${receiver.url}/sms"
+        body_format: form
+        body: { To: "{{ event.called_number }}", From: "+15550000000", Body: "Call from {{ event.calling_name }}", Count: 2, Urgent: true }
+  - id: soap
+    apps:
+      - name: Legacy
+        method: POST
+        url: "${receiver.url}/soap"
+        body_format: text
+        content_type: "text/plain; charset=utf-8"
+        body: "caller={{ event.calling_name }}\\nnumber={{ event.calling_number }}\\n"
+  - id: xml
+    apps:
+      - name: Soap
+        method: POST
+        url: "${receiver.url}/xml"
+        body_format: text
+        content_type: "text/xml; charset=utf-8"
+        body: "<Envelope><Caller>{{ xml event.calling_name }}</Caller><Number>{{ xml event.calling_number }}</Number></Envelope>"
+  - id: signed
+    apps:
+      - name: Signed
+        method: POST
+        url: "${receiver.url}/signed"
+        signing: { secret: "\${WEBHOOK_SECRET}" }
+        body: { name: "{{ event.calling_name }}" }
+      - name: Signed Get
+        url: "${receiver.url}/signed-get"
+        signing: { secret: "\${WEBHOOK_SECRET}" }
+`, {
+      env: { WEBHOOK_SECRET: SECRET },
+      logger: (config) => createLogger({ level: 'debug', secrets: config.secrets, destination: { write: (line: string) => void logLines.push(line) } }),
+    });
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  const run = async (policy: string, overrides: Record<string, unknown> = {}) => {
+    const posted = await h.post(makeEvent({ policy, calling_name: HOSTILE, ...overrides }));
+    return h.waitForCall(posted.body.calls[0]!.call_id);
+  };
+
+  it('form: each field rendered and form-encoded; & = + % in call data stay inside their field', async () => {
+    const record = await run('sms');
+    expect(record.status).toBe('completed');
+    const [sent] = receiver.to('/sms');
+    expect(sent!.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(sent!.body).toBe('To=1000&From=%2B15550000000&Body=Call+from+O%27Brien+%26+Sons%3D1+%2B+50%25+%3CVIP%3E+%22Ltd%22+%F0%9F%99%82&Count=2&Urgent=true');
+    expect(Object.fromEntries(new URLSearchParams(sent!.body))).toEqual({ To: '1000', From: '+15550000000', Body: `Call from ${HOSTILE}`, Count: '2', Urgent: 'true' });
+  });
+
+  it('text: the template as it renders, with its content type, byte for byte', async () => {
+    await run('soap', { calling_number: '+1 (555) 123-4567' });
+    const [sent] = receiver.to('/soap');
+    expect(sent!.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(sent!.body).toBe(`caller=${HOSTILE}\nnumber=+1 (555) 123-4567\n`);
+  });
+
+  it('text with the xml helper: markup, quotes and control characters in call data stay text inside their element', async () => {
+    const injection = `${HOSTILE}</Caller><Admin>1</Admin>\u0001`;
+    await run('xml', { calling_name: injection, calling_number: `<Number>&amp;` });
+    const [sent] = receiver.to('/xml');
+    expect(sent!.headers['content-type']).toBe('text/xml; charset=utf-8');
+    expect(sent!.body).toBe(
+      '<Envelope><Caller>O&apos;Brien &amp; Sons=1 + 50% &lt;VIP&gt; &quot;Ltd&quot; 🙂&lt;/Caller&gt;&lt;Admin&gt;1&lt;/Admin&gt;</Caller>' +
+        '<Number>&lt;Number&gt;&amp;amp;</Number></Envelope>',
+    );
+    expect(sent!.body.match(/<[A-Za-z/]/g)).toHaveLength(6); // only the template's own tags
+  });
+
+  it('signs with Standard Webhooks: verified by the standardwebhooks package, tampering fails, the secret shows nowhere', async () => {
+    const record = await run('signed');
+    expect(record.status).toBe('completed');
+    const verifier = new Webhook(SECRET);
+    for (const path of ['/signed', '/signed-get']) {
+      const [sent] = receiver.to(path);
+      const headers = { 'webhook-id': String(sent!.headers['webhook-id']), 'webhook-timestamp': String(sent!.headers['webhook-timestamp']), 'webhook-signature': String(sent!.headers['webhook-signature']) };
+      expect(headers['webhook-id']).toBe(`${record.call_id}.${path === '/signed' ? 'signed' : 'signed-get'}`);
+      expect(headers['webhook-id']).toBe(sent!.headers['idempotency-key']);
+      expect(() => verifier.verify(sent!.body, headers)).not.toThrow();
+      expect(() => verifier.verify(`${sent!.body} `, headers)).toThrow();
+    }
+    expect(JSON.parse(receiver.to('/signed')[0]!.body)).toEqual({ name: HOSTILE });
+    const shown = JSON.stringify(record) + JSON.stringify((await h.request('POST', '/v1/call-test', { policy: 'signed', calling_number: '1', called_number: '2' })).body) + logLines.join('\n');
+    expect(shown).not.toContain(SECRET);
+    expect(shown).not.toContain(SECRET.slice('whsec_'.length));
+  });
+
+  it('refuses at load, naming the field: nested form values, a text body without content_type, a bad signing secret', () => {
+    const problems = (yaml: string) => {
+      try {
+        parseConfig(yaml);
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+      return [];
+    };
+    expect(problems(`
+policies:
+  - id: p
+    apps:
+      - { name: A, method: POST, url: "https://h.example/", body_format: form, body: { a: { nested: 1 } } }
+      - { name: B, method: POST, url: "https://h.example/", body_format: text, body: "<x/>" }
+      - { name: C, method: POST, url: "https://h.example/", body_format: text, content_type: text/plain, body: { not: text } }
+      - { name: E, method: POST, url: "https://h.example/", signing: { secret: "whsec_c2hvcnQ=" } }
+      - { name: F, method: POST, url: "https://h.example/", body_format: form, body: [1, 2] }
+`)).toEqual([
+      'policies[0].apps[0].body.a: a form field is text, a number or a boolean (nested values cannot be form-encoded)',
+      expect.stringMatching(/^policies\[0\]\.apps\[1\]\.content_type: is required with body_format: text/),
+      'policies[0].apps[2].body: with body_format: text, body is one template (a string), sent as it renders',
+      'policies[0].apps[3].signing.secret: the key is 5 bytes; use at least 24 random bytes',
+      'policies[0].apps[4].body: with body_format: form, body is a map of field names to values',
+    ]);
+    expect(problems(`policies: [{ id: p, apps: [{ name: D, method: POST, url: "https://h.example/", signing: { secret: "not-a-whsec" } }] }]`)).toEqual([
+      expect.stringMatching(/^policies\[0\]\.apps\[0\]\.signing\.secret: must be "whsec_" followed by the base64 key/),
+    ]);
+  });
+});
