@@ -87,6 +87,7 @@ function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Wor
     redactor: runtime.redactor,
     logger,
     observer: runtime.metrics,
+    gate: runtime.gate,
     concurrency: settings.concurrency,
     lockDurationMs: settings.lockDurationMs,
   });
@@ -113,6 +114,7 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
     config: runtime.config,
     sender: runtime.sender,
     redactor: runtime.redactor,
+    gate: runtime.gate,
     producer: runtime.producer,
     store: runtime.store,
     index: runtime.index,
@@ -133,6 +135,7 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
       sender: runtime.sender,
       redactor: runtime.redactor,
       observer: runtime.metrics,
+      gate: runtime.gate,
       store: runtime.store,
       enqueue: (event) => runtime.producer.enqueue([event]),
       logger,

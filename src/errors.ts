@@ -22,6 +22,7 @@ export const ERROR_CATALOGUE = {
   CALLHOOK_HTTP_STATUS: { status: null, where: 'app result', meaning: 'the receiver answered a non-2xx status' },
   CALLHOOK_HTTP_NETWORK: { status: null, where: 'app result', meaning: 'refused, reset, DNS or other network error' },
   CALLHOOK_HTTP_TIMEOUT: { status: null, where: 'app result', meaning: 'no complete response within `timeout`' },
+  CALLHOOK_CIRCUIT_OPEN: { status: null, where: 'app result (real-time)', meaning: "the app's destination is failing (its circuit is open): a real-time app is not sent, as it cannot wait" },
   CALLHOOK_RESPONSE_TOO_LARGE: { status: null, where: 'app result', meaning: 'response over `max_response_bytes`' },
   CALLHOOK_OAUTH_TOKEN: { status: null, where: 'app result', meaning: 'the token endpoint failed or refused the client' },
 } as const satisfies Record<string, { status: number | null; where: string; meaning: string }>;

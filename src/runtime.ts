@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { RedisDeliveryGate } from './delivery/gate';
 import { Metrics } from './metrics/metrics';
 import type { CallhookConfig } from './policies/types';
 import { createCallsQueue, type CallJobData } from './queue/calls-queue';
@@ -11,7 +12,7 @@ import { CallIndex } from './store/call-index';
 import { CallStore, type RedisClient } from './store/call-store';
 import { ResultsFeed } from './store/results-feed';
 import { Redactor } from './util/redact';
-import { closeHttpClient, createHttpClient } from './webhook/http-client';
+import { closeHttpClient, createHttpClient, proxySecrets } from './webhook/http-client';
 import { OAuthTokenCache } from './webhook/oauth';
 import { HttpSender } from './webhook/send';
 
@@ -32,6 +33,8 @@ export interface Runtime {
   /** The configured secrets: every result, request trace and log line is redacted with it. */
   redactor: Redactor;
   metrics: Metrics;
+  /** Rate limits and circuit breakers, shared with every other process through Redis. */
+  gate: RedisDeliveryGate;
   replayer: Replayer;
   /** A new Redis connection for one blocking read; the caller closes it. */
   blockingRedis(): RedisClient;
@@ -83,8 +86,14 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     // While the connection is down, ioredis would hold the probe in its offline queue: say not ready at once.
     ready: () => (storeRedis.status === 'ready' ? store.probeWritable() : Promise.reject(new Error(`redis connection ${storeRedis.status}`))),
   });
-  const http = createHttpClient();
+  const http = createHttpClient({ proxyEnv: settings.proxyEnv });
+  const gate = new RedisDeliveryGate(storeRedis, settings.prefix, ({ destination, state, failures, openUntil }) => {
+    metrics.circuitChanged(destination, state);
+    if (state === 'open') logger.warn({ destination, failures, open_until: new Date(openUntil ?? 0).toISOString() }, 'circuit opened: calls to this destination wait');
+    else logger.info({ destination }, 'circuit closed: the destination answers again');
+  });
   return {
+    gate,
     settings,
     config,
     logger,
@@ -95,7 +104,7 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     queue,
     producer: new CallProducer(queue, store, (results) => metrics.enqueued(results)),
     sender: new HttpSender(http, new OAuthTokenCache(http, Date.now, undefined, (ok) => metrics.tokenFetched(ok))),
-    redactor: new Redactor(config.secrets),
+    redactor: new Redactor([...config.secrets, ...proxySecrets(settings.proxyEnv)]),
     metrics,
     replayer: new Replayer(queue, store, config, settings.prefix),
     blockingRedis: () => {

@@ -26,11 +26,14 @@ import { registerOpsRoutes } from './routes/ops';
 import { registerOverviewRoutes } from './routes/overview';
 import { registerResultRoutes } from './routes/results';
 import { registerRunNowRoutes } from './routes/run-now';
+import type { DeliveryGate } from '../pipeline/gate';
 
 export interface ApiDeps {
   config: CallhookConfig;
   sender: Sender;
   redactor: Redactor;
+  /** Circuit breakers for real-time apps (they are refused while their destination fails). */
+  gate?: DeliveryGate | undefined;
   producer: CallProducer;
   store: CallStore;
   index: CallIndex;

@@ -35,6 +35,15 @@ export interface AppView {
   when: string | null;
   message: string | null;
   on_failure: 'continue' | 'stop';
+  delivery: {
+    body_format: 'json' | 'form' | 'text';
+    rate_limit: string | null;
+    rate_limit_key: string | null;
+    circuit: { failures: number; open_for_ms: number; max_wait_ms: number } | null;
+    retry_jitter: number;
+    signed: boolean;
+    tls: boolean;
+  };
 }
 
 export interface PolicyView {
@@ -56,6 +65,8 @@ export interface Stats {
     workers: { name: string; idle_s: number }[];
     finished_per_minute: { minute: string; completed: number; partial: number; failed: number; unmatched: number }[];
   };
+  /** Open and half-open circuits; a destination not listed is closed. */
+  circuits: { destination: string; state: 'open' | 'half_open'; failures: number; open_until: string }[];
 }
 
 export interface CallTestApp {

@@ -22,7 +22,7 @@ export interface CurriAnswer {
   afterAnswer?: () => Promise<void>;
 }
 
-export interface CurriDeps extends Omit<RunnerDeps, 'checkpoint' | 'signal' | 'deadlineAt'> {
+export interface CurriDeps extends Omit<RunnerDeps, 'checkpoint' | 'signal' | 'deadlineAt' | 'waiting'> {
   config: CallhookConfig;
   store: RealtimeStore;
   /** Queues a call for its post-call apps. */
@@ -56,7 +56,7 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   // The record is written before the apps are sent, their results before CUCM is answered, as
   // for /v1/realtime. (Measured: skipping that first write made each request cost ~50% more CPU
   // at 50 concurrent, the outgoing requests no longer leaving in batches; npm run bench:curri.)
-  const running = runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, deadlineAt }, deps.store);
+  const running = runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, gate: deps.gate, deadlineAt }, deps.store);
   const after = () => queuePostCall(event, policy, running, deps);
   try {
     const realtime = await Promise.race([running, deadline]);

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { WaitReason } from '../pipeline/gate';
 import type { AppContext, AttemptVerdict, PipelineObserver } from '../pipeline/observer';
 import type { AppResult, CallStatus } from '../model/call';
 
@@ -61,6 +62,18 @@ export class Metrics implements PipelineObserver {
     buckets: [0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2.5],
     registers: [this.registry],
   });
+  private readonly appWaits = new Counter({
+    name: 'callhook_app_waits_total',
+    help: 'Queued calls held back before an app, by reason (rate_limit, circuit_open); no attempt is spent',
+    labelNames: ['policy', 'app', 'reason'],
+    registers: [this.registry],
+  });
+  private readonly circuitChanges = new Counter({
+    name: 'callhook_circuit_changes_total',
+    help: 'Circuit breaker state changes per destination (open, closed), as seen by this process',
+    labelNames: ['destination', 'state'],
+    registers: [this.registry],
+  });
   private readonly oauthFetches = new Counter({ name: 'callhook_oauth_token_fetches_total', help: 'OAuth2 token requests, by outcome (success, failure)', labelNames: ['outcome'], registers: [this.registry] });
 
   constructor(queue?: QueueDepthSource, sources: ScrapeSources = {}) {
@@ -114,6 +127,14 @@ export class Metrics implements PipelineObserver {
   curriAnswered(decision: string, outcome: string, durationMs: number): void {
     this.curriResponses.inc({ decision, outcome });
     this.curriDuration.observe(durationMs / 1000);
+  }
+
+  waited(context: AppContext, reason: WaitReason): void {
+    this.appWaits.inc({ policy: context.policy, app: context.app, reason });
+  }
+
+  circuitChanged(destination: string, state: 'open' | 'closed'): void {
+    this.circuitChanges.inc({ destination, state });
   }
 
   tokenFetched(ok: boolean): void {

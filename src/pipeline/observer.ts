@@ -1,4 +1,5 @@
 import type { AppResult, CallStatus } from '../model/call';
+import type { WaitReason } from './gate';
 
 export interface AppContext {
   callId: string;
@@ -17,6 +18,8 @@ export interface PipelineObserver {
   attempt(context: AppContext, verdict: AttemptVerdict, durationMs: number, httpStatus: number | null): void;
   result(context: AppContext, result: AppResult): void;
   callFinished(callId: string, policy: string | null, status: CallStatus): void;
+  /** A queued call held back by an app's rate limit or its destination's open circuit. */
+  waited?(context: AppContext, reason: WaitReason): void;
 }
 
 export const noopObserver: PipelineObserver = {
@@ -31,5 +34,6 @@ export function combineObservers(...observers: PipelineObserver[]): PipelineObse
     attempt: (...args) => observers.forEach((o) => o.attempt(...args)),
     result: (...args) => observers.forEach((o) => o.result(...args)),
     callFinished: (...args) => observers.forEach((o) => o.callFinished(...args)),
+    waited: (...args) => observers.forEach((o) => o.waited?.(...args)),
   };
 }

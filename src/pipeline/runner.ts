@@ -4,6 +4,7 @@ import type { TemplateScope } from '../templates/engine';
 import { Redactor } from '../util/redact';
 import { decideAttempt, type Decision } from '../webhook/retry-policy';
 import type { AttemptReport, RequestTrace, Sender } from '../webhook/send';
+import { GO, type DeliveryGate, type GateRequest, type WaitReason } from './gate';
 import { noopObserver, type PipelineObserver } from './observer';
 import { finalResult, skipResult } from './result';
 
@@ -37,6 +38,10 @@ export interface RunnerDeps {
    * CPU than anything else on that path (profiled).
    */
   deadlineAt?: number | undefined;
+  /** Rate limits and circuit breakers; without one, every app goes at once (Call Test). */
+  gate?: DeliveryGate | undefined;
+  /** The app this call has been waiting for, for its circuit, and since when (epoch ms). */
+  waiting?: { slug: string; sinceMs: number } | undefined;
 }
 
 /** A request as it may be shown: redacted, the body as a value. */
@@ -56,7 +61,9 @@ export interface AppRun {
 
 export type RunOutcome =
   | { kind: 'finished'; status: CallStatus; runs: AppRun[] }
-  | { kind: 'retry'; slug: string; attempt: number; delayMs: number };
+  | { kind: 'retry'; slug: string; attempt: number; delayMs: number }
+  /** Held back by the app's rate limit or its destination's circuit: no attempt spent. */
+  | { kind: 'wait'; slug: string; delayMs: number; reason: WaitReason; message: string };
 
 /**
  * Runs a policy's apps for one call, the one runner for every path (queued, real-time, Call
@@ -89,29 +96,11 @@ export async function runApps(policy: Policy, state: CallState, mode: RunMode, d
     const skipped = skipResult(app, scope, stoppedBy);
     if (skipped) run = { app, result: skipped, request: undefined };
     else {
-      // Results so far are written before this app's request goes out.
+      // Results so far are written before this app's request goes out (or it waits).
       await flush();
-      const previous = state.pending[app.slug] ?? [];
-      const attempt = previous.length + 1;
-      const { report, decision, tries } = await attemptApp(app, scope, attempt, mode, deps);
-      const redactor = report.credential ? deps.redactor.with([report.credential]) : deps.redactor;
-      const log = [...previous, ...tries];
-      const willRetry = decision.action === 'retry' && mode.retries === 'queue';
-      observer.attempt(context, decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed', report.durationMs, report.httpStatus);
-      if (decision.action === 'retry' && mode.retries === 'queue') {
-        log[log.length - 1] = { ...log[log.length - 1]!, retry_in_ms: decision.delayMs };
-        await deps.checkpoint.savePending(app.slug, redactor.empty ? log : (redactor.deep(log) as AttemptLogEntry[]));
-        return { kind: 'retry', slug: app.slug, attempt, delayMs: decision.delayMs };
-      }
-      const request = traceOf(report.request, redactor);
-      const bodyText = report.request?.bodyText;
-      const result = finalResult(app, report, scope, {
-        attempts: mode.retries === 'queue' ? attempt : report.attempts,
-        log: log.slice(-(app.retryCount + 1)),
-        request: request ? { method: request.method, url: request.url, headers: request.headers, body_bytes: bodyText === undefined ? 0 : Buffer.byteLength(bodyText) } : null,
-      });
-      // The one redaction step for everything stored, logged or returned about this app.
-      run = { app, result: redactor.empty ? result : (redactor.deep(result) as AppResult), request };
+      const sent = await sendApp(app, policy.id, scope, state, mode, deps);
+      if (sent.kind !== 'sent') return sent;
+      run = sent.run;
       if (run.result.status === 'failed' && app.onFailure === 'stop') stoppedBy = app.slug;
     }
     observer.result(context, run.result);
@@ -124,6 +113,53 @@ export async function runApps(policy: Policy, state: CallState, mode: RunMode, d
   const status = callStatus(runs.map((r) => r.result));
   await deps.checkpoint.finish(status, last);
   return { kind: 'finished', status, runs };
+}
+
+/**
+ * One app through the delivery gate (rate limit, circuit) and its attempt: a result, or why the
+ * call must come back later (a retry, which spends an attempt; a wait, which does not).
+ */
+async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, state: CallState, mode: RunMode, deps: RunnerDeps): Promise<{ kind: 'sent'; run: AppRun } | Exclude<RunOutcome, { kind: 'finished' }>> {
+  const observer = deps.observer ?? noopObserver;
+  const context = { callId: state.event.call_id, policy: policyId, app: app.slug };
+  const gateRequest: GateRequest = {
+    app,
+    policyId,
+    callId: state.event.call_id,
+    scope,
+    canWait: mode.retries === 'queue',
+    waitingSinceMs: deps.waiting?.slug === app.slug ? deps.waiting.sinceMs : undefined,
+  };
+  const admission = deps.gate ? await deps.gate.admit(gateRequest) : GO;
+  if (admission.kind === 'wait') return { kind: 'wait', slug: app.slug, delayMs: admission.delayMs, reason: admission.reason, message: admission.message };
+  if (admission.kind === 'refuse') {
+    const error = { code: 'CALLHOOK_CIRCUIT_OPEN' as const, message: admission.message };
+    const entry = { at: new Date().toISOString(), http_status: null, duration_ms: 0, error, retry_in_ms: null };
+    return { kind: 'sent', run: { app, request: undefined, result: { status: 'failed', http_status: null, data: null, message: error.message, attempts: 0, duration_ms: 0, unresolved: [], error, attempts_log: [entry], request: null } } };
+  }
+
+  const previous = state.pending[app.slug] ?? [];
+  const attempt = previous.length + 1;
+  const { report, decision, tries } = await attemptApp(app, scope, attempt, mode, deps);
+  if (deps.gate) await deps.gate.settle(gateRequest, report.outcome);
+  const redactor = report.credential ? deps.redactor.with([report.credential]) : deps.redactor;
+  const log = [...previous, ...tries];
+  const willRetry = decision.action === 'retry' && mode.retries === 'queue';
+  observer.attempt(context, decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed', report.durationMs, report.httpStatus);
+  if (decision.action === 'retry' && mode.retries === 'queue') {
+    log[log.length - 1] = { ...log[log.length - 1]!, retry_in_ms: decision.delayMs };
+    await deps.checkpoint.savePending(app.slug, redactor.empty ? log : (redactor.deep(log) as AttemptLogEntry[]));
+    return { kind: 'retry', slug: app.slug, attempt, delayMs: decision.delayMs };
+  }
+  const request = traceOf(report.request, redactor);
+  const bodyText = report.request?.bodyText;
+  const result = finalResult(app, report, scope, {
+    attempts: mode.retries === 'queue' ? attempt : report.attempts,
+    log: log.slice(-(app.retryCount + 1)),
+    request: request ? { method: request.method, url: request.url, headers: request.headers, body_bytes: bodyText === undefined ? 0 : Buffer.byteLength(bodyText) } : null,
+  });
+  // The one redaction step for everything stored, logged or returned about this app.
+  return { kind: 'sent', run: { app, result: redactor.empty ? result : (redactor.deep(result) as AppResult), request } };
 }
 
 /** The apps of the given phases in run order: real-time first, then post-call, each in `order`. */

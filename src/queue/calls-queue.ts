@@ -5,6 +5,8 @@ export const QUEUE_NAME = 'calls';
 /** Job data carries only the call id: the event lives in the call record, secrets in the config. */
 export interface CallJobData {
   call_id: string;
+  /** Set while the call waits for an app's open circuit: which app, since when (epoch ms). */
+  waiting?: { slug: string; sinceMs: number } | undefined;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { CallhookConfig } from '../policies/types';
 import { resolvePolicy } from '../policies/resolve';
 import { logObserver } from '../pipeline/log-observer';
 import { combineObservers, noopObserver, type PipelineObserver } from '../pipeline/observer';
+import type { DeliveryGate } from '../pipeline/gate';
 import { QUEUED, runApps } from '../pipeline/runner';
 import type { CallStore } from '../store/call-store';
 import type { Redactor } from '../util/redact';
@@ -25,6 +26,8 @@ export interface CallWorkerOptions {
   concurrency?: number;
   /** BullMQ job lock; a crashed worker's calls are redelivered after it expires. @defaultValue 10000 */
   lockDurationMs?: number;
+  /** Rate limits and circuit breakers shared by every worker. */
+  gate?: DeliveryGate | undefined;
 }
 
 /** The lock timings that follow from a lock duration (see DEFAULTS): renewal and stalled check. */
@@ -37,10 +40,11 @@ export function lockTimings(lockDurationMs: number): { lockRenewTime: number; st
 
 /**
  * Processes one call job: resolve its policy, run (or resume) its post-call apps, record the
- * outcome. Every write is fenced by the job's lock token. A retry moves the job to BullMQ's
- * delayed set (DelayedError): no attempt is spent and no failure recorded.
+ * outcome. Every write is fenced by the job's lock token. A retry, or a wait for a rate limit or
+ * an open circuit, moves the job to BullMQ's delayed set (DelayedError): no BullMQ attempt is
+ * spent, no worker slot held and no failure recorded (a wait spends none of the app's either).
  */
-export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' | 'sender' | 'redactor' | 'logger' | 'observer' | 'prefix'>) {
+export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' | 'sender' | 'redactor' | 'logger' | 'observer' | 'prefix' | 'gate'>) {
   const { config, store, logger } = options;
   const observer = combineObservers(options.observer ?? noopObserver, logObserver(logger));
   return async (job: Job<CallJobData>, token?: string): Promise<string> => {
@@ -58,11 +62,16 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
       return 'unmatched';
     }
     const checkpoint = store.checkpoint(callId, policy.id, fence);
-    const outcome = await runApps(policy, state, QUEUED, { sender: options.sender, redactor: options.redactor, checkpoint, observer });
-    if (outcome.kind === 'retry') {
-      logger
-        .child({ call_id: callId, policy: policy.id, app: outcome.slug })
-        .info({ attempt: outcome.attempt, delay_ms: outcome.delayMs }, 'app will be retried');
+    const { waiting } = job.data;
+    const outcome = await runApps(policy, state, QUEUED, { sender: options.sender, redactor: options.redactor, checkpoint, observer, gate: options.gate, waiting });
+    if (outcome.kind === 'retry' || outcome.kind === 'wait') {
+      const log = logger.child({ call_id: callId, policy: policy.id, app: outcome.slug });
+      if (outcome.kind === 'retry') log.info({ attempt: outcome.attempt, delay_ms: outcome.delayMs }, 'app will be retried');
+      else if (log.isLevelEnabled('debug')) log.debug({ reason: outcome.reason, delay_ms: outcome.delayMs }, `app waits: ${outcome.message}`);
+      if (outcome.kind === 'wait') observer.waited?.({ callId, policy: policy.id, app: outcome.slug }, outcome.reason);
+      // A call's wait for a circuit is bounded (circuit.max_wait): remember when it began.
+      const since = outcome.kind === 'wait' && outcome.reason === 'circuit_open' ? (waiting?.slug === outcome.slug ? waiting : { slug: outcome.slug, sinceMs: Date.now() }) : undefined;
+      if (since !== waiting) await job.updateData({ ...job.data, waiting: since });
       await job.moveToDelayed(Date.now() + outcome.delayMs, token);
       throw new DelayedError();
     }

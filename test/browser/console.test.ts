@@ -120,9 +120,15 @@ describe('the web console, in a real browser', () => {
     expect(await page.getByText('config check').first().textContent()).toBeTruthy();
     await secretFree(page);
     await screenshot(page, 'policies');
+    expect(await sales.getByRole('row').nth(2).textContent()).toMatch(/no rate limitcircuit: 5 failures, open 30 s$/);
+    // A pager that stopped answering: its circuit opens (through the runtime's own gate, as a worker's failure would).
+    const ticket = h.runtime.config.policies[0]!.apps.find((a) => a.slug === 'ticket')!;
+    const pager = { ...ticket, destination: 'https://pager.example.com:443', circuit: { failures: 1, openForMs: 600_000, maxWaitMs: 3_600_000 } };
+    await h.runtime.gate.settle({ app: pager, policyId: 'sales', callId: 'c', scope: { event: makeEvent(), app_data: {} }, canWait: true, waitingSinceMs: undefined }, { kind: 'network', code: 'ECONNREFUSED' });
     await page.getByRole('link', { name: 'Queue' }).click();
     await page.getByRole('img', { name: /Calls finished per minute/ }).waitFor();
     expect(await page.locator('.counter').count()).toBe(5);
+    expect(await page.locator('table.circuits tbody tr').first().textContent()).toMatch(/^https:\/\/pager\.example\.com:443open: calls wait1/);
     await screenshot(page, 'queue');
     expect(problems).toEqual([]);
   });

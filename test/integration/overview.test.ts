@@ -13,8 +13,8 @@ policies:
     description: Post to chat
     match: { called_number: "^1" }
     apps:
-      - { name: Slack, method: POST, url: "${receiver.url}/services/\${SLACK_PATH}", headers: { X-Api-Key: "\${KEY}" }, auth: { type: bearer, token: "\${TOKEN}" }, when: "{{ event.vip }}", body: { text: "hi" } }
-`, { env: { SLACK_PATH: 'T0000/B0000/secretpath', KEY: 'key-12345678', TOKEN: 'token-12345678' } });
+      - { name: Slack, method: POST, url: "${receiver.url}/services/\${SLACK_PATH}", headers: { X-Api-Key: "\${KEY}" }, auth: { type: bearer, token: "\${TOKEN}" }, when: "{{ event.vip }}", body: { text: "hi" }, rate_limit: 1/s, signing: { secret: "\${SIGNING}" } }
+`, { env: { SLACK_PATH: 'T0000/B0000/secretpath', KEY: 'key-12345678', TOKEN: 'token-12345678', SIGNING: `whsec_${Buffer.from('signing-key-0123456789').toString('base64')}` } });
   });
   afterAll(async () => {
     await h.stop();
@@ -32,10 +32,11 @@ policies:
         apps: [{
           name: 'Slack', slug: 'slack', phase: 'post_call', order: 50, method: 'POST', url: `${receiver.url}/services/[REDACTED]`, auth: 'bearer',
           headers: [['X-Api-Key', '[REDACTED]']], query: [], timeout_ms: 30000, retry_count: 3, retry_delay_ms: 1000, when: '{{ event.vip }}', message: null, on_failure: 'continue',
+          delivery: { body_format: 'json', rate_limit: '1/s', rate_limit_key: null, circuit: { failures: 5, open_for_ms: 30000, max_wait_ms: 3600000 }, retry_jitter: 0.2, signed: true, tls: false },
         }],
       }],
     });
-    expect(JSON.stringify(answer.body)).not.toMatch(/secretpath|key-12345678|token-12345678/);
+    expect(JSON.stringify(answer.body)).not.toMatch(/secretpath|key-12345678|token-12345678|whsec_/);
   });
 
   it('counts the queue and the calls finished per minute by status', async () => {

@@ -6,6 +6,7 @@ import { curriRequest } from '../helpers/cucm';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { startOAuthServer } from '../helpers/oauth-server';
+import { freePort } from '../helpers/ports';
 import { Receiver } from '../helpers/receiver';
 import { metricNames, promtool, sampledNames } from '../helpers/tools';
 
@@ -57,8 +58,10 @@ policies:
   - id: metered
     apps:
       - { name: CRM, url: "${receiver.url}/crm", auth: { type: oauth2, token_url: "${oauth.tokenUrl}", client_id: callhook-client, client_secret: "\${OAUTH_SECRET}" } }
+      - { name: Pager, url: "http://127.0.0.1:${await freePort()}/page", retry_count: 0, circuit: { failures: 1, open_for: 1m } }
 `, { env: { OAUTH_SECRET: 'oauth-client-secret-value' } });
-    // Traffic on every path that has metrics, so each histogram and labelled counter has samples.
+    // Traffic on every path that has metrics, so each histogram and labelled counter has samples
+    // (the pager is down: its circuit opens).
     const event = makeEvent({ policy: 'metered' });
     await h.post(event);
     await h.waitForCall(event.call_id);

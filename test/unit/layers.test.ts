@@ -15,7 +15,7 @@ const LAYERS: [RegExp, number][] = [
   [/^events\//, 4],
   [/^webhook\//, 5],
   [/^pipeline\//, 6],
-  [/^(store|metrics)\//, 7],
+  [/^(store|metrics|delivery)\//, 7],
   [/^queue\//, 8],
   [/^(api|cdr|demo|results|console|curri|call-test|client)\//, 9],
   [/^(runtime|callhook|producer|index)\.ts$/, 10],

@@ -5,6 +5,7 @@ import { LIMITS } from '../../defaults';
 import { parseEvent } from '../../events/schema';
 import type { Metrics } from '../../metrics/metrics';
 import type { CallhookConfig } from '../../policies/types';
+import type { DeliveryGate } from '../../pipeline/gate';
 import { runRealtime } from '../../pipeline/realtime';
 import type { CallStore } from '../../store/call-store';
 import type { Redactor } from '../../util/redact';
@@ -17,6 +18,8 @@ export interface RunNowDeps {
   redactor: Redactor;
   store: CallStore;
   metrics?: Metrics | undefined;
+  /** Circuit breakers: a real-time app whose destination is failing is not sent. */
+  gate?: DeliveryGate | undefined;
 }
 
 /** `POST /v1/realtime` and `POST /v1/call-test`: apps run inside the request. One event each. */
@@ -30,7 +33,7 @@ export function registerRunNowRoutes(app: FastifyInstance, deps: RunNowDeps): vo
     if (event.policy !== undefined && !deps.config.byId.has(event.policy)) {
       return problem(reply, 'CALLHOOK_POLICY_NOT_FOUND', `no policy "${event.policy}"`);
     }
-    return runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.metrics }, deps.store);
+    return runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.metrics, gate: deps.gate }, deps.store);
   });
 
   app.post<{ Querystring: { format?: string } }>('/v1/call-test', single, async (request, reply) => {

@@ -1,4 +1,4 @@
-import type { Policies } from '../types';
+import type { AppView, Policies } from '../types';
 
 /** Each policy with its match rules and its apps in order; never a secret (the API sends auth types only). */
 export function PoliciesScreen({ policies }: { policies: Policies | undefined }) {
@@ -52,6 +52,7 @@ export function PoliciesScreen({ policies }: { policies: Policies | undefined })
                   <th scope="col">Retries</th>
                   <th scope="col">When</th>
                   <th scope="col">On failure</th>
+                  <th scope="col">Delivery</th>
                 </tr>
               </thead>
               <tbody>
@@ -76,6 +77,9 @@ export function PoliciesScreen({ policies }: { policies: Policies | undefined })
                     </td>
                     <td>{app.when ? <code>{app.when}</code> : <span class="muted">always</span>}</td>
                     <td>{app.on_failure}</td>
+                    <td>
+                      <Delivery delivery={app.delivery} />
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -84,5 +88,19 @@ export function PoliciesScreen({ policies }: { policies: Policies | undefined })
         </article>
       ))}
     </section>
+  );
+}
+
+/** Rate limit, circuit, body format, signing and TLS, each only when it differs from plain JSON without limits. */
+function Delivery({ delivery }: { delivery: AppView['delivery'] }) {
+  const { rate_limit: limit, rate_limit_key: key, circuit } = delivery;
+  return (
+    <ul class="plain">
+      <li>{limit ? `${limit}${key ? ` per ${key}` : ''}` : <span class="muted">no rate limit</span>}</li>
+      <li>{circuit ? `circuit: ${circuit.failures} failures, open ${circuit.open_for_ms / 1000} s` : <span class="muted">circuit off</span>}</li>
+      {delivery.body_format !== 'json' && <li>{delivery.body_format} body</li>}
+      {delivery.signed && <li>signed</li>}
+      {delivery.tls && <li>own TLS</li>}
+    </ul>
   );
 }

@@ -6,7 +6,7 @@ import type { Stats } from '../types';
 
 const FINAL = ['completed', 'partial', 'failed', 'unmatched'] as const;
 
-/** The queue now: job counts, workers seen, calls finished per minute by status (a chart, and the same as a table). */
+/** The queue now: job counts, workers seen, open circuits, calls finished per minute by status (a chart, and the same as a table). */
 export function QueueScreen() {
   const [stats, setStats] = useState<Stats>();
   const [error, setError] = useState<unknown>();
@@ -41,6 +41,33 @@ export function QueueScreen() {
           <span class="label">worker connections</span>
         </div>
       </div>
+      <h2>Circuits</h2>
+      {stats.circuits.length === 0 ? (
+        <p class="muted">Every destination answers: no circuit is open.</p>
+      ) : (
+        <table class="circuits">
+          <thead>
+            <tr>
+              <th scope="col">Destination</th>
+              <th scope="col">State</th>
+              <th scope="col">Failures</th>
+              <th scope="col">Open until</th>
+            </tr>
+          </thead>
+          <tbody>
+            {stats.circuits.map((c) => (
+              <tr key={c.destination}>
+                <td>
+                  <code>{c.destination}</code>
+                </td>
+                <td class={`circuit-${c.state}`}>{c.state === 'open' ? 'open: calls wait' : 'half open: one probe out'}</td>
+                <td>{c.failures}</td>
+                <td>{new Date(c.open_until).toLocaleTimeString()}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       <h2>Calls finished per minute, last 30 minutes</h2>
       <svg class="chart" viewBox={`0 0 ${minutes.length * 10} 100`} preserveAspectRatio="none" role="img" aria-label="Calls finished per minute by status; the table below has the numbers">
         {minutes.map((m, i) => {

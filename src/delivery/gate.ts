@@ -1,0 +1,144 @@
+import { destinationOf } from '../policies/compile';
+import type { CircuitRule, WebhookApp } from '../policies/types';
+import { GO, type Admission, type DeliveryGate, type GateRequest } from '../pipeline/gate';
+import type { RedisClient } from '../store/call-store';
+import type { TemplateScope } from '../templates/engine';
+import type { AttemptOutcome } from '../webhook/retry-policy';
+import { CIRCUIT_ADMIT, CIRCUIT_RECORD, PAUSE, TAKE_SLOT } from './scripts';
+
+/** A circuit's state as it changes, for logs and metrics. */
+export type CircuitChange = { destination: string; state: 'open' | 'closed'; failures: number; openUntil: number | undefined };
+
+/** How long idle limit and circuit keys outlive their last use. */
+const KEEP_MS = 60 * 60_000;
+/** Waiting calls wake spread over this, so that an open period's end is not a thundering herd. */
+const SPREAD_MS = 1000;
+/** A receiver's Retry-After pauses its limit at most this long (the header is the receiver's to set). */
+const MAX_PAUSE_MS = 60 * 60_000;
+/** While a probe is out, waiting calls look again this often. */
+const HALF_OPEN_RECHECK_MS = 500;
+
+interface Scripts {
+  callhookTakeSlot(tat: string, log: string, pause: string, hold: string, intervalMs: number, periodMs: number, count: number, keepMs: number, sendId: string): Promise<number>;
+  callhookPause(pause: string, ms: number): Promise<number>;
+  callhookCircuitAdmit(circuit: string, leaseMs: number): Promise<[number, 'closed' | 'open' | 'half_open' | 'probe']>;
+  callhookCircuitRecord(circuit: string, set: string, ok: 0 | 1, threshold: number, openMs: number, destination: string, keepMs: number): Promise<[string, number, number]>;
+}
+
+/**
+ * Rate limits and circuit breakers, shared by every worker through Redis.
+ *
+ * A circuit costs nothing while its destination answers: each process remembers the circuits it
+ * knows to be open (or to have failures counting) and asks Redis only about those, or after a
+ * failure. Another process learns a circuit opened with its first failure there, so a destination
+ * that goes down gets the requests in flight at that moment, then only probes.
+ * A rate limit costs one Redis round trip per request.
+ */
+export class RedisDeliveryGate implements DeliveryGate {
+  /** Circuits this process has seen fail: open, or with failures counting. Absent: closed. */
+  private readonly suspect = new Map<string, { open: boolean }>();
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+    private readonly onCircuitChange: (change: CircuitChange) => void = () => undefined,
+    private readonly random: () => number = Math.random,
+  ) {
+    if (!('callhookTakeSlot' in redis)) {
+      redis.defineCommand('callhookTakeSlot', { numberOfKeys: 4, lua: TAKE_SLOT });
+      redis.defineCommand('callhookPause', { numberOfKeys: 1, lua: PAUSE });
+      redis.defineCommand('callhookCircuitAdmit', { numberOfKeys: 1, lua: CIRCUIT_ADMIT });
+      redis.defineCommand('callhookCircuitRecord', { numberOfKeys: 2, lua: CIRCUIT_RECORD });
+    }
+  }
+
+  private get scripts(): Scripts {
+    return this.redis as unknown as Scripts;
+  }
+
+  async admit(request: GateRequest): Promise<Admission> {
+    const { circuit } = request.app;
+    const destination = circuit && destinationFor(request.app, request.scope);
+    if (circuit && destination && this.suspect.get(destination)?.open) {
+      const held = await this.circuitAdmission(destination, request, circuit);
+      if (held) return held;
+    }
+    const limit = request.app.rateLimit;
+    if (!limit) return GO;
+    const keys = this.limitKeys(request);
+    const sendId = `${request.callId}:${request.app.slug}`;
+    const waitMs = await this.scripts.callhookTakeSlot(keys.tat, keys.log, keys.pause, `${keys.base}:hold:${sendId}`, limit.intervalMs, limit.periodMs, limit.count, KEEP_MS, sendId);
+    return waitMs > 0 ? { kind: 'wait', delayMs: waitMs, reason: 'rate_limit', message: `rate_limit ${limit.count} per ${limit.periodMs / 1000} s` } : GO;
+  }
+
+  async settle(request: GateRequest, outcome: AttemptOutcome): Promise<void> {
+    const limit = request.app.rateLimit;
+    if (limit && outcome.kind === 'response' && outcome.status === 429 && outcome.retryAfterMs) {
+      await this.scripts.callhookPause(this.limitKeys(request).pause, Math.ceil(Math.min(outcome.retryAfterMs, MAX_PAUSE_MS)));
+    }
+    const { circuit } = request.app;
+    const destination = circuit && destinationFor(request.app, request.scope);
+    if (!circuit || !destination) return;
+    const failed = outcome.kind === 'network' || (outcome.kind === 'response' && outcome.status >= 500);
+    const succeeded = outcome.kind === 'response' && outcome.status < 500;
+    if (succeeded && !this.suspect.has(destination)) return; // the common case: no Redis at all
+    if (!failed && !succeeded) return; // a template or a too-large response says nothing about the destination
+    const [state, failures, openUntil] = await this.scripts.callhookCircuitRecord(this.circuitKey(destination), `${this.prefix}:circuits`, failed ? 0 : 1, circuit.failures, circuit.openForMs, destination, KEEP_MS);
+    if (state === 'ok' || state === 'closed') this.suspect.delete(destination);
+    else this.suspect.set(destination, { open: state === 'open' || state === 'opened' });
+    if (state === 'opened') this.onCircuitChange({ destination, state: 'open', failures, openUntil });
+    if (state === 'closed') this.onCircuitChange({ destination, state: 'closed', failures: 0, openUntil: undefined });
+  }
+
+  /** Undefined when the circuit lets this request through (closed, this request is the probe, or it waited its max). */
+  private async circuitAdmission(destination: string, request: GateRequest, circuit: CircuitRule): Promise<Admission | undefined> {
+    const { app } = request;
+    if (request.canWait && request.waitingSinceMs !== undefined && Date.now() - request.waitingSinceMs >= circuit.maxWaitMs) return undefined;
+    const [ms, state] = await this.scripts.callhookCircuitAdmit(this.circuitKey(destination), app.timeoutMs + 1000);
+    if (state === 'closed') {
+      this.suspect.delete(destination);
+      return undefined;
+    }
+    if (state === 'probe') return undefined;
+    const message = `circuit open for ${destination} (${state === 'open' ? 'failing' : 'a probe is out'})`;
+    if (!request.canWait) return { kind: 'refuse', message };
+    const delayMs = (state === 'open' ? ms : Math.min(ms, HALF_OPEN_RECHECK_MS)) + Math.round(this.random() * SPREAD_MS);
+    return { kind: 'wait', delayMs, reason: 'circuit_open', message };
+  }
+
+  private limitKeys(request: GateRequest) {
+    const custom = request.app.rateLimitKey?.render(request.scope);
+    const base = `${this.prefix}:rl:${custom ? `key:${custom}` : `app:${request.policyId}.${request.app.slug}`}`;
+    return { base, tat: `${base}:tat`, log: `${base}:log`, pause: `${base}:pause` };
+  }
+
+  private circuitKey(destination: string): string {
+    return `${this.prefix}:circuit:${destination}`;
+  }
+}
+
+/** The app's destination: literal in its URL, or (a templated host) worked out from this call's URL. */
+function destinationFor(app: WebhookApp, scope: TemplateScope): string | undefined {
+  if (app.destination) return app.destination;
+  try {
+    return destinationOf(app.url.render(scope));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Open and half-open circuits now, for `GET /v1/stats` (a circuit not listed is closed). */
+export async function openCircuits(redis: RedisClient, prefix: string): Promise<{ destination: string; state: 'open' | 'half_open'; failures: number; open_until: string }[]> {
+  const destinations = await redis.smembers(`${prefix}:circuits`);
+  if (destinations.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const destination of destinations) pipeline.hgetall(`${prefix}:circuit:${destination}`);
+  const rows = ((await pipeline.exec()) ?? []).map(([, value]) => value as Record<string, string>);
+  const now = Date.now();
+  return destinations.flatMap((destination, i) => {
+    const row = rows[i];
+    if (!row?.open_until) return [];
+    const openUntil = Number(row.open_until);
+    return [{ destination, state: openUntil > now ? ('open' as const) : ('half_open' as const), failures: Number(row.failures ?? 0), open_until: new Date(openUntil).toISOString() }];
+  });
+}

@@ -1,0 +1,101 @@
+/*
+ * Redis scripts of the delivery controls. Time comes from Redis (TIME), so workers on different
+ * hosts share one clock. All keys of one limit or circuit start with the callhook prefix, so
+ * they share a Redis Cluster slot.
+ */
+
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/**
+ * Takes a send slot of a rate limit. Slots are handed out in turn, one interval (period / count,
+ * a fraction of a ms for limits over 1000/s) apart (`tat`, the next free one): a call whose slot is in the future keeps it in its `hold`
+ * key and waits, so calls keep their order and spread out. A call goes when its slot has come,
+ * no pause (a 429's Retry-After) is in force, and fewer than `count` sends are in the `log` of
+ * the last period: no window of one period ever holds more than the limit, while calls that
+ * wake up late (a busy worker) still catch up with the schedule.
+ * KEYS: tat, log, pause, hold. ARGV: interval ms, period ms, count, keep ms, send id.
+ * Returns ms to wait (0: go now).
+ */
+export const TAKE_SLOT = `${NOW}
+local interval = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local keep = tonumber(ARGV[4])
+local pause = tonumber(redis.call('GET', KEYS[3]) or '0')
+local hold = tonumber(redis.call('GET', KEYS[4]) or '-1')
+if hold < 0 or pause > hold then
+  -- A new call, or one whose slot a pause overtook: the next free slot (after the pause).
+  local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now, pause)
+  redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + keep))
+  hold = tat
+end
+local wait = hold - now
+if wait <= 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - period)
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    wait = math.max(1, tonumber(oldest[2]) + period - now + 1)
+  end
+end
+if wait > 0 then
+  redis.call('SET', KEYS[4], hold, 'PX', math.ceil(wait + keep))
+  return math.ceil(wait)
+end
+redis.call('DEL', KEYS[4])
+redis.call('ZADD', KEYS[2], now, now .. ':' .. ARGV[5])
+redis.call('PEXPIRE', KEYS[2], period + keep)
+return 0`;
+
+/** A 429 with Retry-After: the limit sends nothing until then. KEYS: pause. ARGV: ms. */
+export const PAUSE = `${NOW}
+local until_ms = now + tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') < until_ms then redis.call('SET', KEYS[1], until_ms, 'PX', tonumber(ARGV[1]) + 60000) end
+return until_ms`;
+
+/**
+ * May a request go to this destination? `closed`; `open` (wait the ms returned); after the open
+ * period the first caller becomes the `probe` (a lease of ARGV[1] ms); the others see
+ * `half_open` until it reports. KEYS: circuit. Returns {ms, state}.
+ */
+export const CIRCUIT_ADMIT = `${NOW}
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if open_until == 0 then return {0, 'closed'} end
+if now < open_until then return {open_until - now, 'open'} end
+local probe = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
+if probe > now then return {probe - now, 'half_open'} end
+redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[1]))
+return {0, 'probe'}`;
+
+/**
+ * What a request to the destination came to. A success closes the circuit (returns `closed`
+ * when it was open). A failure counts; the threshold-th consecutive one opens it (`opened`),
+ * and so does a failure after the open period (the probe's). Consecutive failures not followed
+ * by more are forgotten after the open period.
+ * KEYS: circuit, set of circuits. ARGV: ok 1/0, threshold, open ms, destination, keep ms.
+ * Returns {state, failures, open_until}.
+ */
+export const CIRCUIT_RECORD = `${NOW}
+if ARGV[1] == '1' then
+  local was_open = redis.call('HEXISTS', KEYS[1], 'open_until') == 1
+  redis.call('DEL', KEYS[1])
+  if was_open then
+    redis.call('SREM', KEYS[2], ARGV[4])
+    return {'closed', 0, 0}
+  end
+  return {'ok', 0, 0}
+end
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+local open_ms = tonumber(ARGV[3])
+if (open_until == 0 and failures >= tonumber(ARGV[2])) or (open_until > 0 and now >= open_until) then
+  redis.call('HSET', KEYS[1], 'open_until', now + open_ms, 'probe_until', 0)
+  redis.call('PEXPIRE', KEYS[1], open_ms + tonumber(ARGV[5]))
+  redis.call('SADD', KEYS[2], ARGV[4])
+  return {'opened', failures, now + open_ms}
+end
+if open_until == 0 then
+  redis.call('PEXPIRE', KEYS[1], open_ms)
+  return {'counting', failures, 0}
+end
+return {'open', failures, open_until}`;

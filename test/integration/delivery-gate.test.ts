@@ -1,0 +1,145 @@
+import type { Redis } from 'ioredis';
+import { RedisDeliveryGate, openCircuits, type CircuitChange } from '../../src/delivery/gate';
+import type { GateRequest } from '../../src/pipeline/gate';
+import { parseConfig } from '../../src/policies/load';
+import type { WebhookApp } from '../../src/policies/types';
+import { makeEvent } from '../helpers/events';
+import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
+
+/** The delivery gate against the real Redis: its scripts, its slots, its circuits. */
+describe('RedisDeliveryGate', () => {
+  let redis: Redis;
+  const prefix = uniquePrefix(__filename);
+  const changes: CircuitChange[] = [];
+  let gate: RedisDeliveryGate;
+
+  const apps = parseConfig(`
+policies:
+  - id: p
+    apps:
+      - { name: Limited, url: "http://limited.example/x", rate_limit: 10/s }
+      - { name: Three, url: "http://three.example/x", rate_limit: 3/s }
+      - { name: Shared A, url: "http://a.example/", rate_limit: 10/s, rate_limit_key: "chat-{{ event.called_number }}" }
+      - { name: Shared B, url: "http://b.example/", rate_limit: 10/s, rate_limit_key: "chat-{{ event.called_number }}" }
+      - { name: Fragile, url: "http://fragile.example:8080/x", timeout: 2s, circuit: { failures: 3, open_for: 300ms, max_wait: 1m } }
+      - { name: Realtime, phase: real_time, url: "http://fragile.example:8080/rt" }
+`).policies[0]!.apps;
+  const app = (slug: string) => apps.find((a) => a.slug === slug)!;
+  const request = (a: WebhookApp, callId: string, overrides: Partial<GateRequest> = {}): GateRequest => ({
+    app: a,
+    policyId: 'p',
+    callId,
+    scope: { event: makeEvent({ call_id: callId }), app_data: {} },
+    canWait: true,
+    waitingSinceMs: undefined,
+    ...overrides,
+  });
+
+  beforeAll(() => {
+    redis = connectRedis();
+    gate = new RedisDeliveryGate(redis, prefix, (change) => changes.push(change), () => 0);
+  });
+  afterAll(async () => {
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('hands out slots in turn: the first goes, the next wait one interval more each, and keep their slot', async () => {
+    const limited = app('limited');
+    const first = await gate.admit(request(limited, 'c1'));
+    const second = await gate.admit(request(limited, 'c2'));
+    const third = await gate.admit(request(limited, 'c3'));
+    expect(first).toEqual({ kind: 'go' });
+    expect(second).toMatchObject({ kind: 'wait', reason: 'rate_limit' });
+    expect(third).toMatchObject({ kind: 'wait', reason: 'rate_limit' });
+    const w2 = (second as { delayMs: number }).delayMs;
+    const w3 = (third as { delayMs: number }).delayMs;
+    expect(w2).toBeGreaterThan(80);
+    expect(w2).toBeLessThanOrEqual(100);
+    expect(w3 - w2).toBeGreaterThanOrEqual(95); // its own slot, one interval later
+    // Asked again before its slot: the same slot (not a new one at the back).
+    expect((await gate.admit(request(limited, 'c3'))) as { delayMs: number }).toMatchObject({ kind: 'wait' });
+    expect(((await gate.admit(request(limited, 'c3'))) as { delayMs: number }).delayMs).toBeLessThanOrEqual(w3);
+    await new Promise((r) => setTimeout(r, w2 + 5));
+    expect(await gate.admit(request(limited, 'c2'))).toEqual({ kind: 'go' });
+  });
+
+  it('calls that wake up late catch up with the schedule, but never more than the limit go in one period', async () => {
+    const three = app('three');
+    const ids = ['l1', 'l2', 'l3', 'l4', 'l5'];
+    for (const id of ids) await gate.admit(request(three, id)); // the first goes, four hold slots 333 ms apart
+    await new Promise((r) => setTimeout(r, 1500)); // every slot has passed: the workers were busy
+    const late = [];
+    for (const id of ids.slice(1)) late.push(await gate.admit(request(three, id)));
+    expect(late.map((a) => a.kind)).toEqual(['go', 'go', 'go', 'wait']);
+    const held = late[3] as { delayMs: number };
+    expect(held.delayMs).toBeGreaterThan(900); // until the first of the three sends leaves the window
+    expect(held.delayMs).toBeLessThanOrEqual(1001);
+  });
+
+  it('rate_limit_key shares one limit between apps', async () => {
+    expect(await gate.admit(request(app('shared-a'), 'k1'))).toEqual({ kind: 'go' });
+    expect(await gate.admit(request(app('shared-b'), 'k1'))).toMatchObject({ kind: 'wait', reason: 'rate_limit' });
+  });
+
+  it('a 429 with Retry-After pauses the limit that long; held slots move behind the pause', async () => {
+    const limited = app('limited');
+    await new Promise((r) => setTimeout(r, 400)); // past the slots taken above
+    await gate.settle(request(limited, 'p1'), { kind: 'response', status: 429, retryAfterMs: 1000 });
+    const held = await gate.admit(request(limited, 'p2'));
+    expect(held).toMatchObject({ kind: 'wait', reason: 'rate_limit' });
+    expect((held as { delayMs: number }).delayMs).toBeGreaterThan(900);
+  });
+
+  it('a circuit opens after `failures` consecutive failures: queued calls wait, real-time apps are refused, nothing asked of Redis while it answers', async () => {
+    const fragile = app('fragile');
+    const commands: string[] = [];
+    const watcher = redis.duplicate();
+    const monitor = await watcher.monitor();
+    monitor.on('monitor', (_time: string, args: string[]) => commands.push(args.join(' ')));
+    await gate.settle(request(fragile, 'f0'), { kind: 'response', status: 200 });
+    await gate.admit(request(fragile, 'f0'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(commands.filter((c) => c.includes(prefix))).toEqual([]); // a healthy destination costs no Redis command
+    monitor.disconnect();
+    watcher.disconnect();
+
+    for (const id of ['f1', 'f2']) await gate.settle(request(fragile, id), { kind: 'network', code: 'ECONNREFUSED' });
+    expect(changes).toEqual([]);
+    await gate.settle(request(fragile, 'f3'), { kind: 'response', status: 503 });
+    expect(changes).toEqual([{ destination: 'http://fragile.example:8080', state: 'open', failures: 3, openUntil: expect.any(Number) }]);
+    const waiting = await gate.admit(request(fragile, 'f4'));
+    expect(waiting).toMatchObject({ kind: 'wait', reason: 'circuit_open', message: 'circuit open for http://fragile.example:8080 (failing)' });
+    expect((waiting as { delayMs: number }).delayMs).toBeLessThanOrEqual(300);
+    expect(await gate.admit(request(app('realtime'), 'f4', { canWait: false }))).toEqual({ kind: 'refuse', message: 'circuit open for http://fragile.example:8080 (failing)' });
+    expect(await openCircuits(redis, prefix)).toEqual([{ destination: 'http://fragile.example:8080', state: 'open', failures: 3, open_until: expect.any(String) }]);
+    // A call that has waited circuit.max_wait goes anyway (and fails as it would without the breaker).
+    expect(await gate.admit(request(fragile, 'f5', { waitingSinceMs: Date.now() - 61_000 }))).toEqual({ kind: 'go' });
+  });
+
+  it('after open_for one probe goes, the others wait for it; its success closes the circuit', async () => {
+    const fragile = app('fragile');
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await gate.admit(request(fragile, 'probe'))).toEqual({ kind: 'go' });
+    expect(await gate.admit(request(fragile, 'other'))).toMatchObject({ kind: 'wait', reason: 'circuit_open', message: expect.stringMatching(/a probe is out/) });
+    expect(await openCircuits(redis, prefix)).toEqual([expect.objectContaining({ state: 'half_open' })]);
+    await gate.settle(request(fragile, 'probe'), { kind: 'response', status: 204 });
+    expect(changes.at(-1)).toEqual({ destination: 'http://fragile.example:8080', state: 'closed', failures: 0, openUntil: undefined });
+    expect(await gate.admit(request(fragile, 'other'))).toEqual({ kind: 'go' });
+    expect(await openCircuits(redis, prefix)).toEqual([]);
+  });
+
+  it('a failed probe opens the circuit again; 4xx answers count as the destination answering', async () => {
+    const fragile = app('fragile');
+    for (const id of ['g1', 'g2', 'g3']) await gate.settle(request(fragile, id), { kind: 'network', code: 'ETIMEDOUT' });
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await gate.admit(request(fragile, 'probe2'))).toEqual({ kind: 'go' });
+    await gate.settle(request(fragile, 'probe2'), { kind: 'network', code: 'ECONNRESET' });
+    expect(changes.at(-1)).toMatchObject({ state: 'open' });
+    expect(await gate.admit(request(fragile, 'h1'))).toMatchObject({ kind: 'wait' });
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await gate.admit(request(fragile, 'probe3'))).toEqual({ kind: 'go' });
+    await gate.settle(request(fragile, 'probe3'), { kind: 'response', status: 404 });
+    expect(changes.at(-1)).toMatchObject({ state: 'closed' });
+  });
+});
