@@ -10,40 +10,40 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 /**
  * Takes a send slot of a rate limit. Slots are handed out in turn, one interval (period / count,
- * a fraction of a ms for limits over 1000/s) apart (`tat`, the next free one): a call whose slot is in the future keeps it in its `hold`
- * key and waits, so calls keep their order and spread out. A call goes when its slot has come,
- * no pause (a 429's Retry-After) is in force, and fewer than `count` sends are in the `log` of
- * the last period: no window of one period ever holds more than the limit, while calls that
- * wake up late (a busy worker) still catch up with the schedule.
- * KEYS: tat, log, pause, hold. ARGV: interval ms, period ms, count, keep ms, send id.
+ * a fraction of a ms for limits over 1000/s) apart (`tat`, the next free one): a call whose
+ * slot is ahead keeps it in its `hold` key and waits, so calls keep their order and sends are
+ * spread over the period (a burst would reach the receiver unevenly). A call goes when its slot
+ * has come, no pause (a 429's Retry-After) is in force, and the `log` of the last N sends (a
+ * list, newest first) shows fewer than N in the last period: no window of one period ever holds
+ * more than N, while calls that wake up late (a busy worker) still catch up with the schedule.
+ * KEYS: tat, log, pause, hold. ARGV: interval ms, period ms, count, keep ms.
  * Returns ms to wait (0: go now).
  */
 export const TAKE_SLOT = `${NOW}
 local interval = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
+local count = tonumber(ARGV[3])
 local keep = tonumber(ARGV[4])
 local pause = tonumber(redis.call('GET', KEYS[3]) or '0')
-local hold = tonumber(redis.call('GET', KEYS[4]) or '-1')
+local held = redis.call('GET', KEYS[4])
+local hold = tonumber(held or '-1')
 if hold < 0 or pause > hold then
   -- A new call, or one whose slot a pause overtook: the next free slot (after the pause).
   local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now, pause)
   redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + keep))
   hold = tat
 end
-local wait = hold - now
-if wait <= 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - period)
-  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
-    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    wait = math.max(1, tonumber(oldest[2]) + period - now + 1)
-  end
+local wait = math.max(hold - now, pause - now)
+if redis.call('LLEN', KEYS[2]) >= count then
+  wait = math.max(wait, tonumber(redis.call('LINDEX', KEYS[2], -1)) + period - now)
 end
 if wait > 0 then
   redis.call('SET', KEYS[4], hold, 'PX', math.ceil(wait + keep))
   return math.ceil(wait)
 end
-redis.call('DEL', KEYS[4])
-redis.call('ZADD', KEYS[2], now, now .. ':' .. ARGV[5])
+if held then redis.call('DEL', KEYS[4]) end
+redis.call('LPUSH', KEYS[2], now)
+redis.call('LTRIM', KEYS[2], 0, count - 1)
 redis.call('PEXPIRE', KEYS[2], period + keep)
 return 0`;
 
