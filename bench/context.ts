@@ -33,7 +33,7 @@ export const opts = {
   backlog: numberFlag('backlog', 100_000),
   scaleCalls: numberFlag('scale-calls', 30_000),
   logLevel: stringFlag('log-level', 'info'),
-  only: stringFlag('only', 'throughput,retries,ingest,latency,memory,scale,results').split(','),
+  only: stringFlag('only', 'throughput,delivery,retries,ingest,latency,memory,scale,results').split(','),
   json: stringFlag('json', ''),
   /** Extra node flags for the measured processes: workers and API (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
   workerNodeArgs: stringFlag('worker-node-args', '').split(' ').filter(Boolean),

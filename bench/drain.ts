@@ -15,9 +15,11 @@ export const event = (callId: string, policy: string): CallEvent => ({ ...EVENT_
 /**
  * bench1: one app with templated URL, query, headers and body; bench3: two more from its
  * response; bench-retry: bench1's app at a path where the receiver answers 503 to the first
- * request of each call, retried 1 ms later.
+ * request of each call, retried 1 ms later (circuit off: every first attempt failing would open
+ * it, and this measures the retry path); bench1-signed and bench1-limited: bench1's app with a
+ * Standard Webhooks signature, and with a rate limit the drain never reaches.
  */
-export function policiesYaml(url: string): string {
+export function policiesYaml(url: string, withDelivery = true): string {
   const crm = (path: string, extra = '') => `
       - name: CRM Lookup
         method: POST
@@ -30,7 +32,7 @@ export function policiesYaml(url: string): string {
   - id: bench1
     apps:${crm('')}
   - id: bench-retry
-    apps:${crm('/flaky', '\n        retry_delay: 1ms')}
+    apps:${crm('/flaky', `\n        retry_delay: 1ms${withDelivery ? '\n        circuit: false' : ''}`)}${withDelivery ? deliveryPolicies(crm) : ''}
   - id: bench3
     apps:${crm('')}
       - name: Ticket
@@ -46,6 +48,16 @@ export function policiesYaml(url: string): string {
         timeout: 5s
         body: { text: "VIP call from {{ app_data.crm-lookup.data.name }} ({{ app_data.crm-lookup.data.company }}) to {{ event.called_number }}" }
 `;
+}
+
+/** bench1's app signed, and under a rate limit the drain never reaches (fields older builds refuse). */
+function deliveryPolicies(crm: (path: string, extra?: string) => string): string {
+  const secret = `whsec_${Buffer.from('callhook-bench-signing-key-32byt').toString('base64')}`;
+  return `
+  - id: bench1-signed
+    apps:${crm('', `\n        signing: { secret: "${secret}" }`)}
+  - id: bench1-limited
+    apps:${crm('', '\n        rate_limit: 10000/s')}`;
 }
 
 export interface DrainResult {

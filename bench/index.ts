@@ -2,7 +2,7 @@
  * `npm run bench`: callhook's throughput, retry path, ingest rate, latency, memory and scale, side
  * by side with a raw BullMQ + axios baseline measured in the same run, printed as a table and as
  * JSON. Flags and method: docs/bench.md. One file per measured path:
- *   throughput.ts (drains, and the retry path)   ingest-api.ts (POST /v1/calls)
+ *   throughput.ts (drains, delivery controls, the retry path)   ingest-api.ts (POST /v1/calls)
  *   latency.ts (enqueue → first request)          memory.ts (backlog memory, 1 vs 2 workers)
  *   results.ts (list query on many records, results feed read rate)
  * Every measured worker and the API run in processes of their own (processes.ts); the receiver
@@ -20,9 +20,9 @@ import { round, startReceiver } from './lib';
 import { memory, scale } from './memory';
 import { track } from './processes';
 import { results } from './results';
-import { retries, throughput } from './throughput';
+import { delivery, retries, throughput } from './throughput';
 
-const PHASES: Record<string, () => Promise<void>> = { throughput, retries, ingest, latency, memory, scale, results };
+const PHASES: Record<string, () => Promise<void>> = { throughput, delivery, retries, ingest, latency, memory, scale, results };
 
 async function main(): Promise<void> {
   mkdirSync(workDir, { recursive: true });
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   track(receiver.child);
   shared.receiverUrl = receiver.url;
   writeFileSync(join(workDir, 'policies.yaml'), policiesYaml(receiver.url));
+  writeFileSync(join(workDir, 'policies-compared.yaml'), policiesYaml(receiver.url, false));
   const started = Date.now();
   const loadBefore = loadavg();
   try {

@@ -50,12 +50,15 @@ export async function waitForLine(file: string, text: string, child: ChildProces
   }
 }
 
-/** The environment a callhook process of the bench runs with. */
-export function callhookEnv(prefix: string): NodeJS.ProcessEnv {
+/**
+ * The environment a callhook process of the bench runs with. Another build (`--compare`) gets
+ * the policies without the fields it may not know (see policiesYaml).
+ */
+export function callhookEnv(prefix: string, cli = opts.cli): NodeJS.ProcessEnv {
   return {
     REDIS_URL,
     CALLHOOK_PREFIX: prefix,
-    CALLHOOK_CONFIG: join(workDir, 'policies.yaml'),
+    CALLHOOK_CONFIG: join(workDir, cli === opts.cli ? 'policies.yaml' : 'policies-compared.yaml'),
     CALLHOOK_CONCURRENCY: String(opts.concurrency),
     LOG_LEVEL: opts.logLevel,
   };
@@ -64,7 +67,7 @@ export function callhookEnv(prefix: string): NodeJS.ProcessEnv {
 export async function startCallhookWorkers(prefix: string, count: number, cli = opts.cli): Promise<Proc[]> {
   const procs: Proc[] = [];
   for (let i = 0; i < count; i++) {
-    const { proc, log } = spawnLogged([...nodeArgs, cli, 'worker'], callhookEnv(prefix));
+    const { proc, log } = spawnLogged([...nodeArgs, cli, 'worker'], callhookEnv(prefix, cli));
     procs.push(proc);
     await waitForWorkers(prefix, QUEUE_NAME, i + 1, proc.child, log);
   }

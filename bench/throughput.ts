@@ -47,6 +47,35 @@ export async function throughput(): Promise<void> {
 }
 
 /**
+ * The delivery controls' cost on the 1-app drain, same rounds as the plain app and the baseline:
+ * the app signed (Standard Webhooks), and the app under a rate limit it never reaches (one Redis
+ * script per request). The circuit breaker is on in every drain (it costs nothing while the
+ * destination answers).
+ */
+export async function delivery(): Promise<void> {
+  const section = `delivery controls (drain, 1 app per call, concurrency ${opts.concurrency})`;
+  const size = Math.ceil(opts.calls / opts.rounds);
+  process.stderr.write(`delivery: ${opts.calls} calls per variant in ${opts.rounds} rounds...\n`);
+  const results = await alternate<'baseline' | 'plain' | 'signed' | 'limited'>({
+    baseline: () => drainBaseline(size, 1),
+    plain: () => drainCallhook(size, { policy: 'bench1', requestsPerCall: 1 }),
+    signed: () => drainCallhook(size, { policy: 'bench1-signed', requestsPerCall: 1 }),
+    limited: () => drainCallhook(size, { policy: 'bench1-limited', requestsPerCall: 1 }),
+  });
+  const b = combine(results.baseline!, size);
+  const total = size * opts.rounds;
+  record(section, 'baseline: BullMQ + axios, 1 POST/job', b.callsPerSecond, 'calls/s', `${total} jobs`);
+  for (const [name, what] of [['plain', 'callhook, 1 app'], ['signed', 'callhook, 1 app signed'], ['limited', 'callhook, 1 app, rate_limit 10000/s (never reached)']] as const) {
+    const c = combine(results[name]!, size);
+    record(section, what, c.callsPerSecond, 'calls/s', `${total} calls in ${round(c.seconds, 2)} s`);
+    record(section, `${what} / baseline`, c.callsPerSecond / b.callsPerSecond, 'x');
+    record(section, `worker CPU per call: ${what}`, c.cpuMsPerCall, 'ms');
+    record(section, `Redis CPU per call: ${what}`, c.redisCpuMsPerCall, 'ms');
+    summary[`delivery_ratio_${name}`] = round(c.callsPerSecond / b.callsPerSecond, 3);
+  }
+}
+
+/**
  * Every call's one app answered 503 once, then retried 1 ms later: the retry path's cost (a
  * BullMQ delayed job per retry). With `--compare`, the other build drains the same in turn.
  */
