@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Queue } from 'bullmq';
 import { QUEUE_NAME } from '../src/queue/calls-queue';
 import { children, nodeArgs, opts, REDIS_URL, shared, sleep, workDir } from './context';
@@ -50,15 +50,18 @@ export async function waitForLine(file: string, text: string, child: ChildProces
   }
 }
 
+/** This build's CLI: it knows every field of the bench's policies. */
+const OWN_CLI = resolve(__dirname, '..', 'workers', 'cli.js');
+
 /**
- * The environment a callhook process of the bench runs with. Another build (`--compare`) gets
- * the policies without the fields it may not know (see policiesYaml).
+ * The environment a callhook process of the bench runs with. Another build (`--cli` or
+ * `--compare`) gets the policies without the fields it may not know (see policiesYaml).
  */
 export function callhookEnv(prefix: string, cli = opts.cli): NodeJS.ProcessEnv {
   return {
     REDIS_URL,
     CALLHOOK_PREFIX: prefix,
-    CALLHOOK_CONFIG: join(workDir, cli === opts.cli ? 'policies.yaml' : 'policies-compared.yaml'),
+    CALLHOOK_CONFIG: join(workDir, resolve(cli) === OWN_CLI ? 'policies.yaml' : 'policies-compared.yaml'),
     CALLHOOK_CONCURRENCY: String(opts.concurrency),
     LOG_LEVEL: opts.logLevel,
   };

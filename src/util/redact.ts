@@ -54,9 +54,11 @@ export class Redactor {
   }
 
   /**
-   * A deep copy with every string, and every object key, scrubbed. Errors become
-   * `{type, message, code}`; a cycle or anything nested deeper than 500 levels becomes
-   * `[REDACTED]` rather than being shown unscrubbed.
+   * The value with every string, and every object key, scrubbed: the same value when nothing
+   * in it needs hiding (copying only what changes keeps a result without secrets free of
+   * allocations: the worker redacts every app result). Errors become `{type, message, code}`; a
+   * cycle or anything nested deeper than 500 levels becomes `[REDACTED]` rather than being
+   * shown unscrubbed.
    */
   deep(value: unknown): unknown {
     return this.walk(value, 0, new Set());
@@ -68,19 +70,43 @@ export class Redactor {
     if (depth > MAX_DEPTH || path.has(value)) return REDACTED;
     if (value instanceof Error) return { type: value.name, message: this.text(value.message), code: (value as { code?: unknown }).code };
     path.add(value);
-    let out: unknown;
-    if (Array.isArray(value)) out = value.map((item) => this.walk(item, depth + 1, path));
-    else {
-      const copy: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(value)) {
-        // defineProperty: a `__proto__` key from parsed JSON must stay a key, not become the copy's prototype.
-        Object.defineProperty(copy, this.text(key), { value: this.walk(item, depth + 1, path), enumerable: true, writable: true, configurable: true });
-      }
-      out = copy;
-    }
+    const out = Array.isArray(value) ? this.walkArray(value, depth, path) : this.walkObject(value as Record<string, unknown>, depth, path);
     path.delete(value);
     return out;
   }
+
+  private walkArray(value: unknown[], depth: number, path: Set<object>): unknown[] {
+    let out = value;
+    for (let i = 0; i < value.length; i++) {
+      const item = this.walk(value[i], depth + 1, path);
+      if (item === value[i]) continue;
+      if (out === value) out = value.slice();
+      out[i] = item;
+    }
+    return out;
+  }
+
+  private walkObject(value: Record<string, unknown>, depth: number, path: Set<object>): Record<string, unknown> {
+    const keys = Object.keys(value);
+    let copy: Record<string, unknown> | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const item = value[key];
+      const shownKey = this.text(key);
+      const shown = this.walk(item, depth + 1, path);
+      if (!copy && (shownKey !== key || shown !== item)) {
+        copy = {};
+        for (const earlier of keys.slice(0, i)) define(copy, earlier, value[earlier]);
+      }
+      if (copy) define(copy, shownKey, shown);
+    }
+    return copy ?? value;
+  }
+}
+
+/** defineProperty: a `__proto__` key from parsed JSON must stay a key, not become the copy's prototype. */
+function define(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** A URL (or comma-separated URLs, as REDIS_URL lists cluster nodes) safe to print: passwords replaced. */
