@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { QUEUE_NAME } from '../src/queue/calls-queue';
 import { children, nodeArgs, opts, REDIS_URL, shared, sleep, workDir } from './context';
@@ -50,18 +50,29 @@ export async function waitForLine(file: string, text: string, child: ChildProces
   }
 }
 
-/** This build's CLI: it knows every field of the bench's policies. */
-const OWN_CLI = resolve(__dirname, '..', 'workers', 'cli.js');
+/** Per CLI: whether it loads the full bench policies (an older build may refuse newer fields). */
+const acceptsFullPolicies = new Map<string, boolean>();
+
+function policiesFor(cli: string): string {
+  const full = join(workDir, 'policies.yaml');
+  let accepts = acceptsFullPolicies.get(cli);
+  if (accepts === undefined) {
+    accepts = spawnSync(process.execPath, [cli, 'config', 'check', full], { stdio: 'ignore' }).status === 0;
+    acceptsFullPolicies.set(cli, accepts);
+  }
+  return accepts ? full : join(workDir, 'policies-compared.yaml');
+}
 
 /**
- * The environment a callhook process of the bench runs with. Another build (`--cli` or
- * `--compare`) gets the policies without the fields it may not know (see policiesYaml).
+ * The environment a callhook process of the bench runs with. A build that refuses the full
+ * policies file (`--cli` or `--compare` set to an older one) gets the policies it knows
+ * (see policiesYaml).
  */
 export function callhookEnv(prefix: string, cli = opts.cli): NodeJS.ProcessEnv {
   return {
     REDIS_URL,
     CALLHOOK_PREFIX: prefix,
-    CALLHOOK_CONFIG: join(workDir, resolve(cli) === OWN_CLI ? 'policies.yaml' : 'policies-compared.yaml'),
+    CALLHOOK_CONFIG: policiesFor(cli),
     CALLHOOK_CONCURRENCY: String(opts.concurrency),
     LOG_LEVEL: opts.logLevel,
   };
