@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { destinationOf } from '../policies/compile';
 import type { CircuitRule, WebhookApp } from '../policies/types';
 import { GO, type Admission, type DeliveryGate, type GateRequest } from '../pipeline/gate';
@@ -13,6 +14,8 @@ export type CircuitChange = { destination: string; state: 'open' | 'closed'; fai
 const KEEP_MS = 60 * 60_000;
 /** Waiting calls wake spread over this, so that an open period's end is not a thundering herd. */
 const SPREAD_MS = 1000;
+/** A rendered rate_limit_key longer than this is hashed. */
+const MAX_KEY_CHARS = 200;
 /** A rate-limit wait up to this long is slept in the worker instead of becoming a delayed job. */
 const SHORT_WAIT_MS = 20;
 /** A receiver's Retry-After pauses its limit at most this long (the header is the receiver's to set). */
@@ -117,7 +120,9 @@ export class RedisDeliveryGate implements DeliveryGate {
 
   private limitKeys(request: GateRequest) {
     const custom = request.app.rateLimitKey?.render(request.scope);
-    const base = `${this.prefix}:rl:${custom ? `key:${custom}` : `app:${request.policyId}.${request.app.slug}`}`;
+    // A key rendered from call data can be long: Redis gets a digest of it instead.
+    const key = custom && custom.length > MAX_KEY_CHARS ? createHash('sha256').update(custom).digest('hex') : custom;
+    const base = `${this.prefix}:rl:${key ? `key:${key}` : `app:${request.policyId}.${request.app.slug}`}`;
     return { base, tat: `${base}:tat`, log: `${base}:log`, pause: `${base}:pause` };
   }
 

@@ -133,7 +133,7 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
   if (input.body !== undefined && input.method === 'GET') problem('body', 'a GET request carries no body; use POST');
   if (input.rate_limit && input.phase === 'real_time') problem('rate_limit', 'applies to post-call apps only: a real-time app cannot wait for a slot');
   const signingKey = input.signing ? Buffer.from(input.signing.secret.slice('whsec_'.length), 'base64') : undefined;
-  if (signingKey && signingKey.length < 16) problem('signing.secret', `the key is ${signingKey.length} bytes; use at least 24 random bytes`);
+  if (signingKey && signingKey.length < 16) problem('signing.secret', `the key is ${signingKey.length} bytes; use at least 16 (24 or more random bytes, as Standard Webhooks recommends)`);
 
   let failed = false;
   const compile = (field: string, source: string, compiler = compileTemplate): Template => {

@@ -135,7 +135,7 @@ policies:
       'policies[0].apps[0].body.a: a form field is text, a number or a boolean (nested values cannot be form-encoded)',
       expect.stringMatching(/^policies\[0\]\.apps\[1\]\.content_type: is required with body_format: text/),
       'policies[0].apps[2].body: with body_format: text, body is one template (a string), sent as it renders',
-      'policies[0].apps[3].signing.secret: the key is 5 bytes; use at least 24 random bytes',
+      'policies[0].apps[3].signing.secret: the key is 5 bytes; use at least 16 (24 or more random bytes, as Standard Webhooks recommends)',
       'policies[0].apps[4].body: with body_format: form, body is a map of field names to values',
     ]);
     expect(problems(`policies: [{ id: p, apps: [{ name: D, method: POST, url: "https://h.example/", signing: { secret: "not-a-whsec" } }] }]`)).toEqual([

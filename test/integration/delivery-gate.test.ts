@@ -20,6 +20,7 @@ policies:
       - { name: Limited, url: "http://limited.example/x", rate_limit: 10/s }
       - { name: Three, url: "http://three.example/x", rate_limit: 3/s }
       - { name: Fast, url: "http://fast.example/x", rate_limit: 100/s }
+      - { name: Per Caller, url: "http://caller.example/x", rate_limit: 1/m, rate_limit_key: "caller-{{ event.calling_name }}" }
       - { name: Shared A, url: "http://a.example/", rate_limit: 1/s, rate_limit_key: "chat-{{ event.called_number }}" }
       - { name: Shared B, url: "http://b.example/", rate_limit: 1/s, rate_limit_key: "chat-{{ event.called_number }}" }
       - { name: Fragile, url: "http://fragile.example:8080/x", timeout: 2s, circuit: { failures: 3, open_for: 300ms, max_wait: 1m } }
@@ -87,6 +88,17 @@ policies:
   it('rate_limit_key shares one limit between apps', async () => {
     expect(await gate.admit(request(app('shared-a'), 'k1'))).toEqual({ kind: 'go' });
     expect(await gate.admit(request(app('shared-b'), 'k1'))).toMatchObject({ kind: 'wait', reason: 'rate_limit' });
+  });
+
+  it('a rate_limit_key rendered from long call data becomes a digest in Redis, still one limit per value', async () => {
+    const perCaller = app('per-caller');
+    const long = (name: string) => request(perCaller, `pc-${name.length}`, { scope: { event: makeEvent({ calling_name: name }), app_data: {} } });
+    expect(await gate.admit(long('x'.repeat(5000)))).toEqual({ kind: 'go' });
+    expect(await gate.admit(long('x'.repeat(5000)))).toMatchObject({ kind: 'wait' }); // the same caller: the same limit
+    expect(await gate.admit(long('y'.repeat(5000)))).toEqual({ kind: 'go' });
+    const [, keys] = await redis.scan(0, 'MATCH', `${prefix}:rl:key:*`, 'COUNT', 1000);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(Math.max(...keys.map((k) => k.length))).toBeLessThan(prefix.length + 200);
   });
 
   it('a 429 with Retry-After pauses the limit that long; held slots move behind the pause', async () => {
