@@ -141,8 +141,16 @@ function destinationFor(app: WebhookApp, scope: TemplateScope): string | undefin
   }
 }
 
+/** A circuit as `GET /v1/stats` lists it. */
+export interface CircuitView {
+  destination: string;
+  state: 'open' | 'half_open';
+  failures: number;
+  open_until: string;
+}
+
 /** Open and half-open circuits now, for `GET /v1/stats` (a circuit not listed is closed). */
-export async function openCircuits(redis: RedisClient, prefix: string): Promise<{ destination: string; state: 'open' | 'half_open'; failures: number; open_until: string }[]> {
+export async function openCircuits(redis: RedisClient, prefix: string): Promise<CircuitView[]> {
   const destinations = await redis.smembers(`${prefix}:circuits`);
   if (destinations.length === 0) return [];
   const pipeline = redis.pipeline();
