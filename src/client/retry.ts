@@ -1,3 +1,8 @@
+import { parseRetryAfter } from '../util/retry-after';
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export const retryAfterMs: (header: string | null, now?: number) => number | undefined = parseRetryAfter;
+
 /**
  * When the HTTP client tries a request again, decided from data (as webhook/retry-policy.ts
  * decides for apps): an outcome and the attempts so far in, retry after a delay or stop out.
@@ -47,13 +52,4 @@ export function decideRetry(outcome: AttemptOutcome, attempts: number, rules: Re
   }
   if (rules.idempotent || (outcome.code !== undefined && NOT_SENT.has(outcome.code))) return { retry: true, delayMs: backoff };
   return { retry: false };
-}
-
-/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now: number = Date.now()): number | undefined {
-  if (header === null || header.trim() === '') return undefined;
-  const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -1,3 +1,6 @@
+// Retry-After is read the same way by the HTTP client of the package (client/retry.ts).
+export { parseRetryAfter } from '../util/retry-after';
+
 /** What one attempt of an app ended with, as far as retrying is concerned. */
 export type AttemptOutcome =
   | { kind: 'response'; status: number; retryAfterMs?: number }
@@ -75,11 +78,3 @@ export function longestSchedule(rule: RetryRule & { readonly timeoutMs: number }
   return total;
 }
 
-/** Parses `Retry-After` (delta seconds or an HTTP date) into ms from `now`. */
-export function parseRetryAfter(header: unknown, now = Date.now()): number | undefined {
-  if (typeof header !== 'string' || header.trim() === '') return undefined;
-  const value = header.trim();
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
