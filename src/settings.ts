@@ -27,7 +27,9 @@ export interface Settings {
   proxyEnv: Record<string, string>;
 }
 
-const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy'];
+/** The variables that name a proxy (either case), as axios reads them. */
+export const PROXY_URL_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
+const PROXY_VARIABLES = [...PROXY_URL_VARIABLES, 'NO_PROXY', 'no_proxy'];
 
 /** Reads settings from `env` (never from process.env directly, so tests pass a plain object). */
 export function parseSettings(env: Readonly<Record<string, string | undefined>>): Settings {

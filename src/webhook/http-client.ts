@@ -3,6 +3,7 @@ import https from 'node:https';
 import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
 import axiosRetry from 'axios-retry';
 import type { TlsOptions } from '../policies/types';
+import { PROXY_URL_VARIABLES } from '../settings';
 
 /**
  * The one axios instance used for every webhook and token request: keep-alive sockets (a new
@@ -36,16 +37,14 @@ function agentOptions(maxSockets = 256) {
   return { keepAlive: true, keepAliveMsecs: 60_000, maxSockets, scheduling: 'lifo' as const };
 }
 
-const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
-
 function proxyConfigured(env: Readonly<Record<string, string | undefined>>): boolean {
-  return PROXY_VARIABLES.some((name) => Boolean(env[name]));
+  return PROXY_URL_VARIABLES.some((name) => Boolean(env[name]));
 }
 
 /** Proxy passwords in the environment: never to be shown in a log line or a result. */
 export function proxySecrets(env: Readonly<Record<string, string | undefined>>): string[] {
   const secrets: string[] = [];
-  for (const name of PROXY_VARIABLES) {
+  for (const name of PROXY_URL_VARIABLES) {
     const value = env[name];
     if (!value || !URL.canParse(value)) continue;
     const { password } = new URL(value);
