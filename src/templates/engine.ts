@@ -1,6 +1,7 @@
 import Handlebars from 'handlebars';
 import { checkHelperCalls, registerHelpers } from './helpers';
-import { LONE_SURROGATE, textOf } from './text';
+import { wellFormed } from '../util/well-formed';
+import { textOf } from './text';
 
 type AST = hbs.AST.Program;
 type Node = hbs.AST.Node;
@@ -33,7 +34,7 @@ const UNRESERVED_ONLY = /^[A-Za-z0-9\-._~]*$/;
  */
 export function encodeRfc3986(value: string): string {
   if (UNRESERVED_ONLY.test(value)) return value; // most values: digits, names, ids
-  return encodeURIComponent(value.replace(LONE_SURROGATE, '\uFFFD')).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(wellFormed(value)).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function stringify(value: unknown): string {

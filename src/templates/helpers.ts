@@ -1,7 +1,8 @@
 import type Handlebars from 'handlebars';
 import { formatInstant, instantOf, zoneFormat } from './dates';
 import { countryCode, e164 } from './phone';
-import { LONE_SURROGATE, text, textOf } from './text';
+import { LONE_SURROGATE } from '../util/well-formed';
+import { text, textOf } from './text';
 
 /**
  * callhook's template helpers. Each takes call data, which is untrusted: any value, of any size,

@@ -1,5 +1,3 @@
-export { LONE_SURROGATE } from '../util/well-formed';
-
 /**
  * `String(value)` as Handlebars inserts it, except that call data such as `{"toString": ""}`
  * (an object whose own toString is not a function) renders `[object Object]` instead of throwing.
