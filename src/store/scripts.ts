@@ -13,14 +13,19 @@
 
 /**
  * Moves a call in the indexes to `status`, scored `now`: out of its old status set, into the new
- * one, `all`, its policy's and its numbers' (the record's `nums`), each trimmed to the TTL.
+ * one, `all`, its policy's and its numbers' (the record's `nums`), each trimmed to the TTL once
+ * per script (a batch of calls shares its indexes).
  */
 const REINDEX = `
+local trimmed = {}
 local function reindex(prefix, id, key, old, status, policy, now, ttl)
   local oldest = '(' .. (tonumber(now) - tonumber(ttl))
   local function put(index)
     redis.call('ZADD', index, now, id)
-    redis.call('ZREMRANGEBYSCORE', index, '-inf', oldest)
+    if not trimmed[index] then
+      redis.call('ZREMRANGEBYSCORE', index, '-inf', oldest)
+      trimmed[index] = true
+    end
   end
   local oldSet = (old == 'running') and 'queued' or old
   if oldSet and oldSet ~= status then redis.call('ZREM', prefix .. ':idx:status:' .. oldSet, id) end
