@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { packageRoot } from '../../version';
+import { contentSecurityPolicy, sendAsset } from '../static-assets';
 
 /** The console's built assets (`npm run build` writes them from src/console/). */
 const CONSOLE_DIR = join(packageRoot(), 'dist', 'console');
@@ -14,22 +15,7 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 };
 
-/**
- * Same-origin scripts, styles and requests only: no inline script, no CDN, no framing. The
- * console talks to this API and nothing else (it runs where there is no internet).
- */
-export const CONSOLE_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "font-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+const CONSOLE_CSP = contentSecurityPolicy();
 
 /**
  * The web console at `/`: static files read once at start, public (they carry no data: every
@@ -43,13 +29,7 @@ export function registerConsoleRoutes(app: FastifyInstance): void {
   const send = (reply: FastifyReply, name: string) => {
     const file = files.get(name);
     if (!file) return reply.code(404).type('text/plain').send('the console is not built: run npm run build');
-    return reply
-      .type(file.type)
-      .header('content-security-policy', CONSOLE_CSP)
-      .header('x-content-type-options', 'nosniff')
-      .header('referrer-policy', 'no-referrer')
-      .header('cache-control', name === 'index.html' ? 'no-cache' : 'public, max-age=300')
-      .send(file.body);
+    return sendAsset(reply.header('cache-control', name === 'index.html' ? 'no-cache' : 'public, max-age=300'), file.type, file.body, CONSOLE_CSP);
   };
   const config = { public: true };
   app.get('/', { config }, (_request, reply) => send(reply, 'index.html'));

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { packageRoot } from '../../version';
+import { contentSecurityPolicy, sendAsset } from '../static-assets';
 
 /** Swagger UI's files, copied from swagger-ui-dist (a build-time dependency) by `npm run build`. */
 const DOCS_DIR = join(packageRoot(), 'dist', 'docs');
@@ -10,17 +11,7 @@ const DOCS_DIR = join(packageRoot(), 'dist', 'docs');
  * Swagger UI's own page would load its scripts inline and a validator badge from the internet;
  * this one loads only same-origin files. Its styles are set inline by the UI itself.
  */
-export const DOCS_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+const DOCS_CSP = contentSecurityPolicy({ inlineStyles: true });
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -91,8 +82,7 @@ export function registerDocsRoutes(app: FastifyInstance, document: () => unknown
   app.get('/openapi.json', async () => document());
   const config = { public: true };
   const files = new Map<string, Buffer>();
-  const send = (reply: FastifyReply, type: string, body: string | Buffer) =>
-    reply.type(type).header('content-security-policy', DOCS_CSP).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').send(body);
+  const send = (reply: FastifyReply, type: string, body: string | Buffer) => sendAsset(reply, type, body, DOCS_CSP);
   app.get('/docs', { config }, (_request, reply) => send(reply, 'text/html; charset=utf-8', PAGE));
   app.get<{ Params: { file: string } }>('/docs/:file', { config }, (request, reply) => {
     const asset = Object.hasOwn(ASSETS, request.params.file) ? ASSETS[request.params.file] : undefined;
