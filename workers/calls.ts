@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { listQuery, listRequest, parseQuery } from '../src/api/queries';
-import { inRunOrder } from '../src/pipeline/run-order';
-import { encodeCursor, type CallRow } from '../src/store/call-index';
-import { fail, withRuntime } from './cli-support';
+import { listCalls, listQuery, parseQuery } from '../src/api/queries';
+import type { CallRow } from '../src/store/call-index';
+import { fail, repeatable, withRuntime } from './cli-support';
 
 interface CallsOptions {
   status: string[];
@@ -15,8 +14,6 @@ interface CallsOptions {
   json?: boolean;
   config?: string;
 }
-
-const repeatable = (value: string, all: string[]) => [...all, value];
 
 /** `callhook calls`: list and search calls, newest first, as `GET /v1/calls` does (table or `--json`). */
 export function registerCalls(program: Command): void {
@@ -40,12 +37,9 @@ export function registerCalls(program: Command): void {
       });
       if (!query.ok) fail(query.problems.map((p) => `--${p}`));
       await withRuntime(opts.config, async (runtime) => {
-        const { filters, limit, after } = listRequest(query.value);
-        const page = await runtime.index.list(filters, limit, after);
-        const calls = page.rows.map((row) => ({ ...row, apps: inRunOrder(row.apps, row.policy ? runtime.config.byId.get(row.policy) : undefined) }));
-        const next = page.next ? encodeCursor(page.next) : null;
-        if (opts.json) process.stdout.write(`${JSON.stringify({ calls, next_cursor: next }, null, 2)}\n`);
-        else process.stdout.write(table(calls) + (next ? `\nmore: --cursor ${next}\n` : ''));
+        const page = await listCalls(runtime.index, runtime.config.byId, query.value);
+        if (opts.json) process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+        else process.stdout.write(table(page.calls) + (page.next_cursor ? `\nmore: --cursor ${page.next_cursor}\n` : ''));
       });
     });
 }

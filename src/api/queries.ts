@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { CallStatus } from '../model/call';
-import { decodeCursor, type ListFilters, type Position } from '../store/call-index';
+import type { Policy } from '../policies/types';
+import { inRunOrder } from '../pipeline/run-order';
+import { decodeCursor, encodeCursor, type CallIndex, type CallRow } from '../store/call-index';
 import { parseDuration, parseTimeBound } from '../util/duration';
 import { formatPath } from '../util/format-path';
 
@@ -70,11 +72,10 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): Pars
   return { ok: false, problems: parsed.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.code === 'unrecognized_keys' ? `unknown parameter${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message}`) };
 }
 
-/** The list filters and position of a validated list query. */
-export function listRequest(query: z.output<typeof listQuery>): { filters: ListFilters; limit: number; after: Position | undefined } {
-  return {
-    filters: { statuses: query.status, policy: query.policy, number: query.number, sinceMs: query.since, untilMs: query.until },
-    limit: query.limit,
-    after: query.cursor,
-  };
+/** One page of a validated list query, as `GET /v1/calls` answers it (and `callhook calls` prints it). */
+export async function listCalls(index: CallIndex, policies: ReadonlyMap<string, Policy>, query: z.output<typeof listQuery>): Promise<{ calls: CallRow[]; next_cursor: string | null }> {
+  const filters = { statuses: query.status, policy: query.policy, number: query.number, sinceMs: query.since, untilMs: query.until };
+  const page = await index.list(filters, query.limit, query.cursor);
+  const calls = page.rows.map((row) => ({ ...row, apps: inRunOrder(row.apps, row.policy ? policies.get(row.policy) : undefined) }));
+  return { calls, next_cursor: page.next ? encodeCursor(page.next) : null };
 }

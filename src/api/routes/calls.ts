@@ -4,11 +4,11 @@ import { CALL_ID_PATTERN, parseEvents } from '../../events/schema';
 import type { CallhookConfig } from '../../policies/types';
 import type { CallProducer } from '../../queue/producer';
 import type { Replayer } from '../../queue/replay';
-import { inRunOrder, presentCall } from '../../pipeline/run-order';
-import { encodeCursor, type CallIndex } from '../../store/call-index';
+import { presentCall } from '../../pipeline/run-order';
+import type { CallIndex } from '../../store/call-index';
 import type { CallStore } from '../../store/call-store';
 import { problem } from '../problem';
-import { listQuery, listRequest, parseQuery } from '../queries';
+import { listCalls, listQuery, parseQuery } from '../queries';
 
 export interface CallsDeps {
   config: CallhookConfig;
@@ -35,10 +35,7 @@ export function registerCallRoutes(app: FastifyInstance, deps: CallsDeps): void 
   app.get('/v1/calls', async (request, reply) => {
     const query = parseQuery(listQuery, request.query);
     if (!query.ok) return problem(reply, 'CALLHOOK_BAD_REQUEST', 'invalid list query', query.problems);
-    const { filters, limit, after } = listRequest(query.value);
-    const page = await deps.index.list(filters, limit, after);
-    const calls = page.rows.map((row) => ({ ...row, apps: inRunOrder(row.apps, row.policy ? deps.config.byId.get(row.policy) : undefined) }));
-    return { calls, next_cursor: page.next ? encodeCursor(page.next) : null };
+    return listCalls(deps.index, deps.config.byId, query.value);
   });
 
   app.get<WithCallId>('/v1/calls/:call_id', async (request, reply) => {
