@@ -6,7 +6,7 @@ import { closeHttpClient, createHttpClient, proxySecrets } from '../src/webhook/
 import { proxyEnvOf } from '../src/settings';
 import { OAuthTokenCache } from '../src/webhook/oauth';
 import { HttpSender } from '../src/webhook/send';
-import { loadOrExit } from './cli-support';
+import { loadOrExit, repeatable } from './cli-support';
 
 interface CallTestOptions {
   policy: string;
@@ -30,7 +30,7 @@ export function registerCallTest(program: Command): void {
     .requiredOption('--policy <id>', 'policy to run')
     .requiredOption('--calling <number>', 'calling number')
     .requiredOption('--called <number>', 'called number')
-    .option('--field <key=value>', 'another event field (repeatable)', (value: string, all: string[]) => [...all, value], [])
+    .option('--field <key=value>', 'another event field (repeatable)', repeatable, [])
     .option('--phase <phase>', 'all, post_call or real_time', 'all')
     .option('--config <file>', 'policies file')
     .option('--json', 'print the raw JSON report')

@@ -68,3 +68,6 @@ export async function withRuntime<T>(configPath: string | undefined, use: (runti
     await runtime.close();
   }
 }
+
+/** commander's collector for an option that may be given more than once. */
+export const repeatable = (value: string, all: string[]): string[] => [...all, value];

@@ -5,7 +5,7 @@ import type { CallStatus } from '../src/model/call';
 import { presentCall } from '../src/pipeline/run-order';
 import { exportCalls } from '../src/results/export';
 import { parseTimeBound } from '../src/util/duration';
-import { fail, withRuntime } from './cli-support';
+import { fail, repeatable, withRuntime } from './cli-support';
 
 interface ExportOptions {
   since: string;
@@ -23,7 +23,7 @@ export function registerExport(program: Command): void {
     .description('write the calls of a time window as NDJSON or CSV (one row per app result), oldest first')
     .requiredOption('--since <time>', 'last change at or after: ISO 8601 or a duration back from now (1d)')
     .option('--until <time>', 'last change at or before (default now)')
-    .option('--status <status>', 'only these statuses (repeatable, or comma-separated)', (v: string, all: string[]) => [...all, v], [])
+    .option('--status <status>', 'only these statuses (repeatable, or comma-separated)', repeatable, [])
     .option('--format <format>', 'ndjson or csv', 'ndjson')
     .option('--out <file>', 'write here instead of stdout')
     .option('--config <file>', 'policies file')

@@ -5,7 +5,7 @@ import { presentCall } from '../src/pipeline/run-order';
 import type { Runtime } from '../src/runtime';
 import type { FeedEntry } from '../src/store/results-feed';
 import { parseDuration } from '../src/util/duration';
-import { fail, onStopSignals, withRuntime } from './cli-support';
+import { fail, onStopSignals, repeatable, withRuntime } from './cli-support';
 
 interface ResultsOptions {
   follow?: boolean;
@@ -32,7 +32,7 @@ export function registerResults(program: Command): void {
     .description('print the results feed as NDJSON, one finished call per line')
     .option('--follow', 'keep reading new results as calls finish')
     .option('--after <id>', 'start after this entry id (0: the oldest kept)', '0')
-    .option('--status <status>', 'only these final statuses (repeatable, or comma-separated)', (v: string, all: string[]) => [...all, v], [])
+    .option('--status <status>', 'only these final statuses (repeatable, or comma-separated)', repeatable, [])
     .option('--group <name>', 'read as a member of this consumer group (created at --after if new)')
     .option('--consumer <name>', 'this consumer\'s name in the group', `${hostname()}-${process.pid}`)
     .option('--claim-idle <duration>', 'with --group: take over entries another consumer left unacknowledged this long', '30s')
