@@ -4,10 +4,11 @@ import type { CallhookConfig, Policy } from '../policies/types';
 import { appsOf, REAL_TIME, runApps, type RunnerDeps } from './runner';
 
 /** Where real-time results are kept, so the same call's post-call apps can template from them. */
-export interface RealtimeStore {
+export interface RealtimeStore<Claim extends { policy: string | undefined } = { policy: string | undefined }> {
   /** Creates the call record if there is none and answers its policy. Throws when Redis refuses the write. */
-  claimRealtime(event: CallEvent): Promise<{ policy: string | undefined }>;
-  saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>): Promise<void>;
+  claimRealtime(event: CallEvent): Promise<Claim>;
+  /** `claim` is what claimRealtime answered for this call (what the store knows of the record). */
+  saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>, claim?: Claim): Promise<void>;
 }
 
 export interface RealtimeAnswer {
@@ -51,7 +52,7 @@ export async function runRealtime(
   await runApps(policy, { event, results: {}, pending: {} }, REAL_TIME, { ...deps, checkpoint: collect });
   const answer: RealtimeAnswer = { call_id: event.call_id, policy: policy.id, app_data, stored: true };
   try {
-    await store.saveRealtimeResults(event.call_id, policy.id, app_data);
+    await store.saveRealtimeResults(event.call_id, policy.id, app_data, claimed);
   } catch (error) {
     answer.stored = false;
     answer.warning = `the real-time apps ran, but their results could not be stored (${(error as Error).message.split('\n')[0]}); do not resend this request to retry them`;

@@ -57,11 +57,11 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
     const fence = token ? { lockKey: lockKeyFor(options.prefix, job.id ?? ''), token } : undefined;
     const policy = state.policy ? config.byId.get(state.policy) : resolvePolicy(config, state.event);
     if (!policy) {
-      await store.checkpoint(callId, null, fence).finish('unmatched');
+      await store.checkpoint(callId, null, fence, state.snapshot).finish('unmatched');
       observer.callFinished(callId, null, 'unmatched');
       return 'unmatched';
     }
-    const checkpoint = store.checkpoint(callId, policy.id, fence);
+    const checkpoint = store.checkpoint(callId, policy.id, fence, state.snapshot);
     const { waiting } = job.data;
     const outcome = await runApps(policy, state, QUEUED, { sender: options.sender, redactor: options.redactor, checkpoint, observer, gate: options.gate, waiting });
     if (outcome.kind === 'retry' || outcome.kind === 'wait') {

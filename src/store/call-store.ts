@@ -2,6 +2,7 @@ import type { Redis, Cluster } from 'ioredis';
 import type { SerializedEvent } from '../events/schema';
 import { callStatus, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
 import { numberKeys } from './numbers';
+import { RecordSnapshot } from './record-snapshot';
 import { CHECKPOINT, CLAIM_REALTIME, FINISH, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
 
 export type RedisClient = Redis | Cluster;
@@ -92,30 +93,36 @@ export class CallStore {
     await pipeline.exec();
   }
 
-  /** Sets the status to running and loads the call's state, in one round trip. */
-  async startRun(callId: string): Promise<(CallState & { policy: string | undefined }) | undefined> {
+  /**
+   * Sets the status to running and loads the call's state, in one round trip; the snapshot goes
+   * to `checkpoint` for this run's writes.
+   */
+  async startRun(callId: string): Promise<(CallState & { policy: string | undefined; snapshot: RecordSnapshot }) | undefined> {
     const flat = await this.scripts.callhookStartRun(this.key(callId));
     if (flat.length === 0) return undefined;
     const results: Record<string, AppResult> = {};
     const pending: Record<string, AttemptLogEntry[]> = {};
+    const snapshot = new RecordSnapshot();
     let event: CallEvent | undefined;
     let policy: string | undefined;
     for (let i = 0; i < flat.length; i += 2) {
       const field = flat[i] ?? '';
       const value = flat[i + 1] ?? '';
+      snapshot.set(field, value);
       if (field.startsWith(RESULT)) results[field.slice(RESULT.length)] = JSON.parse(value) as AppResult;
       else if (field.startsWith(PENDING)) pending[field.slice(PENDING.length)] = parsePending(value);
       else if (field === 'event') event = JSON.parse(value) as CallEvent;
       else if (field === 'policy') policy = value;
     }
-    return event && { event, policy, results, pending };
+    return event && { event, policy, results, pending, snapshot };
   }
 
   /**
    * Where a worker's run of a call writes. With a fence, every write is refused (LockLostError)
-   * once the worker no longer holds the call's lock.
+   * once the worker no longer holds the call's lock. With the run's snapshot (startRun), the
+   * finish writes the feed entry from it instead of re-reading the record.
    */
-  checkpoint(callId: string, policyId: string | null, fence?: Fence): Checkpoint {
+  checkpoint(callId: string, policyId: string | null, fence?: Fence, snapshot?: RecordSnapshot): Checkpoint {
     const key = this.key(callId);
     const lock = fence?.lockKey ?? key;
     const token = fence?.token ?? '';
@@ -124,15 +131,36 @@ export class CallStore {
     };
     return {
       saveResult: async (slug, result) => {
-        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', RESULT + slug, JSON.stringify(result), this.ttlMs, PENDING + slug));
+        const json = JSON.stringify(result);
+        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', RESULT + slug, json, this.ttlMs, PENDING + slug));
+        snapshot?.set('policy', policyId ?? '');
+        snapshot?.set(RESULT + slug, json);
+        snapshot?.delete(PENDING + slug);
       },
       savePending: async (slug, attempts) => {
-        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', PENDING + slug, JSON.stringify(attempts), this.ttlMs));
+        const json = JSON.stringify(attempts);
+        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', PENDING + slug, json, this.ttlMs));
+        snapshot?.set('policy', policyId ?? '');
+        snapshot?.set(PENDING + slug, json);
       },
       finish: async (status, last) => {
         const now = Date.now();
-        const args: (string | number)[] = [token, status, policyId ?? '', new Date(now).toISOString(), now, this.ttlMs, callId, this.prefix];
-        if (last) args.push(RESULT + last.slug, JSON.stringify(last.result), PENDING + last.slug);
+        const finishedAt = new Date(now).toISOString();
+        const json = last ? JSON.stringify(last.result) : '';
+        // The pending attempts of the last app go with its result (unless the snapshot knows there are none).
+        const pending = last && (!snapshot || snapshot.has(PENDING + last.slug)) ? PENDING + last.slug : '';
+        let call = '';
+        let fieldCount = '';
+        if (snapshot) {
+          snapshot.set('status', status);
+          snapshot.set('finished_at', finishedAt);
+          if (policyId) snapshot.set('policy', policyId);
+          if (last) snapshot.set(RESULT + last.slug, json);
+          if (last) snapshot.delete(PENDING + last.slug);
+          call = snapshot.callJson(callId, status, finishedAt);
+          fieldCount = String(snapshot.fieldCount);
+        }
+        const args = [token, status, policyId ?? '', finishedAt, now, this.ttlMs, callId, this.prefix, last ? RESULT + last.slug : '', json, pending, call, fieldCount];
         accepted(await this.scripts.callhookFinish(key, lock, ...args));
       },
     };
@@ -140,21 +168,40 @@ export class CallStore {
 
   /**
    * Before real-time apps run: creates the record if there is none (this write failing means
-   * nothing is sent) and answers the policy the call already has, if any.
+   * nothing is sent) and answers the policy the call already has, if any. A record it created
+   * comes with its snapshot, for saveRealtimeResults.
    */
-  async claimRealtime(event: CallEvent): Promise<{ policy: string | undefined }> {
+  async claimRealtime(event: CallEvent): Promise<{ policy: string | undefined; snapshot?: RecordSnapshot }> {
+    const eventJson = JSON.stringify(event);
+    const createdAt = new Date().toISOString();
     const numbers = numberKeys(event.calling_number, event.called_number);
-    const policy = await this.scripts.callhookClaimRealtime(this.key(event.call_id), JSON.stringify(event), new Date().toISOString(), this.ttlMs, event.calling_number, event.called_number, numbers);
-    return { policy: policy ?? undefined };
+    const [created, policy] = await this.scripts.callhookClaimRealtime(this.key(event.call_id), eventJson, createdAt, this.ttlMs, event.calling_number, event.called_number, numbers);
+    if (created !== 1) return { policy: policy ?? undefined };
+    const snapshot = new RecordSnapshot();
+    for (const [field, value] of [['event', eventJson], ['created_at', createdAt], ['status', 'running'], ['calling', event.calling_number], ['called', event.called_number], ['nums', numbers]] as const) snapshot.set(field, value);
+    return { policy: undefined, snapshot };
   }
 
   /** Results of real-time apps, so the call's post-call apps can template from them. */
-  async saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>): Promise<void> {
+  async saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>, claim?: { policy: string | undefined; snapshot?: RecordSnapshot | undefined }): Promise<void> {
+    const snapshot = claim?.snapshot;
     const fields: string[] = [];
-    for (const [slug, result] of Object.entries(results)) fields.push(RESULT + slug, JSON.stringify(result));
+    for (const [slug, result] of Object.entries(results)) {
+      const json = JSON.stringify(result);
+      fields.push(RESULT + slug, json);
+      snapshot?.set(RESULT + slug, json);
+    }
     const status = callStatus(Object.values(results));
     const now = Date.now();
-    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, new Date(now).toISOString(), now, this.ttlMs, this.prefix, callId, ...fields);
+    const finishedAt = new Date(now).toISOString();
+    let call = '';
+    let fieldCount = '';
+    if (snapshot) {
+      for (const [field, value] of [['policy', policyId], ['status', status], ['finished_at', finishedAt]] as const) snapshot.set(field, value);
+      call = snapshot.callJson(callId, status, finishedAt);
+      fieldCount = String(snapshot.fieldCount);
+    }
+    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, now, this.ttlMs, this.prefix, callId, call, fieldCount, ...fields);
   }
 
   /** Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. */
@@ -220,7 +267,7 @@ interface Scripts {
   callhookStartRun(key: string): Promise<string[]>;
   callhookCheckpoint(key: string, lock: string, ...args: (string | number)[]): Promise<number>;
   callhookFinish(key: string, lock: string, ...args: (string | number)[]): Promise<number>;
-  callhookClaimRealtime(key: string, ...args: (string | number)[]): Promise<string | null>;
+  callhookClaimRealtime(key: string, ...args: (string | number)[]): Promise<[number, string | null]>;
   callhookSaveRealtime(key: string, ...args: (string | number)[]): Promise<unknown>;
   callhookReplay(key: string, job: string, ...args: (string | number)[]): Promise<ReplayReset>;
 }

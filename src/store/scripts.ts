@@ -6,34 +6,39 @@
  * Besides the record (`<p>:call:<id>`), the scripts that change a call's status keep, in the same
  * write, the indexes the list query reads and the results feed:
  * - sorted sets by last change (ms): `<p>:idx:all`, `<p>:idx:status:<status>` (`queued` holds
- *   running calls too), `<p>:idx:policy:<id>`, `<p>:idx:number:<digits>`; trimmed to the TTL;
+ *   running calls too), `<p>:idx:policy:<id>`, `<p>:idx:number:<digits>`; trimmed to the TTL (see REINDEX);
  * - the stream `<p>:results`: one entry per final status, the whole call, trimmed to the TTL.
  * Their keys share the record's hash tag on Redis Cluster (the prefix is `{...}`).
  */
 
 /**
  * Moves a call in the indexes to `status`, scored `now`: out of its old status set, into the new
- * one, `all`, its policy's and its numbers' (the record's `nums`), each trimmed to the TTL once
- * per script (a batch of calls shares its indexes).
+ * one, `all`, its policy's and its numbers' (the record's `nums`). Each index is trimmed of
+ * entries older than the TTL once per script, and a script that writes one call trims only when
+ * `trimNow` (one in 16, by the clock): a trim is a command of its own, and the indexes stay
+ * within 16 writes of trimmed. Policy and number indexes (one key per number ever seen) expire
+ * twice the TTL after a call last entered them, or they were last trimmed, so an idle one goes.
  */
 const REINDEX = `
 local trimmed = {}
-local function reindex(prefix, id, key, old, status, policy, now, ttl)
+local trimNow = true
+local function reindex(prefix, id, old, status, policy, nums, now, ttl)
   local oldest = '(' .. (tonumber(now) - tonumber(ttl))
-  local function put(index)
-    redis.call('ZADD', index, now, id)
-    if not trimmed[index] then
+  local function put(index, expires)
+    local entered = redis.call('ZADD', index, now, id)
+    local trim = trimNow and not trimmed[index]
+    if trim then
       redis.call('ZREMRANGEBYSCORE', index, '-inf', oldest)
       trimmed[index] = true
     end
+    if expires and (trim or entered == 1) then redis.call('PEXPIRE', index, 2 * tonumber(ttl)) end
   end
   local oldSet = (old == 'running') and 'queued' or old
   if oldSet and oldSet ~= status then redis.call('ZREM', prefix .. ':idx:status:' .. oldSet, id) end
   put(prefix .. ':idx:all')
   put(prefix .. ':idx:status:' .. status)
-  if policy and policy ~= '' then put(prefix .. ':idx:policy:' .. policy) end
-  local nums = redis.call('HGET', key, 'nums')
-  if nums then for n in string.gmatch(nums, '[^,]+') do put(prefix .. ':idx:number:' .. n) end end
+  if policy and policy ~= '' then put(prefix .. ':idx:policy:' .. policy, true) end
+  if nums then for n in string.gmatch(nums, '[^,]+') do put(prefix .. ':idx:number:' .. n, true) end end
 end
 `;
 
@@ -78,7 +83,7 @@ for i, key in ipairs(KEYS) do
     redis.call('HDEL', key, 'finished_at')
     redis.call('HSETNX', key, 'created_at', ARGV[1])
     redis.call('PEXPIRE', key, ARGV[3])
-    reindex(ARGV[4], ARGV[a + 1], key, old, 'queued', ARGV[a + 6], ARGV[2], ARGV[3])
+    reindex(ARGV[4], ARGV[a + 1], old, 'queued', ARGV[a + 6], ARGV[a + 5], ARGV[2], ARGV[3])
     marks[i] = 1
   elseif redis.call('HGET', key, 'status') == 'queued' then
     marks[i] = 2
@@ -115,51 +120,68 @@ return 1`;
 
 /**
  * Final status, with the last app's result in the same write; the indexes and the results feed
- * follow in the same script, so there is never a final call without its feed entry.
+ * follow in the same script, so there is never a final call without its feed entry. The feed
+ * entry is the call JSON the worker built from its snapshot of the record when the record has
+ * the field count the snapshot expects (nothing else wrote it meanwhile), else read from the record.
  * KEYS: call, lock.
- * ARGV: token, status, policy ('' for none), now ISO, now ms, ttl ms, call id, prefix, [result field, result JSON, pending field].
+ * ARGV: token, status, policy ('' to keep the stored one), now ISO, now ms, ttl ms, call id,
+ * prefix, result field, result JSON, pending field to delete ('' for none of each), call JSON,
+ * expected field count ('' when the worker has no snapshot).
  */
 export const FINISH = `${FENCE}${REINDEX}${FEED}
-local old = redis.call('HGET', KEYS[1], 'status')
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished_at', ARGV[4])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'policy', ARGV[3]) end
-if ARGV[9] then
-  redis.call('HSET', KEYS[1], ARGV[9], ARGV[10])
-  redis.call('HDEL', KEYS[1], ARGV[11])
-end
+local h = redis.call('HMGET', KEYS[1], 'status', 'nums', 'policy')
+local policy = (ARGV[3] ~= '' and ARGV[3]) or h[3]
+local fields = {'status', ARGV[2], 'finished_at', ARGV[4]}
+if ARGV[3] ~= '' then fields[#fields + 1] = 'policy'; fields[#fields + 1] = ARGV[3] end
+if ARGV[9] ~= '' then fields[#fields + 1] = ARGV[9]; fields[#fields + 1] = ARGV[10] end
+redis.call('HSET', KEYS[1], unpack(fields))
+if ARGV[11] ~= '' then redis.call('HDEL', KEYS[1], ARGV[11]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-reindex(ARGV[8], ARGV[7], KEYS[1], old, ARGV[2], redis.call('HGET', KEYS[1], 'policy'), ARGV[5], ARGV[6])
-feed(ARGV[8], ARGV[7], KEYS[1], ARGV[5], ARGV[6])
+trimNow = tonumber(ARGV[5]) % 16 == 0
+reindex(ARGV[8], ARGV[7], h[1], ARGV[2], policy, h[2], ARGV[5], ARGV[6])
+if ARGV[12] ~= '' and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[13]) then
+  redis.call('XADD', ARGV[8] .. ':results', 'MINID', '~', tostring(tonumber(ARGV[5]) - tonumber(ARGV[6])), '*', 'call_id', ARGV[7], 'status', ARGV[2], 'call', ARGV[12])
+else
+  feed(ARGV[8], ARGV[7], KEYS[1], ARGV[5], ARGV[6])
+end
 return 1`;
 
 /**
  * Before a real-time run sends anything: creates the call record when there is none (so a Redis
  * that refuses writes is found before a webhook goes out) and returns the record's policy.
  * ARGV: event JSON, now ISO, ttl ms, calling number, called number, number index keys.
- * Returns the stored policy, or false.
+ * Returns {1 when it created the record, the stored policy or false}.
  */
 export const CLAIM_REALTIME = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'event', ARGV[1], 'created_at', ARGV[2], 'status', 'running', 'calling', ARGV[4], 'called', ARGV[5], 'nums', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {1, false}
 end
-return redis.call('HGET', KEYS[1], 'policy')`;
+return {0, redis.call('HGET', KEYS[1], 'policy')}`;
 
 /**
  * Real-time results. A call never queued for post-call shows the real-time outcome as its status
  * (indexed, and in the feed) and takes the real-time policy; a call already queued, running or
- * finished keeps its own status and policy.
- * ARGV: policy, status, now ISO, now ms, ttl ms, prefix, call id, then result field/value pairs.
+ * finished keeps its own status and policy. The feed entry is the caller's call JSON when the
+ * record has the field count its snapshot expects (as for FINISH).
+ * ARGV: policy, status, now ISO, now ms, ttl ms, prefix, call id, call JSON and expected field
+ * count ('' without a snapshot), then result field/value pairs.
  */
 export const SAVE_REALTIME = `${REINDEX}${FEED}
-for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 10)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if redis.call('HEXISTS', KEYS[1], 'queued_at') == 0 then
-  local old = redis.call('HGET', KEYS[1], 'status')
-  redis.call('HSETNX', KEYS[1], 'policy', ARGV[1])
-  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished_at', ARGV[3])
-  reindex(ARGV[6], ARGV[7], KEYS[1], old, ARGV[2], redis.call('HGET', KEYS[1], 'policy'), ARGV[4], ARGV[5])
-  feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5])
+  local h = redis.call('HMGET', KEYS[1], 'status', 'nums', 'policy')
+  local policy = h[3] or ARGV[1]
+  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished_at', ARGV[3], 'policy', policy)
+  trimNow = tonumber(ARGV[4]) % 16 == 0
+  reindex(ARGV[6], ARGV[7], h[1], ARGV[2], policy, h[2], ARGV[4], ARGV[5])
+  if ARGV[8] ~= '' and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9]) then
+    redis.call('XADD', ARGV[6] .. ':results', 'MINID', '~', tostring(tonumber(ARGV[4]) - tonumber(ARGV[5])), '*', 'call_id', ARGV[7], 'status', ARGV[2], 'call', ARGV[8])
+  else
+    feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5])
+  end
 end`;
 
 /**
@@ -185,7 +207,8 @@ end
 redis.call('HDEL', KEYS[1], 'finished_at')
 redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-reindex(ARGV[6], ARGV[4], KEYS[1], status, 'queued', redis.call('HGET', KEYS[1], 'policy'), ARGV[5], ARGV[3])
+local h = redis.call('HMGET', KEYS[1], 'nums', 'policy')
+reindex(ARGV[6], ARGV[4], status, 'queued', h[2], h[1], ARGV[5], ARGV[3])
 return 'ok'`;
 
 /**

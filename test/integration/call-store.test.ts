@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { serializeEvent } from '../../src/events/schema';
 import { CallStore } from '../../src/store/call-store';
+import { RecordSnapshot } from '../../src/store/record-snapshot';
 import { makeEvent } from '../helpers/events';
 import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
 
@@ -36,5 +37,57 @@ describe('CallStore.markQueued', () => {
     expect(await store.markQueued([serializeEvent(event)])).toEqual(['duplicate']);
     await store.checkpoint(event.call_id, 'default').finish('completed');
     expect(await store.markQueued([serializeEvent(event)])).toEqual(['duplicate']);
+  });
+
+  describe('the feed entry a finish appends', () => {
+    const result = (message: string) => ({ status: 'success' as const, http_status: 200, data: { message }, message: 'OK', attempts: 1, duration_ms: 1, unresolved: [], error: null, attempts_log: [], request: null });
+    const lastEntryJson = async () => {
+      const [entry] = (await redis.xrevrange(`${prefix}:results`, '+', '-', 'COUNT', 1)) as [string, string[]][];
+      const fields = entry![1];
+      return fields[fields.indexOf('call') + 1]!;
+    };
+    const lastEntry = async () => JSON.parse(await lastEntryJson()) as unknown;
+    const runToEnd = async (callId: string, meanwhile?: () => Promise<void>) => {
+      const state = (await store.startRun(callId))!;
+      const checkpoint = store.checkpoint(callId, 'default', undefined, state.snapshot);
+      await checkpoint.savePending('crm', [{ at: 'x', http_status: 503, duration_ms: 1, error: null, retry_in_ms: 10 }]);
+      await checkpoint.saveResult('crm', result('crm "quoted" \u2028'));
+      await meanwhile?.();
+      await checkpoint.finish('completed', { slug: 'ticket', result: result('ticket') });
+    };
+
+    it('is the call as stored, built by the worker from its snapshot of the record', async () => {
+      const event = makeEvent({ calling_name: 'O\'Brien & Sons <VIP> \u{1F600}' });
+      await store.claimRealtime(event);
+      await store.saveRealtimeResults(event.call_id, 'default', { lookup: result('real-time') });
+      await store.markQueued([serializeEvent(event)]);
+      const built = jest.spyOn(RecordSnapshot.prototype, 'callJson');
+      await runToEnd(event.call_id);
+      expect(await lastEntryJson()).toBe(built.mock.results[0]!.value);
+      built.mockRestore();
+      const stored = await store.get(event.call_id);
+      expect(Object.keys(stored!.app_data).sort()).toEqual(['crm', 'lookup', 'ticket']);
+      expect(await lastEntry()).toEqual(stored);
+      expect(await redis.hexists(store.key(event.call_id), 'p:crm')).toBe(0);
+    });
+
+    it('is built from the snapshot for a real-time-only call too', async () => {
+      const event = makeEvent({ calling_name: 'Zoë "Z" <z@example.com>' });
+      const claim = await store.claimRealtime(event);
+      const built = jest.spyOn(RecordSnapshot.prototype, 'callJson');
+      await store.saveRealtimeResults(event.call_id, 'default', { lookup: result('real-time'), greet: result('hello') }, claim);
+      expect(await lastEntryJson()).toBe(built.mock.results[0]!.value);
+      built.mockRestore();
+      expect(await lastEntry()).toEqual(await store.get(event.call_id));
+    });
+
+    it('is read from the record when something else wrote it during the run', async () => {
+      const event = makeEvent();
+      await store.markQueued([serializeEvent(event)]);
+      await runToEnd(event.call_id, () => store.saveRealtimeResults(event.call_id, 'default', { lookup: result('late real-time') }));
+      const stored = await store.get(event.call_id);
+      expect(Object.keys(stored!.app_data).sort()).toEqual(['crm', 'lookup', 'ticket']);
+      expect(await lastEntry()).toEqual(stored);
+    });
   });
 });

@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serializeEvent } from '../../src/events/schema';
+import { CallStore } from '../../src/store/call-store';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { exited, spawnCli } from '../helpers/processes';
@@ -237,13 +239,37 @@ policies:
     expect(exported.find((c) => c.call_id === `${tag}-y`)).toEqual(await h.get(`${tag}-y`));
   });
 
-  it('index entries older than the result TTL are trimmed as calls finish', async () => {
+  it('trims index entries older than the TTL as calls are queued and at one finish in 16; number indexes expire when idle', async () => {
     const redis = h.runtime.redis;
-    const old = Date.now() - 8 * 86_400_000; // past the 7 d default TTL
-    await redis.zadd(`${h.prefix}:idx:all`, old, 'ancient');
-    await redis.zadd(`${h.prefix}:idx:status:completed`, old, 'ancient');
-    await run([makeEvent({ called_number: '1010' })]);
-    expect(await redis.zscore(`${h.prefix}:idx:all`, 'ancient')).toBeNull();
-    expect(await redis.zscore(`${h.prefix}:idx:status:completed`, 'ancient')).toBeNull();
+    const prefix = `${h.prefix}:trim`;
+    const ttl = 86_400_000;
+    const store = new CallStore(redis, prefix, ttl);
+    const idx = (name: string) => `${prefix}:idx:${name}`;
+    const old = Date.now() - 2 * ttl;
+    for (const name of ['all', 'status:queued', 'status:completed', 'number:1010']) await redis.zadd(idx(name), old, 'ancient');
+    const queue = async (callId: string) => store.markQueued([serializeEvent(makeEvent({ call_id: callId, called_number: '1010' }))]);
+    await queue('t1');
+    for (const name of ['all', 'status:queued', 'number:1010']) expect(await redis.zscore(idx(name), 'ancient')).toBeNull();
+    expect(await redis.pttl(idx('number:1010'))).toBeGreaterThan(ttl); // twice the TTL after a call entered it
+    expect(await redis.pttl(idx('status:completed'))).toBe(-1); // one of a few keys: trimmed, never idle for long
+
+    // A finish trims when the clock's millisecond is a multiple of 16 (the clock is set here).
+    const clock = jest.spyOn(Date, 'now');
+    const finishAt = async (callId: string, ms: number) => {
+      clock.mockReturnValue(ms);
+      await store.startRun(callId);
+      await store.checkpoint(callId, null).finish('completed');
+    };
+    const base = Math.floor(Date.now() / 16) * 16;
+    try {
+      await finishAt('t1', base + 1);
+      expect(await redis.zscore(idx('status:completed'), 'ancient')).not.toBeNull();
+      await queue('t2');
+      await finishAt('t2', base + 16);
+      expect(await redis.zscore(idx('status:completed'), 'ancient')).toBeNull();
+    } finally {
+      clock.mockRestore();
+    }
+    expect((await redis.zrange(idx('status:completed'), 0, -1)).sort()).toEqual(['t1', 't2']);
   });
 });
