@@ -25,11 +25,14 @@ function spellings(secret: string): string[] {
  */
 export class Redactor {
   private readonly secrets: readonly string[];
+  /** A string shorter than every secret holds none: most keys and values are (checked first). */
+  private readonly shortest: number;
 
   constructor(secrets: Iterable<string>) {
     const all = new Set<string>();
     for (const secret of secrets) if (secret.length >= MIN_SECRET_CHARS) for (const form of spellings(secret)) all.add(form);
     this.secrets = [...all].sort((a, b) => b.length - a.length);
+    this.shortest = this.secrets.at(-1)?.length ?? Infinity;
   }
 
   /** A redactor that also hides `more` (such as the OAuth token an attempt sent). */
@@ -42,6 +45,7 @@ export class Redactor {
   }
 
   text(value: string): string {
+    if (value.length < this.shortest) return value;
     let out = value;
     for (const secret of this.secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
     return out;
