@@ -48,7 +48,7 @@ async function until(condition: () => boolean | Promise<boolean>, timeoutMs: num
 }
 
 describe('delivery controls across worker processes', () => {
-  it('rate_limit 20/s shared by two workers: 200 calls, never more than 20 (+1) in any second, all succeed in about 10 s', async () => {
+  it('rate_limit 20/s shared by two workers: 200 calls, never more than 20 in any second (less arrival jitter), all succeed in about 10 s', async () => {
     const receiver = await new Receiver().start();
     const setup = await twoWorkers(__filename, `
 policies:
@@ -66,11 +66,13 @@ policies:
         expect(record).toMatchObject({ status: 'completed', app_data: { chat: { status: 'success', attempts: 1 } } });
       }
       const times = receiver.to('/chat').map((r) => r.at);
-      const most = busiestWindow(times, 1000);
+      // Counted at the receiver: a request arrives some ms after its slot was granted (more on a
+      // loaded machine), so the limiter's 1 s window is checked as 900 ms here.
+      const most = busiestWindow(times, 900);
       const keys = new Set(receiver.to('/chat').map((r) => r.headers['idempotency-key']));
-      console.log(`[delivery] rate_limit 20/s, 2 workers × 25: 200 calls in ${tookMs} ms, busiest 1 s window ${most} requests, distinct calls ${keys.size}`);
+      console.log(`[delivery] rate_limit 20/s, 2 workers × 25: 200 calls in ${tookMs} ms, busiest 900 ms window ${most} requests, distinct calls ${keys.size}`);
       expect(keys.size).toBe(200); // each call once: waiting spent no attempt and sent nothing twice
-      expect(most).toBeLessThanOrEqual(21);
+      expect(most).toBeLessThanOrEqual(20);
       expect(tookMs).toBeGreaterThan(9000); // 199 intervals of 50 ms
       expect(tookMs).toBeLessThan(15_000);
     } finally {
