@@ -20,18 +20,16 @@
  * twice the TTL after a call last entered them, or they were last trimmed, so an idle one goes.
  */
 const REINDEX = `
-local trimmed = {}
+local touched = {}
 local trimNow = true
 local function reindex(prefix, id, old, status, policy, nums, now, ttl)
   local oldest = '(' .. (tonumber(now) - tonumber(ttl))
   local function put(index, expires)
     local entered = redis.call('ZADD', index, now, id)
-    local trim = trimNow and not trimmed[index]
-    if trim then
-      redis.call('ZREMRANGEBYSCORE', index, '-inf', oldest)
-      trimmed[index] = true
-    end
-    if expires and (trim or entered == 1) then redis.call('PEXPIRE', index, 2 * tonumber(ttl)) end
+    if touched[index] or not (trimNow or (expires and entered == 1)) then return end
+    touched[index] = true
+    if trimNow then redis.call('ZREMRANGEBYSCORE', index, '-inf', oldest) end
+    if expires then redis.call('PEXPIRE', index, 2 * tonumber(ttl)) end
   end
   local oldSet = (old == 'running') and 'queued' or old
   if oldSet and oldSet ~= status then redis.call('ZREM', prefix .. ':idx:status:' .. oldSet, id) end
