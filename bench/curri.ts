@@ -7,6 +7,7 @@
  *   fixed rate:  `--rate` requests/s (open loop, latency from each request's scheduled time, so a
  *                stall counts against it), for the latency a CUCM sees at that load.
  *   npm run bench:curri -- [--seconds 8] [--rounds 3] [--concurrency 50] [--rate 1000] [--targets relay,curri,realtime] [--json file]
+ *   --compare <other build's dist/workers/cli.js>: that build's API is measured too, in the same rounds (before/after in one run).
  * Every server runs in a process of its own; this one only generates load.
  */
 import { spawn } from 'node:child_process';
@@ -137,6 +138,9 @@ policies:
   const prefix = newPrefix('curri');
   const api = spawnLogged([...nodeArgs, opts.cli, 'api'], { ...callhookEnv(prefix), CALLHOOK_CONFIG: config, CALLHOOK_PORT: '0', CALLHOOK_API_TOKEN: TOKEN });
   const apiUrl = (JSON.parse(await waitForLine(api.log, 'api listening', api.proc.child)) as { url: string }).url;
+  const comparedPrefix = newPrefix('curri-compared');
+  const compared = opts.compare ? spawnLogged([...nodeArgs, opts.compare, 'api'], { ...callhookEnv(comparedPrefix, opts.compare), CALLHOOK_CONFIG: config, CALLHOOK_PORT: '0', CALLHOOK_API_TOKEN: TOKEN }) : undefined;
+  const comparedUrl = compared && (JSON.parse(await waitForLine(compared.log, 'api listening', compared.proc.child)) as { url: string }).url;
   const relay = await startRelay(receiver.url);
   const relayUrl = `http://127.0.0.1:${relay.port}`;
   const xml = { 'content-type': 'text/xml; charset=utf-8' };
@@ -146,6 +150,10 @@ policies:
     { key: 'relay', name: 'raw relay (CURRI)', pid: relay.pid, url: `${relayUrl}/curri`, body: curriRequest, headers: xml, check: (t) => t.includes('Permit') },
     { key: 'curri', name: 'callhook POST /curri', pid: api.proc.child.pid!, url: `${apiUrl}/curri?api_key=${TOKEN}`, body: curriRequest, headers: xml, check: (t) => t.includes('callingname=&quot;John Doe&quot;') },
     { key: 'realtime', name: 'callhook POST /v1/realtime', pid: api.proc.child.pid!, url: `${apiUrl}/v1/realtime`, body: realtimeBody, headers: json, check: (t) => t.includes('"John Doe"') },
+    ...(compared ? [
+      { key: 'curri', name: 'compared build POST /curri', pid: compared.proc.child.pid!, url: `${comparedUrl}/curri?api_key=${TOKEN}`, body: curriRequest, headers: xml, check: (t: string) => t.includes('callingname=&quot;John Doe&quot;') },
+      { key: 'realtime', name: 'compared build POST /v1/realtime', pid: compared.proc.child.pid!, url: `${comparedUrl}/v1/realtime`, body: realtimeBody, headers: json, check: (t: string) => t.includes('"John Doe"') },
+    ] : []),
   ] as (Target & { key: string })[]).filter((t) => only.includes(t.key));
   const started = Date.now();
   const loadBefore = loadavg();
@@ -184,7 +192,9 @@ policies:
     };
   });
   await api.proc.stop();
+  await compared?.proc.stop();
   await deletePrefix(prefix);
+  await deletePrefix(comparedPrefix);
   await cleanup();
   receiver.stop();
   agent.destroy();
