@@ -15,20 +15,20 @@
  * Moves a call in the indexes to `status`, scored `now`: out of its old status set, into the new
  * one, `all`, its policy's and its numbers' (the record's `nums`). Each index is trimmed of
  * entries older than the TTL once per script, and a script that writes one call trims only when
- * `trimNow` (one in 16, by the clock): a trim is a command of its own, and the indexes stay
- * within 16 writes of trimmed. Policy and number indexes (one key per number ever seen) expire
- * twice the TTL after a call last entered them, or they were last trimmed, so an idle one goes.
+ * `trimNow` (one in 16, by the clock's ms): a trim is a command of its own, and the indexes stay
+ * within about 16 writes of trimmed. Policy and number indexes (one key per number ever seen)
+ * expire twice the TTL after a call last entered them, or they were last trimmed, so an idle one
+ * goes.
  */
 const REINDEX = `
 local touched = {}
 local trimNow = true
 local function reindex(prefix, id, old, status, policy, nums, now, ttl)
-  local oldest = '(' .. (tonumber(now) - tonumber(ttl))
   local function put(index, expires)
-    local entered = redis.call('ZADD', index, now, id)
-    if touched[index] or not (trimNow or (expires and entered == 1)) then return end
+    local entered = redis.call('ZADD', index, now, id) == 1
+    if touched[index] or not (trimNow or (expires and entered)) then return end
     touched[index] = true
-    if trimNow then redis.call('ZREMRANGEBYSCORE', index, '-inf', oldest) end
+    if trimNow then redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - tonumber(ttl))) end
     if expires then redis.call('PEXPIRE', index, 2 * tonumber(ttl)) end
   end
   local oldSet = (old == 'running') and 'queued' or old
@@ -72,6 +72,7 @@ end
  * Returns per call 1 for new, 0 for a duplicate, 2 for a duplicate still in status `queued`.
  */
 export const MARK_QUEUED = `${REINDEX}
+if #KEYS == 1 then trimNow = tonumber(ARGV[2]) % 16 == 0 end
 local marks = {}
 for i, key in ipairs(KEYS) do
   local a = 4 + (i - 1) * 6

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { serializeEvent } from '../../src/events/schema';
 import { CallStore } from '../../src/store/call-store';
+import { numberKey } from '../../src/store/numbers';
 import { RecordSnapshot } from '../../src/store/record-snapshot';
 import { makeEvent } from '../helpers/events';
 import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
@@ -28,6 +29,12 @@ describe('CallStore.markQueued', () => {
     expect(marks[2500]).toBe('still-queued');
     expect((await store.get('mark-2499'))?.event).toEqual(events[2499]);
     expect(await redis.hget(store.key('mark-0'), 'status')).toBe('queued');
+    // The batch's index entries, written one ZADD per index per script.
+    expect(await redis.zcard(`${prefix}:idx:all`)).toBe(2500);
+    expect(await redis.zcard(`${prefix}:idx:status:queued`)).toBe(2500);
+    const number = `${prefix}:idx:number:${numberKey(events[2499]!.calling_number)}`;
+    expect(await redis.zscore(number, 'mark-2499')).not.toBeNull();
+    expect(await redis.pttl(number)).toBeGreaterThan(60_000);
   });
 
   it('answers duplicate for a call that has started or finished', async () => {

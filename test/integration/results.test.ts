@@ -239,7 +239,7 @@ policies:
     expect(exported.find((c) => c.call_id === `${tag}-y`)).toEqual(await h.get(`${tag}-y`));
   });
 
-  it('trims index entries older than the TTL as calls are queued and at one finish in 16; number indexes expire when idle', async () => {
+  it('trims index entries older than the TTL in every batch and at one single-call write in 16; number indexes expire when idle', async () => {
     const redis = h.runtime.redis;
     const prefix = `${h.prefix}:trim`;
     const ttl = 86_400_000;
@@ -247,8 +247,8 @@ policies:
     const idx = (name: string) => `${prefix}:idx:${name}`;
     const old = Date.now() - 2 * ttl;
     for (const name of ['all', 'status:queued', 'status:completed', 'number:1010']) await redis.zadd(idx(name), old, 'ancient');
-    const queue = async (callId: string) => store.markQueued([serializeEvent(makeEvent({ call_id: callId, called_number: '1010' }))]);
-    await queue('t1');
+    const queue = async (...callIds: string[]) => store.markQueued(callIds.map((call_id) => serializeEvent(makeEvent({ call_id, called_number: '1010' }))));
+    await queue('t0', 't1');
     for (const name of ['all', 'status:queued', 'number:1010']) expect(await redis.zscore(idx(name), 'ancient')).toBeNull();
     expect(await redis.pttl(idx('number:1010'))).toBeGreaterThan(ttl); // twice the TTL after a call entered it
     expect(await redis.pttl(idx('status:completed'))).toBe(-1); // one of a few keys: trimmed, never idle for long
@@ -271,5 +271,6 @@ policies:
       clock.mockRestore();
     }
     expect((await redis.zrange(idx('status:completed'), 0, -1)).sort()).toEqual(['t1', 't2']);
+    expect((await redis.zrange(idx('number:1010'), 0, -1)).sort()).toEqual(['t0', 't1', 't2']);
   });
 });
