@@ -19,7 +19,8 @@ RUN npm run build
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # A young generation sized for a worker's allocation rate (README, "Scaling out", Node flags):
-# half the scavenge CPU per call for about 70 MiB more RSS.
+# half the scavenge CPU per call for about 70 MiB more RSS. Run the API with NODE_OPTIONS=""
+# (docker-compose.yml does): its real-time answers want V8's shorter default scavenge pauses.
 ENV NODE_OPTIONS=--max-semi-space-size=64
 # In a container loopback is unreachable from outside, so listen on every interface. The API
 # still refuses to start on a non-loopback host without CALLHOOK_API_TOKEN (fails with one line).

@@ -44,11 +44,13 @@ export const opts = {
 };
 
 /**
- * The node flags callhook ships with (npm scripts, Dockerfile), given to the baseline worker
- * too so both sides run on the same runtime settings.
+ * The node flags callhook ships its workers with (npm scripts, Dockerfile), given to the
+ * baseline worker too so both sides run on the same runtime settings. The API ships without
+ * them (shorter scavenge pauses for real-time answers), and so does the CURRI relay beside it.
  */
-const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=64'];
-export const nodeArgs = [...SHIPPED_NODE_FLAGS, ...opts.workerNodeArgs];
+const WORKER_NODE_FLAGS = ['--max-semi-space-size=64'];
+export const nodeArgs = [...WORKER_NODE_FLAGS, ...opts.workerNodeArgs];
+export const apiNodeArgs = [...opts.workerNodeArgs];
 
 export const runId = `chbench-${process.pid}-${Date.now().toString(36)}`;
 export const workDir = join(tmpdir(), runId);

@@ -17,7 +17,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createRedis } from '../src/runtime';
-import { children, cleanup, deletePrefix, newPrefix, nodeArgs, nowUs, opts, REDIS_URL, shared, sleep, workDir } from './context';
+import { apiNodeArgs, children, cleanup, deletePrefix, newPrefix, nowUs, opts, REDIS_URL, shared, sleep, workDir } from './context';
 import { numberFlag, round, startReceiver, summarize } from './lib';
 import { callhookEnv, cpuMsOf, spawnLogged, track, waitForLine } from './processes';
 
@@ -107,7 +107,7 @@ async function fixedRate(target: Target, ms: number) {
 }
 
 async function startRelay(receiverUrl: string): Promise<{ pid: number; port: number }> {
-  const child = spawn(process.execPath, [...nodeArgs, join(__dirname, 'curri-relay.js')], { env: { ...process.env, RECEIVER_URL: receiverUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...apiNodeArgs, join(__dirname, 'curri-relay.js')], { env: { ...process.env, RECEIVER_URL: receiverUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
   track(child);
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`relay exited with ${code}`)));
@@ -136,10 +136,10 @@ policies:
       calling_name: "{{ app_data.crm.data.name }}"
 `);
   const prefix = newPrefix('curri');
-  const api = spawnLogged([...nodeArgs, opts.cli, 'api'], { ...callhookEnv(prefix), CALLHOOK_CONFIG: config, CALLHOOK_PORT: '0', CALLHOOK_API_TOKEN: TOKEN });
+  const api = spawnLogged([...apiNodeArgs, opts.cli, 'api'], { ...callhookEnv(prefix), CALLHOOK_CONFIG: config, CALLHOOK_PORT: '0', CALLHOOK_API_TOKEN: TOKEN });
   const apiUrl = (JSON.parse(await waitForLine(api.log, 'api listening', api.proc.child)) as { url: string }).url;
   const comparedPrefix = newPrefix('curri-compared');
-  const compared = opts.compare ? spawnLogged([...nodeArgs, opts.compare, 'api'], { ...callhookEnv(comparedPrefix, opts.compare), CALLHOOK_CONFIG: config, CALLHOOK_PORT: '0', CALLHOOK_API_TOKEN: TOKEN }) : undefined;
+  const compared = opts.compare ? spawnLogged([...apiNodeArgs, opts.compare, 'api'], { ...callhookEnv(comparedPrefix, opts.compare), CALLHOOK_CONFIG: config, CALLHOOK_PORT: '0', CALLHOOK_API_TOKEN: TOKEN }) : undefined;
   const comparedUrl = compared && (JSON.parse(await waitForLine(compared.log, 'api listening', compared.proc.child)) as { url: string }).url;
   const relay = await startRelay(receiver.url);
   const relayUrl = `http://127.0.0.1:${relay.port}`;

@@ -1,5 +1,5 @@
 import { createCallsQueue } from '../src/queue/calls-queue';
-import { deletePrefix, newPrefix, nodeArgs, nowUs, opts, record, shared } from './context';
+import { apiNodeArgs, deletePrefix, newPrefix, nowUs, opts, record, shared } from './context';
 import { EVENT_BASE, request } from './drain';
 import { round, summarize } from './lib';
 import { callhookEnv, spawnLogged, waitForLine } from './processes';
@@ -47,7 +47,7 @@ function mean(figures: IngestFigures[]): IngestFigures {
 
 async function measureIngest(cli: string): Promise<IngestFigures> {
   const prefix = newPrefix('api');
-  const { proc, log } = spawnLogged([...nodeArgs, cli, 'api'], { ...callhookEnv(prefix, cli), CALLHOOK_PORT: '0' });
+  const { proc, log } = spawnLogged([...apiNodeArgs, cli, 'api'], { ...callhookEnv(prefix, cli), CALLHOOK_PORT: '0' });
   const line = await waitForLine(log, 'api listening', proc.child);
   const url = `${(JSON.parse(line) as { url: string }).url}/v1/calls`;
   let seq = 0;

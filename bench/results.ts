@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { SerializedEvent } from '../src/events/schema';
 import { CallStore } from '../src/store/call-store';
-import { deletePrefix, newPrefix, nodeArgs, nowUs, opts, record, shared } from './context';
+import { apiNodeArgs, deletePrefix, newPrefix, nodeArgs, nowUs, opts, record, shared } from './context';
 import { getJson, usedMemory } from './drain';
 import { round, summarize } from './lib';
 import { callhookEnv, spawnLogged, waitForLine } from './processes';
@@ -60,7 +60,7 @@ async function listStore(n: number) {
   const bytesPerRecord = ((await usedMemory()) - memBefore) / n;
   process.stderr.write(`results: ${n} records in ${round((nowUs() - t0) / 1e6, 1)} s\n`);
 
-  const { proc, log } = spawnLogged([...nodeArgs, opts.cli, 'api'], { ...callhookEnv(prefix), CALLHOOK_PORT: '0' });
+  const { proc, log } = spawnLogged([...apiNodeArgs, opts.cli, 'api'], { ...callhookEnv(prefix), CALLHOOK_PORT: '0' });
   const base = (JSON.parse(await waitForLine(log, 'api listening', proc.child)) as { url: string }).url;
   let cursor = '';
   for (let page = 0; page < 19; page++) cursor = ((await getJson(`${base}/v1/calls?limit=50${cursor ? `&cursor=${cursor}` : ''}`)) as { next_cursor: string }).next_cursor;
