@@ -40,39 +40,40 @@ export function parseCurriRequest(xml: string): CurriParse {
   while (i < xml.length) {
     const lt = xml.indexOf('<', i);
     if (lt === -1) break;
-    if (xml.startsWith('<!--', lt)) {
-      const end = xml.indexOf('-->', lt + 4);
-      if (end === -1) return { ok: false, reason: 'an unterminated comment' };
-      i = end + 3;
-      continue;
+    const first = xml.charCodeAt(lt + 1); // '!', '?', '/' or a name
+    if (first === BANG) {
+      if (xml.startsWith('<!--', lt)) {
+        const end = xml.indexOf('-->', lt + 4);
+        if (end === -1) return { ok: false, reason: 'an unterminated comment' };
+        i = end + 3;
+        continue;
+      }
+      if (xml.startsWith('<![CDATA[', lt)) {
+        const end = xml.indexOf(']]>', lt + 9);
+        if (end === -1) return { ok: false, reason: 'an unterminated CDATA section' };
+        i = end + 3;
+        continue;
+      }
+      if (xml.startsWith('<!DOCTYPE', lt) || xml.startsWith('<!doctype', lt)) return { ok: false, reason: 'a document type declaration (refused)' };
     }
-    if (xml.startsWith('<![CDATA[', lt)) {
-      const end = xml.indexOf(']]>', lt + 9);
-      if (end === -1) return { ok: false, reason: 'an unterminated CDATA section' };
-      i = end + 3;
-      continue;
-    }
-    if (xml.startsWith('<!DOCTYPE', lt) || xml.startsWith('<!doctype', lt)) return { ok: false, reason: 'a document type declaration (refused)' };
     const gt = tagEnd(xml, lt + 1);
     if (gt === -1) return { ok: false, reason: 'an unterminated tag' };
     // CURRI's tags are short; a long one is not CURRI, and the attribute scan below stays cheap.
     if (gt - lt > MAX_TAG_CHARS) return { ok: false, reason: `a tag longer than ${MAX_TAG_CHARS} characters` };
-    const tag = xml.slice(lt + 1, gt);
     i = gt + 1;
-    if (tag.startsWith('?') || tag.startsWith('!')) continue;
-    const closing = tag.startsWith('/');
-    const name = localName(closing ? tag.slice(1) : tag);
-    const selfClosing = tag.endsWith('/');
+    if (first === QUESTION || first === BANG) continue;
+    const closing = first === SLASH;
+    const name = elementName(xml, closing ? lt + 2 : lt + 1, gt);
     if (name === 'request' && !closing) sawRequest = true;
     else if (name === 'attribute') {
       if (closing) current = undefined;
-      else current = IDS[(attributeValue(tag, 'attributeid') ?? '').toLowerCase()];
+      else current = IDS[(attributeValue(xml.slice(lt + 1, gt), 'attributeid') ?? '').toLowerCase()];
       valueStart = -1;
     } else if (name === 'attributevalue' && current) {
       if (closing && valueStart !== -1) {
         attributes[current] = decodeText(xml.slice(valueStart, lt)).trim();
         valueStart = -1;
-      } else if (!closing && !selfClosing) valueStart = i;
+      } else if (!closing && xml.charCodeAt(gt - 1) !== SLASH) valueStart = i;
     }
   }
   if (!sawRequest) return { ok: false, reason: 'no <Request> element' };
@@ -82,20 +83,51 @@ export function parseCurriRequest(xml: string): CurriParse {
 
 /** The `>` that ends a tag starting after `from`, skipping quoted attribute values. */
 function tagEnd(xml: string, from: number): number {
-  let quote = '';
-  for (let j = from; j < xml.length; j++) {
-    const c = xml[j]!;
-    if (quote) {
-      if (c === quote) quote = '';
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === '>') return j;
+  let at = from;
+  for (;;) {
+    const gt = xml.indexOf('>', at);
+    if (gt === -1) return -1;
+    // A quote before the `>` opens a value that may hold one: continue after its closing quote.
+    const quote = firstQuote(xml, at, gt);
+    if (quote === -1) return gt;
+    const close = xml.indexOf(xml[quote]!, quote + 1);
+    if (close === -1) return -1;
+    at = close + 1;
   }
-  return -1;
 }
 
-/** `xacml-context:AttributeValue DataType="…"` → `attributevalue`. */
-function localName(tag: string): string {
-  const name = /^[^\s/>]+/.exec(tag)?.[0] ?? '';
+function firstQuote(xml: string, from: number, before: number): number {
+  const double = xml.indexOf('"', from);
+  const single = xml.indexOf("'", from);
+  const first = double === -1 ? single : single === -1 ? double : Math.min(double, single);
+  return first !== -1 && first < before ? first : -1;
+}
+
+const BANG = 0x21;
+const QUESTION = 0x3f;
+const SLASH = 0x2f;
+
+/** The lengths of the element names read (`request`, `attribute`, `attributevalue`): other names are not lower-cased. */
+const NAME_LENGTHS = new Set([7, 9, 14]);
+
+/**
+ * The local name of the element whose name starts at `from` (before `end`), lower-cased:
+ * `xacml-context:AttributeValue DataType="…"` → `attributevalue`; '' for names never read.
+ */
+function elementName(xml: string, from: number, end: number): string {
+  let stop = from;
+  while (stop < end && !isNameEnd(xml.charCodeAt(stop))) stop += 1;
+  const colon = xml.indexOf(':', from);
+  const start = colon !== -1 && colon < stop ? colon + 1 : from;
+  return NAME_LENGTHS.has(stop - start) ? xml.slice(start, stop).toLowerCase() : '';
+}
+
+function isNameEnd(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === SLASH || c === 0x3e;
+}
+
+/** An attribute's name without its prefix, lower-cased: `xsi:AttributeId` → `attributeid`. */
+function localName(name: string): string {
   return name.slice(name.indexOf(':') + 1).toLowerCase();
 }
 
