@@ -36,6 +36,7 @@ export function parseCurriRequest(xml: string): CurriParse {
   let sawRequest = false;
   let current: keyof CurriAttributes | undefined; // inside an Attribute we read
   let valueStart = -1; // inside its AttributeValue: where the text starts
+  const tagEnd = tagEnds(xml);
   let i = 0;
   while (i < xml.length) {
     const lt = xml.indexOf('<', i);
@@ -56,7 +57,7 @@ export function parseCurriRequest(xml: string): CurriParse {
       }
       if (xml.startsWith('<!DOCTYPE', lt) || xml.startsWith('<!doctype', lt)) return { ok: false, reason: 'a document type declaration (refused)' };
     }
-    const gt = tagEnd(xml, lt + 1);
+    const gt = tagEnd(lt + 1);
     if (gt === -1) return { ok: false, reason: 'an unterminated tag' };
     // CURRI's tags are short; a long one is not CURRI, and the attribute scan below stays cheap.
     if (gt - lt > MAX_TAG_CHARS) return { ok: false, reason: `a tag longer than ${MAX_TAG_CHARS} characters` };
@@ -81,26 +82,34 @@ export function parseCurriRequest(xml: string): CurriParse {
   return { ok: true, attributes };
 }
 
-/** The `>` that ends a tag starting after `from`, skipping quoted attribute values. */
-function tagEnd(xml: string, from: number): number {
-  let at = from;
-  for (;;) {
-    const gt = xml.indexOf('>', at);
-    if (gt === -1) return -1;
-    // A quote before the `>` opens a value that may hold one: continue after its closing quote.
-    const quote = firstQuote(xml, at, gt);
-    if (quote === -1) return gt;
-    const close = xml.indexOf(xml[quote]!, quote + 1);
-    if (close === -1) return -1;
-    at = close + 1;
-  }
-}
-
-function firstQuote(xml: string, from: number, before: number): number {
-  const double = xml.indexOf('"', from);
-  const single = xml.indexOf("'", from);
-  const first = double === -1 ? single : single === -1 ? double : Math.min(double, single);
-  return first !== -1 && first < before ? first : -1;
+/**
+ * Finds where tags end: the next `>`, unless a quote opens before it (an attribute value may hold
+ * a `>`). Reads must move forward: the next quote of each kind is remembered, so a document with
+ * many tags and few quotes is still searched once, not once per tag.
+ */
+function tagEnds(xml: string): (from: number) => number {
+  let double = -2; // the next `"` at or after the last position asked (-1: none left)
+  let single = -2;
+  const quoteAt = (from: number): number => {
+    if (double !== -1 && double < from) double = xml.indexOf('"', from);
+    if (single !== -1 && single < from) single = xml.indexOf("'", from);
+    return double === -1 ? single : single === -1 ? double : Math.min(double, single);
+  };
+  return (from) => {
+    let at = from;
+    for (;;) {
+      const gt = xml.indexOf('>', at);
+      if (gt === -1) return -1;
+      const quote = quoteAt(at);
+      if (quote === -1 || quote > gt) return gt;
+      // Continue after the value's closing quote.
+      const kind = xml.charCodeAt(quote);
+      quoteAt(quote + 1);
+      const close = kind === 0x22 ? double : single;
+      if (close === -1) return -1;
+      at = close + 1;
+    }
+  };
 }
 
 const BANG = 0x21;
