@@ -115,6 +115,7 @@ function tagEnds(xml: string): (from: number) => number {
 const BANG = 0x21;
 const QUESTION = 0x3f;
 const SLASH = 0x2f;
+const COLON = 0x3a;
 
 /** The lengths of the element names read (`request`, `attribute`, `attributevalue`): other names are not lower-cased. */
 const NAME_LENGTHS = new Set([7, 9, 14]);
@@ -124,15 +125,20 @@ const NAME_LENGTHS = new Set([7, 9, 14]);
  * `xacml-context:AttributeValue DataType="…"` → `attributevalue`; '' for names never read.
  */
 function elementName(xml: string, from: number, end: number): string {
+  let start = from;
   let stop = from;
-  while (stop < end && !isNameEnd(xml.charCodeAt(stop))) stop += 1;
-  const colon = xml.indexOf(':', from);
-  const start = colon !== -1 && colon < stop ? colon + 1 : from;
+  for (; stop < end; stop += 1) {
+    const c = xml.charCodeAt(stop);
+    if (isNameEnd(c)) break;
+    if (c === COLON && start === from) start = stop + 1; // after the first prefix
+  }
   return NAME_LENGTHS.has(stop - start) ? xml.slice(start, stop).toLowerCase() : '';
 }
 
+/** Where an element's name ends: whitespace (as `\s` reads it), `/` or `>`. */
 function isNameEnd(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === SLASH || c === 0x3e;
+  if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === SLASH || c === 0x3e) return true;
+  return (c === 0x0b || c === 0x0c || c > 0x7f) && /\s/.test(String.fromCharCode(c));
 }
 
 /** An attribute's name without its prefix, lower-cased: `xsi:AttributeId` → `attributeid`. */
