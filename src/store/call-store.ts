@@ -151,6 +151,8 @@ export class CallStore {
         const pending = last && (!snapshot || snapshot.has(PENDING + last.slug)) ? PENDING + last.slug : '';
         let call = '';
         let fieldCount = '';
+        // Held past half the TTL (retries, waits): its index entries are renewed with the finish.
+        const heldLong = !snapshot?.queuedAt || now - Date.parse(snapshot.queuedAt) > this.ttlMs / 2;
         if (snapshot) {
           snapshot.set('status', status);
           snapshot.set('finished_at', finishedAt);
@@ -160,7 +162,7 @@ export class CallStore {
           call = snapshot.callJson(callId, status, finishedAt);
           fieldCount = String(snapshot.fieldCount);
         }
-        const args = [token, status, policyId ?? '', finishedAt, now, this.ttlMs, callId, this.prefix, last ? RESULT + last.slug : '', json, pending, call, fieldCount];
+        const args = [token, status, policyId ?? '', finishedAt, now, this.ttlMs, callId, this.prefix, last ? RESULT + last.slug : '', json, pending, call, fieldCount, snapshot?.revision ?? '', heldLong ? '1' : '0'];
         accepted(await this.scripts.callhookFinish(key, lock, ...args));
       },
     };
@@ -197,7 +199,7 @@ export class CallStore {
     let call = '';
     let fieldCount = '';
     if (snapshot) {
-      for (const [field, value] of [['policy', policyId], ['status', status], ['finished_at', finishedAt]] as const) snapshot.set(field, value);
+      for (const [field, value] of [['rev', '1'], ['policy', policyId], ['status', status], ['finished_at', finishedAt]] as const) snapshot.set(field, value);
       call = snapshot.callJson(callId, status, finishedAt);
       fieldCount = String(snapshot.fieldCount);
     }

@@ -3,8 +3,9 @@
  * process's own writes. The script that writes a final status appends the call to the results
  * feed; with a snapshot it appends the JSON built here instead of re-reading and re-encoding the
  * record in Lua (measured: that was a third of the finish script's Redis CPU). The script takes
- * it only when the record has exactly the fields the snapshot expects, so a write from elsewhere
- * in the meantime (a real-time result for the same call) makes it fall back to reading the record.
+ * it only when the record has exactly the fields the snapshot expects and the revision it loaded:
+ * the only other writer while a call is held, a real-time save for the same call, raises `rev`,
+ * so an overwritten result makes the script fall back to reading the record.
  */
 export class RecordSnapshot {
   private readonly fields = new Set<string>();
@@ -13,6 +14,10 @@ export class RecordSnapshot {
   private policy: string | null = null;
   private eventJson = 'null';
   private createdAt = '';
+  /** The record's `rev` as loaded ('' when it has none). */
+  revision = '';
+  /** When the call was first queued (ISO 8601, '' when never). */
+  queuedAt = '';
 
   /** Records a field as written (or as loaded). */
   set(field: string, value: string): void {
@@ -21,6 +26,8 @@ export class RecordSnapshot {
     else if (field === 'policy') this.policy = value;
     else if (field === 'event') this.eventJson = value;
     else if (field === 'created_at') this.createdAt = value;
+    else if (field === 'rev') this.revision = value;
+    else if (field === 'queued_at') this.queuedAt = value;
   }
 
   delete(field: string): void {

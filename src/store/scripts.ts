@@ -123,12 +123,13 @@ return 1`;
  * entry is the call JSON the worker built from its snapshot of the record when the record has
  * the field count the snapshot expects (nothing else wrote it meanwhile), else read from the record.
  * KEYS: call, lock.
+ * A call held longer than half the TTL trims its indexes (which renews their expiry) whatever the clock.
  * ARGV: token, status, policy ('' to keep the stored one), now ISO, now ms, ttl ms, call id,
  * prefix, result field, result JSON, pending field to delete ('' for none of each), call JSON,
- * expected field count ('' when the worker has no snapshot).
+ * expected field count ('' when the worker has no snapshot), `rev` as loaded, held long ('1'/'0').
  */
 export const FINISH = `${FENCE}${REINDEX}${FEED}
-local h = redis.call('HMGET', KEYS[1], 'status', 'nums', 'policy')
+local h = redis.call('HMGET', KEYS[1], 'status', 'nums', 'policy', 'rev')
 local policy = (ARGV[3] ~= '' and ARGV[3]) or h[3]
 local fields = {'status', ARGV[2], 'finished_at', ARGV[4]}
 if ARGV[3] ~= '' then fields[#fields + 1] = 'policy'; fields[#fields + 1] = ARGV[3] end
@@ -136,9 +137,9 @@ if ARGV[9] ~= '' then fields[#fields + 1] = ARGV[9]; fields[#fields + 1] = ARGV[
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[11] ~= '' then redis.call('HDEL', KEYS[1], ARGV[11]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-trimNow = tonumber(ARGV[5]) % 16 == 0
+trimNow = ARGV[15] == '1' or tonumber(ARGV[5]) % 16 == 0
 reindex(ARGV[8], ARGV[7], h[1], ARGV[2], policy, h[2], ARGV[5], ARGV[6])
-if ARGV[12] ~= '' and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[13]) then
+if ARGV[12] ~= '' and (h[4] or '') == ARGV[14] and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[13]) then
   redis.call('XADD', ARGV[8] .. ':results', 'MINID', '~', tostring(tonumber(ARGV[5]) - tonumber(ARGV[6])), '*', 'call_id', ARGV[7], 'status', ARGV[2], 'call', ARGV[12])
 else
   feed(ARGV[8], ARGV[7], KEYS[1], ARGV[5], ARGV[6])
@@ -162,12 +163,14 @@ return {0, redis.call('HGET', KEYS[1], 'policy')}`;
 /**
  * Real-time results. A call never queued for post-call shows the real-time outcome as its status
  * (indexed, and in the feed) and takes the real-time policy; a call already queued, running or
- * finished keeps its own status and policy. The feed entry is the caller's call JSON when the
- * record has the field count its snapshot expects (as for FINISH).
+ * finished keeps its own status and policy. Every save raises the record's `rev` (see
+ * RecordSnapshot). The feed entry is the caller's call JSON when the record has the field count
+ * its snapshot expects and no other save came first (`rev` is 1).
  * ARGV: policy, status, now ISO, now ms, ttl ms, prefix, call id, call JSON and expected field
  * count ('' without a snapshot), then result field/value pairs.
  */
 export const SAVE_REALTIME = `${REINDEX}${FEED}
+local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
 if #ARGV > 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 10)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if redis.call('HEXISTS', KEYS[1], 'queued_at') == 0 then
@@ -176,7 +179,7 @@ if redis.call('HEXISTS', KEYS[1], 'queued_at') == 0 then
   redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished_at', ARGV[3], 'policy', policy)
   trimNow = tonumber(ARGV[4]) % 16 == 0
   reindex(ARGV[6], ARGV[7], h[1], ARGV[2], policy, h[2], ARGV[4], ARGV[5])
-  if ARGV[8] ~= '' and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9]) then
+  if ARGV[8] ~= '' and rev == 1 and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9]) then
     redis.call('XADD', ARGV[6] .. ':results', 'MINID', '~', tostring(tonumber(ARGV[4]) - tonumber(ARGV[5])), '*', 'call_id', ARGV[7], 'status', ARGV[2], 'call', ARGV[8])
   else
     feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5])

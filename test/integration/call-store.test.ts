@@ -88,6 +88,27 @@ describe('CallStore.markQueued', () => {
       expect(await lastEntry()).toEqual(await store.get(event.call_id));
     });
 
+    it('is read from the record when a real-time save overwrote a result during the run (same field count)', async () => {
+      const event = makeEvent();
+      await store.claimRealtime(event);
+      await store.saveRealtimeResults(event.call_id, 'default', { lookup: result('first') });
+      await store.markQueued([serializeEvent(event)]);
+      await runToEnd(event.call_id, () => store.saveRealtimeResults(event.call_id, 'default', { lookup: result('resent') }));
+      const stored = await store.get(event.call_id);
+      expect(stored!.app_data.lookup!.data).toEqual({ message: 'resent' });
+      expect(await lastEntry()).toEqual(stored);
+    });
+
+    it('renews the index expiry when a call was held longer than half the TTL', async () => {
+      const event = makeEvent({ calling_number: '+1 555 777 0001' });
+      const number = `${prefix}:idx:number:15557770001`;
+      await store.markQueued([serializeEvent(event)]);
+      await redis.pexpire(number, 1000); // as if it had entered long ago
+      await redis.hset(store.key(event.call_id), 'queued_at', new Date(Date.now() - 40_000).toISOString()); // the TTL here is 60 s
+      await runToEnd(event.call_id);
+      expect(await redis.pttl(number)).toBeGreaterThan(60_000);
+    });
+
     it('is read from the record when something else wrote it during the run', async () => {
       const event = makeEvent();
       await store.markQueued([serializeEvent(event)]);

@@ -257,8 +257,8 @@ policies:
     const clock = jest.spyOn(Date, 'now');
     const finishAt = async (callId: string, ms: number) => {
       clock.mockReturnValue(ms);
-      await store.startRun(callId);
-      await store.checkpoint(callId, null).finish('completed');
+      const state = await store.startRun(callId);
+      await store.checkpoint(callId, null, undefined, state!.snapshot).finish('completed');
     };
     const base = Math.floor(Date.now() / 16) * 16;
     try {
