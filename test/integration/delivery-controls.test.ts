@@ -67,12 +67,15 @@ policies:
       }
       const times = receiver.to('/chat').map((r) => r.at);
       // Counted at the receiver: a request arrives some ms after its slot was granted (more on a
-      // loaded machine), so the limiter's 1 s window is checked as 900 ms here.
+      // loaded machine), so the limiter's 1 s window is checked as 900 ms here, and its rate by
+      // the span: 200 slots at 20 per rolling second take 9 s from the first to the last.
       const most = busiestWindow(times, 900);
+      const span = Math.max(...times) - Math.min(...times);
       const keys = new Set(receiver.to('/chat').map((r) => r.headers['idempotency-key']));
-      console.log(`[delivery] rate_limit 20/s, 2 workers × 25: 200 calls in ${tookMs} ms, busiest 900 ms window ${most} requests, distinct calls ${keys.size}`);
+      console.log(`[delivery] rate_limit 20/s, 2 workers × 25: 200 calls in ${tookMs} ms, busiest 900 ms window ${most} requests, first to last ${span} ms, distinct calls ${keys.size}`);
       expect(keys.size).toBe(200); // each call once: waiting spent no attempt and sent nothing twice
       expect(most).toBeLessThanOrEqual(20);
+      expect(span).toBeGreaterThan(8900); // 22 per second would take 8.2 s
       expect(tookMs).toBeGreaterThan(9000); // 199 intervals of 50 ms
       expect(tookMs).toBeLessThan(15_000);
     } finally {
