@@ -35,6 +35,7 @@ export async function throughput(): Promise<void> {
       const before = combine(results.compared, size);
       record(section, `compared build, ${what}`, before.callsPerSecond, 'calls/s', opts.compare);
       record(section, `compared build / baseline, ${what}`, before.callsPerSecond / b.callsPerSecond, 'x');
+      record(section, `compared build / baseline, ${what}, median of ${opts.rounds} rounds' ratios`, medianRatio(results.compared, results.baseline!), 'x');
       record(section, `callhook / compared build, ${what}`, c.callsPerSecond / before.callsPerSecond, 'x');
       record(section, `worker CPU per call: compared build, ${what}`, before.cpuMsPerCall, 'ms');
       record(section, `Redis CPU per call: compared build, ${what}`, before.redisCpuMsPerCall, 'ms');
