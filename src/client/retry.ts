@@ -1,7 +1,7 @@
 import { parseRetryAfter } from '../util/retry-after';
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export const retryAfterMs: (header: string | null, now?: number) => number | undefined = parseRetryAfter;
+export { parseRetryAfter as retryAfterMs };
 
 /**
  * When the HTTP client tries a request again, decided from data (as webhook/retry-policy.ts
@@ -47,7 +47,7 @@ export function decideRetry(outcome: AttemptOutcome, attempts: number, rules: Re
   const backoff = Math.min(rules.baseDelayMs * 2 ** (attempts - 1), rules.maxDelayMs);
   if (outcome.kind === 'answer') {
     if (outcome.status !== 503) return { retry: false };
-    const asked = retryAfterMs(outcome.retryAfter, now);
+    const asked = parseRetryAfter(outcome.retryAfter, now);
     return { retry: true, delayMs: Math.min(Math.max(backoff, asked ?? 0), rules.maxDelayMs) };
   }
   if (rules.idempotent || (outcome.code !== undefined && NOT_SENT.has(outcome.code))) return { retry: true, delayMs: backoff };

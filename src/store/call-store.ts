@@ -149,19 +149,12 @@ export class CallStore {
         const json = last ? JSON.stringify(last.result) : '';
         // The pending attempts of the last app go with its result (unless the snapshot knows there are none).
         const pending = last && (!snapshot || snapshot.has(PENDING + last.slug)) ? PENDING + last.slug : '';
-        let call = '';
-        let fieldCount = '';
         // Held past half the TTL (retries, waits): its index entries are renewed with the finish.
         const heldLong = !snapshot?.queuedAt || now - Date.parse(snapshot.queuedAt) > this.ttlMs / 2;
-        if (snapshot) {
-          snapshot.set('status', status);
-          snapshot.set('finished_at', finishedAt);
-          if (policyId) snapshot.set('policy', policyId);
-          if (last) snapshot.set(RESULT + last.slug, json);
-          if (last) snapshot.delete(PENDING + last.slug);
-          call = snapshot.callJson(callId, status, finishedAt);
-          fieldCount = String(snapshot.fieldCount);
-        }
+        if (policyId) snapshot?.set('policy', policyId);
+        if (last) snapshot?.set(RESULT + last.slug, json);
+        if (last) snapshot?.delete(PENDING + last.slug);
+        const [call, fieldCount] = feedArgs(snapshot, callId, status, finishedAt);
         const args = [token, status, policyId ?? '', finishedAt, now, this.ttlMs, callId, this.prefix, last ? RESULT + last.slug : '', json, pending, call, fieldCount, snapshot?.revision ?? '', heldLong ? '1' : '0'];
         accepted(await this.scripts.callhookFinish(key, lock, ...args));
       },
@@ -196,13 +189,9 @@ export class CallStore {
     const status = callStatus(Object.values(results));
     const now = Date.now();
     const finishedAt = new Date(now).toISOString();
-    let call = '';
-    let fieldCount = '';
-    if (snapshot) {
-      for (const [field, value] of [['rev', '1'], ['policy', policyId], ['status', status], ['finished_at', finishedAt]] as const) snapshot.set(field, value);
-      call = snapshot.callJson(callId, status, finishedAt);
-      fieldCount = String(snapshot.fieldCount);
-    }
+    snapshot?.set('rev', '1'); // the script's own HINCRBY, on a record no one else saved to
+    snapshot?.set('policy', policyId);
+    const [call, fieldCount] = feedArgs(snapshot, callId, status, finishedAt);
     await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, now, this.ttlMs, this.prefix, callId, call, fieldCount, ...fields);
   }
 
@@ -243,6 +232,18 @@ export class CallStore {
       return recordOf(id, fields as Record<string, string>);
     });
   }
+}
+
+/**
+ * What a final-status script needs to append the feed entry itself: the call's JSON and the
+ * record's field count, from the snapshot once it holds this write too; empty without one (the
+ * script reads the record).
+ */
+function feedArgs(snapshot: RecordSnapshot | undefined, callId: string, status: CallStatus, finishedAt: string): [string, string] {
+  if (!snapshot) return ['', ''];
+  snapshot.set('status', status);
+  snapshot.set('finished_at', finishedAt);
+  return [snapshot.callJson(callId, status, finishedAt), String(snapshot.fieldCount)];
 }
 
 /** A call record from its hash fields; undefined when it has no event (it does not exist). */

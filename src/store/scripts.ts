@@ -41,25 +41,29 @@ end
 `;
 
 /**
- * Appends the call, as the API shows it, to the results feed. The JSON is assembled from the
- * stored JSON values without decoding them; ids, policies and times need no escaping beyond
- * cjson's.
+ * Appends the call, as the API shows it, to the results feed: `call`, the JSON the writer built
+ * from its snapshot of the record (with its `status`), or, when nil, the JSON assembled here from
+ * the stored JSON values without decoding them (ids, policies and times need no escaping beyond
+ * cjson's).
  */
 const FEED = `
-local function feed(prefix, id, key, now, ttl)
-  local h = redis.call('HGETALL', key)
-  local f = {}
-  local apps = {}
-  for i = 1, #h, 2 do
-    local name = h[i]
-    if string.sub(name, 1, 2) == 'r:' then apps[#apps + 1] = cjson.encode(string.sub(name, 3)) .. ':' .. h[i + 1]
-    else f[name] = h[i + 1] end
+local function feed(prefix, id, key, now, ttl, status, call)
+  if not call then
+    local h = redis.call('HGETALL', key)
+    local f = {}
+    local apps = {}
+    for i = 1, #h, 2 do
+      local name = h[i]
+      if string.sub(name, 1, 2) == 'r:' then apps[#apps + 1] = cjson.encode(string.sub(name, 3)) .. ':' .. h[i + 1]
+      else f[name] = h[i + 1] end
+    end
+    local function str(v) if v then return cjson.encode(v) else return 'null' end end
+    status = f.status
+    call = '{"call_id":' .. cjson.encode(id) .. ',"policy":' .. str(f.policy) .. ',"status":' .. str(f.status) ..
+      ',"event":' .. (f.event or 'null') .. ',"app_data":{' .. table.concat(apps, ',') .. '},"created_at":' .. str(f.created_at or '') ..
+      ',"finished_at":' .. str(f.finished_at) .. '}'
   end
-  local function str(v) if v then return cjson.encode(v) else return 'null' end end
-  local call = '{"call_id":' .. cjson.encode(id) .. ',"policy":' .. str(f.policy) .. ',"status":' .. str(f.status) ..
-    ',"event":' .. (f.event or 'null') .. ',"app_data":{' .. table.concat(apps, ',') .. '},"created_at":' .. str(f.created_at or '') ..
-    ',"finished_at":' .. str(f.finished_at) .. '}'
-  redis.call('XADD', prefix .. ':results', 'MINID', '~', tostring(tonumber(now) - tonumber(ttl)), '*', 'call_id', id, 'status', f.status, 'call', call)
+  redis.call('XADD', prefix .. ':results', 'MINID', '~', tostring(tonumber(now) - tonumber(ttl)), '*', 'call_id', id, 'status', status, 'call', call)
 end
 `;
 
@@ -139,11 +143,8 @@ if ARGV[11] ~= '' then redis.call('HDEL', KEYS[1], ARGV[11]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 trimNow = ARGV[15] == '1' or tonumber(ARGV[5]) % 16 == 0
 reindex(ARGV[8], ARGV[7], h[1], ARGV[2], policy, h[2], ARGV[5], ARGV[6])
-if ARGV[12] ~= '' and (h[4] or '') == ARGV[14] and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[13]) then
-  redis.call('XADD', ARGV[8] .. ':results', 'MINID', '~', tostring(tonumber(ARGV[5]) - tonumber(ARGV[6])), '*', 'call_id', ARGV[7], 'status', ARGV[2], 'call', ARGV[12])
-else
-  feed(ARGV[8], ARGV[7], KEYS[1], ARGV[5], ARGV[6])
-end
+local built = ARGV[12] ~= '' and (h[4] or '') == ARGV[14] and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[13])
+feed(ARGV[8], ARGV[7], KEYS[1], ARGV[5], ARGV[6], ARGV[2], built and ARGV[12] or nil)
 return 1`;
 
 /**
@@ -179,11 +180,8 @@ if redis.call('HEXISTS', KEYS[1], 'queued_at') == 0 then
   redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished_at', ARGV[3], 'policy', policy)
   trimNow = tonumber(ARGV[4]) % 16 == 0
   reindex(ARGV[6], ARGV[7], h[1], ARGV[2], policy, h[2], ARGV[4], ARGV[5])
-  if ARGV[8] ~= '' and rev == 1 and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9]) then
-    redis.call('XADD', ARGV[6] .. ':results', 'MINID', '~', tostring(tonumber(ARGV[4]) - tonumber(ARGV[5])), '*', 'call_id', ARGV[7], 'status', ARGV[2], 'call', ARGV[8])
-  else
-    feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5])
-  end
+  local built = ARGV[8] ~= '' and rev == 1 and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9])
+  feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5], ARGV[2], built and ARGV[8] or nil)
 end`;
 
 /**

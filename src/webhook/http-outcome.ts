@@ -3,7 +3,8 @@ import type { IAxiosRetryConfig } from 'axios-retry';
 import type { ErrorCode } from '../errors';
 import type { AttemptLogEntry } from '../model/call';
 import type { WebhookApp } from '../policies/types';
-import { decideAttempt, parseRetryAfter, type AttemptOutcome } from './retry-policy';
+import { parseRetryAfter } from '../util/retry-after';
+import { decideAttempt, type AttemptOutcome } from './retry-policy';
 
 /*
  * What an HTTP exchange came to, as an AttemptOutcome and an error code, and the axios-retry

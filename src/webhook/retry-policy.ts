@@ -1,6 +1,3 @@
-// Retry-After is read the same way by the HTTP client of the package (client/retry.ts).
-export { parseRetryAfter } from '../util/retry-after';
-
 /** What one attempt of an app ended with, as far as retrying is concerned. */
 export type AttemptOutcome =
   | { kind: 'response'; status: number; retryAfterMs?: number }

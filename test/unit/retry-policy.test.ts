@@ -1,4 +1,5 @@
-import { backoffDelay, decideAttempt, longestSchedule, MAX_RETRY_AFTER_MS, parseRetryAfter, type RetryRule } from '../../src/webhook/retry-policy';
+import { parseRetryAfter } from '../../src/util/retry-after';
+import { backoffDelay, decideAttempt, longestSchedule, MAX_RETRY_AFTER_MS, type RetryRule } from '../../src/webhook/retry-policy';
 
 const rule = (overrides: Partial<RetryRule> = {}): RetryRule => ({ retryCount: 3, retryDelayMs: 1000, retryOnStatus: new Set(), retryJitter: 0, ...overrides });
 
