@@ -15,8 +15,12 @@ export async function results(): Promise<void> {
   const small = await listStore(10_000);
   const large = await listStore(opts.listRecords);
   for (const [name, query] of QUERIES) {
-    record(SECTION, `${name}: ${small.records.toLocaleString('en-US')} records, p50 / p99`, small.latency[name]!.p50, 'ms', `p99 ${round(small.latency[name]!.p99, 2)} ms`);
-    record(SECTION, `${name}: ${large.records.toLocaleString('en-US')} records, p50 / p99`, large.latency[name]!.p50, 'ms', `p99 ${round(large.latency[name]!.p99, 2)} ms; ${query}`);
+    for (const [build, label] of [['callhook', ''], ['compared', ', compared build']] as const) {
+      for (const store of [small, large]) {
+        const latency = store.latency[build]?.[name];
+        if (latency) record(SECTION, `${name}: ${store.records.toLocaleString('en-US')} records${label}, p50 / p99`, latency.p50, 'ms', `p99 ${round(latency.p99, 2)} ms${store === large && !label ? `; ${query}` : ''}`);
+      }
+    }
   }
   record(SECTION, `Redis memory per call record with its index entries (${large.records.toLocaleString('en-US')} records)`, large.bytesPerRecord, 'bytes');
   record(FEED_SECTION, 'GET /v1/results?limit=500, paging through the feed', large.feedApiRate, 'entries/s', `${large.feedEntries} entries`);
@@ -60,22 +64,25 @@ async function listStore(n: number) {
   const bytesPerRecord = ((await usedMemory()) - memBefore) / n;
   process.stderr.write(`results: ${n} records in ${round((nowUs() - t0) / 1e6, 1)} s\n`);
 
-  const { proc, log } = spawnLogged([...apiNodeArgs, opts.cli, 'api'], { ...callhookEnv(prefix), CALLHOOK_PORT: '0' });
-  const base = (JSON.parse(await waitForLine(log, 'api listening', proc.child)) as { url: string }).url;
+  // With --compare, the other build's API reads the same records; each request goes to both in turn.
+  const apis = { callhook: await startApi(opts.cli, prefix), ...(opts.compare ? { compared: await startApi(opts.compare, prefix) } : {}) };
+  const base = apis.callhook.base;
   let cursor = '';
   for (let page = 0; page < 19; page++) cursor = ((await getJson(`${base}/v1/calls?limit=50${cursor ? `&cursor=${cursor}` : ''}`)) as { next_cursor: string }).next_cursor;
-  const latency: Record<string, ReturnType<typeof summarize>> = {};
+  const samples: Record<string, Record<string, number[]>> = {};
   for (const [name, query] of QUERIES) {
-    const samples: number[] = [];
     for (let i = 0; i < 220; i++) {
-      const url = base + query.replace('CURSOR', cursor).replace('NUMBER', encodeURIComponent(`+1 555 ${String(i * 37 % 100_000).padStart(7, '0')}`));
-      const start = nowUs();
-      const answer = (await getJson(url)) as { calls?: unknown[] };
-      if (!answer.calls) throw new Error(`${url}: ${JSON.stringify(answer).slice(0, 200)}`);
-      if (i >= 20) samples.push((nowUs() - start) / 1000);
+      for (const [build, api] of Object.entries(apis)) {
+        const url = api.base + query.replace('CURSOR', cursor).replace('NUMBER', encodeURIComponent(`+1 555 ${String(i * 37 % 100_000).padStart(7, '0')}`));
+        const start = nowUs();
+        const answer = (await getJson(url)) as { calls?: unknown[] };
+        if (!answer.calls) throw new Error(`${url}: ${JSON.stringify(answer).slice(0, 200)}`);
+        if (i >= 20) ((samples[build] ??= {})[name] ??= []).push((nowUs() - start) / 1000);
+      }
     }
-    latency[name] = summarize(samples);
   }
+  const latency: Record<string, Record<string, ReturnType<typeof summarize>>> = {};
+  for (const [build, byQuery] of Object.entries(samples)) for (const [name, ms] of Object.entries(byQuery)) (latency[build] ??= {})[name] = summarize(ms);
 
   const feedEntries = Math.ceil(n / 10);
   let after = '0';
@@ -88,10 +95,15 @@ async function listStore(n: number) {
     after = page.next_after;
   }
   const feedApiRate = read / ((nowUs() - t1) / 1e6);
-  await proc.stop();
+  for (const api of Object.values(apis)) await api.proc.stop();
   const feedCliRate = feedEntries / (await timeCli(prefix));
   await deletePrefix(prefix);
   return { records: n, latency, bytesPerRecord, feedEntries, feedApiRate, feedCliRate };
+}
+
+async function startApi(cli: string, prefix: string) {
+  const { proc, log } = spawnLogged([...apiNodeArgs, cli, 'api'], { ...callhookEnv(prefix, cli), CALLHOOK_PORT: '0' });
+  return { proc, base: (JSON.parse(await waitForLine(log, 'api listening', proc.child)) as { url: string }).url };
 }
 
 /** Seconds `callhook results` takes to write the whole feed to a pipe. */
