@@ -64,6 +64,9 @@ export function buildApi(deps: ApiDeps) {
   const app = Fastify({
     // Per-request access logs would double the log volume of a busy ingest; errors still log.
     loggerInstance: deps.logger.child({ component: 'api' }, { level: 'warn' }) as FastifyBaseLogger,
+    // No child logger per request (its redaction setup showed in CURRI profiles): callhook's own
+    // warnings name the call, and nothing logs through request.log.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: LIMITS.singleBodyBytes,
     requestTimeout: timeouts.requestMs,
     keepAliveTimeout: timeouts.keepAliveMs,

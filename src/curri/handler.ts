@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { parseEvent } from '../events/schema';
+import { LIMITS } from '../defaults';
+import { acceptBuiltEvent, type EventCheck } from '../events/schema';
 import type { CallEvent } from '../model/call';
-import { runRealtime, type RealtimeStore } from '../pipeline/realtime';
+import { runRealtime, type RealtimeAnswer, type RealtimeStore } from '../pipeline/realtime';
 import type { RunnerDeps } from '../pipeline/runner';
 import { resolvePolicy } from '../policies/resolve';
 import type { CallhookConfig, Policy } from '../policies/types';
@@ -41,7 +42,7 @@ export interface CurriDeps extends Omit<RunnerDeps, 'checkpoint' | 'signal' | 'd
 export async function answerCurri(body: string, startedAt: number, deps: CurriDeps): Promise<CurriAnswer> {
   const parsed = parseCurriRequest(body);
   if (!parsed.ok) return failure(undefined, undefined, 'unparseable', parsed.reason, deps);
-  const check = parseEvent(eventOf(parsed.attributes));
+  const check = eventOf(parsed.attributes);
   if (!check.ok) return failure(undefined, undefined, 'bad_event', check.problems.join('; '), deps);
   const event = check.event;
   const policy = resolvePolicy(deps.config, event);
@@ -54,8 +55,9 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
     timer = setTimeout(() => resolve('timeout'), Math.max(0, deadlineAt - Date.now()));
   });
   // The record is written before the apps are sent, their results before CUCM is answered, as
-  // for /v1/realtime. (Measured: skipping that first write made each request cost ~50% more CPU
-  // at 50 concurrent, the outgoing requests no longer leaving in batches; npm run bench:curri.)
+  // for /v1/realtime. (Measured: writing it once, after the apps, made each request cost ~25%
+  // more CPU at 50 concurrent, the outgoing requests no longer leaving in batches, though ~20%
+  // less at 1,000/s; npm run bench:curri -- --compare.)
   const running = runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, gate: deps.gate, deadlineAt }, deps.store);
   const after = () => queuePostCall(event, policy, running, deps);
   try {
@@ -76,15 +78,21 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
 }
 
 /** Once CUCM has its answer (the product's order): the call's post-call apps are queued. */
-async function queuePostCall(event: CallEvent, policy: Policy, running: Promise<unknown>, deps: CurriDeps): Promise<void> {
+async function queuePostCall(event: CallEvent, policy: Policy, running: Promise<RealtimeAnswer>, deps: CurriDeps): Promise<void> {
   if (policy.curri?.postCall === false || !policy.apps.some((app) => app.phase === 'post_call')) return;
   // Their templates read the stored real-time results; a call whose record could not be written is not queued.
-  await running;
+  const realtime = await running;
+  if (!realtime.stored) throw new Error(`post-call apps not queued: ${realtime.warning ?? 'the call was not stored'}`);
   await deps.enqueue(event);
 }
 
-function eventOf(a: CurriAttributes): Record<string, unknown> {
-  return {
+/**
+ * The call as an event. Built here, not by the schema: every field is a string the XACML reader
+ * decoded, so only the schema's length limit and required numbers need checking (the schema pass
+ * cost as much as reading the XML; npm run bench:curri).
+ */
+function eventOf(a: CurriAttributes): EventCheck {
+  const event: CallEvent = {
     call_id: `curri-${randomUUID()}`,
     // A call without caller id still happened: it is an event, as the CDR ingester does it.
     calling_number: a.callingNumber || a.transformedCallingNumber || 'anonymous',
@@ -93,7 +101,14 @@ function eventOf(a: CurriAttributes): Record<string, unknown> {
     transformed_called_number: a.transformedCalledNumber,
     calling_devicename: a.callingDeviceName,
     trigger_point_type: a.triggerPointType,
+    timestamp: new Date().toISOString(),
   };
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(event)) {
+    if (typeof value === 'string' && value.length > LIMITS.eventFieldChars) problems.push(`${name}: is longer than ${LIMITS.eventFieldChars} characters`);
+  }
+  if (!event.called_number) problems.push('called_number: is required');
+  return problems.length > 0 ? { ok: false, problems } : acceptBuiltEvent(event, JSON.stringify(event));
 }
 
 function answer(directive: CurriDirective, outcome: CurriOutcome, event: CallEvent | undefined, after?: () => Promise<void>): CurriAnswer {

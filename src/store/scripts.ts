@@ -171,15 +171,18 @@ return {0, redis.call('HGET', KEYS[1], 'policy')}`;
  * count ('' without a snapshot), then result field/value pairs.
  */
 export const SAVE_REALTIME = `${REINDEX}${FEED}
-local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
-if #ARGV > 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 10)) end
+local h = redis.call('HMGET', KEYS[1], 'queued_at', 'status', 'nums', 'policy', 'rev')
+local rev = (tonumber(h[5]) or 0) + 1
+local policy = h[4] or ARGV[1]
+if h[1] then
+  redis.call('HSET', KEYS[1], 'rev', rev, unpack(ARGV, 10))
+else
+  redis.call('HSET', KEYS[1], 'rev', rev, 'status', ARGV[2], 'finished_at', ARGV[3], 'policy', policy, unpack(ARGV, 10))
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-if redis.call('HEXISTS', KEYS[1], 'queued_at') == 0 then
-  local h = redis.call('HMGET', KEYS[1], 'status', 'nums', 'policy')
-  local policy = h[3] or ARGV[1]
-  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished_at', ARGV[3], 'policy', policy)
+if not h[1] then
   trimNow = tonumber(ARGV[4]) % 16 == 0
-  reindex(ARGV[6], ARGV[7], h[1], ARGV[2], policy, h[2], ARGV[4], ARGV[5])
+  reindex(ARGV[6], ARGV[7], h[2], ARGV[2], policy, h[3], ARGV[4], ARGV[5])
   local built = ARGV[8] ~= '' and rev == 1 and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9])
   feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5], ARGV[2], built and ARGV[8] or nil)
 end`;

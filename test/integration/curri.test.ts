@@ -93,6 +93,16 @@ policies:
     }
   });
 
+  it('a call that is not a valid event (a field past the limit, no called number) fails open and sends nothing', async () => {
+    const before = logLines.length;
+    for (const call of [{ calling: '5'.repeat(300), called: '2000' }, { calling: '5550001', device: 'SEP'.repeat(100), called: '2000' }, { calling: '5550001', called: '' }]) {
+      expect(await ask(call)).toEqual({ decision: 'Permit', cixml: '<cixml ver="1.0"><continue></continue></cixml>' });
+    }
+    const reasons = logLines.slice(before).map((line) => JSON.parse(line) as { outcome?: string; reason?: string }).filter((l) => l.outcome === 'bad_event').map((l) => l.reason);
+    expect(reasons).toEqual(['calling_number: is longer than 256 characters; transformed_calling_number: is longer than 256 characters', 'calling_devicename: is longer than 256 characters', 'called_number: is required']);
+    expect(receiver.requests).toHaveLength(0);
+  });
+
   it('on_error: reject answers Deny instead', async () => {
     expect(await ask({ calling: '5559999', called: '3000' })).toEqual({ decision: 'Deny', cixml: '<cixml ver="1.0"><reject></reject></cixml>' });
     expect(await ask({ calling: '5550001', called: '3000' })).toMatchObject({ decision: 'Permit' });
