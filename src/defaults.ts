@@ -17,7 +17,7 @@ export const DEFAULTS = {
   resultTtlMs: 7 * DAY,
   /**
    * BullMQ job lock. With the renewal and stalled check below, a dead worker's calls are taken
-   * over within lock + stalled interval (13 s; the fault suite measures 10-13 s), while a
+   * over within lock + stalled interval (13 s; the fault suite measured 9.8-15.6 s), while a
    * worker whose event loop stalls for up to lock − renewal (7.5 s: a long GC, a busy loop)
    * keeps its lock.
    */

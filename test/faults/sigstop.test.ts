@@ -2,7 +2,7 @@ import { makeEvent } from '../helpers/events';
 import type { startHarness } from '../helpers/harness';
 import { exited } from '../helpers/processes';
 import { redisUrl } from '../helpers/redis';
-import { connect, openJobs, postAll, Processes, report, startFaultCase, waitAllFinal } from './support/cluster';
+import { connect, openJobs, postAll, Processes, report, startFaultCase, TAKEOVER_BOUND_MS, waitAllFinal, waitWorkerStarted } from './support/cluster';
 import { LedgerReceiver, sleep } from './support/ledger';
 
 const CALLS = 20;
@@ -61,10 +61,12 @@ policies:
 
   it('frozen past its lock: another worker takes over, and the woken worker\'s writes are refused', async () => {
     const { ids, worker: frozen } = await heldOnOneWorker('fence');
+    // Already running, as the other workers of a deployment are: the takeover is timed, not its start.
+    const successor = processes.cli(['worker'], { ...env, LOG_LEVEL: 'info' });
+    await waitWorkerStarted(successor);
     frozen.kill('SIGSTOP');
     const stoppedAt = Date.now();
     receiver.release(); // the frozen worker's answers wait in its socket buffers
-    const successor = processes.cli(['worker'], env);
     const redis = connect(redisUrl());
     const final = await waitAllFinal(redis, h.prefix, ids, 60_000);
     redis.disconnect();
@@ -83,7 +85,7 @@ policies:
     report(`SIGSTOP past the lock: ${CALLS} calls, taken over after ${firstTakeover}-${lastTakeover} ms, final ${[...final.values()].filter((s) => s === 'completed').length} completed, records changed after SIGCONT ${overwritten}, first results from the successor ${successorsAnswer}, /second sent per call ${[...new Set(secondSends)].join(',')}, frozen worker alive ${frozen.exitCode === null}`);
 
     expect([...final.values()].every((s) => s === 'completed')).toBe(true);
-    expect(lastTakeover).toBeLessThan(15_000);
+    expect(lastTakeover).toBeLessThan(TAKEOVER_BOUND_MS);
     expect(overwritten).toBe(0);
     expect(successorsAnswer).toBe(CALLS);
     expect(secondSends.every((n) => n === 1)).toBe(true);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { DEFAULTS } from '../../../src/defaults';
 import { startHarness } from '../../helpers/harness';
 import { exited, spawnCli } from '../../helpers/processes';
 import { redisUrl } from '../../helpers/redis';
@@ -83,6 +84,24 @@ export class Processes {
         await exited(child);
       }),
     );
+  }
+}
+
+/**
+ * How soon another worker must take over a dead or frozen worker's calls, with the default lock
+ * settings: the lock lapses within its duration of the last renewal, and BullMQ's stalled check
+ * (every stalledInterval) moves the call back to wait. Measured 9.8-15.6 s; the second stalled
+ * interval is margin for a check that comes late on a loaded machine.
+ */
+export const TAKEOVER_BOUND_MS = DEFAULTS.lockDurationMs + 2 * DEFAULTS.stalledIntervalMs + 1000;
+
+/** Waits until a worker process has logged that it started (it takes calls from then on). */
+export async function waitWorkerStarted(child: Cli, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!child.output().includes('worker started')) {
+    if (child.exitCode !== null) throw new Error(`worker exited (${child.exitCode}): ${child.output()}`);
+    if (Date.now() > deadline) throw new Error(`worker not started: ${child.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
