@@ -59,7 +59,7 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   // more CPU at 50 concurrent, the outgoing requests no longer leaving in batches, though ~20%
   // less at 1,000/s; npm run bench:curri -- --compare.)
   const running = runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, gate: deps.gate, deadlineAt }, deps.store);
-  const after = () => queuePostCall(event, policy, running, deps);
+  const after = queuesPostCall(policy) ? () => queuePostCall(event, policy, running, deps) : undefined;
   try {
     const realtime = await Promise.race([running, deadline]);
     if (realtime === 'timeout') return failure(event, policy, 'timeout', `no answer within ${deps.timeoutMs} ms`, deps, after);
@@ -77,9 +77,13 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   }
 }
 
+/** Whether a CURRI call of this policy goes on to its post-call apps. */
+function queuesPostCall(policy: Policy): boolean {
+  return policy.curri?.postCall !== false && policy.apps.some((app) => app.phase === 'post_call');
+}
+
 /** Once CUCM has its answer (the product's order): the call's post-call apps are queued. */
 async function queuePostCall(event: CallEvent, policy: Policy, running: Promise<RealtimeAnswer>, deps: CurriDeps): Promise<void> {
-  if (policy.curri?.postCall === false || !policy.apps.some((app) => app.phase === 'post_call')) return;
   // Their templates read the stored real-time results; a call whose record could not be written is not queued.
   const realtime = await running;
   if (!realtime.stored) throw new Error(`post-call apps not queued: ${realtime.warning ?? 'the call was not stored'}`);
