@@ -191,7 +191,8 @@ async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTr
       method: request.method,
       url: request.url,
       headers: request.headers,
-      data: request.bodyText,
+      // As bytes: axios re-parses a JSON string body to check it (transformRequest), a Buffer it sends as is.
+      data: request.bodyText === undefined ? undefined : Buffer.from(request.bodyText),
       maxContentLength: app.maxResponseBytes,
       cancelToken: deadline.token,
       signal: options.signal,
