@@ -68,7 +68,7 @@ export function parseCurriRequest(xml: string): CurriParse {
     if (name === 'request' && !closing) sawRequest = true;
     else if (name === 'attribute') {
       if (closing) current = undefined;
-      else current = IDS[(attributeValue(xml.slice(lt + 1, gt), 'attributeid') ?? '').toLowerCase()];
+      else current = attributeKey(xml.slice(lt + 1, gt));
       valueStart = -1;
     } else if (name === 'attributevalue' && current) {
       if (closing && valueStart !== -1) {
@@ -80,6 +80,23 @@ export function parseCurriRequest(xml: string): CurriParse {
   if (!sawRequest) return { ok: false, reason: 'no <Request> element' };
   if (!attributes.callingNumber && !attributes.calledNumber && !attributes.transformedCalledNumber) return { ok: false, reason: 'no calling or called number attribute' };
   return { ok: true, attributes };
+}
+
+/**
+ * Which attribute an `<Attribute …>` start tag carries, remembered by the tag's text: a CUCM
+ * writes the same few tags in every request, and reading their AttributeId was a third of the
+ * reader's time. Bounded: short tags only, and no more once it holds CACHED_TAGS of them.
+ */
+const attributeKeys = new Map<string, keyof CurriAttributes | null>();
+const CACHED_TAGS = 256;
+const CACHED_TAG_CHARS = 256;
+
+function attributeKey(tag: string): keyof CurriAttributes | undefined {
+  const cached = attributeKeys.get(tag);
+  if (cached !== undefined) return cached ?? undefined;
+  const key = IDS[(attributeValue(tag, 'attributeid') ?? '').toLowerCase()];
+  if (tag.length <= CACHED_TAG_CHARS && attributeKeys.size < CACHED_TAGS) attributeKeys.set(tag, key ?? null);
+  return key;
 }
 
 /**

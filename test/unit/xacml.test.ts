@@ -12,6 +12,21 @@ describe('the XACML reader', () => {
     expect(parseCurriRequest(xml)).toEqual({ ok: true, attributes: expect.objectContaining({ calledNumber: '1000' }) });
   });
 
+  it('reads each Attribute tag the same the first time and when it has seen it before, however many distinct tags come', () => {
+    const request = (issuer: number, id: string) =>
+      `<Request><Attribute Issuer="n${issuer}" AttributeId="${id}"><AttributeValue>5550100</AttributeValue></Attribute>` +
+      `<Attribute Issuer="n${issuer}" AttributeId="urn:Cisco:uc:1.0:callednumber"><AttributeValue>2000</AttributeValue></Attribute></Request>`;
+    for (let round = 0; round < 2; round++) {
+      // More distinct tags than the reader remembers: those past its bound are read each time.
+      for (let issuer = 0; issuer < 600; issuer++) {
+        const id = issuer % 2 === 0 ? 'urn:Cisco:uc:1.0:callingnumber' : 'URN:CISCO:UC:1.0:TRANSFORMEDCGPN';
+        const { attributes } = parseCurriRequest(request(issuer, id)) as { attributes: Record<string, string> };
+        expect([attributes.callingNumber, attributes.transformedCallingNumber, attributes.calledNumber]).toEqual(issuer % 2 === 0 ? ['5550100', '', '2000'] : ['', '5550100', '2000']);
+      }
+    }
+    expect(parseCurriRequest(request(1, 'urn:other'))).toEqual({ ok: true, attributes: expect.objectContaining({ callingNumber: '', calledNumber: '2000' }) });
+  });
+
   it.each(['<a>', '<a:a b="c">'])('reads a body of many %s tags in time that grows with its length, not its square', (tag) => {
     // Searches for what is after a tag (the next quote, a prefix's colon) stay within the tag or
     // are remembered: from every tag to the end of a document without any would be quadratic.
