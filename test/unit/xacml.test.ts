@@ -20,7 +20,9 @@ describe('the XACML reader', () => {
       // More distinct tags than the reader remembers: those past its bound are read each time.
       for (let issuer = 0; issuer < 600; issuer++) {
         const id = issuer % 2 === 0 ? 'urn:Cisco:uc:1.0:callingnumber' : 'URN:CISCO:UC:1.0:TRANSFORMEDCGPN';
-        const { attributes } = parseCurriRequest(request(issuer, id)) as { attributes: Record<string, string> };
+        const parsed = parseCurriRequest(request(issuer, id));
+        if (!parsed.ok) throw new Error(parsed.reason);
+        const { attributes } = parsed;
         expect([attributes.callingNumber, attributes.transformedCallingNumber, attributes.calledNumber]).toEqual(issuer % 2 === 0 ? ['5550100', '', '2000'] : ['', '5550100', '2000']);
       }
     }
