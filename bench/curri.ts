@@ -172,7 +172,11 @@ policies:
   for (const target of targets) open.set(target.name, await fixedRate(target, seconds * 1000));
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const relayRate = median((closed.get('raw relay (CURRI)') ?? [{ perSecond: NaN }]).map((x) => x.perSecond));
+  const relayRuns = closed.get('raw relay (CURRI)');
+  const relayRate = median((relayRuns ?? [{ perSecond: NaN }]).map((x) => x.perSecond));
+  // Each round measures every server back to back: the median of the rounds' own ratios moves
+  // less with the machine speeding up or slowing down between rounds.
+  const roundRatio = (runs: { perSecond: number }[]) => (relayRuns ? median(runs.map((x, r) => x.perSecond / relayRuns[r]!.perSecond)) : NaN);
   const table = targets.map((t) => {
     const runs = closed.get(t.name)!;
     const perSecond = median(runs.map((x) => x.perSecond));
@@ -182,6 +186,7 @@ policies:
       server: t.name,
       [`req/s @${concurrency}`]: round(perSecond, 0),
       'x relay': round(perSecond / relayRate, 3),
+      'x relay, per round': round(roundRatio(runs), 3),
       'p50 ms': round(median(runs.map((x) => x.latency.p50)), 2),
       'p99 ms': round(median(runs.map((x) => x.latency.p99)), 2),
       'CPU ms/req': round(cpu, 3),
