@@ -1,5 +1,5 @@
 import type { Redis, Cluster } from 'ioredis';
-import type { SerializedEvent } from '../events/schema';
+import { eventJson as jsonOf, type SerializedEvent } from '../events/schema';
 import { callStatus, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
@@ -167,7 +167,7 @@ export class CallStore {
    * comes with its snapshot, for saveRealtimeResults.
    */
   async claimRealtime(event: CallEvent): Promise<{ policy: string | undefined; snapshot?: RecordSnapshot }> {
-    const eventJson = JSON.stringify(event);
+    const eventJson = jsonOf(event); // the JSON made when the event was checked
     const createdAt = new Date().toISOString();
     const numbers = numberKeys(event.calling_number, event.called_number);
     const [created, policy] = await this.scripts.callhookClaimRealtime(this.key(event.call_id), eventJson, createdAt, this.ttlMs, event.calling_number, event.called_number, numbers);
