@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createRedis } from '../src/runtime';
 import { apiNodeArgs, children, cleanup, deletePrefix, newPrefix, nowUs, opts, REDIS_URL, shared, sleep, workDir } from './context';
-import { numberFlag, round, startReceiver, summarize } from './lib';
+import { median, numberFlag, round, startReceiver, summarize } from './lib';
 import { callhookEnv, cpuMsOf, spawnLogged, track, waitForLine } from './processes';
 
 const seconds = numberFlag('seconds', 8);
@@ -171,7 +171,6 @@ policies:
   const open = new Map<string, Awaited<ReturnType<typeof fixedRate>>>();
   for (const target of targets) open.set(target.name, await fixedRate(target, seconds * 1000));
 
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const relayRuns = closed.get('raw relay (CURRI)');
   const relayRate = median((relayRuns ?? [{ perSecond: NaN }]).map((x) => x.perSecond));
   // Each round measures every server back to back: the median of the rounds' own ratios moves

@@ -21,6 +21,12 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[index] ?? NaN;
 }
 
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 export function summarize(samplesMs: number[]): { p50: number; p90: number; p99: number; mean: number } {
   const sorted = [...samplesMs].sort((a, b) => a - b);
   const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;

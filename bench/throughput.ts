@@ -1,6 +1,6 @@
 import { combine, drainBaseline, drainCallhook, type CallhookDrain, type DrainResult } from './drain';
 import { opts, record, summary } from './context';
-import { round } from './lib';
+import { median, round } from './lib';
 
 /**
  * Throughput drains, side by side in alternating rounds: callhook against the raw baseline (1
@@ -108,9 +108,7 @@ export async function retries(): Promise<void> {
 }
 
 function medianRatio(sides: DrainResult[], baselines: DrainResult[]): number {
-  const ratios = sides.map((side, r) => side.callsPerSecond / baselines[r]!.callsPerSecond).sort((x, y) => x - y);
-  const middle = Math.floor(ratios.length / 2);
-  return ratios.length % 2 ? ratios[middle]! : (ratios[middle - 1]! + ratios[middle]!) / 2;
+  return median(sides.map((side, r) => side.callsPerSecond / baselines[r]!.callsPerSecond));
 }
 
 /**

@@ -152,8 +152,10 @@ export class CallStore {
         // Held past half the TTL (retries, waits): its index entries are renewed with the finish.
         const heldLong = !snapshot?.queuedAt || now - Date.parse(snapshot.queuedAt) > this.ttlMs / 2;
         if (policyId) snapshot?.set('policy', policyId);
-        if (last) snapshot?.set(RESULT + last.slug, json);
-        if (last) snapshot?.delete(PENDING + last.slug);
+        if (last) {
+          snapshot?.set(RESULT + last.slug, json);
+          snapshot?.delete(PENDING + last.slug);
+        }
         const [call, fieldCount] = feedArgs(snapshot, callId, status, finishedAt);
         const args = [token, status, policyId ?? '', finishedAt, now, this.ttlMs, callId, this.prefix, last ? RESULT + last.slug : '', json, pending, call, fieldCount, snapshot?.revision ?? '', heldLong ? '1' : '0'];
         accepted(await this.scripts.callhookFinish(key, lock, ...args));
