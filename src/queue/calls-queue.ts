@@ -1,30 +1,19 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
+import { QUEUE_NAME } from '../store/job-keys';
 
-export const QUEUE_NAME = 'calls';
+export { jobIdFor, jobKeyFor, lockKeyFor, QUEUE_NAME } from '../store/job-keys';
 
-/** Job data carries only the call id: the event lives in the call record, secrets in the config. */
+/** Job data: the call id; the event lives in the call record, secrets in the config. */
 export interface CallJobData {
   call_id: string;
+  /**
+   * A call queued onto a new record carries a copy of its event JSON and its queue time, so its
+   * first run needs no read of the record (one Redis round trip less per call). Without it (a
+   * record real-time apps made, a replay) and on any later run, the worker reads the record.
+   */
+  fresh?: { event: string; queued_at: string } | undefined;
   /** Set while the call waits for an app's open circuit: which app, since when (epoch ms). */
   waiting?: { slug: string; sinceMs: number } | undefined;
-}
-
-/**
- * BullMQ forbids integer-like job ids and ':' (the call id pattern already excludes ':'), so
- * an all-digit call id gets a prefix; every other call id is its own job id.
- */
-export function jobIdFor(callId: string): string {
-  return /^\d+$/.test(callId) ? `n${callId}` : callId;
-}
-
-/** The job's hash in Redis, as BullMQ names it (`<prefix>:<queue>:<job id>`). */
-export function jobKeyFor(prefix: string, jobId: string): string {
-  return `${prefix}:${QUEUE_NAME}:${jobId}`;
-}
-
-/** The key of the lock a worker holds on a job while it runs it; it holds the job's token. */
-export function lockKeyFor(prefix: string, jobId: string): string {
-  return `${jobKeyFor(prefix, jobId)}:lock`;
 }
 
 export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {

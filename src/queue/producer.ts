@@ -27,21 +27,28 @@ export class CallProducer {
   /** The same for events already in their queue form (see serializeEvent). */
   async enqueueSerialized(events: readonly SerializedEvent[]): Promise<EnqueueResult[]> {
     if (events.length === 0) return [];
-    const marks = await this.store.markQueued(events);
-    const toQueue = events.filter((_, i) => marks[i] !== 'duplicate');
-    if (toQueue.length > 0) {
+    const nowMs = Date.now();
+    const marks = await this.store.markQueued(events, nowMs);
+    const queuedAt = new Date(nowMs).toISOString();
+    const jobs: { name: string; data: CallJobData; opts: { jobId: string } }[] = [];
+    events.forEach((event, i) => {
+      if (marks[i] === 'duplicate') return;
+      // A new record's first run starts from its job (CallStore.freshRun): no read of the record.
+      const data: CallJobData = marks[i] === 'new' ? { call_id: event.call_id, fresh: { event: event.json, queued_at: queuedAt } } : { call_id: event.call_id };
+      jobs.push({ name: QUEUE_NAME, data, opts: { jobId: jobIdFor(event.call_id) } });
+    });
+    if (jobs.length > 0) {
       try {
-        const jobs = toQueue.map((event) => ({ name: QUEUE_NAME, data: { call_id: event.call_id }, opts: { jobId: jobIdFor(event.call_id) } }));
         // addBulk wraps even one job in a MULTI; a single event is the API's common case.
         if (jobs.length === 1) await this.queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
         else await this.queue.addBulk(jobs);
       } catch (error) {
-        const fresh = events.filter((_, i) => marks[i] === 'new');
-        await this.store.unmarkQueued(fresh.map((e) => e.call_id)).catch(() => undefined);
+        const marked = events.filter((_, i) => marks[i] === 'new' || marks[i] === 'new-kept');
+        await this.store.unmarkQueued(marked.map((e) => e.call_id)).catch(() => undefined);
         throw error;
       }
     }
-    const results: EnqueueResult[] = events.map((event, i) => ({ call_id: event.call_id, status: marks[i] === 'new' ? 'queued' : 'duplicate' }));
+    const results: EnqueueResult[] = events.map((event, i) => ({ call_id: event.call_id, status: marks[i] === 'new' || marks[i] === 'new-kept' ? 'queued' : 'duplicate' }));
     this.onEnqueued(results);
     return results;
   }

@@ -7,7 +7,7 @@ import { logObserver } from '../pipeline/log-observer';
 import { combineObservers, noopObserver, type PipelineObserver } from '../pipeline/observer';
 import type { DeliveryGate } from '../pipeline/gate';
 import { QUEUED, runApps } from '../pipeline/runner';
-import type { CallStore } from '../store/call-store';
+import { CallGoneError, type CallStore } from '../store/call-store';
 import type { Redactor } from '../util/redact';
 import type { Sender } from '../webhook/send';
 import { lockKeyFor, QUEUE_NAME, type CallJobData } from './calls-queue';
@@ -48,8 +48,20 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
   const { config, store, logger } = options;
   const observer = combineObservers(options.observer ?? noopObserver, logObserver(logger));
   return async (job: Job<CallJobData>, token?: string): Promise<string> => {
+    try {
+      return await run(job, token);
+    } catch (error) {
+      if (!(error instanceof CallGoneError)) throw error;
+      logger.child({ call_id: job.data.call_id }).warn(error.message);
+      return 'missing';
+    }
+  };
+
+  async function run(job: Job<CallJobData>, token: string | undefined): Promise<string> {
     const callId = job.data.call_id;
-    const state = await store.startRun(callId);
+    const { fresh } = job.data;
+    // BullMQ counts every start: a later one (retry, wait, crash) resumes from the record.
+    const state = fresh && job.attemptsStarted === 1 ? store.freshRun(fresh.event, fresh.queued_at) : await store.startRun(callId);
     if (!state) {
       logger.child({ call_id: callId }).warn('call record not found (expired?); nothing to do');
       return 'missing';
@@ -77,7 +89,7 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
     }
     observer.callFinished(callId, policy.id, outcome.status);
     return outcome.status;
-  };
+  }
 }
 
 export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData, string> {

@@ -1,5 +1,6 @@
 import type { AppStatus, CallStatus } from '../model/call';
-import type { RedisClient } from './call-store';
+import { jobIdFor, lockKeyFor } from './job-keys';
+import { shownStatus, type RedisClient } from './call-store';
 import { numberKey } from './numbers';
 import { LIST_ROWS } from './scripts';
 
@@ -110,7 +111,8 @@ export class CallIndex {
   private async matching(ids: string[], filters: ListFilters, checks: string[][]): Promise<(CallRow | null)[]> {
     const members = await this.inEveryGroup(ids, checks);
     const kept = ids.filter((_, i) => members[i]);
-    const flat = kept.length === 0 ? [] : await (this.redis as unknown as ListRowsScript).callhookListRows(kept.length, ...kept.map((id) => `${this.prefix}:call:${id}`));
+    const keys = [...kept.map((id) => `${this.prefix}:call:${id}`), ...kept.map((id) => lockKeyFor(this.prefix, jobIdFor(id)))];
+    const flat = kept.length === 0 ? [] : await (this.redis as unknown as ListRowsScript).callhookListRows(keys.length, ...keys);
     const rows = new Map(kept.map((id, i) => [id, toRow(id, flat[i] ?? [])]));
     return ids.map((id) => {
       const row = rows.get(id);
@@ -149,7 +151,7 @@ function toRow(callId: string, flat: string[]): CallRow | undefined {
   return {
     call_id: callId,
     policy: fields.policy ?? null,
-    status: (fields.status ?? 'queued') as CallStatus,
+    status: shownStatus(fields.status, fields.locked === '1'),
     calling_number: fields.calling ?? '',
     called_number: fields.called ?? '',
     created_at: fields.created_at ?? '',

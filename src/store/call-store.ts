@@ -1,9 +1,10 @@
 import type { Redis, Cluster } from 'ioredis';
 import { eventJson as jsonOf, type SerializedEvent } from '../events/schema';
 import { callStatus, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
+import { jobIdFor, lockKeyFor } from './job-keys';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
-import { CHECKPOINT, CLAIM_REALTIME, FINISH, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
+import { CHECKPOINT, CLAIM_REALTIME, FINISH, FRESH_RECORD_FIELDS, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -21,6 +22,20 @@ export class LockLostError extends Error {
   }
 }
 
+/** A write refused because the call's record is gone: it expired (or was deleted) while the call ran. */
+export class CallGoneError extends Error {
+  override name = 'CallGoneError';
+  constructor(callId: string) {
+    super(`call ${callId}: its record expired or was deleted while it ran; its results were not kept`);
+  }
+}
+
+/**
+ * How markQueued found each call: `new` (a record made now), `new-kept` (queued onto a record
+ * real-time apps made, whose results it keeps), `duplicate`, or `still-queued` (see markQueued).
+ */
+export type QueueMark = 'new' | 'new-kept' | 'duplicate' | 'still-queued';
+
 export type ReplayReset = 'ok' | 'changed' | 'in-queue' | `not-final:${string}`;
 
 const RESULT = 'r:';
@@ -30,8 +45,9 @@ const MARK_CHUNK = 1000;
 
 /**
  * Call records in Redis: one hash per call (`<prefix>:call:<call_id>`) holding the event, the
- * status, the policy and one field per app result. A run costs the worker a round trip to
- * start, one per app result but the last, and one to finish (with the last result).
+ * status, the policy and one field per app result. A run costs the worker one round trip per app
+ * result but the last, one to finish (with the last result), and one to start when it resumes a
+ * call (a first run of a new record starts from its job: freshRun).
  */
 export class CallStore {
   constructor(
@@ -68,12 +84,12 @@ export class CallStore {
   }
 
   /**
-   * Marks each event queued. Per event: `new`, `duplicate`, or `still-queued` (a duplicate
-   * whose call has not started: its job may have been lost if a producer died between marking
-   * and adding it, so the caller adds the job again; BullMQ ignores an id it already has).
+   * Marks each event queued at `nowMs`. Per event: `new`, `new-kept`, `duplicate`, or
+   * `still-queued` (a duplicate whose call has not written a result: its job may have been lost
+   * if a producer died between marking and adding it, so the caller adds the job again; BullMQ
+   * ignores an id it already has).
    */
-  async markQueued(events: readonly SerializedEvent[]): Promise<('new' | 'duplicate' | 'still-queued')[]> {
-    const nowMs = Date.now();
+  async markQueued(events: readonly SerializedEvent[], nowMs = Date.now()): Promise<QueueMark[]> {
     const now = new Date(nowMs).toISOString();
     const chunks: Promise<number[]>[] = [];
     for (let i = 0; i < events.length; i += MARK_CHUNK) {
@@ -83,7 +99,7 @@ export class CallStore {
       chunks.push(this.scripts.callhookMarkQueued(keys.length, ...keys, now, nowMs, this.ttlMs, this.prefix, ...args));
     }
     const marks = (await Promise.all(chunks)).flat();
-    return marks.map((mark) => (mark === 1 ? 'new' : mark === 2 ? 'still-queued' : 'duplicate'));
+    return marks.map((mark) => MARKS[mark] ?? 'duplicate');
   }
 
   /** Undoes markQueued for calls that could not be added to the queue, so a retry can queue them. */
@@ -118,6 +134,17 @@ export class CallStore {
   }
 
   /**
+   * The state startRun would load for the first run of a call markQueued made a new record for
+   * (`new`), from the event JSON and queue time its job carries: no round trip. The record shows
+   * `running` from the run's first checkpoint instead of from its start.
+   */
+  freshRun(eventJson: string, queuedAt: string): CallState & { policy: undefined; snapshot: RecordSnapshot } {
+    const snapshot = new RecordSnapshot();
+    for (const field of FRESH_RECORD_FIELDS) snapshot.set(field, field === 'event' ? eventJson : field === 'queued_at' || field === 'created_at' ? queuedAt : '');
+    return { event: JSON.parse(eventJson) as CallEvent, policy: undefined, results: {}, pending: {}, snapshot };
+  }
+
+  /**
    * Where a worker's run of a call writes. With a fence, every write is refused (LockLostError)
    * once the worker no longer holds the call's lock. With the run's snapshot (startRun), the
    * finish writes the feed entry from it instead of re-reading the record.
@@ -127,6 +154,7 @@ export class CallStore {
     const lock = fence?.lockKey ?? key;
     const token = fence?.token ?? '';
     const accepted = (written: unknown) => {
+      if (written === 2) throw new CallGoneError(callId);
       if (written !== 1) throw new LockLostError(callId);
     };
     return {
@@ -220,19 +248,28 @@ export class CallStore {
   }
 
   async get(callId: string): Promise<CallRecord | undefined> {
-    return recordOf(callId, await this.redis.hgetall(this.key(callId)));
+    return (await this.getMany([callId]))[0];
   }
 
-  /** Several calls in one round trip, in order; undefined for those that do not exist (expired). */
+  /**
+   * Several calls in one round trip, in order; undefined for those that do not exist (expired).
+   * A queued call whose job a worker holds (its BullMQ lock) shows as `running`.
+   */
   async getMany(callIds: readonly string[]): Promise<(CallRecord | undefined)[]> {
     const pipeline = this.redis.pipeline();
-    for (const id of callIds) pipeline.hgetall(this.key(id));
+    for (const id of callIds) pipeline.hgetall(this.key(id)).exists(this.lockKey(id));
     const replies = (await pipeline.exec()) ?? [];
     return callIds.map((id, i) => {
-      const [error, fields] = replies[i] ?? [];
+      const [error, fields] = replies[2 * i] ?? [];
+      const [, locked] = replies[2 * i + 1] ?? [];
       if (error) throw error;
-      return recordOf(id, fields as Record<string, string>);
+      return recordOf(id, fields as Record<string, string>, locked === 1);
     });
+  }
+
+  /** The BullMQ lock of the call's job: held while a worker runs it. */
+  lockKey(callId: string): string {
+    return lockKeyFor(this.prefix, jobIdFor(callId));
   }
 }
 
@@ -249,7 +286,7 @@ function feedArgs(snapshot: RecordSnapshot | undefined, callId: string, status: 
 }
 
 /** A call record from its hash fields; undefined when it has no event (it does not exist). */
-function recordOf(callId: string, fields: Record<string, string>): CallRecord | undefined {
+function recordOf(callId: string, fields: Record<string, string>, locked: boolean): CallRecord | undefined {
   if (!fields.event) return undefined;
   const app_data: Record<string, AppResult> = {};
   for (const [field, value] of Object.entries(fields)) {
@@ -258,13 +295,24 @@ function recordOf(callId: string, fields: Record<string, string>): CallRecord | 
   return {
     call_id: callId,
     policy: fields.policy ?? null,
-    status: (fields.status ?? 'queued') as CallStatus,
+    status: shownStatus(fields.status, locked),
     event: JSON.parse(fields.event) as CallEvent,
     app_data,
     created_at: fields.created_at ?? '',
     finished_at: fields.finished_at ?? null,
   };
 }
+
+/**
+ * The status a call is shown with: a worker's first run of a new call writes nothing until its
+ * first result (CallStore.freshRun), so a queued call whose job is locked is running.
+ */
+export function shownStatus(stored: string | undefined, locked: boolean): CallStatus {
+  const status = (stored ?? 'queued') as CallStatus;
+  return status === 'queued' && locked ? 'running' : status;
+}
+
+const MARKS: Record<number, QueueMark> = { 1: 'new', 3: 'new-kept', 2: 'still-queued', 0: 'duplicate' };
 
 /** The scripts defined on the connection (ioredis defineCommand). */
 interface Scripts {

@@ -70,24 +70,33 @@ end
 /**
  * Marks calls queued unless they were queued before (atomic, so two producers racing on one
  * call id queue it once). Keeps real-time results already stored for a call. One script per
- * batch: per-call commands were most of a CDR ingester's Redis client time.
+ * batch: per-call commands were most of a CDR ingester's Redis client time. A new record gets
+ * exactly FRESH_RECORD_FIELDS (its first run builds its snapshot without reading it).
  * KEYS: the calls' records. ARGV: now ISO, now ms, ttl ms, prefix, then per call: id, event JSON,
  * calling number, called number, number index keys (comma-separated), policy ('' when unnamed).
- * Returns per call 1 for new, 0 for a duplicate, 2 for a duplicate still in status `queued`.
+ * Returns per call 1 for a new record, 3 for a record that existed (real-time apps made it:
+ * queued now, its results kept), 0 for a duplicate, 2 for a duplicate still in status `queued`.
  */
 export const MARK_QUEUED = `${REINDEX}
 if #KEYS == 1 then trimNow = tonumber(ARGV[2]) % 16 == 0 end
 local marks = {}
 for i, key in ipairs(KEYS) do
   local a = 4 + (i - 1) * 6
+  local fresh = redis.call('EXISTS', key) == 0
   if redis.call('HSETNX', key, 'queued_at', ARGV[1]) == 1 then
-    local old = redis.call('HGET', key, 'status')
-    redis.call('HSET', key, 'event', ARGV[a + 2], 'status', 'queued', 'calling', ARGV[a + 3], 'called', ARGV[a + 4], 'nums', ARGV[a + 5])
-    redis.call('HDEL', key, 'finished_at')
-    redis.call('HSETNX', key, 'created_at', ARGV[1])
+    local old = nil
+    if fresh then
+      redis.call('HSET', key, 'event', ARGV[a + 2], 'status', 'queued', 'calling', ARGV[a + 3], 'called', ARGV[a + 4], 'nums', ARGV[a + 5], 'created_at', ARGV[1])
+      marks[i] = 1
+    else
+      old = redis.call('HGET', key, 'status')
+      redis.call('HSET', key, 'event', ARGV[a + 2], 'status', 'queued', 'calling', ARGV[a + 3], 'called', ARGV[a + 4], 'nums', ARGV[a + 5])
+      redis.call('HDEL', key, 'finished_at')
+      redis.call('HSETNX', key, 'created_at', ARGV[1])
+      marks[i] = 3
+    end
     redis.call('PEXPIRE', key, ARGV[3])
     reindex(ARGV[4], ARGV[a + 1], old, 'queued', ARGV[a + 6], ARGV[a + 5], ARGV[2], ARGV[3])
-    marks[i] = 1
   elseif redis.call('HGET', key, 'status') == 'queued' then
     marks[i] = 2
   else
@@ -95,6 +104,9 @@ for i, key in ipairs(KEYS) do
   end
 end
 return marks`;
+
+/** The fields MARK_QUEUED gives a new record. */
+export const FRESH_RECORD_FIELDS = ['queued_at', 'event', 'status', 'calling', 'called', 'nums', 'created_at'] as const;
 
 /** Sets status running and returns the whole record (empty, and deleted, when it has no event). */
 export const START_RUN = `
@@ -114,9 +126,16 @@ return redis.call('HGETALL', KEYS[1])`;
 const FENCE = `
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end`;
 
-/** KEYS: call, lock. ARGV: token, policy, field, value, ttl ms, [field to delete]. Writes one app's result or pending attempts. */
-export const CHECKPOINT = `${FENCE}
-redis.call('HSET', KEYS[1], 'policy', ARGV[2], ARGV[3], ARGV[4])
+/** A record that expired (or was deleted) while its call ran is not written again: 2. */
+const GONE = `
+if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 2 end`;
+
+/**
+ * Writes one app's result or pending attempts; the call shows `running` from its first one.
+ * KEYS: call, lock. ARGV: token, policy, field, value, ttl ms, [field to delete].
+ */
+export const CHECKPOINT = `${FENCE}${GONE}
+redis.call('HSET', KEYS[1], 'status', 'running', 'policy', ARGV[2], ARGV[3], ARGV[4])
 if ARGV[6] then redis.call('HDEL', KEYS[1], ARGV[6]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
@@ -128,12 +147,14 @@ return 1`;
  * the field count the snapshot expects (nothing else wrote it meanwhile), else read from the record.
  * KEYS: call, lock.
  * A call held longer than half the TTL trims its indexes (which renews their expiry) whatever the clock.
+ * Returns 1, 0 when the lock is lost, 2 when the record is gone (see GONE).
  * ARGV: token, status, policy ('' to keep the stored one), now ISO, now ms, ttl ms, call id,
  * prefix, result field, result JSON, pending field to delete ('' for none of each), call JSON,
  * expected field count ('' when the worker has no snapshot), `rev` as loaded, held long ('1'/'0').
  */
 export const FINISH = `${FENCE}${REINDEX}${FEED}
 local h = redis.call('HMGET', KEYS[1], 'status', 'nums', 'policy', 'rev')
+if not h[1] then return 2 end
 local policy = (ARGV[3] ~= '' and ARGV[3]) or h[3]
 local fields = {'status', ARGV[2], 'finished_at', ARGV[4]}
 if ARGV[3] ~= '' then fields[#fields + 1] = 'policy'; fields[#fields + 1] = ARGV[3] end
@@ -216,13 +237,15 @@ return 'ok'`;
 
 /**
  * One page of list rows: per call, the fields a row shows and each app's status (read from the
- * stored results without decoding them: JSON.stringify writes `status` first). A call whose
- * record has expired comes back empty. KEYS: the calls' records.
+ * stored results without decoding them: JSON.stringify writes `status` first), and `locked` when
+ * its job's BullMQ lock is held (see shownStatus). A call whose record has expired comes back
+ * empty. KEYS: the calls' records, then their jobs' lock keys.
  */
 export const LIST_ROWS = `
 local rows = {}
-for i, key in ipairs(KEYS) do
-  local h = redis.call('HGETALL', key)
+local n = #KEYS / 2
+for i = 1, n do
+  local h = redis.call('HGETALL', KEYS[i])
   local row = {}
   for j = 1, #h, 2 do
     local name = h[j]
@@ -233,6 +256,10 @@ for i, key in ipairs(KEYS) do
       row[#row + 1] = name
       row[#row + 1] = h[j + 1]
     end
+  end
+  if #row > 0 and redis.call('EXISTS', KEYS[n + i]) == 1 then
+    row[#row + 1] = 'locked'
+    row[#row + 1] = '1'
   end
   rows[i] = row
 end

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { serializeEvent } from '../../src/events/schema';
-import { CallStore } from '../../src/store/call-store';
+import { CallGoneError, CallStore } from '../../src/store/call-store';
 import { numberKey } from '../../src/store/numbers';
 import { RecordSnapshot } from '../../src/store/record-snapshot';
 import { makeEvent } from '../helpers/events';
@@ -44,6 +44,52 @@ describe('CallStore.markQueued', () => {
     expect(await store.markQueued([serializeEvent(event)])).toEqual(['duplicate']);
     await store.checkpoint(event.call_id, 'default').finish('completed');
     expect(await store.markQueued([serializeEvent(event)])).toEqual(['duplicate']);
+  });
+
+  it('tells a new record from one real-time apps made, or one a failed enqueue left behind', async () => {
+    const fresh = makeEvent();
+    const realtime = makeEvent();
+    await store.claimRealtime(realtime);
+    expect(await store.markQueued([serializeEvent(fresh), serializeEvent(realtime)])).toEqual(['new', 'new-kept']);
+    const unmarked = makeEvent();
+    await store.markQueued([serializeEvent(unmarked)]);
+    await store.unmarkQueued([unmarked.call_id]);
+    expect(await store.markQueued([serializeEvent(unmarked)])).toEqual(['new-kept']);
+  });
+
+  describe('a first run started from its job (freshRun)', () => {
+    const result = { status: 'success' as const, http_status: 200, data: { ok: true }, message: 'OK', attempts: 1, duration_ms: 1, unresolved: [], error: null, attempts_log: [], request: null };
+    const queueFresh = async () => {
+      const event = makeEvent({ calling_name: 'O\'Brien & Sons <VIP> \u{1F600}' });
+      const nowMs = Date.now();
+      expect(await store.markQueued([serializeEvent(event)], nowMs)).toEqual(['new']);
+      return { event, state: store.freshRun(serializeEvent(event).json, new Date(nowMs).toISOString()) };
+    };
+
+    it('knows the record as markQueued made it: the finish appends the snapshot\'s call JSON, equal to the record', async () => {
+      const { event, state } = await queueFresh();
+      expect(state.snapshot.fieldCount).toBe(await redis.hlen(store.key(event.call_id)));
+      expect(state).toMatchObject({ event, policy: undefined, results: {}, pending: {} });
+      const checkpoint = store.checkpoint(event.call_id, 'default', undefined, state.snapshot);
+      await checkpoint.saveResult('crm', result);
+      expect(await redis.hget(store.key(event.call_id), 'status')).toBe('running');
+      const built = jest.spyOn(RecordSnapshot.prototype, 'callJson');
+      await checkpoint.finish('completed', { slug: 'ticket', result });
+      const [entry] = (await redis.xrevrange(`${prefix}:results`, '+', '-', 'COUNT', 1)) as [string, string[]][];
+      const json = entry![1][entry![1].indexOf('call') + 1]!;
+      expect(json).toBe(built.mock.results[0]!.value);
+      built.mockRestore();
+      expect(JSON.parse(json)).toEqual(await store.get(event.call_id));
+    });
+
+    it('writes nothing once the record is gone (expired or deleted while the call ran)', async () => {
+      const { event, state } = await queueFresh();
+      await redis.del(store.key(event.call_id));
+      const checkpoint = store.checkpoint(event.call_id, 'default', undefined, state.snapshot);
+      await expect(checkpoint.saveResult('crm', result)).rejects.toThrow(CallGoneError);
+      await expect(checkpoint.finish('completed', { slug: 'ticket', result })).rejects.toThrow(CallGoneError);
+      expect(await redis.exists(store.key(event.call_id))).toBe(0);
+    });
   });
 
   describe('the feed entry a finish appends', () => {

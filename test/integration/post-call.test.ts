@@ -55,6 +55,9 @@ policies:
     apps:
       - { name: Lookup, url: "${receiver.url}/missing" }
       - { name: After, url: "${receiver.url}/after", message: "{{ app_data.lookup.status }}" }
+  - id: held
+    apps:
+      - { name: Held, url: "${receiver.url}/held" }
   - id: responses
     apps:
       - { name: Text, url: "${receiver.url}/text" }
@@ -182,6 +185,21 @@ policies:
     for (let i = 0; i < 100 && (await h.runtime.redis.hget(h.runtime.store.key(callId), 'status')) !== 'failed'; i++) await new Promise((r) => setTimeout(r, 50));
     expect(await h.runtime.redis.hget(h.runtime.store.key(callId), 'status')).toBe('failed');
     expect(await h.runtime.store.failedSince(0)).toContain(callId);
+  });
+
+  it('keeps nothing of a call whose record expired while its app was in flight, and recreates no record', async () => {
+    let release = () => undefined as void;
+    receiver.on('/held', () => new Promise((resolve) => (release = () => resolve({ status: 200, body: { ok: true } }))));
+    const event = makeEvent({ policy: 'held' });
+    await h.post(event);
+    await receiver.waitFor(1, '/held');
+    expect((await h.get(event.call_id))?.status).toBe('running');
+    await h.runtime.redis.del(h.runtime.store.key(event.call_id)); // as if its TTL had passed
+    release();
+    for (let i = 0; i < 100 && (await h.runtime.queue.getJob(event.call_id)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await h.runtime.queue.getJob(event.call_id)).toBeUndefined(); // completed (as `missing`), not retried
+    expect(await h.runtime.redis.exists(h.runtime.store.key(event.call_id))).toBe(0);
+    expect(receiver.to('/held')).toHaveLength(1);
   });
 
   it('re-adds the job of a call whose producer died between marking it and queueing it', async () => {

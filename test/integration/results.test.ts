@@ -88,7 +88,9 @@ policies:
     expect(mine((await list('?status=failed&limit=500')).calls)).toEqual([`${tag}-broken`]);
     expect(mine((await list('?status=failed,partial&limit=500')).calls)).toEqual([`${tag}-broken`, `${tag}-support`]);
     expect(mine((await list('?status=failed&status=unmatched&limit=500')).calls)).toEqual([`${tag}-none`, `${tag}-broken`]);
+    // Its one request is in flight: nothing written yet, its job held by the worker.
     expect(mine((await list('?status=running&limit=500')).calls)).toEqual([`${tag}-slow`]);
+    expect((await h.get(slow.call_id))?.status).toBe('running');
     expect(mine((await list('?status=queued&limit=500')).calls)).toEqual([]);
     expect(mine((await list('?policy=support&limit=500')).calls)).toEqual([`${tag}-support`]);
     expect(mine((await list('?policy=support&status=completed&limit=500')).calls)).toEqual([]);
