@@ -238,7 +238,7 @@ return 'ok'`;
 /**
  * One page of list rows: per call, the fields a row shows and each app's status (read from the
  * stored results without decoding them: JSON.stringify writes `status` first), and `locked` when
- * its job's BullMQ lock is held (see shownStatus). A call whose record has expired comes back
+ * it is queued and its job's BullMQ lock is held (see shownStatus). A call whose record has expired comes back
  * empty. KEYS: the calls' records, then their jobs' lock keys.
  */
 export const LIST_ROWS = `
@@ -247,6 +247,7 @@ local n = #KEYS / 2
 for i = 1, n do
   local h = redis.call('HGETALL', KEYS[i])
   local row = {}
+  local queued = false
   for j = 1, #h, 2 do
     local name = h[j]
     if string.sub(name, 1, 2) == 'r:' then
@@ -255,9 +256,10 @@ for i = 1, n do
     elseif name ~= 'event' and string.sub(name, 1, 2) ~= 'p:' then
       row[#row + 1] = name
       row[#row + 1] = h[j + 1]
+      if name == 'status' and h[j + 1] == 'queued' then queued = true end
     end
   end
-  if #row > 0 and redis.call('EXISTS', KEYS[n + i]) == 1 then
+  if queued and redis.call('EXISTS', KEYS[n + i]) == 1 then
     row[#row + 1] = 'locked'
     row[#row + 1] = '1'
   end
