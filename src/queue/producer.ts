@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { serializeEvent, type CallEvent, type SerializedEvent } from '../events/schema';
-import type { CallStore } from '../store/call-store';
+import type { CallStore, QueueMark } from '../store/call-store';
 import { jobIdFor, QUEUE_NAME, type CallJobData } from './calls-queue';
 
 export interface EnqueueResult {
@@ -43,13 +43,18 @@ export class CallProducer {
         if (jobs.length === 1) await this.queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
         else await this.queue.addBulk(jobs);
       } catch (error) {
-        const marked = events.filter((_, i) => marks[i] === 'new' || marks[i] === 'new-kept');
+        const marked = events.filter((_, i) => isQueued(marks[i]));
         await this.store.unmarkQueued(marked.map((e) => e.call_id)).catch(() => undefined);
         throw error;
       }
     }
-    const results: EnqueueResult[] = events.map((event, i) => ({ call_id: event.call_id, status: marks[i] === 'new' || marks[i] === 'new-kept' ? 'queued' : 'duplicate' }));
+    const results: EnqueueResult[] = events.map((event, i) => ({ call_id: event.call_id, status: isQueued(marks[i]) ? 'queued' : 'duplicate' }));
     this.onEnqueued(results);
     return results;
   }
+}
+
+/** Whether markQueued queued the call now (on a new record or on one real-time apps made). */
+function isQueued(mark: QueueMark | undefined): boolean {
+  return mark === 'new' || mark === 'new-kept';
 }

@@ -136,7 +136,9 @@ export class CallStore {
   /**
    * The state startRun would load for the first run of a call markQueued made a new record for
    * (`new`), from the event JSON and queue time its job carries: no round trip. The record shows
-   * `running` from the run's first checkpoint instead of from its start.
+   * `running` from the run's first checkpoint instead of from its start. Real-time results saved
+   * for the call while it waited in the queue are kept in the record, but this run's templates do
+   * not see them (real-time apps run before a call is queued: CURRI, /v1/realtime then post-call).
    */
   freshRun(eventJson: string, queuedAt: string): CallState & { policy: undefined; snapshot: RecordSnapshot } {
     const snapshot = new RecordSnapshot();
