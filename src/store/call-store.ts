@@ -1,7 +1,7 @@
 import type { Redis, Cluster } from 'ioredis';
 import { eventJson as jsonOf, type SerializedEvent } from '../events/schema';
 import { callStatus, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
-import { jobIdFor, lockKeyFor } from './job-keys';
+import { callLockKey } from './job-keys';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
 import { CHECKPOINT, CLAIM_REALTIME, FINISH, FRESH_RECORD_FIELDS, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
@@ -142,7 +142,8 @@ export class CallStore {
    */
   freshRun(eventJson: string, queuedAt: string): CallState & { policy: undefined; snapshot: RecordSnapshot } {
     const snapshot = new RecordSnapshot();
-    for (const field of FRESH_RECORD_FIELDS) snapshot.set(field, field === 'event' ? eventJson : field === 'queued_at' || field === 'created_at' ? queuedAt : '');
+    const values: Partial<Record<string, string>> = { event: eventJson, queued_at: queuedAt, created_at: queuedAt };
+    for (const field of FRESH_RECORD_FIELDS) snapshot.set(field, values[field] ?? '');
     return { event: JSON.parse(eventJson) as CallEvent, policy: undefined, results: {}, pending: {}, snapshot };
   }
 
@@ -259,7 +260,7 @@ export class CallStore {
    */
   async getMany(callIds: readonly string[]): Promise<(CallRecord | undefined)[]> {
     const pipeline = this.redis.pipeline();
-    for (const id of callIds) pipeline.hgetall(this.key(id)).exists(this.lockKey(id));
+    for (const id of callIds) pipeline.hgetall(this.key(id)).exists(callLockKey(this.prefix, id));
     const replies = (await pipeline.exec()) ?? [];
     return callIds.map((id, i) => {
       const [error, fields] = replies[2 * i] ?? [];
@@ -267,11 +268,6 @@ export class CallStore {
       if (error) throw error;
       return recordOf(id, fields as Record<string, string>, locked === 1);
     });
-  }
-
-  /** The BullMQ lock of the call's job: held while a worker runs it. */
-  lockKey(callId: string): string {
-    return lockKeyFor(this.prefix, jobIdFor(callId));
   }
 }
 

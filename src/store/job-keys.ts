@@ -21,3 +21,8 @@ export function jobKeyFor(prefix: string, jobId: string): string {
 export function lockKeyFor(prefix: string, jobId: string): string {
   return `${jobKeyFor(prefix, jobId)}:lock`;
 }
+
+/** The lock of a call's job: held while a worker runs the call. */
+export function callLockKey(prefix: string, callId: string): string {
+  return lockKeyFor(prefix, jobIdFor(callId));
+}

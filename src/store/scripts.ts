@@ -85,12 +85,15 @@ for i, key in ipairs(KEYS) do
   local fresh = redis.call('EXISTS', key) == 0
   if redis.call('HSETNX', key, 'queued_at', ARGV[1]) == 1 then
     local old = nil
+    if not fresh then old = redis.call('HGET', key, 'status') end
+    local fields = {'event', ARGV[a + 2], 'status', 'queued', 'calling', ARGV[a + 3], 'called', ARGV[a + 4], 'nums', ARGV[a + 5]}
     if fresh then
-      redis.call('HSET', key, 'event', ARGV[a + 2], 'status', 'queued', 'calling', ARGV[a + 3], 'called', ARGV[a + 4], 'nums', ARGV[a + 5], 'created_at', ARGV[1])
+      fields[#fields + 1] = 'created_at'
+      fields[#fields + 1] = ARGV[1]
       marks[i] = 1
-    else
-      old = redis.call('HGET', key, 'status')
-      redis.call('HSET', key, 'event', ARGV[a + 2], 'status', 'queued', 'calling', ARGV[a + 3], 'called', ARGV[a + 4], 'nums', ARGV[a + 5])
+    end
+    redis.call('HSET', key, unpack(fields))
+    if not fresh then
       redis.call('HDEL', key, 'finished_at')
       redis.call('HSETNX', key, 'created_at', ARGV[1])
       marks[i] = 3
