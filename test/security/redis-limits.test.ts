@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RedisClient } from '../../src/store/call-store';
 import { checkEviction } from '../../src/store/eviction';
+import { CucmClient, curriRequest, readCurriAnswer } from '../helpers/cucm';
 import { startHarness } from '../helpers/harness';
 import { fillUntilRefused, startPrivateRedis } from '../helpers/private-redis';
 import { exited, spawnCli } from '../helpers/processes';
@@ -23,9 +24,11 @@ describe('Redis refusing writes (out of memory, noeviction)', () => {
     h = await startHarness(__filename, `
 policies:
   - id: p
+    match: { called_number: "^1000$" }
     apps:
       - { name: Lookup, phase: real_time, url: "${receiver.url}/rt" }
       - { name: Post, url: "${receiver.url}/post" }
+    curri: { calling_name: "{{ app_data.lookup.data.name }}" }
 `, { redisUrl: redis.url });
   });
   afterAll(async () => {
@@ -67,6 +70,17 @@ policies:
     expect(answer.body).toMatchObject({ stored: false, app_data: { lookup: { status: 'success', data: { name: 'John Doe' } } } });
     expect(answer.body.warning).toMatch(/could not be stored \(OOM.*do not resend/);
     expect(receiver.to('/rt')).toHaveLength(1);
+  });
+
+  it('CURRI fails open: CUCM gets continue unchanged, no app is sent and nothing is queued', async () => {
+    ballast = await fillUntilRefused(redis.client);
+    const cucm = new CucmClient(`${h.baseUrl}/curri`);
+    const answer = await cucm.request('POST', curriRequest({ calling: '+15551234567', called: '1000' }));
+    cucm.close();
+    const { decision, cixml } = readCurriAnswer(answer.text);
+    expect([answer.status, decision, cixml]).toEqual([200, 'Permit', '<cixml ver="1.0"><continue></continue></cixml>']);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // post-call queueing would follow the answer
+    expect(receiver.requests).toHaveLength(0);
   });
 });
 
