@@ -1,6 +1,6 @@
 import type { AppStatus, CallStatus } from '../model/call';
 import { callLockKey } from './job-keys';
-import { shownStatus, type RedisClient } from './call-store';
+import { callKey, shownStatus, type RedisClient } from './call-store';
 import { numberKey } from './numbers';
 import { LIST_ROWS } from './scripts';
 
@@ -111,7 +111,7 @@ export class CallIndex {
   private async matching(ids: string[], filters: ListFilters, checks: string[][]): Promise<(CallRow | null)[]> {
     const members = await this.inEveryGroup(ids, checks);
     const kept = ids.filter((_, i) => members[i]);
-    const keys = [...kept.map((id) => `${this.prefix}:call:${id}`), ...kept.map((id) => callLockKey(this.prefix, id))];
+    const keys = [...kept.map((id) => callKey(this.prefix, id)), ...kept.map((id) => callLockKey(this.prefix, id))];
     const flat = kept.length === 0 ? [] : await (this.redis as unknown as ListRowsScript).callhookListRows(keys.length, ...keys);
     const rows = new Map(kept.map((id, i) => [id, toRow(id, flat[i] ?? [])]));
     return ids.map((id) => {

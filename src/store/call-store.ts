@@ -36,6 +36,11 @@ export class CallGoneError extends Error {
  */
 export type QueueMark = 'new' | 'new-kept' | 'duplicate' | 'still-queued';
 
+/** A call record's key. */
+export function callKey(prefix: string, callId: string): string {
+  return `${prefix}:call:${callId}`;
+}
+
 export type ReplayReset = 'ok' | 'changed' | 'in-queue' | `not-final:${string}`;
 
 const RESULT = 'r:';
@@ -72,7 +77,7 @@ export class CallStore {
   }
 
   key(callId: string): string {
-    return `${this.prefix}:call:${callId}`;
+    return callKey(this.prefix, callId);
   }
 
   /**
