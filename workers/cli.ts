@@ -61,6 +61,14 @@ registerResults(program);
 registerExport(program);
 registerDemo(program);
 
+// A reader that stops early (`callhook results | head`) closes the pipe: stop quietly, as Unix
+// tools do, instead of an unhandled EPIPE with a stack. A feed consumer acknowledges only what it
+// wrote out, so nothing is lost.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`callhook: ${(error as Error).message}\n`);
   process.exit(1);

@@ -241,6 +241,14 @@ policies:
     expect(exported.find((c) => c.call_id === `${tag}-y`)).toEqual(await h.get(`${tag}-y`));
   });
 
+  it('npx callhook results stops quietly when its reader closes the pipe (| head)', async () => {
+    await run([makeEvent({ called_number: '1005' })]);
+    const child = spawnCli(['results'], { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath });
+    child.stdout!.destroy(); // the reader is gone before the first line
+    expect(await exited(child)).toBe(0);
+    expect(child.output()).not.toMatch(/EPIPE|Unhandled/);
+  });
+
   it('trims index entries older than the TTL in every batch and at one single-call write in 16; number indexes expire when idle', async () => {
     const redis = h.runtime.redis;
     const prefix = `${h.prefix}:trim`;
