@@ -69,4 +69,30 @@ describe('attempt deadline', () => {
     expect(report.attempts).toBe(1);
     expect(report.durationMs).toBeLessThan(1500);
   });
+
+  it('in-request retries stop at retry_count: the first try and each retry are logged with the wait that followed', async () => {
+    const before = receiver.requests.length;
+    const busy = await deps.sender.attempt(app('/busy', '5s', ', retry_count: 2, retry_delay: 10ms, retry_jitter: 0'), 'c6', scope, { retryInRequest: true });
+    expect(busy).toMatchObject({ httpStatus: 503, attempts: 3, error: { code: 'CALLHOOK_HTTP_STATUS' } });
+    expect(receiver.requests.length - before).toBe(3);
+    expect(busy.tries.map((t) => [t.http_status, t.retry_in_ms])).toEqual([[503, 10], [503, 20], [503, null]]);
+  });
+
+  it('a network failure is retried in the request, and the retry that answers ends the exchange', async () => {
+    receiver.sequence('/reset-once', [{ reset: true }, { body: { ok: true } }]);
+    const report = await deps.sender.attempt(app('/reset-once', '5s', ', retry_count: 2, retry_delay: 10ms, retry_jitter: 0'), 'c7', scope, { retryInRequest: true });
+    expect(report).toMatchObject({ httpStatus: 200, attempts: 2, error: null, data: { ok: true } });
+    expect(report.tries[0]).toMatchObject({ http_status: null, error: { code: 'CALLHOOK_HTTP_NETWORK' }, retry_in_ms: 10 });
+  });
+
+  it('an abort during the wait before a retry ends the attempt at once as aborted', async () => {
+    const shutdown = new AbortController();
+    setTimeout(() => shutdown.abort(), 100);
+    const before = receiver.requests.length;
+    const report = await deps.sender.attempt(app('/busy', '30s', ', retry_count: 3, retry_delay: 10s'), 'c8', scope, { signal: shutdown.signal, retryInRequest: true });
+    expect(report.error).toEqual({ code: 'CALLHOOK_HTTP_NETWORK', message: 'request aborted' });
+    expect(report.tries.map((t) => t.http_status)).toEqual([503, null]);
+    expect(receiver.requests.length - before).toBe(1);
+    expect(report.durationMs).toBeLessThan(1500);
+  });
 });
