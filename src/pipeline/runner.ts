@@ -1,7 +1,7 @@
 import { callStatus, type AppResult, type AttemptLogEntry, type CallState, type CallStatus, type Checkpoint } from '../model/call';
 import type { Phase, Policy, WebhookApp } from '../policies/types';
 import type { TemplateScope } from '../templates/engine';
-import { Redactor } from '../util/redact';
+import { credentialsIn, Redactor } from '../util/redact';
 import { decideAttempt, type Decision } from '../webhook/retry-policy';
 import type { AttemptReport, RequestTrace, Sender } from '../webhook/send';
 import { GO, type DeliveryGate, type GateRequest, type WaitReason } from './gate';
@@ -142,7 +142,9 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   const attempt = previous.length + 1;
   const { report, decision, tries } = await attemptApp(app, scope, attempt, mode, deps);
   if (deps.gate) await deps.gate.settle(gateRequest, report.outcome);
-  const redactor = report.credential ? deps.redactor.with([report.credential]) : deps.redactor;
+  const credentials = report.request ? credentialsIn(report.request.url, report.request.headers) : [];
+  if (report.credential) credentials.push(report.credential);
+  const redactor = credentials.length > 0 ? deps.redactor.with(credentials) : deps.redactor;
   const log = [...previous, ...tries];
   const willRetry = decision.action === 'retry' && mode.retries === 'queue';
   observer.attempt(context, decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed', report.durationMs, report.httpStatus);

@@ -108,6 +108,39 @@ export class Redactor {
   }
 }
 
+/** `<scheme> <credentials>`, as in an Authorization header. */
+const AUTH_SCHEME = /^(authorization|proxy-authorization)$/i;
+
+/**
+ * The credentials a request carries besides the configured secrets, so that a receiver that
+ * echoes its request cannot get them into a result: each credential header's value (an
+ * Authorization header's without its scheme, which stays readable), and the password of a URL's
+ * user info, also as the `Basic` header an HTTP client derives from it.
+ */
+export function credentialsIn(url: string, headers: Readonly<Record<string, string>>): string[] {
+  const found: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (!SECRET_HEADERS.test(name)) continue;
+    const space = value.indexOf(' ');
+    found.push(space > 0 && AUTH_SCHEME.test(name) ? value.slice(space + 1) : value);
+  }
+  if (url.includes('@') && URL.canParse(url)) {
+    const { username, password } = new URL(url);
+    for (const [user, pass] of [[username, password], [safeDecode(username), safeDecode(password)]] as const) {
+      if (pass) found.push(pass, Buffer.from(`${user}:${pass}`).toString('base64'));
+    }
+  }
+  return found;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** defineProperty: a `__proto__` key from parsed JSON must stay a key, not become the copy's prototype. */
 function define(target: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });

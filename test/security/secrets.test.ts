@@ -15,6 +15,10 @@ const API_KEY = 'query-key-7a8b9c';
 const env = { CRM_TOKEN: TOKEN, LEGACY_PASSWORD: PASSWORD, TENANT, API_KEY, RECEIVER: '', CHANNEL: '#sales', SLACK_PATH: 'T000/B000/XXXXXXXXXXXX' };
 const FORBIDDEN = [TOKEN, PASSWORD, TENANT, API_KEY, 'T000/B000/XXXXXXXXXXXX', Buffer.from(`ops:${PASSWORD}`).toString('base64'), encodeURIComponent(TOKEN), 'tok\\u002Fen', 'tok\\/en'];
 
+// Credentials written in the policy file itself, not substituted from the environment.
+const LITERAL = { bearer: 'literal-bearer-5e6f', header: 'literal-header-7a8b', cookie: 'literal-cookie-9c0d', password: 'literal-pass-1e2f' };
+const LITERAL_FORMS = [...Object.values(LITERAL), Buffer.from(`ui-user:${LITERAL.password}`).toString('base64')];
+
 /** Every forbidden value found in `text`. */
 const leaks = (text: string) => FORBIDDEN.filter((secret) => text.includes(secret));
 
@@ -41,6 +45,10 @@ policies:
       - { name: Echo Fail, url: "${receiver.url}/echo-fail", retry_count: 0, query: { api_key: "\${API_KEY}" }, auth: { type: bearer, token: "\${CRM_TOKEN}" } }
       - { name: Echo Text, url: "${receiver.url}/echo-text", auth: { type: bearer, token: "\${CRM_TOKEN}" } }
       - { name: OAuth, url: "${receiver.url}/echo", retry_count: 0, auth: { type: oauth2, token_url: "http://127.0.0.1:9/\${TENANT}/token", client_id: c, client_secret: "\${LEGACY_PASSWORD}" } }
+  - id: literals
+    apps:
+      - { name: Headers, url: "${receiver.url}/echo", retry_count: 0, headers: { Authorization: "Bearer ${LITERAL.bearer}", X-Auth-Token: "${LITERAL.header}", Cookie: "session=${LITERAL.cookie}" } }
+      - { name: User Info, url: "${receiver.url.replace('http://', `http://ui-user:${LITERAL.password}@`)}/echo", retry_count: 0 }
   - id: readable
     apps:
       - { name: Chat, method: POST, url: "\${RECEIVER}/services/\${SLACK_PATH}", headers: { X-Channel: "\${CHANNEL}", X-Api-Key: "\${API_KEY}" }, body: { channel: "\${CHANNEL}" } }
@@ -79,6 +87,19 @@ policies:
     expect(echo.request.body.deep.a.b.c.d.e.f.g.h.i.j).toBe('[REDACTED]');
     expect(echo.request.url).toBe(`${receiver.url}/echo?key=[REDACTED]`);
     expect(echo.request.headers.Authorization).toBe('[REDACTED]');
+  });
+
+  it('credentials written literally in the file (headers, user info in the URL) are hidden too, however the receiver echoes them', async () => {
+    const posted = await h.post({ calling_number: '1', called_number: '2', policy: 'literals' });
+    const record = await h.waitForCall(posted.body.calls[0]!.call_id);
+    const callTest = await rawRequest(h.baseUrl, 'POST', '/v1/call-test', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ policy: 'literals', calling_number: '1', called_number: '2' }) });
+    // The receiver really got them, user info as the Basic header an HTTP client derives from it.
+    const [headers, userInfo] = receiver.to('/echo').slice(-4);
+    expect(headers!.headers['x-auth-token']).toBe(LITERAL.header);
+    expect(userInfo!.headers.authorization).toBe(`Basic ${LITERAL_FORMS[4]}`);
+    for (const text of [JSON.stringify(record), callTest.text, logLines.join('\n')]) expect(LITERAL_FORMS.filter((secret) => text.includes(secret))).toEqual([]);
+    expect(record.app_data['user-info']!.request!.url).toBe(`${receiver.url.replace('http://', 'http://ui-user:[REDACTED]@')}/echo`);
+    expect(record.app_data.headers!.data).toMatchObject({ you_sent: { authorization: 'Bearer [REDACTED]', 'x-auth-token': '[REDACTED]', cookie: '[REDACTED]' } });
   });
 
   it('ordinary substitutions stay readable: a base URL, a channel name, an ordinary header', async () => {
