@@ -76,6 +76,11 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   }
 }
 
+/** The answer to a request whose body could not be read (too large, cut off): fail open, as for unparseable XML. */
+export function answerUnreadable(reason: string, deps: CurriDeps): CurriAnswer {
+  return failure(undefined, undefined, 'unparseable', reason, deps);
+}
+
 /** Whether a CURRI call of this policy goes on to its post-call apps. */
 function queuesPostCall(policy: Policy): boolean {
   return policy.curri?.postCall !== false && policy.apps.some((app) => app.phase === 'post_call');

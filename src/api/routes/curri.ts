@@ -1,5 +1,5 @@
-import type { FastifyInstance } from 'fastify';
-import { answerCurri, type CurriDeps } from '../../curri/handler';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { answerCurri, answerUnreadable, type CurriDeps } from '../../curri/handler';
 import type { Metrics } from '../../metrics/metrics';
 
 declare module 'fastify' {
@@ -23,6 +23,14 @@ export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDe
     // answered fail-open.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: CURRI_BODY_BYTES }, (_request, body, done) => done(null, body));
+    // A body CUCM cannot have meant (over the limit, cut off) still gets an answer CUCM reads,
+    // the fail-open continue, rather than an HTTP error it would treat as a failure.
+    scope.setErrorHandler((error: FastifyError, _request, reply) => {
+      if (error.statusCode === undefined || error.statusCode >= 500 || error.statusCode === 401) throw error;
+      const answer = answerUnreadable(error.message, deps.curri);
+      deps.metrics?.curriAnswered(answer.decision, answer.outcome, 0);
+      return reply.code(200).type('text/xml; charset=utf-8').send(answer.xml);
+    });
     const config = { apiKey: true };
     scope.head('/curri', { config }, (_request, reply) => reply.code(200).type('text/xml; charset=utf-8').send());
     scope.post('/curri', { config, bodyLimit: CURRI_BODY_BYTES }, async (request, reply) => {
