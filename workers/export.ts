@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
-import type { CallStatus } from '../src/model/call';
+import { splitStatuses, unknownStatusesProblem } from '../src/api/queries';
 import { presentCall } from '../src/pipeline/run-order';
 import { exportCalls } from '../src/results/export';
 import { parseTimeBound } from '../src/util/duration';
@@ -33,7 +33,8 @@ export function registerExport(program: Command): void {
       const untilMs = opts.until === undefined ? undefined : parseTimeBound(opts.until);
       if (opts.until !== undefined && untilMs === undefined) fail(`--until ${opts.until}: expected an ISO 8601 time or a duration such as 1h`);
       if (opts.format !== 'ndjson' && opts.format !== 'csv') fail(`--format ${opts.format}: use ndjson or csv`);
-      const statuses = opts.status.flatMap((s) => s.split(',')).filter(Boolean) as CallStatus[];
+      const { statuses, unknown } = splitStatuses(opts.status);
+      if (unknown.length > 0) fail(`--status: ${unknownStatusesProblem(unknown)}`);
       await withRuntime(opts.config, async (runtime) => {
         const out = opts.out ? createWriteStream(opts.out) : process.stdout;
         const { calls } = await exportCalls(runtime.redis, runtime.settings.prefix, runtime.store, {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import type { CallStatus } from '../src/model/call';
+import { isFeedEntryId, splitStatuses, unknownStatusesProblem } from '../src/api/queries';
 import { presentCall } from '../src/pipeline/run-order';
 import type { Runtime } from '../src/runtime';
 import type { FeedEntry } from '../src/store/results-feed';
@@ -38,10 +38,11 @@ export function registerResults(program: Command): void {
     .option('--claim-idle <duration>', 'with --group: take over entries another consumer left unacknowledged this long', '30s')
     .option('--config <file>', 'policies file')
     .action(async (opts: ResultsOptions) => {
-      const statuses = opts.status.flatMap((s) => s.split(',')).filter(Boolean) as CallStatus[];
+      const { statuses, unknown } = splitStatuses(opts.status);
+      if (unknown.length > 0) fail(`--status: ${unknownStatusesProblem(unknown)}`);
       const claimIdleMs = parseDuration(opts.claimIdle);
       if (claimIdleMs === undefined) fail(`--claim-idle ${opts.claimIdle}: expected a duration such as 30s`);
-      if (!/^\d+(-\d+)?$/.test(opts.after)) fail(`--after ${opts.after}: expected a feed entry id such as 1764400000000-0`);
+      if (!isFeedEntryId(opts.after)) fail(`--after ${opts.after}: expected a feed entry id such as 1764400000000-0`);
       const stop = new AbortController();
       onStopSignals(() => stop.abort(), () => undefined, 130);
       await withRuntime(opts.config, async (runtime) => {

@@ -7,8 +7,24 @@ import { parseDuration, parseTimeBound } from '../util/duration';
 import { formatPath } from '../util/format-path';
 
 const STATUSES: readonly CallStatus[] = ['queued', 'running', 'completed', 'partial', 'failed', 'unmatched'];
-/** A stream entry id (`<ms>-<seq>`), or `0` for the start. */
-const ENTRY_ID = /^\d{1,20}(-\d{1,20})?$/;
+/** Each part of a Redis stream id is an unsigned 64-bit number. */
+const MAX_ID_PART = 2n ** 64n - 1n;
+
+/** Whether `id` is a stream entry id (`<ms>-<seq>`, or `<ms>`), `0` for the start, that Redis takes. */
+export function isFeedEntryId(id: string): boolean {
+  return /^\d{1,20}(-\d{1,20})?$/.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_ID_PART);
+}
+
+/** The given statuses (repeated or comma-separated), and those that are not one. */
+export function splitStatuses(values: readonly string[]): { statuses: CallStatus[]; unknown: string[] } {
+  const statuses = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  return { statuses: statuses as CallStatus[], unknown: statuses.filter((s) => !STATUSES.includes(s as CallStatus)) };
+}
+
+/** What a status filter with unknown statuses is told. */
+export function unknownStatusesProblem(unknown: readonly string[]): string {
+  return `${unknown.map((b) => `"${b}"`).join(', ')}: use ${STATUSES.join(', ')}`;
+}
 
 const timeBound = z.string().transform((value, ctx) => {
   const ms = parseTimeBound(value);
@@ -23,10 +39,9 @@ export const listQuery = z.strictObject({
     .optional()
     .transform((value, ctx) => {
       if (value === undefined) return undefined;
-      const statuses = [value].flat().flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
-      const bad = statuses.filter((s) => !STATUSES.includes(s as CallStatus));
-      if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `${bad.map((b) => `"${b}"`).join(', ')}: use ${STATUSES.join(', ')}` });
-      return statuses as CallStatus[];
+      const { statuses, unknown } = splitStatuses([value].flat());
+      if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: unknownStatusesProblem(unknown) });
+      return statuses;
     })
     .describe(`one or more of ${STATUSES.join(', ')} (repeat it, or comma-separate)`),
   policy: z.string().regex(/^[a-z0-9-]+$/, 'is not a policy id').optional().describe('a policy id'),
@@ -49,7 +64,7 @@ export const listQuery = z.strictObject({
 
 /** `GET /v1/results` query. */
 export const feedQuery = z.strictObject({
-  after: z.string().regex(ENTRY_ID, 'is not a feed entry id (such as 1764400000000-0)').default('0').describe('read entries after this id (`0`: from the oldest kept)'),
+  after: z.string().refine(isFeedEntryId, 'is not a feed entry id (such as 1764400000000-0)').default('0').describe('read entries after this id (`0`: from the oldest kept)'),
   limit: z.coerce.number().int().min(1).max(500).default(100).describe('entries per answer'),
   wait: z
     .string()

@@ -1,6 +1,9 @@
 import type { CallRecord, CallStatus } from '../model/call';
 import type { RedisClient } from './call-store';
 
+/** The largest stream entry id Redis has. */
+const LAST_ID = '18446744073709551615-18446744073709551615';
+
 /** One entry of the results feed: a call as it was when it reached a final status. */
 export interface FeedEntry {
   /** The stream entry id (`<ms>-<seq>`): where to resume after this entry. */
@@ -33,6 +36,8 @@ export class ResultsFeed {
    * holds it), closed after.
    */
   async read(after: string, limit: number, wait?: { ms: number; connect: () => RedisClient }): Promise<FeedEntry[]> {
+    // Nothing can follow the largest id, and Redis refuses it as an exclusive start.
+    if (after === LAST_ID) return [];
     const now = parseEntries(await this.redis.xrange(this.key, `(${after}`, '+', 'COUNT', limit));
     if (now.length > 0 || !wait || wait.ms <= 0) return now;
     const blocking = wait.connect();

@@ -145,6 +145,7 @@ policies:
     };
     expect(await problems('?status=done')).toEqual(['status: "done": use queued, running, completed, partial, failed, unmatched']);
     expect(await problems('?since=yesterday')).toEqual(['since: "yesterday" is not an ISO 8601 time or a duration such as 1h or 7d']);
+    expect(await problems('?since=2026-02-30T00:00:00Z')).toEqual(['since: "2026-02-30T00:00:00Z" is not an ISO 8601 time or a duration such as 1h or 7d']);
     expect((await problems('?limit=0&cursor=abc'))).toEqual([expect.stringMatching(/^limit: /), 'cursor: is not a cursor this API gave out']);
     expect(await problems('?limit=501')).toEqual([expect.stringMatching(/^limit: /)]);
     expect(await problems('?policy=Sales!')).toEqual(['policy: is not a policy id']);
@@ -180,6 +181,11 @@ policies:
     expect(woke.entries.map((e: { call: { call_id: string } }) => e.call.call_id)).toEqual([late.call_id]);
     expect(Date.now() - t1).toBeLessThan(5000);
     expect((await h.request('GET', '/v1/results?after=nope')).status).toBe(400);
+    // Past what a stream id holds: a 400 naming `after`, not Redis's error as a 500.
+    for (const after of ['18446744073709551616-0', '1-18446744073709551616']) {
+      expect((await h.request('GET', `/v1/results?after=${after}`)).body.error.problems).toEqual(['after: is not a feed entry id (such as 1764400000000-0)']);
+    }
+    expect((await h.request('GET', '/v1/results?after=18446744073709551615-18446744073709551615')).body).toMatchObject({ entries: [] });
     expect((await h.request('GET', '/v1/results?wait=2m')).status).toBe(400);
   });
 
@@ -222,6 +228,12 @@ policies:
     const json = JSON.parse((await cli(['calls', '--status', 'failed', '--json', '--limit', '500'])).output) as { calls: { call_id: string }[] };
     expect(json.calls.map((c) => c.call_id)).toContain(`${tag}-x`);
     expect((await cli(['calls', '--status', 'nope'])).output).toMatch(/--status: "nope": use queued/);
+    // A typo in a filter is an error, not an empty answer that looks like no calls.
+    for (const args of [['export', '--since', '1h', '--status', 'Completed'], ['results', '--status', 'bogus']]) {
+      const refused = await cli(args);
+      expect([refused.code, refused.output]).toEqual([1, expect.stringMatching(/--status: "(Completed|bogus)": use queued/)]);
+    }
+    expect((await cli(['results', '--after', '18446744073709551616-0'])).output).toMatch(/--after 18446744073709551616-0: expected a feed entry id/);
 
     const results = await cli(['results', '--status', 'failed']);
     const lines = results.output.trim().split('\n').map((l) => JSON.parse(l) as { id: string; call: { call_id: string; status: string } });
