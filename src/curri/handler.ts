@@ -57,8 +57,9 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   // for /v1/realtime. (Measured: writing it once, after the apps, made each request cost ~25%
   // more CPU at 50 concurrent, the outgoing requests no longer leaving in batches, though ~20%
   // less at 1,000/s; npm run bench:curri -- --compare.)
-  const running = runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, gate: deps.gate, deadlineAt }, deps.store);
-  const after = queuesPostCall(policy) ? () => queuePostCall(event, policy, running, deps) : undefined;
+  const postCallFollows = queuesPostCall(policy);
+  const running = runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, gate: deps.gate, deadlineAt }, deps.store, { postCallFollows });
+  const after = postCallFollows ? () => queuePostCall(event, policy, running, deps) : undefined;
   try {
     const realtime = await Promise.race([running, deadline]);
     if (realtime === 'timeout') return failure(event, policy, 'timeout', `no answer within ${deps.timeoutMs} ms`, deps, after);

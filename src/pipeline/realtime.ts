@@ -7,8 +7,11 @@ import { appsOf, REAL_TIME, runApps, type RunnerDeps } from './runner';
 export interface RealtimeStore<Claim extends { policy: string | undefined } = { policy: string | undefined }> {
   /** Creates the call record if there is none and answers its policy. Throws when Redis refuses the write. */
   claimRealtime(event: CallEvent): Promise<Claim>;
-  /** `claim` is what claimRealtime answered for this call (what the store knows of the record). */
-  saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>, claim?: Claim): Promise<void>;
+  /**
+   * `claim` is what claimRealtime answered for this call (what the store knows of the record);
+   * `final` false when the call's post-call apps are queued next (its status waits for them).
+   */
+  saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>, claim?: Claim, final?: boolean): Promise<void>;
 }
 
 export interface RealtimeAnswer {
@@ -33,6 +36,7 @@ export async function runRealtime(
   event: CallEvent,
   deps: Omit<RunnerDeps, 'checkpoint'>,
   store: RealtimeStore,
+  options: { postCallFollows?: boolean } = {},
 ): Promise<RealtimeAnswer> {
   let policy: Policy | undefined = resolvePolicy(config, event);
   if (!policy || appsOf(policy, REAL_TIME.phases).length === 0) return { call_id: event.call_id, policy: policy?.id ?? null, app_data: {}, stored: true };
@@ -52,7 +56,7 @@ export async function runRealtime(
   await runApps(policy, { event, results: {}, pending: {} }, REAL_TIME, { ...deps, checkpoint: collect });
   const answer: RealtimeAnswer = { call_id: event.call_id, policy: policy.id, app_data, stored: true };
   try {
-    await store.saveRealtimeResults(event.call_id, policy.id, app_data, claimed);
+    await store.saveRealtimeResults(event.call_id, policy.id, app_data, claimed, !options.postCallFollows);
   } catch (error) {
     answer.stored = false;
     answer.warning = `the real-time apps ran, but their results could not be stored (${(error as Error).message.split('\n')[0]}); do not resend this request to retry them`;

@@ -110,7 +110,10 @@ export async function runApps(policy: Policy, state: CallState, mode: RunMode, d
   }
   const last = unsaved.pop();
   await flush();
-  const status = callStatus(runs.map((r) => r.result));
+  // The call's status counts the results of its other phase too (a real-time CRM lookup that
+  // failed before the call was queued): a call with a failed app is not completed.
+  const earlier = policy.apps.filter((app) => !mode.phases.includes(app.phase) && state.results[app.slug]).map((app) => state.results[app.slug]!);
+  const status = callStatus([...earlier, ...runs.map((r) => r.result)]);
   await deps.checkpoint.finish(status, last);
   return { kind: 'finished', status, runs };
 }

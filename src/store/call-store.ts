@@ -215,8 +215,17 @@ export class CallStore {
     return { policy: undefined, snapshot };
   }
 
-  /** Results of real-time apps, so the call's post-call apps can template from them. */
-  async saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>, claim?: { policy: string | undefined; snapshot?: RecordSnapshot | undefined }): Promise<void> {
+  /**
+   * Results of real-time apps, so the call's post-call apps can template from them. `final`
+   * false: the call's post-call apps are about to be queued, so its status and feed entry wait for them.
+   */
+  async saveRealtimeResults(
+    callId: string,
+    policyId: string,
+    results: Readonly<Record<string, AppResult>>,
+    claim?: { policy: string | undefined; snapshot?: RecordSnapshot | undefined },
+    final = true,
+  ): Promise<void> {
     const snapshot = claim?.snapshot;
     const fields: string[] = [];
     for (const [slug, result] of Object.entries(results)) {
@@ -229,8 +238,8 @@ export class CallStore {
     const finishedAt = new Date(now).toISOString();
     snapshot?.set('rev', '1'); // the script's own HINCRBY, on a record no one else saved to
     snapshot?.set('policy', policyId);
-    const [call, fieldCount] = feedArgs(snapshot, callId, status, finishedAt);
-    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, now, this.ttlMs, this.prefix, callId, call, fieldCount, ...fields);
+    const [call, fieldCount] = final ? feedArgs(snapshot, callId, status, finishedAt) : ['', ''];
+    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, now, this.ttlMs, this.prefix, callId, call, fieldCount, final ? 1 : 0, ...fields);
   }
 
   /** Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. */

@@ -187,28 +187,35 @@ return {0, redis.call('HGET', KEYS[1], 'policy')}`;
 
 /**
  * Real-time results. A call never queued for post-call shows the real-time outcome as its status
- * (indexed, and in the feed) and takes the real-time policy; a call already queued, running or
- * finished keeps its own status and policy. Every save raises the record's `rev` (see
- * RecordSnapshot). The feed entry is the caller's call JSON when the record has the field count
- * its snapshot expects and no other save came first (`rev` is 1).
+ * (indexed, and in the feed) and takes the real-time policy, unless its post-call apps are about
+ * to be queued (`final` 0: it is listed as running, and its one feed entry comes when they
+ * finish); a call already queued, running or finished keeps its own status and policy. Every
+ * save raises the record's `rev` (see RecordSnapshot). The feed entry is the caller's call JSON
+ * when the record has the field count its snapshot expects and no other save came first (`rev`
+ * is 1).
  * ARGV: policy, status, now ISO, now ms, ttl ms, prefix, call id, call JSON and expected field
- * count ('' without a snapshot), then result field/value pairs.
+ * count ('' without a snapshot), final (1/0), then result field/value pairs.
  */
 export const SAVE_REALTIME = `${REINDEX}${FEED}
 local h = redis.call('HMGET', KEYS[1], 'queued_at', 'status', 'nums', 'policy', 'rev')
 local rev = (tonumber(h[5]) or 0) + 1
 local policy = h[4] or ARGV[1]
+local final = ARGV[10] == '1'
 if h[1] then
-  redis.call('HSET', KEYS[1], 'rev', rev, unpack(ARGV, 10))
+  redis.call('HSET', KEYS[1], 'rev', rev, unpack(ARGV, 11))
+elseif final then
+  redis.call('HSET', KEYS[1], 'rev', rev, 'status', ARGV[2], 'finished_at', ARGV[3], 'policy', policy, unpack(ARGV, 11))
 else
-  redis.call('HSET', KEYS[1], 'rev', rev, 'status', ARGV[2], 'finished_at', ARGV[3], 'policy', policy, unpack(ARGV, 10))
+  redis.call('HSET', KEYS[1], 'rev', rev, 'policy', policy, unpack(ARGV, 11))
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if not h[1] then
   trimNow = tonumber(ARGV[4]) % 16 == 0
-  reindex(ARGV[6], ARGV[7], h[2], ARGV[2], policy, h[3], ARGV[4], ARGV[5])
-  local built = ARGV[8] ~= '' and rev == 1 and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9])
-  feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5], ARGV[2], built and ARGV[8] or nil)
+  reindex(ARGV[6], ARGV[7], h[2], final and ARGV[2] or 'queued', policy, h[3], ARGV[4], ARGV[5])
+  if final then
+    local built = ARGV[8] ~= '' and rev == 1 and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9])
+    feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5], ARGV[2], built and ARGV[8] or nil)
+  end
 end`;
 
 /**

@@ -134,6 +134,19 @@ policies:
     expect(record.event).toMatchObject({ calling_number: '5550001', called_number: '2000', trigger_point_type: 'directorynumber', transformed_called_number: '2000' });
   });
 
+  it('a call whose post-call apps follow has one feed entry, its final status counting the real-time app that failed', async () => {
+    // The CRM hangs past the deadline: CUCM gets continue, the call goes on to its post-call app.
+    await ask({ calling: '5550004', called: '2000', device: 'SEP000000005550' });
+    const ours = () => receiver.to('/log').filter((r) => (r.json as { device: string }).device === 'SEP000000005550');
+    for (let i = 0; i < 200 && ours().length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    const callId = String(ours()[0]!.headers['idempotency-key']).replace(/\.log$/, '');
+    const record = await h.waitForCall(callId);
+    expect(record.app_data).toMatchObject({ crm: { status: 'failed' }, log: { status: 'success' } });
+    expect(record.status).toBe('partial');
+    const feed = (await h.request('GET', '/v1/results?limit=500')).body.entries as { call: { call_id: string; status: string } }[];
+    expect(feed.filter((e) => e.call.call_id === callId).map((e) => e.call.status)).toEqual(['partial']);
+  });
+
   it('post_call: false stores the call with its real-time results and queues nothing', async () => {
     const before = new Set((await h.request('GET', '/v1/calls?policy=strict&limit=500')).body.calls.map((c: { call_id: string }) => c.call_id));
     await ask({ calling: '5550001', called: '3000' });
