@@ -26,7 +26,7 @@ export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDe
     // A body CUCM cannot have meant (over the limit, cut off) still gets an answer CUCM reads,
     // the fail-open continue, rather than an HTTP error it would treat as a failure.
     scope.setErrorHandler((error: FastifyError, _request, reply) => {
-      if (error.statusCode === undefined || error.statusCode >= 500 || error.statusCode === 401) throw error;
+      if (!error.statusCode || error.statusCode >= 500) throw error; // the API's own handler: a server error
       const answer = answerUnreadable(error.message, deps.curri);
       deps.metrics?.curriAnswered(answer.decision, answer.outcome, 0);
       return reply.code(200).type('text/xml; charset=utf-8').send(answer.xml);
