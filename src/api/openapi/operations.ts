@@ -122,9 +122,8 @@ export const OPERATIONS: Record<string, Operation> = {
     summary: "CUCM External Call Control (CURRI): answer a call's routing request",
     description: 'CUCM sends an XACML request while it routes a call; the answer is always 200 text/xml (the policy\'s answer, or its `on_error` answer). The token is taken as `?api_key=` here, and only here: CUCM cannot send an Authorization header.',
     tags: ['cucm'],
-    body: { contentType: 'text/xml', schema: text.describe('XACML request, at most 64 KiB') },
+    body: { contentType: 'text/xml', schema: text.describe('XACML request, at most 64 KiB (a larger one is answered continue, as unreadable)') },
     answers: { 200: { description: 'XACML response with a CIXML directive', content: { 'text/xml': text } } },
-    errors: ['CALLHOOK_EVENT_TOO_LARGE'],
   },
   'HEAD /curri': {
     operationId: 'curriCheck',
