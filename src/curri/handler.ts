@@ -92,7 +92,14 @@ async function queuePostCall(event: CallEvent, policy: Policy, running: Promise<
   // Their templates read the stored real-time results; a call whose record could not be written is not queued.
   const realtime = await running;
   if (!realtime.stored) throw new Error(`post-call apps not queued: ${realtime.warning ?? 'the call was not stored'}`);
-  await deps.enqueue(event);
+  try {
+    await deps.enqueue(event);
+  } catch (error) {
+    // Not queued after all: the call ends with its real-time outcome (and its feed entry), as a
+    // call without post-call apps does, rather than staying listed as running.
+    await deps.store.saveRealtimeResults(event.call_id, realtime.policy ?? policy.id, realtime.app_data).catch(() => undefined);
+    throw error;
+  }
 }
 
 /** The call as an event: every field is a string the XACML reader decoded. */
