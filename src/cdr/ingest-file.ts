@@ -154,7 +154,11 @@ async function readRecords(
     if (line.text === '' && !line.tooLong) continue;
     counts.records += 1;
     pendingRecords += 1;
-    const outcome = line.tooLong ? ({ ok: false, reason: 'line longer than 1 MiB' } as const) : parseCsvLine(line.text);
+    const outcome = line.tooLong
+      ? ({ ok: false, reason: 'line longer than 1 MiB' } as const)
+      : line.text.includes('\0') // NUL bytes: a block damaged on disk (a crash), not call data
+        ? ({ ok: false, reason: 'holds NUL bytes (damaged on disk?)' } as const)
+        : parseCsvLine(line.text);
     const mapped = outcome.ok ? mapRecord(outcome.fields, layout, { file, line: line.number, policy: options.policy, quality }) : { kind: 'reject' as const, reason: outcome.reason };
     if (mapped.kind === 'event') {
       batch.push(serializeEvent(mapped.event));

@@ -109,10 +109,13 @@ export async function readLayout(path: string): Promise<LayoutResult> {
   } finally {
     await handle.close();
   }
-  if (head.includes(0)) return { ok: false, reason: 'binary file, not a CUCM CDR or CMR file' };
   const atEof = head.length < HEAD_BYTES;
   const lf1 = head.indexOf(10);
   const lf2 = lf1 < 0 ? -1 : head.indexOf(10, lf1 + 1);
+  // NUL bytes in the header or type line: a binary file. Further on they are a damaged record,
+  // rejected alone so the rest of the file still goes in.
+  const nul = head.indexOf(0);
+  if (nul !== -1 && (lf2 < 0 || nul < lf2)) return { ok: false, reason: 'binary file, not a CUCM CDR or CMR file' };
   if (lf1 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no header line in the first 256 KiB' };
   if (lf1 >= 0 && lf2 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no type line in the first 256 KiB' };
   const text = (from: number, to: number) => head.toString('utf8', from, to).replace(/\r$/, '');

@@ -1,4 +1,4 @@
-import { acceptBuiltEvent, type CallEvent } from '../events/schema';
+import { acceptBuiltEvent, overlongFields, type CallEvent } from '../events/schema';
 import { cdrCallId } from './call-id';
 import { decodeCucmIp } from './ip';
 import { rawRecord, type CdrLayout } from './layout';
@@ -88,7 +88,10 @@ export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: Map
   event.quality = quality;
   event.cdr = rawRecord(fields, layout);
   // Every field above is valid by construction (the id, the times and both numbers are checked
-  // here), so the event skips the schema pass that API input goes through.
+  // here), so the event skips the schema pass that API input goes through; only the lengths the
+  // schema limits are checked, as the API checks them.
+  const overlong = overlongFields(event);
+  if (overlong.length > 0) return { kind: 'reject', reason: overlong.join('; ') };
   const check = acceptBuiltEvent(event, JSON.stringify(event));
   return check.ok ? { kind: 'event', event, joined: quality !== null && (quality.orig !== null || quality.dest !== null) } : { kind: 'reject', reason: check.problems.join('; ') };
 }

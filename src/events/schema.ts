@@ -101,6 +101,17 @@ export function acceptBuiltEvent(event: CallEvent, json: string): EventCheck {
   return { ok: true, event };
 }
 
+/** The fields the schema limits to LIMITS.eventFieldChars. */
+const LIMITED_FIELDS = ['calling_number', 'called_number', 'calling_name', 'calling_devicename', 'trigger_point_type', 'policy'] as const;
+
+/** Those of the schema's limited fields that are too long, worded as the schema words them (for events built without a schema pass). */
+export function overlongFields(event: CallEvent): string[] {
+  return LIMITED_FIELDS.filter((name) => {
+    const value = event[name];
+    return typeof value === 'string' && value.length > LIMITS.eventFieldChars;
+  }).map((name) => `${name}: ${TOO_LONG}`);
+}
+
 /**
  * Accepts an event callhook built from strings it decoded itself (a CURRI request): the schema's
  * field length limit and required numbers are checked, worded as the schema words them, without

@@ -80,26 +80,31 @@ describe('a drop directory', () => {
     const lines = renderCdrFile(damaged).split('\n');
     lines[4] = lines[4]?.replace(/,"([^"]*)",/, ',"$1,') ?? '';
     lines[21] = lines[21]?.slice(0, 200) ?? '';
+    // Line 8 holds NUL bytes, as a block damaged on disk does: that record alone is rejected.
+    lines[7] = lines[7]?.replace(/,"([^"]*)",/, ',"$1\0\0",') ?? '';
     await writeFile(join(dir, 'cdr_Gen_01_202601010001_2'), lines.slice(0, 22).join('\n'));
     await writeCmrFile(join(dir, 'cmr_Gen_01_202601010000_1'));
     await writeFile(join(dir, 'notes.txt'), 'hello\nworld\n');
+    await writeFile(join(dir, 'cdr_Bin_01_202601010003_4'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0, 10, 0, 10]));
     await writeFile(join(dir, 'cdr_Gen_01_202601010002_3.part'), 'still uploading');
 
     const { files } = await expandPaths([dir]);
-    expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['cdr_Gen_01_202601010000_1', 'cdr_Gen_01_202601010001_2', 'cmr_Gen_01_202601010000_1', 'notes.txt']);
+    expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['cdr_Bin_01_202601010003_4', 'cdr_Gen_01_202601010000_1', 'cdr_Gen_01_202601010001_2', 'cmr_Gen_01_202601010000_1', 'notes.txt']);
     const summary = await ingestFiles(files, options());
     // The CMR file's one row is for a call that is not in its CDR twin: unmatched, not an error.
-    expect(summary).toMatchObject({ files: 2, cmr_files: 1, rejected_files: 1, records: 70, queued: 68, rejected: 2, duplicates: 0, cmr_unmatched: 1, quality_joined: 0 });
+    expect(summary).toMatchObject({ files: 2, cmr_files: 1, rejected_files: 2, records: 70, queued: 67, rejected: 3, duplicates: 0, cmr_unmatched: 1, quality_joined: 0 });
     expect(rejections).toEqual([
       `${join(dir, 'cdr_Gen_01_202601010001_2')}:5: unexpected character after closing quote of field 9`,
+      `${join(dir, 'cdr_Gen_01_202601010001_2')}:8: holds NUL bytes (damaged on disk?)`,
       `${join(dir, 'cdr_Gen_01_202601010001_2')}:22: unterminated quoted field 51 (last line has no line ending: file cut short?)`,
     ]);
-    const expected = [...callsOf(good), ...callsOf(damaged).filter((_, i) => i !== 2 && i !== 19)];
+    const expected = [...callsOf(good), ...callsOf(damaged).filter((_, i) => i !== 2 && i !== 5 && i !== 19)];
     await expectQueued(expected.map((c) => c.call_id));
     for (const call of [expected[0], expected[9], expected[10], expected[60]]) {
       expect(await harness.get(call?.call_id ?? '')).toMatchObject({ event: call });
     }
-    expect((await readdir(join(dir, 'rejected'))).sort()).toEqual(['notes.txt', 'notes.txt.reason']);
+    expect((await readdir(join(dir, 'rejected'))).sort()).toEqual(['cdr_Bin_01_202601010003_4', 'cdr_Bin_01_202601010003_4.reason', 'notes.txt', 'notes.txt.reason']);
+    expect(await readFile(join(dir, 'rejected', 'cdr_Bin_01_202601010003_4.reason'), 'utf8')).toMatch(/^binary file, not a CUCM CDR or CMR file/);
     expect(await readFile(join(dir, 'rejected', 'notes.txt.reason'), 'utf8')).toMatch(/^not a CUCM CDR or CMR file: header lacks cdrRecordType/);
   });
 

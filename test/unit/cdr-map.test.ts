@@ -194,6 +194,14 @@ describe('records that do not become events', () => {
     expect(mapRecord(fieldsOf({}).slice(0, 40), layout, ctx)).toMatchObject({ kind: 'reject', reason: 'has 40 fields; the header has 133 (truncated or damaged line)' });
     expect(mapRecord(fieldsOf({ cdrRecordType: '' }), layout, ctx)).toMatchObject({ kind: 'reject' });
   });
+  it('rejects a record whose numbers or device name are longer than the API takes', async () => {
+    const layout = await layoutFor(dir);
+    const long = 'x'.repeat(257);
+    expect(mapRecord(fieldsOf({ callingPartyNumber: long }), layout, ctx)).toEqual({ kind: 'reject', reason: 'calling_number: is longer than 256 characters' });
+    expect(mapRecord(fieldsOf({ finalCalledPartyNumber: long, origDeviceName: long }), layout, ctx)).toEqual({ kind: 'reject', reason: 'called_number: is longer than 256 characters; calling_devicename: is longer than 256 characters' });
+    expect(mapRecord(fieldsOf({ callingPartyNumber: 'x'.repeat(256) }), layout, ctx)).toMatchObject({ kind: 'event' });
+  });
+
   it('rejects a record whose event would pass the event size limit', async () => {
     const huge = fieldsOf({ comment: 'é'.repeat(MAX_EVENT_BYTES / 2) }); // 2 bytes each in UTF-8
     expect(mapRecord(huge, await layoutFor(dir), ctx)).toMatchObject({ kind: 'reject', reason: expect.stringContaining(`the limit is ${MAX_EVENT_BYTES}`) });
