@@ -21,10 +21,19 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls the API; resolves with the parsed JSON, rejects with an ApiError (401 when the token is missing or wrong). */
+/** What a token can hold: an HTTP header cannot carry anything else, and fetch throws before asking. */
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+
+/** The code of a token refused here, before any request: it could never be sent. */
+export const UNSENDABLE_TOKEN = 'CALLHOOK_TOKEN_UNSENDABLE';
+
+/** Calls the API; resolves with the parsed JSON, rejects with an ApiError (401 when the token is missing, wrong or unsendable). */
 export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
   const headers: Record<string, string> = {};
   const bearer = token.get();
+  if (bearer && !TOKEN_CHARS.test(bearer)) {
+    throw new ApiError(401, UNSENDABLE_TOKEN, 'a token holds only ASCII letters, digits and punctuation: was a character changed when it was pasted (’ for \')?');
+  }
   if (bearer) headers.authorization = `Bearer ${bearer}`;
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(path, { method: init.method ?? 'GET', headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });

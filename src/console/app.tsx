@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { api, ApiError, token } from './api';
+import { api, ApiError, token, UNSENDABLE_TOKEN } from './api';
 import { ErrorBox } from './components/status';
 import { href, useRoute } from './router';
 import { CallScreen } from './screens/call';
@@ -35,7 +35,7 @@ function App() {
       setError(undefined);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
-        if (token.get()) setError(new ApiError(401, 'CALLHOOK_UNAUTHORIZED', 'that token was refused: check CALLHOOK_API_TOKEN'));
+        if (token.get()) setError(e.code === UNSENDABLE_TOKEN ? e : new ApiError(401, 'CALLHOOK_UNAUTHORIZED', 'that token was refused: check CALLHOOK_API_TOKEN'));
         token.clear();
         setGate('token');
       } else setError(e);
