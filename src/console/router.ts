@@ -9,7 +9,16 @@ export interface Route {
 function current(): Route {
   const hash = location.hash.replace(/^#\/?/, '');
   const [path = '', search = ''] = hash.split('?');
-  return { path: path.split('/').filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(search) };
+  return { path: path.split('/').filter(Boolean).map(decodeSegment), params: new URLSearchParams(search) };
+}
+
+/** A malformed escape (a hand-edited address) stays as typed: the screen then says it finds nothing. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 export function useRoute(): Route {

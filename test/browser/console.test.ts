@@ -175,6 +175,18 @@ describe('the web console with an API token', () => {
     expect(problems).toEqual([]);
   });
 
+  it('a hand-edited address with a malformed escape says the call is not found, not a blank page', async () => {
+    const page = await browser.newPage();
+    const problems = watchPage(page, (status) => status === 401 || status === 404);
+    await page.goto(h.baseUrl);
+    await page.getByLabel('API token', { exact: true }).fill(TOKEN);
+    await page.getByRole('button', { name: 'Open the console' }).click();
+    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    await page.goto(`${h.baseUrl}/#/calls/%E0%A4%A`);
+    await page.getByRole('alert').filter({ hasText: 'CALLHOOK_CALL_NOT_FOUND' }).waitFor();
+    expect(problems.filter((p) => !p.startsWith('console: Failed to load resource'))).toEqual([]);
+  });
+
   it('serves the assets without the token and with a strict Content-Security-Policy', async () => {
     for (const path of ['/', '/console/app.js', '/console/app.css']) {
       const response = await fetch(h.baseUrl + path);
