@@ -104,10 +104,13 @@ export function acceptBuiltEvent(event: CallEvent, json: string): EventCheck {
 /** The fields the schema limits to LIMITS.eventFieldChars. */
 const LIMITED_FIELDS = ['calling_number', 'called_number', 'calling_name', 'calling_devicename', 'trigger_point_type', 'policy'] as const;
 
-/** Those of the schema's limited fields that are too long, worded as the schema words them (for events built without a schema pass). */
-export function overlongFields(event: CallEvent): string[] {
-  return LIMITED_FIELDS.filter((name) => {
-    const value = event[name];
+/**
+ * Those of `names` (by default the fields the schema limits) holding a string longer than
+ * LIMITS.eventFieldChars, worded as the schema words them: for events built without a schema pass.
+ */
+export function overlongFields(event: CallEvent, names: readonly string[] = LIMITED_FIELDS): string[] {
+  return names.filter((name) => {
+    const value = (event as unknown as Record<string, unknown>)[name];
     return typeof value === 'string' && value.length > LIMITS.eventFieldChars;
   }).map((name) => `${name}: ${TOO_LONG}`);
 }
@@ -118,10 +121,8 @@ export function overlongFields(event: CallEvent): string[] {
  * a schema pass (it cost as much as reading the XML; npm run bench:curri).
  */
 export function acceptDecodedEvent(event: CallEvent): EventCheck {
-  const problems: string[] = [];
-  for (const [name, value] of Object.entries(event)) {
-    if (typeof value === 'string' && value.length > LIMITS.eventFieldChars) problems.push(`${name}: ${TOO_LONG}`);
-  }
+  // Every field it decoded is limited, not only the schema's.
+  const problems = overlongFields(event, Object.keys(event));
   for (const name of ['calling_number', 'called_number'] as const) if (!event[name]) problems.push(`${name}: is required`);
   return problems.length > 0 ? { ok: false, problems } : acceptBuiltEvent(event, JSON.stringify(event));
 }
