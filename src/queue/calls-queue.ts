@@ -7,9 +7,10 @@ export { jobIdFor, jobKeyFor, lockKeyFor, QUEUE_NAME } from '../store/job-keys';
 export interface CallJobData {
   call_id: string;
   /**
-   * A call queued onto a new record carries a copy of its event JSON and its queue time, so its
-   * first run needs no read of the record (one Redis round trip less per call). Without it (a
-   * record real-time apps made, a replay) and on any later run, the worker reads the record.
+   * A call queued onto a new record carries a copy of its event JSON (up to JOB_EVENT_COPY_MAX)
+   * and its queue time, so its first run needs no read of the record (one Redis round trip less
+   * per call). Without it (a large event such as a CDR's, a record real-time apps made, a replay)
+   * and on any later run, the worker reads the record.
    */
   fresh?: { event: string; queued_at: string } | undefined;
   /** Set while the call waits for an app's open circuit: which app, since when (epoch ms). */

@@ -34,7 +34,7 @@ export class CallProducer {
     events.forEach((event, i) => {
       if (marks[i] === 'duplicate') return;
       // A new record's first run starts from its job (CallStore.freshRun): no read of the record.
-      const data: CallJobData = marks[i] === 'new' ? { call_id: event.call_id, fresh: { event: event.json, queued_at: queuedAt } } : { call_id: event.call_id };
+      const data: CallJobData = marks[i] === 'new' && carriesEvent(event) ? { call_id: event.call_id, fresh: { event: event.json, queued_at: queuedAt } } : { call_id: event.call_id };
       jobs.push({ name: QUEUE_NAME, data, opts: { jobId: jobIdFor(event.call_id) } });
     });
     if (jobs.length > 0) {
@@ -52,6 +52,18 @@ export class CallProducer {
     this.onEnqueued(results);
     return results;
   }
+}
+
+/**
+ * Largest event JSON a job carries a copy of. The copy saves the worker one read of the record
+ * per call, which pays for an API event (a few hundred bytes). A CDR event (4.6 KB with its raw
+ * columns) would be held twice in Redis while it waits, and escaping it into the job cost the
+ * ingester more than half its queueing time.
+ */
+export const JOB_EVENT_COPY_MAX = 2048;
+
+function carriesEvent(event: SerializedEvent): boolean {
+  return event.json.length <= JOB_EVENT_COPY_MAX;
 }
 
 /** Whether markQueued queued the call now (on a new record or on one real-time apps made). */

@@ -1,5 +1,6 @@
 import { HOSTILE_NAMES, makeEvent } from '../helpers/events';
 import { serializeEvent } from '../../src/events/schema';
+import { JOB_EVENT_COPY_MAX } from '../../src/queue/producer';
 import { startHarness } from '../helpers/harness';
 import { Receiver } from '../helpers/receiver';
 
@@ -200,6 +201,25 @@ policies:
     expect(await h.runtime.queue.getJob(event.call_id)).toBeUndefined(); // completed (as `missing`), not retried
     expect(await h.runtime.redis.exists(h.runtime.store.key(event.call_id))).toBe(0);
     expect(receiver.to('/held')).toHaveLength(1);
+  });
+
+  it('copies a small event into its job, and runs a large one (a CDR event) from the record', async () => {
+    let release = () => undefined as void;
+    receiver.on('/held', (req) => new Promise((resolve) => (release = () => resolve({ status: 200, body: { got: req.url } }))));
+    const small = makeEvent({ policy: 'held' });
+    const large = makeEvent({ policy: 'held', cdr: { comment: 'x'.repeat(JOB_EVENT_COPY_MAX) } });
+    for (const event of [small, large]) {
+      await h.post(event);
+      await receiver.waitFor(1, '/held');
+      const job = await h.runtime.queue.getJob(event.call_id);
+      if (event === small) expect(JSON.parse(job?.data.fresh?.event ?? 'null')).toEqual(small);
+      else expect(job?.data).toEqual({ call_id: event.call_id });
+      release();
+      const record = await h.waitForCall(event.call_id);
+      expect(record).toMatchObject({ status: 'completed', event: { call_id: event.call_id } });
+      if (event === large) expect(record.event.cdr).toEqual(large.cdr);
+      receiver.requests.length = 0;
+    }
   });
 
   it('re-adds the job of a call whose producer died between marking it and queueing it', async () => {
