@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DEFAULTS } from '../defaults';
 import { serializeEvent, type SerializedEvent } from '../events/schema';
 import type { EnqueueResult } from '../queue/producer';
@@ -124,6 +125,9 @@ export async function rejectFile(path: string, reason: string, options: FileInge
   return options.enqueue && options.moveNotCdr !== false ? moveAside(path, reason) : undefined;
 }
 
+/** How often parsing lets the event loop read Redis replies (about 10 ms of parsing). */
+const YIELD_EVERY_LINES = 64;
+
 /**
  * Streams a file's records from `start` into batches of events. Returns true when stopped by
  * the signal (the batch being built is dropped: its records are read again on resume).
@@ -148,6 +152,9 @@ async function readRecords(
   let pendingRecords = 0;
   for await (const line of readLines(path, { offset: start.offset, line: start.line })) {
     if (options.signal?.aborted) return true;
+    // Lines of a chunk already read come without a turn of the event loop, so Redis replies
+    // would wait for the whole 1 MiB chunk to be parsed, and each batch's next command with them.
+    if (line.number % YIELD_EVERY_LINES === 0) await nextTurn();
     pendingBytes += line.next - bytesSeen;
     bytesSeen = line.next;
     last = { line: line.number + 1, offset: line.next };
