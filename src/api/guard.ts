@@ -49,10 +49,15 @@ export function registerGuard(app: FastifyInstance, apiToken: string | undefined
       if (typeof key === 'string' && sameSecret(key, apiToken)) return;
       return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (?api_key=<CALLHOOK_API_TOKEN> on /curri)');
     }
-    if (!sameSecret(request.headers.authorization, `Bearer ${apiToken}`)) {
+    if (!sameSecret(bearerToken(request.headers.authorization), apiToken)) {
       return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (Authorization: Bearer <CALLHOOK_API_TOKEN>)');
     }
   });
+}
+
+/** The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110). */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header?.match(/^bearer +(.+)$/i)?.[1];
 }
 
 function isPublic(request: FastifyRequest): boolean {

@@ -67,6 +67,12 @@ policies:
     expect((await rawRequest(h.baseUrl, 'GET', `/%761/calls/${callId}`, { headers: auth })).status).toBe(200);
   });
 
+  it('the Bearer scheme is case-insensitive; anything but the exact token after it is refused', async () => {
+    const status = async (authorization: string) => (await rawRequest(h.baseUrl, 'GET', '/v1/calls?limit=1', { headers: { authorization } })).status;
+    for (const scheme of ['bearer', 'BEARER', 'Bearer  ']) expect(await status(`${scheme} ${TOKEN}`)).toBe(200);
+    for (const wrong of [`Basic ${TOKEN}`, `Bearer${TOKEN}`, `Bearer ${TOKEN} `.repeat(2).trim(), TOKEN, `Bearer ${TOKEN.toUpperCase()}`]) expect(await status(wrong)).toBe(401);
+  });
+
   it('health, readiness and metrics stay public; an unknown route needs the token too', async () => {
     for (const path of ['/healthz', '/readyz', '/metrics', '/%68ealthz']) expect((await rawRequest(h.baseUrl, 'GET', path)).status).toBe(200);
     const unknown = await rawRequest(h.baseUrl, 'GET', '/admin');
