@@ -56,7 +56,7 @@ export function registerGuard(app: FastifyInstance, apiToken: string | undefined
 }
 
 /** The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110). */
-export function bearerToken(header: string | undefined): string | undefined {
+function bearerToken(header: string | undefined): string | undefined {
   return header?.match(/^bearer +(.+)$/i)?.[1];
 }
 
