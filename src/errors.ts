@@ -13,7 +13,7 @@ export const ERROR_CATALOGUE = {
   CALLHOOK_NOT_FOUND: { status: 404, where: 'API 404', meaning: 'no such route' },
   CALLHOOK_CALL_NOT_FOUND: { status: 404, where: 'API 404', meaning: 'no such call' },
   CALLHOOK_POLICY_NOT_FOUND: { status: 404, where: 'API 404, `call-test`', meaning: 'the event or Call Test names a policy that does not exist' },
-  CALLHOOK_REPLAY_CONFLICT: { status: 409, where: 'API 409', meaning: 'the call is still queued or running, or has nothing to replay' },
+  CALLHOOK_REPLAY_CONFLICT: { status: 409, where: 'API 409', meaning: 'the call is still queued or running, has nothing to replay, or its policy is not in the loaded policies' },
   CALLHOOK_EVENT_TOO_LARGE: { status: 413, where: 'API 413', meaning: 'the request body is over the limit' },
   CALLHOOK_UNSUPPORTED_MEDIA_TYPE: { status: 415, where: 'API 415', meaning: 'the body is not `application/json`' },
   CALLHOOK_UNAVAILABLE: { status: 503, where: 'API 503', meaning: 'Redis is unreachable or refuses writes (out of memory); retry after `Retry-After` seconds' },

@@ -27,7 +27,8 @@ export function registerReplay(program: Command): void {
           if (outcome.ok) process.stdout.write(`${id}: queued again (${outcome.replayed.join(', ') || 'policy resolved anew'})\n`);
           else {
             refused += 1;
-            process.stderr.write(`${id}: ${outcome.message}\n`);
+            const where = outcome.unknownPolicy ? ` (${runtime.settings.configPath}; name the file that has it with --config)` : '';
+            process.stderr.write(`${id}: ${outcome.message}${where}\n`);
           }
         }
         process.stdout.write(`${ids.length - refused} of ${ids.length} call(s) queued for replay\n`);

@@ -5,7 +5,8 @@ import { jobIdFor, jobKeyFor, QUEUE_NAME, type CallJobData } from './calls-queue
 
 export type ReplayOutcome =
   | { ok: true; call_id: string; status: 'queued'; replayed: string[] }
-  | { ok: false; call_id: string; status: 404 | 409; message: string };
+  /** `unknownPolicy`: the call's policy is not in the loaded policies file (which file is the caller's to say). */
+  | { ok: false; call_id: string; status: 404 | 409; message: string; unknownPolicy?: true };
 
 /**
  * Re-runs a finished call's failed apps and the ones after them that did not succeed, keeping
@@ -27,6 +28,10 @@ export class Replayer {
     const busy = (status: string) => ({ ok: false, call_id: callId, status: 409, message: `call ${callId} is ${status}; replay it once it has finished` }) as const;
     if (record.status === 'queued' || record.status === 'running') return busy(record.status);
     const policy = record.policy ? this.config.byId.get(record.policy) : undefined;
+    if (record.policy && !policy) {
+      // Not "nothing to replay": the apps that failed are unknown here (another policies file?).
+      return { ok: false, call_id: callId, status: 409, message: `call ${callId} ran policy ${JSON.stringify(record.policy)}, which the loaded policies do not have`, unknownPolicy: true };
+    }
     const postCall = policy?.apps.filter((a) => a.phase === 'post_call') ?? [];
     const replayed = postCall.filter((a) => record.app_data[a.slug]?.status !== 'success').map((a) => a.slug);
     if (record.status !== 'unmatched' && replayed.length === 0) {

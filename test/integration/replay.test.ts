@@ -80,6 +80,19 @@ policies:
     expect(await h.request('POST', `/v1/calls/${event.call_id}/replay`)).toMatchObject({ status: 409, body: { error: { code: 'CALLHOOK_REPLAY_CONFLICT' } } });
   });
 
+  it('a call whose policy the loaded policies file lacks is refused saying so, not "nothing to replay"', async () => {
+    receiver.on('/second', () => ({ status: 400 }));
+    const event = makeEvent();
+    await h.post(event);
+    expect((await h.waitForCall(event.call_id)).status).toBe('partial');
+    const otherConfig = join(mkdtempSync(join(tmpdir(), 'callhook-replay-')), 'other.yaml');
+    writeFileSync(otherConfig, 'policies:\n  - id: elsewhere\n    apps:\n      - { name: X, url: "http://127.0.0.1:9/x" }\n');
+    const cli = spawnCli(['replay', event.call_id, '--config', otherConfig], { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix });
+    expect(await exited(cli)).toBe(1);
+    expect(cli.output()).toContain(`${event.call_id}: call ${event.call_id} ran policy "default", which the loaded policies do not have (${otherConfig}; name the file that has it with --config)`);
+    expect((await h.get(event.call_id))?.status).toBe('partial');
+  });
+
   it('npx callhook replay --failed re-queues every failed call', async () => {
     receiver.on('/second', () => ({ status: 500 }));
     const events = [makeEvent(), makeEvent()];
