@@ -26,6 +26,15 @@ export function unknownStatusesProblem(unknown: readonly string[]): string {
   return `${unknown.map((b) => `"${b}"`).join(', ')}: use ${STATUSES.join(', ')}`;
 }
 
+/**
+ * A page size from the query string: decimal digits only (coercing with Number() took `0x10`,
+ * `1e2` and ` 16`), 1-500, `fallback` when absent.
+ */
+function pageSize(fallback: number, what: string) {
+  const limit = z.number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a whole number from 1 to 500' : undefined) }).int().min(1).max(500);
+  return z.preprocess((v) => (typeof v === 'string' && /^[0-9]{1,9}$/.test(v) ? Number(v) : v), limit.default(fallback)).describe(what);
+}
+
 const timeBound = z.string().transform((value, ctx) => {
   const ms = parseTimeBound(value);
   if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${value}" is not an ISO 8601 time or a duration such as 1h or 7d` });
@@ -48,7 +57,7 @@ export const listQuery = z.strictObject({
   number: z.string().min(1).max(256).optional().describe('the calling or the called number, exactly or by its digits'),
   since: timeBound.optional().describe('last change at or after: ISO 8601, or a duration back from now (1h, 7d)'),
   until: timeBound.optional().describe('last change at or before: ISO 8601, or a duration back from now'),
-  limit: z.coerce.number().int().min(1).max(500).default(50).describe('calls per page'),
+  limit: pageSize(50, 'calls per page'),
   cursor: z
     .string()
     .max(1024)
@@ -65,7 +74,7 @@ export const listQuery = z.strictObject({
 /** `GET /v1/results` query. */
 export const feedQuery = z.strictObject({
   after: z.string().refine(isFeedEntryId, 'is not a feed entry id (such as 1764400000000-0)').default('0').describe('read entries after this id (`0`: from the oldest kept)'),
-  limit: z.coerce.number().int().min(1).max(500).default(100).describe('entries per answer'),
+  limit: pageSize(100, 'entries per answer'),
   wait: z
     .string()
     .optional()

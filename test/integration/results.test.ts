@@ -148,6 +148,9 @@ policies:
     expect(await problems('?since=2026-02-30T00:00:00Z')).toEqual(['since: "2026-02-30T00:00:00Z" is not an ISO 8601 time or a duration such as 1h or 7d']);
     expect((await problems('?limit=0&cursor=abc'))).toEqual([expect.stringMatching(/^limit: /), 'cursor: is not a cursor this API gave out']);
     expect(await problems('?limit=501')).toEqual([expect.stringMatching(/^limit: /)]);
+    for (const limit of ['0x10', '1e2', '%2016', '', '2.5']) expect(await problems(`?limit=${limit}`)).toEqual([expect.stringMatching(/^limit: /)]);
+    expect((await h.request('GET', '/v1/calls?limit=0016')).status).toBe(200);
+    expect((await h.request('GET', '/v1/results?limit=0x10')).status).toBe(400);
     expect(await problems('?policy=Sales!')).toEqual(['policy: is not a policy id']);
     expect(await problems('?state=failed')).toEqual(['(root): unknown parameter state']);
   });
