@@ -13,9 +13,12 @@ export type CurriDirective =
 const NOT_XML = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]/g;
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 
-/** XML-escapes text for an element or an attribute value. */
+/**
+ * XML-escapes text for an element or an attribute value. Line breaks and tabs become spaces: an
+ * XML parser turns them into spaces in an attribute anyway, and a phone shows one line.
+ */
 export function escapeXml(text: string): string {
-  return text.replace(NOT_XML, '').replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+  return text.replace(NOT_XML, '').replace(/[\t\n\r]/g, ' ').replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
 /** The CIXML of a directive; every value escaped for its attribute or element. */
