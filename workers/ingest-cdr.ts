@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { expandPaths } from '../src/cdr/files';
+import { expandPaths, UNREADABLE_NAME } from '../src/cdr/files';
 import { IngestRun, ingestFiles, ORPHAN_HOLD_MS, totalBytes, type RunOptions, type Summary } from '../src/cdr/ingest';
 import { FileLedger } from '../src/cdr/ledger';
 import { logReporter, terminalReporter, type Reporter } from '../src/cdr/report';
@@ -56,7 +56,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   const cmrWaitMs = durationFlag('--cmr-wait', flags.cmrWait);
   const batchSize = Number(flags.batch);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) fail(`--batch ${flags.batch}: expected a whole number from 1 to 10000`);
-  const { files, named, problems } = await expandPaths(paths);
+  const { files, named, unreadable, problems } = await expandPaths(paths);
   if (problems.length > 0) fail(problems);
   if (flags.watch) {
     const notDirs = (await Promise.all(paths.map(async (p) => ((await stat(p)).isDirectory() ? undefined : p)))).filter(Boolean);
@@ -96,6 +96,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   try {
     if (flags.watch) summary = await watch(paths, options, reporter, { settleMs, intervalMs, cmrWaitMs });
     else {
+      for (const path of unreadable) reporter.warn(`${path}: ${UNREADABLE_NAME}`, { file: path });
       reporter.begin(await totalBytes(files));
       summary = await ingestFiles(files, { ...options, run: reporter, named });
     }
@@ -104,7 +105,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   }
   reporter.finish(summary, !!flags.dryRun);
   if (summary.unfinished > 0) return 1;
-  return summary.rejected > 0 || summary.rejected_files > 0 ? 2 : 0;
+  return summary.rejected > 0 || summary.rejected_files > 0 || unreadable.length > 0 ? 2 : 0;
 }
 
 async function watch(dirs: string[], options: RunOptions, reporter: Reporter, timing: { settleMs: number; intervalMs: number; cmrWaitMs: number }): Promise<Summary> {
@@ -117,6 +118,7 @@ async function watch(dirs: string[], options: RunOptions, reporter: Reporter, ti
     onFile: (path, twin) => run.file(path, twin),
     onListing: () => run.releaseOrphans({ before: Date.now() - ORPHAN_HOLD_MS, mark: true }),
     onError: (path, error) => reporter.fileError?.(path, error),
+    onUnreadable: (path) => reporter.warn(`${path}: ${UNREADABLE_NAME}`, { file: path }),
   });
   await run.releaseOrphans({ mark: true });
   return run.finish();

@@ -9,33 +9,50 @@ export function isTemporaryName(name: string): boolean {
   return name.startsWith('.') || /\.(tmp|part|filepart|partial|swp|reason)$/i.test(name) || name.endsWith('~');
 }
 
+/** Why a file whose name is not valid UTF-8 is left alone (Node names files by strings, so it cannot open it). */
+export const UNREADABLE_NAME = 'file name is not valid UTF-8, so it cannot be opened; rename it to ingest it';
+
 /**
  * The files a command line names: files as given (also returned in `named`), directories expanded to their regular
  * files (not subdirectories such as rejected/, not temporary names), in name order, which
- * for CUCM's `cdr_<cluster>_<node>_<yyyymmddhhmm>_<seq>` names is time order.
+ * for CUCM's `cdr_<cluster>_<node>_<yyyymmddhhmm>_<seq>` names is time order. `unreadable`:
+ * files in those directories whose names are not valid UTF-8 (UNREADABLE_NAME).
  */
-export async function expandPaths(paths: readonly string[]): Promise<{ files: string[]; named: Set<string>; problems: string[] }> {
+export async function expandPaths(paths: readonly string[]): Promise<{ files: string[]; named: Set<string>; unreadable: string[]; problems: string[] }> {
   const files: string[] = [];
   const named = new Set<string>();
+  const unreadable: string[] = [];
   const problems: string[] = [];
   for (const path of paths) {
     const info = await stat(path).catch(() => undefined);
     if (!info) problems.push(`${path}: no such file or directory`);
-    else if (info.isDirectory()) files.push(...(await listCandidates(path)));
-    else if (info.isFile()) {
+    else if (info.isDirectory()) {
+      const listed = await listCandidates(path);
+      files.push(...listed.files);
+      unreadable.push(...listed.unreadable);
+    } else if (info.isFile()) {
       files.push(path);
       named.add(path);
     }
     else problems.push(`${path}: not a regular file or directory`);
   }
-  return { files, named, problems };
+  return { files, named, unreadable, problems };
 }
 
-/** Regular, non-temporary files directly in `dir`, sorted by name. */
-export async function listCandidates(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && !isTemporaryName(e.name))
-    .map((e) => join(dir, e.name))
-    .sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
+/**
+ * Regular, non-temporary files directly in `dir`, sorted by name, and the files whose names are
+ * not valid UTF-8 (as printable paths, U+FFFD for each bad byte): listed by their bytes, since
+ * a name decoded with replacement characters names no file.
+ */
+export async function listCandidates(dir: string): Promise<{ files: string[]; unreadable: string[] }> {
+  const files: string[] = [];
+  const unreadable: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, encoding: 'buffer' })) {
+    if (!entry.isFile()) continue;
+    const name = entry.name.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(entry.name)) unreadable.push(join(dir, name));
+    else if (!isTemporaryName(name)) files.push(join(dir, name));
+  }
+  files.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
+  return { files, unreadable };
 }

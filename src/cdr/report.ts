@@ -9,6 +9,7 @@ export interface Reporter extends IngestListener, RunListener {
   begin(totalBytes: number): void;
   finish(summary: Summary, dryRun: boolean): void;
   info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
 }
 
 /** Summary as a few human lines. */
@@ -86,6 +87,7 @@ export function terminalReporter(out: NodeJS.WritableStream, now: () => number =
     fileEnd: (path, outcome) => say(describe(path, outcome)),
     fileError: (path, error) => say(`${path}: failed: ${error.message} (it resumes on the next run)`),
     info: (message) => say(message),
+    warn: (message) => say(message),
     finish(summary, dryRun) {
       if (total > 0) draw(true);
       clear();
@@ -107,6 +109,7 @@ export function logReporter(logger: Logger): Reporter {
     },
     fileError: (path, error) => logger.error({ file: path, err: error.message }, 'cdr file failed; it resumes on the next run'),
     info: (message, fields) => logger.info(fields ?? {}, message),
+    warn: (message, fields) => logger.warn(fields ?? {}, message),
     finish: (summary, dryRun) => logger.info({ ...summary, dry_run: dryRun }, 'cdr ingest finished'),
   };
 }

@@ -26,6 +26,8 @@ export interface WatchOptions {
   /** Called after each listing, once its files are handed over. */
   onListing?(): Promise<void>;
   onError?(path: string, error: Error): void;
+  /** Called once for each file whose name is not valid UTF-8 (UNREADABLE_NAME), while it stays. */
+  onUnreadable?(path: string): void;
   now?: () => number;
 }
 
@@ -56,13 +58,19 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
   const complete = (s: Seen | undefined, t: number) => s !== undefined && s.size > 0 && t - s.since >= settle;
   /** Still inside the wait for a twin that began when `s` became complete. */
   const waiting = (s: Seen, t: number) => t - (s.since + settle) < cmrWait;
+  let unreadable = new Set<string>();
   while (!options.signal.aborted) {
     const listed: string[] = [];
+    const unreadableNow = new Set<string>();
     for (const dir of dirs) {
-      const files = await listCandidates(dir).catch((error: Error) => {
+      const { files, unreadable: badNames } = await listCandidates(dir).catch((error: Error) => {
         options.onError?.(dir, error);
-        return [];
+        return { files: [], unreadable: [] };
       });
+      for (const path of badNames) {
+        if (!unreadable.has(path)) options.onUnreadable?.(path);
+        unreadableNow.add(path);
+      }
       for (const path of files) {
         if (options.signal.aborted) return;
         const info = await stat(path).catch(() => undefined);
@@ -74,6 +82,7 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
         }
       }
     }
+    unreadable = unreadableNow;
     const present = new Set(listed);
     for (const path of seen.keys()) if (!present.has(path)) seen.delete(path);
 

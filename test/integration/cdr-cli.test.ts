@@ -174,6 +174,36 @@ it('queues nothing in a dry run', async () => {
   expect(await queue.getWaitingCount()).toBe(0);
 });
 
+/** Writes a CDR file named `cdr_Clé_<suffix>` with é as one Latin-1 byte (0xE9): not valid UTF-8. */
+async function writeLatin1Named(into: string, suffix: string): Promise<void> {
+  await writeFile(Buffer.concat([Buffer.from(`${into}/cdr_Cl`), Buffer.from([0xe9]), Buffer.from(suffix)]), renderCdrFile(syntheticRows(3, 98, 960_000)));
+}
+
+it('says which file it cannot open when a name is not UTF-8, ingests the rest, and exits 2', async () => {
+  const drop = await mkdtemp(join(dir, 'names-'));
+  await writeCdrFile(join(drop, 'cdr_ok'), syntheticRows(4, 96, 940_000));
+  await writeLatin1Named(drop, '_01_1');
+  const result = await cli([drop]).done;
+  expect(result.code).toBe(2);
+  const logs = logLines(result.stdout);
+  expect(logs.filter((l) => l.level === 40)).toEqual([
+    expect.objectContaining({ file: join(drop, 'cdr_Cl\ufffd_01_1'), msg: `${join(drop, 'cdr_Cl\ufffd_01_1')}: file name is not valid UTF-8, so it cannot be opened; rename it to ingest it` }),
+  ]);
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, queued: 4, unfinished: 0 });
+});
+
+it('watching, a name that is not UTF-8 is reported once, not on every listing', async () => {
+  const drop = await mkdtemp(join(dir, 'watch-'));
+  await writeLatin1Named(drop, '_02_1');
+  const run = cli([drop, '--watch', '--settle', '100ms', '--interval', '20ms', '--no-cmr']);
+  await writeCdrFile(join(drop, 'cdr_ok'), syntheticRows(2, 99, 970_000));
+  await until(async () => (await queue.getWaitingCount()) >= 2);
+  await new Promise((r) => setTimeout(r, 200)); // about ten more listings
+  run.child.kill('SIGTERM');
+  const logs = logLines((await run.done).stdout);
+  expect(logs.filter((l) => String(l.msg).includes('not valid UTF-8'))).toHaveLength(1);
+});
+
 it('watches a directory, waits for a file written in two writes, and stops on SIGTERM', async () => {
   const drop = await mkdtemp(join(dir, 'watch-'));
   const run = cli([drop, '--watch', '--settle', '400ms', '--interval', '50ms', '--cmr-wait', '200ms']);
