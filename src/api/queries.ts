@@ -3,16 +3,15 @@ import type { CallStatus } from '../model/call';
 import type { Policy } from '../policies/types';
 import { inRunOrder } from '../pipeline/run-order';
 import { decodeCursor, encodeCursor, type CallIndex, type CallRow } from '../store/call-index';
+import { MAX_ENTRY_ID_PART } from '../store/results-feed';
 import { parseDuration, parseTimeBound } from '../util/duration';
 import { formatPath } from '../util/format-path';
 
 const STATUSES: readonly CallStatus[] = ['queued', 'running', 'completed', 'partial', 'failed', 'unmatched'];
-/** Each part of a Redis stream id is an unsigned 64-bit number. */
-const MAX_ID_PART = 2n ** 64n - 1n;
 
 /** Whether `id` is a stream entry id (`<ms>-<seq>`, or `<ms>`), `0` for the start, that Redis takes. */
 export function isFeedEntryId(id: string): boolean {
-  return /^\d{1,20}(-\d{1,20})?$/.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_ID_PART);
+  return /^\d{1,20}(-\d{1,20})?$/.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_ENTRY_ID_PART);
 }
 
 /** The given statuses (repeated or comma-separated), and those that are not one. */

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { decodeOrKeep } from '../util/decode';
 
 /** The console's place: the hash (`#/calls/c-1?x=y`), so the server serves one page. */
 export interface Route {
@@ -9,16 +10,8 @@ export interface Route {
 function current(): Route {
   const hash = location.hash.replace(/^#\/?/, '');
   const [path = '', search = ''] = hash.split('?');
-  return { path: path.split('/').filter(Boolean).map(decodeSegment), params: new URLSearchParams(search) };
-}
-
-/** A malformed escape (a hand-edited address) stays as typed: the screen then says it finds nothing. */
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
+  // A malformed escape (a hand-edited address) stays as typed: the screen then says it finds nothing.
+  return { path: path.split('/').filter(Boolean).map(decodeOrKeep), params: new URLSearchParams(search) };
 }
 
 export function useRoute(): Route {

@@ -1,8 +1,10 @@
 import type { CallRecord, CallStatus } from '../model/call';
 import type { RedisClient } from './call-store';
 
+/** Each part of a stream entry id (`<ms>-<seq>`) is an unsigned 64-bit number. */
+export const MAX_ENTRY_ID_PART = 2n ** 64n - 1n;
 /** The largest stream entry id Redis has. */
-const LAST_ID = '18446744073709551615-18446744073709551615';
+const LAST_ID = `${MAX_ENTRY_ID_PART}-${MAX_ENTRY_ID_PART}`;
 
 /** One entry of the results feed: a call as it was when it reached a final status. */
 export interface FeedEntry {

@@ -1,3 +1,5 @@
+import { decodeOrKeep } from './decode';
+
 export const REDACTED = '[REDACTED]';
 
 /** Header names whose values are always hidden. */
@@ -124,21 +126,22 @@ export function credentialsIn(url: string, headers: Readonly<Record<string, stri
     const space = value.indexOf(' ');
     found.push(space > 0 && AUTH_SCHEME.test(name) ? value.slice(space + 1) : value);
   }
-  if (url.includes('@') && URL.canParse(url)) {
-    const { username, password } = new URL(url);
-    for (const [user, pass] of [[username, password], [safeDecode(username), safeDecode(password)]] as const) {
-      if (pass) found.push(pass, Buffer.from(`${user}:${pass}`).toString('base64'));
-    }
-  }
+  if (url.includes('@')) found.push(...userInfoSecrets(url));
   return found;
 }
 
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
+/**
+ * The password in a URL's user info, as written and decoded, each also as the `Basic` credential
+ * an HTTP client derives from it; none for a URL without one.
+ */
+export function userInfoSecrets(url: string): string[] {
+  if (!URL.canParse(url)) return [];
+  const { username, password } = new URL(url);
+  const found: string[] = [];
+  for (const [user, pass] of [[username, password], [decodeOrKeep(username), decodeOrKeep(password)]] as const) {
+    if (pass) found.push(pass, Buffer.from(`${user}:${pass}`).toString('base64'));
   }
+  return found;
 }
 
 /** defineProperty: a `__proto__` key from parsed JSON must stay a key, not become the copy's prototype. */

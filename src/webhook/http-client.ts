@@ -4,6 +4,7 @@ import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
 import axiosRetry from 'axios-retry';
 import type { TlsOptions } from '../policies/types';
 import { PROXY_URL_VARIABLES } from '../settings';
+import { userInfoSecrets } from '../util/redact';
 
 /**
  * The one axios instance used for every webhook and token request: keep-alive sockets (a new
@@ -50,14 +51,7 @@ function proxyConfigured(env: Readonly<Record<string, string | undefined>>): boo
 
 /** Proxy passwords in the environment: never to be shown in a log line or a result. */
 export function proxySecrets(env: Readonly<Record<string, string | undefined>>): string[] {
-  const secrets: string[] = [];
-  for (const name of PROXY_URL_VARIABLES) {
-    const value = env[name];
-    if (!value || !URL.canParse(value)) continue;
-    const { password } = new URL(value);
-    if (password) secrets.push(password, decodeURIComponent(password));
-  }
-  return secrets;
+  return PROXY_URL_VARIABLES.flatMap((name) => userInfoSecrets(env[name] ?? ''));
 }
 
 const tlsAgents = new WeakMap<AxiosInstance, Map<TlsOptions, https.Agent>>();

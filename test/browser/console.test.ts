@@ -184,6 +184,7 @@ describe('the web console with an API token', () => {
     await page.getByRole('heading', { name: 'Calls' }).waitFor();
     await page.goto(`${h.baseUrl}/#/calls/%E0%A4%A`);
     await page.getByRole('alert').filter({ hasText: 'CALLHOOK_CALL_NOT_FOUND' }).waitFor();
+    await screenshot(page, 'call-malformed-address');
     expect(problems.filter((p) => !p.startsWith('console: Failed to load resource'))).toEqual([]);
   });
 
