@@ -189,6 +189,8 @@ policies:
       'p50 ms': round(median(runs.map((x) => x.latency.p50)), 2),
       'p99 ms': round(median(runs.map((x) => x.latency.p99)), 2),
       'CPU ms/req': round(cpu, 3),
+      // About 1 when the server's one JavaScript thread is the bottleneck: the ratio to the relay is then that of CPU per request.
+      [`cores @${concurrency}`]: round(median(runs.map((x) => x.cores)), 2),
       'req/s per core': round(1000 / cpu, 0),
       [`@${rate}/s p50 ms`]: round(fixed.latency.p50, 2),
       [`@${rate}/s p99 ms`]: round(fixed.latency.p99, 2),
