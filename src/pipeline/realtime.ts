@@ -36,7 +36,11 @@ export async function runRealtime(
   event: CallEvent,
   deps: Omit<RunnerDeps, 'checkpoint'>,
   store: RealtimeStore,
-  options: { postCallFollows?: boolean } = {},
+  options: {
+    postCallFollows?: boolean;
+    /** Called with the apps' results as soon as they ran, before they are stored (CURRI answers then). */
+    onAppsDone?: (answer: RealtimeAnswer) => void;
+  } = {},
 ): Promise<RealtimeAnswer> {
   let policy: Policy | undefined = resolvePolicy(config, event);
   if (!policy || appsOf(policy, REAL_TIME.phases).length === 0) return { call_id: event.call_id, policy: policy?.id ?? null, app_data: {}, stored: true };
@@ -55,6 +59,7 @@ export async function runRealtime(
   };
   await runApps(policy, { event, results: {}, pending: {} }, REAL_TIME, { ...deps, checkpoint: collect });
   const answer: RealtimeAnswer = { call_id: event.call_id, policy: policy.id, app_data, stored: true };
+  options.onAppsDone?.(answer);
   try {
     await store.saveRealtimeResults(event.call_id, policy.id, app_data, claimed, !options.postCallFollows);
   } catch (error) {

@@ -1,0 +1,123 @@
+import type { Redis } from 'ioredis';
+import { answerCurri, type CurriDeps } from '../../src/curri/handler';
+import { createLogger } from '../../src/logger';
+import type { CallEvent } from '../../src/model/call';
+import { parseConfig } from '../../src/policies/load';
+import { CallStore } from '../../src/store/call-store';
+import { ResultsFeed } from '../../src/store/results-feed';
+import { Redactor } from '../../src/util/redact';
+import { closeHttpClient, createHttpClient } from '../../src/webhook/http-client';
+import { OAuthTokenCache } from '../../src/webhook/oauth';
+import { HttpSender } from '../../src/webhook/send';
+import { curriRequest } from '../helpers/cucm';
+import { Receiver } from '../helpers/receiver';
+import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
+
+/** CUCM's answer does not wait for the real-time results to be stored; they are stored, then post-call apps queued, after it. */
+describe('CURRI: what is stored once CUCM has its answer', () => {
+  const prefix = uniquePrefix(__filename);
+  let redis: Redis;
+  let receiver: Receiver;
+  let http: ReturnType<typeof createHttpClient>;
+  let store: CallStore;
+
+  beforeAll(async () => {
+    redis = connectRedis();
+    receiver = await new Receiver().start();
+    receiver.on('/crm', () => ({ status: 200, body: { name: 'Ada' } }));
+    http = createHttpClient();
+    store = new CallStore(redis, prefix, 60_000);
+  });
+  afterAll(async () => {
+    closeHttpClient(http);
+    await receiver.stop();
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  /** The store, with each save of real-time results held until `release()`. */
+  function heldSaves() {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const saving: CurriDeps['store'] = {
+      claimRealtime: (event) => store.claimRealtime(event),
+      saveRealtimeResults: async (...args) => {
+        await released;
+        return store.saveRealtimeResults(...args);
+      },
+    };
+    return { saving, release };
+  }
+
+  function depsFor(yaml: string, saving: CurriDeps['store'], enqueue: CurriDeps['enqueue'] = () => Promise.resolve()): CurriDeps {
+    return {
+      config: parseConfig(yaml),
+      sender: new HttpSender(http, new OAuthTokenCache(http)),
+      redactor: new Redactor([]),
+      store: saving,
+      enqueue,
+      logger: createLogger({ level: 'silent' }),
+      timeoutMs: 2000,
+    };
+  }
+
+  it('answers while the save is still held, and stores the call when the answer is out', async () => {
+    const { saving, release } = heldSaves();
+    const deps = depsFor(`
+policies:
+  - id: default
+    apps:
+      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", retry_count: 0 }
+    curri: { calling_name: "{{ app_data.crm.data.name }}" }
+`, saving);
+    const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
+    expect(answer).toMatchObject({ decision: 'Permit', outcome: 'ok' });
+    expect(answer.xml).toContain('callingname=&quot;Ada&quot;');
+    expect(await store.get(answer.call_id!)).toMatchObject({ status: 'running', app_data: {} });
+
+    const stored = answer.afterAnswer!();
+    release();
+    await stored;
+    expect(await store.get(answer.call_id!)).toMatchObject({ status: 'completed', policy: 'default', app_data: { crm: { status: 'success', data: { name: 'Ada' } } } });
+    const feed = await new ResultsFeed(redis, prefix).read('0', 100);
+    expect(feed.filter((entry) => entry.call.call_id === answer.call_id).map((entry) => entry.call.status)).toEqual(['completed']);
+  });
+
+  it('queues the post-call apps only after the real-time results are stored', async () => {
+    const { saving, release } = heldSaves();
+    const queued: { event: CallEvent; storedResults: string[] }[] = [];
+    const deps = depsFor(`
+policies:
+  - id: default
+    apps:
+      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", retry_count: 0 }
+      - { name: Log, url: "${receiver.url}/log" }
+`, saving, async (event) => {
+      queued.push({ event, storedResults: Object.keys((await store.get(event.call_id))?.app_data ?? {}) });
+    });
+    const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
+    expect(answer).toMatchObject({ decision: 'Permit', outcome: 'ok' });
+    const after = answer.afterAnswer!();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(queued).toEqual([]);
+    release();
+    await after;
+    expect(queued).toEqual([{ event: expect.objectContaining({ call_id: answer.call_id }), storedResults: ['crm'] }]);
+  });
+
+  it('a save that fails is reported after the answer, which was already the policy\'s', async () => {
+    const deps = depsFor(`
+policies:
+  - id: default
+    apps:
+      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", retry_count: 0 }
+    curri: { calling_name: "{{ app_data.crm.data.name }}" }
+`, {
+      claimRealtime: (event) => store.claimRealtime(event),
+      saveRealtimeResults: () => Promise.reject(new Error('OOM command not allowed when used memory > maxmemory')),
+    });
+    const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
+    expect(answer.xml).toContain('callingname=&quot;Ada&quot;');
+    await expect(answer.afterAnswer!()).rejects.toThrow(/could not be stored \(OOM/);
+  });
+});
