@@ -55,9 +55,9 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   });
   // The record is written before the apps are sent, as for /v1/realtime; their results are
   // written while CUCM is answered: the answer does not depend on that write, so a slow Redis
-  // does not delay it. (Measured: writing the record once, after the apps, made each request cost ~25%
-  // more CPU at 50 concurrent, the outgoing requests no longer leaving in batches, though ~20%
-  // less at 1,000/s; npm run bench:curri -- --compare.)
+  // does not delay it. (Measured: writing the record once, after the apps, made each request
+  // cost ~25% more CPU at 50 concurrent, the outgoing requests no longer leaving in batches,
+  // though ~20% less at 1,000/s; npm run bench:curri -- --compare.)
   const postCallFollows = queuesPostCall(policy);
   let appsRan: (answer: RealtimeAnswer) => void = () => undefined;
   const appsDone = new Promise<RealtimeAnswer>((resolve) => (appsRan = resolve));
