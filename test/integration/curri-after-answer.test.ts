@@ -14,7 +14,7 @@ import { Receiver } from '../helpers/receiver';
 import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
 
 /** CUCM's answer does not wait for the real-time results to be stored; they are stored, then post-call apps queued, after it. */
-describe('CURRI: what is stored once CUCM has its answer', () => {
+describe('CURRI: what is stored and queued once CUCM has its answer', () => {
   const prefix = uniquePrefix(__filename);
   let redis: Redis;
   let receiver: Receiver;
@@ -49,6 +49,16 @@ describe('CURRI: what is stored once CUCM has its answer', () => {
     return { saving, release };
   }
 
+  /** One real-time CRM lookup that names the caller, and optionally a post-call app after it. */
+  const lookupPolicy = (withPostCallApp = false) => `
+policies:
+  - id: default
+    apps:
+      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", retry_count: 0 }${withPostCallApp ? `
+      - { name: Log, url: "${receiver.url}/log" }` : ''}
+    curri: { calling_name: "{{ app_data.crm.data.name }}" }
+`;
+
   function depsFor(yaml: string, saving: CurriDeps['store'], enqueue: CurriDeps['enqueue'] = () => Promise.resolve()): CurriDeps {
     return {
       config: parseConfig(yaml),
@@ -63,13 +73,7 @@ describe('CURRI: what is stored once CUCM has its answer', () => {
 
   it('answers while the save is still held, and stores the call when the answer is out', async () => {
     const { saving, release } = heldSaves();
-    const deps = depsFor(`
-policies:
-  - id: default
-    apps:
-      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", retry_count: 0 }
-    curri: { calling_name: "{{ app_data.crm.data.name }}" }
-`, saving);
+    const deps = depsFor(lookupPolicy(), saving);
     const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
     expect(answer).toMatchObject({ decision: 'Permit', outcome: 'ok' });
     expect(answer.xml).toContain('callingname=&quot;Ada&quot;');
@@ -86,13 +90,7 @@ policies:
   it('queues the post-call apps only after the real-time results are stored', async () => {
     const { saving, release } = heldSaves();
     const queued: { event: CallEvent; storedResults: string[] }[] = [];
-    const deps = depsFor(`
-policies:
-  - id: default
-    apps:
-      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", retry_count: 0 }
-      - { name: Log, url: "${receiver.url}/log" }
-`, saving, async (event) => {
+    const deps = depsFor(lookupPolicy(true), saving, async (event) => {
       queued.push({ event, storedResults: Object.keys((await store.get(event.call_id))?.app_data ?? {}) });
     });
     const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
@@ -106,18 +104,23 @@ policies:
   });
 
   it('a save that fails is reported after the answer, which was already the policy\'s', async () => {
-    const deps = depsFor(`
-policies:
-  - id: default
-    apps:
-      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", retry_count: 0 }
-    curri: { calling_name: "{{ app_data.crm.data.name }}" }
-`, {
+    const deps = depsFor(lookupPolicy(), {
       claimRealtime: (event) => store.claimRealtime(event),
       saveRealtimeResults: () => Promise.reject(new Error('OOM command not allowed when used memory > maxmemory')),
     });
     const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
     expect(answer.xml).toContain('callingname=&quot;Ada&quot;');
     await expect(answer.afterAnswer!()).rejects.toThrow(/could not be stored \(OOM/);
+  });
+
+  it('post-call apps that cannot be queued: the call ends with its real-time outcome, once in the feed, rather than staying running', async () => {
+    const deps = depsFor(lookupPolicy(true), store, () => Promise.reject(new Error('the queue refused the job')));
+    const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
+    expect(answer).toMatchObject({ decision: 'Permit', outcome: 'ok' });
+    expect(answer.xml).toContain('callingname=&quot;Ada&quot;');
+    await expect(answer.afterAnswer!()).rejects.toThrow('the queue refused the job');
+    expect(await store.get(answer.call_id!)).toMatchObject({ status: 'completed', app_data: { crm: { status: 'success' } } });
+    const feed = await new ResultsFeed(redis, prefix).read('0', 100);
+    expect(feed.filter((entry) => entry.call.call_id === answer.call_id).map((entry) => entry.call.status)).toEqual(['completed']);
   });
 });
