@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { createLogger } from '../../src/logger';
 import { startHarness } from '../helpers/harness';
 import { cixmlAttribute, CucmClient, curriRequest, readCurriAnswer } from '../helpers/cucm';
@@ -20,6 +21,7 @@ describe('CURRI: CUCM asks, real-time apps run, the policy decides', () => {
       if (number === '5550002') return { status: 200, body: { name: 'Spam Caller', blocked: true } };
       if (number === '5550003') return { status: 200, body: { name: 'Night', route_to: '+1 (555) 999-0000' } };
       if (number === '5550004') return { hang: true };
+      if (number === '5550005') return { status: 200, body: { name: 'Late' }, delayMs: 150 };
       return { status: 404, body: { error: 'unknown' } };
     });
     h = await startHarness(__filename, `
@@ -132,6 +134,19 @@ policies:
     const record = await h.waitForCall(callId);
     expect(record.app_data.crm).toMatchObject({ status: 'success' });
     expect(record.event).toMatchObject({ calling_number: '5550001', called_number: '2000', trigger_point_type: 'directorynumber', transformed_called_number: '2000' });
+  });
+
+  it('queues the post-call apps even when CUCM goes away before its answer (the call still happens)', async () => {
+    const request = http.request(`${h.baseUrl}/curri?api_key=${TOKEN}`, { method: 'POST', headers: { 'content-type': 'text/xml' } });
+    request.on('error', () => undefined);
+    request.end(curriRequest({ calling: '5550005', called: '2000', device: 'SEP0000000GONE' }));
+    await new Promise((resolve) => setTimeout(resolve, 40)); // the CRM answers after 150 ms
+    request.destroy();
+    const ours = () => receiver.to('/log').filter((r) => (r.json as { device: string }).device === 'SEP0000000GONE');
+    for (let i = 0; i < 200 && ours().length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(ours().map((r) => r.json)).toEqual([{ trigger: 'translationpattern', device: 'SEP0000000GONE', name: 'Late' }]);
+    const record = await h.waitForCall(String(ours()[0]!.headers['idempotency-key']).replace(/\.log$/, ''));
+    expect(record).toMatchObject({ status: 'completed', app_data: { crm: { status: 'success' }, log: { status: 'success' } } });
   });
 
   it('a call whose post-call apps follow has one feed entry, its final status counting the real-time app that failed', async () => {

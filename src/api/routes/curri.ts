@@ -35,13 +35,15 @@ export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDe
     scope.head('/curri', { config }, (_request, reply) => reply.code(200).type('text/xml; charset=utf-8').send());
     scope.post('/curri', { config, bodyLimit: CURRI_BODY_BYTES }, async (request, reply) => {
       const startedAt = Date.now();
+      // 'close': the answer is written, or CUCM went away first (it then applies its failure
+      // treatment, and the call still happens). Listened for from the start, as it may come first.
+      const answered = new Promise<void>((resolve) => reply.raw.once('close', resolve));
       const answer = await answerCurri(typeof request.body === 'string' ? request.body : '', startedAt, deps.curri);
       deps.metrics?.curriAnswered(answer.decision, answer.outcome, Date.now() - startedAt);
       if (answer.afterAnswer) {
-        const queue = answer.afterAnswer;
-        reply.raw.once('finish', () => {
-          queue().catch((error: unknown) => deps.curri.logger.warn({ call_id: answer.call_id, err: (error as Error).message }, 'curri: could not store the call or queue its post-call apps'));
-        });
+        answered
+          .then(answer.afterAnswer)
+          .catch((error: unknown) => deps.curri.logger.warn({ call_id: answer.call_id, err: (error as Error).message }, 'curri: could not store the call or queue its post-call apps'));
       }
       return reply.type('text/xml; charset=utf-8').send(answer.xml);
     });
