@@ -119,7 +119,6 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
     store: runtime.store,
     index: runtime.index,
     feed: runtime.feed,
-    blockingRedis: runtime.blockingRedis,
     replayer: runtime.replayer,
     logger,
     apiToken: settings.apiToken,
@@ -143,8 +142,12 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
     },
   });
   await api.listen({ host: settings.host, port: settings.port });
-  // The API stops first, so no new call arrives while the worker drains.
-  closers.unshift(() => api.close());
+  // The API stops first, so no new call arrives while the worker drains; long polls end (empty)
+  // instead of holding the close for up to their whole wait.
+  closers.unshift(() => {
+    runtime.feed.close();
+    return api.close();
+  });
   const address = api.server.address();
   logger.info({ url: `http://${settings.host}:${typeof address === 'object' && address ? address.port : settings.port}` }, 'api listening');
   return api;

@@ -92,6 +92,12 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     if (state === 'open') logger.warn({ destination, failures, open_until: new Date(openUntil ?? 0).toISOString() }, 'circuit opened: calls to this destination wait');
     else logger.info({ destination }, 'circuit closed: the destination answers again');
   });
+  const blockingRedis = () => {
+    const client = connectRedis(settings.redisUrl);
+    client.on('error', (error: Error) => logger.debug({ err: error.message }, 'blocking redis connection error'));
+    return client;
+  };
+  const feed = new ResultsFeed(storeRedis, settings.prefix, blockingRedis);
   return {
     gate,
     settings,
@@ -100,19 +106,16 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     redis,
     store,
     index: new CallIndex(storeRedis, settings.prefix),
-    feed: new ResultsFeed(storeRedis, settings.prefix),
+    feed,
     queue,
     producer: new CallProducer(queue, store, (results) => metrics.enqueued(results)),
     sender: new HttpSender(http, new OAuthTokenCache(http, Date.now, undefined, (ok) => metrics.tokenFetched(ok))),
     redactor: new Redactor([...config.secrets, ...proxySecrets(settings.proxyEnv)]),
     metrics,
     replayer: new Replayer(queue, store, config, settings.prefix),
-    blockingRedis: () => {
-      const client = connectRedis(settings.redisUrl);
-      client.on('error', (error: Error) => logger.debug({ err: error.message }, 'blocking redis connection error'));
-      return client;
-    },
+    blockingRedis,
     async close() {
+      feed.close();
       await queue.close();
       closeHttpClient(http);
       for (const client of [redis, storeRedis]) await client.quit().catch(() => client.disconnect());

@@ -64,7 +64,7 @@ export function registerResults(program: Command): void {
 async function readFrom(runtime: Runtime, after: string, follow: boolean, print: (entry: FeedEntry) => Promise<void>, stop: AbortSignal): Promise<void> {
   let position = after;
   while (!stop.aborted) {
-    const entries = await runtime.feed.read(position, 500, follow ? { ms: BLOCK_MS, connect: runtime.blockingRedis } : undefined);
+    const entries = await runtime.feed.read(position, 500, follow ? { ms: BLOCK_MS, signal: stop } : undefined);
     if (entries.length === 0 && !follow) return;
     for (const entry of entries) await print(entry);
     position = entries.at(-1)?.id ?? position;

@@ -38,8 +38,6 @@ export interface ApiDeps {
   store: CallStore;
   index: CallIndex;
   feed: ResultsFeed;
-  /** A Redis connection of its own, for a long poll of the results feed. */
-  blockingRedis(): RedisClient;
   replayer: Replayer;
   logger: Logger;
   /** When set, every route but the public ones needs `Authorization: Bearer <token>`. */

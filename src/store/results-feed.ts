@@ -1,5 +1,6 @@
 import type { CallRecord, CallStatus } from '../model/call';
 import type { RedisClient } from './call-store';
+import { FeedWaiter } from './feed-waiter';
 
 /** Each part of a stream entry id (`<ms>-<seq>`) is an unsigned 64-bit number. */
 export const MAX_ENTRY_ID_PART = 2n ** 64n - 1n;
@@ -24,31 +25,38 @@ type RawEntries = [string, string[]][];
  */
 export class ResultsFeed {
   readonly key: string;
+  /** Long polls (`read` with `wait`); undefined without a way to open a blocking connection. */
+  readonly waiter: FeedWaiter | undefined;
 
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
+    /** Opens the one connection the long polls of this process share (XREAD BLOCK holds it). */
+    connectBlocking?: () => RedisClient,
   ) {
     this.key = `${prefix}:results`;
+    this.waiter = connectBlocking && new FeedWaiter(redis, this.key, connectBlocking);
   }
 
   /**
    * Entries after `after` (exclusive; `0` for the oldest kept), at most `limit`. With `wait`,
-   * waits up to `wait.ms` for one when there are none, on a connection of its own (XREAD BLOCK
-   * holds it), closed after.
+   * waits up to `wait.ms` for one when there are none, or until `wait.signal` aborts.
    */
-  async read(after: string, limit: number, wait?: { ms: number; connect: () => RedisClient }): Promise<FeedEntry[]> {
+  async read(after: string, limit: number, wait?: { ms: number; signal?: AbortSignal }): Promise<FeedEntry[]> {
     // Nothing can follow the largest id, and Redis refuses it as an exclusive start.
     if (after === LAST_ID) return [];
-    const now = parseEntries(await this.redis.xrange(this.key, `(${after}`, '+', 'COUNT', limit));
-    if (now.length > 0 || !wait || wait.ms <= 0) return now;
-    const blocking = wait.connect();
-    try {
-      const answer = (await blocking.xread('COUNT', limit, 'BLOCK', wait.ms, 'STREAMS', this.key, after)) as [string, RawEntries][] | null;
-      return parseEntries(answer?.[0]?.[1] ?? []);
-    } finally {
-      blocking.disconnect();
+    const deadline = Date.now() + (wait?.ms ?? 0);
+    for (;;) {
+      const entries = parseEntries(await this.redis.xrange(this.key, `(${after}`, '+', 'COUNT', limit));
+      const left = deadline - Date.now();
+      if (entries.length > 0 || !this.waiter || left <= 0) return entries;
+      if (!(await this.waiter.until(after, left, wait?.signal))) return [];
     }
+  }
+
+  /** Ends the long polls in progress and closes their connection. */
+  close(): void {
+    this.waiter?.close();
   }
 
   /** Creates the consumer group at `start` (an entry id, `0` for the oldest kept) unless it exists. */

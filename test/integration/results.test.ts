@@ -192,6 +192,24 @@ policies:
     expect((await h.request('GET', '/v1/results?wait=2m')).status).toBe(400);
   });
 
+  it('long polls wait together, and a client that goes away ends its wait', async () => {
+    const waiter = h.runtime.feed.waiter!;
+    const after = (await h.request('GET', '/v1/results?after=0&limit=500')).body.next_after as string;
+    const leaving = Array.from({ length: 30 }, () =>
+      fetch(`${h.baseUrl}/v1/results?after=${after}&wait=20s`, { signal: AbortSignal.timeout(200) }).catch((error: Error) => error.name),
+    );
+    const staying = Array.from({ length: 5 }, () => h.request('GET', `/v1/results?after=${after}&wait=20s`));
+    await sleep(100);
+    expect(waiter.size).toBe(35);
+    expect(await Promise.all(leaving)).toEqual(leaving.map(() => 'TimeoutError'));
+    await sleep(100);
+    expect(waiter.size).toBe(5);
+    const late = makeEvent({ called_number: '1008' });
+    await h.post(late);
+    for (const answer of await Promise.all(staying)) expect(answer.body.entries.map((e: { call: { call_id: string } }) => e.call.call_id)).toEqual([late.call_id]);
+    expect(waiter.size).toBe(0);
+  });
+
   it('a replay\'s new final status and a real-time-only call are in the feed too', async () => {
     const after = (await h.request('GET', '/v1/results?after=0&limit=500')).body.next_after as string;
     receiver.sequence('/missing', [{ status: 404 }, { status: 200 }]);

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { CallhookConfig } from '../../policies/types';
 import { presentCall } from '../../pipeline/run-order';
-import type { RedisClient } from '../../store/call-store';
 import type { ResultsFeed } from '../../store/results-feed';
 import { problem } from '../problem';
 import { feedQuery, parseQuery } from '../queries';
@@ -9,8 +8,6 @@ import { feedQuery, parseQuery } from '../queries';
 export interface ResultsDeps {
   config: CallhookConfig;
   feed: ResultsFeed;
-  /** A Redis connection of its own for one long poll (XREAD BLOCK holds it); closed after. */
-  blockingRedis(): RedisClient;
 }
 
 /**
@@ -23,7 +20,10 @@ export function registerResultRoutes(app: FastifyInstance, deps: ResultsDeps): v
     const query = parseQuery(feedQuery, request.query);
     if (!query.ok) return problem(reply, 'CALLHOOK_BAD_REQUEST', 'invalid results query', query.problems);
     const { after, limit, wait } = query.value;
-    const entries = await deps.feed.read(after, limit, { ms: wait, connect: deps.blockingRedis });
+    // A client that goes away ends its wait.
+    const gone = new AbortController();
+    reply.raw.once('close', () => gone.abort());
+    const entries = await deps.feed.read(after, limit, { ms: wait, signal: gone.signal });
     return {
       entries: entries.map((entry) => ({ id: entry.id, call: presentCall(entry.call, deps.config.byId) })),
       next_after: entries.at(-1)?.id ?? after,
