@@ -7,7 +7,9 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 export function parseDuration(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
   if (typeof value !== 'string') return undefined;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(value);
+  // Trimmed first: blanks on both sides of an optional unit made the pattern backtrack
+  // quadratically (`1` + 16,000 spaces + `x` in a query took 0.4 s of the event loop).
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(value.trim());
   if (!match) return undefined;
   const unit = (match[2] ?? 'ms').toLowerCase();
   return Math.round(Number(match[1]) * (UNIT_MS[unit] ?? 1));
