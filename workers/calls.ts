@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { listCalls, listQuery, parseQuery } from '../src/api/queries';
 import type { CallRow } from '../src/store/call-index';
+import { printable } from '../src/util/terminal';
 import { fail, repeatable, withRuntime } from './cli-support';
 
 interface CallsOptions {
@@ -49,7 +50,7 @@ function table(calls: CallRow[]): string {
   const rows = [['call', 'status', 'policy', 'from → to', 'finished', 'apps']];
   for (const c of calls) {
     const apps = Object.entries(c.apps).map(([slug, status]) => `${slug}:${status}`).join(' ');
-    rows.push([c.call_id, c.status, c.policy ?? '-', `${c.calling_number} → ${c.called_number}`, c.finished_at ?? '-', apps]);
+    rows.push([c.call_id, c.status, c.policy ?? '-', printable(`${c.calling_number} → ${c.called_number}`), c.finished_at ?? '-', apps]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';

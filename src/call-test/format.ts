@@ -1,6 +1,7 @@
+import { printable } from '../util/terminal';
 import type { CallTestReport } from './run';
 
-/** Call Test as readable text: per app, the request, the response, the result and the unresolved variables. */
+/** Call Test as readable text for a terminal: per app, the request, the response, the result and the unresolved variables. */
 export function formatCallTest(report: CallTestReport): string {
   const lines: string[] = [];
   const { event } = report;
@@ -27,7 +28,8 @@ export function formatCallTest(report: CallTestReport): string {
   }
   const failed = report.apps.filter((a) => a.result.status === 'failed').length;
   lines.push('', failed === 0 ? `OK: ${report.apps.length} app(s), none failed` : `FAILED: ${failed} of ${report.apps.length} app(s) failed`);
-  return `${lines.join('\n')}\n`;
+  // Event fields and receivers' answers are untrusted: nothing in them reaches the terminal as a control.
+  return `${lines.map(printable).join('\n')}\n`;
 }
 
 function truncate(text: string, max: number): string {

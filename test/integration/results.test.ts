@@ -236,7 +236,8 @@ policies:
     const tag = `c${Date.now()}`;
     const hostile = makeEvent({ call_id: `${tag}-x`, called_number: '3005', calling_number: '=HYPERLINK("http://evil.example","x")' });
     const plain = makeEvent({ call_id: `${tag}-y`, called_number: '1005', calling_number: '+1 (555) 010-0199' });
-    await run([hostile, plain]);
+    const escapes = makeEvent({ call_id: `${tag}-z`, called_number: '1077', calling_number: '\u001b]0;PWNED\u0007\u001b[2J\u202e5551' });
+    await run([hostile, plain, escapes]);
     const env = { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath };
     const cli = async (args: string[]) => {
       const child = spawnCli(args, env);
@@ -246,6 +247,11 @@ policies:
     const table = await cli(['calls', '--number', '+1 (555) 010-0199']);
     expect(table.code).toBe(0);
     expect(table.output).toMatch(new RegExp(`${tag}-y\\s+completed\\s+sales\\s+\\+1 \\(555\\) 010-0199 → 1005 .* crm:success`));
+    // A number is caller-controlled: it reaches the terminal as text, never as a control sequence.
+    const shown = (await cli(['calls', '--number', '1077'])).output;
+    expect(shown).toContain(`${tag}-z`);
+    expect(shown).toContain('\\u001b]0;PWNED\\u0007\\u001b[2J\\u202e5551 → 1077');
+    expect(shown).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u202e]/);
     const json = JSON.parse((await cli(['calls', '--status', 'failed', '--json', '--limit', '500'])).output) as { calls: { call_id: string }[] };
     expect(json.calls.map((c) => c.call_id)).toContain(`${tag}-x`);
     expect((await cli(['calls', '--status', 'nope'])).output).toMatch(/--status: "nope": use queued/);
