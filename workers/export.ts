@@ -1,4 +1,5 @@
-import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { splitStatuses, unknownStatusesProblem } from '../src/api/queries';
@@ -36,7 +37,7 @@ export function registerExport(program: Command): void {
       const { statuses, unknown } = splitStatuses(opts.status);
       if (unknown.length > 0) fail(`--status: ${unknownStatusesProblem(unknown)}`);
       await withRuntime(opts.config, async (runtime) => {
-        const out = opts.out ? createWriteStream(opts.out) : process.stdout;
+        const out = opts.out ? await openFile(opts.out) : process.stdout;
         const { calls } = await exportCalls(runtime.redis, runtime.settings.prefix, runtime.store, {
           sinceMs,
           untilMs,
@@ -52,4 +53,17 @@ export function registerExport(program: Command): void {
         process.stderr.write(`${calls} call(s) exported\n`);
       });
     });
+}
+
+/** The `--out` file, open; or exit 1 saying why it cannot be (a missing directory, no permission). */
+async function openFile(path: string): Promise<WriteStream> {
+  const file = createWriteStream(path);
+  try {
+    await once(file, 'open');
+  } catch (error) {
+    fail(`--out ${path}: ${(error as Error).message}`);
+  }
+  // A later write error (disk full) fails the export's next write, or `finished` at its end.
+  file.on('error', () => undefined);
+  return file;
 }

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { CallRecord, CallStatus } from '../model/call';
 import type { CallStore, RedisClient } from '../store/call-store';
@@ -24,7 +25,13 @@ const CHUNK = 500;
  * waiting for the output to drain. Reads the `all` index by last change, so no key scan.
  */
 export async function exportCalls(redis: RedisClient, prefix: string, store: CallStore, options: ExportOptions): Promise<{ calls: number }> {
-  const write = (text: string) => (options.out.write(text) ? Promise.resolve() : new Promise<void>((resolve) => options.out.once('drain', resolve)));
+  const { out } = options;
+  // A failed output (disk full, a closed pipe) ends the export with its error instead of a wait
+  // for a `drain` that never comes.
+  const write = async (text: string) => {
+    if (out.destroyed) throw out.errored ?? new Error('the output was closed');
+    if (!out.write(text)) await once(out, 'drain');
+  };
   const index = `${prefix}:idx:all`;
   const max = String(options.untilMs ?? Date.now());
   let min = String(options.sinceMs);

@@ -273,6 +273,9 @@ policies:
     expect(csv[0]).toBe('call_id,policy,status,calling_number,called_number,created_at,finished_at,app,app_status,http_status,attempts,duration_ms,error_code,error_message,message');
     expect(csv.find((l) => l.startsWith(`${tag}-x,`))).toMatch(new RegExp(`^${tag}-x,broken,failed,"'=HYPERLINK\\(""http://evil.example"",""x""\\)",3005,.*,ticket,failed,404,1,\\d+,CALLHOOK_HTTP_STATUS,HTTP 404,HTTP 404$`));
     expect(csv.find((l) => l.startsWith(`${tag}-y,`))).toMatch(/,\+1 \(555\) 010-0199,1005,/); // a phone number is not a formula
+    // An output that cannot be written is an error message, not a stack trace or a hang.
+    expect(await cli(['export', '--since', '1h', '--out', join(dir, 'missing', 'calls.csv')])).toEqual({ code: 1, output: expect.stringMatching(/^callhook: --out \S+missing\/calls\.csv: ENOENT: no such file or directory/) });
+    expect(await cli(['export', '--since', '1h', '--format', 'csv', '--out', '/dev/full'])).toEqual({ code: 1, output: expect.stringMatching(/^callhook: ENOSPC: no space left on device/) });
     const ndjson = await cli(['export', '--since', '1h', '--status', 'completed']);
     const exported = ndjson.output.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { call_id: string; status: string });
     expect(exported.every((c) => c.status === 'completed')).toBe(true);
