@@ -34,7 +34,7 @@ export function registerResults(program: Command): void {
     .option('--after <id>', 'start after this entry id (0: the oldest kept)', '0')
     .option('--status <status>', 'only these final statuses (repeatable, or comma-separated)', repeatable, [])
     .option('--group <name>', 'read as a member of this consumer group (created at --after if new)')
-    .option('--consumer <name>', 'this consumer\'s name in the group', `${hostname()}-${process.pid}`)
+    .option('--consumer <name>', 'this consumer\'s name in the group (default: <host>-<pid>, which leaves the group on exit when it holds nothing pending)')
     .option('--claim-idle <duration>', 'with --group: take over entries another consumer left unacknowledged this long', '30s')
     .option('--config <file>', 'policies file')
     .action(async (opts: ResultsOptions) => {
@@ -55,7 +55,7 @@ export function registerResults(program: Command): void {
           const line = `${JSON.stringify({ id: entry.id, call: presentCall(entry.call, runtime.config.byId) })}\n`;
           await new Promise<void>((resolve, reject) => process.stdout.write(line, (error) => (error ? reject(error) : resolve())));
         };
-        if (opts.group) await readAsGroup(runtime, opts.group, opts.consumer ?? '', { ...opts, claimIdleMs }, print, stop.signal);
+        if (opts.group) await readAsGroup(runtime, opts.group, opts.consumer, { ...opts, claimIdleMs }, print, stop.signal);
         else await readFrom(runtime, opts.after, !!opts.follow, print, stop.signal);
       });
     });
@@ -75,11 +75,13 @@ async function readFrom(runtime: Runtime, after: string, follow: boolean, print:
 async function readAsGroup(
   runtime: Runtime,
   group: string,
-  consumer: string,
+  named: string | undefined,
   opts: ResultsOptions & { claimIdleMs: number },
   print: (entry: FeedEntry) => Promise<void>,
   stop: AbortSignal,
 ): Promise<void> {
+  // A name made for this run only would otherwise stay in the group after it (one per run of a cron job).
+  const consumer = named ?? `${hostname()}-${process.pid}`;
   await runtime.feed.ensureGroup(group, opts.after);
   const blocking = runtime.blockingRedis();
   try {
@@ -97,5 +99,6 @@ async function readAsGroup(
     }
   } finally {
     blocking.disconnect();
+    if (named === undefined) await runtime.feed.leaveGroup(group, consumer).catch(() => false);
   }
 }

@@ -89,6 +89,14 @@ export class ResultsFeed {
     return claimed;
   }
 
+  /** Removes `consumer` from `group`, unless it holds entries still pending (they would go with it). */
+  async leaveGroup(group: string, consumer: string): Promise<boolean> {
+    const pending = (await this.redis.xpending(this.key, group, '-', '+', 1, consumer)) as unknown[];
+    if (pending.length > 0) return false;
+    await this.redis.xgroup('DELCONSUMER', this.key, group, consumer);
+    return true;
+  }
+
   async ack(group: string, ids: readonly string[]): Promise<void> {
     if (ids.length > 0) await this.redis.xack(this.key, group, ...ids);
   }

@@ -262,6 +262,19 @@ policies:
     }
     expect((await cli(['results', '--after', '18446744073709551616-0'])).output).toMatch(/--after 18446744073709551616-0: expected a feed entry id/);
 
+    // A consumer named for one run leaves the group when it ends; a named one stays.
+    for (const args of [['--consumer', 'nightly'], [], []]) expect((await cli(['results', '--group', 'cron', ...args])).code).toBe(0);
+    const { redis } = h.runtime;
+    const key = h.runtime.feed.key;
+    expect(((await redis.xinfo('CONSUMERS', key, 'cron')) as unknown[][]).map((c) => c[1])).toEqual(['nightly']);
+    // One with entries still pending is kept: they would be lost with it.
+    await redis.xgroup('SETID', key, 'cron', '0');
+    await redis.xreadgroup('GROUP', 'cron', 'held', 'COUNT', 1, 'STREAMS', key, '>');
+    expect(await h.runtime.feed.leaveGroup('cron', 'held')).toBe(false);
+    const pending = (await redis.xpending(key, 'cron', '-', '+', 10, 'held')) as [string][];
+    await h.runtime.feed.ack('cron', pending.map(([id]) => id));
+    expect(await h.runtime.feed.leaveGroup('cron', 'held')).toBe(true);
+
     const results = await cli(['results', '--status', 'failed']);
     const lines = results.output.trim().split('\n').map((l) => JSON.parse(l) as { id: string; call: { call_id: string; status: string } });
     expect(lines.every((l) => l.call.status === 'failed')).toBe(true);
