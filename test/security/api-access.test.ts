@@ -1,3 +1,4 @@
+import { sameSecret } from '../../src/api/guard';
 import { startHarness } from '../helpers/harness';
 import { openSocket, rawRequest } from '../helpers/raw-http';
 import { Receiver } from '../helpers/receiver';
@@ -85,6 +86,13 @@ policies:
   it('a token set means any Host is served (the token protects it)', async () => {
     const answer = await rawRequest(h.baseUrl, 'GET', '/healthz', { headers: { host: 'callhook.internal.example:8080' } });
     expect(answer.status).toBe(200);
+  });
+});
+
+describe('the token comparison', () => {
+  it('is equal only for the exact token, whatever the length presented', () => {
+    expect(sameSecret(TOKEN, TOKEN)).toBe(true);
+    for (const given of [undefined, '', TOKEN.slice(0, -1), `${TOKEN}0`, TOKEN.toUpperCase(), `${TOKEN.slice(0, -1)}5`]) expect(sameSecret(given, TOKEN)).toBe(false);
   });
 });
 
