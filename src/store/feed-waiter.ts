@@ -5,7 +5,8 @@ const FOLLOW_BLOCK_MS = 5_000;
 
 interface Waiter {
   after: string;
-  done(woken: boolean): void;
+  /** With the id of an entry after `after`, or undefined (timed out, client gone, closed). */
+  done(newer: string | undefined): void;
   fail(error: unknown): void;
 }
 
@@ -38,16 +39,16 @@ export class FeedWaiter {
   }
 
   /**
-   * Resolves true once the feed holds an entry after `after` (call it after a read found none),
-   * false after `ms` or when `signal` aborts (the client went away). Rejects when the follower's
-   * Redis read fails.
+   * Resolves with the id of an entry after `after` once the feed holds one (call it after a read
+   * found none), undefined after `ms` or when `signal` aborts (the client went away). Rejects
+   * when the follower's Redis read fails.
    */
-  until(after: string, ms: number, signal?: AbortSignal): Promise<boolean> {
-    if (signal?.aborted || this.closed) return Promise.resolve(false);
-    if (this.newest !== undefined && compareEntryIds(after, this.newest) < 0) return Promise.resolve(true);
-    return new Promise<boolean>((resolve, reject) => {
-      const timer = setTimeout(() => waiter.done(false), ms);
-      const abort = () => waiter.done(false);
+  until(after: string, ms: number, signal?: AbortSignal): Promise<string | undefined> {
+    if (signal?.aborted || this.closed) return Promise.resolve(undefined);
+    if (this.newest !== undefined && compareEntryIds(after, this.newest) < 0) return Promise.resolve(this.newest);
+    return new Promise<string | undefined>((resolve, reject) => {
+      const timer = setTimeout(() => waiter.done(undefined), ms);
+      const abort = () => waiter.done(undefined);
       const leave = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', abort);
@@ -55,8 +56,8 @@ export class FeedWaiter {
       };
       const waiter: Waiter = {
         after,
-        done: (woken) => {
-          if (leave()) resolve(woken);
+        done: (newer) => {
+          if (leave()) resolve(newer);
         },
         fail: (error) => {
           if (leave()) reject(error);
@@ -68,10 +69,10 @@ export class FeedWaiter {
     });
   }
 
-  /** Ends every wait (false), and any later one at once, and closes the blocking connection. */
+  /** Ends every wait (undefined), and any later one at once, and closes the blocking connection. */
   close(): void {
     this.closed = true;
-    for (const waiter of this.waiters) waiter.done(false);
+    for (const waiter of this.waiters) waiter.done(undefined);
     this.blocking?.disconnect();
     this.blocking = undefined;
   }
@@ -100,7 +101,7 @@ export class FeedWaiter {
   /** The feed holds `id`: wake every waiter positioned before it. */
   private seen(id: string): void {
     this.newest = id;
-    for (const waiter of this.waiters) if (compareEntryIds(waiter.after, id) < 0) waiter.done(true);
+    for (const waiter of this.waiters) if (compareEntryIds(waiter.after, id) < 0) waiter.done(id);
   }
 }
 

@@ -46,11 +46,16 @@ export class ResultsFeed {
     // Nothing can follow the largest id, and Redis refuses it as an exclusive start.
     if (after === LAST_ID) return [];
     const deadline = Date.now() + (wait?.ms ?? 0);
+    let from = after;
     for (;;) {
       const entries = parseEntries(await this.redis.xrange(this.key, `(${after}`, '+', 'COUNT', limit));
       const left = deadline - Date.now();
       if (entries.length > 0 || !this.waiter || left <= 0) return entries;
-      if (!(await this.waiter.until(after, left, wait?.signal))) return [];
+      const newer = await this.waiter.until(from, left, wait?.signal);
+      if (newer === undefined) return [];
+      // Read again. Should the entries that woke it be gone already (trimmed, the stream
+      // deleted), wait past them rather than be woken by them again.
+      from = newer;
     }
   }
 

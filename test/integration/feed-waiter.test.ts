@@ -80,6 +80,24 @@ describe('long polls on the results feed', () => {
     retried.close();
   });
 
+  it('a stream deleted under a waiting follower: a wait neither spins nor misses the next entry', async () => {
+    const own = new ResultsFeed(redis, `${prefix}-gone`, connectRedis);
+    await redis.xadd(own.key, '*', 'call', '{}');
+    const keeper = own.read((await redis.xrevrange(own.key, '+', '-', 'COUNT', 1))[0]![0], 10, { ms: 5_000 }); // the follower now knows the newest id
+    await sleep(50);
+    await redis.del(own.key);
+    const reads = jest.spyOn(redis, 'xrange');
+    const waiting = own.read('0', 10, { ms: 5_000 });
+    await sleep(300);
+    const id = (await redis.xadd(own.key, '*', 'call', JSON.stringify({ call_id: 'after-delete' })))!;
+    expect((await waiting).map((e) => e.id)).toEqual([id]);
+    expect((await keeper).map((e) => e.id)).toEqual([id]);
+    expect(reads.mock.calls.length).toBeLessThanOrEqual(5);
+    reads.mockRestore();
+    own.close();
+    await redis.del(own.key);
+  });
+
   it('closing ends the waits in progress, and any later one at once', async () => {
     const closing = new ResultsFeed(redis, prefix, connectRedis);
     const newest = await append('f');
