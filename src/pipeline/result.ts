@@ -13,14 +13,21 @@ export function skippedResult(message: string, unresolved: string[] = []): AppRe
 }
 
 /**
- * The `skipped` result for an app that must not run: an earlier app stopped the policy, or its
- * `when` renders false. Undefined when the app should run.
+ * The result of an app that must not run: `skipped` when an earlier app stopped the policy or its
+ * `when` renders false, `failed` when its `when` cannot be rendered. Undefined when it should run.
  */
 export function skipResult(app: WebhookApp, scope: TemplateScope, stoppedBy: string | undefined): AppResult | undefined {
   if (stoppedBy) return skippedResult(`not run: ${stoppedBy} failed and has on_failure: stop`);
   if (!app.when) return undefined;
   const unresolved = new Set<string>();
-  return isTruthy(app.when.render(scope, unresolved)) ? undefined : skippedResult('`when` was false', [...unresolved]);
+  let when: string;
+  try {
+    when = app.when.render(scope, unresolved);
+  } catch (error) {
+    const message = `\`when\` could not be rendered: ${(error as Error).message}`;
+    return { ...skippedResult(message, [...unresolved]), status: 'failed', error: { code: 'CALLHOOK_TEMPLATE_RENDER', message } };
+  }
+  return isTruthy(when) ? undefined : skippedResult('`when` was false', [...unresolved]);
 }
 
 /** Turns an app's final attempt into its result, rendering `message` over the response. */
@@ -33,10 +40,16 @@ export function finalResult(
   const success = report.error === null;
   const unresolved = new Set(report.unresolved);
   let message: string;
+  const done = `HTTP ${report.httpStatus} in ${report.durationMs} ms`;
   if (success && app.message) {
-    message = app.message.render({ ...scope, data: report.data, http_status: report.httpStatus }, unresolved);
+    // The request went out and succeeded: a message that cannot be rendered does not undo that.
+    try {
+      message = app.message.render({ ...scope, data: report.data, http_status: report.httpStatus }, unresolved);
+    } catch (error) {
+      message = `${done} (\`message\` could not be rendered: ${(error as Error).message})`;
+    }
   } else if (success) {
-    message = `HTTP ${report.httpStatus} in ${report.durationMs} ms`;
+    message = done;
   } else {
     message = report.error?.message ?? 'failed';
   }

@@ -101,8 +101,8 @@ export async function runApps(policy: Policy, state: CallState, mode: RunMode, d
       const sent = await sendApp(app, policy.id, scope, state, mode, deps);
       if (sent.kind !== 'sent') return sent;
       run = sent.run;
-      if (run.result.status === 'failed' && app.onFailure === 'stop') stoppedBy = app.slug;
     }
+    if (run.result.status === 'failed' && app.onFailure === 'stop') stoppedBy = app.slug;
     observer.result(context, run.result);
     runs.push(run);
     unsaved.push({ slug: app.slug, result: run.result });

@@ -1,7 +1,7 @@
 import Handlebars from 'handlebars';
 import { checkHelperCalls, registerHelpers } from './helpers';
 import { wellFormed } from '../util/well-formed';
-import { textOf } from './text';
+import { text, textOf } from './text';
 
 type AST = hbs.AST.Program;
 type Node = hbs.AST.Node;
@@ -25,6 +25,9 @@ const hb = Handlebars.create();
 registerHelpers(hb);
 const ENCODE_HELPER = 'callhook_encode';
 hb.registerHelper(ENCODE_HELPER, (value: unknown) => encodeRfc3986(stringify(value)));
+// Handlebars inserts a value with `+`, which throws on call data such as {"toString": "x"}.
+const TEXT_HELPER = 'callhook_text';
+hb.registerHelper(TEXT_HELPER, text);
 
 const UNRESERVED_ONLY = /^[A-Za-z0-9\-._~]*$/;
 
@@ -144,7 +147,8 @@ function concatenation(pieces: Piece[], insert: (value: unknown) => string): Tem
 function toTemplate(source: string, program: AST, paths: ParsedPath[], encode = false): Template {
   const pieces = simplePieces(program);
   if (pieces) return { source, render: concatenation(pieces, encode ? (value) => encodeRfc3986(stringify(value)) : textOf) };
-  if (encode) wrapMustaches(program);
+  // Every value goes through a helper that makes it text (percent-encoded in a URL) safely.
+  wrapMustaches(program, encode ? ENCODE_HELPER : TEXT_HELPER);
   const compiled = hb.compile(program, { noEscape: true, strict: false });
   return {
     source,
@@ -181,23 +185,27 @@ export function compileUrlTemplate(source: string): Template {
   return template;
 }
 
-/** Rewrites every `{{ x }}` into `{{ callhook_encode x }}`, in nested blocks too. */
-function wrapMustaches(node: Node | undefined | null): void {
+/** Rewrites every `{{ x }}` into `{{ <name> x }}`, in nested blocks too. */
+function wrapMustaches(node: Node | undefined | null, name: string): void {
   if (!node) return;
   const anyNode = node as unknown as Record<string, unknown>;
   if (node.type === 'Program') {
-    for (const child of (node as AST).body) wrapMustaches(child);
+    for (const child of (node as AST).body) wrapMustaches(child, name);
     return;
   }
   if (node.type === 'BlockStatement') {
-    wrapMustaches(anyNode.program as Node);
-    wrapMustaches(anyNode.inverse as Node);
+    wrapMustaches(anyNode.program as Node, name);
+    wrapMustaches(anyNode.inverse as Node, name);
     return;
   }
   if (node.type !== 'MustacheStatement') return;
   const mustache = node as Mustache;
+  // `{{ x }}` becomes a parameter, where a name is looked up, never called: a helper named
+  // alone (`{{ now }}`) must stay a call.
+  const { path } = mustache;
+  const callsHelper = path.type === 'PathExpression' && (path as hbs.AST.PathExpression).parts.length === 1 && Object.hasOwn(hb.helpers, (path as hbs.AST.PathExpression).original);
   const inner: Expression =
-    mustache.params.length === 0 && !mustache.hash
+    mustache.params.length === 0 && !mustache.hash && !callsHelper
       ? mustache.path
       : ({
           type: 'SubExpression',
@@ -206,6 +214,6 @@ function wrapMustaches(node: Node | undefined | null): void {
           hash: mustache.hash,
           loc: mustache.loc,
         } as unknown as Expression);
-  const helper = { type: 'PathExpression', data: false, depth: 0, parts: [ENCODE_HELPER], original: ENCODE_HELPER, loc: mustache.loc };
+  const helper = { type: 'PathExpression', data: false, depth: 0, parts: [name], original: name, loc: mustache.loc };
   Object.assign(mustache, { path: helper, params: [inner], hash: undefined });
 }

@@ -48,6 +48,10 @@ policies:
     match: { calling_name: "^(\\\\w+\\\\s?)*$" }
     apps:
       - { name: Matched, url: "${receiver.url}/matched", phase: real_time }
+  - id: objects
+    apps:
+      - { name: Early, phase: real_time, url: "${receiver.url}/early", when: "{{#if event.tag}}{{ event.tag }}{{/if}}", message: "{{#if event.tag}}tag {{ event.tag }}{{/if}}" }
+      - { name: Tagged, url: "${receiver.url}/tagged", when: "{{#if event.tag}}{{ event.tag }}{{/if}}", message: "{{#with event}}{{ tag }}/{{ called_number }}{{/with}}", retry_count: 0 }
   - id: default
     apps:
       - { name: Fallback, url: "${receiver.url}/fallback", phase: real_time }
@@ -70,6 +74,21 @@ policies:
       expect(record.app_data.lookup!.error).toEqual({ code: 'CALLHOOK_TEMPLATE_RENDER', message: expect.stringContaining('path segment') });
       expect(receiver.requests).toHaveLength(0); // and so no credential went anywhere
     }
+  });
+
+  it('call data that Handlebars cannot make text ({"toString": "x"}) renders in blocks, on every path, each app sent once', async () => {
+    receiver.requests.length = 0;
+    const event = { calling_number: '1', called_number: '2', policy: 'objects', tag: { toString: 'x', valueOf: 'y' } };
+    const posted = await h.post(event);
+    const record = await h.waitForCall(posted.body.calls[0]!.call_id);
+    expect(record.status).toBe('completed');
+    expect(record.app_data.tagged!.message).toBe('[object Object]/2');
+    const realtime = await h.request('POST', '/v1/realtime', event);
+    expect([realtime.status, realtime.body.app_data.early.message]).toEqual([200, 'tag [object Object]']);
+    const callTest = await h.request('POST', '/v1/call-test', event);
+    expect(callTest.status).toBe(200);
+    expect(callTest.body.apps.map((a: { result: { status: string } }) => a.result.status)).toEqual(['success', 'success']);
+    expect(receiver.requests.map((r) => r.url)).toEqual(['/tagged', '/early', '/early', '/tagged']);
   });
 
   it('a catastrophic-backtracking match pattern runs in linear time, in the API and the worker', async () => {

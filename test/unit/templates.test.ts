@@ -121,6 +121,9 @@ describe('simple templates (text and paths) render without Handlebars', () => {
     '{{ app_data.crm-lookup.data.a }} / {{ app_data.[crm-lookup].data.b }}',
     '  {{~ event.a ~}}  -  {{ event.a.length }} {{ event.a.[0] }} {{ event.missing.deep }}',
     '{{ event.__proto__ }}{{ event.constructor }}{{ event.a.constructor }}',
+    // Blocks go through Handlebars itself, every value inserted through callhook's text helper.
+    '{{#if event.a}}[{{ event.a }}]{{else}}{{{ event.b }}}{{/if}}',
+    '{{#each event.b}}{{ this }},{{/each}}{{#with event}}{{ a }}{{/with}}',
   ];
 
   it('renders exactly what Handlebars renders, for any data', () => {

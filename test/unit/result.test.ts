@@ -1,0 +1,30 @@
+import { finalResult, skipResult } from '../../src/pipeline/result';
+import { parseConfig } from '../../src/policies/load';
+import type { WebhookApp } from '../../src/policies/types';
+import type { AttemptReport } from '../../src/webhook/send';
+
+/** An app whose `when` and `message` templates throw, as a helper with a bug would. */
+function throwingApp(): WebhookApp {
+  const config = parseConfig('policies:\n  - id: p\n    apps:\n      - { name: A, url: "http://h.example/", when: "{{ event.x }}", message: "{{ event.x }}" }\n', {}, 'test');
+  const app = config.policies[0]!.apps[0]!;
+  const broken = { source: '', render: () => { throw new Error('helper failed'); } };
+  return { ...app, when: broken, message: broken };
+}
+
+describe('app results when a template throws', () => {
+  it('a `when` that cannot be rendered fails the app without sending it', () => {
+    expect(skipResult(throwingApp(), { event: {}, app_data: {} }, undefined)).toMatchObject({
+      status: 'failed',
+      error: { code: 'CALLHOOK_TEMPLATE_RENDER', message: '`when` could not be rendered: helper failed' },
+      attempts: 0,
+    });
+  });
+
+  it('a `message` that cannot be rendered keeps the success it describes', () => {
+    const report = { error: null, httpStatus: 200, durationMs: 12, data: { ok: true }, unresolved: [] } as unknown as AttemptReport;
+    expect(finalResult(throwingApp(), report, { event: {}, app_data: {} }, { attempts: 1, log: [], request: null })).toMatchObject({
+      status: 'success',
+      message: 'HTTP 200 in 12 ms (`message` could not be rendered: helper failed)',
+    });
+  });
+});
