@@ -5,11 +5,13 @@
 export const QUEUE_NAME = 'calls';
 
 /**
- * BullMQ forbids integer-like job ids and ':' (the call id pattern already excludes ':'), so
- * an all-digit call id gets a prefix; every other call id is its own job id.
+ * BullMQ forbids integer-like job ids and ':' (the call id pattern already excludes ':'), so an
+ * all-digit call id gets an `n` in front. So that no two calls share a job, every call id of that
+ * form (any number of `n`s, then digits: `777`, `n777`, `nn777`) gets one more `n`; every other
+ * call id is its own job id. (`n777` once shared `777`'s job, and the later call was never run.)
  */
 export function jobIdFor(callId: string): string {
-  return /^\d+$/.test(callId) ? `n${callId}` : callId;
+  return /^n*\d+$/.test(callId) ? `n${callId}` : callId;
 }
 
 /** The job's hash in Redis, as BullMQ names it (`<prefix>:<queue>:<job id>`). */

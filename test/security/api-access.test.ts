@@ -152,6 +152,14 @@ policies:
     expect(tooLong.json.error.code).toBe('CALLHOOK_CALL_NOT_FOUND');
   });
 
+  it('call ids that once mapped to one BullMQ job (777, n777) are two calls, each run', async () => {
+    const base = String(Date.now());
+    const ids = [`n${base}`, base, `nn${base}`];
+    const posted = await h.post(ids.map((call_id) => ({ call_id, calling_number: '1', called_number: '2', policy: 'crm' })));
+    expect(posted.body.calls.map((c: { status: string }) => c.status)).toEqual(['queued', 'queued', 'queued']);
+    for (const id of ids) expect((await h.waitForCall(id)).status).toBe('completed');
+  });
+
   it('JSON nested 60,000 deep is a 400, not a stack overflow', async () => {
     const deep = `${'['.repeat(60_000)}${']'.repeat(60_000)}`;
     for (const body of [deep, `{"calling_number":"1","called_number":"2","app_data":{"x":${deep}}}`]) {
