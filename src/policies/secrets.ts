@@ -1,12 +1,10 @@
 import { formatPath } from '../util/format-path';
-import { MIN_SECRET_CHARS } from '../util/redact';
+import { isCredentialName, MIN_SECRET_CHARS } from '../util/redact';
 import type { Substitution } from './env';
 import type { AuthConfig } from './types';
 
 /** Variable names that say "credential", wherever the value is used. */
 const SECRET_NAME = /TOKEN|SECRET|PASSW|PWD|KEY|CREDENTIAL|AUTH|SIGN|PRIVATE|COOKIE|SESSION/i;
-/** Header and query parameter names that carry credentials. */
-const CREDENTIAL_FIELD = /auth|token|key|secret|sig|passw|cookie|session|credential/i;
 /** Auth fields that are credentials (username, client_id and scope are not). */
 const AUTH_SECRETS = new Set(['password', 'token', 'client_secret']);
 
@@ -33,7 +31,7 @@ export function isSecretSubstitution(substitution: Substitution, tree: unknown):
       return true;
     case 'headers':
     case 'query':
-      return CREDENTIAL_FIELD.test(keyValueName(tree, substitution.path));
+      return isCredentialName(keyValueName(tree, substitution.path));
     default:
       return false;
   }

@@ -44,8 +44,8 @@ export function renderUrl(
 }
 
 /**
- * Renders header values. Empty values are left out (the product's "conditional headers");
- * a control character fails the app; non-ASCII text is sent as its UTF-8 bytes.
+ * Renders header values, as text (see headersOnTheWire for what is sent). Empty values are left
+ * out (the product's "conditional headers"); a control character fails the app.
  * @throws TemplateError when a value contains CR, LF, NUL or another control character.
  */
 export function renderHeaders(
@@ -60,7 +60,23 @@ export function renderHeaders(
       throw new TemplateError(`header ${name}: rendered value contains a control character (CR, LF, NUL...)`);
     }
     if (value.trim() === '') continue;
-    out[name] = NON_ASCII.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
+    out[name] = value;
   }
   return out;
+}
+
+/**
+ * Headers as Node sends them: non-ASCII text as its UTF-8 bytes (Node writes a header string as
+ * Latin-1). Done at sending, so the request shown and redacted keeps the text: a secret with a
+ * non-ASCII character was shown converted, where the redactor could not find it.
+ */
+export function headersOnTheWire(headers: Record<string, string>): Record<string, string> {
+  let wire: Record<string, string> | undefined;
+  for (const name in headers) {
+    const value = headers[name]!;
+    if (!NON_ASCII.test(value)) continue;
+    wire ??= { ...headers };
+    wire[name] = Buffer.from(value, 'utf8').toString('latin1');
+  }
+  return wire ?? headers;
 }

@@ -1,9 +1,20 @@
 import { decodeOrKeep } from './decode';
+import { wellFormed } from './well-formed';
 
 export const REDACTED = '[REDACTED]';
 
-/** Header names whose values are always hidden. */
-const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token)$/i;
+/** Header and query parameter names that say credential (`Authorization`, `X-Api-Key`, `PRIVATE-TOKEN`, `access_token`, `sig`...). */
+const CREDENTIAL_NAME = /auth|token|key|secret|sig|passw|cookie|session|credential|private/i;
+/** Named like credentials, but not secret: what callhook adds to every request (its id, a signature of the body). */
+const NOT_SECRET = /^(idempotency-key|webhook-signature)$/i;
+
+/** Whether a header's or query parameter's value is a credential, by its name. */
+export function isCredentialName(name: string): boolean {
+  return CREDENTIAL_NAME.test(name) && !NOT_SECRET.test(name);
+}
+
+/** A URL whose query may hold a credential parameter: a cheap test before the query is parsed. */
+const CREDENTIAL_IN_QUERY = /[?&][^=&#]*(auth|token|key|secret|sig|passw|cookie|session|credential|private)[^=&#]*=/i;
 
 /** Secrets shorter than this cannot be told apart from ordinary text; the policies loader refuses them. */
 export const MIN_SECRET_CHARS = 4;
@@ -16,8 +27,12 @@ const MAX_DEPTH = 500;
  * form-encoded (space as `+`).
  */
 function spellings(secret: string): string[] {
-  const encoded = encodeURIComponent(secret).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return [secret, encoded, encoded.replace(/%20/g, '+')];
+  const encoded = encodeURIComponent(wellFormed(secret)).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const forms = [secret, encoded, encoded.replace(/%20/g, '+')];
+  // Non-ASCII text goes out in a header as UTF-8 bytes, which a receiver reading them as
+  // Latin-1 (as Node does) echoes as other characters.
+  if (/[^\x00-\x7f]/.test(secret)) forms.push(Buffer.from(secret, 'utf8').toString('latin1'));
+  return forms;
 }
 
 /**
@@ -55,7 +70,7 @@ export class Redactor {
 
   headers(headers: Readonly<Record<string, string>>): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [name, value] of Object.entries(headers)) out[name] = SECRET_HEADERS.test(name) ? REDACTED : this.text(value);
+    for (const [name, value] of Object.entries(headers)) out[name] = isCredentialName(name) ? REDACTED : this.text(value);
     return out;
   }
 
@@ -114,19 +129,34 @@ export class Redactor {
 const AUTH_SCHEME = /^(authorization|proxy-authorization)$/i;
 
 /**
- * The credentials a request carries besides the configured secrets, so that a receiver that
- * echoes its request cannot get them into a result: each credential header's value (an
- * Authorization header's without its scheme, which stays readable), and the password of a URL's
- * user info, also as the `Basic` header an HTTP client derives from it.
+ * The credentials a request carries besides the configured secrets, written literally in the
+ * file or rendered, so that a receiver that echoes its request cannot get them into a result:
+ * each credential header's value (an Authorization header's without its scheme, which stays
+ * readable), each credential query parameter's, and the password of a URL's user info, also as
+ * the `Basic` header an HTTP client derives from it.
  */
 export function credentialsIn(url: string, headers: Readonly<Record<string, string>>): string[] {
   const found: string[] = [];
   for (const [name, value] of Object.entries(headers)) {
-    if (!SECRET_HEADERS.test(name)) continue;
+    if (!isCredentialName(name)) continue;
     const space = value.indexOf(' ');
     found.push(space > 0 && AUTH_SCHEME.test(name) ? value.slice(space + 1) : value);
   }
+  if (CREDENTIAL_IN_QUERY.test(url)) found.push(...queryCredentials(url));
   if (url.includes('@')) found.push(...userInfoSecrets(url));
+  return found;
+}
+
+/** The values of a URL's credential query parameters, as written and decoded. */
+function queryCredentials(url: string): string[] {
+  const query = url.slice(url.indexOf('?') + 1).split('#')[0]!;
+  const found: string[] = [];
+  for (const pair of query.split('&')) {
+    const equals = pair.indexOf('=');
+    if (equals <= 0 || !isCredentialName(decodeOrKeep(pair.slice(0, equals)))) continue;
+    const value = pair.slice(equals + 1);
+    if (value.length >= MIN_SECRET_CHARS) found.push(value, decodeOrKeep(value.replace(/\+/g, ' ')));
+  }
   return found;
 }
 

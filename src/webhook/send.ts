@@ -4,7 +4,7 @@ import type { AppError, AttemptLogEntry } from '../model/call';
 import type { AppBody, WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
 import type { TemplateScope } from '../templates/engine';
-import { checkRenderedUrl, renderHeaders, renderUrl } from '../templates/request';
+import { checkRenderedUrl, headersOnTheWire, renderHeaders, renderUrl } from '../templates/request';
 import { jsonDepthExceeds } from '../util/json-depth';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
@@ -190,7 +190,7 @@ async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTr
     return await client.request<string>({
       method: request.method,
       url: request.url,
-      headers: request.headers,
+      headers: headersOnTheWire(request.headers),
       // As bytes: axios re-parses a JSON string body to check it (transformRequest), a Buffer it sends as is.
       data: request.bodyText === undefined ? undefined : Buffer.from(request.bodyText),
       maxContentLength: app.maxResponseBytes,

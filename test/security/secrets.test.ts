@@ -12,7 +12,8 @@ const TOKEN = 'tok/en+Secret=42';
 const PASSWORD = 'basic-pass-4c5b6a';
 const TENANT = 'tenant-7f3e9a1c';
 const API_KEY = 'query-key-7a8b9c';
-const env = { CRM_TOKEN: TOKEN, LEGACY_PASSWORD: PASSWORD, TENANT, API_KEY, RECEIVER: '', CHANNEL: '#sales', SLACK_PATH: 'T000/B000/XXXXXXXXXXXX' };
+const UNICODE_SECRET = 'geheim-schlüssel-42';
+const env = { CRM_TOKEN: TOKEN, LEGACY_PASSWORD: PASSWORD, TENANT, API_KEY, RECEIVER: '', CHANNEL: '#sales', SLACK_PATH: 'T000/B000/XXXXXXXXXXXX', UNICODE_SECRET };
 const FORBIDDEN = [TOKEN, PASSWORD, TENANT, API_KEY, 'T000/B000/XXXXXXXXXXXX', Buffer.from(`ops:${PASSWORD}`).toString('base64'), encodeURIComponent(TOKEN), 'tok\\u002Fen', 'tok\\/en'];
 
 // Credentials written in the policy file itself, not substituted from the environment.
@@ -49,6 +50,10 @@ policies:
     apps:
       - { name: Headers, url: "${receiver.url}/echo", retry_count: 0, headers: { Authorization: "Bearer ${LITERAL.bearer}", X-Auth-Token: "${LITERAL.header}", Cookie: "session=${LITERAL.cookie}" } }
       - { name: User Info, url: "${receiver.url.replace('http://', `http://ui-user:${LITERAL.password}@`)}/echo", retry_count: 0 }
+  - id: named
+    apps:
+      - { name: Named, url: "${receiver.url}/echo?private_token=lit-query-tok-777&x=1", retry_count: 0, query: { access_token: "lit-q2-tok-999" }, headers: { PRIVATE-TOKEN: "lit-header-tok-555", X-Session-Id: "{{ event.calling_name }}" } }
+      - { name: Unicode, url: "${receiver.url}/echo", retry_count: 0, headers: { X-Token: "\${UNICODE_SECRET}", X-Name: "{{ event.calling_name }}" } }
   - id: readable
     apps:
       - { name: Chat, method: POST, url: "\${RECEIVER}/services/\${SLACK_PATH}", headers: { X-Channel: "\${CHANNEL}", X-Api-Key: "\${API_KEY}" }, body: { channel: "\${CHANNEL}" } }
@@ -100,6 +105,20 @@ policies:
     for (const text of [JSON.stringify(record), callTest.text, logLines.join('\n')]) expect(LITERAL_FORMS.filter((secret) => text.includes(secret))).toEqual([]);
     expect(record.app_data['user-info']!.request!.url).toBe(`${receiver.url.replace('http://', 'http://ui-user:[REDACTED]@')}/echo`);
     expect(record.app_data.headers!.data).toMatchObject({ you_sent: { authorization: 'Bearer [REDACTED]', 'x-auth-token': '[REDACTED]', cookie: '[REDACTED]' } });
+  });
+
+  it('any header or query parameter named like a credential is hidden, written literally or rendered; a non-ASCII secret too, however it is echoed', async () => {
+    const event = { calling_number: '1', called_number: '2', policy: 'named', calling_name: 'sess-Zoë-4242' };
+    const posted = await h.post(event);
+    const record = await h.waitForCall(posted.body.calls[0]!.call_id);
+    const callTest = await rawRequest(h.baseUrl, 'POST', '/v1/call-test', { headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
+    const secrets = ['lit-query-tok-777', 'lit-q2-tok-999', 'lit-header-tok-555', UNICODE_SECRET, Buffer.from(UNICODE_SECRET).toString('latin1')];
+    // The receiver got them (the Unicode one as its UTF-8 bytes).
+    expect(receiver.to('/echo').at(-1)!.headers['x-token']).toBe(Buffer.from(UNICODE_SECRET).toString('latin1'));
+    for (const text of [JSON.stringify(record), callTest.text, logLines.join('\n')]) expect(secrets.filter((secret) => text.includes(secret))).toEqual([]);
+    expect(record.app_data.named!.request!.url).toBe(`${receiver.url}/echo?private_token=[REDACTED]&x=1&access_token=[REDACTED]`);
+    expect(record.app_data.named!.request!.headers).toMatchObject({ 'PRIVATE-TOKEN': '[REDACTED]', 'X-Session-Id': '[REDACTED]', 'Idempotency-Key': expect.stringMatching(/\.named$/) });
+    expect(record.app_data.unicode!.request!.headers).toMatchObject({ 'X-Token': '[REDACTED]', 'X-Name': 'sess-Zoë-4242' }); // shown as text, not as its bytes
   });
 
   it('ordinary substitutions stay readable: a base URL, a channel name, an ordinary header', async () => {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import Handlebars from 'handlebars';
 import { compileBody, renderBody } from '../../src/templates/body';
 import { compileTemplate, compileUrlTemplate, encodeRfc3986 } from '../../src/templates/engine';
-import { renderHeaders, renderUrl } from '../../src/templates/request';
+import { headersOnTheWire, renderHeaders, renderUrl } from '../../src/templates/request';
 import { TemplateError } from '../../src/errors';
 import { HOSTILE_NAMES } from '../helpers/events';
 
@@ -104,9 +104,14 @@ describe('headers', () => {
     expect(() => renderHeaders(headers, scope({ calling_name: value }), new Set())).toThrow(TemplateError);
   });
 
-  it('sends non-ASCII text as UTF-8 bytes', () => {
+  it('keeps non-ASCII text as text, and sends it as UTF-8 bytes', () => {
     const out = renderHeaders(headers, scope({ calling_name: 'Zoë 李' }), new Set());
-    expect(Buffer.from(out['X-Caller'] ?? '', 'latin1').toString('utf8')).toBe('Zoë 李');
+    expect(out['X-Caller']).toBe('Zoë 李');
+    const wire = headersOnTheWire({ ...out, 'X-Plain': 'ascii' });
+    expect(Buffer.from(wire['X-Caller'] ?? '', 'latin1').toString('utf8')).toBe('Zoë 李');
+    expect(wire['X-Plain']).toBe('ascii');
+    const ascii = { A: 'b' };
+    expect(headersOnTheWire(ascii)).toBe(ascii); // nothing to convert: the same object, no copy
   });
 });
 
