@@ -22,16 +22,20 @@ export function registerReplay(program: Command): void {
       await withRuntime(opts.config, async (runtime) => {
         const ids = opts.failed ? await runtime.store.failedSince(Date.now() - sinceMs) : callIds;
         let refused = 0;
+        let realtimeOnly = 0;
         for (const id of ids) {
           const outcome = await runtime.replayer.replay(id);
           if (outcome.ok) process.stdout.write(`${id}: queued again (${outcome.replayed.join(', ') || 'policy resolved anew'})\n`);
+          // --failed finds every failed call; one that ran real-time apps only was never a post-call run.
+          else if (opts.failed && outcome.realtimeOnly) realtimeOnly += 1;
           else {
             refused += 1;
             const where = outcome.unknownPolicy ? ` (${runtime.settings.configPath}; name the file that has it with --config)` : '';
             process.stderr.write(`${id}: ${outcome.message}${where}\n`);
           }
         }
-        process.stdout.write(`${ids.length - refused} of ${ids.length} call(s) queued for replay\n`);
+        const skipped = realtimeOnly > 0 ? ` (${realtimeOnly} more ran real-time apps only: nothing to replay)` : '';
+        process.stdout.write(`${ids.length - refused - realtimeOnly} of ${ids.length - realtimeOnly} call(s) queued for replay${skipped}\n`);
         process.exitCode = refused > 0 ? 1 : 0;
       });
     });

@@ -5,8 +5,11 @@ import { jobIdFor, jobKeyFor, QUEUE_NAME, type CallJobData } from './calls-queue
 
 export type ReplayOutcome =
   | { ok: true; call_id: string; status: 'queued'; replayed: string[] }
-  /** `unknownPolicy`: the call's policy is not in the loaded policies file (which file is the caller's to say). */
-  | { ok: false; call_id: string; status: 404 | 409; message: string; unknownPolicy?: true };
+  /**
+   * `unknownPolicy`: the call's policy is not in the loaded policies file (which file is the
+   * caller's to say). `realtimeOnly`: the call ran real-time apps only, so has no run to replay.
+   */
+  | { ok: false; call_id: string; status: 404 | 409; message: string; unknownPolicy?: true; realtimeOnly?: true };
 
 /**
  * Re-runs a finished call's failed apps and the ones after them that did not succeed, keeping
@@ -31,6 +34,13 @@ export class Replayer {
     if (record.policy && !policy) {
       // Not "nothing to replay": the apps that failed are unknown here (another policies file?).
       return { ok: false, call_id: callId, status: 409, message: `call ${callId} ran policy ${JSON.stringify(record.policy)}, which the loaded policies do not have`, unknownPolicy: true };
+    }
+    // Replay re-runs a post-call run. A call that ran real-time apps only (CURRI with post_call:
+    // false, /v1/realtime alone) never had one: replaying would send post-call apps no one asked
+    // for, and its real-time apps belonged to a call setup that is over.
+    if (record.status !== 'unmatched' && !(await this.store.wasQueued(callId))) {
+      const message = `call ${callId} ran real-time apps only, during its call setup; there is no post-call run to replay (queue the call with POST /v1/calls to run its post-call apps)`;
+      return { ok: false, call_id: callId, status: 409, message, realtimeOnly: true };
     }
     const postCall = policy?.apps.filter((a) => a.phase === 'post_call') ?? [];
     const replayed = postCall.filter((a) => record.app_data[a.slug]?.status !== 'success').map((a) => a.slug);

@@ -242,6 +242,11 @@ export class CallStore {
     await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, now, this.ttlMs, this.prefix, callId, call, fieldCount, final ? 1 : 0, ...fields);
   }
 
+  /** Whether the call was ever queued for its post-call apps (a real-time-only call was not). */
+  async wasQueued(callId: string): Promise<boolean> {
+    return (await this.redis.hexists(this.key(callId), 'queued_at')) === 1;
+  }
+
   /** Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. */
   async failedSince(sinceMs: number): Promise<string[]> {
     const [failed, partial] = await Promise.all(

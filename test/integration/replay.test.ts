@@ -21,6 +21,10 @@ policies:
       - { name: First, url: "${receiver.url}/first" }
       - { name: Second, url: "${receiver.url}/second", on_failure: stop }
       - { name: Third, method: POST, url: "${receiver.url}/third", body: { second: "{{ app_data.second.data.n }}" } }
+  - id: realtime
+    apps:
+      - { name: Lookup, phase: real_time, url: "${receiver.url}/lookup", retry_count: 0 }
+      - { name: Notify, url: "${receiver.url}/notify" }
 `;
     h = await startHarness(__filename, yaml);
   });
@@ -71,6 +75,18 @@ policies:
     expect(sentBefore('/third')).toBe(1);
   });
 
+  it('refuses a call that ran real-time apps only: it has no post-call run, and sends nothing', async () => {
+    receiver.on('/lookup', () => ({ status: 503 }));
+    const event = makeEvent({ policy: 'realtime' });
+    expect((await h.request('POST', '/v1/realtime', event)).body.app_data.lookup.status).toBe('failed');
+    expect((await h.get(event.call_id))?.status).toBe('failed');
+    const replay = await h.request('POST', `/v1/calls/${event.call_id}/replay`);
+    expect(replay).toMatchObject({ status: 409, body: { error: { code: 'CALLHOOK_REPLAY_CONFLICT', message: expect.stringContaining('real-time apps only') } } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(receiver.to('/notify')).toHaveLength(0);
+    expect((await h.get(event.call_id))?.status).toBe('failed');
+  });
+
   it('refuses an unknown call, a completed one with nothing to replay', async () => {
     expect(await h.request('POST', '/v1/calls/nope/replay')).toMatchObject({ status: 404, body: { error: { code: 'CALLHOOK_CALL_NOT_FOUND' } } });
     receiver.on('/second', () => ({ status: 200 }));
@@ -114,6 +130,7 @@ policies:
     const cli = spawnCli(['replay', '--failed', '--since', '1h'], { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath });
     expect(await exited(cli)).toBe(0);
     for (const e of events) expect(cli.output()).toContain(`${e.call_id}: queued again (second, third)`);
+    expect(cli.output()).toMatch(/(\d+) of \1 call\(s\) queued for replay \(1 more ran real-time apps only: nothing to replay\)/);
     for (const e of events) expect((await h.waitForCall(e.call_id)).status).toBe('completed');
   });
 });
