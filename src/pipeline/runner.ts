@@ -142,7 +142,7 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   }
 
   const previous = state.pending[app.slug] ?? [];
-  const attempt = previous.length + 1;
+  const attempt = attemptsIn(previous) + 1;
   const { report, decision, tries } = await attemptApp(app, scope, attempt, mode, deps);
   if (deps.gate) await deps.gate.settle(gateRequest, report.outcome);
   const credentials = report.request ? credentialsIn(report.request.url, report.request.headers) : [];
@@ -165,6 +165,17 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   });
   // The one redaction step for everything stored, logged or returned about this app.
   return { kind: 'sent', run: { app, result: redactor.empty ? result : (redactor.deep(result) as AppResult), request } };
+}
+
+/**
+ * The attempts a log records. A 401 to a stale OAuth2 token is logged with `retry_in_ms` 0 and
+ * sent again at once with a fresh token: one attempt with the entry after it (a 401 is never
+ * retried otherwise with no delay).
+ */
+function attemptsIn(log: readonly AttemptLogEntry[]): number {
+  let attempts = 0;
+  for (const entry of log) if (!(entry.http_status === 401 && entry.retry_in_ms === 0)) attempts += 1;
+  return attempts;
 }
 
 /** The apps of the given phases in run order: real-time first, then post-call, each in `order`. */

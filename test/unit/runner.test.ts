@@ -166,6 +166,18 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     expect(checkpoint.results.a!.request!.headers.Authorization).toBe('[REDACTED]');
   });
 
+  it('queued: a 401 answered with a fresh token is one attempt, so the retries after it keep their number and delay', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a", retry_count: 3, retry_delay: 200ms, retry_jitter: 0, auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
+    const sender = new FakeSender().answer('a', { status: 401 }, { status: 503 });
+    const checkpoint = new MemoryCheckpoint();
+    const outcomes = [];
+    for (let run = 0; run < 4; run++) outcomes.push(await runApps(policy, checkpoint.state(), QUEUED, deps(sender, checkpoint)));
+    expect(outcomes.slice(0, 3)).toEqual([200, 400, 800].map((delayMs, i) => ({ kind: 'retry', slug: 'a', attempt: i + 1, delayMs })));
+    expect(outcomes[3]).toMatchObject({ kind: 'finished', status: 'failed' });
+    expect(sender.sent).toHaveLength(5); // the stale token's 401, then 1 + 3 retries with a fresh one
+    expect(checkpoint.results.a).toMatchObject({ attempts: 4, http_status: 503 });
+  });
+
   it('a second 401 after the fresh token fails the app (no loop)', async () => {
     const policy = policyOf(`{ name: A, url: "https://h.example/a", auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
     const sender = new FakeSender().answer('a', { status: 401 });
