@@ -106,7 +106,7 @@ policies:
     expect(doc.paths['/healthz']!.get!.security).toEqual([]);
     expect(doc.paths['/curri']!.post!.security).toEqual([{ curriApiKey: [] }]);
     expect(doc.paths['/v1/calls']!.post!.security).toBeUndefined(); // the document's default: bearer
-    expect(Object.keys(doc.paths['/v1/calls']!.post!.responses)).toEqual(expect.arrayContaining(['202', '400', '401', '413', '415', '503']));
+    expect(Object.keys(doc.paths['/v1/calls']!.post!.responses)).toEqual(expect.arrayContaining(['202', '400', '401', '404', '413', '415', '503']));
   });
 
   it('real answers, errors included, validate against the schemas described for them', async () => {
@@ -154,6 +154,7 @@ policies:
     expect((await call('GET', '/v1/calls/no-such-call')).status).toBe(404);
     expect((await call('POST', '/v1/calls/no-such-call/replay')).status).toBe(404);
     expect((await call('POST', '/v1/realtime', { body: makeEvent({ policy: 'nope' }) })).status).toBe(404);
+    expect((await call('POST', '/v1/calls', { body: makeEvent({ policy: 'nope' }) })).status).toBe(404);
     expect((await call('POST', '/v1/call-test', { body: { policy: 'nope', calling_number: '1', called_number: '2' } })).status).toBe(404);
     expect((await call('POST', '/v1/calls', { body: '{"calling_number":', headers: { 'content-type': 'application/json' } })).status).toBe(400);
     expect((await call('POST', '/v1/calls', { body: 'calling_number=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(415);

@@ -169,6 +169,14 @@ policies:
     expect((await h.waitForCall(event.call_id)).status).toBe('unmatched');
   });
 
+  it('refuses an event naming a policy that does not exist, and queues nothing of its batch', async () => {
+    const good = makeEvent();
+    const answer = await h.request('POST', '/v1/calls', [good, makeEvent({ policy: 'nope' })]);
+    expect(answer).toMatchObject({ status: 404, body: { error: { code: 'CALLHOOK_POLICY_NOT_FOUND', problems: ['[1].policy: no policy "nope"'] } } });
+    expect((await h.request('POST', '/v1/calls', makeEvent({ policy: 'nope' }))).body.error.problems).toEqual(['policy: no policy "nope"']);
+    expect(await h.get(good.call_id)).toBeUndefined();
+  });
+
   it('processes the same call_id once, however often it is posted', async () => {
     const event = makeEvent({ policy: 'continuing' });
     const [first, second, batch] = await Promise.all([h.post(event), h.post(event), h.post([event, makeEvent({ policy: 'continuing' })])]);

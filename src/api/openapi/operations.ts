@@ -38,11 +38,11 @@ export const OPERATIONS: Record<string, Operation> = {
   'POST /v1/calls': {
     operationId: 'sendCalls',
     summary: 'Queue one call or a batch',
-    description: `One event, or an array of up to ${LIMITS.batchEvents} (at most 16 MiB). A batch is all or nothing: one invalid event and nothing is queued. Each call is queued once per call_id: a call_id queued before answers \`duplicate\`, so resending after a timeout or a 503 is safe (give every event its own call_id for that; one is generated when absent).`,
+    description: `One event, or an array of up to ${LIMITS.batchEvents} (at most 16 MiB). A batch is all or nothing: one invalid event, or one naming a policy that does not exist, and nothing is queued. Each call is queued once per call_id: a call_id queued before answers \`duplicate\`, so resending after a timeout or a 503 is safe (give every event its own call_id for that; one is generated when absent).`,
     tags: ['calls'],
     body: z.union([callEvent, z.array(callEvent).min(1).max(LIMITS.batchEvents)]),
     answers: { 202: { description: 'Queued (or duplicate), one entry per event', content: json(answers.enqueueAnswer) } },
-    errors: ['CALLHOOK_EVENT_INVALID', ...bodyErrors],
+    errors: ['CALLHOOK_EVENT_INVALID', 'CALLHOOK_POLICY_NOT_FOUND', ...bodyErrors],
     redis: true,
   },
   'GET /v1/calls': {

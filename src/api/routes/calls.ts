@@ -28,6 +28,11 @@ export function registerCallRoutes(app: FastifyInstance, deps: CallsDeps): void 
     }
     const parsed = parseEvents(request.body);
     if (!parsed.ok) return problem(reply, 'CALLHOOK_EVENT_INVALID', 'invalid call event; nothing was queued', parsed.problems);
+    // A policy named that does not exist is a mistake to report now, not a call found `unmatched` later.
+    const unknown = parsed.events.flatMap((event, i) =>
+      event.policy !== undefined && !deps.config.byId.has(event.policy) ? [`${Array.isArray(request.body) ? `[${i}].` : ''}policy: no policy "${event.policy}"`] : [],
+    );
+    if (unknown.length > 0) return problem(reply, 'CALLHOOK_POLICY_NOT_FOUND', 'an event names a policy that does not exist; nothing was queued', unknown);
     const calls = await deps.producer.enqueue(parsed.events);
     return reply.code(202).send({ calls });
   });
