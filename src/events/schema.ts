@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { LIMITS } from '../defaults';
 import type { CallEvent } from '../model/call';
 import { formatPath } from '../util/format-path';
+import { startsWithCalendarDate } from '../util/duration';
 
 /** Events larger than this (as JSON) are refused. */
 export const MAX_EVENT_BYTES = LIMITS.eventBytes;
@@ -30,7 +31,7 @@ export const eventSchema = z.looseObject({
   trigger_point_type: field().optional(),
   timestamp: z
     .string()
-    .refine((t) => ISO_8601.test(t) && !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 date-time')
+    .refine((t) => ISO_8601.test(t) && startsWithCalendarDate(t) && !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 date-time')
     .optional(),
   policy: field().min(1).optional(),
   app_data: z.record(z.string(), z.unknown()).optional(),

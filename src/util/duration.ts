@@ -36,11 +36,18 @@ export function formatDuration(ms: number): string {
 export function parseTimeBound(value: string, now = Date.now()): number | undefined {
   const ago = /^\s*\d/.test(value) && !/^\d{4}-/.test(value) ? parseDuration(value) : undefined;
   if (ago !== undefined) return now - ago;
-  const date = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
-  if (!date) return undefined;
-  const [year, month, day] = date.slice(1).map(Number) as [number, number, number];
-  // Date.parse rolls 2026-02-30 over into March: a day that does not exist is not a time.
-  if (month < 1 || month > 12 || new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return undefined;
+  if (!startsWithCalendarDate(value)) return undefined;
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : at;
+}
+
+/**
+ * Whether `value` starts with a date that exists (`YYYY-MM-DD`): Date.parse rolls 2026-02-30
+ * over into March, and a day that does not exist is not a time.
+ */
+export function startsWithCalendarDate(value: string): boolean {
+  const date = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (!date) return false;
+  const [year, month, day] = date.slice(1).map(Number) as [number, number, number];
+  return month >= 1 && month <= 12 && new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day;
 }

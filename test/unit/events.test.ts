@@ -23,6 +23,13 @@ describe('call events', () => {
     ]));
   });
 
+  it('takes a timestamp only on a day that exists', () => {
+    for (const timestamp of ['2026-02-31T10:00:00Z', '2026-13-01T00:00:00Z', '2026-04-31', '2025-02-29T00:00:00Z']) {
+      expect(parseEvent({ calling_number: '1', called_number: '2', timestamp })).toEqual({ ok: false, problems: ['timestamp: must be an ISO 8601 date-time'] });
+    }
+    for (const timestamp of ['2024-02-29T23:59:59.999Z', '2026-11-30T10:00:00+01:00', '2026-11-30']) expect(parseEvent({ calling_number: '1', called_number: '2', timestamp }).ok).toBe(true);
+  });
+
   it('refuses events over 256 KiB', () => {
     const check = parseEvent({ calling_number: '1', called_number: '2', calling_name: 'x'.repeat(MAX_EVENT_BYTES) });
     expect(check.ok).toBe(false);
