@@ -24,10 +24,13 @@ export function hostName(header: string): string {
  * the token's length by timing.
  */
 export function sameSecret(given: string | undefined, expected: string): boolean {
-  return timingSafeEqual(digest(given ?? ''), digest(expected));
+  if (expectedDigest?.secret !== expected) expectedDigest = { secret: expected, digest: digest(expected) };
+  return timingSafeEqual(digest(given ?? ''), expectedDigest.digest);
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
+/** The API token's digest, made once: every request is compared with it. */
+let expectedDigest: { secret: string; digest: Buffer } | undefined;
 
 /**
  * Who may use the API, decided on the route that matched (never on the raw URL, which the
