@@ -124,6 +124,7 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
     apiToken: settings.apiToken,
     metrics: runtime.metrics,
     ready: () => runtime.store.probeWritable(),
+    redisDown: runtime.redisDown,
     timeouts: roles.apiTimeouts,
     queue: runtime.queue,
     redis: runtime.redis,

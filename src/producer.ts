@@ -54,25 +54,34 @@ export function createProducer(options: ProducerOptions = {}): Producer {
     CALLHOOK_RESULT_TTL: typeof options.resultTtl === 'number' ? `${options.resultTtl}ms` : options.resultTtl,
   });
   const redis = connectRedis(settings.redisUrl);
-  redis.on('error', (error: Error) => options.onRedisError?.(error));
   const queue = createCallsQueue(redis, settings.prefix);
+  // BullMQ hands the connection's errors to the queue, and prints them when no one listens there.
+  queue.on('error', (error: Error) => options.onRedisError?.(error));
   const producer = new CallProducer(queue, new CallStore(redis, settings.prefix, settings.resultTtlMs));
-  const sendBatch = async (events: readonly CallEventInput[]) => {
+  // Sends waiting for an unreachable Redis end when the producer closes, instead of holding the close.
+  let abandon!: (error: Error) => void;
+  const abandoned = new Promise<never>((_, reject) => (abandon = reject));
+  abandoned.catch(() => undefined);
+  const enqueue = (events: CallEventInput | readonly CallEventInput[]) => {
     const parsed = parseEvents(events);
     if (!parsed.ok) throw new CallhookEventError(parsed.problems);
-    return producer.enqueue(parsed.events);
+    return Promise.race([producer.enqueue(parsed.events), abandoned]);
   };
+  const sendBatch = async (events: readonly CallEventInput[]) => enqueue(events);
   return {
     async send(event) {
-      const parsed = parseEvents(event);
-      if (!parsed.ok) throw new CallhookEventError(parsed.problems);
-      const [result] = await producer.enqueue(parsed.events);
+      const [result] = await enqueue(event);
       return result!;
     },
     sendBatch,
     async close() {
+      const reachable = redis.status === 'ready';
+      if (!reachable) {
+        abandon(new Error('the producer was closed while Redis was unreachable; this send may not have been queued: send it again (its call_id makes that safe)'));
+        redis.disconnect(); // a QUIT would wait for Redis too
+      }
       await queue.close();
-      await redis.quit().catch(() => redis.disconnect());
+      if (reachable) await redis.quit().catch(() => redis.disconnect());
     },
   };
 }

@@ -38,6 +38,8 @@ export interface Runtime {
   replayer: Replayer;
   /** A new Redis connection for one blocking read; the caller closes it. */
   blockingRedis(): RedisClient;
+  /** Whether a connection the API writes through is down (lost, reconnecting). */
+  redisDown(): boolean;
   close(): Promise<void>;
 }
 
@@ -71,6 +73,17 @@ export function connectRedis(url: string, options: { autoPipelining?: boolean } 
   );
 }
 
+/**
+ * Whether a connection has closed since it was last ready: its commands would wait for a
+ * reconnection. Its status alone flaps back to `connecting` on every attempt.
+ */
+function lostWatch(client: RedisClient): () => boolean {
+  let lost = false;
+  client.on('ready', () => (lost = false));
+  client.on('close', () => (lost = true));
+  return () => lost;
+}
+
 /** Builds the shared parts of a process from settings and config; connections open lazily. */
 export function createRuntime(settings: Settings, config: CallhookConfig, logger: Logger): Runtime {
   const redis = connectRedis(settings.redisUrl);
@@ -79,8 +92,11 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
   // of all calls in flight that fall in one tick go out in one write.
   const storeRedis = connectRedis(settings.redisUrl, { autoPipelining: true });
   for (const client of [redis, storeRedis]) client.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  const [redisLost, storeLost] = [lostWatch(redis), lostWatch(storeRedis)];
   const store = new CallStore(storeRedis, settings.prefix, settings.resultTtlMs);
   const queue = createCallsQueue(redis, settings.prefix);
+  // The connection's own listener above logs these; unheard, BullMQ would print each to stderr.
+  queue.on('error', (error: Error) => logger.debug({ err: error.message }, 'queue connection error'));
   const metrics = new Metrics(queue, {
     workers: { queue: queue.name, count: () => queue.getWorkersCount() },
     // While the connection is down, ioredis would hold the probe in its offline queue: say not ready at once.
@@ -114,6 +130,7 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     metrics,
     replayer: new Replayer(queue, store, config, settings.prefix),
     blockingRedis,
+    redisDown: () => redisLost() || storeLost(),
     async close() {
       feed.close();
       await queue.close();

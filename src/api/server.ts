@@ -12,6 +12,7 @@ import type { CallIndex } from '../store/call-index';
 import type { CallStore, RedisClient } from '../store/call-store';
 import type { ResultsFeed } from '../store/results-feed';
 import { isRedisUnavailable } from '../store/redis-errors';
+import { registerRedisGate } from './redis-gate';
 import type { Redactor } from '../util/redact';
 import type { Sender } from '../webhook/send';
 import { registerGuard } from './guard';
@@ -42,6 +43,8 @@ export interface ApiDeps {
   logger: Logger;
   /** When set, every route but the public ones needs `Authorization: Bearer <token>`. */
   apiToken?: string | undefined;
+  /** Whether a Redis connection is down (reconnecting): routes that need Redis answer 503 at once. */
+  redisDown?: () => boolean;
   /** Readiness: resolves when Redis answers and accepts a write. */
   ready(): Promise<unknown>;
   metrics?: Metrics;
@@ -93,6 +96,7 @@ export function buildApi(deps: ApiDeps) {
 
   // Before any route, so every route gets its documentation and is in the document.
   const openapi = documentRoutes(app);
+  if (deps.redisDown) registerRedisGate(app, deps.redisDown);
   registerGuard(app, deps.apiToken);
   registerJsonBody(app);
   registerCallRoutes(app, deps);

@@ -6,8 +6,8 @@ import { freePort } from './ports';
  * A redis-server of this test's own on a free loopback port, for what the shared one must not
  * be put through: a memory limit, an eviction policy, disabled commands.
  */
-export async function startPrivateRedis(args: string[] = []): Promise<{ url: string; client: Redis; stop(): Promise<void> }> {
-  const port = await freePort();
+export async function startPrivateRedis(args: string[] = [], port?: number): Promise<{ url: string; port: number; client: Redis; stop(): Promise<void> }> {
+  port ??= await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 50; i++) {
@@ -21,6 +21,7 @@ export async function startPrivateRedis(args: string[] = []): Promise<{ url: str
   const client = new Redis(url, { maxRetriesPerRequest: 1 });
   return {
     url,
+    port,
     client,
     async stop() {
       client.disconnect();

@@ -1,0 +1,20 @@
+import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import { OPERATIONS } from './openapi/operations';
+import { problem } from './problem';
+
+/**
+ * While a Redis connection is down, ioredis holds a request's commands until it is back, and
+ * runs them then, though the client gave up long before: the API hung, and a call the client
+ * thought refused was queued later. A route that needs Redis (`redis: true` in its operation)
+ * answers 503 at once instead, having changed nothing. Register before the routes.
+ */
+export function registerRedisGate(app: FastifyInstance, redisDown: () => boolean): void {
+  const gate: preHandlerHookHandler = (_request, reply, done) => {
+    if (!redisDown()) return done();
+    problem(reply, 'CALLHOOK_UNAVAILABLE', 'Redis is unavailable (connection down); nothing was changed, retry later');
+  };
+  app.addHook('onRoute', (route) => {
+    if (![route.method].flat().some((method) => OPERATIONS[`${method} ${route.url}`]?.redis)) return;
+    route.preHandler = [gate, ...[route.preHandler ?? []].flat()];
+  });
+}
