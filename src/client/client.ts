@@ -107,8 +107,18 @@ export class CallhookClient {
   private readonly options: Required<Omit<ClientOptions, 'token' | 'fetch'>> & Pick<ClientOptions, 'token'>;
   private readonly fetch: FetchLike;
 
+  /** @throws TypeError for an option no request could use (a negative or non-numeric number, a URL with a password). */
   constructor(options: ClientOptions) {
-    this.options = { ...DEFAULTS, ...options, url: options.url.replace(/\/+$/, '') };
+    // An option given as undefined (`retries: process.env.X ? Number(...) : undefined`) keeps its default.
+    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as ClientOptions;
+    this.options = { ...DEFAULTS, ...given, url: options.url.replace(/\/+$/, '') };
+    for (const name of ['retries', 'retryDelayMs', 'maxRetryDelayMs', 'timeoutMs'] as const) {
+      const value = this.options[name];
+      const least = name === 'timeoutMs' ? 1 : 0;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < least) throw new TypeError(`callhook client: ${name} must be a number of at least ${least}, not ${String(value)}`);
+    }
+    // fetch refuses such a URL on every attempt, and its message would show the password.
+    if (URL.canParse(this.options.url) && new URL(this.options.url).password) throw new TypeError('callhook client: url holds a password; give the API token as `token` instead');
     this.fetch = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
   }
 

@@ -1,4 +1,5 @@
 import { decideRetry, retryAfterMs, type AttemptOutcome } from '../../src/client/retry';
+import { createClient } from '../../src/client';
 
 const rules = { retries: 3, baseDelayMs: 100, maxDelayMs: 5000 };
 const NOW = Date.parse('2026-11-29T10:00:00Z');
@@ -34,5 +35,21 @@ describe('decideRetry: when the HTTP client sends a request again', () => {
     expect(retryAfterMs('Sun, 29 Nov 2026 09:59:00 GMT', NOW)).toBe(0);
     expect(retryAfterMs('soon', NOW)).toBeUndefined();
     expect(retryAfterMs(null, NOW)).toBeUndefined();
+  });
+});
+
+describe('client options', () => {
+  it('an option given as undefined keeps its default; one no request could use is refused at once', async () => {
+    const attempts: string[] = [];
+    const failing = (async (url: string) => {
+      attempts.push(url);
+      throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+    }) as unknown as typeof fetch;
+    const client = createClient({ url: 'http://127.0.0.1:9', retries: undefined, retryDelayMs: 1, timeoutMs: undefined, fetch: failing });
+    await expect(client.getCall('c1')).rejects.toThrow();
+    expect(attempts).toHaveLength(6); // the default 5 retries, not endless
+    expect(() => createClient({ url: 'http://h', retries: Number('x') })).toThrow('callhook client: retries must be a number of at least 0, not NaN');
+    expect(() => createClient({ url: 'http://h', timeoutMs: 0 })).toThrow(/timeoutMs must be a number of at least 1/);
+    expect(() => createClient({ url: 'http://admin:hunter2@h' })).toThrow('callhook client: url holds a password; give the API token as `token` instead');
   });
 });
