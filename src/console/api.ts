@@ -27,6 +27,13 @@ const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 /** The code of a token refused here, before any request: it could never be sent. */
 export const UNSENDABLE_TOKEN = 'CALLHOOK_TOKEN_UNSENDABLE';
 
+let refused: ((error: ApiError) => void) | undefined;
+
+/** Called whenever the API refuses the token a request carried (it was changed since it was given). */
+export function onTokenRefused(handler: (error: ApiError) => void): void {
+  refused = handler;
+}
+
 /** Calls the API; resolves with the parsed JSON, rejects with an ApiError (401 when the token is missing, wrong or unsendable). */
 export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
   const headers: Record<string, string> = {};
@@ -38,12 +45,14 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(path, { method: init.method ?? 'GET', headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
   const text = await response.text();
-  const json = text ? (JSON.parse(text) as unknown) : undefined;
   if (!response.ok) {
-    const error = (json as { error?: { code: string; message: string; problems?: string[] } } | undefined)?.error;
-    throw new ApiError(response.status, error?.code ?? `HTTP_${response.status}`, error?.message ?? `HTTP ${response.status}`, error?.problems);
+    // A proxy in front of the API may answer with a page of its own, not callhook's JSON.
+    const error = (parsed(text) as { error?: { code: string; message: string; problems?: string[] } } | undefined)?.error;
+    const failure = new ApiError(response.status, error?.code ?? `HTTP_${response.status}`, error?.message ?? `HTTP ${response.status}`, error?.problems);
+    if (response.status === 401 && bearer) refused?.(failure);
+    throw failure;
   }
-  return json as T;
+  return (text ? JSON.parse(text) : undefined) as T;
 }
 
 /** A query string from the set values of `params` (arrays repeat the key). */
@@ -54,4 +63,12 @@ export function query(params: Record<string, string | string[] | undefined>): st
   }
   const text = search.toString();
   return text ? `?${text}` : '';
+}
+
+function parsed(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

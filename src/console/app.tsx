@@ -1,6 +1,6 @@
 import { render } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
-import { api, ApiError, token, UNSENDABLE_TOKEN } from './api';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, onTokenRefused, token, UNSENDABLE_TOKEN } from './api';
 import { ErrorBox } from './components/status';
 import { href, useRoute } from './router';
 import { CallScreen } from './screens/call';
@@ -44,6 +44,17 @@ function App() {
   useEffect(() => {
     void enter();
   }, [enter]);
+  // A token refused after sign-in (CALLHOOK_API_TOKEN was changed): ask for it again. (At sign-in, enter() says why.)
+  const open = useRef(false);
+  open.current = gate === 'open';
+  useEffect(() => {
+    onTokenRefused(() => {
+      if (!open.current) return;
+      token.clear();
+      setError(new ApiError(401, 'CALLHOOK_UNAUTHORIZED', 'the API no longer takes the token this tab had (was CALLHOOK_API_TOKEN changed?): enter it again'));
+      setGate('token');
+    });
+  }, []);
 
   if (gate === 'token') {
     const onSubmit = (event: Event) => {
@@ -60,7 +71,7 @@ function App() {
         <form onSubmit={onSubmit} aria-label="Sign in with the API token">
           <label>
             API token
-            <input name="token" type="password" autoComplete="current-password" required autoFocus />
+            <input name="token" type="password" autoComplete="off" required autoFocus />
           </label>
           <p class="muted">The API needs its token (CALLHOOK_API_TOKEN). It is kept for this browser tab only.</p>
           <button type="submit">Open the console</button>

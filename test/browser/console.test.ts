@@ -175,6 +175,26 @@ describe('the web console with an API token', () => {
     expect(problems).toEqual([]);
   });
 
+  it('a token the API stops taking after sign-in brings the token prompt back, saying why', async () => {
+    const page = await browser.newPage();
+    const problems = watchPage(page, (status) => status === 401);
+    await page.goto(h.baseUrl);
+    await page.getByLabel('API token', { exact: true }).fill(TOKEN);
+    await page.getByRole('button', { name: 'Open the console' }).click();
+    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    // As if CALLHOOK_API_TOKEN had been changed and the API restarted: the tab's token is refused.
+    await page.evaluate("sessionStorage.setItem('callhook.token', 'the-old-token')");
+    await page.getByRole('link', { name: 'Queue' }).click();
+    await page.getByRole('alert').filter({ hasText: 'the API no longer takes the token this tab had' }).waitFor();
+    await page.getByLabel('API token', { exact: true }).waitFor();
+    await screenshot(page, 'token-changed');
+    expect(await page.evaluate("sessionStorage.getItem('callhook.token')")).toBeNull();
+    await page.getByLabel('API token', { exact: true }).fill(TOKEN);
+    await page.getByRole('button', { name: 'Open the console' }).click();
+    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    expect(problems).toEqual([]);
+  });
+
   it('a hand-edited address with a malformed escape says the call is not found, not a blank page', async () => {
     const page = await browser.newPage();
     const problems = watchPage(page, (status) => status === 401 || status === 404);
