@@ -45,8 +45,10 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
   if (problems.length > 0) throw new SettingsError(problems);
   const runtime = createRuntime(settings, config, logger);
   const closers: (() => Promise<unknown>)[] = [];
+  // All at once: the worker takes no new call while the API waits for its requests in flight
+  // (a Call Test may take its apps' whole timeouts), and calls queued meanwhile wait in Redis.
   const stopAll = async () => {
-    for (const close of closers) await close();
+    await Promise.all(closers.map((close) => close()));
     await runtime.close();
   };
   try {
@@ -143,11 +145,17 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
     },
   });
   await api.listen({ host: settings.host, port: settings.port });
-  // The API stops first, so no new call arrives while the worker drains; long polls end (empty)
-  // instead of holding the close for up to their whole wait.
-  closers.unshift(() => {
+  closers.unshift(async () => {
+    // Long polls end (empty) instead of holding the close for up to their whole wait.
     runtime.feed.close();
-    return api.close();
+    // A keep-alive connection busy when the close began would hold it until its keep-alive
+    // timeout (65 s) once its request is answered: each is closed as soon as it is idle.
+    const idle = setInterval(() => api.server.closeIdleConnections(), 100);
+    try {
+      await api.close();
+    } finally {
+      clearInterval(idle);
+    }
   });
   const address = api.server.address();
   logger.info({ url: `http://${settings.host}:${typeof address === 'object' && address ? address.port : settings.port}` }, 'api listening');

@@ -56,3 +56,31 @@ describe('stopping a worker that has a call in flight', () => {
     expect(worker.output()).toContain('shutdown timed out');
   });
 });
+
+describe('stopping API and worker in one process', () => {
+  it('the worker takes no new call while the API answers a request in flight, and the stop ends once it is answered', async () => {
+    const receiver = await new Receiver().start();
+    receiver.on('/slow', async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      return { status: 200 };
+    });
+    const yaml = `policies: [{ id: default, apps: [{ name: Slow, url: "${receiver.url}/slow", timeout: 5s }, { name: Fast, url: "${receiver.url}/fast" }] }]`;
+    const h = await startHarness(__filename, yaml);
+    try {
+      const callTest = h.request('POST', '/v1/call-test', { policy: 'default', calling_number: '1', called_number: '2' });
+      await receiver.waitFor(1, '/slow');
+      const stopped = h.stop();
+      await new Promise((r) => setTimeout(r, 300));
+      // Queued by another producer while this process stops: it must wait for another worker.
+      const late = makeEvent();
+      expect(await h.runtime.producer.enqueue([late])).toEqual([{ call_id: late.call_id, status: 'queued' }]);
+      expect((await callTest).status).toBe(200);
+      const answered = Date.now();
+      await stopped;
+      expect(Date.now() - answered).toBeLessThan(3000); // not the API's keep-alive timeout (65 s)
+      expect(receiver.to('/fast').filter((r) => String(r.headers['idempotency-key']).startsWith(late.call_id))).toHaveLength(0);
+    } finally {
+      await receiver.stop();
+    }
+  });
+});
