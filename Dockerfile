@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every role: the command picks it (start | api | worker | demo-receiver).
-# See docs/docker.md and docker-compose.yml.
+# See README, "Run with Docker Compose", and docker-compose.yml.
 
 # ---- build: full install (TypeScript is a devDependency), compile to dist/ ----
 FROM node:20-bookworm-slim AS build

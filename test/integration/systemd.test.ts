@@ -17,6 +17,8 @@ import { systemdAnalyze } from '../helpers/tools';
 const DIR = resolve(__dirname, '../../deploy/systemd');
 const UNITS = readdirSync(DIR).filter((f) => f.endsWith('.service')).sort();
 const INSTALLED = '/usr/local/bin/callhook';
+/** The unit systemd runs from a file: a template (`x@.service`) as one of its instances. */
+const instance = (unit: string) => unit.replace('@.service', '@9464.service');
 
 /** A unit's settings: `Key` → values, in order (ExecStart, ReadWritePaths...). */
 function settings(text: string): Map<string, string[]> {
@@ -41,23 +43,28 @@ describe('systemd units', () => {
       const copy = text.replaceAll(INSTALLED, program);
       const changed = copy.split('\n').filter((line, i) => line !== text.split('\n')[i]);
       expect(changed).toEqual([expect.stringMatching(new RegExp(`^ExecStart=${program.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} `))]);
-      writeFileSync(join(dir, unit), copy);
+      writeFileSync(join(dir, instance(unit)), copy);
     }
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('there are units for the API, the worker and the CDR watcher', () => {
-    expect(UNITS).toEqual(['callhook-api.service', 'callhook-ingest-cdr.service', 'callhook-worker.service']);
+    expect(UNITS).toEqual(['callhook-api.service', 'callhook-ingest-cdr.service', 'callhook-worker@.service']);
+  });
+
+  it('each worker instance serves its metrics on the port it is named after, so several run side by side', () => {
+    expect(settings(readFileSync(join(DIR, 'callhook-worker@.service'), 'utf8')).get('Environment')).toContain('CALLHOOK_METRICS_PORT=%i');
+    expect(readFileSync(join(DIR, 'callhook.env'), 'utf8')).not.toMatch(/^CALLHOOK_METRICS_PORT=/m);
   });
 
   it.each(UNITS)('%s passes systemd-analyze verify with nothing to say', (unit) => {
-    const result = spawnSync(systemdAnalyze(), ['verify', join(dir, unit)], { encoding: 'utf8', timeout: 30_000 });
+    const result = spawnSync(systemdAnalyze(), ['verify', join(dir, instance(unit))], { encoding: 'utf8', timeout: 30_000 });
     expect(`${result.stdout}${result.stderr}`).toBe('');
     expect(result.status).toBe(0);
   });
 
   it.each(UNITS)('%s is hardened: exposure at most 2.0 ("OK") in systemd-analyze security', (unit) => {
-    const result = spawnSync(systemdAnalyze(), ['security', '--offline=true', '--no-pager', join(dir, unit)], { encoding: 'utf8', timeout: 30_000 });
+    const result = spawnSync(systemdAnalyze(), ['security', '--offline=true', '--no-pager', join(dir, instance(unit))], { encoding: 'utf8', timeout: 30_000 });
     const level = /Overall exposure level for \S+: ([\d.]+)/.exec(result.stdout)?.[1];
     expect(level).toBeDefined();
     expect(Number(level)).toBeLessThanOrEqual(2.0);
@@ -85,7 +92,7 @@ describe('systemd units', () => {
   });
 
   it.each(UNITS)("%s's command line is one the CLI takes", (unit) => {
-    const args = settings(readFileSync(join(dir, unit), 'utf8')).get('ExecStart')![0]!.split(/\s+/).slice(1);
+    const args = settings(readFileSync(join(dir, instance(unit)), 'utf8')).get('ExecStart')![0]!.split(/\s+/).slice(1);
     const result = spawnSync(program, [...args, '--help'], { encoding: 'utf8', timeout: 30_000 });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);

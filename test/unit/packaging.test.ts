@@ -6,7 +6,7 @@ import { parseSettings } from '../../src/settings';
 
 /**
  * Docker packaging, checked statically (no Docker engine in CI): docker-compose.yml and the
- * Dockerfile must deliver what docs/docker.md promises, and every command they run must exist.
+ * Dockerfile must deliver what the README (Run with Docker Compose) promises, and every command they run must exist.
  */
 
 const ROOT = resolve(__dirname, '../..');
