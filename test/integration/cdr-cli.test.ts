@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFile, copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Queue } from 'bullmq';
@@ -136,6 +136,16 @@ it('logs JSON off a terminal: rejected records with file and line, moved files, 
   expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, cmr_files: 1, rejected_files: 1, records: 12, queued: 11, duplicates: 0, rejected: 1, cmr_unmatched: 1 });
   const event = JSON.parse((await redis.hget(`${prefix}:call:${rows[0]?.expected?.call_id}`, 'event')) ?? '{}') as Record<string, unknown>;
   expect(event).toMatchObject({ ...rows[0]?.expected, policy: 'default' });
+});
+
+it('reads a file its directory holds as a symlink, as it reads one named on the command line', async () => {
+  const drop = await mkdtemp(join(dir, 'links-'));
+  const name = 'cucmOHSUtest_2_202504181632_1';
+  await symlink(join(SAMPLES, 'cdr.txt'), join(drop, `cdr_${name}`));
+  await symlink(join(drop, 'nowhere'), join(drop, `cdr_${name}0`)); // dangling: not a file, skipped
+  const result = await cli([drop, '--no-cmr']).done;
+  expect(result.code).toBe(0);
+  expect(logLines(result.stdout).at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, records: 3, queued: 3 });
 });
 
 it('leaves CMR files unread with --no-cmr: quality null, exit 0, nothing moved', async () => {
