@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
 import { listCandidates } from './files';
 import { cucmKind, twinPath } from './intervals';
 
@@ -38,6 +39,24 @@ interface Seen {
   since: number;
   /** Set once handled, so the same content is not handed over twice. */
   handled: boolean;
+  /** Failed attempts at it (or at listing a directory), and when the next may be made. */
+  failures?: number;
+  retryAt?: number;
+}
+
+/**
+ * Handled files are looked at again (stat) only on one listing in this many: a directory keeps
+ * every file CUCM ever pushed, and a stat of each on every listing cost most of a core at 20,000
+ * files. A handled file that changes is still handed over again, within this many listings.
+ */
+const RESTAT_HANDLED_EVERY = 60;
+/** The longest wait before a file, or a directory, that failed is tried again. */
+const MAX_RETRY_MS = 60_000;
+
+/** Counts a failure and sets when to try again: the interval, doubled each time, at most MAX_RETRY_MS. */
+function failed(entry: { failures?: number; retryAt?: number }, t: number, interval: number): void {
+  entry.failures = (entry.failures ?? 0) + 1;
+  entry.retryAt = t + Math.min(interval * 2 ** entry.failures, MAX_RETRY_MS);
 }
 
 /**
@@ -59,20 +78,40 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
   /** Still inside the wait for a twin that began when `s` became complete. */
   const waiting = (s: Seen, t: number) => t - (s.since + settle) < cmrWait;
   let unreadable = new Set<string>();
-  while (!options.signal.aborted) {
+  const dirFailures = new Map<string, { failures?: number; retryAt?: number }>();
+  for (let listing = 0; !options.signal.aborted; listing += 1) {
     const listed: string[] = [];
     const unreadableNow = new Set<string>();
     for (const dir of dirs) {
-      const { files, unreadable: badNames } = await listCandidates(dir).catch((error: Error) => {
-        options.onError?.(dir, error);
-        return { files: [], unreadable: [] };
-      });
+      const failure = dirFailures.get(dir);
+      if (failure && now() < failure.retryAt!) {
+        for (const path of seen.keys()) if (path.startsWith(join(dir, '/'))) listed.push(path); // kept, not forgotten
+        continue;
+      }
+      const { files, unreadable: badNames } = await listCandidates(dir).then(
+        (found) => {
+          dirFailures.delete(dir);
+          return found;
+        },
+        (error: Error) => {
+          // A directory that went away or cannot be read: said once per retry, retried less and less often.
+          options.onError?.(dir, error);
+          const entry = dirFailures.get(dir) ?? {};
+          failed(entry, now(), interval);
+          dirFailures.set(dir, entry);
+          return { files: [], unreadable: [] };
+        },
+      );
       for (const path of badNames) {
         if (!unreadable.has(path)) options.onUnreadable?.(path);
         unreadableNow.add(path);
       }
       for (const path of files) {
         if (options.signal.aborted) return;
+        if (seen.get(path)?.handled && listing % RESTAT_HANDLED_EVERY !== 0) {
+          listed.push(path);
+          continue;
+        }
         const info = await stat(path).catch(() => undefined);
         if (!info) continue;
         listed.push(path);
@@ -90,7 +129,7 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
       if (options.signal.aborted) return;
       const file = seen.get(path);
       const t = now();
-      if (!file || file.handled || !complete(file, t)) continue;
+      if (!file || file.handled || !complete(file, t) || t < (file.retryAt ?? 0)) continue;
       const kind = options.pairs === false ? undefined : cucmKind(path);
       const twin = kind ? twinPath(path) : undefined;
       const other = twin === undefined ? undefined : seen.get(twin);
@@ -107,8 +146,10 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
         file.handled = true;
         if (other && withTwin) other.handled = true;
       } catch (error) {
-        // Left unhandled: tried again on a later listing (e.g. once Redis is back).
+        // Left unhandled: tried again later (once Redis is back, once its permissions are
+        // mended), less and less often, so a file that keeps failing does not fill the log.
         options.onError?.(path, error as Error);
+        failed(file, t, interval);
       }
     }
     await options.onListing?.().catch((error: Error) => options.onError?.(dirs.join(', '), error));

@@ -275,6 +275,45 @@ describe('resuming', () => {
 });
 
 describe('watch mode', () => {
+  it('a file that keeps failing is tried again less and less often; a handled file that changes is handed over again', async () => {
+    const watched = await mkdtemp(join(tmpdir(), 'cdr-watch-'));
+    const path = join(watched, 'cdr_Gen_09_202601010000_1');
+    await writeFile(path, 'first');
+    const abort = new AbortController();
+    const errors: number[] = [];
+    const handed: string[] = [];
+    let failing = true;
+    const watching = watchDirs([watched], {
+      intervalMs: 20,
+      settleMs: 40,
+      pairs: false,
+      signal: abort.signal,
+      onFile: async (file) => {
+        handed.push(await readFile(file, 'utf8'));
+        if (failing) throw new Error('EACCES: permission denied');
+      },
+      onError: () => errors.push(Date.now()),
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    // Every listing (20 ms) would be some 70 errors; doubling gaps (40, 80, 160... ms) a handful.
+    expect(errors.length).toBeGreaterThanOrEqual(3);
+    expect(errors.length).toBeLessThanOrEqual(7);
+    const gaps = errors.slice(1).map((t, i) => t - errors[i]!);
+    expect(gaps.every((gap, i) => i === 0 || gap > gaps[i - 1]!)).toBe(true);
+    failing = false;
+    await writeFile(path, 'second'); // changed: tried at once, without waiting out the failures
+    const deadline = Date.now() + 5000;
+    while (handed.at(-1) !== 'second' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(handed.at(-1)).toBe('second');
+    const handedBefore = handed.length;
+    await writeFile(path, 'third'); // handled files are looked at again on one listing in 60
+    while (handed.at(-1) !== 'third' && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 20));
+    expect(handed.slice(handedBefore)).toEqual(['third']);
+    abort.abort();
+    await watching;
+    await rm(watched, { recursive: true, force: true });
+  });
+
   it('ingests a file written in two writes once, when complete', async () => {
     const rows = syntheticRows(25, 61, 800_000);
     const text = renderCdrFile(rows);
