@@ -209,10 +209,15 @@ describe('the web console with an API token', () => {
   });
 
   it('serves the assets without the token and with a strict Content-Security-Policy', async () => {
-    for (const path of ['/', '/console/app.js', '/console/app.css']) {
+    const page = await (await fetch(`${h.baseUrl}/`)).text();
+    // Named by their content's hash: kept for good, and never an old script with a new page.
+    const assets = [...page.matchAll(/"(\/console\/app\.(?:js|css)\?v=[0-9a-f]{12})"/g)].map((m) => m[1]!);
+    expect(assets).toHaveLength(2);
+    for (const path of ['/', '/console/app.js', ...assets]) {
       const response = await fetch(h.baseUrl + path);
       expect(response.status).toBe(200);
       expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(response.headers.get('cache-control')).toBe(path.includes('?v=') ? 'public, max-age=31536000, immutable' : 'no-cache');
     }
     expect((await fetch(`${h.baseUrl}/v1/policies`)).status).toBe(401);
   });
