@@ -62,18 +62,17 @@ export function createProducer(options: ProducerOptions = {}): Producer {
   let abandon!: (error: Error) => void;
   const abandoned = new Promise<never>((_, reject) => (abandon = reject));
   abandoned.catch(() => undefined);
-  const enqueue = (events: CallEventInput | readonly CallEventInput[]) => {
+  const enqueue = async (events: CallEventInput | readonly CallEventInput[]) => {
     const parsed = parseEvents(events);
     if (!parsed.ok) throw new CallhookEventError(parsed.problems);
     return Promise.race([producer.enqueue(parsed.events), abandoned]);
   };
-  const sendBatch = async (events: readonly CallEventInput[]) => enqueue(events);
   return {
     async send(event) {
       const [result] = await enqueue(event);
       return result!;
     },
-    sendBatch,
+    sendBatch: enqueue,
     async close() {
       const reachable = redis.status === 'ready';
       if (!reachable) {

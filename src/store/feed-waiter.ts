@@ -82,6 +82,7 @@ export class FeedWaiter {
     try {
       const [latest] = (await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1)) as [string, string[]][];
       this.seen(latest?.[0] ?? '0-0');
+      if (this.waiters.size === 0 || this.closed) return; // no connection opened after close()
       const blocking = (this.blocking ??= this.connect());
       while (this.waiters.size > 0) {
         const answer = (await blocking.xread('COUNT', 1, 'BLOCK', FOLLOW_BLOCK_MS, 'STREAMS', this.key, this.newest!)) as [string, [string, string[]][]][] | null;

@@ -14,7 +14,7 @@ export function isCredentialName(name: string): boolean {
 }
 
 /** A URL whose query may hold a credential parameter: a cheap test before the query is parsed. */
-const CREDENTIAL_IN_QUERY = /[?&][^=&#]*(auth|token|key|secret|sig|passw|cookie|session|credential|private)[^=&#]*=/i;
+const CREDENTIAL_IN_QUERY = new RegExp(`[?&][^=&#]*(${CREDENTIAL_NAME.source})[^=&#]*=`, 'i');
 
 /** Secrets shorter than this cannot be told apart from ordinary text; the policies loader refuses them. */
 export const MIN_SECRET_CHARS = 4;
