@@ -55,8 +55,10 @@ export function endsExchange(app: WebhookApp): (status: number) => boolean {
  * retry that could not finish in time.
  */
 export function inRequestRetries(app: WebhookApp, deadlineAt: number, log: TryLog): IAxiosRetryConfig {
-  const decide = (error: AxiosError, attempt: number) =>
-    decideAttempt(error.response ? responseOutcome(error.response) : classifyError(error, app).outcome, app, attempt);
+  const decide = (error: AxiosError, attempt: number) => {
+    const answer = refusedAnswer(error, app, true);
+    return decideAttempt(answer ? responseOutcome(answer) : classifyError(error, app).outcome, app, attempt);
+  };
   // The delay logged is the delay waited: decided once per retry (the jitter is random).
   let nextDelayMs = 0;
   return {
@@ -67,14 +69,28 @@ export function inRequestRetries(app: WebhookApp, deadlineAt: number, log: TryLo
       const decision = decide(error, log.entries.length + 1);
       // Waiting past the deadline only to be aborted would waste the receiver's time too.
       if (decision.action !== 'retry' || Date.now() + decision.delayMs >= deadlineAt) return false;
-      const failed = error.response ? { code: 'CALLHOOK_HTTP_STATUS' as const, message: `HTTP ${error.response.status}` } : classifyError(error, app);
-      log.entries.push(loggedTry(log, error.response?.status ?? null, { code: failed.code, message: failed.message }, decision.delayMs));
+      const answer = refusedAnswer(error, app, true);
+      const failed = answer ? { code: 'CALLHOOK_HTTP_STATUS' as const, message: `HTTP ${answer.status}` } : classifyError(error, app);
+      log.entries.push(loggedTry(log, answer?.status ?? null, { code: failed.code, message: failed.message }, decision.delayMs));
       log.startedAt = Date.now() + decision.delayMs;
       nextDelayMs = decision.delayMs;
       return true;
     },
     retryDelay: () => nextDelayMs,
   };
+}
+
+/**
+ * The response an axios error carries when the error is axios refusing its status (validateStatus:
+ * 2xx, or in a request that retries, endsExchange): an answer to judge. Undefined when the error
+ * came after a status axios took, such as a body cut off mid-way: that is a network failure, not
+ * an answer (it was recorded as a success with no data).
+ */
+export function refusedAnswer(error: AxiosError, app: WebhookApp, retryInRequest: boolean): AxiosResponse | undefined {
+  const status = error.response?.status;
+  if (status === undefined) return undefined;
+  const taken = retryInRequest ? endsExchange(app)(status) : status >= 200 && status < 300;
+  return taken ? undefined : error.response;
 }
 
 export function classifyError(
@@ -93,6 +109,10 @@ export function classifyError(
       code: 'CALLHOOK_RESPONSE_TOO_LARGE',
       message: `response is larger than max_response_bytes (${app.maxResponseBytes})`,
     };
+  }
+  if (error.response) {
+    // The status line came, then the exchange broke (refusedAnswer): the response was cut off.
+    return { outcome: { kind: 'network', code: 'ECONNRESET' }, code: 'CALLHOOK_HTTP_NETWORK', message: `the response was cut off after HTTP ${error.response.status}: ${error.message}` };
   }
   const code = error.code ?? (error.cause as { code?: string } | undefined)?.code ?? 'UNKNOWN';
   if (NETWORK_CODES.has(code) || (error.request && !error.response && code !== 'ERR_INVALID_CHAR')) {

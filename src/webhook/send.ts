@@ -8,7 +8,7 @@ import { checkRenderedUrl, headersOnTheWire, renderHeaders, renderUrl } from '..
 import { jsonDepthExceeds } from '../util/json-depth';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
-import { classifyError, DEADLINE_EXCEEDED, endsExchange, inRequestRetries, loggedTry, responseOutcome, type TryLog } from './http-outcome';
+import { classifyError, DEADLINE_EXCEEDED, endsExchange, inRequestRetries, loggedTry, refusedAnswer, responseOutcome, type TryLog } from './http-outcome';
 import { retryingClient, tlsAgentFor } from './http-client';
 import { signatureHeaders } from './signing';
 import { OAuthTokenCache, OAuthTokenError } from './oauth';
@@ -200,7 +200,8 @@ async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTr
       ...(options.retryInRequest ? { validateStatus: endsExchange(app), 'axios-retry': inRequestRetries(app, deadlineAt, log) } : {}),
     });
   } catch (error) {
-    if (isAxiosError(error) && error.response) return error.response as AxiosResponse<string>;
+    const answer = isAxiosError(error) ? refusedAnswer(error, app, options.retryInRequest === true) : undefined;
+    if (answer) return answer as AxiosResponse<string>;
     throw error;
   } finally {
     clearTimeout(timer);

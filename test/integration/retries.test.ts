@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { freePort } from '../helpers/ports';
@@ -166,6 +168,46 @@ policies:
     } finally {
       await h.stop();
       await receiver.stop();
+    }
+  });
+});
+
+describe('a response cut off mid-body', () => {
+  it('is a network error, retried (queued and in a request), never a success without data', async () => {
+    // 200 with a Content-Length the body never reaches, then the connection drops; the third answer is whole.
+    let answered = 0;
+    const server = createServer((_request, response) => {
+      answered += 1;
+      if (answered % 3 === 0) return void response.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"John Doe"}');
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      response.write('{"name":"Jo');
+      setTimeout(() => response.socket?.destroy(), 20);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/crm`;
+    const h = await startHarness(__filename, `
+policies:
+  - id: cut
+    apps:
+      - { name: CRM, url: "${url}", retry_count: 3, retry_delay: 50ms, retry_jitter: 0, circuit: false }
+  - id: cut-now
+    apps:
+      - { name: CRM, phase: real_time, url: "${url}", retry_count: 3, retry_delay: 50ms, retry_jitter: 0, circuit: false }
+`);
+    try {
+      const posted = await h.post(makeEvent({ policy: 'cut' }));
+      const crm = (await h.waitForCall(posted.body.calls[0]!.call_id)).app_data.crm!;
+      expect(crm).toMatchObject({ status: 'success', data: { name: 'John Doe' }, attempts: 3 });
+      expect(crm.attempts_log.map((a) => [a.http_status, a.error?.message.slice(0, 35) ?? null])).toEqual([
+        [null, 'the response was cut off after HTTP'],
+        [null, 'the response was cut off after HTTP'],
+        [200, null],
+      ]);
+      const realtime = (await h.request('POST', '/v1/realtime', makeEvent({ policy: 'cut-now' }))).body.app_data.crm;
+      expect(realtime).toMatchObject({ status: 'success', data: { name: 'John Doe' }, attempts: 3 });
+    } finally {
+      await h.stop();
+      server.close();
     }
   });
 });
