@@ -99,16 +99,18 @@ export class OAuthTokenCache {
       throw new OAuthTokenError(`token request to ${auth.token_url} failed: ${describe(error)}`, true);
     }
     if (response.status < 200 || response.status >= 300) {
+      // 5xx, 429 (throttled) and 408 pass; a refused client (401, 400) does not.
       throw new OAuthTokenError(
         `token endpoint ${auth.token_url} answered HTTP ${response.status}`,
-        response.status >= 500,
+        response.status >= 500 || response.status === 429 || response.status === 408,
       );
     }
     let body: { access_token?: unknown; expires_in?: unknown };
     try {
       body = JSON.parse(response.data) as typeof body;
     } catch {
-      throw new OAuthTokenError(`token endpoint ${auth.token_url} did not answer JSON`, false);
+      // A page of a proxy or of maintenance, answered 200: tried again, as a 503 would be.
+      throw new OAuthTokenError(`token endpoint ${auth.token_url} did not answer JSON`, true);
     }
     if (typeof body.access_token !== 'string' || body.access_token === '') {
       throw new OAuthTokenError(`token endpoint ${auth.token_url} gave no access_token`, false);

@@ -109,7 +109,7 @@ export class HttpSender implements Sender {
     try {
       if (options.staleCredential && app.auth.type === 'oauth2') this.tokens.invalidate(app.auth, options.staleCredential);
       const header = authorizationHeader(app.auth, this.tokens);
-      const authorization = typeof header === 'object' ? await header : header;
+      const authorization = typeof header === 'object' ? await withinDeadline(header, options.deadlineAt, options.budgetMs ?? app.timeoutMs) : header;
       if (authorization) {
         request.headers.Authorization = authorization;
         credential = authorization.slice(authorization.indexOf(' ') + 1);
@@ -203,6 +203,24 @@ async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTr
     const answer = isAxiosError(error) ? refusedAnswer(error, app, options.retryInRequest === true) : undefined;
     if (answer) return answer as AxiosResponse<string>;
     throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A token still being fetched when the app's deadline comes: the request is not sent (it would be
+ * cancelled at once, after the receiver got it, and then sent again as a retry). The fetch goes
+ * on and fills the cache for the next attempt.
+ */
+async function withinDeadline<T>(token: Promise<T>, deadlineAt: number | undefined, budgetMs: number): Promise<T> {
+  if (deadlineAt === undefined) return token;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new OAuthTokenError(`no OAuth2 token within ${budgetMs} ms (the app's timeout): the request was not sent`, true)), Math.max(0, deadlineAt - Date.now()));
+  });
+  try {
+    return await Promise.race([token, late]);
   } finally {
     clearTimeout(timer);
   }

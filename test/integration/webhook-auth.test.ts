@@ -125,6 +125,33 @@ ${extra}`);
     expect(receiver.requests).toHaveLength(0);
   });
 
+  it('a token endpoint slower than the app\'s timeout: nothing is sent, the attempt may be retried, and the token serves the next', async () => {
+    receiver.on('/slow-token', async () => {
+      await new Promise((r) => setTimeout(r, 600));
+      return { status: 200, body: { access_token: 'slow-token-value', expires_in: 60 } };
+    });
+    const app = appWith(`{ type: oauth2, token_url: "${receiver.url}/slow-token", client_id: c, client_secret: slow-secret-1 }`);
+    const started = Date.now();
+    const late = await deps.sender.attempt(app, 'c', scope(), { deadlineAt: Date.now() + 200, budgetMs: 200 });
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(late.outcome).toEqual({ kind: 'network', code: 'oauth' });
+    expect(late.error).toEqual({ code: 'CALLHOOK_OAUTH_TOKEN', message: "no OAuth2 token within 200 ms (the app's timeout): the request was not sent" });
+    await new Promise((r) => setTimeout(r, 600));
+    const next = await deps.sender.attempt(app, 'c', scope(), { deadlineAt: Date.now() + 200, budgetMs: 200 });
+    expect(next.httpStatus).toBe(200);
+    expect(receiver.to('/hook').map((r) => r.headers.authorization)).toEqual(['Bearer slow-token-value']); // once: the late attempt sent nothing
+  });
+
+  it('a throttled token endpoint (429), or one answering a page that is not JSON, may be retried; a refused client may not', async () => {
+    receiver.on('/throttled-token', () => ({ status: 429 }));
+    receiver.on('/page-token', () => ({ status: 200, headers: { 'content-type': 'text/html' }, body: '<html>maintenance</html>' }));
+    for (const path of ['/throttled-token', '/page-token']) {
+      const report = await deps.sender.attempt(appWith(`{ type: oauth2, token_url: "${receiver.url}${path}", client_id: c, client_secret: retry-secret-1 }`), 'c', scope());
+      expect(report.outcome).toEqual({ kind: 'network', code: 'oauth' });
+    }
+    expect(receiver.to('/hook')).toHaveLength(0);
+  });
+
   it('refreshes a token shortly before it expires', async () => {
     let now = Date.now();
     const short = await startOAuthServer({ expiresIn: 60 });
