@@ -102,6 +102,7 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     // While the connection is down, ioredis would hold the probe in its offline queue: say not ready at once.
     ready: () => (storeRedis.status === 'ready' ? store.probeWritable() : Promise.reject(new Error(`redis connection ${storeRedis.status}`))),
   });
+  metrics.startAtZero(config);
   const http = createHttpClient({ proxyEnv: settings.proxyEnv });
   const gate = new RedisDeliveryGate(storeRedis, settings.prefix, ({ destination, state, failures, openUntil }) => {
     metrics.circuitChanged(destination, state);

@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { WaitReason } from '../pipeline/gate';
 import type { AppContext, AttemptVerdict, PipelineObserver } from '../pipeline/observer';
 import type { AppResult, CallStatus } from '../model/call';
+import type { CallhookConfig } from '../policies/types';
 
 
 /** Where queue depth comes from at scrape time (BullMQ's Queue.getJobCounts). */
@@ -117,6 +118,24 @@ export class Metrics implements PipelineObserver {
           this.set((await bounded(ready().then(() => true))) === true ? 1 : 0);
         },
       });
+    }
+  }
+
+  /**
+   * Puts at 0 every series the alert rules read, for the loaded policies: Prometheus's increase()
+   * cannot count the first event of a series that first appears already at 1, so a circuit's
+   * first opening (or a first token failure) never alerted.
+   */
+  startAtZero(config: CallhookConfig): void {
+    for (const status of ['completed', 'partial', 'failed', 'unmatched']) this.callsFinished.inc({ status }, 0);
+    for (const policy of config.policies) {
+      for (const app of policy.apps) {
+        for (const status of ['success', 'failed', 'skipped']) this.appResults.inc({ policy: policy.id, app: app.slug, status }, 0);
+        for (const outcome of ['success', 'retry', 'failed']) this.appAttempts.inc({ policy: policy.id, app: app.slug, outcome }, 0);
+        // A destination known from the file (a templated host is known only when a call renders it).
+        if (app.circuit && app.destination) for (const state of ['open', 'closed']) this.circuitChanges.inc({ destination: app.destination, state }, 0);
+        if (app.auth.type === 'oauth2') for (const outcome of ['success', 'failure']) this.oauthFetches.inc({ outcome }, 0);
+      }
     }
   }
 

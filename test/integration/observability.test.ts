@@ -69,6 +69,11 @@ policies:
     expect(sample(text, 'callhook_app_results_total{policy="observed",app="legacy",status="failed"}')).toBe(2);
     expect(sample(text, 'callhook_app_http_duration_seconds_count{policy="observed",app="flaky"}')).toBe(3);
     expect(sample(text, 'callhook_oauth_token_fetches_total{outcome="success"}')).toBe(1);
+    // Series the alerts read exist from the start, at 0: increase() cannot count an event whose series appears at 1.
+    expect(sample(text, 'callhook_oauth_token_fetches_total{outcome="failure"}')).toBe(0);
+    expect(sample(text, 'callhook_app_results_total{policy="observed",app="modern",status="skipped"}')).toBe(0);
+    expect(sample(text, 'callhook_calls_finished_total{status="unmatched"}')).toBe(0);
+    expect(text).toMatch(/^callhook_circuit_changes_total\{destination="http:\/\/127\.0\.0\.1:\d+",state="open"\} 0$/m);
     for (const state of ['waiting', 'active', 'delayed', 'failed']) expect(sample(text, `callhook_queue_jobs{state="${state}"}`)).toBe(0);
     expect(text).toContain('callhook_process_resident_memory_bytes');
   });
