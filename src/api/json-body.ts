@@ -15,6 +15,9 @@ export class JsonTooDeepError extends Error {
  */
 export function registerJsonBody(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
+  // JSON only, as the OpenAPI document says: Fastify's text/plain parser handed the routes a
+  // string, refused as "an event must be a JSON object" instead of 415.
+  app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body as string;

@@ -158,6 +158,9 @@ policies:
     expect((await call('POST', '/v1/call-test', { body: { policy: 'nope', calling_number: '1', called_number: '2' } })).status).toBe(404);
     expect((await call('POST', '/v1/calls', { body: '{"calling_number":', headers: { 'content-type': 'application/json' } })).status).toBe(400);
     expect((await call('POST', '/v1/calls', { body: 'calling_number=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(415);
+    for (const path of ['/v1/calls', '/v1/call-test', '/v1/realtime']) {
+      expect((await call('POST', path, { body: '{"calling_number":"1","called_number":"2"}', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    }
     expect((await call('POST', '/v1/realtime', { body: { ...makeEvent(), pad: 'x'.repeat(300_000) } })).status).toBe(413);
     expect((await call('GET', '/v1/stats', { auth: false })).status).toBe(401);
     expect((await call('GET', '/openapi.json', { auth: false })).status).toBe(401);
