@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { createDemoReceiver } from '../src/demo/receiver';
 import { deleteKeysWithPrefix } from '../src/store/delete-prefix';
+import { packageRoot } from '../src/version';
 import type { CallRecord } from '../src/model/call';
 import { loadOrExit } from './cli-support';
 import { serve } from './serve';
@@ -42,7 +44,8 @@ async function runDemo(): Promise<void> {
   const prefix = `callhook-demo-${randomBytes(3).toString('hex')}`;
   // The demo's own settings on top of the environment (which is left as it is).
   const env = { ...process.env, DEMO_RECEIVER_URL: receiverUrl, CALLHOOK_PORT: '0', CALLHOOK_PREFIX: prefix, LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' };
-  const loaded = loadOrExit(env, 'config/demo.yaml');
+  // The demo's own policies, wherever it is run from (an installed package too).
+  const loaded = loadOrExit(env, join(packageRoot(), 'config', 'demo.yaml'));
   const { port, stop, runtime } = await serve({ api: true, worker: true, allowPrivateRedis: true, loaded });
   const api = `http://127.0.0.1:${port}`;
   const post = async (path: string, body: unknown) =>

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 export const CLI = join(__dirname, '../../dist/workers/cli.js');
 
 /** Runs the built CLI (`npm test` builds first) as a real child process. */
-export function spawnCli(args: string[], env: Record<string, string>): ChildProcess & { output: () => string } {
+export function spawnCli(args: string[], env: Record<string, string>, cwd?: string): ChildProcess & { output: () => string } {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`);
   const child = spawn(process.execPath, [CLI, ...args], {
+    cwd,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

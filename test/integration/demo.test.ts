@@ -1,9 +1,11 @@
+import { tmpdir } from 'node:os';
 import { exited, spawnCli } from '../helpers/processes';
 import { redisUrl } from '../helpers/redis';
 
 describe('npm run demo', () => {
   it('runs the tour on loopback, prints each call\'s results and exits 0', async () => {
-    const child = spawnCli(['demo'], { REDIS_URL: redisUrl() });
+    // From any directory, as from an installed package: the demo brings its own policies.
+    const child = spawnCli(['demo'], { REDIS_URL: redisUrl() }, tmpdir());
     expect(await exited(child)).toBe(0);
     const output = child.output();
     expect(output).toMatch(/Real-time .* caller ID "John Doe"/);
