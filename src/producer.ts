@@ -58,14 +58,17 @@ export function createProducer(options: ProducerOptions = {}): Producer {
   // BullMQ hands the connection's errors to the queue, and prints them when no one listens there.
   queue.on('error', (error: Error) => options.onRedisError?.(error));
   const producer = new CallProducer(queue, new CallStore(redis, settings.prefix, settings.resultTtlMs));
-  // Sends waiting for an unreachable Redis end when the producer closes, instead of holding the close.
-  let abandon!: (error: Error) => void;
-  const abandoned = new Promise<never>((_, reject) => (abandon = reject));
-  abandoned.catch(() => undefined);
+  // Sends still waiting (for an unreachable Redis) when the producer closes end then, instead of
+  // holding the close. One entry per send in flight: racing every send against one long-lived
+  // promise kept each send's reaction on it, ~500 bytes per send for the producer's lifetime.
+  const inFlight = new Set<(error: Error) => void>();
   const enqueue = async (events: CallEventInput | readonly CallEventInput[]) => {
     const parsed = parseEvents(events);
     if (!parsed.ok) throw new CallhookEventError(parsed.problems);
-    return Promise.race([producer.enqueue(parsed.events), abandoned]);
+    return new Promise<EnqueueResult[]>((resolve, reject) => {
+      inFlight.add(reject);
+      producer.enqueue(parsed.events).then(resolve, reject).finally(() => inFlight.delete(reject));
+    });
   };
   return {
     async send(event) {
@@ -76,7 +79,8 @@ export function createProducer(options: ProducerOptions = {}): Producer {
     async close() {
       const reachable = redis.status === 'ready';
       if (!reachable) {
-        abandon(new Error('the producer was closed while Redis was unreachable; this send may not have been queued: send it again (its call_id makes that safe)'));
+        const error = new Error('the producer was closed while Redis was unreachable; this send may not have been queued: send it again (its call_id makes that safe)');
+        for (const reject of inFlight) reject(error);
         redis.disconnect(); // a QUIT would wait for Redis too
       }
       await queue.close();

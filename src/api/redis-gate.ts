@@ -14,7 +14,8 @@ export function registerRedisGate(app: FastifyInstance, redisDown: () => boolean
     problem(reply, 'CALLHOOK_UNAVAILABLE', 'Redis is unavailable (connection down); nothing was changed, retry later');
   };
   app.addHook('onRoute', (route) => {
-    if (![route.method].flat().some((method) => OPERATIONS[`${method} ${route.url}`]?.redis)) return;
+    // Fastify answers HEAD with the GET route's handler.
+    if (![route.method].flat().some((method) => OPERATIONS[`${method === 'HEAD' ? 'GET' : method} ${route.url}`]?.redis)) return;
     route.preHandler = [gate, ...[route.preHandler ?? []].flat()];
   });
 }

@@ -40,24 +40,26 @@ export async function expandPaths(paths: readonly string[]): Promise<{ files: st
 }
 
 /**
- * Regular, non-temporary files directly in `dir` (or symlinks to one, as a file named on the
+ * Regular, non-temporary files directly in `dir` (and symlinks to one, as a file named on the
  * command line may be), sorted by name, and the files whose names are not valid UTF-8 (as
  * printable paths, U+FFFD for each bad byte): listed by their bytes, since a name decoded with
- * replacement characters names no file.
+ * replacement characters names no file. `checkLinks` false: symlinks are listed without finding
+ * out where they lead (a watcher stats what it lists anyway, and not every listing).
  */
-export async function listCandidates(dir: string): Promise<{ files: string[]; unreadable: string[] }> {
+export async function listCandidates(dir: string, checkLinks = true): Promise<{ files: string[]; unreadable: string[] }> {
   const files: string[] = [];
   const unreadable: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true, encoding: 'buffer' })) {
-    if (!entry.isFile() && !(entry.isSymbolicLink() && (await linksToFile(Buffer.concat([Buffer.from(`${dir}/`), entry.name]))))) continue;
+    if (!entry.isFile() && !entry.isSymbolicLink()) continue;
     const name = entry.name.toString('utf8');
     if (!Buffer.from(name, 'utf8').equals(entry.name)) unreadable.push(join(dir, name));
-    else if (!isTemporaryName(name)) files.push(join(dir, name));
+    else if (isTemporaryName(name)) continue;
+    else if (entry.isFile() || !checkLinks || (await linksToFile(join(dir, name)))) files.push(join(dir, name));
   }
   files.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
   return { files, unreadable };
 }
 
-async function linksToFile(path: Buffer): Promise<boolean> {
+async function linksToFile(path: string): Promise<boolean> {
   return stat(path).then((target) => target.isFile(), () => false);
 }

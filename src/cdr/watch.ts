@@ -88,7 +88,7 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
         for (const path of seen.keys()) if (path.startsWith(join(dir, '/'))) listed.push(path); // kept, not forgotten
         continue;
       }
-      const { files, unreadable: badNames } = await listCandidates(dir).then(
+      const { files, unreadable: badNames } = await listCandidates(dir, false).then(
         (found) => {
           dirFailures.delete(dir);
           return found;
@@ -113,7 +113,7 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
           continue;
         }
         const info = await stat(path).catch(() => undefined);
-        if (!info) continue;
+        if (!info?.isFile()) continue; // gone, or a symlink to no file
         listed.push(path);
         const prev = seen.get(path);
         if (!prev || prev.size !== info.size || prev.mtimeMs !== info.mtimeMs) {

@@ -169,8 +169,8 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
 
 /**
  * The attempts a log records. A 401 to a stale OAuth2 token is logged with `retry_in_ms` 0 and
- * sent again at once with a fresh token: one attempt with the entry after it (a 401 is never
- * retried otherwise with no delay).
+ * sent again at once with a fresh token: one attempt with the entry after it (a retry waits at
+ * least 1 ms, see backoffDelay, so no other entry has `retry_in_ms` 0).
  */
 function attemptsIn(log: readonly AttemptLogEntry[]): number {
   let attempts = 0;

@@ -27,6 +27,7 @@ describe('Redis unreachable', () => {
         h.request('POST', '/v1/calls/during-outage/replay'),
         h.request('GET', '/v1/results?wait=5s'),
       ]);
+      expect((await fetch(`${h.baseUrl}/v1/calls/during-outage`, { method: 'HEAD' })).status).toBe(503);
       expect(Date.now() - started).toBeLessThan(2000);
       for (const answer of answers) {
         expect(answer).toMatchObject({ status: 503, body: { error: { code: 'CALLHOOK_UNAVAILABLE' } } });

@@ -178,6 +178,17 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     expect(checkpoint.results.a).toMatchObject({ attempts: 4, http_status: 503 });
   });
 
+  it('queued: a 401 the app retries with no delay still spends its attempts (only a token refresh is free)', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a", retry_count: 2, retry_delay: 0, retry_jitter: 0, retry_on_status: [401] }`);
+    const sender = new FakeSender().answer('a', { status: 401 });
+    const checkpoint = new MemoryCheckpoint();
+    const outcomes = [];
+    for (let run = 0; run < 4 && !checkpoint.finished; run++) outcomes.push(await runApps(policy, checkpoint.state(), QUEUED, deps(sender, checkpoint)));
+    expect(outcomes.map((o) => o.kind)).toEqual(['retry', 'retry', 'finished']);
+    expect(outcomes.slice(0, 2)).toEqual([1, 2].map((attempt) => ({ kind: 'retry', slug: 'a', attempt, delayMs: 1 })));
+    expect(sender.sent).toHaveLength(3);
+  });
+
   it('a second 401 after the fresh token fails the app (no loop)', async () => {
     const policy = policyOf(`{ name: A, url: "https://h.example/a", auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
     const sender = new FakeSender().answer('a', { status: 401 });
