@@ -1,4 +1,4 @@
-import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { OPERATIONS } from './openapi/operations';
 import { problem } from './problem';
 
@@ -9,13 +9,14 @@ import { problem } from './problem';
  * answers 503 at once instead, having changed nothing. Register before the routes.
  */
 export function registerRedisGate(app: FastifyInstance, redisDown: () => boolean): void {
-  const gate: preHandlerHookHandler = (_request, reply, done) => {
-    if (!redisDown()) return done();
-    problem(reply, 'CALLHOOK_UNAVAILABLE', 'Redis is unavailable (connection down); nothing was changed, retry later');
-  };
   app.addHook('onRoute', (route) => {
     // Fastify answers HEAD with the GET route's handler.
     if (![route.method].flat().some((method) => OPERATIONS[`${method === 'HEAD' ? 'GET' : method} ${route.url}`]?.redis)) return;
-    route.preHandler = [gate, ...[route.preHandler ?? []].flat()];
+    // The handler itself checks (a plain call on the real-time path, no preHandler hook to run).
+    const handler = route.handler;
+    route.handler = function gated(this: FastifyInstance, request, reply) {
+      if (!redisDown()) return handler.call(this, request, reply);
+      return problem(reply, 'CALLHOOK_UNAVAILABLE', 'Redis is unavailable (connection down); nothing was changed, retry later');
+    };
   });
 }
