@@ -32,14 +32,17 @@ export interface WatchOptions {
   now?: () => number;
 }
 
-interface Seen {
+interface Seen extends Backoff {
   size: number;
   mtimeMs: number;
   /** When this size/mtime was first seen. */
   since: number;
   /** Set once handled, so the same content is not handed over twice. */
   handled: boolean;
-  /** Failed attempts at it (or at listing a directory), and when the next may be made. */
+}
+
+/** Failed attempts at a file or at listing a directory, and when the next may be made. */
+interface Backoff {
   failures?: number;
   retryAt?: number;
 }
@@ -54,7 +57,7 @@ const RESTAT_HANDLED_EVERY = 60;
 const MAX_RETRY_MS = 60_000;
 
 /** Counts a failure and sets when to try again: the interval, doubled each time, at most MAX_RETRY_MS. */
-function failed(entry: { failures?: number; retryAt?: number }, t: number, interval: number): void {
+function failed(entry: Backoff, t: number, interval: number): void {
   entry.failures = (entry.failures ?? 0) + 1;
   entry.retryAt = t + Math.min(interval * 2 ** entry.failures, MAX_RETRY_MS);
 }
@@ -78,7 +81,7 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
   /** Still inside the wait for a twin that began when `s` became complete. */
   const waiting = (s: Seen, t: number) => t - (s.since + settle) < cmrWait;
   let unreadable = new Set<string>();
-  const dirFailures = new Map<string, { failures?: number; retryAt?: number }>();
+  const dirFailures = new Map<string, Backoff>();
   for (let listing = 0; !options.signal.aborted; listing += 1) {
     const listed: string[] = [];
     const unreadableNow = new Set<string>();

@@ -1,6 +1,6 @@
 /**
  * Call data (numbers, names, a receiver's answer) as a terminal may show it: control characters,
- * line separators and bidirectional overrides written as `\uXXXX`, so none can move the cursor,
+ * line separators and bidirectional overrides written as `\u` escapes (`\u001b`), so none can move the cursor,
  * set the window title, write the clipboard (OSC 52), reorder what is shown or fake a table line.
  */
 export function printable(text: string): string {

@@ -55,21 +55,17 @@ export function endsExchange(app: WebhookApp): (status: number) => boolean {
  * retry that could not finish in time.
  */
 export function inRequestRetries(app: WebhookApp, deadlineAt: number, log: TryLog): IAxiosRetryConfig {
-  const decide = (error: AxiosError, attempt: number) => {
-    const answer = refusedAnswer(error, app, true);
-    return decideAttempt(answer ? responseOutcome(answer) : classifyError(error, app).outcome, app, attempt);
-  };
   // The delay logged is the delay waited: decided once per retry (the jitter is random).
   let nextDelayMs = 0;
   return {
     retries: app.retryCount,
     retryCondition: (error) => {
       if (error.code === 'ERR_CANCELED') return false;
+      const answer = refusedAnswer(error, app, true);
       // The failed attempt is the one after those already logged.
-      const decision = decide(error, log.entries.length + 1);
+      const decision = decideAttempt(answer ? responseOutcome(answer) : classifyError(error, app).outcome, app, log.entries.length + 1);
       // Waiting past the deadline only to be aborted would waste the receiver's time too.
       if (decision.action !== 'retry' || Date.now() + decision.delayMs >= deadlineAt) return false;
-      const answer = refusedAnswer(error, app, true);
       const failed = answer ? { code: 'CALLHOOK_HTTP_STATUS' as const, message: `HTTP ${answer.status}` } : classifyError(error, app);
       log.entries.push(loggedTry(log, answer?.status ?? null, { code: failed.code, message: failed.message }, decision.delayMs));
       log.startedAt = Date.now() + decision.delayMs;

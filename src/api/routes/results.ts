@@ -21,9 +21,9 @@ export function registerResultRoutes(app: FastifyInstance, deps: ResultsDeps): v
     if (!query.ok) return problem(reply, 'CALLHOOK_BAD_REQUEST', 'invalid results query', query.problems);
     const { after, limit, wait } = query.value;
     // A client that goes away ends its wait.
-    const gone = new AbortController();
-    reply.raw.once('close', () => gone.abort());
-    const entries = await deps.feed.read(after, limit, { ms: wait, signal: gone.signal });
+    const gone = wait > 0 ? new AbortController() : undefined;
+    if (gone) reply.raw.once('close', () => gone.abort());
+    const entries = await deps.feed.read(after, limit, { ms: wait, signal: gone?.signal });
     return {
       entries: entries.map((entry) => ({ id: entry.id, call: presentCall(entry.call, deps.config.byId) })),
       next_after: entries.at(-1)?.id ?? after,
