@@ -4,6 +4,7 @@ import { callStatus, type AppResult, type AttemptLogEntry, type CallEvent, type 
 import { callLockKey } from './job-keys';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
+import { FinishBatch } from './finish-batch';
 import { CHECKPOINT, CLAIM_REALTIME, FINISH, FRESH_RECORD_FIELDS, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
 
 export type RedisClient = Redis | Cluster;
@@ -55,6 +56,8 @@ const MARK_CHUNK = 1000;
  * call (a first run of a new record starts from its job: freshRun).
  */
 export class CallStore {
+  private readonly finishes: FinishBatch;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
@@ -65,11 +68,12 @@ export class CallStore {
       redis.defineCommand('callhookMarkQueued', { lua: MARK_QUEUED }); // key count given per call
       redis.defineCommand('callhookStartRun', { numberOfKeys: 1, lua: START_RUN });
       redis.defineCommand('callhookCheckpoint', { numberOfKeys: 2, lua: CHECKPOINT });
-      redis.defineCommand('callhookFinish', { numberOfKeys: 2, lua: FINISH });
+      redis.defineCommand('callhookFinish', { lua: FINISH }); // key count given per call
       redis.defineCommand('callhookClaimRealtime', { numberOfKeys: 1, lua: CLAIM_REALTIME });
       redis.defineCommand('callhookSaveRealtime', { numberOfKeys: 1, lua: SAVE_REALTIME });
       redis.defineCommand('callhookReplay', { numberOfKeys: 2, lua: REPLAY });
     }
+    this.finishes = new FinishBatch((keys, args) => this.scripts.callhookFinish(keys.length, ...keys, this.ttlMs, this.prefix, ...args));
   }
 
   private get scripts(): Scripts {
@@ -192,9 +196,9 @@ export class CallStore {
           snapshot?.set(RESULT + last.slug, json);
           snapshot?.delete(PENDING + last.slug);
         }
-        const [call, fieldCount] = feedArgs(snapshot, callId, status, finishedAt);
-        const args = [token, status, policyId ?? '', finishedAt, now, this.ttlMs, callId, this.prefix, last ? RESULT + last.slug : '', json, pending, call, fieldCount, snapshot?.revision ?? '', heldLong ? '1' : '0'];
-        accepted(await this.scripts.callhookFinish(key, lock, ...args));
+        const [head, tail, fieldCount] = feedArgs(snapshot, callId, status, finishedAt, last?.slug);
+        const args = [token, status, policyId ?? '', finishedAt, now, callId, last ? RESULT + last.slug : '', json, pending, head, tail, fieldCount, snapshot?.revision ?? '', heldLong ? '1' : '0'];
+        accepted(await this.finishes.add(key, lock, args));
       },
     };
   }
@@ -238,7 +242,8 @@ export class CallStore {
     const finishedAt = new Date(now).toISOString();
     snapshot?.set('rev', '1'); // the script's own HINCRBY, on a record no one else saved to
     snapshot?.set('policy', policyId);
-    const [call, fieldCount] = final ? feedArgs(snapshot, callId, status, finishedAt) : ['', ''];
+    const [head, tail, fieldCount] = final ? feedArgs(snapshot, callId, status, finishedAt) : ['', '', ''];
+    const call = head + tail;
     await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, now, this.ttlMs, this.prefix, callId, call, fieldCount, final ? 1 : 0, ...fields);
   }
 
@@ -291,15 +296,15 @@ export class CallStore {
 }
 
 /**
- * What a final-status script needs to append the feed entry itself: the call's JSON and the
- * record's field count, from the snapshot once it holds this write too; empty without one (the
- * script reads the record).
+ * What a final-status script needs to append the feed entry itself: the call's JSON, cut where
+ * the result of `slug` goes (see RecordSnapshot.callJsonAround), and the record's field count,
+ * from the snapshot once it holds this write too; empty without one (the script reads the record).
  */
-function feedArgs(snapshot: RecordSnapshot | undefined, callId: string, status: CallStatus, finishedAt: string): [string, string] {
-  if (!snapshot) return ['', ''];
+function feedArgs(snapshot: RecordSnapshot | undefined, callId: string, status: CallStatus, finishedAt: string, slug?: string): [string, string, string] {
+  if (!snapshot) return ['', '', ''];
   snapshot.set('status', status);
   snapshot.set('finished_at', finishedAt);
-  return [snapshot.callJson(callId, status, finishedAt), String(snapshot.fieldCount)];
+  return [...snapshot.callJsonAround(callId, status, finishedAt, slug), String(snapshot.fieldCount)];
 }
 
 /** A call record from its hash fields; undefined when it has no event (it does not exist). */
@@ -336,7 +341,7 @@ interface Scripts {
   callhookMarkQueued(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   callhookStartRun(key: string): Promise<string[]>;
   callhookCheckpoint(key: string, lock: string, ...args: (string | number)[]): Promise<number>;
-  callhookFinish(key: string, lock: string, ...args: (string | number)[]): Promise<number>;
+  callhookFinish(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   callhookClaimRealtime(key: string, ...args: (string | number)[]): Promise<[number, string | null]>;
   callhookSaveRealtime(key: string, ...args: (string | number)[]): Promise<unknown>;
   callhookReplay(key: string, job: string, ...args: (string | number)[]): Promise<ReplayReset>;

@@ -44,13 +44,26 @@ export class RecordSnapshot {
     return this.fields.size;
   }
 
-  /** The call as the API shows it (CallRecord; the same JSON the finish script builds from the record). */
-  callJson(callId: string, status: string, finishedAt: string | null): string {
-    let apps = '';
-    for (const [slug, json] of this.results) apps += `${apps === '' ? '' : ','}${JSON.stringify(slug)}:${json}`;
-    return (
-      `{"call_id":${JSON.stringify(callId)},"policy":${JSON.stringify(this.policy)},"status":${JSON.stringify(status)},` +
-      `"event":${this.eventJson},"app_data":{${apps}},"created_at":${JSON.stringify(this.createdAt)},"finished_at":${JSON.stringify(finishedAt)}}`
-    );
+  /**
+   * The call as the API shows it (CallRecord; the same JSON the finish script builds from the
+   * record), cut where the result of `slug` goes, that result left out: the finish script puts
+   * back the result it writes, so the largest value of a finish goes to Redis once.
+   */
+  callJsonAround(callId: string, status: string, finishedAt: string | null, slug?: string): [string, string] {
+    let head = `{"call_id":${JSON.stringify(callId)},"policy":${JSON.stringify(this.policy)},"status":${JSON.stringify(status)},"event":${this.eventJson},"app_data":{`;
+    let tail = '';
+    let first = true;
+    let cut = false;
+    for (const [name, json] of this.results) {
+      const entry = `${first ? '' : ','}${JSON.stringify(name)}:`;
+      first = false;
+      if (cut) tail += entry + json;
+      else if (name === slug) {
+        head += entry;
+        cut = true;
+      } else head += entry + json;
+    }
+    tail += `},"created_at":${JSON.stringify(this.createdAt)},"finished_at":${JSON.stringify(finishedAt)}}`;
+    return [head, tail];
   }
 }

@@ -13,30 +13,51 @@
 
 /**
  * Moves a call in the indexes to `status`, scored `now`: out of its old status set, into the new
- * one, `all`, its policy's and its numbers' (the record's `nums`). Each index is trimmed of
- * entries older than the TTL once per script, and a script that writes one call trims only when
- * `trimNow` (one in 16, by the clock's ms): a trim is a command of its own, and the indexes stay
- * within about 16 writes of trimmed. Policy and number indexes (one key per number ever seen)
+ * one, `all`, its policy's and its numbers' (the record's `nums`). The moves are collected and
+ * written by writeIndexes at the end of the script, one ZREM or ZADD per index for every call
+ * the script moved (a script that finishes or queues many calls moves them together). Each index
+ * written is trimmed of entries older than the TTL when `trimNow` (a trim is a command of its
+ * own: a script that writes one call trims one time in 16, by the clock's ms, and the indexes stay
+ * within about 16 writes of trimmed). Policy and number indexes (one key per number ever seen)
  * expire twice the TTL after a call last entered them, or they were last trimmed, so an idle one
  * goes.
  */
 const REINDEX = `
-local touched = {}
 local trimNow = true
-local function reindex(prefix, id, old, status, policy, nums, now, ttl)
+local adds, addOrder, expiring, removes, removeOrder = {}, {}, {}, {}, {}
+local function listOf(map, order, key)
+  local list = map[key]
+  if not list then
+    list = {}
+    map[key] = list
+    order[#order + 1] = key
+  end
+  return list
+end
+local function reindex(prefix, id, old, status, policy, nums, now)
   local function put(index, expires)
-    local entered = redis.call('ZADD', index, now, id) == 1
-    if touched[index] or not (trimNow or (expires and entered)) then return end
-    touched[index] = true
-    if trimNow then redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - tonumber(ttl))) end
-    if expires then redis.call('PEXPIRE', index, 2 * tonumber(ttl)) end
+    local list = listOf(adds, addOrder, index)
+    list[#list + 1] = now
+    list[#list + 1] = id
+    if expires then expiring[index] = true end
   end
   local oldSet = (old == 'running') and 'queued' or old
-  if oldSet and oldSet ~= status then redis.call('ZREM', prefix .. ':idx:status:' .. oldSet, id) end
+  if oldSet and oldSet ~= status then
+    local list = listOf(removes, removeOrder, prefix .. ':idx:status:' .. oldSet)
+    list[#list + 1] = id
+  end
   put(prefix .. ':idx:all')
   put(prefix .. ':idx:status:' .. status)
   if policy and policy ~= '' then put(prefix .. ':idx:policy:' .. policy, true) end
   if nums then for n in string.gmatch(nums, '[^,]+') do put(prefix .. ':idx:number:' .. n, true) end end
+end
+local function writeIndexes(now, ttl)
+  for _, key in ipairs(removeOrder) do redis.call('ZREM', key, unpack(removes[key])) end
+  for _, index in ipairs(addOrder) do
+    local entered = redis.call('ZADD', index, unpack(adds[index])) > 0
+    if trimNow then redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - tonumber(ttl))) end
+    if expiring[index] and (trimNow or entered) then redis.call('PEXPIRE', index, 2 * tonumber(ttl)) end
+  end
 end
 `;
 
@@ -99,13 +120,14 @@ for i, key in ipairs(KEYS) do
       marks[i] = 3
     end
     redis.call('PEXPIRE', key, ARGV[3])
-    reindex(ARGV[4], ARGV[a + 1], old, 'queued', ARGV[a + 6], ARGV[a + 5], ARGV[2], ARGV[3])
+    reindex(ARGV[4], ARGV[a + 1], old, 'queued', ARGV[a + 6], ARGV[a + 5], ARGV[2])
   elseif redis.call('HGET', key, 'status') == 'queued' then
     marks[i] = 2
   else
     marks[i] = 0
   end
 end
+writeIndexes(ARGV[2], ARGV[3])
 return marks`;
 
 /** The fields MARK_QUEUED gives a new record. */
@@ -143,33 +165,55 @@ if ARGV[6] then redis.call('HDEL', KEYS[1], ARGV[6]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
 
+/** Values FINISH takes per call. */
+export const FINISH_ARGS = 14;
+
 /**
- * Final status, with the last app's result in the same write; the indexes and the results feed
- * follow in the same script, so there is never a final call without its feed entry. The feed
- * entry is the call JSON the worker built from its snapshot of the record when the record has
- * the field count the snapshot expects (nothing else wrote it meanwhile), else read from the record.
- * KEYS: call, lock.
- * A call held longer than half the TTL trims its indexes (which renews their expiry) whatever the clock.
- * Returns 1, 0 when the lock is lost, 2 when the record is gone (see GONE).
- * ARGV: token, status, policy ('' to keep the stored one), now ISO, now ms, ttl ms, call id,
- * prefix, result field, result JSON, pending field to delete ('' for none of each), call JSON,
- * expected field count ('' when the worker has no snapshot), `rev` as loaded, held long ('1'/'0').
+ * Final statuses, each with its call's last app result; the indexes and the results feed follow
+ * in the same script, so there is never a final call without its feed entry. One script finishes
+ * every call a worker finished while its event loop handled one round of I/O (FinishBatch): its
+ * fixed cost and the index writes are shared. Each call is fenced by its own lock.
+ * The feed entry is the call JSON the worker built from its snapshot of the record when the
+ * record has the field count the snapshot expects (nothing else wrote it meanwhile), else read
+ * from the record. A call held longer than half the TTL trims the indexes (which renews their
+ * expiry) whatever the clock.
+ * KEYS: per call, its record and its lock. ARGV: ttl ms, prefix, then per call FINISH_ARGS values:
+ * token, status, policy ('' to keep the stored one), now ISO, now ms, call id, result field,
+ * result JSON, pending field to delete ('' for none of each), the call JSON before and after
+ * where the result goes (see RecordSnapshot.callJsonAround), expected field count ('' for
+ * these three when the worker has no snapshot), `rev` as loaded, held long ('1'/'0').
+ * Returns per call 1, 0 when the lock is lost, 2 when the record is gone (see GONE).
  */
-export const FINISH = `${FENCE}${REINDEX}${FEED}
-local h = redis.call('HMGET', KEYS[1], 'status', 'nums', 'policy', 'rev')
-if not h[1] then return 2 end
-local policy = (ARGV[3] ~= '' and ARGV[3]) or h[3]
-local fields = {'status', ARGV[2], 'finished_at', ARGV[4]}
-if ARGV[3] ~= '' then fields[#fields + 1] = 'policy'; fields[#fields + 1] = ARGV[3] end
-if ARGV[9] ~= '' then fields[#fields + 1] = ARGV[9]; fields[#fields + 1] = ARGV[10] end
-redis.call('HSET', KEYS[1], unpack(fields))
-if ARGV[11] ~= '' then redis.call('HDEL', KEYS[1], ARGV[11]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-trimNow = ARGV[15] == '1' or tonumber(ARGV[5]) % 16 == 0
-reindex(ARGV[8], ARGV[7], h[1], ARGV[2], policy, h[2], ARGV[5], ARGV[6])
-local built = ARGV[12] ~= '' and (h[4] or '') == ARGV[14] and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[13])
-feed(ARGV[8], ARGV[7], KEYS[1], ARGV[5], ARGV[6], ARGV[2], built and ARGV[12] or nil)
-return 1`;
+export const FINISH = `${REINDEX}${FEED}
+local ttl, prefix = ARGV[1], ARGV[2]
+local codes = {}
+local lastNow = nil
+for i = 1, #KEYS / 2 do
+  local key, lock, a = KEYS[2 * i - 1], KEYS[2 * i], 2 + (i - 1) * ${FINISH_ARGS}
+  local token, status, id, now = ARGV[a + 1], ARGV[a + 2], ARGV[a + 6], ARGV[a + 5]
+  local h = nil
+  if token == '' or redis.call('GET', lock) == token then h = redis.call('HMGET', key, 'status', 'nums', 'policy', 'rev') end
+  if not h then codes[i] = 0
+  elseif not h[1] then codes[i] = 2
+  else
+    local policy = (ARGV[a + 3] ~= '' and ARGV[a + 3]) or h[3]
+    local fields = {'status', status, 'finished_at', ARGV[a + 4]}
+    if ARGV[a + 3] ~= '' then fields[#fields + 1] = 'policy'; fields[#fields + 1] = ARGV[a + 3] end
+    if ARGV[a + 7] ~= '' then fields[#fields + 1] = ARGV[a + 7]; fields[#fields + 1] = ARGV[a + 8] end
+    redis.call('HSET', key, unpack(fields))
+    if ARGV[a + 9] ~= '' then redis.call('HDEL', key, ARGV[a + 9]) end
+    redis.call('PEXPIRE', key, ttl)
+    if lastNow == nil then trimNow = tonumber(now) % 16 == 0 end
+    if ARGV[a + 14] == '1' then trimNow = true end
+    lastNow = now
+    reindex(prefix, id, h[1], status, policy, h[2], now)
+    local built = ARGV[a + 10] ~= '' and (h[4] or '') == ARGV[a + 13] and redis.call('HLEN', key) == tonumber(ARGV[a + 12])
+    feed(prefix, id, key, now, ttl, status, built and (ARGV[a + 10] .. ARGV[a + 8] .. ARGV[a + 11]) or nil)
+    codes[i] = 1
+  end
+end
+if lastNow then writeIndexes(lastNow, ttl) end
+return codes`;
 
 /**
  * Before a real-time run sends anything: creates the call record when there is none (so a Redis
@@ -211,7 +255,8 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if not h[1] then
   trimNow = tonumber(ARGV[4]) % 16 == 0
-  reindex(ARGV[6], ARGV[7], h[2], final and ARGV[2] or 'queued', policy, h[3], ARGV[4], ARGV[5])
+  reindex(ARGV[6], ARGV[7], h[2], final and ARGV[2] or 'queued', policy, h[3], ARGV[4])
+  writeIndexes(ARGV[4], ARGV[5])
   if final then
     local built = ARGV[8] ~= '' and rev == 1 and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9])
     feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5], ARGV[2], built and ARGV[8] or nil)
@@ -242,7 +287,8 @@ redis.call('HDEL', KEYS[1], 'finished_at')
 redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local h = redis.call('HMGET', KEYS[1], 'nums', 'policy')
-reindex(ARGV[6], ARGV[4], status, 'queued', h[2], h[1], ARGV[5], ARGV[3])
+reindex(ARGV[6], ARGV[4], status, 'queued', h[2], h[1], ARGV[5])
+writeIndexes(ARGV[5], ARGV[3])
 return 'ok'`;
 
 /**

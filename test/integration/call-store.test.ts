@@ -1,10 +1,16 @@
 import type { Redis } from 'ioredis';
 import { serializeEvent } from '../../src/events/schema';
-import { CallGoneError, CallStore } from '../../src/store/call-store';
+import { CallGoneError, CallStore, LockLostError } from '../../src/store/call-store';
 import { numberKey } from '../../src/store/numbers';
 import { RecordSnapshot } from '../../src/store/record-snapshot';
 import { makeEvent } from '../helpers/events';
 import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
+
+/** The call JSON the snapshot built (callJsonAround), with the finish's last result put back where it was cut. */
+function joined(spy: jest.SpiedFunction<RecordSnapshot['callJsonAround']>, last?: unknown): string {
+  const [head, tail] = spy.mock.results[0]!.value as [string, string];
+  return head + (last === undefined ? '' : JSON.stringify(last)) + tail;
+}
 
 describe('CallStore.markQueued', () => {
   const prefix = uniquePrefix(__filename);
@@ -73,11 +79,11 @@ describe('CallStore.markQueued', () => {
       const checkpoint = store.checkpoint(event.call_id, 'default', undefined, state.snapshot);
       await checkpoint.saveResult('crm', result);
       expect(await redis.hget(store.key(event.call_id), 'status')).toBe('running');
-      const built = jest.spyOn(RecordSnapshot.prototype, 'callJson');
+      const built = jest.spyOn(RecordSnapshot.prototype, 'callJsonAround');
       await checkpoint.finish('completed', { slug: 'ticket', result });
       const [entry] = (await redis.xrevrange(`${prefix}:results`, '+', '-', 'COUNT', 1)) as [string, string[]][];
       const json = entry![1][entry![1].indexOf('call') + 1]!;
-      expect(json).toBe(built.mock.results[0]!.value);
+      expect(json).toBe(joined(built, result));
       built.mockRestore();
       expect(JSON.parse(json)).toEqual(await store.get(event.call_id));
     });
@@ -114,9 +120,9 @@ describe('CallStore.markQueued', () => {
       await store.claimRealtime(event);
       await store.saveRealtimeResults(event.call_id, 'default', { lookup: result('real-time') });
       await store.markQueued([serializeEvent(event)]);
-      const built = jest.spyOn(RecordSnapshot.prototype, 'callJson');
+      const built = jest.spyOn(RecordSnapshot.prototype, 'callJsonAround');
       await runToEnd(event.call_id);
-      expect(await lastEntryJson()).toBe(built.mock.results[0]!.value);
+      expect(await lastEntryJson()).toBe(joined(built, result('ticket')));
       built.mockRestore();
       const stored = await store.get(event.call_id);
       expect(Object.keys(stored!.app_data).sort()).toEqual(['crm', 'lookup', 'ticket']);
@@ -127,9 +133,9 @@ describe('CallStore.markQueued', () => {
     it('is built from the snapshot for a real-time-only call too', async () => {
       const event = makeEvent({ calling_name: 'Zoë "Z" <z@example.com>' });
       const claim = await store.claimRealtime(event);
-      const built = jest.spyOn(RecordSnapshot.prototype, 'callJson');
+      const built = jest.spyOn(RecordSnapshot.prototype, 'callJsonAround');
       await store.saveRealtimeResults(event.call_id, 'default', { lookup: result('real-time'), greet: result('hello') }, claim);
-      expect(await lastEntryJson()).toBe(built.mock.results[0]!.value);
+      expect(await lastEntryJson()).toBe(joined(built));
       built.mockRestore();
       expect(await lastEntry()).toEqual(await store.get(event.call_id));
     });
@@ -162,6 +168,39 @@ describe('CallStore.markQueued', () => {
       const stored = await store.get(event.call_id);
       expect(Object.keys(stored!.app_data).sort()).toEqual(['crm', 'lookup', 'ticket']);
       expect(await lastEntry()).toEqual(stored);
+    });
+  });
+
+  describe('finishes made in one round of I/O', () => {
+    const result = { status: 'success' as const, http_status: 200, data: { ok: true }, message: 'OK', attempts: 1, duration_ms: 1, unresolved: [], error: null, attempts_log: [], request: null };
+
+    it('go to Redis as one script, each fenced by its own lock', async () => {
+      const events = [makeEvent(), makeEvent(), makeEvent()];
+      await store.markQueued(events.map(serializeEvent));
+      const checkpoints = await Promise.all(
+        events.map(async (event, i) => {
+          const lockKey = `${prefix}:lock:${event.call_id}`;
+          await redis.set(lockKey, i === 1 ? 'another-worker' : `token-${i}`);
+          const state = (await store.startRun(event.call_id))!;
+          return store.checkpoint(event.call_id, 'default', { lockKey, token: `token-${i}` }, state.snapshot);
+        }),
+      );
+      const finishes = jest.spyOn(redis as unknown as { callhookFinish: () => Promise<unknown> }, 'callhookFinish');
+      const settled = await Promise.allSettled(checkpoints.map((checkpoint) => checkpoint.finish('completed', { slug: 'crm', result })));
+      expect(finishes).toHaveBeenCalledTimes(1);
+      finishes.mockRestore();
+      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((settled[1] as PromiseRejectedResult).reason).toBeInstanceOf(LockLostError);
+      const [first, lost, third] = await Promise.all(events.map((event) => store.get(event.call_id)));
+      expect([first!.status, lost!.status, third!.status]).toEqual(['completed', 'running', 'completed']);
+      const completed = await redis.zrange(`${prefix}:idx:status:completed`, 0, -1);
+      expect(completed).toEqual(expect.arrayContaining([events[0]!.call_id, events[2]!.call_id]));
+      expect(completed).not.toContain(events[1]!.call_id);
+      expect(await redis.zscore(`${prefix}:idx:status:queued`, events[1]!.call_id)).not.toBeNull();
+      const feed = (await redis.xrevrange(`${prefix}:results`, '+', '-', 'COUNT', 2)) as [string, string[]][];
+      const fed = feed.map(([, fields]) => JSON.parse(fields[fields.indexOf('call') + 1]!) as { call_id: string });
+      expect(fed.map((call) => call.call_id).sort()).toEqual([events[0]!.call_id, events[2]!.call_id].sort());
+      expect(fed.find((call) => call.call_id === events[0]!.call_id)).toEqual(first);
     });
   });
 });
