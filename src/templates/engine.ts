@@ -30,6 +30,9 @@ const TEXT_HELPER = 'callhook_text';
 hb.registerHelper(TEXT_HELPER, text);
 
 const UNRESERVED_ONLY = /^[A-Za-z0-9\-._~]*$/;
+/** What encodeURIComponent leaves as is but RFC 3986 reserves. */
+const SUB_DELIMS: Readonly<Record<string, string>> = { '!': '%21', "'": '%27', '(': '%28', ')': '%29', '*': '%2A' };
+const escapeSubDelim = (c: string) => SUB_DELIMS[c]!;
 
 /**
  * Percent-encodes everything but RFC 3986 unreserved characters (space becomes %20). A lone
@@ -37,7 +40,7 @@ const UNRESERVED_ONLY = /^[A-Za-z0-9\-._~]*$/;
  */
 export function encodeRfc3986(value: string): string {
   if (UNRESERVED_ONLY.test(value)) return value; // most values: digits, names, ids
-  return encodeURIComponent(wellFormed(value)).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(wellFormed(value)).replace(/[!'()*]/g, escapeSubDelim);
 }
 
 function stringify(value: unknown): string {
