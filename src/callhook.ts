@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { registerOpsRoutes } from './api/routes/ops';
 import { buildApi, type ApiDeps } from './api/server';
 import { SettingsError } from './errors';
-import { retentionProblems } from './pipeline/retention';
 import type { CallhookConfig } from './policies/types';
 import type { CallJobData } from './queue/calls-queue';
 import { createCallWorker } from './queue/worker';
@@ -37,11 +36,10 @@ export interface CallhookProcess {
  * The one place that builds a callhook process from settings and config: checks what must hold
  * before anything starts, then the runtime, the worker and the API. `start`, `api`, `worker`,
  * `demo` and the test harness all start here, so tests run production's wiring.
- * @throws SettingsError when the API would be exposed without a strong token, call records
- * could expire mid-call, or Redis evicts keys.
+ * @throws SettingsError when the API would be exposed without a strong token, or Redis evicts keys.
  */
 export async function startCallhook(settings: Settings, config: CallhookConfig, logger: Logger, roles: CallhookRoles): Promise<CallhookProcess> {
-  const problems = [...(roles.api ? apiExposureProblems(settings) : []), ...retentionProblems(config, settings.resultTtlMs)];
+  const problems = roles.api ? apiExposureProblems(settings) : [];
   if (problems.length > 0) throw new SettingsError(problems);
   const runtime = createRuntime(settings, config, logger);
   const closers: (() => Promise<unknown>)[] = [];

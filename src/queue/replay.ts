@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { CallhookConfig } from '../policies/types';
+import type { CallRecord } from '../model/call';
 import type { CallStore } from '../store/call-store';
 import { jobIdFor, jobKeyFor, QUEUE_NAME, type CallJobData } from './calls-queue';
 
@@ -10,6 +11,9 @@ export type ReplayOutcome =
    * caller's to say). `realtimeOnly`: the call ran real-time apps only, so has no run to replay.
    */
   | { ok: false; call_id: string; status: 404 | 409; message: string; unknownPolicy?: true; realtimeOnly?: true };
+
+/** A call queued or running this long with no job to run it is stuck: replay gives it one. */
+const JOBLESS_AFTER_MS = 60_000;
 
 /**
  * Re-runs a finished call's failed apps and the ones after them that did not succeed, keeping
@@ -29,7 +33,14 @@ export class Replayer {
     const record = await this.store.get(callId);
     if (!record) return { ok: false, call_id: callId, status: 404, message: `no call ${callId}` };
     const busy = (status: string) => ({ ok: false, call_id: callId, status: 409, message: `call ${callId} is ${status}; replay it once it has finished` }) as const;
-    if (record.status === 'queued' || record.status === 'running') return busy(record.status);
+    const jobId = jobIdFor(callId);
+    if (record.status === 'queued' || record.status === 'running') {
+      // Its job is normally added within milliseconds of the status (by a producer, or a replay).
+      const job = await this.queue.getJob(jobId);
+      if ((job && !(await job.isFailed())) || (await this.store.sinceLastChangeMs(callId)) < JOBLESS_AFTER_MS) return busy(record.status);
+      await job?.remove(); // given up by BullMQ without its call recorded failed
+      return this.requeue(callId, record);
+    }
     const policy = record.policy ? this.config.byId.get(record.policy) : undefined;
     if (record.policy && !policy) {
       // Not "nothing to replay": the apps that failed are unknown here (another policies file?).
@@ -48,7 +59,6 @@ export class Replayer {
       return { ok: false, call_id: callId, status: 409, message: `call ${callId} has no failed or skipped app to replay` };
     }
 
-    const jobId = jobIdFor(callId);
     const reset = await this.store.resetForReplay(callId, {
       slugs: replayed,
       keepPolicy: record.status !== 'unmatched',
@@ -61,6 +71,20 @@ export class Replayer {
     // The old job, if BullMQ kept it (a call it gave up on), makes way for the new one.
     await (await this.queue.getJob(jobId))?.remove();
     await this.queue.add(QUEUE_NAME, { call_id: callId }, { jobId });
+    return { ok: true, call_id: callId, status: 'queued', replayed };
+  }
+
+  /**
+   * A call shown queued or running that has no job (a producer or a replay died between marking
+   * it and adding its job, or its job was removed by hand) would wait forever: it is given a job
+   * again, and its run resumes from the record (successes kept). Adding a job that exists meanwhile
+   * does nothing (BullMQ keeps the first of an id), and a job for a call that finished meanwhile
+   * completes without running anything (START_RUN).
+   */
+  private async requeue(callId: string, record: CallRecord): Promise<ReplayOutcome> {
+    await this.queue.add(QUEUE_NAME, { call_id: callId }, { jobId: jobIdFor(callId) });
+    const policy = record.policy ? this.config.byId.get(record.policy) : undefined;
+    const replayed = (policy?.apps ?? []).filter((a) => a.phase === 'post_call' && record.app_data[a.slug]?.status !== 'success').map((a) => a.slug);
     return { ok: true, call_id: callId, status: 'queued', replayed };
   }
 }

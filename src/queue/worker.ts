@@ -66,6 +66,10 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
       logger.child({ call_id: callId }).warn('call record not found (expired?); nothing to do');
       return 'missing';
     }
+    if ('finished' in state && state.finished) {
+      logger.child({ call_id: callId }).info({ status: state.finished }, 'call already finished by a worker that stopped before its job was completed; completing the job');
+      return state.finished;
+    }
     const fence = token ? { lockKey: lockKeyFor(options.prefix, job.id ?? ''), token } : undefined;
     const policy = state.policy ? config.byId.get(state.policy) : resolvePolicy(config, state.event);
     if (!policy) {

@@ -1,6 +1,6 @@
 import type { Redis, Cluster } from 'ioredis';
 import { eventJson as jsonOf, type SerializedEvent } from '../events/schema';
-import { callStatus, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
+import { callStatus, isFinal, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
 import { callLockKey } from './job-keys';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
@@ -105,7 +105,7 @@ export class CallStore {
       const chunk = events.slice(i, i + MARK_CHUNK);
       const keys = chunk.map((event) => this.key(event.call_id));
       const args = chunk.flatMap((e) => [e.call_id, e.json, e.calling_number, e.called_number, numberKeys(e.calling_number, e.called_number), e.policy ?? '']);
-      chunks.push(this.scripts.callhookMarkQueued(keys.length, ...keys, now, nowMs, this.ttlMs, this.prefix, ...args));
+      chunks.push(this.scripts.callhookMarkQueued(keys.length, ...keys, now, trimSample(nowMs), this.ttlMs, this.prefix, ...args));
     }
     const marks = (await Promise.all(chunks)).flat();
     return marks.map((mark) => MARKS[mark] ?? 'duplicate');
@@ -120,9 +120,10 @@ export class CallStore {
 
   /**
    * Sets the status to running and loads the call's state, in one round trip; the snapshot goes
-   * to `checkpoint` for this run's writes.
+   * to `checkpoint` for this run's writes. `finished`: the call is final already (a worker
+   * finished it and died before BullMQ heard of it): there is nothing to run.
    */
-  async startRun(callId: string): Promise<(CallState & { policy: string | undefined; snapshot: RecordSnapshot }) | undefined> {
+  async startRun(callId: string): Promise<(CallState & { policy: string | undefined; snapshot: RecordSnapshot; finished?: CallStatus }) | undefined> {
     const flat = await this.scripts.callhookStartRun(this.key(callId));
     if (flat.length === 0) return undefined;
     const results: Record<string, AppResult> = {};
@@ -130,6 +131,7 @@ export class CallStore {
     const snapshot = new RecordSnapshot();
     let event: CallEvent | undefined;
     let policy: string | undefined;
+    let status: string | undefined;
     for (let i = 0; i < flat.length; i += 2) {
       const field = flat[i] ?? '';
       const value = flat[i + 1] ?? '';
@@ -138,8 +140,10 @@ export class CallStore {
       else if (field.startsWith(PENDING)) pending[field.slice(PENDING.length)] = parsePending(value);
       else if (field === 'event') event = JSON.parse(value) as CallEvent;
       else if (field === 'policy') policy = value;
+      else if (field === 'status') status = value;
     }
-    return event && { event, policy, results, pending, snapshot };
+    const finished = status && isFinal(status as CallStatus) ? (status as CallStatus) : undefined;
+    return event && { event, policy, results, pending, snapshot, ...(finished ? { finished } : {}) };
   }
 
   /**
@@ -172,14 +176,14 @@ export class CallStore {
     return {
       saveResult: async (slug, result) => {
         const json = JSON.stringify(result);
-        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', RESULT + slug, json, this.ttlMs, PENDING + slug));
+        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', RESULT + slug, json, PENDING + slug));
         snapshot?.set('policy', policyId ?? '');
         snapshot?.set(RESULT + slug, json);
         snapshot?.delete(PENDING + slug);
       },
       savePending: async (slug, attempts) => {
         const json = JSON.stringify(attempts);
-        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', PENDING + slug, json, this.ttlMs));
+        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', PENDING + slug, json));
         snapshot?.set('policy', policyId ?? '');
         snapshot?.set(PENDING + slug, json);
       },
@@ -191,13 +195,14 @@ export class CallStore {
         const pending = last && (!snapshot || snapshot.has(PENDING + last.slug)) ? PENDING + last.slug : '';
         // Held past half the TTL (retries, waits): its index entries are renewed with the finish.
         const heldLong = !snapshot?.queuedAt || now - Date.parse(snapshot.queuedAt) > this.ttlMs / 2;
+        const trim = heldLong ? '1' : trimSample(now);
         if (policyId) snapshot?.set('policy', policyId);
         if (last) {
           snapshot?.set(RESULT + last.slug, json);
           snapshot?.delete(PENDING + last.slug);
         }
         const [head, tail, fieldCount] = feedArgs(snapshot, callId, status, finishedAt, last?.slug);
-        const args = [token, status, policyId ?? '', finishedAt, now, callId, last ? RESULT + last.slug : '', json, pending, head, tail, fieldCount, snapshot?.revision ?? '', heldLong ? '1' : '0'];
+        const args = [token, status, policyId ?? '', finishedAt, callId, last ? RESULT + last.slug : '', json, pending, head, tail, fieldCount, snapshot?.revision ?? '', trim];
         accepted(await this.finishes.add(key, lock, args));
       },
     };
@@ -244,7 +249,14 @@ export class CallStore {
     snapshot?.set('policy', policyId);
     const [head, tail, fieldCount] = final ? feedArgs(snapshot, callId, status, finishedAt) : ['', '', ''];
     const call = head + tail;
-    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, now, this.ttlMs, this.prefix, callId, call, fieldCount, final ? 1 : 0, ...fields);
+    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, trimSample(now), this.ttlMs, this.prefix, callId, call, fieldCount, final ? 1 : 0, ...fields);
+  }
+
+  /** How long ago, by Redis's clock, the call's status last changed (Infinity once its index entry is trimmed). */
+  async sinceLastChangeMs(callId: string): Promise<number> {
+    const [[, score], [, time]] = (await this.redis.pipeline().zscore(`${this.prefix}:idx:all`, callId).time().exec()) as [[unknown, string | null], [unknown, [string, string]]];
+    if (score === null) return Infinity;
+    return Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000) - Number(score);
   }
 
   /** Whether the call was ever queued for its post-call apps (a real-time-only call was not). */
@@ -271,7 +283,7 @@ export class CallStore {
     reset: { slugs: readonly string[]; keepPolicy: boolean; finishedAt: string | null; jobKey: string },
   ): Promise<ReplayReset> {
     const fields = reset.slugs.flatMap((slug) => [RESULT + slug, PENDING + slug]);
-    return this.scripts.callhookReplay(this.key(callId), reset.jobKey, reset.finishedAt ?? '', reset.keepPolicy ? 1 : 0, this.ttlMs, callId, Date.now(), this.prefix, ...fields);
+    return this.scripts.callhookReplay(this.key(callId), reset.jobKey, reset.finishedAt ?? '', reset.keepPolicy ? 1 : 0, this.ttlMs, callId, this.prefix, ...fields);
   }
 
   async get(callId: string): Promise<CallRecord | undefined> {
@@ -305,6 +317,11 @@ function feedArgs(snapshot: RecordSnapshot | undefined, callId: string, status: 
   snapshot.set('status', status);
   snapshot.set('finished_at', finishedAt);
   return [...snapshot.callJsonAround(callId, status, finishedAt, slug), String(snapshot.fieldCount)];
+}
+
+/** Whether a script writing one call trims the indexes: one time in 16, by the clock's ms ('1'/'0'). */
+function trimSample(nowMs: number): string {
+  return nowMs % 16 === 0 ? '1' : '0';
 }
 
 /** A call record from its hash fields; undefined when it has no event (it does not exist). */

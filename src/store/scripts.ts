@@ -1,3 +1,5 @@
+import { FINAL_STATUSES } from '../model/call';
+
 /**
  * The call record's Lua scripts. Each checkpoint is one script (one round trip, atomic, no
  * MULTI), since the worker's Redis round trips are most of what callhook costs over a bare
@@ -11,18 +13,26 @@
  * Their keys share the record's hash tag on Redis Cluster (the prefix is `{...}`).
  */
 
+/** Lua: whether the status in `v` is final (FINAL_STATUSES). */
+const FINAL_STATUS = (v: string) => `(${FINAL_STATUSES.map((status) => `${v} == '${status}'`).join(' or ')})`;
+
 /**
- * Moves a call in the indexes to `status`, scored `now`: out of its old status set, into the new
+ * Moves a call in the indexes to `status`, scored `now` (Redis's clock, serverNow: the scores,
+ * the trims and the feed's entry ids then agree, whatever the writers' clocks): out of its old status set, into the new
  * one, `all`, its policy's and its numbers' (the record's `nums`). The moves are collected and
  * written by writeIndexes at the end of the script, one ZREM or ZADD per index for every call
  * the script moved (a script that finishes or queues many calls moves them together). Each index
  * written is trimmed of entries older than the TTL when `trimNow` (a trim is a command of its
- * own: a script that writes one call trims one time in 16, by the clock's ms, and the indexes stay
+ * own: the writer of one call asks for it one time in 16, by its clock's ms, and the indexes stay
  * within about 16 writes of trimmed). Policy and number indexes (one key per number ever seen)
  * expire twice the TTL after a call last entered them, or they were last trimmed, so an idle one
  * goes.
  */
 const REINDEX = `
+local function serverNow()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local trimNow = true
 local adds, addOrder, expiring, removes, removeOrder = {}, {}, {}, {}, {}
 local function listOf(map, order, key)
@@ -93,13 +103,15 @@ end
  * call id queue it once). Keeps real-time results already stored for a call. One script per
  * batch: per-call commands were most of a CDR ingester's Redis client time. A new record gets
  * exactly FRESH_RECORD_FIELDS (its first run builds its snapshot without reading it).
- * KEYS: the calls' records. ARGV: now ISO, now ms, ttl ms, prefix, then per call: id, event JSON,
+ * A queued record does not expire: the TTL starts when the call is final (FINISH).
+ * KEYS: the calls' records. ARGV: now ISO, trim (1/0: for one call; a batch always trims), ttl ms, prefix, then per call: id, event JSON,
  * calling number, called number, number index keys (comma-separated), policy ('' when unnamed).
  * Returns per call 1 for a new record, 3 for a record that existed (real-time apps made it:
  * queued now, its results kept), 0 for a duplicate, 2 for a duplicate still in status `queued`.
  */
 export const MARK_QUEUED = `${REINDEX}
-if #KEYS == 1 then trimNow = tonumber(ARGV[2]) % 16 == 0 end
+local now = serverNow()
+if #KEYS == 1 then trimNow = ARGV[2] == '1' end
 local marks = {}
 for i, key in ipairs(KEYS) do
   local a = 4 + (i - 1) * 6
@@ -119,27 +131,32 @@ for i, key in ipairs(KEYS) do
       redis.call('HSETNX', key, 'created_at', ARGV[1])
       marks[i] = 3
     end
-    redis.call('PEXPIRE', key, ARGV[3])
-    reindex(ARGV[4], ARGV[a + 1], old, 'queued', ARGV[a + 6], ARGV[a + 5], ARGV[2])
+    if not fresh then redis.call('PERSIST', key) end
+    reindex(ARGV[4], ARGV[a + 1], old, 'queued', ARGV[a + 6], ARGV[a + 5], now)
   elseif redis.call('HGET', key, 'status') == 'queued' then
     marks[i] = 2
   else
     marks[i] = 0
   end
 end
-writeIndexes(ARGV[2], ARGV[3])
+writeIndexes(now, ARGV[3])
 return marks`;
 
 /** The fields MARK_QUEUED gives a new record. */
 export const FRESH_RECORD_FIELDS = ['queued_at', 'event', 'status', 'calling', 'called', 'nums', 'created_at'] as const;
 
-/** Sets status running and returns the whole record (empty, and deleted, when it has no event). */
+/**
+ * Sets status running and returns the whole record (empty, and deleted, when it has no event).
+ * A record already final is returned as it is: its run finished, but the worker died before
+ * BullMQ heard of it, so the job is to be completed with nothing run or written again.
+ */
 export const START_RUN = `
 if redis.call('HEXISTS', KEYS[1], 'event') == 0 then
   redis.call('DEL', KEYS[1])
   return {}
 end
-redis.call('HSET', KEYS[1], 'status', 'running')
+local status = redis.call('HGET', KEYS[1], 'status')
+if not ${FINAL_STATUS('status')} then redis.call('HSET', KEYS[1], 'status', 'running') end
 return redis.call('HGETALL', KEYS[1])`;
 
 /**
@@ -157,62 +174,64 @@ if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 2 end`;
 
 /**
  * Writes one app's result or pending attempts; the call shows `running` from its first one.
- * KEYS: call, lock. ARGV: token, policy, field, value, ttl ms, [field to delete].
+ * KEYS: call, lock. ARGV: token, policy, field, value, [field to delete].
  */
 export const CHECKPOINT = `${FENCE}${GONE}
 redis.call('HSET', KEYS[1], 'status', 'running', 'policy', ARGV[2], ARGV[3], ARGV[4])
-if ARGV[6] then redis.call('HDEL', KEYS[1], ARGV[6]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if ARGV[5] then redis.call('HDEL', KEYS[1], ARGV[5]) end
 return 1`;
 
 /** Values FINISH takes per call. */
-export const FINISH_ARGS = 14;
+export const FINISH_ARGS = 13;
 
 /**
  * Final statuses, each with its call's last app result; the indexes and the results feed follow
  * in the same script, so there is never a final call without its feed entry. One script finishes
  * every call a worker finished while its event loop handled one round of I/O (FinishBatch): its
- * fixed cost and the index writes are shared. Each call is fenced by its own lock.
+ * fixed cost and the index writes are shared. Each call is fenced by its own lock. A call
+ * already final is left as it is (its finish is answered 1): one final status, one feed entry.
+ * The record expires the TTL after its final status.
  * The feed entry is the call JSON the worker built from its snapshot of the record when the
  * record has the field count the snapshot expects (nothing else wrote it meanwhile), else read
  * from the record. A call held longer than half the TTL trims the indexes (which renews their
- * expiry) whatever the clock.
+ * expiry).
  * KEYS: per call, its record and its lock. ARGV: ttl ms, prefix, then per call FINISH_ARGS values:
- * token, status, policy ('' to keep the stored one), now ISO, now ms, call id, result field,
+ * token, status, policy ('' to keep the stored one), now ISO, call id, result field,
  * result JSON, pending field to delete ('' for none of each), the call JSON before and after
  * where the result goes (see RecordSnapshot.callJsonAround), expected field count ('' for
- * these three when the worker has no snapshot), `rev` as loaded, held long ('1'/'0').
+ * these three when the worker has no snapshot), `rev` as loaded, trim ('1'/'0': one call in 16,
+ * or held long).
  * Returns per call 1, 0 when the lock is lost, 2 when the record is gone (see GONE).
  */
 export const FINISH = `${REINDEX}${FEED}
 local ttl, prefix = ARGV[1], ARGV[2]
+local now = serverNow()
+trimNow = false
 local codes = {}
-local lastNow = nil
 for i = 1, #KEYS / 2 do
   local key, lock, a = KEYS[2 * i - 1], KEYS[2 * i], 2 + (i - 1) * ${FINISH_ARGS}
-  local token, status, id, now = ARGV[a + 1], ARGV[a + 2], ARGV[a + 6], ARGV[a + 5]
+  local token, status, id = ARGV[a + 1], ARGV[a + 2], ARGV[a + 5]
   local h = nil
   if token == '' or redis.call('GET', lock) == token then h = redis.call('HMGET', key, 'status', 'nums', 'policy', 'rev') end
   if not h then codes[i] = 0
   elseif not h[1] then codes[i] = 2
+  elseif ${FINAL_STATUS('h[1]')} then codes[i] = 1
   else
     local policy = (ARGV[a + 3] ~= '' and ARGV[a + 3]) or h[3]
     local fields = {'status', status, 'finished_at', ARGV[a + 4]}
     if ARGV[a + 3] ~= '' then fields[#fields + 1] = 'policy'; fields[#fields + 1] = ARGV[a + 3] end
-    if ARGV[a + 7] ~= '' then fields[#fields + 1] = ARGV[a + 7]; fields[#fields + 1] = ARGV[a + 8] end
+    if ARGV[a + 6] ~= '' then fields[#fields + 1] = ARGV[a + 6]; fields[#fields + 1] = ARGV[a + 7] end
     redis.call('HSET', key, unpack(fields))
-    if ARGV[a + 9] ~= '' then redis.call('HDEL', key, ARGV[a + 9]) end
+    if ARGV[a + 8] ~= '' then redis.call('HDEL', key, ARGV[a + 8]) end
     redis.call('PEXPIRE', key, ttl)
-    if lastNow == nil then trimNow = tonumber(now) % 16 == 0 end
-    if ARGV[a + 14] == '1' then trimNow = true end
-    lastNow = now
+    if ARGV[a + 13] == '1' then trimNow = true end
     reindex(prefix, id, h[1], status, policy, h[2], now)
-    local built = ARGV[a + 10] ~= '' and (h[4] or '') == ARGV[a + 13] and redis.call('HLEN', key) == tonumber(ARGV[a + 12])
-    feed(prefix, id, key, now, ttl, status, built and (ARGV[a + 10] .. ARGV[a + 8] .. ARGV[a + 11]) or nil)
+    local built = ARGV[a + 9] ~= '' and (h[4] or '') == ARGV[a + 12] and redis.call('HLEN', key) == tonumber(ARGV[a + 11])
+    feed(prefix, id, key, now, ttl, status, built and (ARGV[a + 9] .. ARGV[a + 7] .. ARGV[a + 10]) or nil)
     codes[i] = 1
   end
 end
-if lastNow then writeIndexes(lastNow, ttl) end
+writeIndexes(now, ttl)
 return codes`;
 
 /**
@@ -237,8 +256,9 @@ return {0, redis.call('HGET', KEYS[1], 'policy')}`;
  * save raises the record's `rev` (see RecordSnapshot). The feed entry is the caller's call JSON
  * when the record has the field count its snapshot expects and no other save came first (`rev`
  * is 1).
- * ARGV: policy, status, now ISO, now ms, ttl ms, prefix, call id, call JSON and expected field
- * count ('' without a snapshot), final (1/0), then result field/value pairs.
+ * A record queued for post-call apps that have not finished keeps no TTL (see MARK_QUEUED).
+ * ARGV: policy, status, now ISO, trim (1/0), ttl ms, prefix, call id, call JSON and expected
+ * field count ('' without a snapshot), final (1/0), then result field/value pairs.
  */
 export const SAVE_REALTIME = `${REINDEX}${FEED}
 local h = redis.call('HMGET', KEYS[1], 'queued_at', 'status', 'nums', 'policy', 'rev')
@@ -252,14 +272,15 @@ elseif final then
 else
   redis.call('HSET', KEYS[1], 'rev', rev, 'policy', policy, unpack(ARGV, 11))
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if not h[1] or ${FINAL_STATUS('h[2]')} then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 if not h[1] then
-  trimNow = tonumber(ARGV[4]) % 16 == 0
-  reindex(ARGV[6], ARGV[7], h[2], final and ARGV[2] or 'queued', policy, h[3], ARGV[4])
-  writeIndexes(ARGV[4], ARGV[5])
+  local now = serverNow()
+  trimNow = ARGV[4] == '1'
+  reindex(ARGV[6], ARGV[7], h[2], final and ARGV[2] or 'queued', policy, h[3], now)
+  writeIndexes(now, ARGV[5])
   if final then
     local built = ARGV[8] ~= '' and rev == 1 and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9])
-    feed(ARGV[6], ARGV[7], KEYS[1], ARGV[4], ARGV[5], ARGV[2], built and ARGV[8] or nil)
+    feed(ARGV[6], ARGV[7], KEYS[1], now, ARGV[5], ARGV[2], built and ARGV[8] or nil)
   end
 end`;
 
@@ -267,28 +288,28 @@ end`;
  * Replay, atomically: the call must still be final and unchanged since it was read
  * (`finished_at`), and its BullMQ job (KEYS[2]) gone or finished; then the given apps' results
  * are dropped, successes kept, and the call marked queued. Of N concurrent replays one wins.
- * KEYS: call, job. ARGV: finished_at as read, keep policy (1/0), ttl ms, call id, now ms, prefix, fields to drop...
+ * The record keeps no TTL until the call is final again.
+ * KEYS: call, job. ARGV: finished_at as read, keep policy (1/0), ttl ms, call id, prefix, fields to drop...
  * Returns 'ok', 'not-final:<status>', 'changed' or 'in-queue'.
  */
 export const REPLAY = `${REINDEX}
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'completed' and status ~= 'partial' and status ~= 'failed' and status ~= 'unmatched' then
-  return 'not-final:' .. tostring(status)
-end
+if not ${FINAL_STATUS('status')} then return 'not-final:' .. tostring(status) end
 if redis.call('HGET', KEYS[1], 'finished_at') ~= ARGV[1] then return 'changed' end
 if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('HEXISTS', KEYS[2], 'finishedOn') == 0 then return 'in-queue' end
-for i = 7, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = 6, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
 if ARGV[2] == '0' then
   local policy = redis.call('HGET', KEYS[1], 'policy')
-  if policy then redis.call('ZREM', ARGV[6] .. ':idx:policy:' .. policy, ARGV[4]) end
+  if policy then redis.call('ZREM', ARGV[5] .. ':idx:policy:' .. policy, ARGV[4]) end
   redis.call('HDEL', KEYS[1], 'policy')
 end
 redis.call('HDEL', KEYS[1], 'finished_at')
 redis.call('HSET', KEYS[1], 'status', 'queued')
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PERSIST', KEYS[1])
 local h = redis.call('HMGET', KEYS[1], 'nums', 'policy')
-reindex(ARGV[6], ARGV[4], status, 'queued', h[2], h[1], ARGV[5])
-writeIndexes(ARGV[5], ARGV[3])
+local now = serverNow()
+reindex(ARGV[5], ARGV[4], status, 'queued', h[2], h[1], now)
+writeIndexes(now, ARGV[3])
 return 'ok'`;
 
 /**

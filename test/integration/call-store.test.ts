@@ -203,4 +203,47 @@ describe('CallStore.markQueued', () => {
       expect(fed.find((call) => call.call_id === events[0]!.call_id)).toEqual(first);
     });
   });
+
+  describe('expiry and clocks', () => {
+    const result = { status: 'success' as const, http_status: 200, data: { ok: true }, message: 'OK', attempts: 1, duration_ms: 1, unresolved: [], error: null, attempts_log: [], request: null };
+
+    it('keeps a queued, waiting or running call\'s record however long that takes: the TTL starts at its final status', async () => {
+      const event = makeEvent();
+      await store.claimRealtime(event); // a real-time record expires like any finished call
+      expect(await redis.pttl(store.key(event.call_id))).toBeGreaterThan(0);
+      await store.markQueued([serializeEvent(event)]);
+      expect(await redis.pttl(store.key(event.call_id))).toBe(-1);
+      await store.saveRealtimeResults(event.call_id, 'default', { lookup: result }, undefined, false);
+      const state = (await store.startRun(event.call_id))!;
+      const checkpoint = store.checkpoint(event.call_id, 'default', undefined, state.snapshot);
+      await checkpoint.savePending('crm', [{ at: 'x', http_status: 503, duration_ms: 1, error: null, retry_in_ms: 10 }]);
+      await checkpoint.saveResult('crm', result);
+      expect(await redis.pttl(store.key(event.call_id))).toBe(-1);
+      await checkpoint.finish('completed', { slug: 'ticket', result });
+      expect(await redis.pttl(store.key(event.call_id))).toBeGreaterThan(50_000);
+    });
+
+    it('scores, trims and feeds by Redis\'s clock: a writer whose clock runs days ahead removes nothing', async () => {
+      const early = makeEvent();
+      await store.markQueued([serializeEvent(early)]);
+      await store.checkpoint(early.call_id, 'default').finish('completed');
+      const entries = await redis.xlen(`${prefix}:results`);
+      const skewed = jest.spyOn(Date, 'now').mockReturnValue(Date.now() + 8 * 86_400_000);
+      try {
+        for (let i = 0; i < 20; i++) {
+          // Without a snapshot a finish counts as held long, so each of these trims the indexes.
+          const late = makeEvent();
+          await store.markQueued([serializeEvent(late)]);
+          await store.checkpoint(late.call_id, 'default').finish('completed');
+        }
+      } finally {
+        skewed.mockRestore();
+      }
+      expect(await redis.xlen(`${prefix}:results`)).toBe(entries + 20);
+      const score = Number(await redis.zscore(`${prefix}:idx:all`, early.call_id));
+      expect(Math.abs(score - Date.now())).toBeLessThan(60_000);
+      expect(await redis.zscore(`${prefix}:idx:status:completed`, early.call_id)).not.toBeNull();
+    });
+  });
+
 });

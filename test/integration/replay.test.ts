@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serializeEvent } from '../../src/events/schema';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { exited, spawnCli } from '../helpers/processes';
@@ -54,6 +55,19 @@ policies:
     expect(sent('/first')).toHaveLength(1);
     expect(sent('/second')).toHaveLength(2);
     expect(sent('/third').map((r) => r.json)).toEqual([{ second: 7 }]);
+  });
+
+  it('gives a job to a call left queued without one (its producer or replay died between the two writes), and only then', async () => {
+    receiver.on('/second', () => ({ status: 200, body: { n: 1 } }));
+    const event = makeEvent();
+    await h.runtime.store.markQueued([serializeEvent(event)]); // marked, but no job added
+    const refused = await h.request('POST', `/v1/calls/${event.call_id}/replay`);
+    expect(refused.status).toBe(409); // its job may be a few ms away
+    await h.runtime.redis.zadd(`${h.prefix}:idx:all`, Date.now() - 120_000, event.call_id); // queued two minutes ago
+    const replay = await h.request('POST', `/v1/calls/${event.call_id}/replay`);
+    expect(replay).toEqual({ status: 202, body: { call_id: event.call_id, status: 'queued', replayed: [] } });
+    expect((await h.waitForCall(event.call_id)).status).toBe('completed');
+    expect(receiver.to('/first').filter((r) => r.headers['idempotency-key'] === `${event.call_id}.first`)).toHaveLength(1);
   });
 
   it('is atomic: of six concurrent replays exactly one is queued, and no app that succeeded is sent again', async () => {

@@ -1,6 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serializeEvent } from '../../src/events/schema';
+import { jobIdFor, QUEUE_NAME } from '../../src/queue/calls-queue';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { exited, spawnCli } from '../helpers/processes';
@@ -66,5 +68,57 @@ policies:
     expect(receiver.to('/second').length).toBe(20);
     const firstValues = new Set(receiver.to('/third').map((r) => (r.json as { first: number }).first));
     expect(firstValues.size).toBe(10);
+  });
+});
+
+describe('a worker killed after it finished a call, before BullMQ heard of it', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  let configPath: string;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    const yaml = `policies: [{ id: default, apps: [{ name: Only, url: "${receiver.url}/only" }] }]`;
+    configPath = join(mkdtempSync(join(tmpdir(), 'callhook-crash-')), 'policies.yaml');
+    writeFileSync(configPath, yaml);
+    h = await startHarness(__filename, yaml, { worker: false });
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  it('has its job completed by the next worker with nothing sent or written again: one final status, one feed entry', async () => {
+    const event = makeEvent();
+    const { store, queue, redis } = h.runtime;
+    // What the dead worker left: the call final (its feed entry written), its job still in the
+    // queue as BullMQ redelivers it (a later start, which loads the record).
+    await store.markQueued([serializeEvent(event)]);
+    const state = (await store.startRun(event.call_id))!;
+    await store.checkpoint(event.call_id, 'default', undefined, state.snapshot).finish('completed');
+    const before = await store.get(event.call_id);
+    await queue.add(QUEUE_NAME, { call_id: event.call_id }, { jobId: jobIdFor(event.call_id) });
+
+    const env = { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath };
+    const worker = spawnCli(['worker'], env);
+    try {
+      for (let i = 0; ; i++) {
+        const counts = await queue.getJobCounts('waiting', 'active');
+        if (counts.waiting === 0 && counts.active === 0) break;
+        if (i > 300) throw new Error('the job was not completed');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      worker.kill('SIGTERM');
+      await exited(worker);
+    }
+    expect(receiver.to('/only')).toHaveLength(0);
+    expect(await store.get(event.call_id)).toEqual(before);
+    const entries = (await redis.xrange(`${h.prefix}:results`, '-', '+')) as [string, string[]][];
+    expect(entries.filter(([, fields]) => fields[fields.indexOf('call_id') + 1] === event.call_id)).toHaveLength(1);
+    // A second finish of the final call (a stale worker's) changes nothing either.
+    await store.checkpoint(event.call_id, 'default').finish('failed');
+    expect(await store.get(event.call_id)).toEqual(before);
+    expect(await redis.xlen(`${h.prefix}:results`)).toBe(entries.length);
   });
 });
