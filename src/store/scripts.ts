@@ -160,23 +160,26 @@ if not ${FINAL_STATUS('status')} then redis.call('HSET', KEYS[1], 'status', 'run
 return redis.call('HGETALL', KEYS[1])`;
 
 /**
- * Fencing: a worker writes a queued call's record only while it holds the call's BullMQ lock
- * (KEYS[2], holding ARGV[1], the job's lock token). A worker that stalled past its lock (a long
- * GC, SIGSTOP) and woke up after another worker took the call over is refused. An empty token
- * means an unfenced write (a call given up by the queue, which holds no lock).
+ * Fencing, in Lua: whether a worker holding lock token `token` may write the call whose lock key
+ * holds `holder` and whose record has `status`. A worker writes a call's record while it holds
+ * the call's BullMQ lock. A worker that stalled past its lock (a long GC, SIGSTOP) and woke up
+ * after another worker took the call over is refused. A lock that lapsed with no one else holding
+ * it (Redis itself paused, or refused writes, past the lock's duration) refuses only a final
+ * call: the result the worker got meanwhile is kept, so the app is not sent again. An empty
+ * token is an unfenced write (a call given up by the queue, which holds no lock).
  */
-const FENCE = `
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end`;
-
-/** A record that expired (or was deleted) while its call ran is not written again: 2. */
-const GONE = `
-if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 2 end`;
+const FENCED_OUT = (token: string, holder: string, status: string) => `(${token} ~= '' and ${holder} ~= ${token} and (${holder} or ${FINAL_STATUS(status)}))`;
 
 /**
  * Writes one app's result or pending attempts; the call shows `running` from its first one.
+ * Returns 1, 0 when fenced out, 2 when the record is gone (it was deleted while its call ran).
  * KEYS: call, lock. ARGV: token, policy, field, value, [field to delete].
  */
-export const CHECKPOINT = `${FENCE}${GONE}
+export const CHECKPOINT = `
+local status = redis.call('HGET', KEYS[1], 'status')
+local holder = ARGV[1] ~= '' and redis.call('GET', KEYS[2])
+if ${FENCED_OUT('ARGV[1]', 'holder', 'status')} then return 0 end
+if not status then return 2 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'policy', ARGV[2], ARGV[3], ARGV[4])
 if ARGV[5] then redis.call('HDEL', KEYS[1], ARGV[5]) end
 return 1`;
@@ -188,7 +191,7 @@ export const FINISH_ARGS = 13;
  * Final statuses, each with its call's last app result; the indexes and the results feed follow
  * in the same script, so there is never a final call without its feed entry. One script finishes
  * every call a worker finished while its event loop handled one round of I/O (FinishBatch): its
- * fixed cost and the index writes are shared. Each call is fenced by its own lock. A call
+ * fixed cost and the index writes are shared. Each call is fenced by its own lock (FENCED_OUT). A call
  * already final is left as it is (its finish is answered 1): one final status, one feed entry.
  * The record expires the TTL after its final status.
  * The feed entry is the call JSON the worker built from its snapshot of the record when the
@@ -201,7 +204,7 @@ export const FINISH_ARGS = 13;
  * where the result goes (see RecordSnapshot.callJsonAround), expected field count ('' for
  * these three when the worker has no snapshot), `rev` as loaded, trim ('1'/'0': one call in 16,
  * or held long).
- * Returns per call 1, 0 when the lock is lost, 2 when the record is gone (see GONE).
+ * Returns per call 1, 0 when fenced out, 2 when the record is gone.
  */
 export const FINISH = `${REINDEX}${FEED}
 local ttl, prefix = ARGV[1], ARGV[2]
@@ -211,9 +214,9 @@ local codes = {}
 for i = 1, #KEYS / 2 do
   local key, lock, a = KEYS[2 * i - 1], KEYS[2 * i], 2 + (i - 1) * ${FINISH_ARGS}
   local token, status, id = ARGV[a + 1], ARGV[a + 2], ARGV[a + 5]
-  local h = nil
-  if token == '' or redis.call('GET', lock) == token then h = redis.call('HMGET', key, 'status', 'nums', 'policy', 'rev') end
-  if not h then codes[i] = 0
+  local h = redis.call('HMGET', key, 'status', 'nums', 'policy', 'rev')
+  local holder = token ~= '' and redis.call('GET', lock)
+  if ${FENCED_OUT('token', 'holder', 'h[1]')} then codes[i] = 0
   elseif not h[1] then codes[i] = 2
   elseif ${FINAL_STATUS('h[1]')} then codes[i] = 1
   else

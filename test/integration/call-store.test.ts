@@ -246,4 +246,30 @@ describe('CallStore.markQueued', () => {
     });
   });
 
+  describe('fencing by the BullMQ lock', () => {
+    const result = { status: 'success' as const, http_status: 200, data: { ok: true }, message: 'OK', attempts: 1, duration_ms: 1, unresolved: [], error: null, attempts_log: [], request: null };
+    const running = async () => {
+      const event = makeEvent();
+      await store.markQueued([serializeEvent(event)]);
+      const lockKey = `${prefix}:lock:${event.call_id}`;
+      const state = (await store.startRun(event.call_id))!;
+      return { id: event.call_id, lockKey, checkpoint: store.checkpoint(event.call_id, 'default', { lockKey, token: 'mine' }, state.snapshot) };
+    };
+
+    it('refuses a worker whose lock another worker holds now', async () => {
+      const { lockKey, checkpoint } = await running();
+      await redis.set(lockKey, 'theirs');
+      await expect(checkpoint.saveResult('crm', result)).rejects.toThrow(LockLostError);
+      await expect(checkpoint.finish('completed', { slug: 'crm', result })).rejects.toThrow(LockLostError);
+    });
+
+    it('keeps the results of a worker whose lock lapsed with no one else holding it (Redis paused past it), unless the call is final', async () => {
+      const { id, checkpoint } = await running(); // no lock key: it lapsed
+      await checkpoint.saveResult('crm', result);
+      await checkpoint.finish('completed', { slug: 'ticket', result });
+      expect(Object.keys((await store.get(id))!.app_data).sort()).toEqual(['crm', 'ticket']);
+      await expect(checkpoint.saveResult('late', result)).rejects.toThrow(LockLostError);
+      expect((await store.get(id))!.app_data.late).toBeUndefined();
+    });
+  });
 });
