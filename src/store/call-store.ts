@@ -4,6 +4,7 @@ import { callStatus, isFinal, type AppResult, type AttemptLogEntry, type CallEve
 import { callLockKey } from './job-keys';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
+import { isRedisRefusal } from './redis-errors';
 import { FinishBatch } from './finish-batch';
 import { CHECKPOINT, CLAIM_REALTIME, FINISH, FRESH_RECORD_FIELDS, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
 
@@ -176,14 +177,14 @@ export class CallStore {
     return {
       saveResult: async (slug, result) => {
         const json = JSON.stringify(result);
-        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', RESULT + slug, json, PENDING + slug));
+        accepted(await whenAccepted(() => this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', RESULT + slug, json, PENDING + slug)));
         snapshot?.set('policy', policyId ?? '');
         snapshot?.set(RESULT + slug, json);
         snapshot?.delete(PENDING + slug);
       },
       savePending: async (slug, attempts) => {
         const json = JSON.stringify(attempts);
-        accepted(await this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', PENDING + slug, json));
+        accepted(await whenAccepted(() => this.scripts.callhookCheckpoint(key, lock, token, policyId ?? '', PENDING + slug, json)));
         snapshot?.set('policy', policyId ?? '');
         snapshot?.set(PENDING + slug, json);
       },
@@ -203,7 +204,7 @@ export class CallStore {
         }
         const [head, tail, fieldCount] = feedArgs(snapshot, callId, status, finishedAt, last?.slug);
         const args = [token, status, policyId ?? '', finishedAt, callId, last ? RESULT + last.slug : '', json, pending, head, tail, fieldCount, snapshot?.revision ?? '', trim];
-        accepted(await this.finishes.add(key, lock, args));
+        accepted(await whenAccepted(() => this.finishes.add(key, lock, args)));
       },
     };
   }
@@ -317,6 +318,27 @@ function feedArgs(snapshot: RecordSnapshot | undefined, callId: string, status: 
   snapshot.set('status', status);
   snapshot.set('finished_at', finishedAt);
   return [...snapshot.callJsonAround(callId, status, finishedAt, slug), String(snapshot.fieldCount)];
+}
+
+/** How long a worker keeps offering a refused checkpoint write to Redis. */
+const REFUSED_WRITE_RETRY_MS = 30_000;
+
+/**
+ * A checkpoint write, sent again while Redis refuses it before running it (out of memory with
+ * noeviction, a failover): the result it holds came from a receiver that already answered, and
+ * dropping it would send that app again. Up to REFUSED_WRITE_RETRY_MS, waits of 0.1-2 s; the
+ * lock may lapse meanwhile, which fencing allows for as long as no other worker holds it.
+ */
+async function whenAccepted<T>(write: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 2000)) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isRedisRefusal(error) || Date.now() - started + delayMs > REFUSED_WRITE_RETRY_MS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }
 
 /** Whether a script writing one call trims the indexes: one time in 16, by the clock's ms ('1'/'0'). */

@@ -5,9 +5,17 @@
  */
 const REFUSALS = /^(OOM|READONLY|MASTERDOWN|LOADING|CLUSTERDOWN|TRYAGAIN|MISCONF|BUSY)\b/;
 
+/**
+ * A reply refusing a command before it ran (out of memory, a replica, a failover, a busy
+ * script...): sending the same command again is safe, and may succeed later.
+ */
+export function isRedisRefusal(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError' && REFUSALS.test(error.message);
+}
+
 export function isRedisUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  if (error.name === 'ReplyError' && REFUSALS.test(error.message)) return true;
+  if (isRedisRefusal(error)) return true;
   if (error.name === 'MaxRetriesPerRequestError') return true;
   return /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET/.test(error.message);
 }

@@ -4,6 +4,7 @@ import { CallGoneError, CallStore, LockLostError } from '../../src/store/call-st
 import { numberKey } from '../../src/store/numbers';
 import { RecordSnapshot } from '../../src/store/record-snapshot';
 import { makeEvent } from '../helpers/events';
+import { startPrivateRedis, fillUntilRefused } from '../helpers/private-redis';
 import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
 
 /** The call JSON the snapshot built (callJsonAround), with the finish's last result put back where it was cut. */
@@ -271,5 +272,29 @@ describe('CallStore.markQueued', () => {
       await expect(checkpoint.saveResult('late', result)).rejects.toThrow(LockLostError);
       expect((await store.get(id))!.app_data.late).toBeUndefined();
     });
+  });
+});
+
+describe('a checkpoint write Redis refuses for want of memory', () => {
+  it('is sent again until Redis takes it, so the result the receiver gave is kept', async () => {
+    const redis = await startPrivateRedis(['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction']);
+    try {
+      const prefix = uniquePrefix(__filename);
+      const store = new CallStore(redis.client, prefix, 60_000);
+      const event = makeEvent();
+      await store.markQueued([serializeEvent(event)]);
+      const state = (await store.startRun(event.call_id))!;
+      const ballast = await fillUntilRefused(redis.client);
+      const result = { status: 'success' as const, http_status: 200, data: { ok: true }, message: 'OK', attempts: 1, duration_ms: 1, unresolved: [], error: null, attempts_log: [], request: null };
+      const finishing = store.checkpoint(event.call_id, 'default', undefined, state.snapshot).finish('completed', { slug: 'crm', result });
+      await new Promise((resolve) => setTimeout(resolve, 700)); // refused a few times meanwhile
+      expect((await store.get(event.call_id))!.status).toBe('running');
+      await redis.client.del(...ballast);
+      await finishing;
+      expect((await store.get(event.call_id))!.app_data.crm).toEqual(result);
+      expect(await redis.client.xlen(`${prefix}:results`)).toBe(1);
+    } finally {
+      await redis.stop();
+    }
   });
 });
