@@ -1,4 +1,4 @@
-import type { Redactor } from '../util/redact';
+import { credentialsIn, isCredentialName, REDACTED, type Redactor } from '../util/redact';
 import type { CallhookConfig, Policy, WebhookApp } from './types';
 
 /** A policy as the console shows it: its rules and apps, every template as written, no secret. */
@@ -65,6 +65,10 @@ export function describePolicies(config: CallhookConfig, redactor: Redactor): Po
 
 function describePolicy(policy: Policy, redactor: Redactor): PolicyView {
   const text = (value: string) => redactor.text(value);
+  // Credentials written literally in the file are hidden as the request shows them: a credential
+  // header's or query parameter's whole value, and a credential parameter in the URL's own query.
+  const credential = ([name, value]: readonly [string, { source: string }]): [string, string] => [name, isCredentialName(name) ? REDACTED : text(value.source)];
+  const url = (source: string) => credentialsIn(source, {}).reduce((out, secret) => out.split(secret).join(REDACTED), text(source));
   return {
     id: policy.id,
     description: policy.description ?? null,
@@ -75,10 +79,10 @@ function describePolicy(policy: Policy, redactor: Redactor): PolicyView {
       phase: app.phase,
       order: app.order,
       method: app.method,
-      url: text(app.url.source),
+      url: url(app.url.source),
       auth: app.auth.type,
-      headers: app.headers.map(([name, value]) => [name, text(value.source)]),
-      query: app.query.map(([name, value]) => [name, text(value.source)]),
+      headers: app.headers.map(credential),
+      query: app.query.map(credential),
       timeout_ms: app.timeoutMs,
       retry_count: app.retryCount,
       retry_delay_ms: app.retryDelayMs,

@@ -14,6 +14,9 @@ policies:
     match: { called_number: "^1" }
     apps:
       - { name: Slack, method: POST, url: "${receiver.url}/services/\${SLACK_PATH}", headers: { X-Api-Key: "\${KEY}" }, auth: { type: bearer, token: "\${TOKEN}" }, when: "{{ event.vip }}", body: { text: "hi" }, rate_limit: 1/s, signing: { secret: "\${SIGNING}" } }
+  - id: literal
+    apps:
+      - { name: Vendor, url: "${receiver.url}/v?api_key=literal-url-key-1&page=1", headers: { X-Api-Key: literal-hdr-key-xyz1, Authorization: "Token literal-authz-abc9", X-Caller: "{{ event.calling_number }}" }, query: { access_token: literal-query-tok-2, source: callhook } }
 `, { env: { SLACK_PATH: 'T0000/B0000/secretpath', KEY: 'key-12345678', TOKEN: 'token-12345678', SIGNING: `whsec_${Buffer.from('signing-key-0123456789').toString('base64')}` } });
   });
   afterAll(async () => {
@@ -24,7 +27,7 @@ policies:
   it('describes each policy as written, secrets redacted and auth by type only', async () => {
     const answer = await h.request('GET', '/v1/policies');
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({
+    expect({ ...answer.body, policies: answer.body.policies.slice(0, 1) }).toEqual({
       source: 'test',
       problems: [],
       policies: [{
@@ -37,6 +40,15 @@ policies:
       }],
     });
     expect(JSON.stringify(answer.body)).not.toMatch(/secretpath|key-12345678|token-12345678|whsec_/);
+  });
+
+  it('hides credentials written literally in the file, as the request would show them', async () => {
+    const answer = await h.request('GET', '/v1/policies');
+    const vendor = answer.body.policies[1].apps[0];
+    expect(vendor.url).toBe(`${receiver.url}/v?api_key=[REDACTED]&page=1`);
+    expect(vendor.headers).toEqual([['X-Api-Key', '[REDACTED]'], ['Authorization', '[REDACTED]'], ['X-Caller', '{{ event.calling_number }}']]);
+    expect(vendor.query).toEqual([['access_token', '[REDACTED]'], ['source', 'callhook']]);
+    expect(JSON.stringify(answer.body)).not.toMatch(/literal-/);
   });
 
   it('counts the queue and the calls finished per minute by status', async () => {
