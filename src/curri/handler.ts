@@ -61,7 +61,7 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   const postCallFollows = queuesPostCall(policy);
   let appsRan: (answer: RealtimeAnswer) => void = () => undefined;
   const appsDone = new Promise<RealtimeAnswer>((resolve) => (appsRan = resolve));
-  const running = runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, gate: deps.gate, deadlineAt }, deps.store, { postCallFollows, onAppsDone: appsRan });
+  const running = runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.observer, gate: deps.gate, deadlineAt }, deps.store, { postCallFollows, newCall: true, onAppsDone: appsRan });
   const after = () => storeAndQueue(event, policy, running, postCallFollows, deps);
   try {
     // `running` settles first when there was nothing to run, or the record could not be written.

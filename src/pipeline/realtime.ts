@@ -7,6 +7,8 @@ import { appsOf, REAL_TIME, runApps, type RunnerDeps } from './runner';
 export interface RealtimeStore<Claim extends { policy: string | undefined } = { policy: string | undefined }> {
   /** Creates the call record if there is none and answers its policy. Throws when Redis refuses the write. */
   claimRealtime(event: CallEvent): Promise<Claim>;
+  /** The policy a stored call has, if any (a read: creates nothing). */
+  storedPolicy(callId: string): Promise<string | undefined>;
   /**
    * `claim` is what claimRealtime answered for this call (what the store knows of the record);
    * `final` false when the call's post-call apps are queued next (its status waits for them).
@@ -38,12 +40,19 @@ export async function runRealtime(
   store: RealtimeStore,
   options: {
     postCallFollows?: boolean;
+    /** The call id was made for this request (CURRI): no record can hold a policy for it yet. */
+    newCall?: boolean;
     /** Called with the apps' results as soon as they ran, before they are stored (CURRI answers then). */
     onAppsDone?: (answer: RealtimeAnswer) => void;
   } = {},
 ): Promise<RealtimeAnswer> {
   let policy: Policy | undefined = resolvePolicy(config, event);
-  if (!policy || appsOf(policy, REAL_TIME.phases).length === 0) return { call_id: event.call_id, policy: policy?.id ?? null, app_data: {}, stored: true };
+  if (!hasRealtimeApps(policy) && !options.newCall) {
+    // A stored call keeps its policy, whose real-time apps may be what this event's policy lacks.
+    const stored = await store.storedPolicy(event.call_id);
+    if (stored) policy = config.byId.get(stored) ?? policy;
+  }
+  if (!policy || !hasRealtimeApps(policy)) return { call_id: event.call_id, policy: policy?.id ?? null, app_data: {}, stored: true };
   const claimed = await store.claimRealtime(event);
   policy = (claimed.policy && config.byId.get(claimed.policy)) || policy;
 
@@ -67,4 +76,8 @@ export async function runRealtime(
     answer.warning = `the real-time apps ran, but their results could not be stored (${(error as Error).message.split('\n')[0]}); do not resend this request to retry them`;
   }
   return answer;
+}
+
+function hasRealtimeApps(policy: Policy | undefined): boolean {
+  return policy !== undefined && appsOf(policy, REAL_TIME.phases).length > 0;
 }

@@ -260,6 +260,11 @@ export class CallStore {
     return Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000) - Number(score);
   }
 
+  /** The policy a stored call has, if any. */
+  async storedPolicy(callId: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.key(callId), 'policy')) ?? undefined;
+  }
+
   /** Whether the call was ever queued for its post-call apps (a real-time-only call was not). */
   async wasQueued(callId: string): Promise<boolean> {
     return (await this.redis.hexists(this.key(callId), 'queued_at')) === 1;

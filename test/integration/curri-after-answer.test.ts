@@ -41,6 +41,7 @@ describe('CURRI: what is stored and queued once CUCM has its answer', () => {
     const released = new Promise<void>((resolve) => (release = resolve));
     const saving: CurriDeps['store'] = {
       claimRealtime: (event) => store.claimRealtime(event),
+      storedPolicy: (callId) => store.storedPolicy(callId),
       saveRealtimeResults: async (...args) => {
         await released;
         return store.saveRealtimeResults(...args);
@@ -106,6 +107,7 @@ policies:
   it('a save that fails is reported after the answer, which was already the policy\'s', async () => {
     const deps = depsFor(lookupPolicy(), {
       claimRealtime: (event) => store.claimRealtime(event),
+      storedPolicy: (callId) => store.storedPolicy(callId),
       saveRealtimeResults: () => Promise.reject(new Error('OOM command not allowed when used memory > maxmemory')),
     });
     const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);

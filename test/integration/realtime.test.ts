@@ -128,6 +128,21 @@ policies:
     expect(receiver.to('/support')).toHaveLength(0);
   });
 
+  it('a stored call keeps its policy also when the request\'s own policy has no real-time apps', async () => {
+    receiver.on('/support-rt', () => ({ status: 200, body: { name: 'Ada' } }));
+    const event = makeEvent({ called_number: '2000' });
+    await h.post(event);
+    await h.waitForCall(event.call_id);
+    const realtime = await h.request('POST', '/v1/realtime', { ...event, called_number: '1000' }); // matches sales: no real-time apps
+    expect(realtime.body).toMatchObject({ call_id: event.call_id, policy: 'support', app_data: { 'support-lookup': { status: 'success', data: { name: 'Ada' } } } });
+    const named = await h.request('POST', '/v1/realtime', { ...event, policy: 'sales' });
+    expect(named.body).toMatchObject({ policy: 'support', app_data: { 'support-lookup': { status: 'success' } } });
+    // A new call whose policy has no real-time apps writes nothing.
+    const fresh = makeEvent({ called_number: '1000' });
+    expect((await h.request('POST', '/v1/realtime', fresh)).body).toMatchObject({ policy: 'sales', app_data: {} });
+    expect(await h.get(fresh.call_id)).toBeUndefined();
+  });
+
   it('refuses a bad event and an unknown policy with a clear message', async () => {
     const bad = await h.request('POST', '/v1/realtime', { calling_number: '1' });
     expect(bad).toMatchObject({ status: 400, body: { error: { code: 'CALLHOOK_EVENT_INVALID', problems: ['called_number: is required'] } } });
