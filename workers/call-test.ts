@@ -34,6 +34,8 @@ export function registerCallTest(program: Command): void {
     .option('--phase <phase>', 'all, post_call or real_time', 'all')
     .option('--config <file>', 'policies file')
     .option('--json', 'print the raw JSON report')
+    // 1 means "an app failed": a usage error (a missing --policy, an unknown option) is a 2.
+    .exitOverride((error) => process.exit(error.exitCode === 1 ? 2 : error.exitCode))
     .action(async (opts: CallTestOptions) => {
       const { config } = loadOrExit(process.env, opts.config);
       const fields: Record<string, string> = {};

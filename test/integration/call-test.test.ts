@@ -109,5 +109,11 @@ policies:
       expect(code).toBe(2);
       expect(output).toContain('callhook: policy: no policy "nope" (policies: sales, broken)');
     });
+
+    it('exits 2 for a usage error too (a missing option): 1 means an app failed', async () => {
+      const { code, output } = await run(['--policy', 'sales', '--calling', '1']);
+      expect(code).toBe(2);
+      expect(output).toContain("required option '--called <number>' not specified");
+    });
   });
 });
