@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 
-/** The demo's CRM: known callers by number. */
+/** The demo's CRM: known callers by the digits of their number, as CRMs match numbers however they are written. */
 const CONTACTS: Record<string, { customer_id: string; name: string; company: string; vip: boolean }> = {
-  '+15551234567': { customer_id: 'CUST-12345', name: 'John Doe', company: 'ACME Corp', vip: true },
-  '+15559876543': { customer_id: 'CUST-67890', name: "Siobhán O'Brien", company: "O'Brien & Sons", vip: false },
+  '15551234567': { customer_id: 'CUST-12345', name: 'John Doe', company: 'ACME Corp', vip: true },
+  '15559876543': { customer_id: 'CUST-67890', name: "Siobhán O'Brien", company: "O'Brien & Sons", vip: false },
 };
 
 /**
@@ -23,7 +23,7 @@ export function createDemoReceiver(): Server {
     req.on('end', () => {
       const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
       if (req.method === 'GET' && path.startsWith('/crm/contacts/')) {
-        const contact = CONTACTS[path.slice('/crm/contacts/'.length)];
+        const contact = CONTACTS[path.slice('/crm/contacts/'.length).replace(/\D/g, '')];
         return contact ? send(200, contact) : send(404, { error: 'unknown caller' });
       }
       if (req.method === 'POST' && path === '/tickets') return send(201, { ticket_id: `T-${++tickets}` });
