@@ -107,7 +107,8 @@ export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData
     maxStalledCount: 10,
   });
   // A job BullMQ gives up on (attempts exhausted, stalled too often) must not leave its call
-  // looking `running` forever: record it as failed, so it shows up for `replay --failed`.
+  // looking `running` forever: record it failed (partial when some app succeeded), so it shows
+  // up for `replay --failed`.
   worker.on('failed', (job, error) => {
     if (!job) return;
     const log = options.logger.child({ call_id: job.data.call_id });
@@ -116,8 +117,9 @@ export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData
       .getState()
       .then(async (state) => {
         if (state !== 'failed') return;
-        await options.store.checkpoint(job.data.call_id, null).finish('failed');
-        log.error({ err: error.message }, 'call given up by the queue; recorded as failed');
+        const status = (await options.store.anySucceeded(job.data.call_id)) ? 'partial' : 'failed';
+        await options.store.checkpoint(job.data.call_id, null).finish(status);
+        log.error({ err: error.message }, `call given up by the queue; recorded as ${status}`);
       })
       .catch(() => undefined);
   });

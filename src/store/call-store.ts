@@ -260,6 +260,12 @@ export class CallStore {
     return Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000) - Number(score);
   }
 
+  /** Whether any of the call's stored app results is a success. */
+  async anySucceeded(callId: string): Promise<boolean> {
+    const fields = await this.redis.hgetall(this.key(callId));
+    return Object.entries(fields).some(([field, value]) => field.startsWith(RESULT) && (JSON.parse(value) as AppResult).status === 'success');
+  }
+
   /** The policy a stored call has, if any. */
   async storedPolicy(callId: string): Promise<string | undefined> {
     return (await this.redis.hget(this.key(callId), 'policy')) ?? undefined;

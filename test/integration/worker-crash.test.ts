@@ -122,3 +122,28 @@ describe('a worker killed after it finished a call, before BullMQ heard of it', 
     expect(await redis.xlen(`${h.prefix}:results`)).toBe(entries.length);
   });
 });
+
+describe('a call BullMQ gives up on', () => {
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  beforeAll(async () => {
+    h = await startHarness(__filename, 'policies: [{ id: default, apps: [{ name: Only, url: "http://127.0.0.1:9/x" }] }]');
+  });
+  afterAll(() => h.stop());
+
+  it('is recorded partial when an app had succeeded, failed otherwise, and fed once', async () => {
+    const { store, queue, redis } = h.runtime;
+    const [succeeded, none] = [makeEvent(), makeEvent()];
+    await store.markQueued([succeeded, none].map(serializeEvent));
+    const success = { status: 'success', http_status: 200, data: null, message: 'OK', attempts: 1, duration_ms: 1, unresolved: [], error: null, attempts_log: [], request: null };
+    await redis.hset(store.key(succeeded.call_id), 'r:earlier', JSON.stringify(success));
+    // A job its run cannot read (as after a bug): its one attempt throws.
+    for (const event of [succeeded, none]) {
+      const fresh = { event: '{not json', queued_at: new Date().toISOString() };
+      await queue.add(QUEUE_NAME, { call_id: event.call_id, fresh }, { jobId: jobIdFor(event.call_id), attempts: 1 });
+    }
+    expect((await h.waitForCall(succeeded.call_id)).status).toBe('partial');
+    expect((await h.waitForCall(none.call_id)).status).toBe('failed');
+    const entries = (await redis.xrange(`${h.prefix}:results`, '-', '+')) as [string, string[]][];
+    expect(entries.map(([, fields]) => fields[fields.indexOf('call_id') + 1]).sort()).toEqual([succeeded.call_id, none.call_id].sort());
+  });
+});
