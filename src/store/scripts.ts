@@ -18,15 +18,15 @@ const FINAL_STATUS = (v: string) => `(${FINAL_STATUSES.map((status) => `${v} == 
 
 /**
  * Moves a call in the indexes to `status`, scored `now` (Redis's clock, serverNow: the scores,
- * the trims and the feed's entry ids then agree, whatever the writers' clocks): out of its old status set, into the new
- * one, `all`, its policy's and its numbers' (the record's `nums`). The moves are collected and
- * written by writeIndexes at the end of the script, one ZREM or ZADD per index for every call
- * the script moved (a script that finishes or queues many calls moves them together). Each index
- * written is trimmed of entries older than the TTL when `trimNow` (a trim is a command of its
- * own: the writer of one call asks for it one time in 16, by its clock's ms, and the indexes stay
- * within about 16 writes of trimmed). Policy and number indexes (one key per number ever seen)
- * expire twice the TTL after a call last entered them, or they were last trimmed, so an idle one
- * goes.
+ * the trims and the feed's entry ids then agree, whatever the writers' clocks): out of its old
+ * status set, into the new one, `all`, its policy's and its numbers' (the record's `nums`). The
+ * moves are collected and written by writeIndexes at the end of the script, one ZREM or ZADD per
+ * index for every call the script moved (a script that finishes or queues many calls moves them
+ * together). Each index written is trimmed of entries older than the TTL when `trimNow` (a trim
+ * is a command of its own: the writer of one call asks for it one time in 16, by its clock's ms,
+ * and the indexes stay within about 16 writes of trimmed). Policy and number indexes (one key per
+ * number ever seen) expire twice the TTL after a call last entered them, or they were last
+ * trimmed, so an idle one goes.
  */
 const REINDEX = `
 local function serverNow()
@@ -104,8 +104,9 @@ end
  * batch: per-call commands were most of a CDR ingester's Redis client time. A new record gets
  * exactly FRESH_RECORD_FIELDS (its first run builds its snapshot without reading it).
  * A queued record does not expire: the TTL starts when the call is final (FINISH).
- * KEYS: the calls' records. ARGV: now ISO, trim (1/0: for one call; a batch always trims), ttl ms, prefix, then per call: id, event JSON,
- * calling number, called number, number index keys (comma-separated), policy ('' when unnamed).
+ * KEYS: the calls' records. ARGV: now ISO, trim (1/0: for one call; a batch always trims), ttl
+ * ms, prefix, then per call: id, event JSON, calling number, called number, number index keys
+ * (comma-separated), policy ('' when unnamed).
  * Returns per call 1 for a new record, 3 for a record that existed (real-time apps made it:
  * queued now, its results kept), 0 for a duplicate, 2 for a duplicate still in status `queued`.
  */
