@@ -33,7 +33,7 @@ export const eventSchema = z.looseObject({
     .string()
     .refine((t) => ISO_8601.test(t) && startsWithCalendarDate(t) && !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 date-time')
     .optional(),
-  policy: field().min(1).optional(),
+  policy: field().min(1, 'must not be empty').optional(),
   app_data: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -76,7 +76,8 @@ export function parseEvent(input: unknown, now: () => Date = () => new Date()): 
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     return { ok: false, problems: ['(root): an event must be a JSON object'] };
   }
-  const parsed = eventSchema.safeParse(input);
+  // reportInput: without it zod 4 leaves `input` out of every issue, and a field of the wrong type looked missing.
+  const parsed = eventSchema.safeParse(input, { reportInput: true });
   if (!parsed.success) {
     return {
       ok: false,
@@ -128,9 +129,21 @@ export function acceptDecodedEvent(event: CallEvent): EventCheck {
   return problems.length > 0 ? { ok: false, problems } : acceptBuiltEvent(event, JSON.stringify(event));
 }
 
+/** An issue as a producer reads it: a field left out is `is required`, one of the wrong type says what it should be. */
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required';
-  return issue.message;
+  if (issue.code !== 'invalid_type') return issue.message;
+  if (issue.input === undefined) return 'is required';
+  return `expected ${aKind(issue.expected)}, got ${aKind(kindOf(issue.input))}`;
+}
+
+/** JSON's names for what zod calls a record (an object) and for the value a producer sent. */
+function kindOf(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+}
+
+function aKind(kind: string): string {
+  const name = kind === 'record' ? 'object' : kind;
+  return name === 'null' ? 'null' : `${/^[aeiou]/.test(name) ? 'an' : 'a'} ${name}`;
 }
 
 /**

@@ -78,6 +78,18 @@ policies:
     expect(await h.request('POST', '/v1/call-test', { policy: 'sales', calling_number: '1' })).toMatchObject({ status: 400, body: { error: { problems: ['called_number: is required'] } } });
   });
 
+  it('names each problem with the policy once: missing, empty or of the wrong type', async () => {
+    const problems = async (body: Record<string, unknown>) => {
+      const answer = await h.request('POST', '/v1/call-test', { calling_number: '1', called_number: '2', ...body });
+      expect([answer.status, answer.body.error.code]).toEqual([400, 'CALLHOOK_EVENT_INVALID']);
+      return answer.body.error.problems as string[];
+    };
+    expect(await problems({})).toEqual(['policy: is required']);
+    expect(await problems({ policy: '' })).toEqual(['policy: must not be empty']);
+    expect(await problems({ policy: 5 })).toEqual(['policy: expected a string, got a number']);
+    expect(await problems({ policy: 'sales', calling_number: 5551234, app_data: [] })).toEqual(['calling_number: expected a string, got a number', 'app_data: expected an object, got an array']);
+  });
+
   describe('npx callhook call-test (a real subprocess)', () => {
     const run = async (args: string[]) => {
       const child = spawnCli(['call-test', '--config', configPath, ...args], env);
@@ -102,6 +114,13 @@ policies:
       expect(code).toBe(1);
       const report = JSON.parse(output);
       expect(report.apps[0].result).toMatchObject({ status: 'failed', http_status: 500, attempts: 2 });
+    });
+
+    it('names a --field of the wrong type as such, not as missing', async () => {
+      const { code, output } = await run(['--policy', 'sales', '--calling', '1', '--called', '2', '--field', 'app_data=x']);
+      expect(code).toBe(2);
+      expect(output).toContain('app_data: expected an object, got a string');
+      expect(output).not.toContain('is required');
     });
 
     it('exits 2 with a clear message for an unknown policy', async () => {

@@ -247,6 +247,17 @@ policies:
     expect(await h.runtime.queue.getJob(good.call_id)).toBeUndefined();
   });
 
+  it('names a field of the wrong type by the type it wants, not as missing', async () => {
+    const response = await h.post({ calling_number: 5551234, called_number: 1000, timestamp: 12345, app_data: [] });
+    expect(response.status).toBe(400);
+    expect(response.body.error?.problems).toEqual([
+      'calling_number: expected a string, got a number',
+      'called_number: expected a string, got a number',
+      'timestamp: expected a string, got a number',
+      'app_data: expected an object, got an array',
+    ]);
+  });
+
   it('answers 400 to a body that is not JSON and 404 to an unknown call', async () => {
     const bad = await h.request('POST', '/v1/calls', '{"calling_number": ');
     expect(bad.status).toBe(400);

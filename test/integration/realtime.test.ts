@@ -146,6 +146,8 @@ policies:
   it('refuses a bad event and an unknown policy with a clear message', async () => {
     const bad = await h.request('POST', '/v1/realtime', { calling_number: '1' });
     expect(bad).toMatchObject({ status: 400, body: { error: { code: 'CALLHOOK_EVENT_INVALID', problems: ['called_number: is required'] } } });
+    const wrongTypes = await h.request('POST', '/v1/realtime', { calling_number: '1', called_number: '2', policy: null, call_id: null });
+    expect(wrongTypes.body.error.problems).toEqual(['call_id: expected a string, got null', 'policy: expected a string, got null']);
     const unknown = await h.request('POST', '/v1/realtime', makeEvent({ policy: 'nope' }));
     expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'CALLHOOK_POLICY_NOT_FOUND', message: 'no policy "nope"' } } });
   });
