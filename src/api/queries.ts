@@ -86,6 +86,11 @@ export const feedQuery = z.strictObject({
     .describe('with nothing new, wait this long (at most 60s) for the next entry'),
 });
 
+/** `POST /v1/call-test` query: the report's format (JSON when absent). */
+export const callTestQuery = z.strictObject({
+  format: z.enum(['text'], 'use text, or leave it out for JSON').optional().describe('`text`: the report as plain text'),
+});
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
 /** Validates a query, each problem naming its parameter. */

@@ -90,6 +90,21 @@ policies:
     expect(await problems({ policy: 'sales', calling_number: 5551234, app_data: [] })).toEqual(['calling_number: expected a string, got a number', 'app_data: expected an object, got an array']);
   });
 
+  it('refuses a query it does not know before anything is sent', async () => {
+    const sentBefore = receiver.requests.length;
+    const body = { policy: 'sales', calling_number: '1', called_number: '2' };
+    const refused = async (query: string) => {
+      const answer = await h.request('POST', `/v1/call-test?${query}`, body);
+      expect([query, answer.status, answer.body.error.code]).toEqual([query, 400, 'CALLHOOK_BAD_REQUEST']);
+      return answer.body.error.problems as string[];
+    };
+    for (const query of ['format=xml', 'format=TEXT', 'format=', 'format=text&format=text']) expect(await refused(query)).toEqual(['format: use text, or leave it out for JSON']);
+    expect(await refused('foo=1')).toEqual(['(root): unknown parameter foo']);
+    expect(receiver.requests.length).toBe(sentBefore);
+    const text = await fetch(`${h.baseUrl}/v1/call-test?format=text`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect([text.status, text.headers.get('content-type')]).toEqual([200, 'text/plain; charset=utf-8']);
+  });
+
   describe('npx callhook call-test (a real subprocess)', () => {
     const run = async (args: string[]) => {
       const child = spawnCli(['call-test', '--config', configPath, ...args], env);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { LIMITS } from '../../defaults';
 import { CALL_ID_PATTERN, eventSchema } from '../../events/schema';
 import type { ApiErrorCode } from '../../errors';
-import { feedQuery, listQuery } from '../queries';
+import { callTestQuery, feedQuery, listQuery } from '../queries';
 import * as answers from './schemas';
 
 /** One route's documentation: what it takes (the zod schemas that validate it) and what it answers. */
@@ -99,7 +99,7 @@ export const OPERATIONS: Record<string, Operation> = {
     summary: 'Call Test: run a policy now and show each request and answer',
     description: 'Nothing is stored or queued; the apps are really sent (with a call-test-<uuid> call id). Secrets are shown as [REDACTED].',
     tags: ['real-time'],
-    querystring: z.object({ format: z.enum(['text']).optional().describe('`text`: the report as plain text') }),
+    querystring: callTestQuery,
     body: answers.callTestRequest,
     answers: { 200: { description: 'The report', content: { 'application/json': answers.callTestReport, 'text/plain': text } } },
     errors: ['CALLHOOK_EVENT_INVALID', 'CALLHOOK_POLICY_NOT_FOUND', ...bodyErrors],

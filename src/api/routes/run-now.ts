@@ -11,6 +11,7 @@ import type { CallStore } from '../../store/call-store';
 import type { Redactor } from '../../util/redact';
 import type { Sender } from '../../webhook/send';
 import { problem } from '../problem';
+import { callTestQuery, parseQuery } from '../queries';
 
 export interface RunNowDeps {
   config: CallhookConfig;
@@ -36,11 +37,14 @@ export function registerRunNowRoutes(app: FastifyInstance, deps: RunNowDeps): vo
     return runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.metrics, gate: deps.gate }, deps.store);
   });
 
-  app.post<{ Querystring: { format?: string } }>('/v1/call-test', single, async (request, reply) => {
+  app.post('/v1/call-test', single, async (request, reply) => {
+    // Checked before anything runs: the apps are really sent, and a misspelt format must not answer JSON silently.
+    const query = parseQuery(callTestQuery, request.query);
+    if (!query.ok) return problem(reply, 'CALLHOOK_BAD_REQUEST', 'invalid query; nothing was sent', query.problems);
     const input = parseCallTest(deps.config, request.body);
     if (!input.ok) return problem(reply, input.code, input.problems.join('; '), input.problems);
     const report = await runCallTest(input, { sender: deps.sender, redactor: deps.redactor });
-    if (request.query.format === 'text') return reply.type('text/plain; charset=utf-8').send(formatCallTest(report));
+    if (query.value.format === 'text') return reply.type('text/plain; charset=utf-8').send(formatCallTest(report));
     return report;
   });
 }
