@@ -14,6 +14,7 @@ import type { ResultsFeed } from '../store/results-feed';
 import { isRedisUnavailable } from '../store/redis-errors';
 import type { Redactor } from '../util/redact';
 import type { Sender } from '../webhook/send';
+import { answerClientError } from './client-errors';
 import { registerGuard } from './guard';
 import { registerRedisGate } from './redis-gate';
 import { JsonTooDeepError, registerJsonBody } from './json-body';
@@ -75,6 +76,8 @@ export function buildApi(deps: ApiDeps) {
     http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.min(1000, timeouts.headersMs) },
     // Call ids are up to 200 characters; the router's default of 100 refused longer ones.
     routerOptions: { maxParamLength: 1024 },
+    // What Node's parser refuses (not HTTP, headers too large, too slow) answers in callhook's format.
+    clientErrorHandler: answerClientError(timeouts),
     // Framework errors (bad URL encoding...) answer in callhook's format too.
     frameworkErrors: (error, _request, reply) => problem(reply, 'CALLHOOK_BAD_REQUEST', error.message),
   });

@@ -209,20 +209,45 @@ describe('slow clients cannot hold sockets', () => {
   });
   afterAll(() => h.stop());
 
-  it('headers that never finish: the socket is closed after the headers timeout', async () => {
+  /** What the server wrote on a raw socket before closing it: status line, headers, JSON body. */
+  const answerOn = async (request: string) => {
     const socket = await openSocket(h.baseUrl);
-    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ');
+    socket.write(request);
     const after = await socket.whenClosed;
-    expect(after).toBeLessThan(3000);
-    expect(socket.received()).toMatch(/^HTTP\/1\.1 408/);
+    const [head = '', body = ''] = socket.received().split('\r\n\r\n');
+    const [statusLine, ...headers] = head.split('\r\n');
+    return { after, statusLine, headers: headers.map((line) => line.toLowerCase()), json: JSON.parse(body) };
+  };
+
+  it('headers that never finish: the socket is closed after the headers timeout', async () => {
+    const answer = await answerOn('GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ');
+    expect(answer.after).toBeLessThan(3000);
+    expect(answer.statusLine).toBe('HTTP/1.1 408 Request Timeout');
+    expect(answer.json).toEqual({ error: { code: 'CALLHOOK_REQUEST_TIMEOUT', message: 'the request did not arrive in time: its headers within 0.5 s, all of it within 1 s' } });
   });
 
   it('a body that never finishes: closed after the request timeout', async () => {
-    const socket = await openSocket(h.baseUrl);
-    socket.write('POST /v1/calls HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"calling');
-    const after = await socket.whenClosed;
-    expect(after).toBeLessThan(4000);
-    expect(socket.received()).toMatch(/^HTTP\/1\.1 408/);
+    const answer = await answerOn('POST /v1/calls HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"calling');
+    expect(answer.after).toBeLessThan(4000);
+    expect(answer.statusLine).toBe('HTTP/1.1 408 Request Timeout');
+    expect(answer.json.error.code).toBe('CALLHOOK_REQUEST_TIMEOUT');
+  });
+
+  it('what the HTTP parser refuses answers in the API\'s error format, and the connection closes', async () => {
+    const malformed = await answerOn('GET /v1/calls HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n');
+    expect(malformed.statusLine).toBe('HTTP/1.1 400 Bad Request');
+    expect(malformed.json).toEqual({ error: { code: 'CALLHOOK_BAD_REQUEST', message: expect.stringMatching(/^the request is not well-formed HTTP/) } });
+    expect(malformed.headers).toEqual(expect.arrayContaining(['connection: close', 'content-type: application/json; charset=utf-8']));
+    const tooLarge = await answerOn(`GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    expect(tooLarge.statusLine).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+    expect(tooLarge.json).toEqual({ error: { code: 'CALLHOOK_HEADERS_TOO_LARGE', message: 'the request line and headers are over 16384 bytes' } });
+  });
+
+  it('the API description lists 408 and 431 for every route', async () => {
+    const doc = (await h.request('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const operations = Object.values(doc.paths).flatMap((ops) => Object.values(ops));
+    expect(operations.length).toBeGreaterThan(15);
+    for (const operation of operations) expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['408', '431']));
   });
 
   it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {

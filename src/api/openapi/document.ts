@@ -66,8 +66,8 @@ function relink(value: unknown): unknown {
 
 /**
  * The Fastify route schema of an operation: its request schemas, its answers, and the error
- * answers of its codes and of those every route shares (token, Host guard, 500; 503 where it
- * uses Redis), grouped by HTTP status.
+ * answers of its codes and of those every route shares (token, Host guard, a request too slow
+ * or with headers too large, 500; 503 where it uses Redis), grouped by HTTP status.
  */
 export function routeSchema(operation: Operation, access: RegisteredRoute['access'], converter: SchemaConverter): RouteSchema {
   const response: RouteSchema['response'] = {};
@@ -77,7 +77,7 @@ export function routeSchema(operation: Operation, access: RegisteredRoute['acces
       ...(answer.content ? { content: mapValues(answer.content, (schema) => ({ schema: converter.convert(schema, 'output') })) } : {}),
     };
   }
-  const codes: ApiErrorCode[] = [...(operation.errors ?? []), 'CALLHOOK_FORBIDDEN_HOST', 'CALLHOOK_INTERNAL'];
+  const codes: ApiErrorCode[] = [...(operation.errors ?? []), 'CALLHOOK_FORBIDDEN_HOST', 'CALLHOOK_REQUEST_TIMEOUT', 'CALLHOOK_HEADERS_TOO_LARGE', 'CALLHOOK_INTERNAL'];
   if (access !== 'public') codes.push('CALLHOOK_UNAUTHORIZED');
   if (operation.redis) codes.push('CALLHOOK_UNAVAILABLE');
   const byStatus = new Map<number, ApiErrorCode[]>();
@@ -137,7 +137,7 @@ export function openApiDocument(routes: readonly RegisteredRoute[], components: 
       summary: 'Webhook apps for every call that ends on a Cisco CUCM cluster',
       description:
         'Producers queue completed-call events; workers run each call\'s policy: its webhook apps, in order, with retries, each result stored. ' +
-        'Errors answer `{"error": {"code", "message", "problems"?}}` (README, Error codes). ' +
+        'Errors answer `{"error": {"code", "message", "problems"?}}` (README, Error codes), those refused before any route runs too (400 not HTTP, 408 too slow, 431 headers too large; the connection is then closed). ' +
         'When `CALLHOOK_API_TOKEN` is set every route needs `Authorization: Bearer <token>` except those marked without security (health, readiness, metrics, the console and these docs\' static files) and `/curri`, which takes it as `?api_key=`; ' +
         'without a token the API only listens on loopback and only answers loopback `Host` names.',
       license: { name: 'MIT', identifier: 'MIT' },
