@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isLoopback } from '../settings';
 import { problem } from './problem';
 
@@ -32,6 +32,9 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 /** The API token's digest, made once: every request is compared with it. */
 let expectedDigest: { secret: string; digest: Buffer } | undefined;
 
+/** Who a route is for: everyone (`public`), CUCM with `?api_key=` (`api-key`), or the bearer token. */
+export type Access = 'public' | 'api-key' | 'token';
+
 /**
  * Who may use the API, decided on the route that matched (never on the raw URL, which the
  * router decodes and normalises its own way), deny by default:
@@ -41,25 +44,33 @@ let expectedDigest: { secret: string; digest: Buffer } | undefined;
  *   served, so a web page in a local browser cannot reach it through DNS rebinding.
  */
 export function registerGuard(app: FastifyInstance, apiToken: string | undefined): void {
-  app.addHook('onRequest', async (request, reply) => {
-    if (!apiToken) {
-      const host = request.headers.host;
-      if (host !== undefined && !isLoopback(hostName(host))) {
-        return problem(reply, 'CALLHOOK_FORBIDDEN_HOST', `Host ${JSON.stringify(host)} is not a loopback name; without CALLHOOK_API_TOKEN the API only answers to localhost, 127.0.0.1 or [::1]`);
-      }
-      return;
+  app.addHook('onRequest', async (request, reply) => refuseAccess(request, reply, apiToken, routeAccess(request)));
+}
+
+/**
+ * Answers 403 or 401 when the request may not use a route with `access`, and returns nothing
+ * when it may. A request the router could not match at all is checked as `token`, like an
+ * unknown route.
+ */
+export function refuseAccess(request: FastifyRequest, reply: FastifyReply, apiToken: string | undefined, access: Access): FastifyReply | undefined {
+  if (!apiToken) {
+    const host = request.headers.host;
+    if (host !== undefined && !isLoopback(hostName(host))) {
+      return problem(reply, 'CALLHOOK_FORBIDDEN_HOST', `Host ${JSON.stringify(host)} is not a loopback name; without CALLHOOK_API_TOKEN the API only answers to localhost, 127.0.0.1 or [::1]`);
     }
-    if (isPublic(request)) return;
-    if (!request.is404 && request.routeOptions.config.apiKey === true) {
-      // Only these routes take the token in the query: CUCM cannot send an Authorization header.
-      const key = (request.query as { api_key?: unknown } | undefined)?.api_key;
-      if (typeof key === 'string' && sameSecret(key, apiToken)) return;
-      return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (?api_key=<CALLHOOK_API_TOKEN> on /curri)');
-    }
-    if (!sameSecret(bearerToken(request.headers.authorization), apiToken)) {
-      return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (Authorization: Bearer <CALLHOOK_API_TOKEN>)');
-    }
-  });
+    return undefined;
+  }
+  if (access === 'public') return undefined;
+  if (access === 'api-key') {
+    // Only these routes take the token in the query: CUCM cannot send an Authorization header.
+    const key = (request.query as { api_key?: unknown } | undefined)?.api_key;
+    if (typeof key === 'string' && sameSecret(key, apiToken)) return undefined;
+    return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (?api_key=<CALLHOOK_API_TOKEN> on /curri)');
+  }
+  if (!sameSecret(bearerToken(request.headers.authorization), apiToken)) {
+    return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (Authorization: Bearer <CALLHOOK_API_TOKEN>)');
+  }
+  return undefined;
 }
 
 /** The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110). */
@@ -67,6 +78,9 @@ function bearerToken(header: string | undefined): string | undefined {
   return header?.match(/^bearer +(.+)$/i)?.[1];
 }
 
-function isPublic(request: FastifyRequest): boolean {
-  return request.is404 ? false : request.routeOptions.config.public === true;
+/** The matched route's access; an unknown route needs the token. */
+function routeAccess(request: FastifyRequest): Access {
+  if (request.is404) return 'token';
+  const { config } = request.routeOptions;
+  return config.public === true ? 'public' : config.apiKey === true ? 'api-key' : 'token';
 }

@@ -19,6 +19,7 @@ import { registerGuard } from './guard';
 import { registerRedisGate } from './redis-gate';
 import { JsonTooDeepError, registerJsonBody } from './json-body';
 import { documentRoutes } from './openapi/register';
+import { answerUnroutable } from './unroutable';
 import { problem } from './problem';
 import { registerCallRoutes } from './routes/calls';
 import { registerConsoleRoutes } from './routes/console';
@@ -78,8 +79,8 @@ export function buildApi(deps: ApiDeps) {
     routerOptions: { maxParamLength: 1024 },
     // What Node's parser refuses (not HTTP, headers too large, too slow) answers in callhook's format.
     clientErrorHandler: answerClientError(timeouts),
-    // Framework errors (bad URL encoding...) answer in callhook's format too.
-    frameworkErrors: (error, _request, reply) => problem(reply, 'CALLHOOK_BAD_REQUEST', error.message),
+    // A path the router cannot match (bad URL encoding, an over-long segment): the token first, then 404.
+    frameworkErrors: answerUnroutable(deps.apiToken),
   });
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {

@@ -152,6 +152,10 @@ policies:
     expect((await call('GET', '/v1/calls?limit=abc')).json.error.problems).toEqual([expect.stringMatching(/^limit: /)]);
     expect((await call('GET', '/v1/results?wait=2h')).status).toBe(400);
     expect((await call('GET', '/v1/calls/no-such-call')).status).toBe(404);
+    // Ids the router cannot even take (undecodable, over maxParamLength) answer as the parameter says: 404.
+    expect((await call('GET', '/v1/calls/%zz')).status).toBe(404);
+    expect((await call('GET', `/v1/calls/${'a'.repeat(1025)}`)).status).toBe(404);
+    expect((await call('POST', '/v1/calls/%zz/replay')).status).toBe(404);
     expect((await call('POST', '/v1/calls/no-such-call/replay')).status).toBe(404);
     expect((await call('POST', '/v1/realtime', { body: makeEvent({ policy: 'nope' }) })).status).toBe(404);
     expect((await call('POST', '/v1/calls', { body: makeEvent({ policy: 'nope' }) })).status).toBe(404);

@@ -83,6 +83,27 @@ policies:
     expect(known.json.error.code).toBe('CALLHOOK_NOT_FOUND');
   });
 
+  it('a path the router cannot match needs the token too, then names no call or route (404)', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const overlong = 'a'.repeat(1025);
+    for (const [method, path, code] of [
+      ['GET', `/v1/calls/${overlong}`, 'CALLHOOK_CALL_NOT_FOUND'],
+      ['GET', '/v1/calls/%zz', 'CALLHOOK_CALL_NOT_FOUND'],
+      ['GET', '/%76%31/calls/%zz', 'CALLHOOK_CALL_NOT_FOUND'],
+      ['POST', '/v1/calls/%zz/replay', 'CALLHOOK_CALL_NOT_FOUND'],
+      ['POST', `/v1/calls/${overlong}/replay`, 'CALLHOOK_CALL_NOT_FOUND'],
+      ['GET', '/nope/%zz', 'CALLHOOK_NOT_FOUND'],
+      ['DELETE', '/v1/calls/%zz', 'CALLHOOK_NOT_FOUND'],
+    ] as const) {
+      const refused = await rawRequest(h.baseUrl, method, path);
+      expect([method, path, refused.status, refused.json.error.code]).toEqual([method, path, 401, 'CALLHOOK_UNAUTHORIZED']);
+      const answered = await rawRequest(h.baseUrl, method, path, { headers: auth });
+      expect([method, path, answered.status, answered.json.error.code]).toEqual([method, path, 404, code]);
+    }
+    expect((await rawRequest(h.baseUrl, 'HEAD', '/v1/calls/%zz')).status).toBe(401);
+    expect((await rawRequest(h.baseUrl, 'HEAD', '/v1/calls/%zz', { headers: auth })).status).toBe(404);
+  });
+
   it('a token set means any Host is served (the token protects it)', async () => {
     const answer = await rawRequest(h.baseUrl, 'GET', '/healthz', { headers: { host: 'callhook.internal.example:8080' } });
     expect(answer.status).toBe(200);
@@ -104,7 +125,7 @@ describe('without a token: loopback Host names only (DNS rebinding)', () => {
   afterAll(() => h.stop());
 
   it.each(['attacker.example', 'attacker.example:8080', 'localhost.attacker.example', '127.0.0.1.nip.io', '0.0.0.0', '10.0.0.5'])('Host %s → 403', async (host) => {
-    for (const path of ['/v1/calls/x', '/healthz']) {
+    for (const path of ['/v1/calls/x', '/healthz', '/v1/calls/%zz']) {
       const answer = await rawRequest(h.baseUrl, 'GET', path, { headers: { host } });
       expect(answer.status).toBe(403);
       expect(answer.json.error.code).toBe('CALLHOOK_FORBIDDEN_HOST');
