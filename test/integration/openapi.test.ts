@@ -137,7 +137,7 @@ policies:
     await call('GET', '/metrics', { auth: false });
     await call('GET', '/', { auth: false });
     await call('GET', '/console/app.js', { auth: false });
-    await call('GET', '/console/nothing.js', { auth: false });
+    expect((await call('GET', '/console/nothing.js', { auth: false })).text).toBe('no such file');
     await call('GET', '/docs', { auth: false });
     await call('GET', '/docs/init.js', { auth: false });
     await call('GET', '/docs/swagger-ui.css', { auth: false });

@@ -38,10 +38,11 @@ export function registerConsoleRoutes(app: FastifyInstance): void {
     }
     files.set('index.html', { ...page, body: Buffer.from(html) });
   }
+  const built = files.has('index.html');
   /** `versioned`: asked for by its hash, so it never changes (anything else is checked each time). */
   const send = (reply: FastifyReply, name: string, versioned = false) => {
     const file = files.get(name);
-    if (!file) return reply.code(404).type('text/plain').send('the console is not built: run npm run build');
+    if (!file) return reply.code(404).type('text/plain').send(built ? 'no such file' : 'the console is not built: run npm run build');
     return sendAsset(reply.header('cache-control', versioned ? 'public, max-age=31536000, immutable' : 'no-cache'), file.type, file.body, CONSOLE_CSP);
   };
   const config = { public: true };
