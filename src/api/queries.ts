@@ -14,10 +14,14 @@ export function isFeedEntryId(id: string): boolean {
   return /^\d{1,20}(-\d{1,20})?$/.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_ENTRY_ID_PART);
 }
 
-/** The given statuses (repeated or comma-separated), and those that are not one. */
+/**
+ * The given statuses (repeated or comma-separated), and those that are not one. An empty one
+ * (`status=`, `status=,`) is not one either: dropping it made the filter match every call,
+ * where every other empty parameter is refused.
+ */
 export function splitStatuses(values: readonly string[]): { statuses: CallStatus[]; unknown: string[] } {
-  const statuses = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
-  return { statuses: statuses as CallStatus[], unknown: statuses.filter((s) => !STATUSES.includes(s as CallStatus)) };
+  const statuses = values.flatMap((v) => v.split(',')).map((v) => v.trim());
+  return { statuses: statuses as CallStatus[], unknown: [...new Set(statuses.filter((s) => !STATUSES.includes(s as CallStatus)))] };
 }
 
 /** What a status filter with unknown statuses is told. */

@@ -144,6 +144,9 @@ policies:
       return answer.body.error.problems as string[];
     };
     expect(await problems('?status=done')).toEqual(['status: "done": use queued, running, completed, partial, failed, unmatched']);
+    // An empty status is a mistake like any other empty parameter, not a filter that matches every call.
+    for (const status of ['', ',', 'completed,', '%20']) expect(await problems(`?status=${status}`)).toEqual(['status: "": use queued, running, completed, partial, failed, unmatched']);
+    expect(await problems('?status=completed&status=')).toEqual(['status: "": use queued, running, completed, partial, failed, unmatched']);
     expect(await problems('?since=yesterday')).toEqual(['since: "yesterday" is not an ISO 8601 time or a duration such as 1h or 7d']);
     expect(await problems('?since=2026-02-30T00:00:00Z')).toEqual(['since: "2026-02-30T00:00:00Z" is not an ISO 8601 time or a duration such as 1h or 7d']);
     expect((await problems('?limit=0&cursor=abc'))).toEqual([expect.stringMatching(/^limit: /), 'cursor: is not a cursor this API gave out']);
@@ -255,6 +258,7 @@ policies:
     const json = JSON.parse((await cli(['calls', '--status', 'failed', '--json', '--limit', '500'])).output) as { calls: { call_id: string }[] };
     expect(json.calls.map((c) => c.call_id)).toContain(`${tag}-x`);
     expect((await cli(['calls', '--status', 'nope'])).output).toMatch(/--status: "nope": use queued/);
+    expect(await cli(['calls', '--status', ''])).toEqual({ code: 1, output: expect.stringMatching(/--status: "": use queued/) });
     // A typo in a filter is an error, not an empty answer that looks like no calls.
     for (const args of [['export', '--since', '1h', '--status', 'Completed'], ['results', '--status', 'bogus']]) {
       const refused = await cli(args);
