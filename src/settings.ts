@@ -30,6 +30,8 @@ export interface Settings {
 /** The variables that name a proxy (either case), as axios reads them. */
 export const PROXY_URL_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
 const PROXY_VARIABLES = [...PROXY_URL_VARIABLES, 'NO_PROXY', 'no_proxy'];
+/** pino's levels (`silent` logs nothing); pino rejects any other name with an error that does not say where it came from. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Reads settings from `env` (never from process.env directly, so tests pass a plain object). */
 export function parseSettings(env: Readonly<Record<string, string | undefined>>): Settings {
@@ -52,6 +54,13 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     else if (value < min) problems.push(`${name}=${raw}: must be at least ${min} ms`);
     return value ?? fallback;
   };
+  const oneOf = (name: string, allowed: readonly string[], fallback: string): string => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (allowed.includes(raw)) return raw;
+    problems.push(`${name}=${raw}: expected one of ${allowed.join(', ')}`);
+    return fallback;
+  };
   const prefix = env.CALLHOOK_PREFIX || DEFAULTS.prefix;
   if (/[\s:]/.test(prefix.replace(/^\{[^}]*\}$/, 'x'))) problems.push(`CALLHOOK_PREFIX=${prefix}: no spaces or ':'`);
   const settings: Settings = {
@@ -64,7 +73,7 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     prefix,
     concurrency: int('CALLHOOK_CONCURRENCY', DEFAULTS.concurrency, 1, 10_000),
     resultTtlMs: duration('CALLHOOK_RESULT_TTL', DEFAULTS.resultTtlMs, 60_000),
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     lockDurationMs: duration('CALLHOOK_LOCK_DURATION', DEFAULTS.lockDurationMs, 1000),
     shutdownTimeoutMs: duration('CALLHOOK_SHUTDOWN_TIMEOUT', DEFAULTS.shutdownTimeoutMs, 0),
     metricsPort: env.CALLHOOK_METRICS_PORT ? int('CALLHOOK_METRICS_PORT', 0, 0, 65535) : undefined,

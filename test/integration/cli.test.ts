@@ -84,6 +84,16 @@ describe('npx callhook start', () => {
     expect(child.output()).toMatch(/set CALLHOOK_API_TOKEN/);
   });
 
+  it('names LOG_LEVEL when it is not a pino level, with the other bad settings', async () => {
+    const child = spawnCli(['start'], { REDIS_URL: redisUrl(), LOG_LEVEL: 'verbose', CALLHOOK_PORT: 'abc' });
+    expect(await exited(child)).toBe(1);
+    const lines = child.output().trim().split('\n');
+    expect(lines).toEqual(expect.arrayContaining([
+      'callhook: LOG_LEVEL=verbose: expected one of fatal, error, warn, info, debug, trace, silent',
+      expect.stringMatching(/^callhook: CALLHOOK_PORT=abc: /),
+    ]));
+  });
+
   it.each([
     ['a short token', 'Xk29fmQ1', /is 8 characters: .* at least 32/],
     ['the old compose default', 'change-me', /is 9 characters/],
