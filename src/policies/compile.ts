@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { RE2JS } from 're2js';
 import { compileBody } from '../templates/body';
 import { compileTemplate, compileUrlTemplate, type Template } from '../templates/engine';
+import { templateErrorMessage } from '../templates/syntax-error';
 import type { AppInput, CurriInput, PolicyInput } from './schema';
 import type { AppBody, CurriBlock, FieldMatch, Policy, TlsOptions, WebhookApp } from './types';
 
@@ -72,7 +73,7 @@ function compileAppBody(input: AppInput, compile: (field: string, source: string
       try {
         return { format: 'json', node: compileBody(value) };
       } catch (error) {
-        problem('body', `template does not compile: ${(error as Error).message.split('\n')[0]}`);
+        problem('body', `template does not compile: ${templateErrorMessage(error)}`);
         return undefined;
       }
     }
@@ -141,7 +142,7 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
       return compiler(source);
     } catch (error) {
       failed = true;
-      problem(field, `template does not compile: ${(error as Error).message.split('\n')[0]}`);
+      problem(field, `template does not compile: ${templateErrorMessage(error)}`);
       return compileTemplate('');
     }
   };
@@ -248,7 +249,7 @@ function compileCurri(input: CurriInput, problem: (field: string, message: strin
       return compileTemplate(source);
     } catch (error) {
       failed = true;
-      problem(field, `template does not compile: ${(error as Error).message.split('\n')[0]}`);
+      problem(field, `template does not compile: ${templateErrorMessage(error)}`);
       return undefined;
     }
   };

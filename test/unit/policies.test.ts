@@ -155,6 +155,21 @@ policies:
     ]));
   });
 
+  it('says on one line what is wrong with a template that does not parse', () => {
+    const problems = problemsOf(`
+policies:
+  - id: p
+    apps:
+      - { name: A, url: "https://h.example/", when: "{{#if event.x}}yes" }
+      - { name: B, url: "https://h.example/", method: POST, body: { a: "{{#if event.x}}{{/each}}" } }
+      - { name: C, url: "https://h.example/", message: "{{ event.x y=}}" }`);
+    expect(problems).toEqual([
+      'policies[0].apps[0].when: template does not compile: Parse error on line 1 after "{{#if event.x}}yes": expected {{else …, {{else}} or {{/…}}, got the end of the template',
+      'policies[0].apps[1].body: template does not compile: {{/each}} does not close {{#if}}, opened on line 1',
+      expect.stringMatching(/^policies\[0\]\.apps\[2\]\.message: template does not compile: Parse error on line 1 after "\{\{ event\.x y=": expected .*a name.*, got \}\}$/),
+    ]);
+  });
+
   it('allows a templated host only when the app opts in', () => {
     expect(() => parseConfig(minimalApp().replace('https://crm.example.com/x', 'http://{{ app_data.phone-discovery.data.phone.ip }}/x') + '        allow_templated_host: true\n')).not.toThrow();
   });
