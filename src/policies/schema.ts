@@ -22,26 +22,46 @@ const duration = (fallback: number, max?: string) => {
     });
 };
 
-const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+const scalar = z
+  .union([z.string(), z.number(), z.boolean()], { error: (issue) => `Invalid input: expected text, a number or a boolean, received ${kindOf(issue.input)}` })
+  .transform(String);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** `{Name: value}` or the product's `[{key, value}]` list form; both become ordered pairs. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'array' : typeof value;
+}
+
+const keyValueMap = z.record(z.string(), scalar);
+const keyValueList = z
+  .array(z.strictObject({ key: z.string().min(1), value: scalar }))
+  .transform((list) => Object.fromEntries(list.map(({ key, value }) => [key, value])));
+
+/**
+ * `{Name: value}` or the product's `[{key, value}]` list form; both become ordered pairs. The
+ * form is picked by the value's shape rather than by a union, whose failure said only "Invalid
+ * input": a problem inside the list is reported at its item (`headers[0].value`).
+ */
 const keyValues = (what: 'header' | 'query') =>
-  z
-    .union([
-      z.record(z.string(), scalar),
-      z.array(z.strictObject({ key: z.string().min(1), value: scalar })).transform((list) =>
-        Object.fromEntries(list.map(({ key, value }) => [key, value])),
-      ),
-    ])
-    .optional()
-    .transform((value) => Object.entries(value ?? {}))
-    .superRefine((pairs, ctx) => {
-      if (what !== 'header') return;
+  z.unknown().optional().transform((value, ctx) => {
+    if (value === undefined) return [];
+    if (value === null || typeof value !== 'object') {
+      ctx.addIssue({ code: 'custom', message: `expected a map of names to values, or a list of {key, value}; received ${kindOf(value)}` });
+      return z.NEVER;
+    }
+    const parsed = (Array.isArray(value) ? keyValueList : keyValueMap).safeParse(value);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+      return z.NEVER;
+    }
+    const pairs = Object.entries(parsed.data);
+    if (what === 'header') {
       for (const [name] of pairs) {
         if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', message: `"${name}" is not a valid header name` });
       }
-    });
+    }
+    return pairs;
+  });
 
 const auth = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('none') }),

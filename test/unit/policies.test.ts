@@ -101,6 +101,17 @@ policies:
     ]));
   });
 
+  it('names the missing key or value of a list-form header or query parameter', () => {
+    expect(problemsOf(minimalApp(`        headers: [{ key: X-A }]
+        query: [{ key: a, value: 1 }, { value: 1 }]`))).toEqual([
+      'policies[0].apps[0].headers[0].value: Invalid input: expected text, a number or a boolean, received undefined',
+      'policies[0].apps[0].query[1].key: Invalid input: expected string, received undefined',
+    ]);
+    expect(problemsOf(minimalApp('        headers: "X-A: 1"'))).toEqual([
+      'policies[0].apps[0].headers: expected a map of names to values, or a list of {key, value}; received string',
+    ]);
+  });
+
   it('reads the delivery controls: rate_limit, rate_limit_key, circuit (on by default, false turns it off), retry_jitter', () => {
     const [limited, free] = parseConfig(`
 policies:
