@@ -203,9 +203,10 @@ export function compileMatch(field: string, pattern: string): FieldMatch {
 
 /**
  * Builds a policy; `problems` receives `policies[i]...`-prefixed messages. Relative TLS file
- * paths are read from `baseDir` (the policies file's directory).
+ * paths are read from `baseDir` (the policies file's directory). `appIndexes` are the apps'
+ * indexes in the file when `input.apps` holds only some of them.
  */
-export function compilePolicy(input: PolicyInput, index: number, problems: string[], baseDir = '.'): Policy {
+export function compilePolicy(input: PolicyInput, index: number, problems: string[], baseDir = '.', appIndexes?: readonly number[]): Policy {
   const at = `policies[${index}]`;
   const match: FieldMatch[] = [];
   for (const [field, pattern] of Object.entries(input.match ?? {})) {
@@ -217,7 +218,8 @@ export function compilePolicy(input: PolicyInput, index: number, problems: strin
   }
   const apps: WebhookApp[] = [];
   const seen = new Map<string, number>();
-  input.apps.forEach((appInput, appIndex) => {
+  input.apps.forEach((appInput, position) => {
+    const appIndex = appIndexes?.[position] ?? position;
     const problem = (field: string, message: string) => problems.push(`${at}.apps[${appIndex}].${field}: ${message}`);
     const app = compileApp(appInput, baseDir, problem);
     if (!app) return;

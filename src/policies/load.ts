@@ -4,9 +4,10 @@ import YAML from 'yaml';
 import { ConfigError } from '../errors';
 import { compilePolicy } from './compile';
 import { formatPath } from '../util/format-path';
-import { substituteEnv } from './env';
+import { substituteEnv, type Substitution } from './env';
 import { authSecrets, isSecretSubstitution, shortSecretProblem } from './secrets';
 import { configSchema } from './schema';
+import { soundPolicies, UNKNOWN_POLICY_ID, type PolicyToCompile } from './sound-parts';
 import type { CallhookConfig, Policy } from './types';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -47,20 +48,18 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
   const substituted = substituteEnv(tree, env);
   const problems = [...substituted.problems];
   const parsed = configSchema.safeParse(substituted.value);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${formatPath(issue.path)}: ${issue.message}`);
-    throw new ConfigError(problems);
-  }
+  if (!parsed.success) for (const issue of parsed.error.issues) problems.push(`${formatPath(issue.path)}: ${issue.message}`);
+  // The compile pass runs on what the schema accepts, so a file's problems all show in one check.
+  const inputs: PolicyToCompile[] = parsed.success ? parsed.data.policies.map((input, index) => ({ index, input })) : soundPolicies(substituted.value);
 
   const policies: Policy[] = [];
   const byId = new Map<string, Policy>();
-  parsed.data.policies.forEach((input, index) => {
-    const policy = compilePolicy(input, index, problems, source === 'inline' ? '.' : dirname(source));
-    if (byId.has(policy.id)) problems.push(`policies[${index}].id: "${policy.id}" is used by an earlier policy`);
+  for (const { input, index, appIndexes } of inputs) {
+    const policy = compilePolicy(input, index, problems, source === 'inline' ? '.' : dirname(source), appIndexes);
+    if (policy.id !== UNKNOWN_POLICY_ID && byId.has(policy.id)) problems.push(`policies[${index}].id: "${policy.id}" is used by an earlier policy`);
     byId.set(policy.id, policy);
     policies.push(policy);
-  });
-  if (problems.length > 0) throw new ConfigError(problems);
+  }
 
   const secrets = new Set<string>();
   for (const substitution of substituted.substitutions) {
@@ -69,23 +68,33 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
     const short = shortSecretProblem(substitution.path, substitution.value);
     if (short) problems.push(`${short} (\${${substitution.name}})`);
   }
-  // Credentials written literally in the file (substituted ones were checked above).
-  parsed.data.policies.forEach((policyInput, p) =>
-    policyInput.apps.forEach((appInput, a) => {
-      for (const field of ['password', 'token', 'client_secret'] as const) {
-        const value = (appInput.auth as Partial<Record<typeof field, string>>)[field];
-        if (substituted.substitutions.some((s) => s.path.join('.') === ['policies', p, 'apps', a, 'auth', field].join('.'))) continue;
-        const short = value === undefined ? undefined : shortSecretProblem(['policies', p, 'apps', a, 'auth', field], value);
-        if (short) problems.push(short);
-      }
-    }),
-  );
+  problems.push(...literalShortSecrets(inputs, substituted.substitutions));
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+
   for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);
   for (const policy of parsed.data.policies) {
     for (const app of policy.apps) if (app.signing) secrets.add(app.signing.secret).add(app.signing.secret.slice('whsec_'.length));
   }
-  if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({ policies, byId, secrets: [...secrets].filter((s) => s.length > 0), source });
+}
+
+/** Credentials written literally in the file that are too short to redact (substituted ones are checked with their variable). */
+function literalShortSecrets(inputs: readonly PolicyToCompile[], substitutions: readonly Substitution[]): string[] {
+  const substituted = new Set(substitutions.map((s) => s.path.join('.')));
+  const problems: string[] = [];
+  for (const { input, index: p, appIndexes } of inputs) {
+    input.apps.forEach((appInput, position) => {
+      const a = appIndexes?.[position] ?? position;
+      for (const field of ['password', 'token', 'client_secret'] as const) {
+        const value = (appInput.auth as Partial<Record<typeof field, string>>)[field];
+        const path = ['policies', p, 'apps', a, 'auth', field];
+        if (value === undefined || substituted.has(path.join('.'))) continue;
+        const short = shortSecretProblem(path, value);
+        if (short) problems.push(short);
+      }
+    });
+  }
+  return problems;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -27,6 +27,7 @@ policies:
     apps:
       - { name: A, url: "ftp://x", timeout: soon }
       - { name: B, url: "https://h.example/", auth: { type: bearer, token: "\${NOT_SET_ANYWHERE}" } }
+      - { name: C, url: "ftp://x.example/c" }
 `);
     const child = spawnCli(['config', 'check', '--config', bad], {});
     expect(await exited(child)).toBe(1);
@@ -34,6 +35,8 @@ policies:
     expect(lines).toEqual(expect.arrayContaining([
       'callhook: policies[0].apps[1].auth.token: environment variable NOT_SET_ANYWHERE is not set',
       expect.stringMatching(/^callhook: policies\[0\]\.apps\[0\]\.timeout: /),
+      // A compile-pass problem, shown with the schema's, not after they are fixed.
+      'callhook: policies[0].apps[2].url: must start with http:// or https://',
     ]));
   });
 

@@ -166,6 +166,37 @@ policies:
     ]));
   });
 
+  it('reports the compile problems of the parts that pass the schema beside the schema problems', () => {
+    const problems = problemsOf(`
+policies:
+  - id: p
+    matches: typo
+    match: { called_number: "([" }
+    apps:
+      - { name: A, url: "ftp://x.example/a" }
+      - { name: B, url: "https://h.example/", retry_count: "x" }
+      - { name: C, url: "https://h.example/", auth: { type: bearer, token: ab } }
+      - { name: c, url: "https://h.example/", method: GET, body: { a: 1 } }
+      - { name: D, url: "https://h.example/{{ event.x" }
+    curri: { action: "{{#if event.x}}" }
+  - id: p
+    apps: [{ name: A, url: "https://h.example/", timeout: soon }]`);
+    expect(problems).toHaveLength(11);
+    expect(problems).toEqual(expect.arrayContaining([
+      'policies[0]: Unrecognized key: "matches"',
+      expect.stringMatching(/^policies\[0\]\.apps\[0\]\.url: must start with http:\/\/ or https:\/\//),
+      expect.stringMatching(/^policies\[0\]\.apps\[1\]\.retry_count: /),
+      expect.stringMatching(/^policies\[0\]\.apps\[2\]\.auth\.token: a secret of fewer than/),
+      'policies[0].apps[3].body: a GET request carries no body; use POST',
+      'policies[0].apps[3].name: slug "c" is already used by apps[2]',
+      expect.stringMatching(/^policies\[0\]\.apps\[4\]\.url: template does not compile/),
+      expect.stringMatching(/^policies\[0\]\.curri\.action: template does not compile/),
+      expect.stringMatching(/^policies\[0\]\.match\.called_number: /),
+      expect.stringMatching(/^policies\[1\]\.apps\[0\]\.timeout: "soon" is not a duration/),
+      'policies[1].id: "p" is used by an earlier policy',
+    ]));
+  });
+
   it('says on one line what is wrong with a template that does not parse', () => {
     const problems = problemsOf(`
 policies:
