@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { RE2JS } from 're2js';
 import { compileBody } from '../templates/body';
 import { compileTemplate, compileUrlTemplate, type Template } from '../templates/engine';
+import { alwaysHasControlCharacter } from '../templates/request';
 import { templateErrorMessage } from '../templates/syntax-error';
 import type { AppInput, CurriInput, PolicyInput } from './schema';
 import type { AppBody, CurriBlock, FieldMatch, Policy, TlsOptions, WebhookApp } from './types';
@@ -126,6 +127,8 @@ function compileTls(input: NonNullable<AppInput['tls']>, baseDir: string, proble
   };
 }
 
+const CONTROL_CHARACTER = 'contains a control character (CR, LF, NUL...) that no header can carry, so every call would fail; look for a line break in the file or in a ${VARIABLE} it uses';
+
 /** Compiles one app's templates; each failure is reported against its own field. */
 function compileApp(input: AppInput, baseDir: string, problem: (field: string, message: string) => void): WebhookApp | undefined {
   const slug = input.slug ?? slugify(input.name);
@@ -149,6 +152,8 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
   const url = compile('url', input.url, compileUrlTemplate);
   const query = input.query.map(([k, v]) => [k, compile(`query.${k}`, v)] as const);
   const headers = input.headers.map(([k, v]) => [k, compile(`headers.${k}`, v)] as const);
+  for (const [name, value] of input.headers) if (alwaysHasControlCharacter(value)) problem(`headers.${name}`, CONTROL_CHARACTER);
+  if (input.auth.type === 'bearer' && alwaysHasControlCharacter(input.auth.token)) problem('auth.token', CONTROL_CHARACTER);
   const body = compileAppBody(input, compile, (field, message) => {
     failed = true;
     problem(field, message);

@@ -102,6 +102,19 @@ export function wholeExpressionPath(source: string): string[] | undefined {
   return paths[0]?.parts;
 }
 
+/**
+ * The text a template writes outside any block and mustache, whitespace control applied: every
+ * rendering contains it, whatever the call data.
+ * @throws Error with Handlebars' message when the template does not parse.
+ */
+export function textOutsideBlocks(source: string): string {
+  if (!source.includes('{{')) return source;
+  return hb
+    .parse(source)
+    .body.map((node) => (node.type === 'ContentStatement' ? (node as hbs.AST.ContentStatement).value : ''))
+    .join('');
+}
+
 /** Literal text, or the path of a value to insert. */
 type Piece = string | ParsedPath;
 

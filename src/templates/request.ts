@@ -1,5 +1,5 @@
 import { TemplateError } from '../errors';
-import { encodeRfc3986, type Template, type TemplateScope } from './engine';
+import { encodeRfc3986, textOutsideBlocks, type Template, type TemplateScope } from './engine';
 
 /** A header value may not contain control characters (CR/LF/NUL would split or end the header). */
 const FORBIDDEN_IN_HEADER = /[\x00-\x08\x0a-\x1f\x7f]/;
@@ -63,6 +63,20 @@ export function renderHeaders(
     out[name] = value;
   }
   return out;
+}
+
+/**
+ * True when a header value's template writes a control character whatever the call data: in a
+ * value written in the file, or brought by a `${VARIABLE}`, renderHeaders would fail every call.
+ * What call data brings is checked when rendered. A template that does not parse is false (its
+ * compile problem is reported).
+ */
+export function alwaysHasControlCharacter(source: string): boolean {
+  try {
+    return FORBIDDEN_IN_HEADER.test(textOutsideBlocks(source));
+  } catch {
+    return false;
+  }
 }
 
 /**

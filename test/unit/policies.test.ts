@@ -112,6 +112,21 @@ policies:
     ]);
   });
 
+  it('refuses a header value with a control character that call data does not bring, written or from ${ENV}', () => {
+    const file = (headers: unknown, auth: unknown = { type: 'none' }) =>
+      JSON.stringify({ policies: [{ id: 'p', apps: [{ name: 'A', url: 'https://h.example/', headers, auth }] }] });
+    const refused = /^policies\[0\]\.apps\[0\]\.(headers\.X-A|auth\.token): contains a control character \(CR, LF, NUL\.\.\.\) that no header can carry/;
+    const env = { KEY: 'key-8877zz\r\n', TOKEN: 'tok-12345\n' };
+    expect(problemsOf(file({ 'X-A': 'line1\nline2' }))).toEqual([expect.stringMatching(refused)]);
+    expect(problemsOf(file([{ key: 'X-A', value: '${KEY}' }]), env)).toEqual([expect.stringMatching(refused)]);
+    expect(problemsOf(file({ 'X-A': 'id-{{ event.call_id }}-${KEY}' }), env)).toEqual([expect.stringMatching(refused)]);
+    expect(problemsOf(file({}, { type: 'bearer', token: '${TOKEN}' }), env)).toEqual([expect.stringMatching(refused)]);
+    // Text that call data decides is checked when it renders, with the data.
+    for (const value of ['{{ event.x }}', '{{#if event.x}}a\nb{{/if}}', 'a\n{{~ event.x }}', '{{#each event.list}}{{ this }}\r\n{{/each}}']) {
+      expect(() => parseConfig(file({ 'X-A': value }))).not.toThrow();
+    }
+  });
+
   it('reads the delivery controls: rate_limit, rate_limit_key, circuit (on by default, false turns it off), retry_jitter', () => {
     const [limited, free] = parseConfig(`
 policies:
