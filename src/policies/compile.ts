@@ -149,7 +149,7 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
       return compileTemplate('');
     }
   };
-  const url = compile('url', input.url, compileUrlTemplate);
+  const url = compile('url', input.url, (source) => compileUrlTemplate(source, { templatedOrigin: input.allow_templated_host }));
   const query = input.query.map(([k, v]) => [k, compile(`query.${k}`, v)] as const);
   const headers = input.headers.map(([k, v]) => [k, compile(`headers.${k}`, v)] as const);
   for (const [name, value] of input.headers) if (alwaysHasControlCharacter(value)) problem(`headers.${name}`, CONTROL_CHARACTER);

@@ -2,6 +2,7 @@ import Handlebars from 'handlebars';
 import { checkHelperCalls, registerHelpers } from './helpers';
 import { wellFormed } from '../util/well-formed';
 import { text, textOf } from './text';
+import { checkRenderedOrigin, originEnd, originValue } from './origin';
 
 type AST = hbs.AST.Program;
 type Node = hbs.AST.Node;
@@ -28,6 +29,16 @@ hb.registerHelper(ENCODE_HELPER, (value: unknown) => encodeRfc3986(stringify(val
 // Handlebars inserts a value with `+`, which throws on call data such as {"toString": "x"}.
 const TEXT_HELPER = 'callhook_text';
 hb.registerHelper(TEXT_HELPER, text);
+const ORIGIN_HELPER = 'callhook_origin';
+hb.registerHelper(ORIGIN_HELPER, (value: unknown) => originValue(text(value)));
+
+/** How a value is inserted: as text, percent-encoded (a URL), or checked as a scheme, host or port. */
+type Insert = 'text' | 'encoded' | 'origin';
+const INSERTS: Readonly<Record<Insert, { helper: string; insert: (value: unknown) => string }>> = {
+  text: { helper: TEXT_HELPER, insert: textOf },
+  encoded: { helper: ENCODE_HELPER, insert: (value) => encodeRfc3986(stringify(value)) },
+  origin: { helper: ORIGIN_HELPER, insert: (value) => originValue(textOf(value)) },
+};
 
 const UNRESERVED_ONLY = /^[A-Za-z0-9\-._~]*$/;
 /** What encodeURIComponent leaves as is but RFC 3986 reserves. */
@@ -160,11 +171,11 @@ function concatenation(pieces: Piece[], insert: (value: unknown) => string): Tem
   };
 }
 
-function toTemplate(source: string, program: AST, paths: ParsedPath[], encode = false): Template {
+function toTemplate(source: string, program: AST, paths: ParsedPath[], insert: Insert = 'text'): Template {
   const pieces = simplePieces(program);
-  if (pieces) return { source, render: concatenation(pieces, encode ? (value) => encodeRfc3986(stringify(value)) : textOf) };
+  if (pieces) return { source, render: concatenation(pieces, INSERTS[insert].insert) };
   // Every value goes through a helper that makes it text (percent-encoded in a URL) safely.
-  wrapMustaches(program, encode ? ENCODE_HELPER : TEXT_HELPER);
+  wrapMustaches(program, INSERTS[insert].helper);
   const compiled = hb.compile(program, { noEscape: true, strict: false });
   return {
     source,
@@ -191,12 +202,39 @@ export function compileTemplate(source: string): Template {
 
 /**
  * Compiles a URL template in which every rendered value is percent-encoded (RFC 3986), so call
- * data can never add a path segment, a query, a fragment or a host.
+ * data can never add a path segment, a query, a fragment or a host. With `templatedOrigin`
+ * (allow_templated_host), values before the path are inserted as they are instead, so they can
+ * be a scheme, host or port, and what they render must be `http(s)://host[:port]`.
+ * @throws Error with Handlebars' message when the template does not parse.
  */
-export function compileUrlTemplate(source: string): Template {
+export function compileUrlTemplate(source: string, options: { templatedOrigin?: boolean } = {}): Template {
   if (!source.includes('{{')) return compileTemplate(source);
-  const program = hb.parse(source);
-  const template = toTemplate(source, program, scopePaths(program), true);
+  if (!options.templatedOrigin) return compilePart(source, hb.parse(source), 'encoded');
+  hb.parse(source); // a syntax error is reported as such, not as a block across the host's end
+  const end = originEnd(source);
+  const [originSource, restSource] = [source.slice(0, end), source.slice(end)];
+  let programs: [AST, AST];
+  try {
+    programs = [hb.parse(originSource), hb.parse(restSource)];
+  } catch {
+    throw new Error('with allow_templated_host, a block ({{#if}}...) may not contain the first "/", "?" or "#" after the host');
+  }
+  const origin = compilePart(originSource, programs[0], 'origin');
+  const rest = compilePart(restSource, programs[1], 'encoded');
+  return {
+    source,
+    render(scope, unresolved) {
+      const rendered = origin.render(scope, unresolved);
+      checkRenderedOrigin(rendered);
+      return rendered + rest.render(scope, unresolved);
+    },
+  };
+}
+
+/** A URL template (or a part of one), dry-run on an empty scope. */
+function compilePart(source: string, program: AST, insert: Insert): Template {
+  if (!source.includes('{{')) return { source, render: () => source };
+  const template = toTemplate(source, program, scopePaths(program), insert);
   template.render({});
   return template;
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import Handlebars from 'handlebars';
 import { compileBody, renderBody } from '../../src/templates/body';
 import { compileTemplate, compileUrlTemplate, encodeRfc3986 } from '../../src/templates/engine';
-import { headersOnTheWire, renderHeaders, renderUrl } from '../../src/templates/request';
+import { checkRenderedUrl, headersOnTheWire, renderHeaders, renderUrl } from '../../src/templates/request';
 import { TemplateError } from '../../src/errors';
 import { HOSTILE_NAMES } from '../helpers/events';
 
@@ -42,6 +42,56 @@ describe('URL templates', () => {
   it('encodes values inside helpers and blocks too', () => {
     const t = compileUrlTemplate('https://h.example/{{#if event.a}}{{ event.a }}{{/if}}/{{lookup event "b"}}');
     expect(t.render(scope({ a: 'x/y', b: '?z' }))).toBe('https://h.example/x%2Fy/%3Fz');
+  });
+});
+
+describe('URL templates with allow_templated_host', () => {
+  const render = (source: string, event: Record<string, unknown>) => {
+    const url = renderUrl(compileUrlTemplate(source, { templatedOrigin: true }), [], scope(event), new Set());
+    checkRenderedUrl(url);
+    return url;
+  };
+
+  it.each([
+    ['http://{{ event.host }}/x', { host: '127.0.0.1' }, 'http://127.0.0.1/x'],
+    ['http://{{ event.hostport }}/x', { hostport: '127.0.0.1:9' }, 'http://127.0.0.1:9/x'],
+    ['{{ event.base }}/x', { base: 'http://127.0.0.1:9' }, 'http://127.0.0.1:9/x'],
+    ['{{ event.scheme }}://{{ event.host }}:{{ event.port }}?a=1', { scheme: 'https', host: 'h.example', port: 8443 }, 'https://h.example:8443?a=1'],
+    ['http://{{ event.host }}:8080/x', { host: '[::1]' }, 'http://[::1]:8080/x'],
+    ['http://[{{ event.ip6 }}]/x', { ip6: 'fe80::1' }, 'http://[fe80::1]/x'],
+    ['https://{{#if event.eu}}eu{{else}}us{{/if}}.crm.example/x', { eu: true }, 'https://eu.crm.example/x'],
+    ['https://user:pw@{{ event.host }}/x', { host: 'h.example' }, 'https://user:pw@h.example/x'],
+    ['{{ event.base }}/c/{{ event.x }}', { base: 'http://h.example', x: 'a/b?c#d' }, 'http://h.example/c/a%2Fb%3Fc%23d'],
+  ])('%s renders its scheme, host and port from call data', (source, event, expected) => {
+    expect(render(source, event)).toBe(expected);
+  });
+
+  it.each([
+    ['evil.example/admin'], ['evil.example?x=1'], ['evil.example#f'], ['user@evil.example'], ['evil.example\\admin'],
+    ['http://http://evil.example'], ['http://evil.example/x'], ['evil example'], ['evil%2eexample'], ['127.0.0.1:9:9'], [''],
+    ...HOSTILE_NAMES.map((name) => [name]),
+  ])('a value cannot add user info, a second authority, a path or a query: %j', (host) => {
+    expect(() => render('http://{{ event.host }}/x', { host })).toThrow(TemplateError);
+    expect(() => render('{{ event.base }}/x', { base: `http://${host}` })).toThrow(TemplateError);
+  });
+
+  it('keeps the authority and the path apart for any value', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (host, path) => {
+        let url: URL;
+        try {
+          url = new URL(render('http://{{ event.host }}/x/{{ event.path }}', { host, path }));
+        } catch (error) {
+          return error instanceof TemplateError;
+        }
+        return url.username === '' && url.pathname === `/x/${encodeRfc3986(path)}` && url.search === '' && url.hash === '';
+      }),
+    );
+  });
+
+  it('refuses a block holding the end of the host', () => {
+    expect(() => compileUrlTemplate('http://{{#if event.a}}a.example/x{{/if}}', { templatedOrigin: true })).toThrow(/a block .* may not contain the first "\/"/);
+    expect(() => compileUrlTemplate('http://{{#if event.a}}a{{/if}', { templatedOrigin: true })).toThrow(/Parse error/);
   });
 });
 
