@@ -36,8 +36,10 @@ export class Replayer {
     const jobId = jobIdFor(callId);
     if (record.status === 'queued' || record.status === 'running') {
       // Its job is normally added within milliseconds of the status (by a producer, or a replay).
+      // A call never queued is running real-time apps (or their results could not be stored).
       const job = await this.queue.getJob(jobId);
-      if ((job && !(await job.isFailed())) || (await this.store.sinceLastChangeMs(callId)) < JOBLESS_AFTER_MS) return busy(record.status);
+      if (job && !(await job.isFailed())) return busy(record.status);
+      if (!(await this.store.wasQueued(callId)) || (await this.store.sinceQueuedMs(callId)) < JOBLESS_AFTER_MS) return busy(record.status);
       await job?.remove(); // given up by BullMQ without its call recorded failed
       return this.requeue(callId, record);
     }

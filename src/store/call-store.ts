@@ -112,10 +112,16 @@ export class CallStore {
     return marks.map((mark) => MARKS[mark] ?? 'duplicate');
   }
 
-  /** Undoes markQueued for calls that could not be added to the queue, so a retry can queue them. */
+  /**
+   * Undoes markQueued for calls that could not be added to the queue, so a retry can queue them;
+   * until one does, the record expires like a finished one (a queued record has no TTL).
+   */
   async unmarkQueued(callIds: readonly string[]): Promise<void> {
     const pipeline = this.redis.pipeline();
-    for (const id of callIds) pipeline.hdel(this.key(id), 'queued_at', 'status');
+    for (const id of callIds) {
+      pipeline.hdel(this.key(id), 'queued_at', 'status').pexpire(this.key(id), this.ttlMs);
+      pipeline.zrem(`${this.prefix}:idx:status:queued`, id);
+    }
     await pipeline.exec();
   }
 
@@ -253,9 +259,9 @@ export class CallStore {
     await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, trimSample(now), this.ttlMs, this.prefix, callId, call, fieldCount, final ? 1 : 0, ...fields);
   }
 
-  /** How long ago, by Redis's clock, the call's status last changed (Infinity once its index entry is trimmed). */
-  async sinceLastChangeMs(callId: string): Promise<number> {
-    const [[, score], [, time]] = (await this.redis.pipeline().zscore(`${this.prefix}:idx:all`, callId).time().exec()) as [[unknown, string | null], [unknown, [string, string]]];
+  /** How long ago, by Redis's clock, a queued or running call was queued (Infinity when it is not in the queued index). */
+  async sinceQueuedMs(callId: string): Promise<number> {
+    const [[, score], [, time]] = (await this.redis.pipeline().zscore(`${this.prefix}:idx:status:queued`, callId).time().exec()) as [[unknown, string | null], [unknown, [string, string]]];
     if (score === null) return Infinity;
     return Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000) - Number(score);
   }

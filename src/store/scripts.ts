@@ -22,11 +22,12 @@ const FINAL_STATUS = (v: string) => `(${FINAL_STATUSES.map((status) => `${v} == 
  * status set, into the new one, `all`, its policy's and its numbers' (the record's `nums`). The
  * moves are collected and written by writeIndexes at the end of the script, one ZREM or ZADD per
  * index for every call the script moved (a script that finishes or queues many calls moves them
- * together). Each index written is trimmed of entries older than the TTL when `trimNow` (a trim
- * is a command of its own: the writer of one call asks for it one time in 16, by its clock's ms,
- * and the indexes stay within about 16 writes of trimmed). Policy and number indexes (one key per
- * number ever seen) expire twice the TTL after a call last entered them, or they were last
- * trimmed, so an idle one goes.
+ * together). Each index written but the queued set (calls not final yet, which keep their
+ * records) is trimmed of entries older than the TTL when `trimNow` (a trim is a command of its
+ * own: the writer of one call asks for it one time in 16, by its clock's ms, and the indexes stay
+ * within about 16 writes of trimmed). Policy and number indexes (one key per number ever seen)
+ * expire twice the TTL after a call last entered them, or they were last trimmed, so an idle one
+ * goes.
  */
 const REINDEX = `
 local function serverNow()
@@ -61,11 +62,13 @@ local function reindex(prefix, id, old, status, policy, nums, now)
   if policy and policy ~= '' then put(prefix .. ':idx:policy:' .. policy, true) end
   if nums then for n in string.gmatch(nums, '[^,]+') do put(prefix .. ':idx:number:' .. n, true) end end
 end
+local QUEUED_SET = ':idx:status:queued'
 local function writeIndexes(now, ttl)
   for _, key in ipairs(removeOrder) do redis.call('ZREM', key, unpack(removes[key])) end
   for _, index in ipairs(addOrder) do
     local entered = redis.call('ZADD', index, unpack(adds[index])) > 0
-    if trimNow then redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - tonumber(ttl))) end
+    -- The queued set holds the calls not final yet, whose records keep no TTL: never trimmed by age.
+    if trimNow and string.sub(index, -#QUEUED_SET) ~= QUEUED_SET then redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (tonumber(now) - tonumber(ttl))) end
     if expiring[index] and (trimNow or entered) then redis.call('PEXPIRE', index, 2 * tonumber(ttl)) end
   end
 end

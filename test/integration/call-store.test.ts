@@ -61,7 +61,11 @@ describe('CallStore.markQueued', () => {
     const unmarked = makeEvent();
     await store.markQueued([serializeEvent(unmarked)]);
     await store.unmarkQueued([unmarked.call_id]);
+    // Until a retry queues it, the record expires like a finished one and is not listed queued.
+    expect(await redis.pttl(store.key(unmarked.call_id))).toBeGreaterThan(0);
+    expect(await redis.zscore(`${prefix}:idx:status:queued`, unmarked.call_id)).toBeNull();
     expect(await store.markQueued([serializeEvent(unmarked)])).toEqual(['new-kept']);
+    expect(await redis.pttl(store.key(unmarked.call_id))).toBe(-1);
   });
 
   describe('a first run started from its job (freshRun)', () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeEvent } from '../../src/events/schema';
+import { jobIdFor } from '../../src/queue/calls-queue';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { exited, spawnCli } from '../helpers/processes';
@@ -63,11 +64,19 @@ policies:
     await h.runtime.store.markQueued([serializeEvent(event)]); // marked, but no job added
     const refused = await h.request('POST', `/v1/calls/${event.call_id}/replay`);
     expect(refused.status).toBe(409); // its job may be a few ms away
-    await h.runtime.redis.zadd(`${h.prefix}:idx:all`, Date.now() - 120_000, event.call_id); // queued two minutes ago
+    await h.runtime.redis.zadd(`${h.prefix}:idx:status:queued`, Date.now() - 120_000, event.call_id); // queued two minutes ago
     const replay = await h.request('POST', `/v1/calls/${event.call_id}/replay`);
     expect(replay).toEqual({ status: 202, body: { call_id: event.call_id, status: 'queued', replayed: [] } });
     expect((await h.waitForCall(event.call_id)).status).toBe('completed');
     expect(receiver.to('/first').filter((r) => r.headers['idempotency-key'] === `${event.call_id}.first`)).toHaveLength(1);
+  });
+
+  it('does not give a job to a call that is running real-time apps only (it was never queued)', async () => {
+    const event = makeEvent({ policy: 'realtime' });
+    await h.runtime.store.claimRealtime(event); // its real-time apps run: no index entry, no job
+    const replay = await h.request('POST', `/v1/calls/${event.call_id}/replay`);
+    expect(replay.status).toBe(409);
+    expect(await h.runtime.queue.getJob(jobIdFor(event.call_id))).toBeUndefined();
   });
 
   it('is atomic: of six concurrent replays exactly one is queued, and no app that succeeded is sent again', async () => {
