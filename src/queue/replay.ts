@@ -35,12 +35,14 @@ export class Replayer {
     const busy = (status: string) => ({ ok: false, call_id: callId, status: 409, message: `call ${callId} is ${status}; replay it once it has finished` }) as const;
     const jobId = jobIdFor(callId);
     if (record.status === 'queued' || record.status === 'running') {
-      // Its job is normally added within milliseconds of the status (by a producer, or a replay).
-      // A call never queued is running real-time apps (or their results could not be stored).
+      // Stuck only when nothing will run or record it: queued over a minute ago (a job is added
+      // within milliseconds) with no job, or with a job BullMQ gave up on over a minute ago (the
+      // worker's 'failed' handler records such a call at once). A call never queued is running
+      // real-time apps, or their results could not be stored.
       const job = await this.queue.getJob(jobId);
-      if (job && !(await job.isFailed())) return busy(record.status);
+      if (job && (!(await job.isFailed()) || Date.now() - (job.finishedOn ?? 0) < JOBLESS_AFTER_MS)) return busy(record.status);
       if (!(await this.store.wasQueued(callId)) || (await this.store.sinceQueuedMs(callId)) < JOBLESS_AFTER_MS) return busy(record.status);
-      await job?.remove(); // given up by BullMQ without its call recorded failed
+      await job?.remove();
       return this.requeue(callId, record);
     }
     const policy = record.policy ? this.config.byId.get(record.policy) : undefined;
