@@ -177,10 +177,17 @@ function newer(a: Position, b: Position): boolean {
   return a.score > b.score || (a.score === b.score && a.id > b.id);
 }
 
-/** Reads one index set newest first, in chunks, from a position, within the filters' time range. */
+/**
+ * Reads one index set newest first, in chunks, from a position, within the filters' time range.
+ * Each chunk starts where the last one ended, by score (not by offset): calls that change while
+ * a page is read move to the top, above it, and would otherwise push rows already read down into
+ * the next chunk, listing them twice.
+ */
 class IndexCursor {
   private buffer: Position[] = [];
-  private offset = 0;
+  /** The last position read from Redis, and how many read at its score (each chunk reads them again). */
+  private last: Position | undefined;
+  private ties = 0;
   private done = false;
   private readonly max: string;
   private readonly min: string;
@@ -206,11 +213,18 @@ class IndexCursor {
 
   async fill(): Promise<void> {
     while (this.buffer.length === 0 && !this.done) {
-      const flat = await this.redis.zrevrangebyscore(this.key, this.max, this.min, 'WITHSCORES', 'LIMIT', this.offset, CHUNK);
-      this.offset += flat.length / 2;
-      if (flat.length < CHUNK * 2) this.done = true;
+      // From the last score read, inclusive: its ties come again and are skipped below.
+      const count = CHUNK + this.ties;
+      const flat = await this.redis.zrevrangebyscore(this.key, this.last ? String(this.last.score) : this.max, this.min, 'WITHSCORES', 'LIMIT', 0, count);
+      if (flat.length < count * 2) this.done = true;
+      const previous = this.last;
+      let ties = 0;
       for (let i = 0; i < flat.length; i += 2) {
         const position = { id: flat[i]!, score: Number(flat[i + 1]) };
+        ties = this.last?.score === position.score ? ties + 1 : 1;
+        this.last = position;
+        this.ties = ties;
+        if (previous && !newer(previous, position)) continue; // read by an earlier chunk
         // Ties with the cursor's score continue below its id; later ones were already listed.
         if (this.after && !newer(this.after, position)) continue;
         this.buffer.push(position);

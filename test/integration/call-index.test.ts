@@ -1,0 +1,44 @@
+import type { Redis } from 'ioredis';
+import { serializeEvent } from '../../src/events/schema';
+import { CallIndex } from '../../src/store/call-index';
+import { CallStore } from '../../src/store/call-store';
+import { makeEvent } from '../helpers/events';
+import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
+
+describe('CallIndex: one page read while calls change', () => {
+  const prefix = uniquePrefix(__filename);
+  let redis: Redis;
+  let store: CallStore;
+  beforeAll(() => {
+    redis = connectRedis();
+    store = new CallStore(redis, prefix, 60_000);
+  });
+  afterAll(async () => {
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  it('lists each call once although calls finish (move to the top, above the rows read) between its chunks', async () => {
+    const events = Array.from({ length: 450 }, (_, i) => makeEvent({ call_id: `page-${String(i).padStart(3, '0')}` }));
+    await store.markQueued(events.map(serializeEvent));
+    // The real client, with calls finishing between the page's reads of the index (200 at a time).
+    let reads = 0;
+    const changing = new Proxy(redis, {
+      get(target, name, receiver) {
+        if (name !== 'zrevrangebyscore') return Reflect.get(target, name, receiver);
+        return async (...args: unknown[]) => {
+          if (reads++ > 0) {
+            // The oldest calls finish (workers take calls in order): each moves above every row read.
+            const oldest = await redis.zrange(`${prefix}:idx:all`, 0, 9);
+            for (const id of oldest) await store.checkpoint(id, 'default').finish('completed');
+          }
+          return (target.zrevrangebyscore as (...a: unknown[]) => Promise<string[]>)(...args);
+        };
+      },
+    });
+    const page = await new CallIndex(changing, prefix).list({}, 450);
+    const ids = page.rows.map((row) => row.call_id);
+    expect(reads).toBeGreaterThan(2);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
