@@ -6,8 +6,12 @@ export const CSV_COLUMNS = [
   'app', 'app_status', 'http_status', 'attempts', 'duration_ms', 'error_code', 'error_message', 'message',
 ] as const;
 
-/** A cell a spreadsheet would run as a formula; a phone number (`+1 (555) 010-0100`, `-5`) is not one. */
-const FORMULA = /^[=@\t\r]|^[+-](?![\d\s().-]*$)/;
+/**
+ * A cell a spreadsheet would run as a formula: one starting with `=`, `@`, a tab or a CR, or with
+ * `+`/`-` and not a plain number (`+15550100100`, `-5`). A formatted phone number is one too:
+ * `+1 (555) 010-0100` is arithmetic to a spreadsheet, as are `+1-1` and `-(1)-(2)`.
+ */
+const FORMULA = /^[=@\t\r]|^[+-](?!\d+(\.\d+)?$)/;
 
 /**
  * A CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF, quotes doubled. Call

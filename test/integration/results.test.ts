@@ -289,7 +289,7 @@ policies:
     const csv = readFileSync(join(dir, 'calls.csv'), 'utf8').split('\r\n');
     expect(csv[0]).toBe('call_id,policy,status,calling_number,called_number,created_at,finished_at,app,app_status,http_status,attempts,duration_ms,error_code,error_message,message');
     expect(csv.find((l) => l.startsWith(`${tag}-x,`))).toMatch(new RegExp(`^${tag}-x,broken,failed,"'=HYPERLINK\\(""http://evil.example"",""x""\\)",3005,.*,ticket,failed,404,1,\\d+,CALLHOOK_HTTP_STATUS,HTTP 404,HTTP 404$`));
-    expect(csv.find((l) => l.startsWith(`${tag}-y,`))).toMatch(/,\+1 \(555\) 010-0199,1005,/); // a phone number is not a formula
+    expect(csv.find((l) => l.startsWith(`${tag}-y,`))).toMatch(/,'\+1 \(555\) 010-0199,1005,/); // arithmetic to a spreadsheet
     // An output that cannot be written is an error message, not a stack trace or a hang.
     expect(await cli(['export', '--since', '1h', '--out', join(dir, 'missing', 'calls.csv')])).toEqual({ code: 1, output: expect.stringMatching(/^callhook: --out \S+missing\/calls\.csv: ENOENT: no such file or directory/) });
     expect(await cli(['export', '--since', '1h', '--format', 'csv', '--out', '/dev/full'])).toEqual({ code: 1, output: expect.stringMatching(/^callhook: ENOSPC: no space left on device/) });
