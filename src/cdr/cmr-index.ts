@@ -1,7 +1,7 @@
 import { parseCsvLine } from './csv';
 import type { CdrLayout } from './layout';
 import type { IngestListener } from './listener';
-import { readLines } from './line-reader';
+import { isBlank, readLines } from './line-reader';
 import { legQuality, type CallQuality, type LegQuality, type QualitySource } from './quality';
 
 /** What one CMR file came to. */
@@ -106,7 +106,7 @@ export class CmrIndex {
       if (options.signal?.aborted) return undefined;
       options.listener?.advance?.(line.next - bytesSeen, 0);
       bytesSeen = line.next;
-      if (line.text === '' && !line.tooLong) continue;
+      if (!line.tooLong && isBlank(line.text)) continue;
       file.counts.records += 1;
       if (line.tooLong) {
         reject(line.number, 'line longer than 1 MiB');

@@ -10,7 +10,7 @@ import type { CmrCounts } from './cmr-index';
 import type { IngestListener } from './listener';
 import { readLayout, type CdrLayout, type LayoutResult } from './layout';
 import type { Checkpoint, DoneMark, FileLedger } from './ledger';
-import { readLines } from './line-reader';
+import { isBlank, readLines } from './line-reader';
 import { mapRecord } from './map';
 import type { QualitySource } from './quality';
 import { moveAside } from './reject-file';
@@ -158,7 +158,7 @@ async function readRecords(
     pendingBytes += line.next - bytesSeen;
     bytesSeen = line.next;
     last = { line: line.number + 1, offset: line.next };
-    if (line.text === '' && !line.tooLong) continue;
+    if (!line.tooLong && isBlank(line.text)) continue;
     counts.records += 1;
     pendingRecords += 1;
     const outcome = line.tooLong

@@ -62,3 +62,8 @@ export async function* readLines(path: string, from: ReadFrom = {}): AsyncGenera
     yield { text: carry.toString('utf8', 0, end), number, next: offset + carry.length, terminated: false };
   }
 }
+
+/** A line with nothing but spaces or tabs: no record (an editor's stray line), skipped like an empty one. */
+export function isBlank(text: string): boolean {
+  return /^[ \t]*$/.test(text);
+}

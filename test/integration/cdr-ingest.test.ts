@@ -137,6 +137,15 @@ describe('a drop directory', () => {
     await expectQueued(callsOf(rows).map((c) => c.call_id));
   });
 
+  it('skips lines of nothing but spaces, as it skips empty ones: no rejected record', async () => {
+    const rows = syntheticRows(3, 33, 600_000);
+    const lines = renderCdrFile(rows).split('\n');
+    lines.splice(3, 0, '   ', '\t');
+    await writeFile(join(dir, 'cdr_blank'), lines.join('\n'));
+    const { files } = await expandPaths([join(dir, 'cdr_blank')]);
+    expect(await ingestFiles(files, {})).toMatchObject({ files: 1, queued: 3, rejected: 0 });
+  });
+
   it('does not queue or move anything in a dry run', async () => {
     const rows = syntheticRows(10, 31, 500_000);
     await writeCdrFile(join(dir, 'cdr_a'), rows);
