@@ -179,13 +179,13 @@ function newer(a: Position, b: Position): boolean {
 
 /**
  * Reads one index set newest first, in chunks, from a position, within the filters' time range.
- * Each chunk starts where the last one ended, by score (not by offset): calls that change while
- * a page is read move to the top, above it, and would otherwise push rows already read down into
- * the next chunk, listing them twice.
+ * Each chunk starts where the last one ended, by score (an offset counts only within the ties at
+ * that score, and is checked): calls that change while a page is read move to the top, above it,
+ * and would otherwise push rows already read down into the next chunk, listing them twice.
  */
 class IndexCursor {
   private buffer: Position[] = [];
-  /** The last position read from Redis, and how many read at its score (each chunk reads them again). */
+  /** The last position read from Redis, and its place among the positions of its score (1 = the first). */
   private last: Position | undefined;
   private ties = 0;
   private done = false;
@@ -213,23 +213,37 @@ class IndexCursor {
 
   async fill(): Promise<void> {
     while (this.buffer.length === 0 && !this.done) {
-      // From the last score read, inclusive: its ties come again and are skipped below.
-      const count = CHUNK + this.ties;
-      const flat = await this.redis.zrevrangebyscore(this.key, this.last ? String(this.last.score) : this.max, this.min, 'WITHSCORES', 'LIMIT', 0, count);
-      if (flat.length < count * 2) this.done = true;
       const previous = this.last;
-      let ties = 0;
+      let count = CHUNK;
+      let flat: string[];
+      if (!previous) flat = await this.read(this.max, 0, count);
+      else {
+        // From the last score read: past its ties read already, the last one read first (a check).
+        count = CHUNK + 1;
+        flat = await this.read(String(previous.score), this.ties - 1, count);
+        if (flat[0] !== previous.id || Number(flat[1]) !== previous.score) {
+          // The ties at that score changed meanwhile: read them all again, skipping what was read.
+          count = CHUNK + this.ties;
+          flat = await this.read(String(previous.score), 0, count);
+          this.last = undefined;
+        }
+      }
+      if (flat.length < count * 2) this.done = true;
       for (let i = 0; i < flat.length; i += 2) {
         const position = { id: flat[i]!, score: Number(flat[i + 1]) };
-        ties = this.last?.score === position.score ? ties + 1 : 1;
+        if (this.last && this.last.id === position.id && this.last.score === position.score) continue; // the check
+        this.ties = this.last?.score === position.score ? this.ties + 1 : 1;
         this.last = position;
-        this.ties = ties;
         if (previous && !newer(previous, position)) continue; // read by an earlier chunk
         // Ties with the cursor's score continue below its id; later ones were already listed.
         if (this.after && !newer(this.after, position)) continue;
         this.buffer.push(position);
       }
     }
+  }
+
+  private read(max: string, offset: number, count: number): Promise<string[]> {
+    return this.redis.zrevrangebyscore(this.key, max, this.min, 'WITHSCORES', 'LIMIT', offset, count);
   }
 
   /** Whether this index has a call left (everything buffered is older than what was taken). */
