@@ -79,11 +79,9 @@ export class Replayer {
   }
 
   /**
-   * A call shown queued or running that has no job (a producer or a replay died between marking
-   * it and adding its job, or its job was removed by hand) would wait forever: it is given a job
-   * again, and its run resumes from the record (successes kept). Adding a job that exists meanwhile
-   * does nothing (BullMQ keeps the first of an id), and a job for a call that finished meanwhile
-   * completes without running anything (START_RUN).
+   * Gives a stuck call (see replay) a job again; its run resumes from the record, successes kept.
+   * A job someone added meanwhile wins (BullMQ keeps the first of an id), and a call that finished
+   * meanwhile has its job completed with nothing run (START_RUN).
    */
   private async requeue(callId: string, record: CallRecord): Promise<ReplayOutcome> {
     await this.queue.add(QUEUE_NAME, { call_id: callId }, { jobId: jobIdFor(callId) });
