@@ -12,7 +12,7 @@ export interface ProducerOptions {
   redisUrl?: string;
   /** The workers' `CALLHOOK_PREFIX`: calls under another prefix are never run. @defaultValue 'callhook' */
   prefix?: string;
-  /** The workers' `CALLHOOK_RESULT_TTL`: how long call records are kept (`7d`, or ms). @defaultValue '7d' */
+  /** The workers' `CALLHOOK_RESULT_TTL`: how long call records are kept once final (`7d`, or ms). @defaultValue '7d' */
   resultTtl?: string | number;
   /** Told about Redis connection errors (the connection retries by itself). @defaultValue ignore them */
   onRedisError?: (error: Error) => void;
