@@ -195,13 +195,12 @@ export const FINISH_ARGS = 13;
  * Final statuses, each with its call's last app result; the indexes and the results feed follow
  * in the same script, so there is never a final call without its feed entry. One script finishes
  * every call a worker finished while its event loop handled one round of I/O (FinishBatch): its
- * fixed cost and the index writes are shared. Each call is fenced by its own lock (FENCED_OUT). A call
- * already final is left as it is (its finish is answered 1): one final status, one feed entry.
- * The record expires the TTL after its final status.
+ * fixed cost and the index writes are shared. Each call is fenced by its own lock (FENCED_OUT).
+ * A call already final is left as it is (its finish is answered 1): one final status, one feed
+ * entry. The record expires the TTL after its final status.
  * The feed entry is the call JSON the worker built from its snapshot of the record when the
  * record has the field count the snapshot expects (nothing else wrote it meanwhile), else read
- * from the record. A call held longer than half the TTL trims the indexes (which renews their
- * expiry).
+ * from the record.
  * KEYS: per call, its record and its lock. ARGV: ttl ms, prefix, then per call FINISH_ARGS values:
  * token, status, policy ('' to keep the stored one), now ISO, call id, result field,
  * result JSON, pending field to delete ('' for none of each), the call JSON before and after

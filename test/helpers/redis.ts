@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { Redis } from 'ioredis';
+import { CallStore } from '../../src/store/call-store';
 import { deleteKeysWithPrefix } from '../../src/store/delete-prefix';
 
 export function redisUrl(): string {
@@ -18,3 +19,30 @@ export function connectRedis(): Redis {
 
 /** Deletes every key under `prefix` (never FLUSHALL: other suites share this Redis). */
 export const deletePrefix = deleteKeysWithPrefix;
+
+/**
+ * A CallStore on the shared Redis under this test file's own prefix, for the tests of the
+ * enclosing describe: connected before them, its keys deleted after them.
+ */
+export function useCallStore(testFile: string, ttlMs = 60_000): { readonly prefix: string; readonly redis: Redis; readonly store: CallStore } {
+  const prefix = uniquePrefix(testFile);
+  let redis: Redis | undefined;
+  let store: CallStore | undefined;
+  beforeAll(() => {
+    redis = connectRedis();
+    store = new CallStore(redis, prefix, ttlMs);
+  });
+  afterAll(async () => {
+    await deletePrefix(redis!, prefix);
+    await redis!.quit();
+  });
+  return {
+    prefix,
+    get redis() {
+      return redis!;
+    },
+    get store() {
+      return store!;
+    },
+  };
+}

@@ -1,22 +1,16 @@
 import type { Redis } from 'ioredis';
 import { serializeEvent } from '../../src/events/schema';
 import { CallIndex } from '../../src/store/call-index';
-import { CallStore } from '../../src/store/call-store';
+import type { CallStore } from '../../src/store/call-store';
 import { makeEvent } from '../helpers/events';
-import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
+import { useCallStore } from '../helpers/redis';
 
 describe('CallIndex: one page read while calls change', () => {
-  const prefix = uniquePrefix(__filename);
+  const shared = useCallStore(__filename);
+  const { prefix } = shared;
   let redis: Redis;
   let store: CallStore;
-  beforeAll(() => {
-    redis = connectRedis();
-    store = new CallStore(redis, prefix, 60_000);
-  });
-  afterAll(async () => {
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  });
+  beforeAll(() => ({ redis, store } = shared));
 
   it('lists each call once although calls finish (move to the top, above the rows read) between its chunks', async () => {
     const events = Array.from({ length: 450 }, (_, i) => makeEvent({ call_id: `page-${String(i).padStart(3, '0')}` }));

@@ -5,7 +5,7 @@ import { numberKey } from '../../src/store/numbers';
 import { RecordSnapshot } from '../../src/store/record-snapshot';
 import { makeEvent } from '../helpers/events';
 import { startPrivateRedis, fillUntilRefused } from '../helpers/private-redis';
-import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
+import { uniquePrefix, useCallStore } from '../helpers/redis';
 
 /** The call JSON the snapshot built (callJsonAround), with the finish's last result put back where it was cut. */
 function joined(spy: jest.SpiedFunction<RecordSnapshot['callJsonAround']>, last?: unknown): string {
@@ -14,17 +14,11 @@ function joined(spy: jest.SpiedFunction<RecordSnapshot['callJsonAround']>, last?
 }
 
 describe('CallStore.markQueued', () => {
-  const prefix = uniquePrefix(__filename);
+  const shared = useCallStore(__filename);
+  const { prefix } = shared;
   let redis: Redis;
   let store: CallStore;
-  beforeAll(() => {
-    redis = connectRedis();
-    store = new CallStore(redis, prefix, 60_000);
-  });
-  afterAll(async () => {
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  });
+  beforeAll(() => ({ redis, store } = shared));
 
   it('marks a batch larger than one script call, in order, each call once', async () => {
     // 2,500 calls take three mark scripts; the same id twice in a batch is marked once.
