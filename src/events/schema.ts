@@ -4,6 +4,7 @@ import { LIMITS } from '../defaults';
 import type { CallEvent } from '../model/call';
 import { formatPath } from '../util/format-path';
 import { startsWithCalendarDate } from '../util/duration';
+import { jsonKind } from '../util/json-kind';
 
 /** Events larger than this (as JSON) are refused. */
 export const MAX_EVENT_BYTES = LIMITS.eventBytes;
@@ -133,14 +134,10 @@ export function acceptDecodedEvent(event: CallEvent): EventCheck {
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code !== 'invalid_type') return issue.message;
   if (issue.input === undefined) return 'is required';
-  return `expected ${aKind(issue.expected)}, got ${aKind(kindOf(issue.input))}`;
+  return `expected ${aKind(issue.expected)}, got ${aKind(jsonKind(issue.input))}`;
 }
 
-/** JSON's names for what zod calls a record (an object) and for the value a producer sent. */
-function kindOf(value: unknown): string {
-  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
-}
-
+/** `a string`, `an object` (what zod calls a record), `null`. */
 function aKind(kind: string): string {
   const name = kind === 'record' ? 'object' : kind;
   return name === 'null' ? 'null' : `${/^[aeiou]/.test(name) ? 'an' : 'a'} ${name}`;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../defaults';
 import { parseDuration } from '../util/duration';
+import { jsonKind } from '../util/json-kind';
 
 const duration = (fallback: number, max?: string) => {
   const maxMs = max === undefined ? Infinity : (parseDuration(max) ?? Infinity);
@@ -23,14 +24,9 @@ const duration = (fallback: number, max?: string) => {
 };
 
 const scalar = z
-  .union([z.string(), z.number(), z.boolean()], { error: (issue) => `Invalid input: expected text, a number or a boolean, received ${kindOf(issue.input)}` })
+  .union([z.string(), z.number(), z.boolean()], { error: (issue) => `Invalid input: expected text, a number or a boolean, received ${jsonKind(issue.input)}` })
   .transform(String);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  return Array.isArray(value) ? 'array' : typeof value;
-}
 
 const keyValueMap = z.record(z.string(), scalar);
 const keyValueList = z
@@ -46,7 +42,7 @@ const keyValues = (what: 'header' | 'query') =>
   z.unknown().optional().transform((value, ctx) => {
     if (value === undefined) return [];
     if (value === null || typeof value !== 'object') {
-      ctx.addIssue({ code: 'custom', message: `expected a map of names to values, or a list of {key, value}; received ${kindOf(value)}` });
+      ctx.addIssue({ code: 'custom', message: `expected a map of names to values, or a list of {key, value}; received ${jsonKind(value)}` });
       return z.NEVER;
     }
     const parsed = (Array.isArray(value) ? keyValueList : keyValueMap).safeParse(value);
