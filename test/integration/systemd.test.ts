@@ -1,9 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { renderCdrFile, syntheticRows } from '../helpers/cdr-generator';
 import { CLI } from '../helpers/processes';
-import { systemdAnalyze } from '../helpers/tools';
+import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
+import { requireTool, systemdAnalyze } from '../helpers/tools';
 
 /**
  * deploy/systemd/: each unit passes `systemd-analyze verify`, scores as well hardened with
@@ -97,5 +99,87 @@ describe('systemd units', () => {
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`Usage: callhook ${args[0]}`));
+  });
+});
+
+/**
+ * The units' SystemCallFilter= kills a service that makes any other system call, and V8 makes
+ * some at start that a Node service does not obviously need (pkey_alloc). With no systemd as PID 1
+ * here, each unit's command is started under the same allow-list by a small seccomp launcher
+ * (test/helpers/seccomp-allow.c, built with gcc), does its work, and must stop cleanly on SIGTERM.
+ */
+describe('systemd units under their own system call filter', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'callhook-seccomp-'));
+  const prefix = uniquePrefix('systemd-seccomp');
+  let launcher: string;
+  beforeAll(() => {
+    launcher = join(dir, 'seccomp-allow');
+    const gcc = requireTool('gcc', 'CC', 'apt-get install -y gcc');
+    const built = spawnSync(gcc, ['-O2', '-o', launcher, resolve(__dirname, '../helpers/seccomp-allow.c')], { encoding: 'utf8' });
+    expect(built.stderr).toBe('');
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    const redis = connectRedis();
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  /** The syscall numbers a SystemCallFilter= line allows, its @groups expanded by systemd-analyze. */
+  function allowedNumbers(filter: string): number[] {
+    const numbers = new Map<string, number>();
+    for (const m of readFileSync('/usr/include/x86_64-linux-gnu/asm/unistd_64.h', 'utf8').matchAll(/#define __NR_(\w+) (\d+)/g)) numbers.set(m[1]!, Number(m[2]));
+    const names = new Set<string>();
+    const expand = (item: string): void => {
+      if (!item.startsWith('@')) return void names.add(item);
+      const listed = spawnSync(systemdAnalyze(), ['syscall-filter', item], { encoding: 'utf8' }).stdout.split('\n').slice(1);
+      for (const line of listed.map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))) expand(line);
+    };
+    expect(filter).not.toMatch(/^~/); // a deny-list would need another launcher
+    filter.split(/\s+/).forEach(expand);
+    return [...names].flatMap((name) => numbers.get(name) ?? []);
+  }
+
+  /** Starts the unit's command under its filter; resolves with its log once `ready` is logged, then stops it. */
+  async function runUnit(unit: string, ready: string, env: Record<string, string>, args?: string[]): Promise<{ code: number | null; signal: string | null; log: string }> {
+    const s = settings(readFileSync(join(DIR, unit), 'utf8'));
+    const command = args ?? s.get('ExecStart')![0]!.split(/\s+/).slice(1);
+    const child = spawn(launcher, [process.execPath, CLI, ...command], {
+      env: { ...process.env, ALLOW: allowedNumbers(s.get('SystemCallFilter')!.join(' ')).join(','), REDIS_URL: redisUrl(), CALLHOOK_PREFIX: prefix, LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    let stopping = false;
+    const collect = (d: Buffer) => {
+      log += d.toString();
+      // The stop handlers are installed just after the ready line is written.
+      if (!stopping && log.includes(`"msg":"${ready}`)) stopping = Boolean(setTimeout(() => child.kill('SIGTERM'), 300));
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const [code, signal] = await new Promise<[number | null, string | null]>((done) => child.once('exit', (c, sig) => done([c, sig])));
+    clearTimeout(timer);
+    return { code, signal, log };
+  }
+
+  it('the API starts, listens and stops', async () => {
+    const run = await runUnit('callhook-api.service', 'api listening', { CALLHOOK_PORT: '0' });
+    expect(run).toMatchObject({ code: 0, signal: null });
+    expect(run.log).toContain('shutting down');
+  });
+
+  it('a worker starts, serves its metrics and stops', async () => {
+    const run = await runUnit('callhook-worker@.service', 'worker metrics listening', { CALLHOOK_METRICS_PORT: '0' });
+    expect(run).toMatchObject({ code: 0, signal: null });
+  });
+
+  it('the CDR watcher reads a CDR file, queues its calls and stops', async () => {
+    const watched = join(dir, 'cdr');
+    mkdirSync(watched);
+    writeFileSync(join(watched, 'cdr_StandAloneCluster_01_202601010000_1'), renderCdrFile(syntheticRows(3)));
+    const run = await runUnit('callhook-ingest-cdr.service', 'cdr file ingested', {}, ['ingest-cdr', watched, '--watch', '--settle', '100ms', '--cmr-wait', '0s']);
+    expect(run).toMatchObject({ code: 0, signal: null });
+    expect(run.log).toMatch(/"queued":3/);
   });
 });
