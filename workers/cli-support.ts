@@ -37,8 +37,10 @@ export function configProblems(path: string): string[] {
 }
 
 /**
- * SIGTERM and SIGINT: the first calls `onFirst` (stop taking work, finish what is in flight), a
- * second one exits at once with `secondExitCode`.
+ * SIGTERM, SIGINT and SIGHUP: the first calls `onFirst` (stop taking work, finish what is in
+ * flight), a second one exits at once with `secondExitCode`. SIGHUP too, as an operator sends it
+ * to apply a changed policies file: the service manager starts the process again, and Node's
+ * default for it would cut the calls in flight off mid-request.
  */
 export function onStopSignals(onFirst: (signal: NodeJS.Signals) => void, onSecond: (signal: NodeJS.Signals) => void, secondExitCode = 1): void {
   let signalled = false;
@@ -52,6 +54,7 @@ export function onStopSignals(onFirst: (signal: NodeJS.Signals) => void, onSecon
   };
   process.on('SIGTERM', handle);
   process.on('SIGINT', handle);
+  process.on('SIGHUP', handle);
 }
 
 /**

@@ -71,8 +71,13 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
       return state.finished;
     }
     const fence = token ? { lockKey: lockKeyFor(options.prefix, job.id ?? ''), token } : undefined;
-    const policy = state.policy ? config.byId.get(state.policy) : resolvePolicy(config, state.event);
+    const named = state.policy || state.event.policy;
+    const policy = named ? config.byId.get(named) : resolvePolicy(config, state.event);
     if (!policy) {
+      // A policy renamed or removed while the call waited, or a worker on an older policies file:
+      // not "no policy matched". The job fails and BullMQ tries it again (20 times, 5 s apart), so
+      // a worker that has the policy runs it; then the call is recorded failed, for replay.
+      if (named) throw new Error(`policy ${JSON.stringify(named)} is not in this worker's policies (renamed or removed while the call waited?)`);
       await store.checkpoint(callId, null, fence, state.snapshot).finish('unmatched');
       observer.callFinished(callId, null, 'unmatched');
       return 'unmatched';

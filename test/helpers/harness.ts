@@ -83,8 +83,10 @@ export async function startHarness(testFile: string, yaml: string, options: Harn
         await new Promise((r) => setTimeout(r, 25));
       }
     },
-    async stop() {
+    /** Stops; `keepKeys` leaves its Redis keys for a harness started after it on the same prefix. */
+    async stop({ keepKeys = false } = {}) {
       await process_.stop();
+      if (keepKeys) return;
       const redis = connectRedis();
       await deletePrefix(redis, prefix);
       redis.disconnect();

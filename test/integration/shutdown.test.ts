@@ -46,6 +46,17 @@ describe('stopping a worker that has a call in flight', () => {
     expect(worker.output()).toContain('second signal: exiting now');
   });
 
+  it('SIGHUP (sent to apply a changed policies file) stops it gracefully too, not mid-request', async () => {
+    const worker = await startWithCallInFlight();
+    worker.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(worker.exitCode).toBeNull(); // waiting for the call in flight, as for SIGTERM
+    expect(worker.signalCode).toBeNull();
+    worker.kill('SIGTERM');
+    expect(await exited(worker)).toBe(1);
+    expect(worker.output()).toContain('second signal: exiting now');
+  });
+
   it('exits 1 when CALLHOOK_SHUTDOWN_TIMEOUT passes', async () => {
     const worker = await startWithCallInFlight({ CALLHOOK_SHUTDOWN_TIMEOUT: '500ms' });
     const started = Date.now();

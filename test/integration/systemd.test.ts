@@ -72,11 +72,11 @@ describe('systemd units', () => {
     expect(Number(level)).toBeLessThanOrEqual(2.0);
   });
 
-  it.each(UNITS)('%s runs as the callhook user, restarts on failure, reads the environment file, cannot gain privileges', (unit) => {
+  it.each(UNITS)('%s runs as the callhook user, restarts after any exit, reads the environment file, cannot gain privileges', (unit) => {
     const s = settings(readFileSync(join(DIR, unit), 'utf8'));
     expect(s.get('User')).toEqual(['callhook']);
     expect(s.get('EnvironmentFile')).toEqual(['/etc/callhook/callhook.env']);
-    expect(s.get('Restart')).toEqual(['on-failure']);
+    expect(s.get('Restart')).toEqual(['always']);
     expect(s.get('NoNewPrivileges')).toEqual(['yes']);
     expect(s.get('ProtectSystem')).toEqual(['strict']);
     expect(s.get('ExecStart')?.[0]).toMatch(new RegExp(`^${INSTALLED} `));
