@@ -62,7 +62,9 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     return fallback;
   };
   const prefix = env.CALLHOOK_PREFIX || DEFAULTS.prefix;
-  if (/[\s:]/.test(prefix.replace(/^\{[^}]*\}$/, 'x'))) problems.push(`CALLHOOK_PREFIX=${prefix}: no spaces or ':'`);
+  // No whitespace anywhere (Redis refuses it in the client names BullMQ gives its connections,
+  // which hides the workers from /v1/stats); ':' only inside a {hash tag}.
+  if (/\s/.test(prefix) || prefix.replace(/^\{[^}]*\}$/, 'x').includes(':')) problems.push(`CALLHOOK_PREFIX=${prefix}: no spaces or ':'`);
   const settings: Settings = {
     redisUrl: env.REDIS_URL || DEFAULTS.redisUrl,
     redisUrlDefaulted: !env.REDIS_URL,

@@ -1,17 +1,12 @@
+export { fail } from './fail';
 import { ConfigError, SettingsError } from '../src/errors';
 import { createLogger } from '../src/logger';
 import { createRuntime, type Runtime } from '../src/runtime';
-import { withoutPassword } from '../src/util/redact';
-import { redisAnswers } from './redis-fallback';
+import { fail } from './fail';
+import { requireRedis } from './redis-fallback';
 import { loadConfigFile } from '../src/policies/load';
 import type { CallhookConfig } from '../src/policies/types';
 import { parseSettings, type Settings } from '../src/settings';
-
-/** Stops the process with one clear line per problem (exit 1). */
-export function fail(lines: string | readonly string[]): never {
-  for (const line of [lines].flat()) process.stderr.write(`callhook: ${line}\n`);
-  process.exit(1);
-}
 
 /** Settings and config from `env` (and `--config`), or exit 1 with every problem. */
 export function loadOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: string): { settings: Settings; config: CallhookConfig } {
@@ -63,7 +58,7 @@ export function onStopSignals(onFirst: (signal: NodeJS.Signals) => void, onSecon
  */
 export async function withRuntime<T>(configPath: string | undefined, use: (runtime: Runtime) => Promise<T>): Promise<T> {
   const { settings, config } = loadOrExit(process.env, configPath);
-  if (!(await redisAnswers(settings.redisUrl))) fail(`no Redis answers at ${withoutPassword(settings.redisUrl)}; start one or set REDIS_URL`);
+  await requireRedis(settings.redisUrl);
   const runtime = createRuntime(settings, config, createLogger({ level: 'warn', secrets: config.secrets }));
   try {
     return await use(runtime);

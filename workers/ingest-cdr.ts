@@ -9,9 +9,8 @@ import { DEFAULTS } from '../src/defaults';
 import { createLogger } from '../src/logger';
 import { createRuntime, type Runtime } from '../src/runtime';
 import { parseDuration } from '../src/util/duration';
-import { withoutPassword } from '../src/util/redact';
 import { fail, loadOrExit, onStopSignals } from './cli-support';
-import { redisAnswers } from './redis-fallback';
+import { requireRedis } from './redis-fallback';
 
 interface IngestCdrFlags {
   watch?: boolean;
@@ -67,7 +66,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   const reporter: Reporter = process.stderr.isTTY ? terminalReporter(process.stderr) : logReporter(logger);
   let runtime: Runtime | undefined;
   if (!flags.dryRun) {
-    if (!(await redisAnswers(settings.redisUrl))) fail(`no Redis answers at ${withoutPassword(settings.redisUrl)}; start one or set REDIS_URL`);
+    await requireRedis(settings.redisUrl);
     runtime = createRuntime(settings, config, logger);
   }
 

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Settings } from '../src/settings';
 import { withoutPassword } from '../src/util/redact';
+import { fail } from './fail';
 
 export interface ResolvedRedis {
   url: string;
@@ -14,18 +15,38 @@ export interface ResolvedRedis {
 
 /** Answers PING within `timeoutMs`? */
 export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boolean> {
+  return (await redisProblem(url, timeoutMs)) === undefined;
+}
+
+/**
+ * Why the Redis at `url` cannot be used: undefined when it answers PING within `timeoutMs`;
+ * `refused` when it answered with an error (a wrong or missing password), which a private
+ * redis-server must not paper over; else `unreachable`.
+ */
+export async function redisProblem(url: string, timeoutMs = 1500): Promise<{ kind: 'refused' | 'unreachable'; message: string } | undefined> {
   // For a cluster, its first seed node answering is enough to start.
   const client = new Redis(url.split(',')[0] ?? url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
-  client.on('error', () => undefined);
+  // connect() rejects with "Connection is closed."; the reason is the error emitted before it.
+  let emitted: Error | undefined;
+  client.on('error', (error: Error) => (emitted = error));
   try {
     await client.connect();
     await client.ping();
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    const { name, message } = emitted ?? (error as Error);
+    const where = withoutPassword(url);
+    if (name === 'ReplyError') return { kind: 'refused', message: `Redis at ${where} refused callhook: ${message.split('\n')[0]} (check the user and password in REDIS_URL)` };
+    return { kind: 'unreachable', message: `no Redis answers at ${where} (${message.split('\n')[0]})` };
   } finally {
     client.disconnect();
   }
+}
+
+/** Exits 1 with one line when the Redis at `url` cannot be used. */
+export async function requireRedis(url: string): Promise<void> {
+  const problem = await redisProblem(url);
+  if (problem) fail(problem.kind === 'refused' ? problem.message : `${problem.message}; start one or set REDIS_URL`);
 }
 
 /**
@@ -35,13 +56,12 @@ export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boole
  */
 export async function resolveRedis(settings: Settings, logger: Logger, allowPrivate: boolean): Promise<ResolvedRedis> {
   const none = { url: settings.redisUrl, stop: async () => undefined };
-  if (await redisAnswers(settings.redisUrl)) return none;
+  const problem = await redisProblem(settings.redisUrl);
+  if (!problem) return none;
+  if (problem.kind === 'refused') fail(problem.message);
   const hasServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
   if (!allowPrivate || !settings.redisUrlDefaulted || !hasServer) {
-    process.stderr.write(
-      `callhook: no Redis answers at ${withoutPassword(settings.redisUrl)}; start one (apt-get install redis-server, or docker run -p 6379:6379 redis:7) or set REDIS_URL\n`,
-    );
-    process.exit(1);
+    fail(`${problem.message}; start one (apt-get install redis-server, or docker run -p 6379:6379 redis:7) or set REDIS_URL`);
   }
   const dir = resolve('.callhook');
   mkdirSync(dir, { recursive: true });

@@ -1,6 +1,7 @@
 import { ConfigError } from '../../src/errors';
 import { parseConfig } from '../../src/policies/load';
 import { freePort } from '../helpers/ports';
+import { startPrivateRedis } from '../helpers/private-redis';
 import { exited, spawnCli } from '../helpers/processes';
 import { startHarness } from '../helpers/harness';
 import { startOAuthServer } from '../helpers/oauth-server';
@@ -169,6 +170,22 @@ describe('REDIS_URL passwords are never printed', () => {
     expect(await exited(child)).toBe(1);
     expect(child.output()).toMatch(/no Redis answers at redis:\/\/user:\[REDACTED\]@127\.0\.0\.1:\d+/);
     expect(child.output()).not.toContain('s3cret-redis-pass');
+  });
+});
+
+describe('a Redis that refuses the password in REDIS_URL', () => {
+  it('is named as refusing, not as absent, and the password is not printed', async () => {
+    const redis = await startPrivateRedis();
+    try {
+      await redis.client.acl('SETUSER', 'callhook', 'on', '>right-redis-pass', '~*', '+@all');
+      const child = spawnCli(['worker'], { REDIS_URL: `redis://callhook:wrong-redis-pass@127.0.0.1:${redis.port}`, CALLHOOK_CONFIG: 'config/policies.yaml' });
+      expect(await exited(child)).toBe(1);
+      expect(child.output()).toBe(
+        `callhook: Redis at redis://callhook:[REDACTED]@127.0.0.1:${redis.port} refused callhook: WRONGPASS invalid username-password pair or user is disabled. (check the user and password in REDIS_URL)\n`,
+      );
+    } finally {
+      await redis.stop();
+    }
   });
 });
 
