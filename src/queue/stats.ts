@@ -35,7 +35,14 @@ export async function queueStats(queue: Queue<CallJobData>, redis: RedisClient, 
   });
   return {
     jobs: { waiting: counts.waiting ?? 0, active: counts.active ?? 0, delayed: counts.delayed ?? 0, failed: counts.failed ?? 0 },
-    workers: workers.map((w) => ({ name: String(w.name ?? ''), idle_s: Number(w.idle ?? 0) })),
+    workers: workers.map((w) => ({ name: workerName(w), idle_s: Number(w.idle ?? 0) })),
     finished_per_minute,
   };
+}
+
+/** The name a worker gave BullMQ (`host:pid`, after `:w:` in its connection's client name), else its address. */
+function workerName(client: Record<string, string>): string {
+  const raw = client.rawname ?? '';
+  const at = raw.indexOf(':w:');
+  return at >= 0 ? raw.slice(at + 3) : (client.addr ?? '');
 }

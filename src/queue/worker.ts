@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../defaults';
@@ -104,6 +105,8 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
 export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData, string> {
   const lockDurationMs = options.lockDurationMs ?? DEFAULTS.lockDurationMs;
   const worker = new Worker<CallJobData, string>(QUEUE_NAME, processCall(options), {
+    // Shown by /v1/stats and `callhook stats`, so an operator can tell the workers apart.
+    name: `${hostname()}:${process.pid}`,
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency ?? DEFAULTS.concurrency,

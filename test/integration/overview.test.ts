@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { Receiver } from '../helpers/receiver';
@@ -67,6 +68,7 @@ policies:
     // This file's prefix holds these two calls only (they may fall either side of a minute).
     expect(total(stats.finished_per_minute)).toEqual({ completed: 1, unmatched: 1, failed: 0, partial: 0 });
     expect(stats.jobs).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0 });
-    expect(stats.workers.length).toBeGreaterThan(0);
+    // Named host:pid, so an operator can tell workers apart (this file's worker runs in-process).
+    expect(stats.workers).toEqual([{ name: `${hostname()}:${process.pid}`, idle_s: expect.any(Number) }]);
   });
 });
