@@ -91,7 +91,9 @@ export class RedisDeliveryGate implements DeliveryGate {
     const { circuit } = request.app;
     const destination = circuit && destinationFor(request.app, request.scope);
     if (!circuit || !destination) return;
-    const failed = outcome.kind === 'network' || (outcome.kind === 'response' && outcome.status >= 500);
+    // An OAuth2 token endpoint failing (code `oauth`) says nothing about the webhook's destination:
+    // the request was never sent there.
+    const failed = (outcome.kind === 'network' && outcome.code !== 'oauth') || (outcome.kind === 'response' && outcome.status >= 500);
     const succeeded = outcome.kind === 'response' && outcome.status < 500;
     if (succeeded && !this.suspect.has(destination)) return; // the common case: no Redis at all
     if (!failed && !succeeded) return; // a template or a too-large response says nothing about the destination

@@ -1,0 +1,39 @@
+import { makeEvent } from '../helpers/events';
+import { startHarness } from '../helpers/harness';
+import { Receiver } from '../helpers/receiver';
+
+/** Circuits and limits as a worker applies them to queued calls: real Redis, real receivers. */
+describe('delivery controls in the worker', () => {
+  it('a failing OAuth2 token endpoint does not open the circuit of the webhook destination', async () => {
+    const idp = await new Receiver(() => ({ status: 503, body: 'idp down' })).start();
+    const crm = await new Receiver().start();
+    const h = await startHarness(__filename, `
+policies:
+  - id: oauth
+    apps:
+      - name: Crm OAuth
+        method: POST
+        url: "${crm.url}/oauth-app"
+        retry_count: 0
+        auth: { type: oauth2, token_url: "${idp.url}/token", client_id: cid, client_secret: "\${CLIENT_SECRET}" }
+        circuit: { failures: 3, open_for: 1m }
+  - id: plain
+    apps:
+      - { name: Crm Plain, method: POST, url: "${crm.url}/plain", retry_count: 0 }
+`, { env: { CLIENT_SECRET: 'oauth-client-secret-value' }, concurrency: 1 });
+    try {
+      for (const id of ['oa-1', 'oa-2', 'oa-3']) {
+        await h.post(makeEvent({ call_id: id, policy: 'oauth' }));
+        expect((await h.waitForCall(id)).app_data['crm-oauth']).toMatchObject({ status: 'failed', error: { code: 'CALLHOOK_OAUTH_TOKEN' } });
+      }
+      expect(idp.requests.length).toBeGreaterThanOrEqual(3);
+      expect((await h.request('GET', '/v1/stats')).body.circuits).toEqual([]);
+      await h.post(makeEvent({ call_id: 'plain-1', policy: 'plain' }));
+      expect((await h.waitForCall('plain-1', 5000)).app_data['crm-plain']).toMatchObject({ status: 'success' });
+    } finally {
+      await h.stop();
+      await idp.stop();
+      await crm.stop();
+    }
+  });
+});
