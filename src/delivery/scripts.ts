@@ -70,8 +70,9 @@ return {0, 'probe'}`;
 /**
  * What a request to the destination came to. A success closes the circuit (returns `closed`
  * when it was open). A failure counts; the threshold-th consecutive one opens it (`opened`),
- * and so does a failure after the open period (the probe's). Consecutive failures not followed
- * by more are forgotten after the open period.
+ * and so does a failure after the open period (the probe's). The count is kept `keep ms` (an
+ * hour) after the last failure, not just the open period: failures further apart than that (a
+ * destination that times out on each call of a quiet line) still add up, and a success resets it.
  * KEYS: circuit, set of circuits. ARGV: ok 1/0, threshold, open ms, destination, keep ms.
  * Returns {state, failures, open_until}.
  */
@@ -95,7 +96,7 @@ if (open_until == 0 and failures >= tonumber(ARGV[2])) or (open_until > 0 and no
   return {'opened', failures, now + open_ms}
 end
 if open_until == 0 then
-  redis.call('PEXPIRE', KEYS[1], open_ms)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
   return {'counting', failures, 0}
 end
 return {'open', failures, open_until}`;

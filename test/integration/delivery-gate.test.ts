@@ -25,6 +25,7 @@ policies:
       - { name: Shared B, url: "http://b.example/", rate_limit: 1/s, rate_limit_key: "chat-{{ event.called_number }}" }
       - { name: Fragile, url: "http://fragile.example:8080/x", timeout: 2s, circuit: { failures: 3, open_for: 300ms, max_wait: 1m } }
       - { name: Realtime, phase: real_time, url: "http://fragile.example:8080/rt" }
+      - { name: Quiet, url: "http://quiet.example/x", circuit: { failures: 3, open_for: 200ms } }
 `).policies[0]!.apps;
   const app = (slug: string) => apps.find((a) => a.slug === slug)!;
   const request = (a: WebhookApp, callId: string, overrides: Partial<GateRequest> = {}): GateRequest => ({
@@ -161,5 +162,14 @@ policies:
     expect(await gate.admit(request(fragile, 'probe3'))).toEqual({ kind: 'go' });
     await gate.settle(request(fragile, 'probe3'), { kind: 'response', status: 404 });
     expect(changes.at(-1)).toMatchObject({ state: 'closed' });
+  });
+
+  it('failures further apart than open_for still add up: the third consecutive one opens the circuit', async () => {
+    const quiet = app('quiet'); // a destination that times out, one call at a time
+    for (const id of ['q1', 'q2', 'q3']) {
+      await gate.settle(request(quiet, id), { kind: 'network', code: 'ETIMEDOUT' });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(changes.at(-1)).toMatchObject({ destination: 'http://quiet.example:80', state: 'open', failures: 3 });
   });
 });
