@@ -92,6 +92,9 @@ function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Wor
     lockDurationMs: settings.lockDurationMs,
   });
   worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
+  // Circuits other processes opened (or this one before a restart) hold this worker's calls too.
+  const stopWatching = runtime.gate.watchCircuits();
+  closers.push(async () => stopWatching());
   closers.push(() => worker.close());
   logger.info({ concurrency: settings.concurrency, policies: config.policies.length }, 'worker started');
   return worker;

@@ -22,6 +22,9 @@ const SHORT_WAIT_MS = 20;
 const MAX_PAUSE_MS = 60 * 60_000;
 /** While a probe is out, waiting calls look again this often. */
 const HALF_OPEN_RECHECK_MS = 500;
+/** How often a worker reads which circuits are open: while any is, and while none is. */
+const REFRESH_MS = 1000;
+const IDLE_REFRESH_MS = 5000;
 
 interface Scripts {
   callhookTakeSlot(tat: string, log: string, pause: string, hold: string, intervalMs: number, periodMs: number, count: number, keepMs: number): Promise<number>;
@@ -34,9 +37,10 @@ interface Scripts {
  * Rate limits and circuit breakers, shared by every worker through Redis.
  *
  * A circuit costs nothing while its destination answers: each process remembers the circuits it
- * knows to be open (or to have failures counting) and asks Redis only about those, or after a
- * failure. Another process learns a circuit opened with its first failure there, so a destination
- * that goes down gets the requests in flight at that moment, then only probes.
+ * knows to be open (or to have failures counting) and asks Redis only about those, about a call
+ * that has already waited for its circuit, or after a failure. A worker reads the open ones from
+ * Redis when it starts and then every second or so (watchCircuits), so it holds calls for a
+ * circuit another process opened, a restart included, without a Redis command per request.
  * A rate limit costs one Redis round trip per request.
  */
 export class RedisDeliveryGate implements DeliveryGate {
@@ -64,7 +68,9 @@ export class RedisDeliveryGate implements DeliveryGate {
   async admit(request: GateRequest): Promise<Admission> {
     const { circuit } = request.app;
     const destination = circuit && destinationFor(request.app, request.scope);
-    if (circuit && destination && this.suspect.get(destination)?.open) {
+    // A call that already waited for this circuit asks Redis even if this process has not seen the
+    // destination fail (it started since): the circuit may still be open, or this call the probe.
+    if (circuit && destination && (request.waitingSinceMs !== undefined || this.suspect.get(destination)?.open)) {
       const held = await this.circuitAdmission(destination, request, circuit);
       if (held) return held;
     }
@@ -95,11 +101,11 @@ export class RedisDeliveryGate implements DeliveryGate {
     // the request was never sent there.
     const failed = (outcome.kind === 'network' && outcome.code !== 'oauth') || (outcome.kind === 'response' && outcome.status >= 500);
     const succeeded = outcome.kind === 'response' && outcome.status < 500;
-    if (succeeded && !this.suspect.has(destination)) return; // the common case: no Redis at all
+    if (succeeded && request.waitingSinceMs === undefined && !this.suspect.has(destination)) return; // the common case: no Redis at all
     if (!failed && !succeeded) return; // a template or a too-large response says nothing about the destination
     const [state, failures, openUntil] = await this.scripts.callhookCircuitRecord(this.circuitKey(destination), `${this.prefix}:circuits`, failed ? 0 : 1, circuit.failures, circuit.openForMs, destination, KEEP_MS);
     if (state === 'ok' || state === 'closed') this.suspect.delete(destination);
-    else this.suspect.set(destination, { open: state === 'open' || state === 'opened' });
+    else this.remember(destination, state === 'open' || state === 'opened');
     if (state === 'opened') this.onCircuitChange({ destination, state: 'open', failures, openUntil });
     if (state === 'closed') this.onCircuitChange({ destination, state: 'closed', failures: 0, openUntil: undefined });
   }
@@ -113,11 +119,49 @@ export class RedisDeliveryGate implements DeliveryGate {
       this.suspect.delete(destination);
       return undefined;
     }
+    // Learnt from Redis: this process now asks about it too, and records the probe's outcome.
+    this.remember(destination, true);
     if (state === 'probe') return undefined;
     const message = `circuit open for ${destination} (${state === 'open' ? 'failing' : 'a probe is out'})`;
     if (!request.canWait) return { kind: 'refuse', message };
     const delayMs = (state === 'open' ? ms : Math.min(ms, HALF_OPEN_RECHECK_MS)) + Math.round(this.random() * SPREAD_MS);
     return { kind: 'wait', delayMs, reason: 'circuit_open', message };
+  }
+
+  /**
+   * Reads the open circuits from Redis now (a worker starting) and then every REFRESH_MS while
+   * any is open, IDLE_REFRESH_MS while none is: one SMEMBERS when none is, off the send path.
+   * Returns the function that stops it.
+   */
+  watchCircuits(): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const tick = async () => {
+      let anyOpen = false;
+      try {
+        anyOpen = await this.refresh();
+      } catch {
+        // Redis unreachable: sends fail or wait on their own; the next tick reads again.
+      }
+      if (!stopped) timer = setTimeout(() => void tick(), anyOpen ? REFRESH_MS : IDLE_REFRESH_MS).unref();
+    };
+    void tick();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }
+
+  /** Marks the circuits open in Redis as open here, forgets those closed since; whether any is open. */
+  async refresh(): Promise<boolean> {
+    const open = new Set((await openCircuits(this.redis, this.prefix)).map((circuit) => circuit.destination));
+    for (const [destination, known] of this.suspect) if (known.open && !open.has(destination)) this.suspect.delete(destination);
+    for (const destination of open) this.remember(destination, true);
+    return open.size > 0;
+  }
+
+  private remember(destination: string, open: boolean): void {
+    this.suspect.set(destination, { open });
   }
 
   private limitKeys(request: GateRequest) {

@@ -26,6 +26,7 @@ policies:
       - { name: Fragile, url: "http://fragile.example:8080/x", timeout: 2s, circuit: { failures: 3, open_for: 300ms, max_wait: 1m } }
       - { name: Realtime, phase: real_time, url: "http://fragile.example:8080/rt" }
       - { name: Quiet, url: "http://quiet.example/x", circuit: { failures: 3, open_for: 200ms } }
+      - { name: Restarted, url: "http://restarted.example/x", circuit: { failures: 1, open_for: 300ms } }
 `).policies[0]!.apps;
   const app = (slug: string) => apps.find((a) => a.slug === slug)!;
   const request = (a: WebhookApp, callId: string, overrides: Partial<GateRequest> = {}): GateRequest => ({
@@ -37,6 +38,22 @@ policies:
     waitingSinceMs: undefined,
     ...overrides,
   });
+
+  /** The commands on this file's keys that Redis ran while `action` did. */
+  const commandsDuring = async (action: () => Promise<unknown>): Promise<string[]> => {
+    const commands: string[] = [];
+    const watcher = redis.duplicate();
+    const monitor = await watcher.monitor();
+    monitor.on('monitor', (_time: string, args: string[]) => commands.push(args.join(' ')));
+    try {
+      await action();
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      monitor.disconnect();
+      watcher.disconnect();
+    }
+    return commands.filter((c) => c.includes(prefix));
+  };
 
   beforeAll(() => {
     redis = connectRedis();
@@ -114,16 +131,11 @@ policies:
 
   it('a circuit opens after `failures` consecutive failures: queued calls wait, real-time apps are refused, nothing asked of Redis while it answers', async () => {
     const fragile = app('fragile');
-    const commands: string[] = [];
-    const watcher = redis.duplicate();
-    const monitor = await watcher.monitor();
-    monitor.on('monitor', (_time: string, args: string[]) => commands.push(args.join(' ')));
-    await gate.settle(request(fragile, 'f0'), { kind: 'response', status: 200 });
-    await gate.admit(request(fragile, 'f0'));
-    await new Promise((r) => setTimeout(r, 100));
-    expect(commands.filter((c) => c.includes(prefix))).toEqual([]); // a healthy destination costs no Redis command
-    monitor.disconnect();
-    watcher.disconnect();
+    const commands = await commandsDuring(async () => {
+      await gate.settle(request(fragile, 'f0'), { kind: 'response', status: 200 });
+      await gate.admit(request(fragile, 'f0'));
+    });
+    expect(commands).toEqual([]); // a healthy destination costs no Redis command
 
     for (const id of ['f1', 'f2']) await gate.settle(request(fragile, id), { kind: 'network', code: 'ECONNREFUSED' });
     expect(changes).toEqual([]);
@@ -171,5 +183,38 @@ policies:
       await new Promise((r) => setTimeout(r, 300));
     }
     expect(changes.at(-1)).toMatchObject({ destination: 'http://quiet.example:80', state: 'open', failures: 3 });
+  });
+
+  it('a process that has not seen the destination fail holds a call that already waited for it, and records its probe', async () => {
+    const restarted = app('restarted');
+    await gate.settle(request(restarted, 'r0'), { kind: 'network', code: 'ECONNREFUSED' }); // opens it
+    const freshChanges: CircuitChange[] = [];
+    const fresh = new RedisDeliveryGate(redis, prefix, (change) => freshChanges.push(change), () => 0); // a worker started since
+    const waited = { waitingSinceMs: Date.now() };
+    expect(await fresh.admit(request(restarted, 'r1', waited))).toMatchObject({ kind: 'wait', reason: 'circuit_open' });
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await fresh.admit(request(restarted, 'r1', waited))).toEqual({ kind: 'go' }); // the probe
+    expect(await fresh.admit(request(restarted, 'r2', waited))).toMatchObject({ kind: 'wait', message: expect.stringMatching(/a probe is out/) });
+    await fresh.settle(request(restarted, 'r1', waited), { kind: 'response', status: 200 });
+    expect(freshChanges).toEqual([{ destination: 'http://restarted.example:80', state: 'closed', failures: 0, openUntil: undefined }]);
+  });
+
+  it('a worker reads the open circuits from Redis when it starts: a call that never waited is held too', async () => {
+    const restarted = app('restarted');
+    await gate.settle(request(restarted, 's0'), { kind: 'network', code: 'ECONNREFUSED' }); // opens it again
+    const fresh = new RedisDeliveryGate(redis, prefix, undefined, () => 0);
+    const stop = fresh.watchCircuits();
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // its first read
+      expect(await fresh.admit(request(restarted, 's1'))).toMatchObject({ kind: 'wait', reason: 'circuit_open' });
+    } finally {
+      stop();
+    }
+    // Closed by another process: the next read forgets it here, so a send asks nothing of Redis again.
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await gate.admit(request(restarted, 's2'))).toEqual({ kind: 'go' }); // the probe
+    await gate.settle(request(restarted, 's2'), { kind: 'response', status: 200 });
+    await fresh.refresh();
+    expect(await commandsDuring(() => fresh.admit(request(restarted, 's3')))).toEqual([]);
   });
 });

@@ -36,4 +36,37 @@ policies:
       await crm.stop();
     }
   });
+
+  it('calls waiting for an open circuit go one probe at a time after their worker restarts', async () => {
+    let slow = false;
+    const receiver = await new Receiver(() => ({ status: 503, body: 'down', delayMs: slow ? 1000 : 0 })).start();
+    const yaml = `
+policies:
+  - id: default
+    apps:
+      - { name: Ticket, method: POST, url: "${receiver.url}/t", retry_count: 3, retry_delay: 100ms, circuit: { failures: 1, open_for: 2s, max_wait: 1h } }
+`;
+    const a = await startHarness(__filename, yaml);
+    let b: Awaited<ReturnType<typeof startHarness>> | undefined;
+    try {
+      await a.post(makeEvent({ call_id: 'pr-open' }));
+      await receiver.waitFor(1, '/t');
+      await a.post(Array.from({ length: 10 }, (_, i) => makeEvent({ call_id: `pr-${i}` })));
+      await new Promise((r) => setTimeout(r, 300)); // all waiting as delayed jobs
+      const [circuit] = (await a.request('GET', '/v1/stats')).body.circuits;
+      const openUntil = Date.parse(circuit.open_until);
+      const before = receiver.requests.length;
+      // The worker stops; a new process, which has seen nothing fail, takes the calls over.
+      await a.worker!.close();
+      slow = true; // the probe is still out while the others wake
+      b = await startHarness(__filename, yaml, { prefix: a.prefix });
+      await new Promise((r) => setTimeout(r, openUntil - Date.now() + 800));
+      const sent = receiver.requests.slice(before).filter((r) => r.at < openUntil + 800);
+      expect(sent.map((r) => r.headers['idempotency-key'])).toHaveLength(1);
+    } finally {
+      await b?.stop();
+      await a.stop();
+      await receiver.stop();
+    }
+  });
 });
