@@ -113,7 +113,10 @@ export class RedisDeliveryGate implements DeliveryGate {
   /** Undefined when the circuit lets this request through (closed, this request is the probe, or it waited its max). */
   private async circuitAdmission(destination: string, request: GateRequest, circuit: CircuitRule): Promise<Admission | undefined> {
     const { app } = request;
-    if (request.canWait && request.waitingSinceMs !== undefined && Date.now() - request.waitingSinceMs >= circuit.maxWaitMs) return undefined;
+    const now = Date.now();
+    const sinceMs = request.waitingSinceMs ?? now;
+    const leftMs = circuit.maxWaitMs - (now - sinceMs);
+    if (request.canWait && leftMs <= 0) return undefined;
     const [ms, state] = await this.scripts.callhookCircuitAdmit(this.circuitKey(destination), app.timeoutMs + 1000);
     if (state === 'closed') {
       this.suspect.delete(destination);
@@ -125,7 +128,8 @@ export class RedisDeliveryGate implements DeliveryGate {
     const message = `circuit open for ${destination} (${state === 'open' ? 'failing' : 'a probe is out'})`;
     if (!request.canWait) return { kind: 'refuse', message };
     const delayMs = (state === 'open' ? ms : Math.min(ms, HALF_OPEN_RECHECK_MS)) + Math.round(this.random() * SPREAD_MS);
-    return { kind: 'wait', delayMs, reason: 'circuit_open', message };
+    // Never past max_wait (an open_for longer than it): the call then goes, open or not.
+    return { kind: 'wait', delayMs: Math.min(delayMs, leftMs), reason: 'circuit_open', message, sinceMs };
   }
 
   /**

@@ -9,7 +9,11 @@ export type WaitReason = 'rate_limit' | 'circuit_open';
  * Whether an app may be sent now. `wait`: a queued call is delayed that long without spending an
  * attempt; `refuse`: a run that cannot wait (a real-time app) fails the app at once, sending nothing.
  */
-export type Admission = { kind: 'go' } | { kind: 'wait'; delayMs: number; reason: WaitReason; message: string } | { kind: 'refuse'; message: string };
+export type Admission =
+  | { kind: 'go' }
+  /** `sinceMs`: for a circuit, since when the call has waited (circuit.max_wait counts from there). */
+  | { kind: 'wait'; delayMs: number; reason: WaitReason; message: string; sinceMs?: number }
+  | { kind: 'refuse'; message: string };
 
 export const GO: Admission = { kind: 'go' };
 
@@ -20,7 +24,7 @@ export interface GateRequest {
   scope: TemplateScope;
   /** Queued calls can wait; real-time apps cannot. */
   canWait: boolean;
-  /** Since when (epoch ms) this call has waited for this app's circuit, if it has. */
+  /** Since when (epoch ms) this call has waited for this app's circuit, if it has (until the app has a result). */
   waitingSinceMs: number | undefined;
 }
 

@@ -40,7 +40,7 @@ export interface RunnerDeps {
   deadlineAt?: number | undefined;
   /** Rate limits and circuit breakers; without one, every app goes at once (Call Test). */
   gate?: DeliveryGate | undefined;
-  /** The app this call has been waiting for, for its circuit, and since when (epoch ms). */
+  /** The app this call has waited for, for its circuit, and since when (epoch ms); kept until the app has a result. */
   waiting?: { slug: string; sinceMs: number } | undefined;
 }
 
@@ -62,8 +62,8 @@ export interface AppRun {
 export type RunOutcome =
   | { kind: 'finished'; status: CallStatus; runs: AppRun[] }
   | { kind: 'retry'; slug: string; attempt: number; delayMs: number }
-  /** Held back by the app's rate limit or its destination's circuit: no attempt spent. */
-  | { kind: 'wait'; slug: string; delayMs: number; reason: WaitReason; message: string };
+  /** Held back by the app's rate limit or its destination's circuit: no attempt spent (`sinceMs`: see Admission). */
+  | { kind: 'wait'; slug: string; delayMs: number; reason: WaitReason; message: string; sinceMs?: number | undefined };
 
 /**
  * Runs a policy's apps for one call, the one runner for every path (queued, real-time, Call
@@ -134,7 +134,7 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
     waitingSinceMs: deps.waiting?.slug === app.slug ? deps.waiting.sinceMs : undefined,
   };
   const admission = deps.gate ? await deps.gate.admit(gateRequest) : GO;
-  if (admission.kind === 'wait') return { kind: 'wait', slug: app.slug, delayMs: admission.delayMs, reason: admission.reason, message: admission.message };
+  if (admission.kind === 'wait') return { kind: 'wait', slug: app.slug, delayMs: admission.delayMs, reason: admission.reason, message: admission.message, sinceMs: admission.sinceMs };
   if (admission.kind === 'refuse') {
     const error = { code: 'CALLHOOK_CIRCUIT_OPEN' as const, message: admission.message };
     const entry = { at: new Date().toISOString(), http_status: null, duration_ms: 0, error, retry_in_ms: null };

@@ -91,8 +91,9 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
       if (outcome.kind === 'retry') log.info({ attempt: outcome.attempt, delay_ms: outcome.delayMs }, 'app will be retried');
       else if (log.isLevelEnabled('debug')) log.debug({ reason: outcome.reason, delay_ms: outcome.delayMs }, `app waits: ${outcome.message}`);
       if (outcome.kind === 'wait') observer.waited?.({ callId, policy: policy.id, app: outcome.slug }, outcome.reason);
-      // A call's wait for a circuit is bounded (circuit.max_wait): remember when it began.
-      const since = outcome.kind === 'wait' && outcome.reason === 'circuit_open' ? (waiting?.slug === outcome.slug ? waiting : { slug: outcome.slug, sinceMs: Date.now() }) : undefined;
+      // An app's wait for its circuit is bounded (circuit.max_wait) from the first wait until the
+      // app has a result: its retries and rate-limit waits keep when it began.
+      const since = waiting?.slug === outcome.slug ? waiting : outcome.kind === 'wait' && outcome.sinceMs !== undefined ? { slug: outcome.slug, sinceMs: outcome.sinceMs } : undefined;
       if (since !== waiting) await job.updateData({ ...job.data, waiting: since });
       await job.moveToDelayed(Date.now() + outcome.delayMs, token);
       throw new DelayedError();

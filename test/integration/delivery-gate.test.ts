@@ -27,6 +27,7 @@ policies:
       - { name: Realtime, phase: real_time, url: "http://fragile.example:8080/rt" }
       - { name: Quiet, url: "http://quiet.example/x", circuit: { failures: 3, open_for: 200ms } }
       - { name: Restarted, url: "http://restarted.example/x", circuit: { failures: 1, open_for: 300ms } }
+      - { name: Patient, url: "http://patient.example/x", circuit: { failures: 1, open_for: 1h, max_wait: 2s } }
 `).policies[0]!.apps;
   const app = (slug: string) => apps.find((a) => a.slug === slug)!;
   const request = (a: WebhookApp, callId: string, overrides: Partial<GateRequest> = {}): GateRequest => ({
@@ -216,5 +217,16 @@ policies:
     await gate.settle(request(restarted, 's2'), { kind: 'response', status: 200 });
     await fresh.refresh();
     expect(await commandsDuring(() => fresh.admit(request(restarted, 's3')))).toEqual([]);
+  });
+
+  it('a call waits for an open circuit at most max_wait in all, even when open_for is longer', async () => {
+    const patient = app('patient');
+    await gate.settle(request(patient, 'w0'), { kind: 'network', code: 'ECONNREFUSED' }); // open for an hour
+    const first = await gate.admit(request(patient, 'w1'));
+    expect(first).toMatchObject({ kind: 'wait', reason: 'circuit_open', sinceMs: expect.any(Number) });
+    expect((first as { delayMs: number }).delayMs).toBeLessThanOrEqual(2000);
+    const later = await gate.admit(request(patient, 'w1', { waitingSinceMs: Date.now() - 1500 }));
+    expect((later as { delayMs: number }).delayMs).toBeLessThanOrEqual(500);
+    expect(await gate.admit(request(patient, 'w1', { waitingSinceMs: Date.now() - 2000 }))).toEqual({ kind: 'go' });
   });
 });

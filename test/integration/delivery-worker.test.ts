@@ -69,4 +69,27 @@ policies:
       await receiver.stop();
     }
   });
+
+  it('circuit.max_wait counts from the first wait until the app has a result, not anew at each retry', async () => {
+    const receiver = await new Receiver(() => ({ status: 503, body: 'down' })).start();
+    const h = await startHarness(__filename, `
+policies:
+  - id: default
+    apps:
+      - { name: Ticket, method: POST, url: "${receiver.url}/t", retry_count: 3, retry_delay: 100ms, retry_jitter: 0, circuit: { failures: 1, open_for: 1500ms, max_wait: 1500ms } }
+`);
+    try {
+      await h.post([makeEvent({ call_id: 'mw-0' }), makeEvent({ call_id: 'mw-1' })]);
+      const record = await h.waitForCall('mw-1');
+      expect(record.app_data.ticket).toMatchObject({ status: 'failed', attempts: 4 });
+      const sends = receiver.requests.filter((r) => r.headers['idempotency-key'] === 'mw-1.ticket').map((r) => r.at);
+      // Sent, then held up to 1.5 s, then sent anyway with its retries 200 and 400 ms apart: about
+      // 2.2 s. A wait started anew at each retry took 1.5 s more per retry (about 5 s).
+      expect(sends).toHaveLength(4);
+      expect(sends[3]! - sends[0]!).toBeLessThan(3200);
+    } finally {
+      await h.stop();
+      await receiver.stop();
+    }
+  });
 });
