@@ -104,8 +104,9 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
   });
   metrics.startAtZero(config);
   const http = createHttpClient({ proxyEnv: settings.proxyEnv });
-  const gate = new RedisDeliveryGate(storeRedis, settings.prefix, ({ destination, state, failures, openUntil }) => {
-    metrics.circuitChanged(destination, state);
+  const gate = new RedisDeliveryGate(storeRedis, settings.prefix, (change) => {
+    const { destination, state, failures, openUntil } = change;
+    metrics.circuitChanged(change);
     if (state === 'open') logger.warn({ destination, failures, open_until: new Date(openUntil ?? 0).toISOString() }, 'circuit opened: calls to this destination wait');
     else logger.info({ destination }, 'circuit closed: the destination answers again');
   });

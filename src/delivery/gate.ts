@@ -5,10 +5,13 @@ import { GO, type Admission, type DeliveryGate, type GateRequest } from '../pipe
 import type { RedisClient } from '../store/call-store';
 import type { TemplateScope } from '../templates/engine';
 import type { AttemptOutcome } from '../webhook/retry-policy';
-import { CIRCUIT_ADMIT, CIRCUIT_RECORD, PAUSE, TAKE_SLOT } from './scripts';
+import { CIRCUIT_ADMIT, CIRCUIT_FORGET, CIRCUIT_RECORD, PAUSE, TAKE_SLOT } from './scripts';
 
-/** A circuit's state as it changes, for logs and metrics. */
-export type CircuitChange = { destination: string; state: 'open' | 'closed'; failures: number; openUntil: number | undefined };
+/**
+ * A circuit's state as it changes, for logs and metrics, with the app whose outcome changed it
+ * (`templatedHost`: its host comes from call data, so metrics name the app rather than the host).
+ */
+export type CircuitChange = { destination: string; state: 'open' | 'closed'; failures: number; openUntil: number | undefined; policy: string; app: string; templatedHost: boolean };
 
 /** How long idle limit and circuit keys outlive their last use. */
 const KEEP_MS = 60 * 60_000;
@@ -22,14 +25,21 @@ const SHORT_WAIT_MS = 20;
 const MAX_PAUSE_MS = 60 * 60_000;
 /** While a probe is out, waiting calls look again this often. */
 const HALF_OPEN_RECHECK_MS = 500;
+/**
+ * Destinations a process remembers as failing, at most: hosts from call data (allow_templated_host)
+ * must not grow it without end. One forgotten is asked about again after its next failure there.
+ */
+const MAX_SUSPECTS = 1000;
 /** How often a worker reads which circuits are open: while any is, and while none is. */
 const REFRESH_MS = 1000;
 const IDLE_REFRESH_MS = 5000;
+/** How often that read is the full listing, which also takes the expired circuits out of the set. */
+const PRUNE_MS = 60_000;
 
 interface Scripts {
   callhookTakeSlot(tat: string, log: string, pause: string, hold: string, intervalMs: number, periodMs: number, count: number, keepMs: number): Promise<number>;
   callhookPause(pause: string, ms: number): Promise<number>;
-  callhookCircuitAdmit(circuit: string, leaseMs: number): Promise<[number, 'closed' | 'open' | 'half_open' | 'probe']>;
+  callhookCircuitAdmit(circuit: string, set: string, leaseMs: number, destination: string): Promise<[number, 'closed' | 'open' | 'half_open' | 'probe']>;
   callhookCircuitRecord(circuit: string, set: string, ok: 0 | 1, threshold: number, openMs: number, destination: string, keepMs: number): Promise<[string, number, number]>;
 }
 
@@ -56,7 +66,7 @@ export class RedisDeliveryGate implements DeliveryGate {
     if (!('callhookTakeSlot' in redis)) {
       redis.defineCommand('callhookTakeSlot', { numberOfKeys: 4, lua: TAKE_SLOT });
       redis.defineCommand('callhookPause', { numberOfKeys: 1, lua: PAUSE });
-      redis.defineCommand('callhookCircuitAdmit', { numberOfKeys: 1, lua: CIRCUIT_ADMIT });
+      redis.defineCommand('callhookCircuitAdmit', { numberOfKeys: 2, lua: CIRCUIT_ADMIT });
       redis.defineCommand('callhookCircuitRecord', { numberOfKeys: 2, lua: CIRCUIT_RECORD });
     }
   }
@@ -106,8 +116,9 @@ export class RedisDeliveryGate implements DeliveryGate {
     const [state, failures, openUntil] = await this.scripts.callhookCircuitRecord(this.circuitKey(destination), `${this.prefix}:circuits`, failed ? 0 : 1, circuit.failures, circuit.openForMs, destination, KEEP_MS);
     if (state === 'ok' || state === 'closed') this.suspect.delete(destination);
     else this.remember(destination, state === 'open' || state === 'opened');
-    if (state === 'opened') this.onCircuitChange({ destination, state: 'open', failures, openUntil });
-    if (state === 'closed') this.onCircuitChange({ destination, state: 'closed', failures: 0, openUntil: undefined });
+    const by = { policy: request.policyId, app: request.app.slug, templatedHost: request.app.destination === undefined };
+    if (state === 'opened') this.onCircuitChange({ destination, state: 'open', failures, openUntil, ...by });
+    if (state === 'closed') this.onCircuitChange({ destination, state: 'closed', failures: 0, openUntil: undefined, ...by });
   }
 
   /** Undefined when the circuit lets this request through (closed, this request is the probe, or it waited its max). */
@@ -117,7 +128,7 @@ export class RedisDeliveryGate implements DeliveryGate {
     const sinceMs = request.waitingSinceMs ?? now;
     const leftMs = circuit.maxWaitMs - (now - sinceMs);
     if (request.canWait && leftMs <= 0) return undefined;
-    const [ms, state] = await this.scripts.callhookCircuitAdmit(this.circuitKey(destination), app.timeoutMs + 1000);
+    const [ms, state] = await this.scripts.callhookCircuitAdmit(this.circuitKey(destination), `${this.prefix}:circuits`, app.timeoutMs + 1000, destination);
     if (state === 'closed') {
       this.suspect.delete(destination);
       return undefined;
@@ -134,16 +145,19 @@ export class RedisDeliveryGate implements DeliveryGate {
 
   /**
    * Reads the open circuits from Redis now (a worker starting) and then every REFRESH_MS while
-   * any is open, IDLE_REFRESH_MS while none is: one SMEMBERS when none is, off the send path.
-   * Returns the function that stops it.
+   * any is listed, IDLE_REFRESH_MS while none is: one SMEMBERS, off the send path (the full
+   * listing, which prunes the set, at start and every PRUNE_MS). Returns the function that stops it.
    */
   watchCircuits(): () => void {
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
+    let pruneAt = 0;
     const tick = async () => {
       let anyOpen = false;
       try {
-        anyOpen = await this.refresh();
+        const prune = Date.now() >= pruneAt;
+        if (prune) pruneAt = Date.now() + PRUNE_MS;
+        anyOpen = await this.refresh(prune);
       } catch {
         // Redis unreachable: sends fail or wait on their own; the next tick reads again.
       }
@@ -156,15 +170,22 @@ export class RedisDeliveryGate implements DeliveryGate {
     };
   }
 
-  /** Marks the circuits open in Redis as open here, forgets those closed since; whether any is open. */
-  async refresh(): Promise<boolean> {
-    const open = new Set((await openCircuits(this.redis, this.prefix)).map((circuit) => circuit.destination));
+  /**
+   * Marks the circuits Redis lists as open here and forgets those closed since; whether any is
+   * listed. The set may still list a circuit that expired: asking about it takes it out (ADMIT).
+   * `prune`: read each circuit, and take the expired ones out of the set (openCircuits).
+   */
+  async refresh(prune = false): Promise<boolean> {
+    const listed = prune ? (await openCircuits(this.redis, this.prefix)).map((circuit) => circuit.destination) : await this.redis.smembers(`${this.prefix}:circuits`);
+    const open = new Set(listed);
     for (const [destination, known] of this.suspect) if (known.open && !open.has(destination)) this.suspect.delete(destination);
     for (const destination of open) this.remember(destination, true);
     return open.size > 0;
   }
 
   private remember(destination: string, open: boolean): void {
+    // Full: the oldest goes (a Map iterates in insertion order).
+    if (this.suspect.size >= MAX_SUSPECTS && !this.suspect.has(destination)) this.suspect.delete(this.suspect.keys().next().value!);
     this.suspect.set(destination, { open });
   }
 
@@ -199,13 +220,21 @@ export interface CircuitView {
   open_until: string;
 }
 
-/** Open and half-open circuits now, for `GET /v1/stats` (a circuit not listed is closed). */
+/**
+ * Open and half-open circuits now, for `GET /v1/stats` and the workers (a circuit not listed is
+ * closed). A destination whose circuit expired without closing (a host from call data that was
+ * never called again) leaves the set here, so the set holds only the circuits open in the last hour.
+ */
 export async function openCircuits(redis: RedisClient, prefix: string): Promise<CircuitView[]> {
-  const destinations = await redis.smembers(`${prefix}:circuits`);
+  const set = `${prefix}:circuits`;
+  const destinations = await redis.smembers(set);
   if (destinations.length === 0) return [];
   const pipeline = redis.pipeline();
   for (const destination of destinations) pipeline.hgetall(`${prefix}:circuit:${destination}`);
   const rows = ((await pipeline.exec()) ?? []).map(([, value]) => value as Record<string, string>);
+  const gone = destinations.filter((_, i) => !rows[i]?.open_until);
+  // In a script: a circuit that opens again meanwhile keeps its member.
+  if (gone.length > 0) await Promise.all(gone.map((destination) => redis.eval(CIRCUIT_FORGET, 2, `${prefix}:circuit:${destination}`, set, destination)));
   const now = Date.now();
   return destinations.flatMap((destination, i) => {
     const row = rows[i];

@@ -54,13 +54,18 @@ if tonumber(redis.call('GET', KEYS[1]) or '0') < until_ms then redis.call('SET',
 return until_ms`;
 
 /**
- * May a request go to this destination? `closed`; `open` (wait the ms returned); after the open
- * period the first caller becomes the `probe` (a lease of ARGV[1] ms); the others see
- * `half_open` until it reports. KEYS: circuit. Returns {ms, state}.
+ * May a request go to this destination? `closed` (and the destination leaves the set of circuits,
+ * where a circuit that expired without closing left it); `open` (wait the ms returned); after the
+ * open period the first caller becomes the `probe` (a lease of ARGV[1] ms); the others see
+ * `half_open` until it reports. KEYS: circuit, set of circuits. ARGV: lease ms, destination.
+ * Returns {ms, state}.
  */
 export const CIRCUIT_ADMIT = `${NOW}
 local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
-if open_until == 0 then return {0, 'closed'} end
+if open_until == 0 then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return {0, 'closed'}
+end
 if now < open_until then return {open_until - now, 'open'} end
 local probe = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
 if probe > now then return {probe - now, 'half_open'} end
@@ -100,3 +105,10 @@ if open_until == 0 then
   return {'counting', failures, 0}
 end
 return {'open', failures, open_until}`;
+
+/**
+ * Takes a destination out of the set of circuits when its circuit is gone (expired without a
+ * success closing it). KEYS: circuit, set of circuits. ARGV: destination. Returns 1 when removed.
+ */
+export const CIRCUIT_FORGET = `if redis.call('HEXISTS', KEYS[1], 'open_until') == 1 then return 0 end
+return redis.call('SREM', KEYS[2], ARGV[1])`;

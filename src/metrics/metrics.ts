@@ -21,6 +21,12 @@ export interface ScrapeSources {
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
 /**
+ * The `destination` label of the circuits of an app whose host comes from call data
+ * (allow_templated_host): hosts from call data would add series without end.
+ */
+const templatedHostLabel = (policy: string, app: string) => `app:${policy}.${app}`;
+
+/**
  * How long a scrape waits for Redis. Past it the Redis-backed gauges are left out (and
  * `callhook_redis_ready` is 0), so `/metrics` still answers while Redis is down: a scrape that
  * hung on Redis would turn into `up == 0` and hide which of the two is down.
@@ -71,7 +77,7 @@ export class Metrics implements PipelineObserver {
   });
   private readonly circuitChanges = new Counter({
     name: 'callhook_circuit_changes_total',
-    help: 'Circuit breaker state changes per destination (open, closed), as seen by this process',
+    help: 'Circuit breaker state changes per destination (open, closed), as seen by this process; app:<policy>.<slug> for an app whose host comes from call data',
     labelNames: ['destination', 'state'],
     registers: [this.registry],
   });
@@ -132,8 +138,7 @@ export class Metrics implements PipelineObserver {
       for (const app of policy.apps) {
         for (const status of ['success', 'failed', 'skipped']) this.appResults.inc({ policy: policy.id, app: app.slug, status }, 0);
         for (const outcome of ['success', 'retry', 'failed']) this.appAttempts.inc({ policy: policy.id, app: app.slug, outcome }, 0);
-        // A destination known from the file (a templated host is known only when a call renders it).
-        if (app.circuit && app.destination) for (const state of ['open', 'closed']) this.circuitChanges.inc({ destination: app.destination, state }, 0);
+        if (app.circuit) for (const state of ['open', 'closed']) this.circuitChanges.inc({ destination: app.destination ?? templatedHostLabel(policy.id, app.slug), state }, 0);
         if (app.auth.type === 'oauth2') for (const outcome of ['success', 'failure']) this.oauthFetches.inc({ outcome }, 0);
       }
     }
@@ -152,8 +157,8 @@ export class Metrics implements PipelineObserver {
     this.appWaits.inc({ policy: context.policy, app: context.app, reason });
   }
 
-  circuitChanged(destination: string, state: 'open' | 'closed'): void {
-    this.circuitChanges.inc({ destination, state });
+  circuitChanged(change: { destination: string; state: 'open' | 'closed'; policy: string; app: string; templatedHost: boolean }): void {
+    this.circuitChanges.inc({ destination: change.templatedHost ? templatedHostLabel(change.policy, change.app) : change.destination, state: change.state });
   }
 
   tokenFetched(ok: boolean): void {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { RedisDeliveryGate, openCircuits, type CircuitChange } from '../../src/delivery/gate';
 import type { GateRequest } from '../../src/pipeline/gate';
+import { Metrics } from '../../src/metrics/metrics';
 import { parseConfig } from '../../src/policies/load';
 import type { WebhookApp } from '../../src/policies/types';
 import { makeEvent } from '../helpers/events';
@@ -13,7 +14,7 @@ describe('RedisDeliveryGate', () => {
   const changes: CircuitChange[] = [];
   let gate: RedisDeliveryGate;
 
-  const apps = parseConfig(`
+  const config = parseConfig(`
 policies:
   - id: p
     apps:
@@ -28,7 +29,9 @@ policies:
       - { name: Quiet, url: "http://quiet.example/x", circuit: { failures: 3, open_for: 200ms } }
       - { name: Restarted, url: "http://restarted.example/x", circuit: { failures: 1, open_for: 300ms } }
       - { name: Patient, url: "http://patient.example/x", circuit: { failures: 1, open_for: 1h, max_wait: 2s } }
-`).policies[0]!.apps;
+      - { name: By Site, url: "http://{{ event.site }}/x", allow_templated_host: true, circuit: { failures: 1, open_for: 1h } }
+`);
+  const apps = config.policies[0]!.apps;
   const app = (slug: string) => apps.find((a) => a.slug === slug)!;
   const request = (a: WebhookApp, callId: string, overrides: Partial<GateRequest> = {}): GateRequest => ({
     app: a,
@@ -141,7 +144,7 @@ policies:
     for (const id of ['f1', 'f2']) await gate.settle(request(fragile, id), { kind: 'network', code: 'ECONNREFUSED' });
     expect(changes).toEqual([]);
     await gate.settle(request(fragile, 'f3'), { kind: 'response', status: 503 });
-    expect(changes).toEqual([{ destination: 'http://fragile.example:8080', state: 'open', failures: 3, openUntil: expect.any(Number) }]);
+    expect(changes).toEqual([{ destination: 'http://fragile.example:8080', state: 'open', failures: 3, openUntil: expect.any(Number), policy: 'p', app: 'fragile', templatedHost: false }]);
     const waiting = await gate.admit(request(fragile, 'f4'));
     expect(waiting).toMatchObject({ kind: 'wait', reason: 'circuit_open', message: 'circuit open for http://fragile.example:8080 (failing)' });
     expect((waiting as { delayMs: number }).delayMs).toBeLessThanOrEqual(300);
@@ -158,7 +161,7 @@ policies:
     expect(await gate.admit(request(fragile, 'other'))).toMatchObject({ kind: 'wait', reason: 'circuit_open', message: expect.stringMatching(/a probe is out/) });
     expect(await openCircuits(redis, prefix)).toEqual([expect.objectContaining({ state: 'half_open' })]);
     await gate.settle(request(fragile, 'probe'), { kind: 'response', status: 204 });
-    expect(changes.at(-1)).toEqual({ destination: 'http://fragile.example:8080', state: 'closed', failures: 0, openUntil: undefined });
+    expect(changes.at(-1)).toEqual({ destination: 'http://fragile.example:8080', state: 'closed', failures: 0, openUntil: undefined, policy: 'p', app: 'fragile', templatedHost: false });
     expect(await gate.admit(request(fragile, 'other'))).toEqual({ kind: 'go' });
     expect(await openCircuits(redis, prefix)).toEqual([]);
   });
@@ -197,7 +200,7 @@ policies:
     expect(await fresh.admit(request(restarted, 'r1', waited))).toEqual({ kind: 'go' }); // the probe
     expect(await fresh.admit(request(restarted, 'r2', waited))).toMatchObject({ kind: 'wait', message: expect.stringMatching(/a probe is out/) });
     await fresh.settle(request(restarted, 'r1', waited), { kind: 'response', status: 200 });
-    expect(freshChanges).toEqual([{ destination: 'http://restarted.example:80', state: 'closed', failures: 0, openUntil: undefined }]);
+    expect(freshChanges).toEqual([expect.objectContaining({ destination: 'http://restarted.example:80', state: 'closed' })]);
   });
 
   it('a worker reads the open circuits from Redis when it starts: a call that never waited is held too', async () => {
@@ -228,5 +231,39 @@ policies:
     const later = await gate.admit(request(patient, 'w1', { waitingSinceMs: Date.now() - 1500 }));
     expect((later as { delayMs: number }).delayMs).toBeLessThanOrEqual(500);
     expect(await gate.admit(request(patient, 'w1', { waitingSinceMs: Date.now() - 2000 }))).toEqual({ kind: 'go' });
+  });
+
+  describe('hosts from call data (allow_templated_host)', () => {
+    const bySite = (site: string) => request(app('by-site'), `site-${site}`, { scope: { event: makeEvent({ site } as never), app_data: {} } });
+    const circuits = `${prefix}:circuits`;
+
+    it('metrics name the app, not each host', async () => {
+      const metrics = new Metrics();
+      metrics.startAtZero(config);
+      const counted = new RedisDeliveryGate(redis, prefix, (change) => metrics.circuitChanged(change));
+      for (const site of ['h1.example', 'h2.example', 'h3.example']) await counted.settle(bySite(site), { kind: 'network', code: 'ENOTFOUND' });
+      const series = (await metrics.text()).split('\n').filter((line) => line.startsWith('callhook_circuit_changes_total{'));
+      expect(series.filter((line) => line.includes('state="open"'))).toEqual(expect.arrayContaining(['callhook_circuit_changes_total{destination="app:p.by-site",state="open"} 3']));
+      expect(series.join('\n')).not.toContain('h1.example');
+    });
+
+    it('a circuit that expired leaves the set of circuits when it is listed or asked about', async () => {
+      expect(await redis.sismember(circuits, 'http://h1.example:80')).toBe(1);
+      await redis.del(`${prefix}:circuit:http://h1.example:80`, `${prefix}:circuit:http://h2.example:80`); // as their TTL would
+      expect((await openCircuits(redis, prefix)).map((c) => c.destination)).not.toContain('http://h1.example:80');
+      expect(await redis.sismember(circuits, 'http://h1.example:80')).toBe(0);
+
+      await redis.sadd(circuits, 'http://h2.example:80'); // still listed when a worker reads the set
+      const fresh = new RedisDeliveryGate(redis, prefix);
+      await fresh.refresh();
+      expect(await fresh.admit(bySite('h2.example'))).toEqual({ kind: 'go' });
+      expect(await redis.sismember(circuits, 'http://h2.example:80')).toBe(0);
+    });
+
+    it('a process remembers at most 1000 failing destinations', async () => {
+      const fresh = new RedisDeliveryGate(redis, prefix);
+      for (let i = 0; i < 1100; i++) await fresh.settle(bySite(`m${i}.example`), { kind: 'network', code: 'ENOTFOUND' });
+      expect((fresh as unknown as { suspect: Map<string, unknown> }).suspect.size).toBe(1000);
+    });
   });
 });
