@@ -16,6 +16,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * has come, no pause (a 429's Retry-After) is in force, and the `log` of the last N sends (a
  * list, newest first) shows fewer than N in the last period: no window of one period ever holds
  * more than N, while calls that wake up late (a busy worker) still catch up with the schedule.
+ * A pause holds every call until it ends; a held call keeps its slot through it (a new slot
+ * after the pause would put it behind the calls that came later), and the log spaces them out.
  * KEYS: tat, log, pause, hold. ARGV: interval ms, period ms, count, keep ms.
  * Returns ms to wait (0: go now).
  */
@@ -27,8 +29,8 @@ local keep = tonumber(ARGV[4])
 local pause = tonumber(redis.call('GET', KEYS[3]) or '0')
 local held = redis.call('GET', KEYS[4])
 local hold = tonumber(held or '-1')
-if hold < 0 or pause > hold then
-  -- A new call, or one whose slot a pause overtook: the next free slot (after the pause).
+if hold < 0 then
+  -- A new call: the next free slot (after any pause).
   local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now, pause)
   redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + keep))
   hold = tat

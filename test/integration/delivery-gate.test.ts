@@ -20,6 +20,7 @@ policies:
     apps:
       - { name: Limited, url: "http://limited.example/x", rate_limit: 10/s }
       - { name: Three, url: "http://three.example/x", rate_limit: 3/s }
+      - { name: Paused, url: "http://paused.example/x", rate_limit: 10/s }
       - { name: Fast, url: "http://fast.example/x", rate_limit: 100/s }
       - { name: Per Caller, url: "http://caller.example/x", rate_limit: 1/m, rate_limit_key: "caller-{{ event.calling_name }}" }
       - { name: Shared A, url: "http://a.example/", rate_limit: 1/s, rate_limit_key: "chat-{{ event.called_number }}" }
@@ -124,13 +125,43 @@ policies:
     expect(Math.max(...keys.map((k) => k.length))).toBeLessThan(prefix.length + 200);
   });
 
-  it('a 429 with Retry-After pauses the limit that long; held slots move behind the pause', async () => {
+  it('a 429 with Retry-After pauses the limit that long: a new call waits for it', async () => {
     const limited = app('limited');
     await new Promise((r) => setTimeout(r, 400)); // past the slots taken above
     await gate.settle(request(limited, 'p1'), { kind: 'response', status: 429, retryAfterMs: 1000 });
     const held = await gate.admit(request(limited, 'p2'));
     expect(held).toMatchObject({ kind: 'wait', reason: 'rate_limit' });
     expect((held as { delayMs: number }).delayMs).toBeGreaterThan(900);
+  });
+
+  it('calls holding slots when a 429 pauses the limit keep their turn: they go first when the pause ends', async () => {
+    const paused = app('paused'); // 10/s
+    const started = Date.now();
+    const due = new Map<string, number>();
+    for (let i = 0; i < 20; i++) {
+      const admission = await gate.admit(request(paused, `z${i}`));
+      if (admission.kind === 'wait') due.set(`z${i}`, Date.now() + admission.delayMs); // z1..z19, 100 ms apart
+    }
+    await gate.settle(request(paused, 'z0'), { kind: 'response', status: 429, retryAfterMs: 500 });
+    const pauseEnd = Date.now() + 500;
+    // Each held call asks again when its delayed job would be due, as a worker would run it.
+    const sent: { id: string; at: number }[] = [];
+    while (due.size > 0) {
+      const [id, at] = [...due].reduce((a, b) => (b[1] < a[1] ? b : a));
+      await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
+      const admission = await gate.admit(request(paused, id));
+      if (admission.kind === 'wait') due.set(id, Date.now() + admission.delayMs);
+      else {
+        due.delete(id);
+        sent.push({ id, at: Date.now() });
+      }
+    }
+    expect(sent[0]!.at).toBeGreaterThanOrEqual(pauseEnd - 5);
+    // z1..z4 held slots inside the pause: they go right after it, not behind z19.
+    expect(sent.slice(0, 5).map((s) => s.id).sort()).toEqual(['z1', 'z2', 'z3', 'z4', 'z5']);
+    // At most 10 in any second, counted by this process's clock as the answers come (so a few ms short).
+    const times = [started, ...sent.map((s) => s.at)]; // z0 went at the start
+    for (const at of times) expect(times.filter((t) => t >= at && t < at + 980).length).toBeLessThanOrEqual(10);
   });
 
   it('a circuit opens after `failures` consecutive failures: queued calls wait, real-time apps are refused, nothing asked of Redis while it answers', async () => {
