@@ -3,7 +3,7 @@ import type { Phase, Policy, WebhookApp } from '../policies/types';
 import type { TemplateScope } from '../templates/engine';
 import { credentialsIn, Redactor } from '../util/redact';
 import { decideAttempt, type Decision } from '../webhook/retry-policy';
-import type { AttemptReport, RequestTrace, Sender } from '../webhook/send';
+import type { AttemptOptions, AttemptReport, RequestTrace, Sender } from '../webhook/send';
 import { GO, type DeliveryGate, type GateRequest, type WaitReason } from './gate';
 import { noopObserver, type PipelineObserver } from './observer';
 import { finalResult, skipResult } from './result';
@@ -133,7 +133,13 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
     canWait: mode.retries === 'queue',
     waitingSinceMs: deps.waiting?.slug === app.slug ? deps.waiting.sinceMs : undefined,
   };
-  const admission = deps.gate ? await deps.gate.admit(gateRequest) : GO;
+  // An OAuth2 token is fetched before the app's send slot is taken: a slot granted and then spent
+  // waiting for a slow token endpoint would let the calls with later slots go in a burst with it.
+  let prepared: AttemptOptions | undefined;
+  let ready = true;
+  if (app.auth.type === 'oauth2' && deps.sender.prepare) ({ options: prepared, ready } = await deps.sender.prepare(app, attemptOptions(app, mode, deps)));
+  // No token: the attempt fails without sending, so it takes no slot and asks no circuit.
+  const admission = deps.gate && ready ? await deps.gate.admit(gateRequest) : GO;
   if (admission.kind === 'wait') return { kind: 'wait', slug: app.slug, delayMs: admission.delayMs, reason: admission.reason, message: admission.message, sinceMs: admission.sinceMs };
   if (admission.kind === 'refuse') {
     const error = { code: 'CALLHOOK_CIRCUIT_OPEN' as const, message: admission.message };
@@ -143,7 +149,7 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
 
   const previous = state.pending[app.slug] ?? [];
   const attempt = attemptsIn(previous) + 1;
-  const { report, decision, tries } = await attemptApp(app, scope, attempt, mode, deps);
+  const { report, decision, tries } = await attemptApp(app, scope, attempt, mode, deps, prepared ?? attemptOptions(app, mode, deps));
   if (deps.gate) await deps.gate.settle(gateRequest, report.outcome);
   const credentials = report.request ? credentialsIn(report.request.url, report.request.headers) : [];
   if (report.credential) credentials.push(report.credential);
@@ -183,22 +189,26 @@ export function appsOf(policy: Policy, phases: readonly Phase[]): WebhookApp[] {
   return (['real_time', 'post_call'] as const).filter((p) => phases.includes(p)).flatMap((phase) => policy.apps.filter((a) => a.phase === phase));
 }
 
+/** An attempt's deadline from now: the app's timeout, or less when the run has a deadline of its own. */
+function attemptOptions(app: WebhookApp, mode: RunMode, deps: RunnerDeps): AttemptOptions {
+  const now = Date.now();
+  const budgetMs = deps.deadlineAt === undefined ? app.timeoutMs : Math.max(0, Math.min(app.timeoutMs, deps.deadlineAt - now));
+  return { signal: deps.signal, retryInRequest: mode.retries === 'request', deadlineAt: now + budgetMs, budgetMs };
+}
+
 /**
  * One attempt of an app and the decision on it. A 401 to a cached OAuth2 token is sent once more
  * with a fresh token, inside the same deadline (the token may have been revoked early).
  */
-async function attemptApp(app: WebhookApp, scope: TemplateScope, attempt: number, mode: RunMode, deps: RunnerDeps) {
+async function attemptApp(app: WebhookApp, scope: TemplateScope, attempt: number, mode: RunMode, deps: RunnerDeps, options: AttemptOptions) {
   const callId = (scope.event as { call_id: string }).call_id;
-  const now = Date.now();
-  const budgetMs = deps.deadlineAt === undefined ? app.timeoutMs : Math.max(0, Math.min(app.timeoutMs, deps.deadlineAt - now));
-  const options = { signal: deps.signal, retryInRequest: mode.retries === 'request', deadlineAt: now + budgetMs, budgetMs };
   let report = await deps.sender.attempt(app, callId, scope, options);
   const numberOf = (r: AttemptReport) => (mode.retries === 'queue' ? attempt : r.attempts);
   let decision: Decision = decideAttempt(report.outcome, app, numberOf(report), app.auth.type === 'oauth2' && report.credential !== undefined);
   let tries = report.tries;
   if (decision.action === 'refresh-auth') {
     tries = [...tries.slice(0, -1), { ...tries[tries.length - 1]!, retry_in_ms: 0 }];
-    report = await deps.sender.attempt(app, callId, scope, { ...options, staleCredential: report.credential });
+    report = await deps.sender.attempt(app, callId, scope, { ...options, authorization: undefined, staleCredential: report.credential });
     decision = decideAttempt(report.outcome, app, numberOf(report));
     tries = [...tries, ...report.tries];
   }

@@ -56,11 +56,19 @@ export interface AttemptOptions {
   budgetMs?: number;
   /** An OAuth2 token the receiver refused (401): drop it and fetch a fresh one first. */
   staleCredential?: string | undefined;
+  /** The Authorization header `prepare` waited for (pending still if the deadline came first): used instead of asking again. */
+  authorization?: Promise<string> | undefined;
 }
 
 /** Sends one attempt of an app: what the runner needs from the HTTP side (a fake in unit tests). */
 export interface Sender {
   attempt(app: WebhookApp, callId: string, scope: TemplateScope, options?: AttemptOptions): Promise<AttemptReport>;
+  /**
+   * Waits, within the options' deadline, for what the request needs before it can go (an OAuth2
+   * token), and returns the options that carry it to `attempt`. `ready` is false when it did not
+   * come: `attempt` then reports why without sending anything.
+   */
+  prepare?(app: WebhookApp, options: AttemptOptions): Promise<{ options: AttemptOptions; ready: boolean }>;
 }
 
 /** Responses nested deeper than this are kept as text: stored results are walked and serialised. */
@@ -76,6 +84,17 @@ export class HttpSender implements Sender {
     readonly http: AxiosInstance,
     readonly tokens: OAuthTokenCache,
   ) {}
+
+  async prepare(app: WebhookApp, options: AttemptOptions): Promise<{ options: AttemptOptions; ready: boolean }> {
+    const header = authorizationHeader(app.auth, this.tokens);
+    if (typeof header !== 'object') return { options, ready: true };
+    header.catch(() => undefined); // attempt reports a failure (no token request is repeated)
+    const ready = await withinDeadline(header, options.deadlineAt, options.budgetMs ?? app.timeoutMs).then(
+      () => true,
+      () => false,
+    );
+    return { options: { ...options, authorization: header }, ready };
+  }
 
   async attempt(app: WebhookApp, callId: string, scope: TemplateScope, options: AttemptOptions = {}): Promise<AttemptReport> {
     const started = performance.now();
@@ -108,7 +127,7 @@ export class HttpSender implements Sender {
     }
     try {
       if (options.staleCredential && app.auth.type === 'oauth2') this.tokens.invalidate(app.auth, options.staleCredential);
-      const header = authorizationHeader(app.auth, this.tokens);
+      const header = options.authorization ?? authorizationHeader(app.auth, this.tokens);
       const authorization = typeof header === 'object' ? await withinDeadline(header, options.deadlineAt, options.budgetMs ?? app.timeoutMs) : header;
       if (authorization) {
         request.headers.Authorization = authorization;

@@ -13,14 +13,16 @@ export interface TokenRequest {
 /**
  * Starts a real OAuth2 server (oauth2-mock-server in a child process, port 0) that issues
  * client-credentials tokens to `clientId`/`clientSecret` only, and records each token request.
+ * `delayMs`: each token request waits that long before the server sees it (a slow endpoint).
  */
-export async function startOAuthServer(options: { clientId?: string; clientSecret?: string; expiresIn?: number } = {}) {
+export async function startOAuthServer(options: { clientId?: string; clientSecret?: string; expiresIn?: number; delayMs?: number } = {}) {
   const child = spawn(process.execPath, [join(__dirname, 'oauth-server-process.mjs')], {
     env: {
       ...process.env,
       CLIENT_ID: options.clientId ?? 'callhook-client',
       CLIENT_SECRET: options.clientSecret ?? 'oauth-client-secret-value',
       ...(options.expiresIn ? { EXPIRES_IN: String(options.expiresIn) } : {}),
+      ...(options.delayMs ? { DELAY_MS: String(options.delayMs) } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

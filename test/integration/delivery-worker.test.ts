@@ -1,5 +1,6 @@
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
+import { startOAuthServer } from '../helpers/oauth-server';
 import { Receiver } from '../helpers/receiver';
 
 /** Circuits and limits as a worker applies them to queued calls: real Redis, real receivers. */
@@ -90,6 +91,32 @@ policies:
     } finally {
       await h.stop();
       await receiver.stop();
+    }
+  });
+
+  it('rate_limit holds when the OAuth2 token comes late: the slot is taken once the token is there', async () => {
+    const oauth = await startOAuthServer({ clientId: 'callhook-client', clientSecret: 'oauth-client-secret-value', delayMs: 2000 });
+    const receiver = await new Receiver().start();
+    const h = await startHarness(__filename, `
+policies:
+  - id: default
+    apps:
+      - name: Chat
+        method: POST
+        url: "${receiver.url}/chat"
+        rate_limit: 2/s
+        auth: { type: oauth2, token_url: "${oauth.tokenUrl}", client_id: callhook-client, client_secret: "\${CLIENT_SECRET}" }
+`, { env: { CLIENT_SECRET: 'oauth-client-secret-value' } });
+    try {
+      await h.post(Array.from({ length: 8 }, (_, i) => makeEvent({ call_id: `ob-${i}` })));
+      const times = (await receiver.waitFor(8, '/chat', 20_000)).map((r) => r.at).sort((a, b) => a - b);
+      expect(oauth.issuedTokens()).toHaveLength(1);
+      // 2 per rolling second, counted at the receiver a few ms after each slot (so over 900 ms).
+      for (const at of times) expect(times.filter((t) => t >= at && t < at + 900).length).toBeLessThanOrEqual(2);
+    } finally {
+      await h.stop();
+      await receiver.stop();
+      await oauth.stop();
     }
   });
 });
