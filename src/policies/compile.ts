@@ -136,6 +136,8 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
   checkUrl(input, problem);
   if (input.body !== undefined && input.method === 'GET') problem('body', 'a GET request carries no body; use POST');
   if (input.rate_limit && input.phase === 'real_time') problem('rate_limit', 'applies to post-call apps only: a real-time app cannot wait for a slot');
+  if (input.rate_limit_key !== undefined && !input.rate_limit) problem('rate_limit_key', 'needs a rate_limit: the key names the limit the app shares, and the app gives its rate');
+  if (input.tls && /^http:\/\//i.test(input.url)) problem('tls', 'applies to https:// URLs only; this one is http://, sent without TLS');
   const signingKey = input.signing ? Buffer.from(input.signing.secret.slice('whsec_'.length), 'base64') : undefined;
   if (signingKey && signingKey.length < 16) problem('signing.secret', `the key is ${signingKey.length} bytes; use at least 16 (24 or more random bytes, as Standard Webhooks recommends)`);
 

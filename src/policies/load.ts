@@ -69,6 +69,7 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
     if (short) problems.push(`${short} (\${${substitution.name}})`);
   }
   problems.push(...literalShortSecrets(inputs, substituted.substitutions));
+  problems.push(...sharedKeyRates(inputs));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
 
   for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);
@@ -92,6 +93,29 @@ function literalShortSecrets(inputs: readonly PolicyToCompile[], substitutions: 
         const short = shortSecretProblem(path, value);
         if (short) problems.push(short);
       }
+    });
+  }
+  return problems;
+}
+
+/**
+ * Apps that name the same literal rate_limit_key share one limit, so they must give it the same
+ * rate: Redis keeps one schedule and one log of the last N sends per key. (A key rendered from
+ * call data cannot be checked at load.)
+ */
+function sharedKeyRates(inputs: readonly PolicyToCompile[]): string[] {
+  const first = new Map<string, { rate: string; at: string }>();
+  const problems: string[] = [];
+  for (const { input, index: p, appIndexes } of inputs) {
+    input.apps.forEach((app, position) => {
+      const key = app.rate_limit_key;
+      if (key === undefined || key.includes('{{') || !app.rate_limit) return;
+      const at = `policies[${p}].apps[${appIndexes?.[position] ?? position}]`;
+      const { count, periodMs } = app.rate_limit;
+      const rate = `${count}/${periodMs === 1000 ? 's' : periodMs === 60_000 ? 'm' : 'h'}`;
+      const earlier = first.get(key);
+      if (!earlier) first.set(key, { rate, at });
+      else if (earlier.rate !== rate) problems.push(`${at}.rate_limit: ${rate}, but ${earlier.at} gives ${earlier.rate} for the same rate_limit_key "${key}": apps sharing a key share one limit, so give them the same rate`);
     });
   }
   return problems;

@@ -3,7 +3,8 @@ import { DEFAULTS } from '../defaults';
 import { parseDuration } from '../util/duration';
 import { jsonKind } from '../util/json-kind';
 
-const duration = (fallback: number, max?: string) => {
+/** A duration in whole ms, at most `max`; `positive`: 0 is refused (a timeout of 0 sends nothing). */
+const duration = (fallback: number, max?: string, { positive = false } = {}) => {
   const maxMs = max === undefined ? Infinity : (parseDuration(max) ?? Infinity);
   return z
     .union([z.number(), z.string()])
@@ -13,6 +14,15 @@ const duration = (fallback: number, max?: string) => {
       const ms = parseDuration(value);
       if (ms === undefined) {
         ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use ms, or 250ms, 5s, 2m, 1h, 7d)` });
+        return z.NEVER;
+      }
+      // A bare number is ms: 0.5 is more likely meant as seconds than as half a millisecond.
+      if (!Number.isInteger(ms)) {
+        ctx.addIssue({ code: 'custom', message: `${value} is not a whole number of milliseconds (a number is ms; for seconds write "${value}s")` });
+        return z.NEVER;
+      }
+      if (positive && ms === 0) {
+        ctx.addIssue({ code: 'custom', message: `must be more than 0` });
         return z.NEVER;
       }
       if (ms > maxMs) {
@@ -88,17 +98,34 @@ const rateLimit = z.string().transform((value, ctx) => {
   return { count, periodMs };
 });
 
-/** The destination's circuit breaker, on by default; `false` sends this app whatever the circuit says. */
+const circuitRule = z.strictObject({
+  failures: z.number().int().min(1).max(1000).default(DEFAULTS.circuit.failures),
+  open_for: duration(DEFAULTS.circuit.openForMs, '1h', { positive: true }),
+  max_wait: duration(DEFAULTS.circuit.maxWaitMs, '7d'),
+});
+
+/**
+ * The destination's circuit breaker, on by default; `false` sends this app whatever the circuit
+ * says. Picked by shape rather than by a union, whose failure said only "Invalid input" for a
+ * bad duration: a problem inside the rule is reported at its field (`circuit.open_for`).
+ */
 const circuit = z
-  .union([
-    z.literal(false),
-    z.strictObject({
-      failures: z.number().int().min(1).max(1000).default(DEFAULTS.circuit.failures),
-      open_for: duration(DEFAULTS.circuit.openForMs, '1h'),
-      max_wait: duration(DEFAULTS.circuit.maxWaitMs, '7d'),
-    }),
-  ])
-  .default({ failures: DEFAULTS.circuit.failures, open_for: DEFAULTS.circuit.openForMs, max_wait: DEFAULTS.circuit.maxWaitMs });
+  .unknown()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined) return circuitRule.parse({});
+    if (value === false) return false as const;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      ctx.addIssue({ code: 'custom', message: `expected false or {failures, open_for, max_wait}; received ${jsonKind(value)}` });
+      return z.NEVER;
+    }
+    const parsed = circuitRule.safeParse(value);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
 
 /** Standard Webhooks signing: `whsec_` and the base64 key. */
 const signing = z.strictObject({
@@ -140,9 +167,10 @@ export const appSchema = z.strictObject({
   signing: signing.optional(),
   tls: tls.optional(),
   // Bounds one attempt; past 2^31 ms Node's timers would fire at once, and an hour is no webhook.
-  timeout: duration(DEFAULTS.app.timeoutMs, '1h'),
+  timeout: duration(DEFAULTS.app.timeoutMs, '1h', { positive: true }),
   retry_count: z.number().int().min(0).max(20).default(DEFAULTS.app.retryCount),
-  retry_delay: duration(DEFAULTS.app.retryDelayMs),
+  // Doubled for each retry (up to 20): an hour is already weeks by the last one.
+  retry_delay: duration(DEFAULTS.app.retryDelayMs, '1h'),
   retry_on_status: z.array(z.number().int().min(400).max(599)).default([]),
   retry_jitter: z.number().min(0).max(1).default(DEFAULTS.app.retryJitter),
   rate_limit: rateLimit.optional(),

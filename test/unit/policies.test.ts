@@ -159,6 +159,36 @@ policies:
       - { name: C, phase: real_time, url: "https://h.example/", rate_limit: 1/s }`)).toEqual([expect.stringMatching(/^policies\[0\]\.apps\[0\]\.rate_limit: /)]);
   });
 
+  it('refuses delivery settings that cannot work, each at its path', () => {
+    const problems = problemsOf(`
+policies:
+  - id: p
+    apps:
+      - { name: A, url: "https://h.example/", timeout: 0 }
+      - { name: B, url: "https://h.example/", timeout: 0.5 }
+      - { name: C, url: "https://h.example/", circuit: { open_for: 0 } }
+      - { name: D, url: "http://h.example/", tls: { reject_unauthorized: false } }
+      - { name: E, url: "https://h.example/", rate_limit_key: chat }
+      - { name: F, url: "https://h.example/", retry_delay: 2h }
+      - { name: G, url: "https://h.example/", rate_limit: 1/s, rate_limit_key: slack }
+  - id: q
+    apps:
+      - { name: H, url: "https://h.example/", rate_limit: 100/s, rate_limit_key: slack }
+      - { name: I, url: "https://h.example/", rate_limit: 1/s, rate_limit_key: slack }
+      - { name: J, url: "https://h.example/", rate_limit: 100/s, rate_limit_key: "slack-{{ event.called_number }}" }`);
+    expect(problems).toEqual([
+      'policies[0].apps[0].timeout: must be more than 0',
+      'policies[0].apps[1].timeout: 0.5 is not a whole number of milliseconds (a number is ms; for seconds write "0.5s")',
+      'policies[0].apps[2].circuit.open_for: must be more than 0',
+      'policies[0].apps[5].retry_delay: "2h" is longer than the 1h allowed',
+      'policies[0].apps[3].tls: applies to https:// URLs only; this one is http://, sent without TLS',
+      'policies[0].apps[4].rate_limit_key: needs a rate_limit: the key names the limit the app shares, and the app gives its rate',
+      'policies[1].apps[0].rate_limit: 100/s, but policies[0].apps[6] gives 1/s for the same rate_limit_key "slack": apps sharing a key share one limit, so give them the same rate',
+    ]);
+    // Durations written with a unit may have a fraction; the rule and its durations are read as before.
+    expect(parseConfig(minimalApp('        timeout: 1.5s\n        circuit: { open_for: 90s }')).policies[0]?.apps[0]).toMatchObject({ timeoutMs: 1500, circuit: { openForMs: 90_000, failures: 5 } });
+  });
+
   it('reports template, host and slug problems after the schema passes', () => {
     const problems = problemsOf(`
 policies:
