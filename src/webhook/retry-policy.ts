@@ -57,13 +57,16 @@ function isRetryable(outcome: AttemptOutcome, retryOnStatus: ReadonlySet<number>
 /**
  * Delay before retry n (1-based): `retryDelay × 2^(n−1)`, moved by `jitter` (a fraction, -0.2 to
  * 0.2 for ±20 %) so that calls that failed together do not retry together; or Retry-After when
- * longer (capped): a receiver's own wait is never shortened. At least 1 ms: `retry_in_ms` 0 in an
- * attempt log means only the resend with a fresh OAuth2 token (runner, attemptsIn).
+ * longer (capped), plus up to the same fraction of it: a receiver's own wait is never shortened,
+ * and calls told the same Retry-After do not all come back in the same millisecond. At least
+ * 1 ms: `retry_in_ms` 0 in an attempt log means only the resend with a fresh OAuth2 token
+ * (runner, attemptsIn).
  */
 export function backoffDelay(retryNumber: number, retryDelayMs: number, retryAfterMs?: number, jitter = 0): number {
   const exponential = Math.max(1, Math.round(retryDelayMs * 2 ** Math.max(0, retryNumber - 1) * (1 + jitter)));
   if (retryAfterMs === undefined) return exponential;
-  return Math.max(exponential, Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+  const asked = Math.min(retryAfterMs, MAX_RETRY_AFTER_MS);
+  return asked > exponential ? Math.round(asked * (1 + Math.abs(jitter))) : exponential;
 }
 
 /**
@@ -72,7 +75,7 @@ export function backoffDelay(retryNumber: number, retryDelayMs: number, retryAft
  */
 export function longestSchedule(rule: RetryRule & { readonly timeoutMs: number }): number {
   let total = rule.timeoutMs;
-  for (let n = 1; n <= rule.retryCount; n++) total += Math.max(backoffDelay(n, rule.retryDelayMs, undefined, rule.retryJitter), MAX_RETRY_AFTER_MS) + rule.timeoutMs;
+  for (let n = 1; n <= rule.retryCount; n++) total += backoffDelay(n, rule.retryDelayMs, MAX_RETRY_AFTER_MS, rule.retryJitter) + rule.timeoutMs;
   return total;
 }
 

@@ -35,6 +35,9 @@ policies:
   - id: retry-after
     apps:
       - { name: Busy, url: "${receiver.url}/busy", retry_delay: 100ms, retry_count: 1, retry_on_status: [429] }
+  - id: throttled
+    apps:
+      - { name: Throttled, url: "${receiver.url}/throttled", retry_delay: 100ms, retry_count: 1, retry_on_status: [429] }
   - id: exhausted
     apps:
       - { name: Broken, url: "${receiver.url}/broken", retry_count: 2, retry_delay: 50ms }
@@ -108,6 +111,25 @@ policies:
     expect(record.app_data.busy).toMatchObject({ status: 'success', attempts: 2 });
     const [gap] = gaps(receiver.to('/busy').map((r) => r.at));
     expect(gap).toBeGreaterThanOrEqual(1950);
+  });
+
+  it('spreads the calls told the same Retry-After over up to retry_jitter more, never earlier', async () => {
+    const told = new Set<string>();
+    receiver.on('/throttled', (r) => {
+      const key = String(r.headers['idempotency-key']);
+      if (told.has(key)) return { status: 200 };
+      told.add(key);
+      return { status: 429, headers: { 'retry-after': '1' } };
+    });
+    const events = Array.from({ length: 10 }, () => makeEvent({ policy: 'throttled' }));
+    await h.post(events);
+    const records = await Promise.all(events.map((e) => h.waitForCall(e.call_id)));
+    const delays = records.map((r) => r.app_data.throttled!.attempts_log[0]!.retry_in_ms!);
+    for (const delay of delays) {
+      expect(delay).toBeGreaterThanOrEqual(1000);
+      expect(delay).toBeLessThanOrEqual(1200);
+    }
+    expect(new Set(delays).size).toBeGreaterThan(5);
   });
 
   // (20 failures at once would open the receiver's circuit: this test is about the retry delays alone.)

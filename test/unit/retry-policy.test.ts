@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { parseRetryAfter } from '../../src/util/retry-after';
 import { backoffDelay, decideAttempt, longestSchedule, MAX_RETRY_AFTER_MS, type RetryRule } from '../../src/webhook/retry-policy';
 
@@ -38,12 +40,12 @@ describe('decideAttempt', () => {
 });
 
 describe('retry jitter', () => {
-  it('moves each delay by up to ±retry_jitter, never below a Retry-After', () => {
+  it('moves each delay by up to ±retry_jitter; a longer Retry-After only by up to +retry_jitter, never below it', () => {
     const jittered = rule({ retryJitter: 0.2 });
     const at = (r: number, n = 1, retryAfterMs?: number) => decideAttempt({ kind: 'response', status: 503, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) }, jittered, n, false, () => r);
     expect([0, 0.5, 1].map((r) => at(r))).toEqual([{ action: 'retry', delayMs: 800 }, { action: 'retry', delayMs: 1000 }, { action: 'retry', delayMs: 1200 }]);
     expect(at(0, 3)).toEqual({ action: 'retry', delayMs: 3200 });
-    expect(at(0, 1, 5000)).toEqual({ action: 'retry', delayMs: 5000 });
+    expect([0, 0.25, 0.5, 1].map((r) => at(r, 1, 5000))).toEqual([6000, 5500, 5000, 6000].map((delayMs) => ({ action: 'retry', delayMs })));
   });
   it('spreads calls that failed together (default ±20 %), and retry_jitter: 0 keeps them exact', () => {
     const delays = Array.from({ length: 1000 }, () => (decideAttempt({ kind: 'network', code: 'ECONNRESET' }, rule({ retryJitter: 0.2 }), 1) as { delayMs: number }).delayMs);
@@ -80,5 +82,14 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:10 GMT', now)).toBe(10_000);
     expect(parseRetryAfter('soon')).toBeUndefined();
     expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+  it('reads all three HTTP-date forms as GMT, whatever the server\'s time zone (asctime names none)', () => {
+    // A zone applies from a process's start: a child process runs the build (npm test builds first).
+    const script = `const { parseRetryAfter } = require(${JSON.stringify(join(__dirname, '../../dist/src/util/retry-after.js'))});
+      const now = Date.parse('2026-01-01T00:00:00Z');
+      const dates = ['Thu, 01 Jan 2026 00:02:00 GMT', 'Thursday, 01-Jan-26 00:02:00 GMT', 'Thu Jan  1 00:02:00 2026'];
+      console.log(JSON.stringify([new Date(now).getHours(), ...dates.map((date) => parseRetryAfter(date, now))]));`;
+    const output = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: 'America/Chicago' } }).toString();
+    expect(JSON.parse(output)).toEqual([18, 120_000, 120_000, 120_000]); // 18: the zone is in force
   });
 });
