@@ -28,7 +28,8 @@ policies:
       - { name: Fragile, url: "http://fragile.example:8080/x", timeout: 2s, circuit: { failures: 3, open_for: 300ms, max_wait: 1m } }
       - { name: Realtime, phase: real_time, url: "http://fragile.example:8080/rt" }
       - { name: Quiet, url: "http://quiet.example/x", circuit: { failures: 3, open_for: 200ms } }
-      - { name: Restarted, url: "http://restarted.example/x", circuit: { failures: 1, open_for: 300ms } }
+      - { name: Restarted, url: "http://restarted.example/x", circuit: { failures: 1, open_for: 1s } }
+      - { name: Watched, url: "http://watched.example/x", circuit: { failures: 1, open_for: 1h } }
       - { name: Patient, url: "http://patient.example/x", circuit: { failures: 1, open_for: 1h, max_wait: 2s } }
       - { name: By Site, url: "http://{{ event.site }}/x", allow_templated_host: true, circuit: { failures: 1, open_for: 1h } }
 `);
@@ -227,7 +228,7 @@ policies:
     const fresh = new RedisDeliveryGate(redis, prefix, (change) => freshChanges.push(change), () => 0); // a worker started since
     const waited = { waitingSinceMs: Date.now() };
     expect(await fresh.admit(request(restarted, 'r1', waited))).toMatchObject({ kind: 'wait', reason: 'circuit_open' });
-    await new Promise((r) => setTimeout(r, 350));
+    await new Promise((r) => setTimeout(r, 1050));
     expect(await fresh.admit(request(restarted, 'r1', waited))).toEqual({ kind: 'go' }); // the probe
     expect(await fresh.admit(request(restarted, 'r2', waited))).toMatchObject({ kind: 'wait', message: expect.stringMatching(/a probe is out/) });
     await fresh.settle(request(restarted, 'r1', waited), { kind: 'response', status: 200 });
@@ -235,22 +236,23 @@ policies:
   });
 
   it('a worker reads the open circuits from Redis when it starts: a call that never waited is held too', async () => {
-    const restarted = app('restarted');
-    await gate.settle(request(restarted, 's0'), { kind: 'network', code: 'ECONNREFUSED' }); // opens it again
+    const watched = app('watched');
+    await gate.settle(request(watched, 's0'), { kind: 'network', code: 'ECONNREFUSED' }); // opens it for an hour
     const fresh = new RedisDeliveryGate(redis, prefix, undefined, () => 0);
     const stop = fresh.watchCircuits();
     try {
-      await new Promise((r) => setTimeout(r, 100)); // its first read
-      expect(await fresh.admit(request(restarted, 's1'))).toMatchObject({ kind: 'wait', reason: 'circuit_open' });
+      const deadline = Date.now() + 5000; // its first read is under way
+      while ((await fresh.admit(request(watched, 's1'))).kind !== 'wait') {
+        if (Date.now() > deadline) throw new Error('the open circuit was never read');
+        await new Promise((r) => setTimeout(r, 20));
+      }
     } finally {
       stop();
     }
     // Closed by another process: the next read forgets it here, so a send asks nothing of Redis again.
-    await new Promise((r) => setTimeout(r, 350));
-    expect(await gate.admit(request(restarted, 's2'))).toEqual({ kind: 'go' }); // the probe
-    await gate.settle(request(restarted, 's2'), { kind: 'response', status: 200 });
+    await gate.settle(request(watched, 's2'), { kind: 'response', status: 200 });
     await fresh.refresh();
-    expect(await commandsDuring(() => fresh.admit(request(restarted, 's3')))).toEqual([]);
+    expect(await commandsDuring(() => fresh.admit(request(watched, 's3')))).toEqual([]);
   });
 
   it('a call waits for an open circuit at most max_wait in all, even when open_for is longer', async () => {
