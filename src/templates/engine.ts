@@ -1,8 +1,8 @@
 import Handlebars from 'handlebars';
-import { checkHelperCalls, registerHelpers } from './helpers';
+import { checkTemplate, registerHelpers } from './helpers';
 import { wellFormed } from '../util/well-formed';
 import { text, textOf } from './text';
-import { checkRenderedOrigin, originEnd, originValue } from './origin';
+import { checkRenderedOrigin, literalUserInfo, originEnd, originValue } from './origin';
 
 type AST = hbs.AST.Program;
 type Node = hbs.AST.Node;
@@ -24,6 +24,9 @@ export interface Template {
 /** An isolated Handlebars environment: built-in and callhook's helpers, nothing registered globally. */
 const hb = Handlebars.create();
 registerHelpers(hb);
+// `log` writes its arguments (call data) to the console, past pino and redaction; without it,
+// `{{ log }}` reads a field like any other name, and a call with arguments is a load error.
+hb.unregisterHelper('log');
 const ENCODE_HELPER = 'callhook_encode';
 hb.registerHelper(ENCODE_HELPER, (value: unknown) => encodeRfc3986(stringify(value)));
 // Handlebars inserts a value with `+`, which throws on call data such as {"toString": "x"}.
@@ -82,10 +85,10 @@ interface ParsedPath {
 
 /**
  * Paths resolved against the scope itself (outside any block): plain mustaches and the
- * arguments of callhook's helpers, whose calls are checked on the way.
+ * arguments of callhook's helpers. The whole template is checked on the way (checkTemplate).
  */
 function scopePaths(program: AST): ParsedPath[] {
-  return [...topLevelPaths(program), ...checkHelperCalls(program)];
+  return [...topLevelPaths(program), ...checkTemplate(program)];
 }
 
 /** Paths of mustaches outside any block: the ones whose context is the scope itself. */
@@ -219,13 +222,14 @@ export function compileUrlTemplate(source: string, options: { templatedOrigin?: 
   } catch {
     throw new Error('with allow_templated_host, a block ({{#if}}...) may not contain the first "/", "?" or "#" after the host');
   }
+  const userInfo = literalUserInfo(originSource);
   const origin = compilePart(originSource, programs[0], 'origin');
   const rest = compilePart(restSource, programs[1], 'encoded');
   return {
     source,
     render(scope, unresolved) {
       const rendered = origin.render(scope, unresolved);
-      checkRenderedOrigin(rendered);
+      checkRenderedOrigin(rendered, userInfo);
       return rendered + rest.render(scope, unresolved);
     },
   };

@@ -135,13 +135,24 @@ export function registerHelpers(env: typeof Handlebars): void {
 type Call = hbs.AST.MustacheStatement | hbs.AST.BlockStatement | hbs.AST.SubExpression;
 type Path = { parts: string[]; original: string };
 
-function helperOf(call: Call): [string, Helper] | undefined {
-  if (call.path.type !== 'PathExpression') return undefined;
-  const path = call.path as hbs.AST.PathExpression;
-  const name = path.parts[0];
-  // `this.date` and `./date` are fields, never helpers.
-  if (path.data || path.depth !== 0 || path.parts.length !== 1 || /^(?:\.|this\b)/.test(path.original) || !name || !Object.hasOwn(HELPERS, name)) return undefined;
-  return [name, HELPERS[name]!];
+/** Handlebars' own helpers that templates may call, and how: the others write to the console (`log`) or are internal. */
+const BUILT_INS: Record<string, { params: number; block: boolean; usage: string }> = {
+  if: { params: 1, block: true, usage: '{{#if value}}…{{/if}}' },
+  unless: { params: 1, block: true, usage: '{{#unless value}}…{{/unless}}' },
+  each: { params: 1, block: true, usage: '{{#each list}}…{{/each}}' },
+  with: { params: 1, block: true, usage: '{{#with value}}…{{/with}}' },
+  lookup: { params: 2, block: false, usage: '{{ lookup object key }}' },
+};
+
+/**
+ * The name a call would run as a helper: a one-part path (`this.date` and `./date` are fields)
+ * or a literal, which Handlebars also reads as a helper's name. Undefined for anything else.
+ */
+function helperName(call: Call): string | undefined {
+  const path = call.path as hbs.AST.PathExpression | hbs.AST.StringLiteral;
+  if (path.type !== 'PathExpression') return /Literal$/.test(path.type) ? String(path.original) : undefined;
+  if (path.data || path.depth !== 0 || path.parts.length !== 1 || /^(?:\.|this\b)/.test(path.original)) return undefined;
+  return path.parts[0];
 }
 
 function literalValue(node: hbs.AST.Expression): { value: unknown } | undefined {
@@ -165,28 +176,54 @@ function checkCall(call: Call, name: string, helper: Helper): void {
   if (literal && found && !literal.valid(found.value)) throw new Error(`${name}: ${JSON.stringify(found.value)} is not ${literal.expects}`);
 }
 
+const HELPER_LIST = `callhook's ${Object.keys(HELPERS).join(', ')}; Handlebars' ${Object.keys(BUILT_INS).join(', ')}`;
+
 /**
- * Checks every call of a callhook helper in a parsed template (an arity or literal mistake is a
- * load error, even inside a block the dry run does not enter), and returns the paths given to
- * helpers outside blocks: they resolve against the scope, so they can be listed as unresolved.
- * @throws Error naming the helper and how it is called.
+ * A call that is not to one of callhook's helpers: Handlebars' own must be used as they work,
+ * and anything else would fail every call that reaches it ("Missing helper"), or worse.
  */
-export function checkHelperCalls(program: hbs.AST.Program): Path[] {
+function checkOtherCall(call: Call, name: string | undefined): void {
+  const builtIn = name !== undefined && Object.hasOwn(BUILT_INS, name) ? BUILT_INS[name]! : undefined;
+  if (builtIn) {
+    if (call.params.length !== builtIn.params || (builtIn.block && call.type !== 'BlockStatement')) throw new Error(`${name} must be written ${builtIn.usage}`);
+    return;
+  }
+  // Without arguments a mustache or a block reads a field; a sub-expression always calls a helper.
+  if (call.params.length === 0 && !call.hash && call.type !== 'SubExpression') return;
+  const shown = name ?? (call.path as hbs.AST.PathExpression).original;
+  if (shown === 'log') throw new Error('log is not available: it would write call data to the console, past callhook\'s logs and their redaction');
+  const field = call.type === 'SubExpression' && call.params.length === 0 && !call.hash ? `; a field is written without parentheses: ${shown}` : '';
+  throw new Error(`${shown} is not a helper (${HELPER_LIST})${field}`);
+}
+
+/**
+ * Checks a parsed template at load, every block included (the dry run enters none): no partials
+ * or decorators (their text compiles on its own, without these checks and without URL encoding),
+ * no call to a helper that does not exist or to Handlebars' `log`, callhook's helpers with the
+ * right arguments. Returns the paths given to helpers outside blocks: they resolve against the
+ * scope, so they can be listed as unresolved.
+ * @throws Error naming what is wrong and, for a helper, how it is called.
+ */
+export function checkTemplate(program: hbs.AST.Program): Path[] {
   const paths: Path[] = [];
   const visit = (node: hbs.AST.Node | null | undefined, topLevel: boolean): void => {
     if (!node) return;
     if (node.type === 'Program') return (node as hbs.AST.Program).body.forEach((child) => visit(child, topLevel));
+    if (node.type === 'PartialStatement' || node.type === 'PartialBlockStatement') throw new Error('partials ({{> name}}) are not supported: write their text in the template');
+    if (node.type === 'DecoratorBlock' || node.type === 'Decorator') throw new Error('inline partials and decorators ({{#*inline}}, {{* name}}) are not supported');
     if (!['MustacheStatement', 'BlockStatement', 'SubExpression'].includes(node.type)) return;
     const call = node as Call;
-    const found = helperOf(call);
-    if (found && (call.params.length > 0 || call.hash)) {
-      checkCall(call, ...found);
+    const name = helperName(call);
+    if (name !== undefined && Object.hasOwn(HELPERS, name) && (call.params.length > 0 || call.hash)) {
+      checkCall(call, name, HELPERS[name]!);
       if (topLevel) {
         for (const param of call.params) {
           const path = param as hbs.AST.PathExpression;
           if (path.type === 'PathExpression' && !path.data && path.depth === 0 && path.parts.length > 0) paths.push({ parts: path.parts, original: path.original });
         }
       }
+    } else if (name === undefined || !Object.hasOwn(HELPERS, name)) {
+      checkOtherCall(call, name);
     }
     for (const param of call.params) visit(param, topLevel);
     for (const pair of call.hash?.pairs ?? []) visit(pair.value, topLevel);

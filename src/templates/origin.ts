@@ -1,12 +1,14 @@
 import { TemplateError } from '../errors';
 
+const SCHEME = /^https?:\/\//i;
 /**
- * A URL's scheme and authority as an app with `allow_templated_host: true` may render them.
- * Nothing but the literal text can hold "@" (values cannot, see originValue), so this also
- * keeps call data from adding user info; "/", "?", "#" and "\" (which WHATWG URL reads as "/")
- * cannot appear after the "//", so no value can start a path or a second authority.
+ * A host (a name or IP, IPv6 in brackets) and port as a templated URL's authority may render
+ * after its literal user info: no "@" (no user info from call data, no host hidden behind one);
+ * no "/", "?", "#" or "\" (which WHATWG URL reads as "/"), so no path or second authority.
  */
-const ORIGIN = /^https?:\/\/(?:[^@/?#\\\s]*@)?(?:\[[0-9A-Fa-f:.]+\]|[^@/?#\\\s[\]:]+)(?::\d{0,5})?$/i;
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^@/?#\\\s[\]:]+)(?::\d{0,5})?$/;
+/** User info as it may be written: one "@", at its end. */
+const USER_INFO = /^[^@/?#\\\s{}]*@$/;
 /** What a value may hold there: a scheme (with its "://"), a host name or IP (IPv6 in brackets), a port. */
 const ORIGIN_VALUE = /^[A-Za-z0-9\-._~:[\]/]*$/;
 
@@ -42,7 +44,27 @@ export function originValue(value: string): string {
   throw new TemplateError('url: a value in the scheme, host and port may hold only letters, digits and "-._~:[]/" (no "@", "?", "#", "%" or spaces)');
 }
 
-/** @throws TemplateError unless the rendered scheme and authority are `http(s)://host[:port]` (user info only as written). */
-export function checkRenderedOrigin(origin: string): void {
-  if (!ORIGIN.test(origin)) throw new TemplateError('url: the templated scheme, host and port did not render as http(s)://host[:port]');
+/**
+ * The user info written in a templated URL's scheme and authority (`user:pw@`), "" when none.
+ * @throws Error when it is templated: call data may not pick credentials, or put the host behind an "@".
+ */
+export function literalUserInfo(originSource: string): string {
+  const at = originSource.lastIndexOf('@');
+  if (at === -1) return '';
+  const scheme = originSource.indexOf('://');
+  const userInfo = scheme === -1 ? '' : originSource.slice(scheme + 3, at + 1);
+  if (!USER_INFO.test(userInfo)) throw new Error('with allow_templated_host, user info ("user:password@") must be written literally after "://", not templated');
+  return userInfo;
+}
+
+/**
+ * @throws TemplateError unless the rendered scheme and authority are `http(s)://host[:port]`,
+ * with exactly the user info the template writes (`userInfo`, see literalUserInfo) if any.
+ */
+export function checkRenderedOrigin(origin: string, userInfo = ''): void {
+  const scheme = SCHEME.exec(origin)?.[0];
+  const authority = scheme === undefined ? '' : origin.slice(scheme.length);
+  if (scheme === undefined || !authority.startsWith(userInfo) || !HOST_PORT.test(authority.slice(userInfo.length))) {
+    throw new TemplateError('url: the templated scheme, host and port did not render as http(s)://host[:port] (user info only as written)');
+  }
 }

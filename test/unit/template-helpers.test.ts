@@ -449,6 +449,23 @@ describe('mistakes are load errors', () => {
     ['{{#if event.a}}{{ truncate event.a }}{{/if}}', 'truncate takes 2 to 3 arguments'],
     ['{{#each event.a}}{{else}}{{ lower (upper) this }}{{/each}}', 'lower takes 1 argument'],
     ['{{ lower (truncate event.a 1.5) }}', 'truncate: 1.5 is not a whole number'],
+    // a helper that does not exist would fail every call that reaches it
+    ['{{#if event.calling_name}}{{ uper event.calling_name }}{{/if}}', 'uper is not a helper (callhook\'s digits, e164'],
+    ['{{#each event.a}}{{ upper (lowr this) }}{{/each}}', 'lowr is not a helper'],
+    ['{{ upper (event.a) }}', 'a field is written without parentheses: event.a'],
+    ['{{ event.fn event.a }}', 'event.fn is not a helper'],
+    ['{{#if event.a}}{{ helperMissing event.a }}{{/if}}', 'helperMissing is not a helper'],
+    ['{{#unknown event.a}}x{{/unknown}}', 'unknown is not a helper'],
+    ['{{ "uper" event.a }}', 'uper is not a helper'],
+    ['{{ "e164" event.a "UK" }}', 'e164: "UK" is not a country calling code'],
+    // log writes call data to the console, outside callhook's logs and their redaction
+    ['{{#if event.a}}{{ log event.ssn }}{{/if}}', 'log is not available'],
+    ['{{ log "x" level="error" }}', 'log is not available'],
+    // Handlebars' own helpers, used as they fail
+    ['{{#if event.a}}{{#if}}x{{/if}}{{/if}}', 'if must be written {{#if value}}…{{/if}}'],
+    ['{{#if event.a}}{{ if event.b }}{{/if}}', 'if must be written {{#if value}}…{{/if}}'],
+    ['{{#each event.a event.b}}x{{/each}}', 'each must be written {{#each list}}…{{/each}}'],
+    ['{{#if event.a}}{{ lookup event }}{{/if}}', 'lookup must be written {{ lookup object key }}'],
   ])('%s', (source, message) => {
     expect(() => compileTemplate(source)).toThrow(message);
     expect(() => compileUrlTemplate(`https://h.example/${source}`)).toThrow(message);
@@ -475,6 +492,11 @@ policies:
       'policies[0].apps[0].url: template does not compile: e164: "UK" is not a country calling code such as "44"',
       'policies[0].apps[0].headers.X-Name: template does not compile: truncate takes 2 to 3 arguments ({{ truncate value length [suffix] }}), got 1',
     ]);
+  });
+
+  it('accepts Handlebars\' own helpers as they work, and names without arguments as fields', () => {
+    const source = '{{#if event.a includeZero=true}}{{#each event.list}}{{ lookup ../event.map this }}{{/each}}{{else if event.b}}{{#with event}}{{ b }}{{/with}}{{/if}}{{#unless event.c}}-{{/unless}}{{ log }}{{#uper}}x{{/uper}}';
+    expect(compileTemplate(source).render({ event: { a: 0, list: ['k'], map: { k: 'v' } }, log: 'L', uper: true })).toBe('v-Lx');
   });
 
   it('accepts literals that are valid, and paths whose value is only known per call', () => {

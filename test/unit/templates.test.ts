@@ -2,7 +2,9 @@ import fc from 'fast-check';
 import Handlebars from 'handlebars';
 import { compileBody, renderBody } from '../../src/templates/body';
 import { compileTemplate, compileUrlTemplate, encodeRfc3986 } from '../../src/templates/engine';
+import { checkRenderedOrigin } from '../../src/templates/origin';
 import { checkRenderedUrl, headersOnTheWire, renderHeaders, renderUrl } from '../../src/templates/request';
+import { parseConfig } from '../../src/policies/load';
 import { TemplateError } from '../../src/errors';
 import { HOSTILE_NAMES } from '../helpers/events';
 
@@ -92,6 +94,47 @@ describe('URL templates with allow_templated_host', () => {
   it('refuses a block holding the end of the host', () => {
     expect(() => compileUrlTemplate('http://{{#if event.a}}a.example/x{{/if}}', { templatedOrigin: true })).toThrow(/a block .* may not contain the first "\/"/);
     expect(() => compileUrlTemplate('http://{{#if event.a}}a{{/if}', { templatedOrigin: true })).toThrow(/Parse error/);
+  });
+});
+
+describe('partials and decorators', () => {
+  // Their text compiles on its own: it skipped URL encoding and every load-time check.
+  it.each([
+    ['{{#*inline "num"}}{{ event.calling_number }}{{/inline}}{{> num}}', /inline partials and decorators/],
+    ['{{#> missing}}{{ event.calling_number }}{{/missing}}', /partials \(\{\{> name\}\}\) are not supported/],
+    ['{{#if event.a}}{{> header}}{{/if}}', /partials/],
+    ['{{> (lookup event "p") }}', /partials/],
+    ['{{#*inline "r"}}x{{> r}}{{/inline}}', /inline partials/],
+    ['{{* decorator}}', /decorators/],
+  ])('%s is a load error in every kind of template', (source, message) => {
+    expect(() => compileTemplate(source)).toThrow(message);
+    expect(() => compileUrlTemplate(`https://h.example/contacts/${source}/details`)).toThrow(message);
+    expect(() => compileUrlTemplate(`https://h.example/contacts/${source}/details`, { templatedOrigin: true })).toThrow(message);
+    expect(() => compileUrlTemplate(`http://${source}/x`, { templatedOrigin: true })).toThrow(message);
+    expect(() => compileBody({ a: [source] })).toThrow(message);
+  });
+
+  it('names the field in the policies file', () => {
+    const yaml = (url: string) => `policies: [{ id: p, apps: [{ name: A, url: '${url}' }] }]`;
+    expect(() => parseConfig(yaml('https://h.example/contacts/{{#> missing}}{{ event.calling_number }}{{/missing}}/details'))).toThrow(
+      /policies\[0\]\.apps\[0\]\.url: template does not compile: partials/,
+    );
+  });
+});
+
+describe('a templated host keeps its user info as written', () => {
+  it('refuses user info in a template', () => {
+    for (const source of ['https://{{ event.user }}@h.example/x', 'https://{{ event.user }}:pw@{{ event.host }}/x', '{{ event.base }}@h.example/x']) {
+      expect(() => compileUrlTemplate(source, { templatedOrigin: true })).toThrow(/user info .* must be written literally/);
+    }
+  });
+
+  it('refuses a rendered origin whose user info is not the written one', () => {
+    expect(() => checkRenderedOrigin('http://user:pw@127.0.0.1:1')).toThrow(TemplateError);
+    expect(() => checkRenderedOrigin('http://a@user:pw@127.0.0.1:1', 'a@')).toThrow(TemplateError);
+    expect(() => checkRenderedOrigin('http://b@127.0.0.1:1', 'a@')).toThrow(TemplateError);
+    expect(() => checkRenderedOrigin('http://a@127.0.0.1:1', 'a@')).not.toThrow();
+    expect(() => checkRenderedOrigin('http://127.0.0.1:1')).not.toThrow();
   });
 });
 
