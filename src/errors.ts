@@ -20,7 +20,7 @@ export const ERROR_CATALOGUE = {
   CALLHOOK_HEADERS_TOO_LARGE: { status: 431, where: 'API 431', meaning: "the request line and headers are over Node's limit (16 KiB); the connection is closed" },
   CALLHOOK_UNAVAILABLE: { status: 503, where: 'API 503', meaning: 'Redis is unreachable or refuses writes (out of memory); retry after `Retry-After` seconds' },
   CALLHOOK_INTERNAL: { status: 500, where: 'API 500', meaning: 'an unexpected error (logged)' },
-  CALLHOOK_TEMPLATE_RENDER: { status: null, where: 'app result', meaning: 'a rendered value is unusable (CR/LF in a header, an invalid URL, a `..` path segment)' },
+  CALLHOOK_TEMPLATE_RENDER: { status: null, where: 'app result', meaning: 'a rendered value is unusable (CR/LF in a header, an invalid URL, a `..` path segment), or a template failed; the message names the field' },
   CALLHOOK_HTTP_STATUS: { status: null, where: 'app result', meaning: 'the receiver answered a non-2xx status' },
   CALLHOOK_HTTP_NETWORK: { status: null, where: 'app result', meaning: 'refused, reset, DNS or other network error' },
   CALLHOOK_HTTP_TIMEOUT: { status: null, where: 'app result', meaning: 'no complete response within `timeout`' },

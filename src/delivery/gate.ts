@@ -4,6 +4,7 @@ import type { CircuitRule, WebhookApp } from '../policies/types';
 import { GO, type Admission, type DeliveryGate, type GateRequest } from '../pipeline/gate';
 import type { RedisClient } from '../store/call-store';
 import type { TemplateScope } from '../templates/engine';
+import { renderField } from '../templates/request';
 import type { AttemptOutcome } from '../webhook/retry-policy';
 import { CIRCUIT_ADMIT, CIRCUIT_FORGET, CIRCUIT_RECORD, PAUSE, TAKE_SLOT } from './scripts';
 
@@ -86,7 +87,13 @@ export class RedisDeliveryGate implements DeliveryGate {
     }
     const limit = request.app.rateLimit;
     if (!limit) return GO;
-    const keys = this.limitKeys(request);
+    let keys: ReturnType<RedisDeliveryGate['limitKeys']>;
+    try {
+      keys = this.limitKeys(request);
+    } catch (error) {
+      // The app fails, as it would on any template that cannot be rendered (not "call run failed unexpectedly").
+      return { kind: 'refuse', code: 'CALLHOOK_TEMPLATE_RENDER', message: (error as Error).message };
+    }
     const hold = `${keys.base}:hold:${request.callId}:${request.app.slug}`;
     const takeSlot = () => this.scripts.callhookTakeSlot(keys.tat, keys.log, keys.pause, hold, limit.intervalMs, limit.periodMs, limit.count, KEEP_MS);
     let waitMs = await takeSlot();
@@ -190,7 +197,7 @@ export class RedisDeliveryGate implements DeliveryGate {
   }
 
   private limitKeys(request: GateRequest) {
-    const custom = request.app.rateLimitKey?.render(request.scope);
+    const custom = request.app.rateLimitKey && renderField('rate_limit_key', request.app.rateLimitKey, request.scope);
     // A key rendered from call data can be long: Redis gets a digest of it instead.
     const key = custom && custom.length > MAX_KEY_CHARS ? createHash('sha256').update(custom).digest('hex') : custom;
     const base = `${this.prefix}:rl:${key ? `key:${key}` : `app:${request.policyId}.${request.app.slug}`}`;

@@ -7,13 +7,15 @@ export type WaitReason = 'rate_limit' | 'circuit_open';
 
 /**
  * Whether an app may be sent now. `wait`: a queued call is delayed that long without spending an
- * attempt; `refuse`: a run that cannot wait (a real-time app) fails the app at once, sending nothing.
+ * attempt; `refuse`: the app fails at once, sending nothing: a run that cannot wait (a real-time
+ * app) and its circuit is open (`code` CALLHOOK_CIRCUIT_OPEN, the default), or its
+ * `rate_limit_key` cannot be rendered (CALLHOOK_TEMPLATE_RENDER).
  */
 export type Admission =
   | { kind: 'go' }
   /** `sinceMs`: for a circuit, since when the call has waited (circuit.max_wait counts from there). */
   | { kind: 'wait'; delayMs: number; reason: WaitReason; message: string; sinceMs?: number }
-  | { kind: 'refuse'; message: string };
+  | { kind: 'refuse'; message: string; code?: 'CALLHOOK_CIRCUIT_OPEN' | 'CALLHOOK_TEMPLATE_RENDER' };
 
 export const GO: Admission = { kind: 'go' };
 

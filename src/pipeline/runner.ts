@@ -142,7 +142,7 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   const admission = deps.gate && ready ? await deps.gate.admit(gateRequest) : GO;
   if (admission.kind === 'wait') return { kind: 'wait', slug: app.slug, delayMs: admission.delayMs, reason: admission.reason, message: admission.message, sinceMs: admission.sinceMs };
   if (admission.kind === 'refuse') {
-    const error = { code: 'CALLHOOK_CIRCUIT_OPEN' as const, message: admission.message };
+    const error = { code: admission.code ?? ('CALLHOOK_CIRCUIT_OPEN' as const), message: admission.message };
     const entry = { at: new Date().toISOString(), http_status: null, duration_ms: 0, error, retry_in_ms: null };
     return { kind: 'sent', run: { app, request: undefined, result: { status: 'failed', http_status: null, data: null, message: error.message, attempts: 0, duration_ms: 0, unresolved: [], error, attempts_log: [entry], request: null } } };
   }

@@ -1,4 +1,6 @@
+import { formatPath } from '../util/format-path';
 import { compileTemplate, lookupPath, wholeExpressionPath, type Template, type TemplateScope } from './engine';
+import { renderField } from './request';
 
 /**
  * A JSON body compiled once: each string leaf is its own template, so the rendered value is
@@ -6,20 +8,21 @@ import { compileTemplate, lookupPath, wholeExpressionPath, type Template, type T
  */
 export type BodyNode =
   | { kind: 'const'; value: unknown }
-  | { kind: 'text'; template: Template }
+  /** `field`: where it is in the policies file (`body.customer.name`), for a render error. */
+  | { kind: 'text'; template: Template; field: string }
   | { kind: 'value'; parts: string[]; source: string }
   | { kind: 'array'; items: BodyNode[] }
   | { kind: 'object'; entries: [string, BodyNode][] };
 
-export function compileBody(value: unknown): BodyNode {
+export function compileBody(value: unknown, path: readonly (string | number)[] = ['body']): BodyNode {
   if (typeof value === 'string') {
     if (!value.includes('{{')) return { kind: 'const', value };
     const parts = wholeExpressionPath(value);
-    return parts ? { kind: 'value', parts, source: value.trim() } : { kind: 'text', template: compileTemplate(value) };
+    return parts ? { kind: 'value', parts, source: value.trim() } : { kind: 'text', template: compileTemplate(value), field: formatPath(path) };
   }
-  if (Array.isArray(value)) return { kind: 'array', items: value.map(compileBody) };
+  if (Array.isArray(value)) return { kind: 'array', items: value.map((item, i) => compileBody(item, [...path, i])) };
   if (value !== null && typeof value === 'object') {
-    return { kind: 'object', entries: Object.entries(value).map(([k, v]) => [k, compileBody(v)]) };
+    return { kind: 'object', entries: Object.entries(value).map(([k, v]) => [k, compileBody(v, [...path, k])]) };
   }
   return { kind: 'const', value };
 }
@@ -30,7 +33,7 @@ export function renderBody(node: BodyNode, scope: TemplateScope, unresolved: Set
     case 'const':
       return node.value;
     case 'text':
-      return node.template.render(scope, unresolved);
+      return renderField(node.field, node.template, scope, unresolved);
     case 'value': {
       const value = lookupPath(scope, node.parts);
       if (value === undefined) {

@@ -1,4 +1,4 @@
-import { TemplateError } from '../errors';
+import { CallhookError, TemplateError } from '../errors';
 import { encodeRfc3986, textOutsideBlocks, type Template, type TemplateScope } from './engine';
 
 /** A header value may not contain control characters (CR/LF/NUL would split or end the header). */
@@ -27,6 +27,18 @@ export function checkRenderedUrl(url: string): void {
   }
 }
 
+/**
+ * Renders one field's template. An error that does not name its field yet (a CallhookError
+ * says what it is about) becomes a TemplateError that does: `headers.X-Name: template failed: ...`.
+ */
+export function renderField(field: string, template: Template, scope: TemplateScope, unresolved?: Set<string>): string {
+  try {
+    return template.render(scope, unresolved);
+  } catch (error) {
+    throw error instanceof CallhookError ? error : new TemplateError(`${field}: template failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 /** Renders the URL (values already percent-encoded by the URL template) and appends the query. */
 export function renderUrl(
   url: Template,
@@ -34,9 +46,9 @@ export function renderUrl(
   scope: TemplateScope,
   unresolved: Set<string>,
 ): string {
-  const base = url.render(scope, unresolved);
+  const base = renderField('url', url, scope, unresolved);
   if (query.length === 0) return base;
-  const pairs = query.map(([key, value]) => `${encodeRfc3986(key)}=${encodeRfc3986(value.render(scope, unresolved))}`);
+  const pairs = query.map(([key, value]) => `${encodeRfc3986(key)}=${encodeRfc3986(renderField(`query.${key}`, value, scope, unresolved))}`);
   const hashAt = base.indexOf('#');
   const [head, fragment] = hashAt === -1 ? [base, ''] : [base.slice(0, hashAt), base.slice(hashAt)];
   const separator = head.includes('?') ? (head.endsWith('?') || head.endsWith('&') ? '' : '&') : '?';
@@ -55,7 +67,7 @@ export function renderHeaders(
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, template] of headers) {
-    const value = template.render(scope, unresolved);
+    const value = renderField(`headers.${name}`, template, scope, unresolved);
     if (FORBIDDEN_IN_HEADER.test(value)) {
       throw new TemplateError(`header ${name}: rendered value contains a control character (CR, LF, NUL...)`);
     }

@@ -4,7 +4,7 @@ import type { AppError, AttemptLogEntry } from '../model/call';
 import type { AppBody, WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
 import type { TemplateScope } from '../templates/engine';
-import { checkRenderedUrl, headersOnTheWire, renderHeaders, renderUrl } from '../templates/request';
+import { checkRenderedUrl, headersOnTheWire, renderField, renderHeaders, renderUrl } from '../templates/request';
 import { jsonDepthExceeds } from '../util/json-depth';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
@@ -183,11 +183,11 @@ function renderPayload(body: AppBody, scope: TemplateScope, unresolved: Set<stri
     }
     case 'form': {
       const fields: Record<string, string> = {};
-      for (const [name, template] of body.fields) fields[name] = template.render(scope, unresolved);
+      for (const [name, template] of body.fields) fields[name] = renderField(`body.${name}`, template, scope, unresolved);
       return { shown: fields, text: new URLSearchParams(fields).toString() };
     }
     case 'text': {
-      const text = body.template.render(scope, unresolved);
+      const text = renderField('body', body.template, scope, unresolved);
       return { shown: text, text };
     }
   }

@@ -228,4 +228,15 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     expect(checkpoint.results.a!.data).toEqual({ echo: '[REDACTED]', nested: { deeper: ['[REDACTED]'] } });
     expect(outcome.kind === 'finished' && outcome.runs[0]!.request!.headers.Authorization).toBe('[REDACTED]');
   });
+
+  it('a gate that refuses with a code fails the app with it, sending nothing', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a", rate_limit: 1/s, rate_limit_key: "{{ event.calling_name }}" }`);
+    const sender = new FakeSender();
+    const checkpoint = new MemoryCheckpoint();
+    const gate = { admit: async () => ({ kind: 'refuse' as const, code: 'CALLHOOK_TEMPLATE_RENDER' as const, message: 'rate_limit_key: template failed: boom' }), settle: async () => undefined };
+    const outcome = await runApps(policy, checkpoint.state(), QUEUED, { ...deps(sender, checkpoint), gate });
+    expect(outcome).toMatchObject({ kind: 'finished', status: 'failed' });
+    expect(checkpoint.results.a).toMatchObject({ status: 'failed', attempts: 0, error: { code: 'CALLHOOK_TEMPLATE_RENDER', message: 'rate_limit_key: template failed: boom' } });
+    expect(sender.slugs()).toEqual([]);
+  });
 });

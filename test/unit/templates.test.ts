@@ -5,6 +5,8 @@ import { compileTemplate, compileUrlTemplate, encodeRfc3986 } from '../../src/te
 import { checkRenderedOrigin } from '../../src/templates/origin';
 import { checkRenderedUrl, headersOnTheWire, renderHeaders, renderUrl } from '../../src/templates/request';
 import { parseConfig } from '../../src/policies/load';
+import type { WebhookApp } from '../../src/policies/types';
+import { renderRequest } from '../../src/webhook/send';
 import { TemplateError } from '../../src/errors';
 import { HOSTILE_NAMES } from '../helpers/events';
 
@@ -135,6 +137,32 @@ describe('a templated host keeps its user info as written', () => {
     expect(() => checkRenderedOrigin('http://b@127.0.0.1:1', 'a@')).toThrow(TemplateError);
     expect(() => checkRenderedOrigin('http://a@127.0.0.1:1', 'a@')).not.toThrow();
     expect(() => checkRenderedOrigin('http://127.0.0.1:1')).not.toThrow();
+  });
+});
+
+describe('run-time render errors name their field', () => {
+  const appOf = (fields: string) => parseConfig(`policies: [{ id: p, apps: [{ name: A, method: POST, ${fields} }] }]`).policies[0]!.apps[0]!;
+  /** An event whose field throws when read: whatever may still go wrong at run time. */
+  const failing = (field: string) => Object.defineProperty(scope({ calling_number: '1' }), 'event', { value: Object.defineProperty({ calling_number: '1' }, field, { get: () => { throw new Error('boom'); }, enumerable: true }) });
+  const errorOf = (app: WebhookApp, field: string) => {
+    try {
+      renderRequest(app, 'c1', failing(field), new Set());
+    } catch (error) {
+      return [(error as Error).constructor.name, (error as Error).message];
+    }
+    return undefined;
+  };
+
+  it.each([
+    ['url: "https://h.example/{{ event.x }}"', 'url'],
+    ['url: "https://h.example/{{#if event.x}}y{{/if}}"', 'url'],
+    ['url: "https://h.example/", query: { q: "{{ event.x }}" }', 'query.q'],
+    ['url: "https://h.example/", headers: { X-Name: "{{ upper event.x }}" }', 'headers.X-Name'],
+    ['url: "https://h.example/", body: { customer: { names: ["a", "{{ event.x }}!"] } }', 'body.customer.names[1]'],
+    ['url: "https://h.example/", body_format: form, body: { Name: "{{ event.x }}" }', 'body.Name'],
+    ['url: "https://h.example/", body_format: text, content_type: text/plain, body: "{{#with event}}{{ x }}{{/with}}"', 'body'],
+  ])('%s', (fields, field) => {
+    expect(errorOf(appOf(fields), 'x')).toEqual(['TemplateError', `${field}: template failed: boom`]);
   });
 });
 
