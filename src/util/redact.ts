@@ -23,12 +23,13 @@ export const MIN_SECRET_CHARS = 4;
 const MAX_DEPTH = 500;
 
 /**
- * The forms a secret takes on the wire: as is, percent-encoded (in a URL or query) and
- * form-encoded (space as `+`).
+ * The forms a secret takes on the wire and in what receivers echo: as is, percent-encoded (in a
+ * URL or query), form-encoded (space as `+`, both as callhook's templates and URLSearchParams
+ * write it) and JSON-escaped (a receiver echoing a JSON body as text).
  */
 function spellings(secret: string): string[] {
   const encoded = encodeURIComponent(wellFormed(secret)).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  const forms = [secret, encoded, encoded.replace(/%20/g, '+')];
+  const forms = [secret, encoded, encoded.replace(/%20/g, '+'), new URLSearchParams({ x: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1)];
   // Non-ASCII text goes out in a header as UTF-8 bytes, which a receiver reading them as
   // Latin-1 (as Node does) echoes as other characters.
   if (/[^\x00-\x7f]/.test(secret)) forms.push(Buffer.from(secret, 'utf8').toString('latin1'));
@@ -41,12 +42,14 @@ function spellings(secret: string): string[] {
  * request trace and log line passes before it is stored, logged or returned.
  */
 export class Redactor {
+  /** Every spelling of every secret, longest first (so a longer one is never half hidden by a shorter one). */
   private readonly secrets: readonly string[];
   /** A string shorter than every secret holds none: most keys and values are (checked first). */
   private readonly shortest: number;
 
-  constructor(secrets: Iterable<string>) {
-    const all = new Set<string>();
+  /** `known`: spellings already worked out (another Redactor's), taken as they are. */
+  constructor(secrets: Iterable<string>, known: readonly string[] = []) {
+    const all = new Set(known);
     for (const secret of secrets) if (secret.length >= MIN_SECRET_CHARS) for (const form of spellings(secret)) all.add(form);
     this.secrets = [...all].sort((a, b) => b.length - a.length);
     this.shortest = this.secrets.at(-1)?.length ?? Infinity;
@@ -54,7 +57,8 @@ export class Redactor {
 
   /** A redactor that also hides `more` (such as the OAuth token an attempt sent). */
   with(more: Iterable<string>): Redactor {
-    return new Redactor([...this.secrets, ...more]);
+    // Per attempt: only the new secrets' spellings are worked out (not spellings of spellings).
+    return new Redactor(more, this.secrets);
   }
 
   get empty(): boolean {

@@ -189,6 +189,38 @@ describe('a Redis that refuses the password in REDIS_URL', () => {
   });
 });
 
+describe('a receiver echoing its request body as text', () => {
+  // A JSON body echoed in a JSON answer is JSON-escaped; a form body keeps URLSearchParams' encoding.
+  const env = { DB_PASSWORD: 'Tr0ub4"dor\\&3', FORM_PASSWORD: 'p*ss w0rd~1' };
+  const spelled = (secret: string) => [secret, JSON.stringify(secret).slice(1, -1), new URLSearchParams({ x: secret }).toString().slice(2)];
+  const FORMS = [...spelled(env.DB_PASSWORD), ...spelled(env.FORM_PASSWORD)];
+
+  it('cannot get a secret into the stored result or Call Test', async () => {
+    const receiver = await new Receiver((req) => ({ status: 200, body: { echo: req.body } })).start();
+    const h = await startHarness(__filename, `
+policies:
+  - id: p
+    apps:
+      - { name: Json, method: POST, url: "${receiver.url}/json", retry_count: 0, body: { user: bob, password: "\${DB_PASSWORD}" } }
+      - { name: Form, method: POST, url: "${receiver.url}/form", retry_count: 0, body_format: form, body: { user: bob, password: "\${FORM_PASSWORD}" } }
+`, { env });
+    try {
+      const posted = await h.post({ calling_number: '1', called_number: '2', policy: 'p' });
+      const record = await h.waitForCall(posted.body.calls[0]!.call_id);
+      const callTest = await rawRequest(h.baseUrl, 'POST', '/v1/call-test', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ policy: 'p', calling_number: '1', called_number: '2' }) });
+      // The receiver got them, and echoed them in those spellings.
+      expect(receiver.to('/json')[0]!.body).toContain(FORMS[1]);
+      expect(receiver.to('/form')[0]!.body).toBe(`user=bob&password=${FORMS[5]}`);
+      expect(record.app_data.json!.data).toEqual({ echo: '{"user":"bob","password":"[REDACTED]"}' });
+      expect(record.app_data.form!.data).toEqual({ echo: 'user=bob&password=[REDACTED]' });
+      for (const text of [JSON.stringify(record), callTest.text]) expect(FORMS.filter((form) => text.includes(form))).toEqual([]);
+    } finally {
+      await h.stop();
+      await receiver.stop();
+    }
+  });
+});
+
 describe('OAuth token endpoint echoing the client secret', () => {
   it('is redacted from the stored error', async () => {
     const oauth = await startOAuthServer({ clientSecret: 'right-secret-value' });

@@ -30,3 +30,30 @@ describe('Redactor.deep', () => {
     expect(redactor.deep(cycle)).toEqual({ name: 'loop', self: REDACTED });
   });
 });
+
+describe('spellings of a secret', () => {
+  const quoted = 'Tr0ub4"dor\\&3';
+  const starred = 'p*ss w0rd~1';
+  const redactor = new Redactor([quoted, starred]);
+
+  it('hides a secret JSON-escaped, as a receiver echoing a JSON body as text writes it', () => {
+    const echoed = JSON.stringify({ user: 'bob', password: quoted });
+    expect(echoed).toContain('Tr0ub4\\"dor\\\\&3');
+    expect(redactor.text(echoed)).toBe(`{"user":"bob","password":"${REDACTED}"}`);
+  });
+
+  it('hides a secret form-encoded as URLSearchParams writes it (`~` as %7E, `*` as it is)', () => {
+    const form = new URLSearchParams({ user: 'bob', password: starred }).toString();
+    expect(form).toBe('user=bob&password=p*ss+w0rd%7E1');
+    expect(redactor.text(form)).toBe(`user=bob&password=${REDACTED}`);
+    expect(redactor.text('k=p%2Ass%20w0rd~1&f=p%2Ass+w0rd~1')).toBe(`k=${REDACTED}&f=${REDACTED}`); // as before: RFC 3986, and + for space
+  });
+
+  it('with() adds the spellings of the new secrets only', () => {
+    const more = redactor.with(['tok"en-42']);
+    expect(more.text('a tok\\"en-42 b p*ss+w0rd%7E1')).toBe(`a ${REDACTED} b ${REDACTED}`);
+    // The known spellings are taken as they are: no spelling of a spelling (the % of %7E encoded again).
+    expect(more.text('p*ss%2Bw0rd%257E1')).toBe('p*ss%2Bw0rd%257E1');
+  });
+});
+
