@@ -64,7 +64,7 @@ export function destinationOf(url: string): string {
 const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 
 /** The body as its format needs it; each problem names its field. */
-function compileAppBody(input: AppInput, compile: (field: string, source: string) => Template, problem: (field: string, message: string) => void): AppBody | undefined {
+function compileAppBody(input: AppInput, compile: (field: string, source: string) => Template, problem: (field: string, message: string) => void, quote: boolean): AppBody | undefined {
   const { body } = input;
   if (body === undefined) return undefined;
   switch (input.body_format) {
@@ -74,7 +74,7 @@ function compileAppBody(input: AppInput, compile: (field: string, source: string
       try {
         return { format: 'json', node: compileBody(value) };
       } catch (error) {
-        problem('body', `template does not compile: ${templateErrorMessage(error)}`);
+        problem('body', `template does not compile: ${templateErrorMessage(error, quote)}`);
         return undefined;
       }
     }
@@ -129,8 +129,11 @@ function compileTls(input: NonNullable<AppInput['tls']>, baseDir: string, proble
 
 const CONTROL_CHARACTER = 'contains a control character (CR, LF, NUL...) that no header can carry, so every call would fail; look for a line break in the file or in a ${VARIABLE} it uses';
 
-/** Compiles one app's templates; each failure is reported against its own field. */
-function compileApp(input: AppInput, baseDir: string, problem: (field: string, message: string) => void): WebhookApp | undefined {
+/**
+ * Compiles one app's templates; each failure is reported against its own field, quoting the
+ * template's text only when no secret was substituted into it (`holdsSecret`).
+ */
+function compileApp(input: AppInput, baseDir: string, problem: (field: string, message: string) => void, holdsSecret: (field: string) => boolean): WebhookApp | undefined {
   const slug = input.slug ?? slugify(input.name);
   if (slug === '') problem('name', 'has no letters or digits to make a slug from; set `slug:`');
   checkUrl(input, problem);
@@ -147,7 +150,7 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
       return compiler(source);
     } catch (error) {
       failed = true;
-      problem(field, `template does not compile: ${templateErrorMessage(error)}`);
+      problem(field, `template does not compile: ${templateErrorMessage(error, !holdsSecret(field))}`);
       return compileTemplate('');
     }
   };
@@ -156,10 +159,15 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
   const headers = input.headers.map(([k, v]) => [k, compile(`headers.${k}`, v)] as const);
   for (const [name, value] of input.headers) if (alwaysHasControlCharacter(value)) problem(`headers.${name}`, CONTROL_CHARACTER);
   if (input.auth.type === 'bearer' && alwaysHasControlCharacter(input.auth.token)) problem('auth.token', CONTROL_CHARACTER);
-  const body = compileAppBody(input, compile, (field, message) => {
-    failed = true;
-    problem(field, message);
-  });
+  const body = compileAppBody(
+    input,
+    compile,
+    (field, message) => {
+      failed = true;
+      problem(field, message);
+    },
+    !holdsSecret('body'),
+  );
   const when = input.when === undefined ? undefined : compile('when', input.when);
   const message = input.message === undefined ? undefined : compile('message', input.message);
   const rateLimitKey = input.rate_limit_key === undefined ? undefined : compile('rate_limit_key', input.rate_limit_key);
@@ -211,9 +219,17 @@ export function compileMatch(field: string, pattern: string): FieldMatch {
 /**
  * Builds a policy; `problems` receives `policies[i]...`-prefixed messages. Relative TLS file
  * paths are read from `baseDir` (the policies file's directory). `appIndexes` are the apps'
- * indexes in the file when `input.apps` holds only some of them.
+ * indexes in the file when `input.apps` holds only some of them. `holdsSecret` tells whether a
+ * secret was substituted into a field (`policies[0].apps[1].headers.X-Api-Key`) or under it.
  */
-export function compilePolicy(input: PolicyInput, index: number, problems: string[], baseDir = '.', appIndexes?: readonly number[]): Policy {
+export function compilePolicy(
+  input: PolicyInput,
+  index: number,
+  problems: string[],
+  baseDir = '.',
+  appIndexes?: readonly number[],
+  holdsSecret: (path: string) => boolean = () => false,
+): Policy {
   const at = `policies[${index}]`;
   const match: FieldMatch[] = [];
   for (const [field, pattern] of Object.entries(input.match ?? {})) {
@@ -228,7 +244,7 @@ export function compilePolicy(input: PolicyInput, index: number, problems: strin
   input.apps.forEach((appInput, position) => {
     const appIndex = appIndexes?.[position] ?? position;
     const problem = (field: string, message: string) => problems.push(`${at}.apps[${appIndex}].${field}: ${message}`);
-    const app = compileApp(appInput, baseDir, problem);
+    const app = compileApp(appInput, baseDir, problem, (field) => holdsSecret(`${at}.apps[${appIndex}].${field}`));
     if (!app) return;
     const earlier = seen.get(app.slug);
     if (earlier !== undefined) problem('name', `slug "${app.slug}" is already used by apps[${earlier}]`);
@@ -237,7 +253,13 @@ export function compilePolicy(input: PolicyInput, index: number, problems: strin
   });
   // Array.prototype.sort is stable, so equal orders keep file order.
   apps.sort((a, b) => a.order - b.order);
-  const curri = input.curri && compileCurri(input.curri, (field, message) => problems.push(`${at}.curri.${field}: ${message}`));
+  const curri =
+    input.curri &&
+    compileCurri(
+      input.curri,
+      (field, message) => problems.push(`${at}.curri.${field}: ${message}`),
+      (field) => holdsSecret(`${at}.curri.${field}`),
+    );
   return {
     id: input.id,
     description: input.description,
@@ -250,7 +272,7 @@ export function compilePolicy(input: PolicyInput, index: number, problems: strin
 const CURRI_ACTIONS = ['continue', 'reject', 'divert'];
 
 /** A `curri:` block's templates, compiled and checked: a literal action must be one CUCM knows, a literal divert needs a destination. */
-function compileCurri(input: CurriInput, problem: (field: string, message: string) => void): CurriBlock | undefined {
+function compileCurri(input: CurriInput, problem: (field: string, message: string) => void, holdsSecret: (field: string) => boolean): CurriBlock | undefined {
   let failed = false;
   const compile = (field: string, source: string | undefined): Template | undefined => {
     if (source === undefined) return undefined;
@@ -258,7 +280,7 @@ function compileCurri(input: CurriInput, problem: (field: string, message: strin
       return compileTemplate(source);
     } catch (error) {
       failed = true;
-      problem(field, `template does not compile: ${templateErrorMessage(error)}`);
+      problem(field, `template does not compile: ${templateErrorMessage(error, !holdsSecret(field))}`);
       return undefined;
     }
   };

@@ -19,7 +19,50 @@ export interface Substituted {
   substitutions: Substitution[];
 }
 
-/** Replaces `${NAME}` in every string of a parsed config tree; a missing variable is a problem naming the field. */
+/** App fields that are one template each (headers, query and body are handled in templateKind). */
+const APP_TEMPLATES = new Set(['url', 'when', 'message', 'rate_limit_key']);
+const CURRI_TEMPLATES = new Set(['action', 'calling_name', 'calling_number', 'called_number', 'divert_to', 'greeting']);
+
+/**
+ * Whether the string at `path` is compiled as a template: `json` when it is a body written as
+ * JSON text, whose strings become templates once the JSON is parsed.
+ */
+function templateKind(tree: unknown, path: readonly (string | number)[]): 'template' | 'json' | undefined {
+  if (path[0] !== 'policies') return undefined;
+  if (path[2] === 'curri') return path.length === 4 && CURRI_TEMPLATES.has(String(path[3])) ? 'template' : undefined;
+  if (path[2] !== 'apps') return undefined;
+  const [field, key, part] = path.slice(4);
+  if (path.length === 5 && APP_TEMPLATES.has(String(field))) return 'template';
+  // A value in the map form (`X-Name: ...`) or the list form (`[{key, value}]`); never a name.
+  if (field === 'headers' || field === 'query') return (path.length === 6 && typeof key === 'string') || (path.length === 7 && part === 'value') ? 'template' : undefined;
+  if (field !== 'body') return undefined;
+  if (path.length > 5) return 'template'; // a string in a YAML body, or a form field
+  const app = (tree as { policies?: { apps?: { body_format?: unknown }[] }[] }).policies?.[path[1] as number]?.apps?.[path[3] as number];
+  return app?.body_format === 'text' ? 'template' : 'json';
+}
+
+/**
+ * Handlebars source that renders `value` as it is, written after `before`: a `${NAME}` brings
+ * a value, never template source (a secret holding "{{" was sent altered, or failed to load
+ * with part of it in the error). `\{{` renders "{{"; backslashes right before it, or at the
+ * value's end (they would escape the next "{{"), are closed off by a comment (`\\{{!}}` renders
+ * one backslash); a "{" next to another "{" is kept apart by a space that `{{~!}}` strips.
+ * In JSON text a backslash is JSON's escape, so the value's own are left alone and the one
+ * added is written as JSON writes it.
+ */
+function literalSource(value: string, before: string, json: boolean): string {
+  let out = json ? value.replaceAll('{{', '\\\\{{') : value.replace(/(\\*)\{\{/g, (_, slashes: string) => `${slashes ? `${slashes}\\{{!}}` : ''}\\{{`);
+  if (!json && out.endsWith('\\')) out += '\\{{!}}';
+  if (!json && before.endsWith('\\') && out.startsWith('\\{{')) out = `\\{{!}}${out}`;
+  if (out.endsWith('{')) out += ' {{~!}}';
+  if (before.endsWith('{') && out.startsWith('{')) out = ` {{~!}}${out}`;
+  return out;
+}
+
+/**
+ * Replaces `${NAME}` in every string of a parsed config tree; a missing variable is a problem
+ * naming the field. In a template the value is written so that it renders as it is.
+ */
 export function substituteEnv(tree: unknown, env: Readonly<Record<string, string | undefined>>): Substituted {
   const problems: string[] = [];
   const substitutions: Substitution[] = [];
@@ -32,6 +75,7 @@ export function substituteEnv(tree: unknown, env: Readonly<Record<string, string
     return node;
   };
   const substituteString = (source: string, path: (string | number)[]): string => {
+    const kind = source.includes('${') ? templateKind(tree, path) : undefined;
     let text = '';
     const found: Omit<Substitution, 'text'>[] = [];
     let last = 0;
@@ -44,8 +88,9 @@ export function substituteEnv(tree: unknown, env: Readonly<Record<string, string
         problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
         continue;
       }
-      found.push({ name, value, path, start: text.length, end: text.length + value.length });
-      text += value;
+      const written = kind ? literalSource(value, text, kind === 'json') : value;
+      found.push({ name, value, path, start: text.length, end: text.length + written.length });
+      text += written;
     }
     if (found.length === 0 && last === 0) return source;
     text += source.slice(last);

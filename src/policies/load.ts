@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { ConfigError } from '../errors';
 import { compilePolicy } from './compile';
 import { formatPath } from '../util/format-path';
+import { Redactor } from '../util/redact';
 import { substituteEnv, type Substitution } from './env';
 import { authSecrets, isSecretSubstitution, shortSecretProblem } from './secrets';
 import { configSchema } from './schema';
@@ -46,6 +47,9 @@ export function parseConfig(text: string, env: Env = {}, source = 'inline'): Cal
 /** Validates an already-parsed policies tree. */
 export function buildConfig(tree: unknown, env: Env, source = 'inline'): CallhookConfig {
   const substituted = substituteEnv(tree, env);
+  const secretSubstitutions = substituted.substitutions.filter((substitution) => isSecretSubstitution(substitution, tree));
+  const secretFields = secretSubstitutions.map((substitution) => formatPath(substitution.path));
+  const holdsSecret = (path: string) => secretFields.some((field) => field === path || field.startsWith(`${path}.`) || field.startsWith(`${path}[`));
   const problems = [...substituted.problems];
   const parsed = configSchema.safeParse(substituted.value);
   if (!parsed.success) for (const issue of parsed.error.issues) problems.push(`${formatPath(issue.path)}: ${issue.message}`);
@@ -55,22 +59,24 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
   const policies: Policy[] = [];
   const byId = new Map<string, Policy>();
   for (const { input, index, appIndexes } of inputs) {
-    const policy = compilePolicy(input, index, problems, source === 'inline' ? '.' : dirname(source), appIndexes);
+    const policy = compilePolicy(input, index, problems, source === 'inline' ? '.' : dirname(source), appIndexes, holdsSecret);
     if (policy.id !== UNKNOWN_POLICY_ID && byId.has(policy.id)) problems.push(`policies[${index}].id: "${policy.id}" is used by an earlier policy`);
     byId.set(policy.id, policy);
     policies.push(policy);
   }
 
   const secrets = new Set<string>();
-  for (const substitution of substituted.substitutions) {
-    if (!isSecretSubstitution(substitution, tree)) continue;
+  for (const substitution of secretSubstitutions) {
     secrets.add(substitution.value);
     const short = shortSecretProblem(substitution.path, substitution.value);
     if (short) problems.push(`${short} (\${${substitution.name}})`);
   }
   problems.push(...literalShortSecrets(inputs, substituted.substitutions));
   problems.push(...sharedKeyRates(inputs));
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  // A problem may quote a value (a duration, a pattern...): `config check` output ends up in
+  // terminals and CI logs, so it shows no secret (template errors leave out a secret's field's text).
+  const redactor = new Redactor(secrets);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems.map((problem) => redactor.text(problem)));
 
   for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);
   for (const policy of parsed.data.policies) {

@@ -45,9 +45,10 @@ function tokenList(quoted: string): string {
  * Handlebars' error as one line. Its parse errors are a heading, a two-line code frame (the
  * text around the error and a `---^` pointer) and the tokens it expected: the first line alone,
  * "Parse error on line 1:", said nothing. The frame becomes `after "..."` (the text before the
- * pointer) and the token names the text one writes.
+ * pointer) and the token names the text one writes. Without `quote` (the template holds a
+ * secret) the frame is left out.
  */
-export function templateErrorMessage(error: unknown): string {
+export function templateErrorMessage(error: unknown, quote = true): string {
   const message = error instanceof Error ? error.message : String(error);
   // "if doesn't match each - 1:3": the position is the opening block's.
   const mismatch = /^(.+) doesn't match (.+) - (\d+):\d+$/.exec(message);
@@ -55,7 +56,7 @@ export function templateErrorMessage(error: unknown): string {
   const [heading = '', frame = '', pointer = '', ...details] = message.split('\n');
   if (!pointer.endsWith('^')) return heading;
   const before = frame.slice(0, pointer.length - 1).trim();
-  const where = `${heading.replace(/[.:]\s*.*$/, '')}${before ? ` after "${before}"` : ''}`;
+  const where = `${heading.replace(/[.:]\s*.*$/, '')}${before && quote ? ` after "${before}"` : ''}`;
   const expecting = /^Expecting (.*), got '([^']+)'$/.exec(details.join(' '));
   if (expecting) return `${where}: expected ${tokenList(expecting[1] ?? '')}, got ${tokenText(expecting[2] ?? '')}`;
   // A lexical error has its reason in the heading: "Lexical error on line 1. Unrecognized text."

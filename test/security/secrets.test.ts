@@ -221,6 +221,34 @@ policies:
   });
 });
 
+describe('secrets that look like template syntax', () => {
+  // A ${NAME} value is text: it was compiled as template source, so these were sent altered (or failed to load).
+  const env = { API_KEY: 's3cr3t{{x', CRM_TOKEN: 'tok\\{{en-123', DB_PASSWORD: 'p@ss{{word}}x\\', HOOK_PATH: 'T0{{!B0}}' };
+
+  it('are sent exactly as set', async () => {
+    const receiver = await new Receiver().start();
+    const h = await startHarness(__filename, `
+policies:
+  - id: p
+    apps:
+      - { name: A, method: POST, url: "${receiver.url}/hooks/\${HOOK_PATH}/{{ event.calling_number }}", retry_count: 0, headers: { X-Api-Key: "\${API_KEY}" }, query: { token: "\${CRM_TOKEN}" }, body: { pw: "\${DB_PASSWORD}", who: "{{ event.calling_number }}" } }
+`, { env });
+    try {
+      const posted = await h.post({ calling_number: '1', called_number: '2', policy: 'p' });
+      const record = await h.waitForCall(posted.body.calls[0]!.call_id);
+      expect(record.app_data.a!.status).toBe('success');
+      const [got] = receiver.requests;
+      expect(got!.headers['x-api-key']).toBe(env.API_KEY);
+      // The path as a URL parser writes it ({ and } percent-encoded), the query value encoded by callhook.
+      expect(got!.url).toBe(`${new URL(`/hooks/${env.HOOK_PATH}/1`, receiver.url).pathname}?token=${encodeURIComponent(env.CRM_TOKEN)}`);
+      expect(got!.json).toEqual({ pw: env.DB_PASSWORD, who: '1' });
+    } finally {
+      await h.stop();
+      await receiver.stop();
+    }
+  });
+});
+
 describe('OAuth token endpoint echoing the client secret', () => {
   it('is redacted from the stored error', async () => {
     const oauth = await startOAuthServer({ clientSecret: 'right-secret-value' });

@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { ConfigError } from '../../src/errors';
 import { parseConfig } from '../../src/policies/load';
 import { resolvePolicy } from '../../src/policies/resolve';
+import { renderBody, type BodyNode } from '../../src/templates/body';
 import { makeEvent } from '../helpers/events';
 
 const problemsOf = (yaml: string, env: Record<string, string> = {}): string[] => {
@@ -267,6 +269,63 @@ policies:
 
   it('reports an alias with no anchor as a YAML problem, not a raw ReferenceError', () => {
     expect(problemsOf('policies:\n  - id: *a\n')).toEqual([expect.stringMatching(/^inline: YAML syntax: Unresolved alias/)]);
+  });
+});
+
+describe('${NAME} values are values, never template source', () => {
+  const appOf = (app: Record<string, unknown>, env: Record<string, string>) =>
+    parseConfig(JSON.stringify({ policies: [{ id: 'p', apps: [{ name: 'A', method: 'POST', url: 'https://h.example/', ...app }] }] }), env).policies[0]!.apps[0]!;
+  const textBody = (body: string, env: Record<string, string>) => {
+    const app = appOf({ body_format: 'text', content_type: 'text/plain', body }, env);
+    return (app.body as { template: { render(scope: object): string } }).template.render({ event: { a: 'A' } });
+  };
+
+  it.each(['s3cr3t{{x', 'tok\\{{en-123', 'tok{{!en}}-123', 'p@ss{{word}}x', 'a\\\\{{b', 'ends\\', 'ends{', '{{{{raw}}}}', '{{> p}}', '}}{{'])('%j is sent as it is in a header, a query, a body and a URL', (value) => {
+    const app = appOf({ url: 'https://h.example/${V}/{{ event.a }}', headers: { 'X-Api-Key': '${V}' }, query: [{ key: 'k', value: '${V}{{ event.a }}' }], body: { pw: '${V}', at: '{${V}{{ event.a }}' } }, { V: value });
+    const scope = { event: { a: 'A' } };
+    expect(app.headers[0]![1].render(scope)).toBe(value);
+    expect(app.query[0]![1].render(scope)).toBe(`${value}A`);
+    expect(app.url.render(scope)).toBe(`https://h.example/${value}/A`);
+    expect(renderBody((app.body as { node: BodyNode }).node, scope, new Set())).toEqual({ pw: value, at: `{${value}A` });
+  });
+
+  it('renders any value as it is, wherever it stands in a template', () => {
+    const tokens = ['{{', '}}', '\\', '{', '}', '!', '~', ' ', '\n', '-', 'a', '{{!--', '{{{{', '>', '#*', 'else'];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...tokens), { minLength: 1, maxLength: 10 }), fc.constantFrom('', 'x', 'x\\', 'x{', 'x\n'), fc.constantFrom('', 'y', '{{ event.a }}', '\\y', '{y', ' {{ event.a }}'), (parts, before, after) => {
+        const value = parts.join('');
+        expect(textBody(`${before}\${V}${after}`, { V: value })).toBe(before + value + after.replace('{{ event.a }}', 'A'));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('in a body written as JSON text, once the JSON is parsed', () => {
+    const app = appOf({ body: '{"pw": "${V}", "n": "{{ event.a }}${V}"}' }, { V: 'a{{b}}{{{c{' });
+    expect(renderBody((app.body as { node: BodyNode }).node, { event: { a: 'A' } }, new Set())).toEqual({ pw: 'a{{b}}{{{c{', n: 'Aa{{b}}{{{c{' });
+  });
+
+  it('keeps the value as it is in a field that is not a template (auth), as in one that is', () => {
+    const app = appOf({ auth: { type: 'basic', username: 'u', password: '${V}' }, rate_limit_key: 'k-${V}', rate_limit: '1/s' }, { V: 'p{{w\\' });
+    expect(app.auth).toEqual({ type: 'basic', username: 'u', password: 'p{{w\\' });
+    expect(app.rateLimitKey!.render({})).toBe('k-p{{w\\');
+  });
+});
+
+describe('a policies file\'s problems show no secret', () => {
+  const env = { API_KEY: 's3cr3t-k3y{{x', DB_PASSWORD: 'hunter2-long-enough' };
+
+  it('hides a secret a problem quotes', () => {
+    expect(problemsOf(minimalApp('        timeout: "${API_KEY}"'), env)).toEqual(['policies[0].apps[0].timeout: "[REDACTED]" is not a duration (use ms, or 250ms, 5s, 2m, 1h, 7d)']);
+  });
+
+  it('leaves out the text of a template a secret was substituted into', () => {
+    const problems = problemsOf(minimalApp('        headers: { X-Api-Key: "${API_KEY} {{ oops", X-Plain: "plain {{ oops" }\n        method: POST\n        body: { pw: "{{#if event.a}}${DB_PASSWORD}{{/if}} {{ oops" }'), env);
+    expect(problems).toEqual([
+      'policies[0].apps[0].headers.X-Api-Key: template does not compile: Parse error on line 1: expected a name, a string, a number, true or false, undefined, null or an @name, got something it cannot read',
+      'policies[0].apps[0].headers.X-Plain: template does not compile: Parse error on line 1 after "plain {{": expected a name, a string, a number, true or false, undefined, null or an @name, got something it cannot read',
+      'policies[0].apps[0].body: template does not compile: Parse error on line 1: expected a name, a string, a number, true or false, undefined, null or an @name, got something it cannot read',
+    ]);
   });
 });
 
