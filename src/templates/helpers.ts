@@ -47,11 +47,12 @@ function fallback(...values: unknown[]): unknown {
   }
 }
 
+/** JSON text of the value; `null` for what JSON cannot hold (missing, nested too deep), so a JSON text body stays JSON. */
 function json(value: unknown): string {
   try {
-    return JSON.stringify(value) ?? ''; // undefined renders nothing
+    return JSON.stringify(value) ?? 'null';
   } catch {
-    return ''; // nesting deeper than the stack
+    return 'null'; // nesting deeper than the stack
   }
 }
 

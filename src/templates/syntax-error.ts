@@ -58,7 +58,9 @@ export function templateErrorMessage(error: unknown, quote = true): string {
   const before = frame.slice(0, pointer.length - 1).trim();
   const where = `${heading.replace(/[.:]\s*.*$/, '')}${before && quote ? ` after "${before}"` : ''}`;
   const expecting = /^Expecting (.*), got '([^']+)'$/.exec(details.join(' '));
-  if (expecting) return `${where}: expected ${tokenList(expecting[1] ?? '')}, got ${tokenText(expecting[2] ?? '')}`;
+  // `{"name": {{ json x }}}`: the "}" that closes the JSON reads as part of "}}}".
+  const braces = expecting?.[1]?.includes("'CLOSE'") && /^CLOSE_(UNESCAPED|RAW_BLOCK)$/.test(expecting[2] ?? '') ? ' (to write "}" right after "}}", add a space: "}} }")' : '';
+  if (expecting) return `${where}: expected ${tokenList(expecting[1] ?? '')}, got ${tokenText(expecting[2] ?? '')}${braces}`;
   // A lexical error has its reason in the heading: "Lexical error on line 1. Unrecognized text."
   const reason = /^[^.:]*[.:]\s*(.+?)\.?$/.exec(heading)?.[1];
   return `${where}: ${reason ? reason.charAt(0).toLowerCase() + reason.slice(1) : details.join(' ') || 'cannot be read'}`;

@@ -42,6 +42,14 @@ policies:
         body_format: text
         content_type: "text/xml; charset=utf-8"
         body: "<Envelope><Caller>{{ xml event.calling_name }}</Caller><Number>{{ xml event.calling_number }}</Number></Envelope>"
+  - id: json-text
+    apps:
+      - name: Json Text
+        method: POST
+        url: "${receiver.url}/json-text"
+        body_format: text
+        content_type: application/json
+        body: '{"name": {{ json event.calling_name }}, "dev": {{ json event.calling_devicename }} }'
   - id: signed
     apps:
       - name: Signed
@@ -93,6 +101,12 @@ policies:
         '<Number>&lt;Number&gt;&amp;amp;</Number></Envelope>',
     );
     expect(sent!.body.match(/<[A-Za-z/]/g)).toHaveLength(6); // only the template's own tags
+  });
+
+  it('text with the json helper: a missing field is null, so the body stays JSON (CDR events have no calling_name)', async () => {
+    const posted = await h.post({ calling_number: '1', called_number: '2', calling_devicename: 'SEP001122', policy: 'json-text' });
+    await h.waitForCall(posted.body.calls[0]!.call_id);
+    expect(JSON.parse(receiver.to('/json-text')[0]!.body)).toEqual({ name: null, dev: 'SEP001122' });
   });
 
   it('signs with Standard Webhooks: verified by the standardwebhooks package, tampering fails, the secret shows nowhere', async () => {
@@ -149,6 +163,10 @@ policies:
     ]);
     expect(problems(`policies: [{ id: p, apps: [{ name: D, method: POST, url: "https://h.example/", signing: { secret: "not-a-whsec" } }] }]`)).toEqual([
       expect.stringMatching(/^policies\[0\]\.apps\[0\]\.signing\.secret: must be "whsec_" followed by the base64 key/),
+    ]);
+    // A JSON text's closing "}" right after "}}" reads as "}}}": the message says what to write.
+    expect(problems(`policies: [{ id: p, apps: [{ name: J, method: POST, url: "https://h.example/", body_format: text, content_type: application/json, body: '{"name": {{ json event.calling_name }}}' }] }]`)).toEqual([
+      'policies[0].apps[0].body: template does not compile: Parse error on line 1 after "... event.calling_name": expected }}, (, a name, a string, a number, true or false, undefined, null or an @name, got }}} (to write "}" right after "}}", add a space: "}} }")',
     ]);
   });
 });

@@ -276,14 +276,19 @@ describe('json', () => {
     ['say "hi"\n', '"say \\"hi\\"\\n"'],
     [42, '42'],
     [null, 'null'],
-    [undefined, ''],
+    [undefined, 'null'], // missing: a JSON text body stays JSON
     ['\uD800', '"\\ud800"'],
     [JSON.parse('{"__proto__": {"x": 1}}'), '{"__proto__":{"x":1}}'],
     [{ toString: '', toJSON: '' }, '{"toString":"","toJSON":""}'],
   ])('%j → %j', (value, expected) => expect(one('{{ json event.v }}', value)).toBe(expected));
 
-  it('renders "" for nesting deeper than the stack', () => {
-    expect(one('{{ json event.v }}', deeplyNested(200_000))).toBe('');
+  it('renders null for nesting deeper than the stack', () => {
+    expect(one('{{ json event.v }}', deeplyNested(200_000))).toBe('null');
+  });
+
+  it('keeps a JSON text body JSON when a field is missing (CDR events have no calling_name)', () => {
+    const rendered = render('{"name": {{ json event.calling_name }}, "dev": {{ json event.calling_devicename }} }', { calling_devicename: 'SEP00' });
+    expect(JSON.parse(rendered)).toEqual({ name: null, dev: 'SEP00' });
   });
 });
 
