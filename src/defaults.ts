@@ -39,6 +39,8 @@ export const DEFAULTS = {
     /** Retry delays vary by up to this fraction either way, so a backlog's retries do not arrive in lockstep. */
     retryJitter: 0.2,
     maxResponseBytes: 1024 * 1024,
+    /** A rendered request (URL, headers and body) larger than this fails the app: a loop over call data can multiply a template. */
+    maxRequestBytes: 1024 * 1024,
   },
   /** Circuit breaker per destination (scheme, host, port). */
   circuit: {

@@ -25,6 +25,7 @@ export const ERROR_CATALOGUE = {
   CALLHOOK_HTTP_NETWORK: { status: null, where: 'app result', meaning: 'refused, reset, DNS or other network error' },
   CALLHOOK_HTTP_TIMEOUT: { status: null, where: 'app result', meaning: 'no complete response within `timeout`' },
   CALLHOOK_CIRCUIT_OPEN: { status: null, where: 'app result (real-time)', meaning: "the app's destination is failing (its circuit is open): a real-time app is not sent, as it cannot wait" },
+  CALLHOOK_REQUEST_TOO_LARGE: { status: null, where: 'app result', meaning: 'the rendered request (URL, headers and body) over `max_request_bytes`; nothing is sent' },
   CALLHOOK_RESPONSE_TOO_LARGE: { status: null, where: 'app result', meaning: 'response over `max_response_bytes`' },
   CALLHOOK_OAUTH_TOKEN: { status: null, where: 'app result', meaning: 'the token endpoint failed or refused the client' },
 } as const satisfies Record<string, { status: number | null; where: string; meaning: string }>;
@@ -61,6 +62,14 @@ export class SettingsError extends CallhookError {
   override name = 'SettingsError';
   constructor(readonly problems: string[]) {
     super('CALLHOOK_SETTINGS_INVALID', problems.join('\n'));
+  }
+}
+
+/** A rendered request over its app's `max_request_bytes`: not sent, and not retried (it would render the same). */
+export class RequestTooLargeError extends CallhookError {
+  override name = 'RequestTooLargeError';
+  constructor(maxBytes: number) {
+    super('CALLHOOK_REQUEST_TOO_LARGE', `the rendered request is larger than max_request_bytes (${maxBytes}); nothing was sent`);
   }
 }
 

@@ -203,6 +203,7 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
     message,
     onFailure: input.on_failure,
     maxResponseBytes: input.max_response_bytes,
+    maxRequestBytes: input.max_request_bytes,
   };
 }
 

@@ -180,6 +180,7 @@ export const appSchema = z.strictObject({
   message: z.string().optional(),
   on_failure: z.enum(['continue', 'stop']).default('continue'),
   max_response_bytes: z.number().int().positive().default(DEFAULTS.app.maxResponseBytes),
+  max_request_bytes: z.number().int().positive().default(DEFAULTS.app.maxRequestBytes),
 }).refine(
   (app) => (app.body_format ?? 'json') !== 'json' || typeof app.body !== 'string' || isJsonText(app.body),
   // Checked even when other fields have problems (so the file's problems all show at once), but

@@ -87,6 +87,8 @@ export interface WebhookApp {
   readonly onFailure: 'continue' | 'stop';
   /** Larger responses fail the app. @defaultValue 1048576 */
   readonly maxResponseBytes: number;
+  /** A larger rendered request (URL, headers and body, in bytes) fails the app. @defaultValue 1048576 */
+  readonly maxRequestBytes: number;
 }
 
 /** One `match` rule: a pattern (RE2 syntax) that an event field must contain a match of. */

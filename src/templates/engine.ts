@@ -35,6 +35,48 @@ hb.registerHelper(TEXT_HELPER, text);
 const ORIGIN_HELPER = 'callhook_origin';
 hb.registerHelper(ORIGIN_HELPER, (value: unknown) => originValue(text(value)));
 
+/**
+ * What the `{{#each}}` loops of the renders in progress may still write, in UTF-16 units (see
+ * renderWithin). A loop over call data multiplies a template's text (a 240 KB event made a
+ * 50 MB body): it stops at the limit instead of building all of it first.
+ */
+let loopBudget: { left: number; over: () => Error } | undefined;
+/** True inside a counted loop: a nested loop's output is counted once, in its outer one's. */
+let inCountedLoop = false;
+const builtInEach = hb.helpers['each']!;
+hb.registerHelper('each', function (this: unknown, context: unknown, options?: Handlebars.HelperOptions) {
+  const budget = loopBudget;
+  if (!budget || inCountedLoop || !options) return builtInEach.call(this, context, options);
+  const { fn } = options;
+  const counted = (context: unknown, frame?: Handlebars.RuntimeOptions) => {
+    const out = fn(context, frame);
+    budget.left -= out.length;
+    if (budget.left < 0) throw budget.over();
+    return out;
+  };
+  inCountedLoop = true;
+  try {
+    return builtInEach.call(this, context, { ...options, fn: counted });
+  } finally {
+    inCountedLoop = false;
+  }
+});
+
+/**
+ * Runs `render`, in which the loops of all templates rendered together may write at most
+ * `maxChars` UTF-16 units (each is at least one byte of UTF-8, so a byte limit can be used).
+ * @throws what `over` makes, from the loop that goes past it
+ */
+export function renderWithin<T>(maxChars: number, over: () => Error, render: () => T): T {
+  const outer = loopBudget;
+  loopBudget = { left: maxChars, over };
+  try {
+    return render();
+  } finally {
+    loopBudget = outer;
+  }
+}
+
 /** How a value is inserted: as text, percent-encoded (a URL), or checked as a scheme, host or port. */
 type Insert = 'text' | 'encoded' | 'origin';
 const INSERTS: Readonly<Record<Insert, { helper: string; insert: (value: unknown) => string }>> = {

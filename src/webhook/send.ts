@@ -1,9 +1,9 @@
 import axios, { isAxiosError, type AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
-import { TemplateError } from '../errors';
+import { RequestTooLargeError, TemplateError } from '../errors';
 import type { AppError, AttemptLogEntry } from '../model/call';
 import type { AppBody, WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
-import type { TemplateScope } from '../templates/engine';
+import { renderWithin, type TemplateScope } from '../templates/engine';
 import { checkRenderedUrl, headersOnTheWire, renderField, renderHeaders, renderUrl } from '../templates/request';
 import { jsonDepthExceeds } from '../util/json-depth';
 import { USER_AGENT } from '../version';
@@ -122,6 +122,8 @@ export class HttpSender implements Sender {
     try {
       request = renderRequest(app, callId, scope, unresolved);
     } catch (error) {
+      // Neither is retried: the next attempt would render the same.
+      if (error instanceof RequestTooLargeError) return report({ kind: 'fatal', code: 'too-large' }, null, null, { code: error.code, message: error.message });
       const message = error instanceof TemplateError ? error.message : `template failed: ${(error as Error).message}`;
       return report({ kind: 'fatal', code: 'template' }, null, null, { code: 'CALLHOOK_TEMPLATE_RENDER', message });
     }
@@ -148,9 +150,16 @@ export class HttpSender implements Sender {
 
 /**
  * Builds method, URL, headers and body (JSON, form or text, as the app says), signed when the app
- * has a signing key; throws TemplateError when a value is unsafe.
+ * has a signing key; throws TemplateError when a value is unsafe, RequestTooLargeError when the
+ * request is over the app's max_request_bytes (its loops stop there, see renderWithin).
  */
 export function renderRequest(app: WebhookApp, callId: string, scope: TemplateScope, unresolved: Set<string>): RequestTrace {
+  const request = renderWithin(app.maxRequestBytes, () => new RequestTooLargeError(app.maxRequestBytes), () => renderParts(app, callId, scope, unresolved));
+  checkRequestSize(request, app.maxRequestBytes);
+  return request;
+}
+
+function renderParts(app: WebhookApp, callId: string, scope: TemplateScope, unresolved: Set<string>): RequestTrace {
   const url = renderUrl(app.url, app.query, scope, unresolved);
   checkRenderedUrl(url);
   const headers: Record<string, string> = {
@@ -168,6 +177,17 @@ export function renderRequest(app: WebhookApp, callId: string, scope: TemplateSc
   const payload = app.body === undefined ? undefined : renderPayload(app.body, scope, unresolved);
   if (app.signingKey) Object.assign(headers, signatureHeaders(app.signingKey, id, payload?.text ?? ''));
   return { method: app.method, url, headers, body: payload?.shown, bodyText: payload?.text };
+}
+
+/** @throws RequestTooLargeError when URL, headers and body together are over `maxBytes` (UTF-8). */
+function checkRequestSize(request: RequestTrace, maxBytes: number): void {
+  let chars = request.url.length + (request.bodyText?.length ?? 0);
+  for (const name in request.headers) chars += name.length + request.headers[name]!.length;
+  // A UTF-16 unit is at most 3 bytes of UTF-8: nearly every request is far enough under the limit not to be counted.
+  if (chars * 3 <= maxBytes) return;
+  let bytes = Buffer.byteLength(request.url) + Buffer.byteLength(request.bodyText ?? '');
+  for (const name in request.headers) bytes += Buffer.byteLength(name) + Buffer.byteLength(request.headers[name]!);
+  if (bytes > maxBytes) throw new RequestTooLargeError(maxBytes);
 }
 
 /**

@@ -50,6 +50,16 @@ policies:
         body_format: text
         content_type: application/json
         body: '{"name": {{ json event.calling_name }}, "dev": {{ json event.calling_devicename }} }'
+  - id: big
+    apps:
+      - name: Items
+        method: POST
+        url: "${receiver.url}/items"
+        retry_count: 3
+        max_request_bytes: 2000
+        body_format: text
+        content_type: text/xml
+        body: "<Items>{{#each event.items}}<Item n='{{ @index }}'>{{ xml this }}</Item>{{/each}}</Items>"
   - id: signed
     apps:
       - name: Signed
@@ -107,6 +117,21 @@ policies:
     const posted = await h.post({ calling_number: '1', called_number: '2', calling_devicename: 'SEP001122', policy: 'json-text' });
     await h.waitForCall(posted.body.calls[0]!.call_id);
     expect(JSON.parse(receiver.to('/json-text')[0]!.body)).toEqual({ name: null, dev: 'SEP001122' });
+  });
+
+  it('a request that renders larger than max_request_bytes fails at once, unsent and not retried', async () => {
+    const posted = await h.post([
+      { calling_number: '1', called_number: '2', policy: 'big', items: Array.from({ length: 5000 }, (_, i) => `item ${i}`) },
+      { calling_number: '1', called_number: '2', policy: 'big', items: ['a', 'b'] },
+    ]);
+    const [big, small] = await Promise.all(posted.body.calls.map((call) => h.waitForCall(call.call_id)));
+    expect(big!.app_data.items).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error: { code: 'CALLHOOK_REQUEST_TOO_LARGE', message: 'the rendered request is larger than max_request_bytes (2000); nothing was sent' },
+    });
+    expect(small!.app_data.items!.status).toBe('success');
+    expect(receiver.to('/items').map((r) => r.body)).toEqual(["<Items><Item n='0'>a</Item><Item n='1'>b</Item></Items>"]);
   });
 
   it('signs with Standard Webhooks: verified by the standardwebhooks package, tampering fails, the secret shows nowhere', async () => {

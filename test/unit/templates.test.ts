@@ -7,7 +7,7 @@ import { checkRenderedUrl, headersOnTheWire, renderHeaders, renderUrl } from '..
 import { parseConfig } from '../../src/policies/load';
 import type { WebhookApp } from '../../src/policies/types';
 import { renderRequest } from '../../src/webhook/send';
-import { TemplateError } from '../../src/errors';
+import { RequestTooLargeError, TemplateError } from '../../src/errors';
 import { HOSTILE_NAMES } from '../helpers/events';
 
 const scope = (event: Record<string, unknown>, app_data: Record<string, unknown> = {}) => ({ event, app_data });
@@ -163,6 +163,38 @@ describe('run-time render errors name their field', () => {
     ['url: "https://h.example/", body_format: text, content_type: text/plain, body: "{{#with event}}{{ x }}{{/with}}"', 'body'],
   ])('%s', (fields, field) => {
     expect(errorOf(appOf(fields), 'x')).toEqual(['TemplateError', `${field}: template failed: boom`]);
+  });
+});
+
+describe('max_request_bytes', () => {
+  const appOf = (fields: string) => parseConfig(`policies: [{ id: p, apps: [{ name: A, method: POST, url: "https://h.example/", ${fields} }] }]`).policies[0]!.apps[0]!;
+  const render = (app: WebhookApp, event: Record<string, unknown>) => renderRequest(app, 'c1', scope(event), new Set());
+
+  it('stops a loop over call data as soon as it writes more than the limit', () => {
+    let read = 0;
+    const items = Array.from({ length: 100_000 }, (_, i) => ({ toString: () => `item-${(read++, i)}` }));
+    const app = appOf('max_request_bytes: 1000, body_format: text, content_type: text/plain, body: "{{#each event.items}}<i>{{#each ../event.tags}}{{ this }}{{/each}}{{ this }}</i>{{/each}}"');
+    expect(() => render(app, { items, tags: ['a', 'b'] })).toThrow(new RequestTooLargeError(1000));
+    expect(read).toBeLessThan(1000); // not 100,000
+    expect(render(app, { items: items.slice(0, 3), tags: ['a'] }).bodyText).toBe('<i>aitem-0</i><i>aitem-1</i><i>aitem-2</i>');
+  });
+
+  it('counts URL, headers and body together, in UTF-8 bytes', () => {
+    const app = appOf('max_request_bytes: 1000, query: { q: "{{ event.q }}" }, headers: { X-Name: "{{ event.name }}" }, body: { text: "{{ event.text }}" }');
+    const base = render(app, { q: '', name: '', text: '' });
+    const size = (r: typeof base) => Buffer.byteLength(r.url) + Buffer.byteLength(r.bodyText!) + Object.entries(r.headers).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+    const room = 1000 - size(base);
+    const filling = 'x'.repeat(room % 2) + 'é'.repeat(Math.floor(room / 2)); // é is 2 bytes
+    expect(size(render(app, { q: '', name: '', text: filling }))).toBe(1000);
+    expect(() => render(app, { q: '', name: '', text: `${filling}x` })).toThrow(RequestTooLargeError);
+    expect(() => render(app, { q: ' '.repeat(room / 3 + 1), name: '', text: '' })).toThrow(RequestTooLargeError); // a space is %20 in the URL
+    expect(() => render(app, { q: '', name: 'x'.repeat(room), text: '' })).toThrow(RequestTooLargeError); // with the header's name
+  });
+
+  it('defaults to 1 MiB', () => {
+    const app = appOf('body: { text: "{{ event.text }}" }');
+    expect(app.maxRequestBytes).toBe(1024 * 1024);
+    expect(() => render(app, { text: 'x'.repeat(1024 * 1024) })).toThrow(RequestTooLargeError);
   });
 });
 
