@@ -64,15 +64,25 @@ function xml(value: unknown): string {
   return text(value).replace(NOT_XML, '').replace(/[&<>"']/g, (c) => XML_ENTITIES[c]!);
 }
 
-/** The UTF-16 index after the first `count` code points of `s` (s.length when it has fewer). */
-function codePointEnd(s: string, count: number): number {
-  let i = 0;
-  for (let n = 0; n < count && i < s.length; n++) {
-    const c = s.charCodeAt(i);
-    const pair = c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
-    i += pair ? 2 : 1;
-  }
-  return i;
+/**
+ * Grapheme clusters: what a reader sees as one character, which may be several code points (a
+ * flag, a family emoji joined by ZWJ, a skin tone, a letter and its combining accents).
+ */
+const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/** The UTF-16 index after the first `count` grapheme clusters of `s` (s.length when it has fewer). */
+function graphemeEnd(s: string, count: number): number {
+  if (s.length <= count) return s.length; // no more clusters than UTF-16 units
+  let n = 0;
+  for (const { index } of GRAPHEMES.segment(s)) if (n++ === count) return index;
+  return s.length;
+}
+
+/** How many grapheme clusters `s` has, counting no further than `max + 1`. */
+function graphemeCount(s: string, max: number): number {
+  let n = 0;
+  for (const _ of GRAPHEMES.segment(s)) if (++n > max) break;
+  return n;
 }
 
 /** A truncate length: a whole number, 0 or more. */
@@ -82,20 +92,20 @@ function lengthOf(value: unknown): number | undefined {
 }
 
 /**
- * At most `length` code points, the suffix included (dropped when it does not fit). The default
- * suffix is "": "…" is not in the GSM 7-bit alphabet and would halve an SMS.
+ * At most `length` characters (grapheme clusters, never cut), the suffix included (dropped when
+ * it does not fit). The default suffix is "": "…" is not in the GSM 7-bit alphabet and would
+ * halve an SMS.
  */
 function truncate(value: unknown, length: unknown, suffix?: unknown): string {
   const limit = lengthOf(length);
   if (limit === undefined) return ''; // a limit that cannot be read cannot be honoured
   const s = text(value);
-  const end = codePointEnd(s, limit);
+  const end = graphemeEnd(s, limit);
   if (end === s.length) return s;
   const tail = text(suffix);
-  const tailEnd = codePointEnd(tail, limit);
-  const tailLength = [...tail.slice(0, tailEnd)].length;
+  const tailLength = graphemeCount(tail, limit);
   // The suffix only when it leaves room for some of the text.
-  return tailEnd === tail.length && tailLength < limit ? s.slice(0, codePointEnd(s, limit - tailLength)) + tail : s.slice(0, end);
+  return tailLength < limit ? s.slice(0, graphemeEnd(s, limit - tailLength)) + tail : s.slice(0, end);
 }
 
 interface Helper {

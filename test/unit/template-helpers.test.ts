@@ -7,6 +7,9 @@ import { compileTemplate, compileUrlTemplate } from '../../src/templates/engine'
 import { renderUrl } from '../../src/templates/request';
 import { HOSTILE_NAMES } from '../helpers/events';
 
+const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+/** What a reader sees as characters. */
+const graphemes = (s: string) => [...GRAPHEMES.segment(s)].map((g) => g.segment);
 const NAMES = ['e164', 'digits', 'date', 'duration', 'default', 'json', 'xml', 'lower', 'upper', 'truncate'];
 const render = (source: string, event: unknown, unresolved?: Set<string>) => compileTemplate(source).render({ event, app_data: {} }, unresolved);
 const one = (source: string, value: unknown) => render(source, { v: value });
@@ -342,11 +345,17 @@ describe('truncate', () => {
     ['Hello', '5', '"…"', 'Hello'], // fits: no suffix
     ['Hello!', '2', '"..."', 'He'], // the suffix does not fit: left out
     ['Hello', '0', '"…"', ''],
-    ['🙂🙂🙂🙂', '2', '', '🙂🙂'], // code points, not UTF-16 units
+    ['🙂🙂🙂🙂', '2', '', '🙂🙂'], // characters, not UTF-16 units
     ['a🙂b', '2', '', 'a🙂'],
     ['🙂🙂🙂🙂', '3', '"🙂…"', '🙂🙂…'],
     ['\uD800\uD800x', '2', '', '\uD800\uD800'], // lone surrogates count as one each
-    ['e\u0301e\u0301', '3', '', 'e\u0301e'], // combining marks are code points of their own
+    // what a reader sees as one character, of several code points, is never cut
+    ['🇬🇧🇺🇸', '1', '', '🇬🇧'],
+    ['👨‍👩‍👧 family', '1', '', '👨‍👩‍👧'],
+    ['👍🏽 ok', '1', '', '👍🏽'],
+    ['e\u0301e\u0301e\u0301e\u0301', '3', '', 'e\u0301e\u0301e\u0301'],
+    ['🇬🇧🇺🇸🇫🇷🇩🇪', '3', '"🇪🇺"', '🇬🇧🇺🇸🇪🇺'], // the suffix counted the same way
+    ['Zoe\u0308 Smith', '4', '"e\u0301"', 'Zoe\u0308e\u0301'],
     [12345, '"3"', '', '123'],
     [null, '3', '', ''],
     [{ toString: '' }, '3', '', '[ob'],
@@ -354,16 +363,16 @@ describe('truncate', () => {
     expect(one(`{{ truncate event.v ${n}${suffix ? ` ${suffix}` : ''} }}`, value)).toBe(expected);
   });
 
-  it('never splits a surrogate pair, and never exceeds the length', () => {
+  it('never cuts a character (a grapheme cluster), and never exceeds the length', () => {
+    const unit = fc.constantFrom('a', 'é', 'e\u0301', '\u0308', '🙂', '👍🏽', '🇬🇧', '🇬', '\u200d', '👨‍👩‍👧', '\uD800', '\uDC00', ' ');
     fc.assert(
-      fc.property(fc.string({ unit: 'binary' }), fc.nat(20), fc.constantFrom('', '…', '...', '🙂'), (s, n, suffix) => {
+      fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit })), fc.nat(20), fc.constantFrom('', '…', '...', '🙂', '🇪🇺'), (s, n, suffix) => {
         const out = compileTemplate('{{ truncate event.v event.n event.s }}').render({ event: { v: s, n, s: suffix } });
-        expect([...out].length).toBeLessThanOrEqual(n);
+        expect(graphemes(out).length).toBeLessThanOrEqual(n);
         if (out === s) return;
         const kept = s.startsWith(out) ? out : out.slice(0, out.length - suffix.length);
         expect(s.startsWith(kept) && out === kept + (kept === out ? '' : suffix)).toBe(true);
-        const [before, after] = [s.charCodeAt(kept.length - 1), s.charCodeAt(kept.length)];
-        expect(before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff).toBe(false);
+        expect(graphemes(s).slice(0, graphemes(kept).length).join('')).toBe(kept); // cut where a character ends
       }),
       { numRuns: 1000 },
     );
@@ -387,7 +396,7 @@ describe('in URL templates, each helper’s output is percent-encoded', () => {
     const parsed = new URL(url.render({ event: { v: name } }));
     expect([parsed.host, parsed.search, parsed.hash]).toEqual(['crm.example.com', '', '']);
     const segments = parsed.pathname.split('/').slice(2).map(decodeURIComponent);
-    expect(segments).toEqual([name.toLowerCase(), one('{{ xml event.v }}', name), JSON.stringify(name), [...name].slice(0, 8).join(''), name, 'end']);
+    expect(segments).toEqual([name.toLowerCase(), one('{{ xml event.v }}', name), JSON.stringify(name), graphemes(name).slice(0, 8).join(''), name, 'end']);
   });
 });
 
