@@ -14,6 +14,14 @@ const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.
 const DECIMAL = /^\s*[+-]?\d+(?:\.\d+)?\s*$/;
 const TOKENS = /\[([^\]]*)\]|YYYY|SSS|MM|DD|HH|mm|ss/g;
 
+/**
+ * Whether `formatInstant` reads all of a format: `iso`, `unix`, or tokens and `[literal text]`
+ * with no other letter (`yyyy-MM-dd` would write `yyyy-06-dd`).
+ */
+export function isDateFormat(format: string): boolean {
+  return format === 'iso' || format === 'unix' || !/[A-Za-z]/.test(format.replace(TOKENS, ''));
+}
+
 /** Epoch ms of UTC fields; unlike Date.UTC, years 0-99 stay years 0-99 (not 1900-1999). */
 function utc(year: number, month: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
   const date = new Date(0);

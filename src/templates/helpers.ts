@@ -1,5 +1,5 @@
 import type Handlebars from 'handlebars';
-import { formatInstant, instantOf, zoneFormat } from './dates';
+import { formatInstant, instantOf, isDateFormat, zoneFormat } from './dates';
 import { countryCode, e164 } from './phone';
 import { LONE_SURROGATE } from '../util/well-formed';
 import { text, textOf } from './text';
@@ -112,21 +112,28 @@ interface Helper {
   /** How it is called; `[x]` is optional, `x...` repeats. The arity check and its message read it. */
   usage: string;
   run(...args: unknown[]): unknown;
-  /** A literal argument (by position, 0 = the first) that is checked at load. */
-  literal?: { at: number; valid(value: unknown): boolean; expects: string };
+  /** Literal arguments (by position, 0 = the first) that are checked at load. */
+  literals?: { at: number; valid(value: unknown): boolean; expects: string }[];
 }
 
 const HELPERS: Record<string, Helper> = {
   digits: { usage: 'digits value', run: (v) => text(v).replace(/\D+/g, '') },
-  e164: { usage: 'e164 number [country]', run: e164, literal: { at: 1, valid: (v) => countryCode(v) !== undefined, expects: 'a country calling code such as "44"' } },
-  date: { usage: 'date value [format] [zone]', run: date, literal: { at: 2, valid: (v) => text(v) === '' || zoneFormat(text(v)) !== undefined, expects: 'an IANA time zone such as "Europe/London"' } },
+  e164: { usage: 'e164 number [country]', run: e164, literals: [{ at: 1, valid: (v) => countryCode(v) !== undefined, expects: 'a country calling code such as "44"' }] },
+  date: {
+    usage: 'date value [format] [zone]',
+    run: date,
+    literals: [
+      { at: 1, valid: (v) => text(v) === '' || isDateFormat(text(v)), expects: 'a date format: iso, unix, or YYYY MM DD HH mm ss SSS with any other letters in [brackets]' },
+      { at: 2, valid: (v) => text(v) === '' || zoneFormat(text(v)) !== undefined, expects: 'an IANA time zone such as "Europe/London"' },
+    ],
+  },
   duration: { usage: 'duration seconds', run: duration },
   default: { usage: 'default value fallback...', run: fallback },
   json: { usage: 'json value', run: json },
   xml: { usage: 'xml value', run: xml },
   lower: { usage: 'lower value', run: (v) => text(v).toLowerCase() },
   upper: { usage: 'upper value', run: (v) => text(v).toUpperCase() },
-  truncate: { usage: 'truncate value length [suffix]', run: truncate, literal: { at: 1, valid: (v) => lengthOf(v) !== undefined, expects: 'a whole number of characters' } },
+  truncate: { usage: 'truncate value length [suffix]', run: truncate, literals: [{ at: 1, valid: (v) => lengthOf(v) !== undefined, expects: 'a whole number of characters' }] },
 };
 
 /** Registers the helpers on one Handlebars environment (never the global one). */
@@ -181,10 +188,11 @@ function checkCall(call: Call, name: string, helper: Helper): void {
   if (call.hash) throw new Error(`${name} takes no name=value options: {{ ${helper.usage} }}`);
   const count = min === max ? `${min}` : max === Infinity ? `${min} or more` : `${min} to ${max}`;
   if (got < min || got > max) throw new Error(`${name} takes ${count} argument${count === '1' ? '' : 's'} ({{ ${helper.usage} }}), got ${got}`);
-  const { literal } = helper;
-  const param = literal ? call.params[literal.at] : undefined;
-  const found = param && literalValue(param);
-  if (literal && found && !literal.valid(found.value)) throw new Error(`${name}: ${JSON.stringify(found.value)} is not ${literal.expects}`);
+  for (const literal of helper.literals ?? []) {
+    const param = call.params[literal.at];
+    const found = param && literalValue(param);
+    if (found && !literal.valid(found.value)) throw new Error(`${name}: ${JSON.stringify(found.value)} is not ${literal.expects}`);
+  }
 }
 
 const HELPER_LIST = `callhook's ${Object.keys(HELPERS).join(', ')}; Handlebars' ${Object.keys(BUILT_INS).join(', ')}`;

@@ -11,7 +11,8 @@ const PHONE = /^\+?[\d\s\-.()/]*$/;
 
 /**
  * E.164 (`+` and 7-15 digits) from a number as people and CUCM write it, "" when it is not one:
- * a leading `+` or `00` is international; otherwise `country` is prefixed after one trunk prefix.
+ * a leading `+` or `00` is international (`011` too in the North American plan, country 1);
+ * otherwise `country` is prefixed after one trunk prefix.
  */
 export function e164(value: unknown, country?: unknown): string {
   let number = text(value).trim().replace(/^(?:sips?|tel):/i, '');
@@ -20,10 +21,12 @@ export function e164(value: unknown, country?: unknown): string {
   // "+44 (0)20 7946 0000": the (0) is the trunk prefix, not dialled from abroad.
   const international = number.startsWith('+');
   let digits = (international ? number.replace('(0)', '') : number).replace(/\D/g, '');
+  const code = international ? undefined : countryCode(country);
   if (!international && digits.startsWith('00')) {
     digits = digits.slice(2);
+  } else if (code === '1' && digits.startsWith('011')) {
+    digits = digits.slice(3); // NANP area codes never start with 0: 011 is always the international prefix
   } else if (!international) {
-    const code = countryCode(country);
     if (code === undefined) return '';
     // One trunk prefix: 0 in most countries, 1 in the North American plan (1 555 123 4567).
     const national = digits.replace(code === '1' && digits.length === 11 ? /^1/ : /^0/, '');

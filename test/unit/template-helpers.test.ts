@@ -97,6 +97,9 @@ describe('e164', () => {
     ['00 44 20 7946 0000', undefined, '+442079460000'],
     ['5551234567', '"1"', '+15551234567'],
     ['1 555 123 4567', '1', '+15551234567'], // the NANP trunk prefix 1
+    ['011447700900123', '"1"', '+447700900123'], // the NANP international prefix 011
+    ['011 44 20 7946 0000', 1, '+442079460000'],
+    ['011447700900123', undefined, ''], // 011 is international for country 1 only
     ['07700 900123', '"44"', '+447700900123'],
     ['07700 900123', '"+44"', '+447700900123'],
     ['+44 (0)20 7946 0000', undefined, '+442079460000'],
@@ -160,7 +163,8 @@ describe('date', () => {
     [1464957140, '[YYYY] YYYY', 'YYYY 2016'],
     [1464957140, 'unix', '1464957140'],
     ['2026-11-27T10:00:00.999Z', 'unix', '1795773600'],
-    [1464957140, 'no tokens here', 'no tokens here'],
+    [1464957140, '[no tokens here]', 'no tokens here'],
+    [1464957140, 'HH:mm, DD.MM.', '12:32, 03.06.'],
   ])('%j as %j → %j', (value, format, expected) => {
     expect(one(`{{ date event.v "${format}" }}`, value)).toBe(expected);
   });
@@ -459,6 +463,11 @@ describe('mistakes are load errors', () => {
     ['{{ truncate event.a -1 }}', 'truncate: -1 is not a whole number'],
     ['{{ truncate event.a "ten" }}', 'truncate: "ten" is not a whole number'],
     ['{{ date event.a "iso" "Europe/Londn" }}', 'date: "Europe/Londn" is not an IANA time zone'],
+    // letters a format does not read would be written out as they are (yyyy-06-dd)
+    ['{{ date event.a "yyyy-MM-dd HH:mm" }}', 'date: "yyyy-MM-dd HH:mm" is not a date format: iso, unix, or YYYY MM DD HH mm ss SSS with any other letters in [brackets]'],
+    ['{{ date event.a "YYYY-MM-DDTHH:mm" }}', 'date: "YYYY-MM-DDTHH:mm" is not a date format'],
+    ['{{ date event.a "ISO" }}', 'date: "ISO" is not a date format'],
+    ['{{#if event.a}}{{ date event.a "[at] HH:mm [x" }}{{/if}}', 'date: "[at] HH:mm [x" is not a date format'],
     // inside blocks and sub-expressions, which the load-time dry run does not render
     ['{{#if event.a}}{{ truncate event.a }}{{/if}}', 'truncate takes 2 to 3 arguments'],
     ['{{#each event.a}}{{else}}{{ lower (upper) this }}{{/each}}', 'lower takes 1 argument'],
@@ -514,7 +523,7 @@ policies:
   });
 
   it('accepts literals that are valid, and paths whose value is only known per call', () => {
-    for (const source of ['{{ e164 event.a 44 }}', '{{ e164 event.a "+1" }}', '{{ truncate event.a "10" }}', '{{ truncate event.a event.n }}', '{{ date event.a "iso" "UTC" }}', '{{ date event.a "iso" event.tz }}', '{{ date event.a "iso" "" }}']) {
+    for (const source of ['{{ e164 event.a 44 }}', '{{ e164 event.a "+1" }}', '{{ truncate event.a "10" }}', '{{ truncate event.a event.n }}', '{{ date event.a "iso" "UTC" }}', '{{ date event.a "iso" event.tz }}', '{{ date event.a "iso" "" }}', '{{ date event.a "unix" }}', '{{ date event.a "" }}', '{{ date event.a "YYYY-MM-DD[T]HH:mm:ss.SSS[Z]" }}', '{{ date event.a event.format }}']) {
       expect(() => compileTemplate(source)).not.toThrow();
     }
   });
