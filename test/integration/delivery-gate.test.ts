@@ -298,6 +298,7 @@ policies:
       for (let i = 0; i < 1100; i++) await fresh.settle(bySite(`m${i}.example`), { kind: 'network', code: 'ENOTFOUND' });
       expect((fresh as unknown as { suspect: Map<string, unknown> }).suspect.size).toBe(1000);
     });
+  });
 
   it('fails the app, sending nothing, when its rate_limit_key cannot be rendered', async () => {
     // No template fails like this since the load checks; a key that throws stands for what still could.
