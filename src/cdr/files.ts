@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
+import { sortByInterval } from './intervals';
 
 /**
  * Names of files still being uploaded or otherwise not meant for us: dotfiles and the
@@ -14,8 +15,8 @@ export const UNREADABLE_NAME = 'file name is not valid UTF-8, so it cannot be op
 
 /**
  * The files a command line names: files as given (also returned in `named`), directories expanded to their regular
- * files (not subdirectories such as rejected/, not temporary names), in name order, which
- * for CUCM's `cdr_<cluster>_<node>_<yyyymmddhhmm>_<seq>` names is time order. `unreadable`:
+ * files (not subdirectories such as rejected/, not temporary names), in interval order
+ * (sortByInterval: time order for CUCM's names, a minute's CMR file before its CDR file). `unreadable`:
  * files in those directories whose names are not valid UTF-8 (UNREADABLE_NAME).
  */
 export async function expandPaths(paths: readonly string[]): Promise<{ files: string[]; named: Set<string>; unreadable: string[]; problems: string[] }> {
@@ -41,7 +42,7 @@ export async function expandPaths(paths: readonly string[]): Promise<{ files: st
 
 /**
  * Regular, non-temporary files directly in `dir` (and symlinks to one, as a file named on the
- * command line may be), sorted by name, and the files whose names are not valid UTF-8 (as
+ * command line may be), sorted by interval (sortByInterval), and the files whose names are not valid UTF-8 (as
  * printable paths, U+FFFD for each bad byte): listed by their bytes, since a name decoded with
  * replacement characters names no file. `checkLinks` false: symlinks are listed without finding
  * out where they lead (a watcher stats what it lists anyway, and not every listing).
@@ -56,8 +57,7 @@ export async function listCandidates(dir: string, checkLinks = true): Promise<{ 
     else if (isTemporaryName(name)) continue;
     else if (entry.isFile() || !checkLinks || (await linksToFile(join(dir, name)))) files.push(join(dir, name));
   }
-  files.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
-  return { files, unreadable };
+  return { files: sortByInterval(files), unreadable };
 }
 
 async function linksToFile(path: string): Promise<boolean> {

@@ -1,11 +1,12 @@
-import { access, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CmrIndex, joinSource, type CmrCounts, type CmrFile } from './cmr-index';
 import { fileIdentity } from './identity';
 import { ingestFile, rejectFile, zeroCounts, type Counts, type FileIngestOptions, type FileOutcome } from './ingest-file';
-import { cucmKind, planRun, twinPath } from './intervals';
+import { cucmKind, planRun } from './intervals';
 import { readLayout, type LayoutResult } from './layout';
 import type { CmrDoneEntry } from './ledger';
+import { cmrFinder, partnersOnDisk } from './partners';
 
 /** Totals of a run, as printed in the summary. */
 export interface Summary extends Counts {
@@ -40,9 +41,9 @@ export interface RunOptions extends FileIngestOptions {
 
 /**
  * How long `--watch` holds the rows of a CMR file without a CDR twin for CDR files that arrive
- * later (a twin under another name, an interval cut differently), in ms. Then the rows that
- * joined nothing are counted and the file is marked done; memory stays bounded by what arrives
- * in this time.
+ * later (a CDR file of another minute or name, an interval cut differently), in ms. Then the
+ * rows that joined nothing are counted and the file is marked done; memory stays bounded by
+ * what arrives in this time.
  */
 export const ORPHAN_HOLD_MS = 5 * 60_000;
 
@@ -58,16 +59,17 @@ export async function totalBytes(files: readonly string[]): Promise<number> {
 
 /**
  * Ingests files one after another and adds up the summary. CDR and CMR files of one interval
- * are read together (CMR first), the CMR twin of a CDR file also when only the CDR file was
- * named; CMR files without a CDR twin are read before everything else and their rows offered
- * to every CDR file of the run. A file that fails (Redis gone, file vanished) is reported and
- * counted as unfinished; the others still go in.
+ * (intervals.ts) are read together (CMR first), the CMR twin of a CDR file also when only the
+ * CDR file was named; CMR files without a CDR twin are read before everything else and their
+ * rows offered to every CDR file of the run. A file that fails (Redis gone, file vanished) is
+ * reported and counted as unfinished; the others still go in.
  */
 export async function ingestFiles(files: readonly string[], options: RunOptions, now: () => number = Date.now): Promise<Summary> {
   const plan = planRun(files);
   const orphans = [...plan.orphans];
   const steps: { path: string; twin?: string }[] = [];
   const named = new Set(options.named);
+  const findCmr = cmrFinder(new Set(files)); // the CMR files among `files` are in the plan already
   for (const step of plan.steps) {
     const kind = cucmKind(step.path);
     // A file not named as CUCM names them is a CMR file when its header says so.
@@ -76,8 +78,8 @@ export async function ingestFiles(files: readonly string[], options: RunOptions,
       orphans.push(step.path);
       continue;
     }
-    const twin = kind === 'cdr' && !step.twin && options.cmr !== false ? twinPath(step.path) : undefined;
-    if (twin && (await exists(twin))) {
+    const twin = kind === 'cdr' && !step.twin && options.cmr !== false ? await findCmr(step.path) : undefined;
+    if (twin) {
       steps.push({ path: step.path, twin });
       if (named.has(step.path)) named.add(twin); // found beside a named file: reported, never moved
     } else steps.push(step);
@@ -87,13 +89,6 @@ export async function ingestFiles(files: readonly string[], options: RunOptions,
   for (const step of steps) await run.guarded(step.path, () => run.file(step.path, step.twin));
   await run.releaseOrphans({ mark: run.summary.unfinished === 0 && !options.signal?.aborted });
   return run.finish();
-}
-
-function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 interface Held {
@@ -149,10 +144,11 @@ export class IngestRun {
 
   /**
    * Reads a CMR file that has no CDR twin in the run and holds its rows for the CDR files that
-   * follow (released by `releaseOrphans`). One whose CUCM twin is already done is `late`: none of
-   * its rows can join, so it is counted and marked done at once.
+   * follow (released by `releaseOrphans`). One whose CDR file is already done is `late`: none of
+   * its rows can join, so it is counted and marked done at once. `cdrDone`: whether its CDR file
+   * is done, when the caller knows; else its directory is looked at.
    */
-  async orphan(path: string, knownHead?: LayoutResult): Promise<void> {
+  async orphan(path: string, knownHead?: LayoutResult, cdrDone?: boolean): Promise<void> {
     if (this.options.signal?.aborted) {
       this.summary.unfinished += 1;
       return;
@@ -177,7 +173,7 @@ export class IngestRun {
       this.end(path, { kind: 'already-done' });
       return;
     }
-    if (ledger && (await this.twinDone(path))) {
+    if (ledger && (cdrDone ?? (await this.cdrFileDone(path)))) {
       await this.consumeLate(path, head, identity);
       return;
     }
@@ -237,7 +233,7 @@ export class IngestRun {
     const identity = ledger ? await fileIdentity(path) : undefined;
     if (ledger && identity && (await ledger.done(identity))) {
       this.end(path, { kind: 'already-done' });
-      await this.orphan(twin); // done already, or late: its CDR twin went in without it
+      await this.orphan(twin, undefined, true); // done already, or late: its CDR twin went in without it
       return;
     }
     const twinHead = await readLayout(twin);
@@ -267,7 +263,7 @@ export class IngestRun {
     });
     this.end(path, outcome);
     if (outcome.kind !== 'ingested') {
-      await this.orphan(twin); // another ingester finished the CDR file first: the twin is late or done
+      await this.orphan(twin, undefined, true); // another ingester finished the CDR file first: late or done
       return;
     }
     if (outcome.interrupted) {
@@ -291,12 +287,15 @@ export class IngestRun {
     this.end(path, { kind: 'cmr', role: 'late', counts: file.counts });
   }
 
-  /** True when a CUCM-named CMR file's CDR twin exists and is done. */
-  private async twinDone(path: string): Promise<boolean> {
-    const twin = twinPath(path);
+  /** True when a CDR file of a CMR file's interval is in its directory and done. */
+  private async cdrFileDone(path: string): Promise<boolean> {
     const { ledger } = this.options;
-    if (!twin || !ledger) return false;
-    return (await exists(twin)) && (await ledger.done(await fileIdentity(twin))) !== undefined;
+    if (!ledger) return false;
+    for (const cdr of await partnersOnDisk(path)) {
+      const identity = await fileIdentity(cdr).catch(() => undefined); // gone since the listing
+      if (identity && (await ledger.done(identity))) return true;
+    }
+    return false;
   }
 
   private dropHeld(path: string): void {

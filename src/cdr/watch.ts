@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { listCandidates } from './files';
-import { cucmKind, twinPath } from './intervals';
+import { cucmKind, groupByInterval, intervalOf } from './intervals';
 
 export interface WatchOptions {
   /** How often the directories are listed, in ms. @defaultValue 1000 */
@@ -10,12 +10,13 @@ export interface WatchOptions {
   /** How long a file's size and mtime must stay unchanged before it counts as complete, in ms. @defaultValue 5000 */
   settleMs?: number;
   /**
-   * How long a complete CDR file waits for its CMR twin (`cdr_X` ↔ `cmr_X`) to be complete, and
-   * a complete CMR file for its CDR twin to appear, in ms; then the file goes on alone, so
-   * nothing waits for good. @defaultValue 10000
+   * How long a complete CDR file waits for a CMR file of its interval (intervals.ts: same
+   * cluster, node and minute) to be complete, and a complete CMR file for a CDR file of its
+   * interval to appear, in ms; then the file goes on alone, so nothing waits for good.
+   * @defaultValue 10000
    */
   cmrWaitMs?: number;
-  /** Pair CDR and CMR files by name; false hands every file over alone once complete (`--no-cmr`). @defaultValue true */
+  /** Pair CDR and CMR files by interval; false hands every file over alone once complete (`--no-cmr`). @defaultValue true */
   pairs?: boolean;
   signal: AbortSignal;
   /**
@@ -68,8 +69,8 @@ function failed(entry: Backoff, t: number, interval: number): void {
  * what an SFTP upload in progress never looks like; temporary upload names are ignored
  * entirely. Polling rather than inotify also works on NFS/SMB mounts. CUCM pushes the CDR and
  * CMR files of an interval one after the other: a complete CDR file waits up to `cmrWaitMs` for
- * its CMR twin so both are read together, CMR first. Resolves when `signal` aborts (after the
- * file in hand is finished).
+ * a CMR file of its interval so both are read together, CMR first. Resolves when `signal`
+ * aborts (after the file in hand is finished).
  */
 export async function watchDirs(dirs: readonly string[], options: WatchOptions): Promise<void> {
   const interval = options.intervalMs ?? 1000;
@@ -127,6 +128,7 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
     unreadable = unreadableNow;
     const present = new Set(listed);
     for (const path of seen.keys()) if (!present.has(path)) seen.delete(path);
+    const intervals = groupByInterval(options.pairs === false ? [] : listed);
 
     for (const path of listed) {
       if (options.signal.aborted) return;
@@ -134,20 +136,21 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
       const t = now();
       if (!file || file.handled || !complete(file, t) || t < (file.retryAt ?? 0)) continue;
       const kind = options.pairs === false ? undefined : cucmKind(path);
-      const twin = kind ? twinPath(path) : undefined;
-      const other = twin === undefined ? undefined : seen.get(twin);
+      const group = intervals.get(intervalOf(path) ?? '');
       let withTwin: string | undefined;
       if (kind === 'cdr') {
-        if (complete(other, t)) withTwin = twin;
-        else if (waiting(file, t)) continue;
+        withTwin = group?.cmr.find((cmr) => complete(seen.get(cmr), t));
+        if (!withTwin && waiting(file, t)) continue;
       } else if (kind === 'cmr') {
-        if (other && !other.handled) continue; // its CDR file takes it along
-        if (!other && waiting(file, t)) continue; // its CDR file may still come
+        const cdrs = group?.cdr ?? [];
+        if (cdrs.some((cdr) => !seen.get(cdr)?.handled)) continue; // a CDR file of its interval takes it along
+        if (cdrs.length === 0 && waiting(file, t)) continue; // its CDR file may still come
       }
       try {
         await options.onFile(path, withTwin);
         file.handled = true;
-        if (other && withTwin) other.handled = true;
+        const twin = withTwin === undefined ? undefined : seen.get(withTwin);
+        if (twin) twin.handled = true;
       } catch (error) {
         // Left unhandled: tried again later (once Redis is back, once its permissions are
         // mended), less and less often, so a file that keeps failing does not fill the log.

@@ -61,6 +61,35 @@ describe('the real CUCM CDR and CMR files of one interval', () => {
     expect(await ingestFiles(files, options())).toMatchObject({ files: 0, cmr_files: 0, already_done: 2, queued: 0 });
   });
 
+  // CUCM numbers a node's CDR and CMR files from one counter, so the two files of a minute never
+  // share their sequence number (a real listing: cdr_..._202012260557_476630, cmr_..._476631).
+  const cdrName = 'cdr_cucmOHSUtest_02_202504181632_476630';
+  const cmrName = 'cmr_cucmOHSUtest_02_202504181632_476631';
+  const copyUnderCucmNames = async () => {
+    await copyFile(join(SAMPLES, 'sieteunoseis-cisco-cucm-cdr/cdr.txt'), join(dir, cdrName));
+    await copyFile(join(SAMPLES, 'sieteunoseis-cisco-cucm-cdr/cmr.txt'), join(dir, cmrName));
+  };
+
+  it("pair by cluster, node and minute, whatever CUCM's sequence numbers: read together, both done", async () => {
+    await copyUnderCucmNames();
+    const { files } = await expandPaths([dir]);
+    expect(files.map((f) => f.slice(dir.length + 1))).toEqual([cmrName, cdrName]); // a minute's CMR file first
+    const ended: string[] = [];
+    const summary = await ingestFiles(files, { ...options(), run: { fileEnd: (path, outcome) => ended.push(`${path.slice(dir.length + 1)} ${outcome.kind === 'cmr' ? outcome.role : outcome.kind}`) } });
+    expect(summary).toMatchObject({ files: 1, cmr_files: 1, unfinished: 0, records: 3, quality_joined: 1, cmr_unmatched: 0 });
+    expect(ended).toEqual([`${cdrName} ingested`, `${cmrName} twin`]);
+    expect((await harness.get('cdr-2-25447-47874239-47874240'))?.event.quality).toMatchObject({ orig: { device_name: 'SEPCC7F750586B7' }, dest: { device_name: 'SEPCC8E7148AD29' } });
+    const ledger = new FileLedger(harness.runtime.redis, harness.prefix);
+    expect(await ledger.done(await fileIdentity(join(dir, cdrName)))).toMatchObject({ quality_joined: 1, cmr_file: cmrName });
+    expect(await ledger.done(await fileIdentity(join(dir, cmrName)))).toMatchObject({ kind: 'cmr', joined: 2, unmatched: 0 });
+  });
+
+  it('a CDR file named alone finds the CMR file of its minute beside it (dry run)', async () => {
+    await copyUnderCucmNames();
+    const path = join(dir, cdrName);
+    const summary = await ingestFiles([path], { named: new Set([path]) });
+    expect(summary).toMatchObject({ files: 1, cmr_files: 1, records: 3, quality_joined: 1, cmr_unmatched: 0 });
+  });
 });
 
 /** A watcher as `ingest-cdr --watch` runs one, recording what it hands over and what each file came to. */
@@ -108,7 +137,7 @@ describe('watch mode', () => {
     const interval = syntheticInterval(25, 201, 2_000_000);
     const w = watch({ settleMs: 300, cmrWaitMs: 3000 });
     const cdr = join(dir, 'cdr_Gen_20_202601010000_1');
-    const cmr = join(dir, 'cmr_Gen_20_202601010000_1');
+    const cmr = join(dir, 'cmr_Gen_20_202601010000_2'); // the node's next sequence number, as CUCM names it
     await writeFile(cdr, renderCdrFile(interval.rows));
     await sleep(900); // the CDR file is complete by now, and waits
     expect(w.handed).toEqual([]);
@@ -119,10 +148,23 @@ describe('watch mode', () => {
     await until(() => w.ended.length >= 2);
     const summary = await w.stop();
     expect(w.handed.map(({ path, twin }) => [path, twin])).toEqual([[cdr, cmr]]);
-    expect(w.roles()).toEqual(['cdr_Gen_20_202601010000_1 ingested', 'cmr_Gen_20_202601010000_1 twin']);
+    expect(w.roles()).toEqual(['cdr_Gen_20_202601010000_1 ingested', 'cmr_Gen_20_202601010000_2 twin']);
     expect(summary).toMatchObject({ files: 1, cmr_files: 1, cmr_unmatched: 0, rejected: 0 });
     expect(rejections).toEqual([]);
     for (const row of interval.rows) expect(await qualityOf(row)).toMatchObject(interval.quality(row));
+  });
+
+  it('reads the real CUCM files of a minute together under their own sequence numbers, without waiting out --cmr-wait', async () => {
+    const w = watch({ settleMs: 200, cmrWaitMs: 8000 });
+    const cdr = join(dir, 'cdr_cucmOHSUtest_02_202504181633_476640'); // not the names above: those files are done
+    const cmr = join(dir, 'cmr_cucmOHSUtest_02_202504181633_476641');
+    await copyFile(join(SAMPLES, 'sieteunoseis-cisco-cucm-cdr/cdr.txt'), cdr);
+    await copyFile(join(SAMPLES, 'sieteunoseis-cisco-cucm-cdr/cmr.txt'), cmr);
+    await until(() => w.ended.length >= 2, 5000); // well inside --cmr-wait
+    const summary = await w.stop();
+    expect(w.handed.map(({ path, twin }) => [path, twin])).toEqual([[cdr, cmr]]);
+    expect(w.roles()).toEqual(['cdr_cucmOHSUtest_02_202504181633_476640 ingested', 'cmr_cucmOHSUtest_02_202504181633_476641 twin']);
+    expect(summary).toMatchObject({ files: 1, cmr_files: 1, quality_joined: 1, cmr_unmatched: 0 });
   });
 
   it('lets a CDR file whose CMR file never comes go in without quality once --cmr-wait is over', async () => {
@@ -144,28 +186,28 @@ describe('watch mode', () => {
     const w = watch({ settleMs: 200, cmrWaitMs: 300 });
     await writeFile(join(dir, 'cdr_Gen_22_202601010000_1'), renderCdrFile(interval.rows));
     await until(() => w.ended.length >= 1);
-    const cmr = join(dir, 'cmr_Gen_22_202601010000_1');
+    const cmr = join(dir, 'cmr_Gen_22_202601010000_2');
     await writeFile(cmr, renderCmrFile(interval.cmr));
     await until(() => w.ended.length >= 2);
     await sleep(300); // a few more listings: nothing is handed over again
     const summary = await w.stop();
-    expect(w.roles()).toEqual(['cdr_Gen_22_202601010000_1 ingested', 'cmr_Gen_22_202601010000_1 late']);
+    expect(w.roles()).toEqual(['cdr_Gen_22_202601010000_1 ingested', 'cmr_Gen_22_202601010000_2 late']);
     expect(summary).toMatchObject({ files: 1, cmr_files: 1, cmr_unmatched: interval.cmr.length, rejected_files: 0, rejected: 0 });
     expect(await new FileLedger(harness.runtime.redis, harness.prefix).done(await fileIdentity(cmr))).toMatchObject({ kind: 'cmr', unmatched: interval.cmr.length });
-    expect((await readdir(dir)).sort()).toEqual(['cdr_Gen_22_202601010000_1', 'cmr_Gen_22_202601010000_1']);
+    expect((await readdir(dir)).sort()).toEqual(['cdr_Gen_22_202601010000_1', 'cmr_Gen_22_202601010000_2']);
   });
 
   it('holds the rows of a CMR file without a CDR twin for CDR files that come later, then counts and marks it done', async () => {
     const interval = syntheticInterval(12, 204, 2_300_000);
     const w = watch({ settleMs: 200, cmrWaitMs: 300, holdMs: 1500 });
-    const orphan = join(dir, 'cmr_Gen_23_202601010000_7'); // no cdr_Gen_23_202601010000_7 ever comes
+    const orphan = join(dir, 'cmr_Gen_23_202601010005_7'); // no CDR file of minute 00:05 ever comes
     await writeFile(orphan, renderCmrFile(interval.cmr));
     await until(() => w.handed.length >= 1);
     expect(w.ended).toEqual([]); // held, not finished
-    await writeFile(join(dir, 'cdr_Gen_23_202601010000_1'), renderCdrFile(interval.rows)); // another name, same calls
+    await writeFile(join(dir, 'cdr_Gen_23_202601010000_1'), renderCdrFile(interval.rows)); // another minute, same calls
     await until(() => w.ended.length >= 2, 15_000);
     const summary = await w.stop();
-    expect(w.roles()).toEqual(['cdr_Gen_23_202601010000_1 ingested', 'cmr_Gen_23_202601010000_7 orphan']);
+    expect(w.roles()).toEqual(['cdr_Gen_23_202601010000_1 ingested', 'cmr_Gen_23_202601010005_7 orphan']);
     const expectedJoined = interval.rows.filter((r) => r.expected).map(interval.quality).filter((q) => q.orig || q.dest).length;
     expect(summary).toMatchObject({ files: 1, cmr_files: 1, quality_joined: expectedJoined, cmr_unmatched: 0 });
     expect(await qualityOf(interval.rows[0])).toMatchObject(interval.quality(interval.rows[0] ?? { record: {} }));

@@ -89,7 +89,7 @@ describe('a drop directory', () => {
     await writeFile(join(dir, 'cdr_Gen_01_202601010002_3.part'), 'still uploading');
 
     const { files } = await expandPaths([dir]);
-    expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['cdr_Bin_01_202601010003_4', 'cdr_Gen_01_202601010000_1', 'cdr_Gen_01_202601010001_2', 'cmr_Gen_01_202601010000_1', 'notes.txt']);
+    expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['cdr_Bin_01_202601010003_4', 'cmr_Gen_01_202601010000_1', 'cdr_Gen_01_202601010000_1', 'cdr_Gen_01_202601010001_2', 'notes.txt']);
     const summary = await ingestFiles(files, options());
     // The CMR file's one row is for a call that is not in its CDR twin: unmatched, not an error.
     expect(summary).toMatchObject({ files: 2, cmr_files: 1, rejected_files: 2, records: 70, queued: 67, rejected: 3, duplicates: 0, cmr_unmatched: 1, quality_joined: 0 });
@@ -186,15 +186,15 @@ describe('CDR and CMR files of generated intervals', () => {
   it('joins a CMR file without a CDR twin by key to the CDR files of the run, counts what stays unmatched and marks it done', async () => {
     const interval = syntheticInterval(30, 103, 1_200_000);
     await writeCdrFile(join(dir, 'cdr_Gen_08_202601010000_1'), interval.rows);
-    // The CMR rows under another interval's name (a different sequence number), plus one row for no call.
-    const orphan = join(dir, 'cmr_Gen_08_202601010000_9');
+    // The CMR rows under another interval's name (another minute), plus one row for no call.
+    const orphan = join(dir, 'cmr_Gen_08_202601010005_9');
     await writeFile(orphan, renderCmrFile([...interval.cmr, { ...interval.cmr[0], globalCallID_callId: 7 }]));
     const { files } = await expandPaths([dir]);
     const ended: string[] = [];
     const summary = await ingestFiles(files, { ...options(), run: { fileEnd: (path, outcome) => ended.push(`${path.slice(dir.length + 1)} ${outcome.kind === 'cmr' ? outcome.role : outcome.kind}`) } });
     const expectedJoined = interval.rows.filter((r) => r.expected).map(interval.quality).filter((q) => q.orig || q.dest).length;
     expect(summary).toMatchObject({ files: 1, cmr_files: 1, rejected_files: 0, quality_joined: expectedJoined, cmr_unmatched: 1 });
-    expect(ended).toEqual(['cdr_Gen_08_202601010000_1 ingested', 'cmr_Gen_08_202601010000_9 orphan']);
+    expect(ended).toEqual(['cdr_Gen_08_202601010000_1 ingested', 'cmr_Gen_08_202601010005_9 orphan']);
     // Without its interval's CMR file, a call no row covers has unknown quality: null.
     const uncovered = interval.rows.find((r) => r.expected && !interval.quality(r).orig && !interval.quality(r).dest);
     expect(await qualityOf(uncovered)).toBeNull();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { CmrIndex, joinSource } from '../../src/cdr/cmr-index';
 import { parseCsvLine } from '../../src/cdr/csv';
-import { planRun, twinPath } from '../../src/cdr/intervals';
+import { intervalOf, planRun, sortByInterval } from '../../src/cdr/intervals';
 import { layoutFrom, readLayout } from '../../src/cdr/layout';
 import { readLines } from '../../src/cdr/line-reader';
 import { mapRecord } from '../../src/cdr/map';
@@ -228,15 +228,45 @@ describe('generated CDR and CMR files in the real layout', () => {
   });
 });
 
-describe('pairing files by name', () => {
-  it('pairs cdr_X with cmr_X of the same directory; a CMR file without its CDR twin is an orphan', () => {
-    const plan = planRun(['/d/cdr_C_01_202601010000_1', '/d/cdr_C_01_202601010001_2', '/d/cmr_C_01_202601010000_1', '/d/cmr_C_01_202601010002_3', '/e/cmr_C_01_202601010001_2', '/d/notes.txt']);
+describe('pairing files by interval', () => {
+  it("pairs a node's CDR and CMR files of one minute whatever their sequence numbers (CUCM's one counter for both), in the same directory only", () => {
+    const plan = planRun([
+      '/d/cdr_C_01_202601010000_476630',
+      '/d/cdr_C_01_202601010001_476632',
+      '/d/cmr_C_01_202601010000_476631',
+      '/d/cmr_C_02_202601010001_476633', // another node
+      '/d/cmr_C_01_202601010002_476659', // a minute with no CDR file
+      '/e/cmr_C_01_202601010001_476634', // another directory
+      '/d/notes.txt',
+    ]);
     expect(plan).toEqual({
-      orphans: ['/d/cmr_C_01_202601010002_3', '/e/cmr_C_01_202601010001_2'],
-      steps: [{ path: '/d/cdr_C_01_202601010000_1', twin: '/d/cmr_C_01_202601010000_1' }, { path: '/d/cdr_C_01_202601010001_2' }, { path: '/d/notes.txt' }],
+      orphans: ['/d/cmr_C_02_202601010001_476633', '/d/cmr_C_01_202601010002_476659', '/e/cmr_C_01_202601010001_476634'],
+      steps: [{ path: '/d/cdr_C_01_202601010000_476630', twin: '/d/cmr_C_01_202601010000_476631' }, { path: '/d/cdr_C_01_202601010001_476632' }, { path: '/d/notes.txt' }],
     });
-    expect(twinPath('/d/cmr_x')).toBe('/d/cdr_x');
-    expect(twinPath('/d/other')).toBeUndefined();
+    expect(intervalOf('/d/cdr_StandAloneCluster_02_202012260557_476630')).toBe(intervalOf('/d/cmr_StandAloneCluster_02_202012260557_476631'));
+  });
+
+  it('pairs other cdr_X names with cmr_X exactly, and the n-th CDR file of a minute with its n-th CMR file', () => {
+    expect(planRun(['/d/cdr_x', '/d/cmr_x', '/d/cmr_y'])).toEqual({ orphans: ['/d/cmr_y'], steps: [{ path: '/d/cdr_x', twin: '/d/cmr_x' }] });
+    expect(intervalOf('/d/other')).toBeUndefined();
+    const plan = planRun(['/d/cdr_C_01_202601010000_1', '/d/cdr_C_01_202601010000_3', '/d/cmr_C_01_202601010000_2', '/d/cmr_C_01_202601010000_4', '/d/cmr_C_01_202601010000_5']);
+    expect(plan).toEqual({
+      orphans: ['/d/cmr_C_01_202601010000_5'],
+      steps: [{ path: '/d/cdr_C_01_202601010000_1', twin: '/d/cmr_C_01_202601010000_2' }, { path: '/d/cdr_C_01_202601010000_3', twin: '/d/cmr_C_01_202601010000_4' }],
+    });
+  });
+
+  it('lists files in time order per node, the CMR file of a minute before its CDR file', () => {
+    // Name order (a real listing) puts every cdr_ file before every cmr_ file.
+    const listing = ['cdr_SA_02_202012260557_476630', 'cdr_SA_02_202012260558_476631', 'cdr_SA_03_202012260557_11', 'cmr_SA_02_202012260557_476632', 'cmr_SA_02_202012260632_476659', 'notes.txt'];
+    expect(sortByInterval(listing.map((n) => `/d/${n}`)).map((p) => p.slice(3))).toEqual([
+      'cmr_SA_02_202012260557_476632',
+      'cdr_SA_02_202012260557_476630',
+      'cdr_SA_02_202012260558_476631',
+      'cmr_SA_02_202012260632_476659',
+      'cdr_SA_03_202012260557_11',
+      'notes.txt',
+    ]);
   });
 });
 
