@@ -26,8 +26,10 @@ export interface Counts {
   duplicates: number;
   /** Malformed records and records that cannot become events. */
   rejected: number;
-  /** Records that are not calls (cdrRecordType other than 1). */
+  /** Records that are not calls: other record types (cdrRecordType other than 1) and abandoned calls. */
   skipped: number;
+  /** Of `skipped`: off-hook records with nothing dialled and no connect (CUCM's "CDR Log Calls With Zero Duration"). */
+  abandoned: number;
   /** Call records whose event carries the quality of at least one leg (from a CMR row). */
   quality_joined: number;
 }
@@ -81,7 +83,7 @@ export interface CdrFileExtras {
 }
 
 export function zeroCounts(): Counts {
-  return { records: 0, queued: 0, duplicates: 0, rejected: 0, skipped: 0, quality_joined: 0 };
+  return { records: 0, queued: 0, duplicates: 0, rejected: 0, skipped: 0, abandoned: 0, quality_joined: 0 };
 }
 
 /** Why a CMR file is not ingested on its own. */
@@ -170,8 +172,10 @@ async function readRecords(
     if (mapped.kind === 'event') {
       batch.push(serializeEvent(mapped.event));
       if (mapped.joined) counts.quality_joined += 1;
-    } else if (mapped.kind === 'skip') counts.skipped += 1;
-    else {
+    } else if (mapped.kind === 'skip') {
+      counts.skipped += 1;
+      if (mapped.cause === 'abandoned') counts.abandoned += 1;
+    } else {
       counts.rejected += 1;
       const tail = line.terminated ? '' : ' (last line has no line ending: file cut short?)';
       listener?.rejectedRecord?.(path, line.number, mapped.reason + tail);

@@ -335,6 +335,6 @@ export function addOutcome(summary: Summary, outcome: FileOutcome): void {
   } else {
     if (outcome.interrupted) summary.unfinished += 1;
     else summary.files += 1;
-    for (const key of ['records', 'queued', 'duplicates', 'rejected', 'skipped', 'quality_joined'] as const) summary[key] += outcome.counts[key];
+    for (const key of ['records', 'queued', 'duplicates', 'rejected', 'skipped', 'abandoned', 'quality_joined'] as const) summary[key] += outcome.counts[key];
   }
 }

@@ -14,6 +14,8 @@ export interface DoneEntry {
   duplicates: number;
   rejected: number;
   skipped: number;
+  /** Of `skipped`, abandoned calls; absent from entries written before they were told apart. */
+  abandoned?: number;
   /** Call records that carry the quality of at least one leg. */
   quality_joined: number;
   /** The CMR twin read with it, when there was one. */

@@ -8,8 +8,11 @@ import type { QualitySource } from './quality';
 export type MapResult =
   /** `joined`: the event carries the quality of at least one leg. */
   | { kind: 'event'; event: CallEvent; joined: boolean }
-  /** Not a call record (cdrRecordType other than 1): nothing to send, nothing wrong. */
-  | { kind: 'skip'; reason: string }
+  /**
+   * Nothing to send, nothing wrong: `not-a-call` a record of another type (cdrRecordType other
+   * than 1); `abandoned` a phone taken off hook and put back without dialling.
+   */
+  | { kind: 'skip'; cause: 'not-a-call' | 'abandoned'; reason: string }
   /** A call record that cannot become an event. */
   | { kind: 'reject'; reason: string };
 
@@ -44,7 +47,7 @@ export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: Map
   const recordType = get('cdrRecordType');
   if (recordType !== '1') {
     return /^\d+$/.test(recordType)
-      ? { kind: 'skip', reason: `cdrRecordType ${recordType} is not a call record` }
+      ? { kind: 'skip', cause: 'not-a-call', reason: `cdrRecordType ${recordType} is not a call record` }
       : { kind: 'reject', reason: `cdrRecordType ${JSON.stringify(recordType)} is not a number` };
   }
   const cmId = get('globalCallID_callManagerId');
@@ -57,7 +60,12 @@ export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: Map
   if (!origination) return { kind: 'reject', reason: `dateTimeOrigination ${JSON.stringify(get('dateTimeOrigination'))} is not an epoch time` };
   const called =
     get('finalCalledPartyNumber') || get('originalCalledPartyNumber') || get('finalCalledPartyNumber_uri') || get('originalCalledPartyNumber_uri');
-  if (!called) return { kind: 'reject', reason: 'no called number (finalCalledPartyNumber and originalCalledPartyNumber are empty)' };
+  if (!called) {
+    // With "CDR Log Calls With Zero Duration" on, CUCM writes a record for every off-hook and
+    // on-hook without a number dialled: normal output, not a damaged record.
+    if (toInt(get('dateTimeConnect')) === 0 && toInt(get('duration')) === 0) return { kind: 'skip', cause: 'abandoned', reason: 'abandoned: nothing dialled, never connected' };
+    return { kind: 'reject', reason: 'no called number (finalCalledPartyNumber and originalCalledPartyNumber are empty)' };
+  }
 
   const connect = epochToIso(get('dateTimeConnect'));
   const event: CallEvent = {

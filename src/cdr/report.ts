@@ -23,7 +23,7 @@ export function formatSummary(s: Summary, dryRun: boolean): string {
     `  ${dryRun ? 'would queue' : 'queued     '} ${s.queued}`,
     `  duplicates ${s.duplicates}`,
     `  rejected   ${s.rejected}`,
-    `  not calls  ${s.skipped}`,
+    `  not calls  ${s.skipped} (${s.abandoned} abandoned: off hook, nothing dialled)`,
     `  quality    ${s.quality_joined} calls joined, ${s.cmr_unmatched} CMR rows unmatched`,
   ].join('\n');
 }

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCallsQueue, jobIdFor, type CallJobData } from '../../src/queue/calls-queue';
-import { CDR_TEST_POLICIES, renderCdrFile, renderCmrFile, syntheticInterval, syntheticRows, writeCdrFile, writeCmrFile, writeInterval } from '../helpers/cdr-generator';
+import { CDR_TEST_POLICIES, cdrRow, renderCdrFile, renderCmrFile, syntheticInterval, syntheticRows, writeCdrFile, writeCmrFile, writeInterval } from '../helpers/cdr-generator';
 import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
 
 const ROOT = resolve(__dirname, '../..');
@@ -136,6 +136,19 @@ it('logs JSON off a terminal: rejected records with file and line, moved files, 
   expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, cmr_files: 1, rejected_files: 1, records: 12, queued: 11, duplicates: 0, rejected: 1, cmr_unmatched: 1 });
   const event = JSON.parse((await redis.hget(`${prefix}:call:${rows[0]?.expected?.call_id}`, 'event')) ?? '{}') as Record<string, unknown>;
   expect(event).toMatchObject({ ...rows[0]?.expected, policy: 'default' });
+});
+
+it('exits 0 on abandoned calls (off hook, nothing dialled), counted as skipped and abandoned, not rejected', async () => {
+  const drop = await mkdtemp(join(dir, 'drop-'));
+  const rows = syntheticRows(6, 82, 915_000);
+  // What CUCM writes with "CDR Log Calls With Zero Duration" on: no called number, no connect, duration 0.
+  const offHook = cdrRow({ callId: 915_900, origLeg: 91, destLeg: 0, calling: '1001', called: '', start: 1_767_225_600 });
+  await writeCdrFile(join(drop, 'cdr_Gen_12_202601010000_1'), [...rows, offHook]);
+  const result = await cli([drop]).done;
+  expect(result.code).toBe(0);
+  const logs = logLines(result.stdout);
+  expect(logs.filter((l) => l.msg === 'cdr record rejected')).toEqual([]);
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', records: 7, queued: rows.filter((r) => r.expected).length, rejected: 0, skipped: 1, abandoned: 1 });
 });
 
 it('reads a file its directory holds as a symlink, as it reads one named on the command line', async () => {

@@ -179,10 +179,15 @@ describe('records that do not become events', () => {
   const ctx = { file: 'f.csv', line: 3 };
 
   it('skips records that are not calls (cdrRecordType other than 1)', async () => {
-    expect(mapRecord(fieldsOf({ cdrRecordType: 2 }), await layoutFor(dir), ctx)).toEqual({ kind: 'skip', reason: 'cdrRecordType 2 is not a call record' });
+    expect(mapRecord(fieldsOf({ cdrRecordType: 2 }), await layoutFor(dir), ctx)).toEqual({ kind: 'skip', cause: 'not-a-call', reason: 'cdrRecordType 2 is not a call record' });
   });
-  it('rejects a record with no called number at all', async () => {
+  it('skips an abandoned call (off hook, nothing dialled, never connected) as abandoned, not malformed', async () => {
+    const offHook = fieldsOf({ finalCalledPartyNumber: '', originalCalledPartyNumber: '', dateTimeConnect: 0, duration: 0, destDeviceName: '' });
+    expect(mapRecord(offHook, await layoutFor(dir), ctx)).toMatchObject({ kind: 'skip', cause: 'abandoned' });
+  });
+  it('rejects a record with no called number that connected or lasted', async () => {
     expect(mapRecord(fieldsOf({ finalCalledPartyNumber: '', originalCalledPartyNumber: '' }), await layoutFor(dir), ctx)).toMatchObject({ kind: 'reject', reason: expect.stringContaining('no called number') });
+    expect(mapRecord(fieldsOf({ finalCalledPartyNumber: '', originalCalledPartyNumber: '', dateTimeConnect: 0 }), await layoutFor(dir), ctx)).toMatchObject({ kind: 'reject' });
   });
   it('falls back to the original called number', async () => {
     expect(mapRecord(fieldsOf({ finalCalledPartyNumber: '' }), await layoutFor(dir), ctx)).toMatchObject({ kind: 'event', event: { called_number: '1002' } });
