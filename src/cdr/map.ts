@@ -2,6 +2,7 @@ import { acceptBuiltEvent, overlongFields, type CallEvent } from '../events/sche
 import { cdrCallId } from './call-id';
 import { decodeCucmIp } from './ip';
 import { rawRecord, type CdrLayout } from './layout';
+import { legType } from './leg-type';
 import type { QualitySource } from './quality';
 
 /** What one parsed line becomes. */
@@ -87,6 +88,9 @@ export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: Map
     orig_media_ip: decodeCucmIp(get('origMediaTransportAddress_IP')),
     dest_media_ip: decodeCucmIp(get('destMediaTransportAddress_IP')),
     global_call_id: `${cmId}-${callId}`,
+    leg_type: legType(get),
+    // On a recording or monitoring leg, the leg identifier of the call leg it records.
+    conversation_id: nonZero(toInt(get('origConversationId'))),
     cluster_id: get('globalCallId_ClusterID'),
     cdr_file: ctx.file,
     cdr_line: ctx.line,
@@ -110,6 +114,10 @@ export function epochToIso(raw: string): string | null {
   if (n === null || n <= 0) return null;
   const date = new Date(n * 1000);
   return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+function nonZero(n: number | null): number | null {
+  return n === 0 ? null : n;
 }
 
 function toInt(raw: string): number | null {

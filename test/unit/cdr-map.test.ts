@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseCsvLine } from '../../src/cdr/csv';
@@ -6,6 +6,8 @@ import { readLayout } from '../../src/cdr/layout';
 import { readLines } from '../../src/cdr/line-reader';
 import { mapRecord, type MapResult } from '../../src/cdr/map';
 import { CALL_ID_PATTERN, eventJson, MAX_EVENT_BYTES, parseEvent } from '../../src/events/schema';
+import { parseConfig } from '../../src/policies/load';
+import { resolvePolicy } from '../../src/policies/resolve';
 import { CDR_FIELDS_V11, cdrRow, reorderedFields, syntheticRows, writeCdrFile, type FileOptions } from '../helpers/cdr-generator';
 
 const SAMPLES = resolve(__dirname, '../../../shared/cdr-samples');
@@ -102,6 +104,31 @@ describe('real CUCM 14/15 file (133 fields)', () => {
     expect(mapped[0]).toMatchObject({ calling_number: 'b002179144511001', called_number: '5030079981', answered: false, connect_time: null, duration: 0, orig_ip: '10.248.64.14', dest_ip: null });
   });
 
+  it('marks the built-in-bridge recording legs as recording, each with the leg of call 2-25447 it records', async () => {
+    const mapped = events(await mapFile(CUCM14));
+    expect(mapped.map((e) => [e.call_id, e.leg_type, e.conversation_id])).toEqual([
+      ['cdr-2-25449-47874246-47874248', 'recording', 47874239],
+      ['cdr-2-25448-47874243-47874250', 'recording', 47874240],
+      ['cdr-2-25447-47874239-47874240', 'call', null],
+    ]);
+    // A call redirected for another reason (a forward: OnBehalfOf 5, reason 15) is a call.
+    expect(events(await mapFile(CUCM11)).map((e) => [e.leg_type, e.conversation_id])).toEqual([['call', null], ['call', null]]);
+  });
+
+  it("routes the recording legs to the README's policy with no apps, and the call to the next one", async () => {
+    const readme = await readFile(resolve(__dirname, '../../README.md'), 'utf8');
+    const yaml = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').find((block) => block.includes('id: recording-legs'));
+    if (!yaml) throw new Error('no recording-legs example in the README');
+    const config = parseConfig(yaml, {}, 'README');
+    const routed = events(await mapFile(CUCM14)).map((e) => [e.call_id, resolvePolicy(config, e)?.id]);
+    expect(routed).toEqual([
+      ['cdr-2-25449-47874246-47874248', 'recording-legs'],
+      ['cdr-2-25448-47874243-47874250', 'recording-legs'],
+      ['cdr-2-25447-47874239-47874240', 'default'],
+    ]);
+    expect(config.byId.get('recording-legs')?.apps).toEqual([]);
+  });
+
   it('gives every record in the real files a distinct valid call id', async () => {
     const ids = [...events(await mapFile(CUCM11)), ...events(await mapFile(CUCM14))].map((e) => e.call_id);
     expect(new Set(ids).size).toBe(ids.length);
@@ -188,6 +215,12 @@ describe('records that do not become events', () => {
   it('rejects a record with no called number that connected or lasted', async () => {
     expect(mapRecord(fieldsOf({ finalCalledPartyNumber: '', originalCalledPartyNumber: '' }), await layoutFor(dir), ctx)).toMatchObject({ kind: 'reject', reason: expect.stringContaining('no called number') });
     expect(mapRecord(fieldsOf({ finalCalledPartyNumber: '', originalCalledPartyNumber: '', dateTimeConnect: 0 }), await layoutFor(dir), ctx)).toMatchObject({ kind: 'reject' });
+  });
+  it('marks a silent-monitoring leg as monitoring, by its on-behalf-of code or its redirect reason', async () => {
+    const layout = await layoutFor(dir);
+    expect(mapRecord(fieldsOf({ origCalledPartyRedirectOnBehalfOf: 28, origConversationId: 10 }), layout, ctx)).toMatchObject({ kind: 'event', event: { leg_type: 'monitoring', conversation_id: 10 } });
+    expect(mapRecord(fieldsOf({ lastRedirectRedirectReason: 370 }), layout, ctx)).toMatchObject({ kind: 'event', event: { leg_type: 'monitoring', conversation_id: null } });
+    expect(mapRecord(fieldsOf({ origCalledPartyRedirectReason: 354 }), layout, ctx)).toMatchObject({ kind: 'event', event: { leg_type: 'recording' } });
   });
   it('falls back to the original called number', async () => {
     expect(mapRecord(fieldsOf({ finalCalledPartyNumber: '' }), await layoutFor(dir), ctx)).toMatchObject({ kind: 'event', event: { called_number: '1002' } });
