@@ -6,6 +6,7 @@ import { compileBody } from '../templates/body';
 import { compileTemplate, compileUrlTemplate, type Template } from '../templates/engine';
 import { alwaysHasControlCharacter } from '../templates/request';
 import { templateErrorMessage } from '../templates/syntax-error';
+import { fieldReader, matchFieldProblem } from './match-field';
 import type { AppInput, CurriInput, PolicyInput } from './schema';
 import type { AppBody, CurriBlock, FieldMatch, Policy, TlsOptions, WebhookApp } from './types';
 
@@ -214,7 +215,7 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
  */
 export function compileMatch(field: string, pattern: string): FieldMatch {
   const regex = RE2JS.compile(pattern);
-  return { field, pattern, test: (value) => regex.test(value) };
+  return { field, pattern, read: fieldReader(field), test: (value) => regex.test(value) };
 }
 
 /**
@@ -234,6 +235,11 @@ export function compilePolicy(
   const at = `policies[${index}]`;
   const match: FieldMatch[] = [];
   for (const [field, pattern] of Object.entries(input.match ?? {})) {
+    const fieldProblem = matchFieldProblem(field);
+    if (fieldProblem) {
+      problems.push(`${at}.match.${field}: ${fieldProblem}`);
+      continue;
+    }
     try {
       match.push(compileMatch(field, pattern));
     } catch (error) {

@@ -8,7 +8,7 @@ import type { CallhookConfig, FieldMatch, Policy } from './types';
 export function resolvePolicy(config: CallhookConfig, event: CallEvent): Policy | undefined {
   if (event.policy !== undefined) return config.byId.get(event.policy);
   for (const policy of config.policies) {
-    if (policy.match && policy.match.every((rule) => matches(rule, event[rule.field]))) return policy;
+    if (policy.match && policy.match.every((rule) => matches(rule, rule.read(event)))) return policy;
   }
   return config.byId.get('default');
 }

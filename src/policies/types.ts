@@ -1,5 +1,6 @@
 import type { BodyNode } from '../templates/body';
 import type { Template } from '../templates/engine';
+import type { FieldReader } from './match-field';
 
 export type Phase = 'post_call' | 'real_time';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -93,8 +94,11 @@ export interface WebhookApp {
 
 /** One `match` rule: a pattern (RE2 syntax) that an event field must contain a match of. */
 export interface FieldMatch {
+  /** As written: a top-level field or a dotted path (`cdr.finalCalledPartyNumberPartition`). */
   readonly field: string;
   readonly pattern: string;
+  /** Reads the field from an event (match-field.ts). */
+  readonly read: FieldReader;
   test(value: string): boolean;
 }
 

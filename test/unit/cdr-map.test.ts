@@ -129,6 +129,11 @@ describe('real CUCM 14/15 file (133 fields)', () => {
     expect(config.byId.get('recording-legs')?.apps).toEqual([]);
   });
 
+  it('lets a policy match a raw CDR field by its dotted path', async () => {
+    const config = parseConfig('policies: [{ id: recorder, match: { cdr.finalCalledPartyNumberPartition: "^InformLabRecording$" }, apps: [] }]');
+    expect(events(await mapFile(CUCM14)).map((e) => resolvePolicy(config, e)?.id)).toEqual(['recorder', 'recorder', undefined]);
+  });
+
   it('gives every record in the real files a distinct valid call id', async () => {
     const ids = [...events(await mapFile(CUCM11)), ...events(await mapFile(CUCM14))].map((e) => e.call_id);
     expect(new Set(ids).size).toBe(ids.length);

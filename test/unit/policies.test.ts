@@ -350,4 +350,34 @@ policies:
     const noDefault = parseConfig('policies: [{ id: a, match: { called_number: "^1" }, apps: [] }]');
     expect(resolvePolicy(noDefault, makeEvent({ called_number: '999' }))).toBeUndefined();
   });
+  it('matches a dotted path through nested objects, such as a raw CDR field', () => {
+    const byPartition = parseConfig(`
+policies:
+  - { id: recorders, match: { cdr.finalCalledPartyNumberPartition: "^InformLabRecording$", called_number: "^503" }, apps: [] }
+  - { id: other, match: { quality.orig.vq.MLQK: "^4" }, apps: [] }`);
+    const event = (extra: Record<string, unknown>) => makeEvent({ called_number: '5030079981', ...extra });
+    expect(resolvePolicy(byPartition, event({ cdr: { finalCalledPartyNumberPartition: 'InformLabRecording' } }))?.id).toBe('recorders');
+    expect(resolvePolicy(byPartition, event({ cdr: { finalCalledPartyNumberPartition: 'OnNet' } }))).toBeUndefined();
+    expect(resolvePolicy(byPartition, event({ quality: { orig: { vq: { MLQK: 4.5 } }, dest: null } }))?.id).toBe('other');
+    // A path through a missing, null, text or array value resolves to nothing.
+    for (const cdr of [undefined, null, 'InformLabRecording', ['InformLabRecording']]) expect(resolvePolicy(byPartition, event({ cdr }))).toBeUndefined();
+  });
+  it("never reads a match field from an object's prototype", () => {
+    const config = parseConfig(`
+policies:
+  - { id: top, match: { constructor: "Object" }, apps: [] }
+  - { id: nested, match: { cdr.constructor: "." }, apps: [] }
+  - { id: proto, match: { cdr.__proto__.toString: "." }, apps: [] }
+  - { id: method, match: { cdr.hasOwnProperty: "." }, apps: [] }`);
+    expect(resolvePolicy(config, makeEvent({ cdr: { pkid: 'x' } }))).toBeUndefined();
+    // An own field of that name is data like any other.
+    expect(resolvePolicy(config, makeEvent({ cdr: { constructor: 'x' } }))?.id).toBe('nested');
+  });
+  it('refuses a match field with an empty path segment', () => {
+    expect(problemsOf('policies: [{ id: a, match: { "cdr.": "x", ".cdr": "x", "a..b": "x" }, apps: [] }]')).toEqual([
+      'policies[0].match.cdr.: is not a field name or a dotted path such as cdr.finalCalledPartyNumberPartition',
+      'policies[0].match..cdr: is not a field name or a dotted path such as cdr.finalCalledPartyNumberPartition',
+      'policies[0].match.a..b: is not a field name or a dotted path such as cdr.finalCalledPartyNumberPartition',
+    ]);
+  });
 });
