@@ -23,8 +23,14 @@ export interface LegQuality {
   latency_ms: number | null;
   /** `varVQMetrics` parsed (`CCR`, `ICR`, `MLQK`...); null when the device reported none. */
   vq: VqMetrics | null;
-  /** `MLQK` (MOS listening quality, 1-5) when the phone reports it, else null. */
+  /**
+   * The call's MOS listening quality (1-5): `MLQKav`, the average over the stream, else `MLQK`
+   * (which Cisco defines as the score of the last 8 seconds only); null when the phone reports
+   * neither or 0 (not computed).
+   */
   mos: number | null;
+  /** `MLQKmn`, the lowest 8-second score of the stream; null when absent or 0. */
+  mos_min: number | null;
   /** Every field of the CMR row, raw text, under the file's own field names. */
   cmr: Record<string, string>;
 }
@@ -51,6 +57,11 @@ function count(raw: string | undefined): number | null {
   return raw !== undefined && /^-?\d{1,15}$/.test(raw) ? Number(raw) : null;
 }
 
+/** A MOS metric as a number; null when absent, not a number, or 0 (the phone computed none: a call too short). */
+function score(metric: number | string | undefined): number | null {
+  return typeof metric === 'number' && metric > 0 ? metric : null;
+}
+
 /** Builds a leg's quality from its CMR row (fields in header order). */
 export function legQuality(fields: readonly string[], layout: CdrLayout): LegQuality {
   const get = (name: string): string | undefined => {
@@ -58,7 +69,6 @@ export function legQuality(fields: readonly string[], layout: CdrLayout): LegQua
     return i === undefined ? undefined : fields[i];
   };
   const vq = parseVqMetrics(get('varVQMetrics') ?? '');
-  const mlqk = vq?.MLQK;
   return {
     device_name: get('deviceName') ?? '',
     directory_number: get('directoryNum') ?? '',
@@ -70,7 +80,8 @@ export function legQuality(fields: readonly string[], layout: CdrLayout): LegQua
     jitter_ms: count(get('jitter')),
     latency_ms: count(get('latency')),
     vq,
-    mos: typeof mlqk === 'number' ? mlqk : null,
+    mos: score(vq?.MLQKav) ?? score(vq?.MLQK),
+    mos_min: score(vq?.MLQKmn),
     cmr: rawRecord(fields, layout),
   };
 }

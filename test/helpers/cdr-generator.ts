@@ -339,6 +339,7 @@ export interface ExpectedLeg {
   jitter_ms: number;
   latency_ms: number;
   mos: number | null;
+  mos_min: number | null;
   vq: Record<string, number | string>;
 }
 
@@ -354,8 +355,8 @@ const fixed4 = (n: number) => n.toFixed(4);
  * records share (a transfer's) has one row, which joins each of them. The calling side always
  * has a row and the called side once answered, except that every 6th call's called side is a
  * trunk (no row) and every 17th call has no row at all: missing CMR rows. Values are derived
- * from the leg id, so they are reproducible: packet loss on every 5th leg, MLQK (so a MOS) on
- * every 3rd.
+ * from the leg id, so they are reproducible: packet loss on every 5th leg, MOS scores on every
+ * 3rd (the last 8 s, MLQK, a little worse than the average, MLQKav).
  */
 export class CmrRows {
   private readonly legs = new Map<string, ExpectedLeg | null>();
@@ -411,8 +412,10 @@ export function cmrRow(spec: { cmId: number; callId: number; leg: number; device
   const jitter = n % 23;
   const latency = n % 11;
   const ccr = packets > 0 ? lost / packets : 0;
-  const mos = n % 3 === 0 ? Number(fixed4(4.4 - Math.min(3, lost / 10))) : null;
-  const mlqk = mos === null ? '' : `MLQK=${fixed4(mos)};MLQKav=${fixed4(mos)};MLQKmn=${fixed4(mos - 0.2)};MLQKmx=${fixed4(mos)};MLQKvr=0.95;`;
+  const average = 4.4 - Math.min(3, lost / 10);
+  // MLQK is the last 8 s only, MLQKav the whole stream's average, MLQKmn its worst 8 s.
+  const mos = n % 3 === 0 ? { MLQK: Number(fixed4(average - 0.1)), MLQKav: Number(fixed4(average)), MLQKmn: Number(fixed4(average - 0.2)) } : null;
+  const mlqk = mos === null ? '' : `MLQK=${fixed4(mos.MLQK)};MLQKav=${fixed4(mos.MLQKav)};MLQKmn=${fixed4(mos.MLQKmn)};MLQKmx=${fixed4(average)};MLQKvr=0.95;`;
   const vqText = `CCR=${fixed4(ccr)};ICR=0.0000;ICRmx=${fixed4(ccr * 2)};CS=${lost > 0 ? 1 : 0};SCS=0;${mlqk}Ver=0.90;VoRxCodec=G.711 u-la;CID=4;VoPktSizeMs=20;VoPktLost=${lost};VoPktDis=0;VoOneWayDelayMs=${latency};maxJitter=${jitter}`;
   Object.assign(record, {
     cdrRecordType: 2,
@@ -448,8 +451,9 @@ export function cmrRow(spec: { cmId: number; callId: number; leg: number; device
     octets_received: received * 160,
     jitter_ms: jitter,
     latency_ms: latency,
-    mos,
-    vq: { CCR: Number(fixed4(ccr)), ICR: 0, CS: lost > 0 ? 1 : 0, VoRxCodec: 'G.711 u-la', VoPktLost: lost, maxJitter: jitter, ...(mos === null ? {} : { MLQK: mos }) },
+    mos: mos?.MLQKav ?? null,
+    mos_min: mos?.MLQKmn ?? null,
+    vq: { CCR: Number(fixed4(ccr)), ICR: 0, CS: lost > 0 ? 1 : 0, VoRxCodec: 'G.711 u-la', VoPktLost: lost, maxJitter: jitter, ...mos },
   };
   return { record, expected };
 }

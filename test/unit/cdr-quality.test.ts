@@ -7,7 +7,7 @@ import { intervalOf, planRun, sortByInterval } from '../../src/cdr/intervals';
 import { layoutFrom, readLayout } from '../../src/cdr/layout';
 import { readLines } from '../../src/cdr/line-reader';
 import { mapRecord } from '../../src/cdr/map';
-import type { CallQuality, QualitySource } from '../../src/cdr/quality';
+import { legQuality, type CallQuality, type QualitySource } from '../../src/cdr/quality';
 import { parseVqMetrics } from '../../src/cdr/vq';
 import type { CallEvent } from '../../src/events/schema';
 import { eventJson, parseEvent } from '../../src/events/schema';
@@ -80,6 +80,25 @@ describe('parseVqMetrics', () => {
   });
 });
 
+describe("a leg's MOS", () => {
+  const layout = layoutFrom('"cdrRecordType","globalCallID_callManagerId","globalCallID_callId","callIdentifier","varVQMetrics"', 'INTEGER,INTEGER,INTEGER,INTEGER,VARCHAR(600)');
+  const scoresOf = (varVQMetrics: string) => {
+    if (!layout.ok) throw new Error(layout.reason);
+    const { mos, mos_min } = legQuality(['2', '1', '1', '1', varVQMetrics], layout.layout);
+    return { mos, mos_min };
+  };
+
+  it("is the stream's average (MLQKav), not the last 8 seconds (MLQK), with its worst 8 seconds (MLQKmn)", () => {
+    expect(scoresOf('CCR=0.0011;MLQK=2.1000;MLQKav=4.3000;MLQKmn=2.0000;MLQKmx=4.5000;MLQKvr=0.95')).toEqual({ mos: 4.3, mos_min: 2 });
+  });
+  it('falls back to MLQK from a phone that reports no average, and is null where a score is 0 (not computed) or absent', () => {
+    expect(scoresOf('MLQK=3.9000')).toEqual({ mos: 3.9, mos_min: null });
+    expect(scoresOf('MLQK=3.9000;MLQKav=0.0000')).toEqual({ mos: 3.9, mos_min: null });
+    expect(scoresOf('MLQK=0.0000;MLQKav=0.0000;MLQKmn=0.0000')).toEqual({ mos: null, mos_min: null });
+    expect(scoresOf('CCR=0.0000;VoRxCodec=G.711 u-la')).toEqual({ mos: null, mos_min: null });
+  });
+});
+
 describe('CMR headers', () => {
   it('recognises the real CMR file by its header', async () => {
     const head = await readLayout(CMR);
@@ -114,6 +133,7 @@ describe('real CUCM 14/15 CDR and CMR files of one call', () => {
       latency_ms: 1,
       vq: { CCR: 0, ICR: 0, ICRmx: 0, CS: 0, SCS: 0, Ver: 0.9, VoRxCodec: 'G.711 u-la', CID: 4, VoPktSizeMs: 20, VoPktLost: 0, VoPktDis: 1, VoOneWayDelayMs: 1, maxJitter: 0 },
       mos: null,
+      mos_min: null,
       cmr: expect.objectContaining({
         cdrRecordType: '2',
         globalCallID_callManagerId: '2',
@@ -144,6 +164,7 @@ describe('real CUCM 14/15 CDR and CMR files of one call', () => {
       latency_ms: 1,
       vq: { CCR: 0.0011, ICR: 0, ICRmx: 0.0034, CS: 1, SCS: 0, Ver: 0.9, VoRxCodec: 'G.711 u-la', CID: 4, VoPktSizeMs: 20, VoPktLost: 0, VoPktDis: 1, VoOneWayDelayMs: 0, maxJitter: 8 },
       mos: null,
+      mos_min: null,
       cmr: expect.objectContaining({ callIdentifier: '47874240', pkid: '6e79670e-aa95-4cb2-81d2-99d3be0cb8b1', deviceName: 'SEPCC8E7148AD29', localSessionID: '45a03cac00105000a000cc8e7148ad29' }),
     });
     // The two recording legs have no CMR row: their interval's CMR file was read, so each leg is null.
