@@ -3,6 +3,7 @@ import type { CdrLayout } from './layout';
 import type { IngestListener } from './listener';
 import { isBlank, readLines } from './line-reader';
 import { legQuality, type CallQuality, type LegQuality, type QualitySource } from './quality';
+import { quote } from '../util/quote';
 
 /** What one CMR file came to. */
 export interface CmrCounts {
@@ -125,7 +126,7 @@ export class CmrIndex {
       const recordType = fields[type] ?? '';
       if (recordType !== '2') {
         if (/^\d+$/.test(recordType)) file.counts.skipped += 1;
-        else reject(line.number, `cdrRecordType ${JSON.stringify(recordType)} is not a number`);
+        else reject(line.number, `cdrRecordType ${quote(recordType)} is not a number`);
         continue;
       }
       const parts = [fields[cmId] ?? '', fields[callId] ?? '', fields[leg] ?? ''];

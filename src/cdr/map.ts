@@ -4,6 +4,7 @@ import { decodeCucmIp } from './ip';
 import { rawRecord, type CdrLayout } from './layout';
 import { legType } from './leg-type';
 import type { QualitySource } from './quality';
+import { quote } from '../util/quote';
 
 /** What one parsed line becomes. */
 export type MapResult =
@@ -49,7 +50,7 @@ export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: Map
   if (recordType !== '1') {
     return /^\d+$/.test(recordType)
       ? { kind: 'skip', cause: 'not-a-call', reason: `cdrRecordType ${recordType} is not a call record` }
-      : { kind: 'reject', reason: `cdrRecordType ${JSON.stringify(recordType)} is not a number` };
+      : { kind: 'reject', reason: `cdrRecordType ${quote(recordType)} is not a number` };
   }
   const cmId = get('globalCallID_callManagerId');
   const callId = get('globalCallID_callId');
@@ -58,7 +59,7 @@ export function mapRecord(fields: readonly string[], layout: CdrLayout, ctx: Map
   const id = cdrCallId([cmId, callId, origLeg, destLeg]);
   if (!id) return { kind: 'reject', reason: 'globalCallID_callManagerId, globalCallID_callId, origLegCallIdentifier and destLegIdentifier must be whole numbers' };
   const origination = epochToIso(get('dateTimeOrigination'));
-  if (!origination) return { kind: 'reject', reason: `dateTimeOrigination ${JSON.stringify(get('dateTimeOrigination'))} is not an epoch time` };
+  if (!origination) return { kind: 'reject', reason: `dateTimeOrigination ${quote(get('dateTimeOrigination'))} is not an epoch time` };
   const called =
     get('finalCalledPartyNumber') || get('originalCalledPartyNumber') || get('finalCalledPartyNumber_uri') || get('originalCalledPartyNumber_uri');
   if (!called) {

@@ -236,6 +236,9 @@ describe('records that do not become events', () => {
     expect(mapRecord(fieldsOf({ dateTimeOrigination: 0 }), layout, ctx)).toMatchObject({ kind: 'reject', reason: expect.stringContaining('dateTimeOrigination') });
     expect(mapRecord(fieldsOf({}).slice(0, 40), layout, ctx)).toMatchObject({ kind: 'reject', reason: 'has 40 fields; the header has 133 (truncated or damaged line)' });
     expect(mapRecord(fieldsOf({ cdrRecordType: '' }), layout, ctx)).toMatchObject({ kind: 'reject' });
+    // A damaged file's field can be megabytes: its log line quotes only the start of it.
+    expect(mapRecord(fieldsOf({ dateTimeOrigination: 'x'.repeat(500_000) }), layout, ctx)).toEqual({ kind: 'reject', reason: `dateTimeOrigination "${'x'.repeat(64)}"… (500000 characters) is not an epoch time` });
+    expect(mapRecord(fieldsOf({ cdrRecordType: 'y'.repeat(100) }), layout, ctx)).toEqual({ kind: 'reject', reason: `cdrRecordType "${'y'.repeat(64)}"… (100 characters) is not a number` });
   });
   it('rejects a record whose numbers or device name are longer than the API takes', async () => {
     const layout = await layoutFor(dir);
