@@ -80,10 +80,12 @@ export class FileLedger {
   /**
    * Marks the file done and drops its checkpoint, atomically, together with `also` (the CMR
    * twin consumed with it): a CDR file is never done without its twin, nor the twin without it.
+   * The first entry stays: a second ingester that read the same file at the same time found only
+   * duplicates, and its counts would hide what the first one queued.
    */
   async markDone(identity: string, entry: DoneEntry | CmrDoneEntry, also: readonly DoneMark[] = []): Promise<void> {
-    const multi = this.redis.multi().hset(this.doneKey, identity, JSON.stringify(entry)).hdel(this.progressKey, identity);
-    for (const mark of also) multi.hset(this.doneKey, mark.identity, JSON.stringify(mark.entry));
+    const multi = this.redis.multi().hsetnx(this.doneKey, identity, JSON.stringify(entry)).hdel(this.progressKey, identity);
+    for (const mark of also) multi.hsetnx(this.doneKey, mark.identity, JSON.stringify(mark.entry));
     await multi.exec();
   }
 }
