@@ -373,10 +373,11 @@ describe('truncate', () => {
       fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit })), fc.nat(20), fc.constantFrom('', '…', '...', '🙂', '🇪🇺'), (s, n, suffix) => {
         const out = compileTemplate('{{ truncate event.v event.n event.s }}').render({ event: { v: s, n, s: suffix } });
         expect(graphemes(out).length).toBeLessThanOrEqual(n);
-        if (out === s) return;
-        const kept = s.startsWith(out) ? out : out.slice(0, out.length - suffix.length);
-        expect(s.startsWith(kept) && out === kept + (kept === out ? '' : suffix)).toBe(true);
-        expect(graphemes(s).slice(0, graphemes(kept).length).join('')).toBe(kept); // cut where a character ends
+        // Whole characters of the text, then the suffix when it leaves room for some. (Telling the
+        // suffix apart in the output cannot work: "a🙂‍a" cut to 2 with "🙂" is "a🙂", also its start.)
+        const characters = graphemes(s);
+        const room = n - graphemes(suffix).length;
+        expect(out).toBe(characters.length <= n ? s : room > 0 ? characters.slice(0, room).join('') + suffix : characters.slice(0, n).join(''));
       }),
       { numRuns: 1000 },
     );
