@@ -1,5 +1,5 @@
 import { CallhookError } from './errors';
-import { parseEvents } from './events/schema';
+import { checkCalls } from './events/schema';
 import { createCallsQueue } from './queue/calls-queue';
 import { CallProducer, type EnqueueResult } from './queue/producer';
 import { connectRedis } from './runtime';
@@ -16,6 +16,13 @@ export interface ProducerOptions {
   resultTtl?: string | number;
   /** Told about Redis connection errors (the connection retries by itself). @defaultValue ignore them */
   onRedisError?: (error: Error) => void;
+  /**
+   * The ids of the workers' policies (those of their `CALLHOOK_CONFIG`): an event naming any other
+   * is refused, as `POST /v1/calls` refuses it (CallhookEventError `CALLHOOK_POLICY_NOT_FOUND`).
+   * Without them the producer cannot tell, and such a call is queued and ends `unmatched`.
+   * @defaultValue no policy check
+   */
+  policies?: Iterable<string>;
 }
 
 /** Queues calls straight into callhook's Redis, as the API and the CDR ingester do. */
@@ -24,26 +31,34 @@ export interface Producer {
    * Validates and queues one call. A call_id queued before (by the API, the CDR ingester or
    * any producer) is answered `duplicate` and not queued again: resending is always safe. A
    * call without call_id gets a UUID (then a resend is a new call).
-   * @throws CallhookEventError with `problems` when the event is invalid (nothing is queued).
+   * @throws CallhookEventError with `problems` when the event is invalid, or names a policy not in `policies` (nothing is queued).
    */
   send(event: CallEventInput): Promise<EnqueueResult>;
-  /** Validates a batch, then queues it in one round trip; one invalid event and none is queued. */
+  /** Validates a batch (at most 1000 events), then queues it in one round trip; one invalid event and none is queued. */
   sendBatch(events: readonly CallEventInput[]): Promise<EnqueueResult[]>;
   /** Closes the Redis connection (let pending sends settle first). */
   close(): Promise<void>;
 }
 
-/** Events the producer refused, each problem naming its field (`[2].called_number: is required`), as the API's 400. */
+/**
+ * Events the producer refused, each problem naming its field (`[2].called_number: is required`),
+ * with the code the API answers: `CALLHOOK_EVENT_INVALID` (its 400) or `CALLHOOK_POLICY_NOT_FOUND` (its 404).
+ */
 export class CallhookEventError extends CallhookError {
   override name = 'CallhookEventError';
-  constructor(readonly problems: string[]) {
-    super('CALLHOOK_EVENT_INVALID', `invalid call event; nothing was queued:\n  ${problems.join('\n  ')}`);
+  constructor(
+    readonly problems: string[],
+    code: 'CALLHOOK_EVENT_INVALID' | 'CALLHOOK_POLICY_NOT_FOUND' = 'CALLHOOK_EVENT_INVALID',
+  ) {
+    const what = code === 'CALLHOOK_POLICY_NOT_FOUND' ? 'an event names a policy that does not exist' : 'invalid call event';
+    super(code, `${what}; nothing was queued:\n  ${problems.join('\n  ')}`);
   }
 }
 
 /**
- * The in-process producer, for code that shares callhook's Redis: the same validation,
- * idempotency and queue as `POST /v1/calls`, without an HTTP hop. While Redis is unreachable, a
+ * The in-process producer, for code that shares callhook's Redis: the same validation (the
+ * policy an event names only given `policies`), idempotency and queue as `POST /v1/calls`,
+ * without an HTTP hop. While Redis is unreachable, a
  * send waits for it to come back (as BullMQ's own Queue.add does).
  * @throws SettingsError when the prefix or TTL is unusable.
  */
@@ -62,12 +77,13 @@ export function createProducer(options: ProducerOptions = {}): Producer {
   // holding the close. One entry per send in flight: racing every send against one long-lived
   // promise kept each send's reaction on it, ~500 bytes per send for the producer's lifetime.
   const inFlight = new Set<(error: Error) => void>();
+  const policies = options.policies === undefined ? undefined : new Set(options.policies);
   const enqueue = async (events: CallEventInput | readonly CallEventInput[]) => {
-    const parsed = parseEvents(events);
-    if (!parsed.ok) throw new CallhookEventError(parsed.problems);
+    const check = checkCalls(events, policies);
+    if (!check.ok) throw new CallhookEventError(check.problems, check.code);
     return new Promise<EnqueueResult[]>((resolve, reject) => {
       inFlight.add(reject);
-      producer.enqueue(parsed.events).then(resolve, reject).finally(() => inFlight.delete(reject));
+      producer.enqueue(check.events).then(resolve, reject).finally(() => inFlight.delete(reject));
     });
   };
   return {

@@ -164,3 +164,29 @@ export function parseEvents(input: unknown): { ok: true; events: CallEvent[] } |
   });
   return problems.length > 0 ? { ok: false, problems } : { ok: true, events };
 }
+
+/** Why calls offered to the queue are refused: the code and message the API answers with, and each problem. */
+export type CallsCheck =
+  | { ok: true; events: CallEvent[] }
+  | { ok: false; code: 'CALLHOOK_EVENT_INVALID' | 'CALLHOOK_POLICY_NOT_FOUND'; message: string; problems: string[] };
+
+/**
+ * The checks of `POST /v1/calls`, which the in-process producer makes too: at most
+ * LIMITS.batchEvents events, each valid, and each policy an event names one of `policies` (not
+ * checked without them). A policy named that does not exist is a mistake to report now, not a
+ * call found `unmatched` later.
+ */
+export function checkCalls(input: unknown, policies: { has(id: string): boolean } | undefined): CallsCheck {
+  const batch = Array.isArray(input);
+  if (batch && input.length > LIMITS.batchEvents) {
+    const message = `a batch holds at most ${LIMITS.batchEvents} events`;
+    return { ok: false, code: 'CALLHOOK_EVENT_INVALID', message, problems: [`(root): ${message}`] };
+  }
+  const parsed = parseEvents(input);
+  if (!parsed.ok) return { ok: false, code: 'CALLHOOK_EVENT_INVALID', message: 'invalid call event; nothing was queued', problems: parsed.problems };
+  const unknown = policies
+    ? parsed.events.flatMap((event, i) => (event.policy !== undefined && !policies.has(event.policy) ? [`${batch ? `[${i}].` : ''}policy: no policy "${event.policy}"`] : []))
+    : [];
+  if (unknown.length > 0) return { ok: false, code: 'CALLHOOK_POLICY_NOT_FOUND', message: 'an event names a policy that does not exist; nothing was queued', problems: unknown };
+  return parsed;
+}

@@ -177,6 +177,11 @@ policies:
     expect(await h.get(good.call_id)).toBeUndefined();
   });
 
+  it('refuses a batch of more than 1000 events whole (the in-process producer too)', async () => {
+    const answer = await h.request('POST', '/v1/calls', Array.from({ length: 1001 }, () => makeEvent()));
+    expect(answer).toMatchObject({ status: 400, body: { error: { code: 'CALLHOOK_EVENT_INVALID', message: 'a batch holds at most 1000 events', problems: ['(root): a batch holds at most 1000 events'] } } });
+  });
+
   it('processes the same call_id once, however often it is posted', async () => {
     const event = makeEvent({ policy: 'continuing' });
     const [first, second, batch] = await Promise.all([h.post(event), h.post(event), h.post([event, makeEvent({ policy: 'continuing' })])]);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { LIMITS } from '../../defaults';
-import { CALL_ID_PATTERN, parseEvents } from '../../events/schema';
+import { CALL_ID_PATTERN, checkCalls } from '../../events/schema';
 import type { CallhookConfig } from '../../policies/types';
 import type { CallProducer } from '../../queue/producer';
 import type { Replayer } from '../../queue/replay';
@@ -23,17 +23,9 @@ type WithCallId = { Params: { call_id: string } };
 /** `POST /v1/calls`, `GET /v1/calls` (list and search), `GET /v1/calls/:call_id`, `POST /v1/calls/:call_id/replay`. */
 export function registerCallRoutes(app: FastifyInstance, deps: CallsDeps): void {
   app.post('/v1/calls', { bodyLimit: LIMITS.batchBodyBytes }, async (request, reply) => {
-    if (Array.isArray(request.body) && request.body.length > LIMITS.batchEvents) {
-      return problem(reply, 'CALLHOOK_EVENT_INVALID', `a batch holds at most ${LIMITS.batchEvents} events`);
-    }
-    const parsed = parseEvents(request.body);
-    if (!parsed.ok) return problem(reply, 'CALLHOOK_EVENT_INVALID', 'invalid call event; nothing was queued', parsed.problems);
-    // A policy named that does not exist is a mistake to report now, not a call found `unmatched` later.
-    const unknown = parsed.events.flatMap((event, i) =>
-      event.policy !== undefined && !deps.config.byId.has(event.policy) ? [`${Array.isArray(request.body) ? `[${i}].` : ''}policy: no policy "${event.policy}"`] : [],
-    );
-    if (unknown.length > 0) return problem(reply, 'CALLHOOK_POLICY_NOT_FOUND', 'an event names a policy that does not exist; nothing was queued', unknown);
-    const calls = await deps.producer.enqueue(parsed.events);
+    const check = checkCalls(request.body, deps.config.byId);
+    if (!check.ok) return problem(reply, check.code, check.message, check.problems);
+    const calls = await deps.producer.enqueue(check.events);
     return reply.code(202).send({ calls });
   });
 
