@@ -48,11 +48,11 @@ export class Metrics implements PipelineObserver {
   readonly registry = new Registry();
   private readonly callsReceived = new Counter({ name: 'callhook_calls_received_total', help: 'Calls offered to the queue, by outcome (queued or duplicate)', labelNames: ['status'], registers: [this.registry] });
   private readonly callsFinished = new Counter({ name: 'callhook_calls_finished_total', help: 'Calls that reached a final status (completed, partial, failed, unmatched)', labelNames: ['status'], registers: [this.registry] });
-  private readonly appAttempts = new Counter({ name: 'callhook_app_attempts_total', help: 'Webhook app attempts, by outcome (success, retry, failed)', labelNames: ['policy', 'app', 'outcome'], registers: [this.registry] });
+  private readonly appAttempts = new Counter({ name: 'callhook_app_attempts_total', help: 'HTTP requests webhook apps sent, by outcome (success, retry, failed); a template or OAuth2 token failure sends none', labelNames: ['policy', 'app', 'outcome'], registers: [this.registry] });
   private readonly appResults = new Counter({ name: 'callhook_app_results_total', help: 'Final webhook app results, by status (success, failed, skipped)', labelNames: ['policy', 'app', 'status'], registers: [this.registry] });
   private readonly httpDuration = new Histogram({
     name: 'callhook_app_http_duration_seconds',
-    help: 'Duration of webhook app HTTP attempts',
+    help: 'Duration of each HTTP request of a webhook app (retry waits not included)',
     labelNames: ['policy', 'app'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],

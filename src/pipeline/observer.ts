@@ -7,7 +7,7 @@ export interface AppContext {
   app: string;
 }
 
-/** What one HTTP attempt (or in-request retry series) of an app came to. */
+/** What one HTTP request of an app came to (`retry`: another follows, in the request or from the queue). */
 export type AttemptVerdict = 'success' | 'retry' | 'failed';
 
 /**

@@ -156,7 +156,11 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   const redactor = credentials.length > 0 ? deps.redactor.with(credentials) : deps.redactor;
   const log = [...previous, ...tries];
   const willRetry = decision.action === 'retry' && mode.retries === 'queue';
-  observer.attempt(context, decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed', report.durationMs, report.httpStatus);
+  // One observation per request sent, with its own duration: each in-request retry counts, the
+  // backoff waits between them do not, and a template or OAuth2 token failure sent nothing.
+  const verdict = decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed';
+  const sent = report.outcome.kind !== 'response' && (report.outcome.code === 'template' || report.outcome.code === 'oauth') ? tries.length - 1 : tries.length;
+  for (let i = 0; i < sent; i++) observer.attempt(context, i === tries.length - 1 ? verdict : 'retry', tries[i]!.duration_ms, tries[i]!.http_status);
   if (decision.action === 'retry' && mode.retries === 'queue') {
     log[log.length - 1] = { ...log[log.length - 1]!, retry_in_ms: decision.delayMs };
     await deps.checkpoint.savePending(app.slug, redactor.empty ? log : (redactor.deep(log) as AttemptLogEntry[]));

@@ -3,6 +3,7 @@ import { createLogger } from '../../src/logger';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { startOAuthServer } from '../helpers/oauth-server';
+import { freePort } from '../helpers/ports';
 import { Receiver } from '../helpers/receiver';
 
 const SECRETS = { bearer: 'bearer-token-1f2e3d', password: 'basic-pass-4c5b6a', clientSecret: 'oauth-client-secret-value', apiKey: 'query-key-7a8b9c' };
@@ -15,12 +16,17 @@ function sample(text: string, series: string): number | undefined {
 
 describe('metrics and logs', () => {
   let receiver: Receiver;
+  let other: Receiver;
   let oauth: Awaited<ReturnType<typeof startOAuthServer>>;
   let h: Awaited<ReturnType<typeof startHarness>>;
   const lines: string[] = [];
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
+    // The apps of the later tests, on a destination of their own: the failures of one test must
+    // not open the circuit (5 in a row by default) of another's.
+    other = await new Receiver().start();
+    other.on('/always-500', () => ({ status: 500 }));
     oauth = await startOAuthServer({ clientSecret: SECRETS.clientSecret });
     // Echoes the request back, credentials included, and fails: the error path is where secrets leak.
     receiver.on('/echo-fail', (req) => ({ status: 500, body: { you_sent: req.headers, url: req.url } }));
@@ -33,6 +39,13 @@ policies:
       - { name: Flaky, url: "${receiver.url}/flaky", retry_delay: 50ms, auth: { type: bearer, token: "\${CRM_TOKEN}" } }
       - { name: Modern, url: "${receiver.url}/ok", auth: { type: oauth2, token_url: "${oauth.tokenUrl}", client_id: callhook-client, client_secret: "\${OAUTH_SECRET}" } }
       - { name: Legacy, url: "${receiver.url}/echo-fail", query: { key: "\${API_KEY}" }, retry_count: 1, retry_delay: 20ms, auth: { type: basic, username: ops, password: "\${LEGACY_PASSWORD}" } }
+  - id: lookup
+    apps:
+      - { name: Lookup, phase: real_time, url: "${other.url}/always-500", retry_count: 2, retry_delay: 150ms, retry_jitter: 0 }
+  - id: unsent
+    apps:
+      - { name: Header, url: "${other.url}/ok", headers: { X-Caller: "{{ event.calling_name }}" } }
+      - { name: Token, url: "${other.url}/ok", retry_count: 0, auth: { type: oauth2, token_url: "http://127.0.0.1:${await freePort()}/token", client_id: c, client_secret: "\${OAUTH_SECRET}" } }
 `, {
       env,
       logger: (config) =>
@@ -46,6 +59,7 @@ policies:
   afterAll(async () => {
     await h.stop();
     await receiver.stop();
+    await other.stop();
     await oauth.stop();
   });
 
@@ -76,6 +90,29 @@ policies:
     expect(text).toMatch(/^callhook_circuit_changes_total\{destination="http:\/\/127\.0\.0\.1:\d+",state="open"\} 0$/m);
     for (const state of ['waiting', 'active', 'delayed', 'failed']) expect(sample(text, `callhook_queue_jobs{state="${state}"}`)).toBe(0);
     expect(text).toContain('callhook_process_resident_memory_bytes');
+  });
+
+  it('counts each request a real-time app sent, with its own duration (not the backoff waits), and none for a request never sent', async () => {
+    const answer = await h.request('POST', '/v1/realtime', makeEvent({ policy: 'lookup' }));
+    expect(answer.body.app_data.lookup).toMatchObject({ status: 'failed', attempts: 3 });
+    // A template that renders a CR/LF into a header, a token endpoint that refuses connections: no request goes out.
+    const unsent = makeEvent({ policy: 'unsent', calling_name: 'line\r\nX-Injected: yes' });
+    await h.post(unsent);
+    const record = await h.waitForCall(unsent.call_id);
+    expect(record.app_data.header?.error?.code).toBe('CALLHOOK_TEMPLATE_RENDER');
+    expect(record.app_data.token?.error?.code).toBe('CALLHOOK_OAUTH_TOKEN');
+
+    const text = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    expect(sample(text, 'callhook_app_attempts_total{policy="lookup",app="lookup",outcome="retry"}')).toBe(2);
+    expect(sample(text, 'callhook_app_attempts_total{policy="lookup",app="lookup",outcome="failed"}')).toBe(1);
+    expect(sample(text, 'callhook_app_http_duration_seconds_count{policy="lookup",app="lookup"}')).toBe(3);
+    // Three loopback requests; the 150 + 300 ms between them are not request time.
+    expect(sample(text, 'callhook_app_http_duration_seconds_sum{policy="lookup",app="lookup"}')).toBeLessThan(0.3);
+    for (const app of ['header', 'token']) {
+      for (const outcome of ['success', 'retry', 'failed']) expect(sample(text, `callhook_app_attempts_total{policy="unsent",app="${app}",outcome="${outcome}"}`)).toBe(0);
+      expect(sample(text, `callhook_app_http_duration_seconds_count{policy="unsent",app="${app}"}`) ?? 0).toBe(0);
+      expect(sample(text, `callhook_app_results_total{policy="unsent",app="${app}",status="failed"}`)).toBe(1);
+    }
   });
 
   it('logs one line per app and call with call_id, policy and app, and never a secret', async () => {
