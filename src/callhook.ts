@@ -137,7 +137,7 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
       config: runtime.config,
       sender: runtime.sender,
       redactor: runtime.redactor,
-      observer: runtime.metrics,
+      observer: runtime.metrics.realTime,
       gate: runtime.gate,
       store: runtime.store,
       enqueue: (event) => runtime.producer.enqueue([event]),

@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { WaitReason } from '../pipeline/gate';
 import type { AppContext, AttemptVerdict, PipelineObserver } from '../pipeline/observer';
 import type { AppResult, CallStatus } from '../model/call';
-import type { CallhookConfig } from '../policies/types';
+import type { CallhookConfig, Phase } from '../policies/types';
 
 
 /** Where queue depth comes from at scrape time (BullMQ's Queue.getJobCounts). */
@@ -48,7 +48,7 @@ export class Metrics implements PipelineObserver {
   readonly registry = new Registry();
   private readonly callsReceived = new Counter({ name: 'callhook_calls_received_total', help: 'Calls offered to the queue, by outcome (queued or duplicate)', labelNames: ['status'], registers: [this.registry] });
   private readonly callsFinished = new Counter({ name: 'callhook_calls_finished_total', help: 'Calls that reached a final status (completed, partial, failed, unmatched)', labelNames: ['status'], registers: [this.registry] });
-  private readonly appAttempts = new Counter({ name: 'callhook_app_attempts_total', help: 'HTTP requests webhook apps sent, by outcome (success, retry, failed); a template or OAuth2 token failure sends none', labelNames: ['policy', 'app', 'outcome'], registers: [this.registry] });
+  private readonly appAttempts = new Counter({ name: 'callhook_app_attempts_total', help: 'HTTP requests webhook apps sent, by phase (post_call: queued; real_time: in an API request) and outcome (success, retry, failed); a template or OAuth2 token failure sends none', labelNames: ['policy', 'app', 'phase', 'outcome'], registers: [this.registry] });
   private readonly appResults = new Counter({ name: 'callhook_app_results_total', help: 'Final webhook app results, by status (success, failed, skipped)', labelNames: ['policy', 'app', 'status'], registers: [this.registry] });
   private readonly httpDuration = new Histogram({
     name: 'callhook_app_http_duration_seconds',
@@ -137,7 +137,7 @@ export class Metrics implements PipelineObserver {
     for (const policy of config.policies) {
       for (const app of policy.apps) {
         for (const status of ['success', 'failed', 'skipped']) this.appResults.inc({ policy: policy.id, app: app.slug, status }, 0);
-        for (const outcome of ['success', 'retry', 'failed']) this.appAttempts.inc({ policy: policy.id, app: app.slug, outcome }, 0);
+        for (const outcome of ['success', 'retry', 'failed']) this.appAttempts.inc({ policy: policy.id, app: app.slug, phase: app.phase, outcome }, 0);
         if (app.circuit) for (const state of ['open', 'closed']) this.circuitChanges.inc({ destination: app.destination ?? templatedHostLabel(policy.id, app.slug), state }, 0);
         if (app.auth.type === 'oauth2') for (const outcome of ['success', 'failure']) this.oauthFetches.inc({ outcome }, 0);
       }
@@ -165,8 +165,24 @@ export class Metrics implements PipelineObserver {
     this.oauthFetches.inc({ outcome: ok ? 'success' : 'failure' });
   }
 
+  /** An attempt of a queued (post-call) app, run by a worker. */
   attempt(context: AppContext, verdict: AttemptVerdict, durationMs: number): void {
-    this.appAttempts.inc({ policy: context.policy, app: context.app, outcome: verdict });
+    this.countAttempt(context, 'post_call', verdict, durationMs);
+  }
+
+  /**
+   * The observer of the apps the API runs inside a request (`/v1/realtime`, CURRI): their
+   * attempts are labelled `phase="real_time"`, so that the stuck-workers alert can count the
+   * workers' progress alone.
+   */
+  readonly realTime: PipelineObserver = {
+    attempt: (context, verdict, durationMs) => this.countAttempt(context, 'real_time', verdict, durationMs),
+    result: (context, result) => this.result(context, result),
+    callFinished: (callId, policy, status) => this.callFinished(callId, policy, status),
+  };
+
+  private countAttempt(context: AppContext, phase: Phase, verdict: AttemptVerdict, durationMs: number): void {
+    this.appAttempts.inc({ policy: context.policy, app: context.app, phase, outcome: verdict });
     this.httpDuration.observe({ policy: context.policy, app: context.app }, durationMs / 1000);
   }
 

@@ -211,6 +211,9 @@ policies:
     expect(metrics).toMatch(/callhook_curri_responses_total\{decision="Permit",outcome="timeout"\} \d+/);
     expect(metrics).toMatch(/callhook_curri_responses_total\{decision="Permit",outcome="unparseable"\} \d+/);
     expect(metrics).toMatch(/callhook_curri_duration_seconds_count \d+/);
+    // The real-time apps it ran are the API's work, not the workers' (CallhookCallsStuckRunning counts only post_call).
+    expect(metrics).toMatch(/^callhook_app_attempts_total\{policy="inbound",app="crm",phase="real_time",outcome="success"\} [1-9]/m);
+    expect(metrics).not.toMatch(/^callhook_app_attempts_total\{policy="inbound",app="crm",phase="post_call"/m);
   });
 
   it('Call Test shows the exact XML CUCM would receive', async () => {

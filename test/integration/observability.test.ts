@@ -75,10 +75,10 @@ policies:
     expect(sample(text, 'callhook_calls_received_total{status="queued"}')).toBe(2);
     expect(sample(text, 'callhook_calls_received_total{status="duplicate"}')).toBe(1);
     expect(sample(text, 'callhook_calls_finished_total{status="partial"}')).toBe(2);
-    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="flaky",outcome="retry"}')).toBe(1);
-    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="flaky",outcome="success"}')).toBe(2);
-    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="legacy",outcome="retry"}')).toBe(2);
-    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="legacy",outcome="failed"}')).toBe(2);
+    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="flaky",phase="post_call",outcome="retry"}')).toBe(1);
+    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="flaky",phase="post_call",outcome="success"}')).toBe(2);
+    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="legacy",phase="post_call",outcome="retry"}')).toBe(2);
+    expect(sample(text, 'callhook_app_attempts_total{policy="observed",app="legacy",phase="post_call",outcome="failed"}')).toBe(2);
     expect(sample(text, 'callhook_app_results_total{policy="observed",app="modern",status="success"}')).toBe(2);
     expect(sample(text, 'callhook_app_results_total{policy="observed",app="legacy",status="failed"}')).toBe(2);
     expect(sample(text, 'callhook_app_http_duration_seconds_count{policy="observed",app="flaky"}')).toBe(3);
@@ -103,13 +103,13 @@ policies:
     expect(record.app_data.token?.error?.code).toBe('CALLHOOK_OAUTH_TOKEN');
 
     const text = await (await fetch(`${h.baseUrl}/metrics`)).text();
-    expect(sample(text, 'callhook_app_attempts_total{policy="lookup",app="lookup",outcome="retry"}')).toBe(2);
-    expect(sample(text, 'callhook_app_attempts_total{policy="lookup",app="lookup",outcome="failed"}')).toBe(1);
+    expect(sample(text, 'callhook_app_attempts_total{policy="lookup",app="lookup",phase="real_time",outcome="retry"}')).toBe(2);
+    expect(sample(text, 'callhook_app_attempts_total{policy="lookup",app="lookup",phase="real_time",outcome="failed"}')).toBe(1);
     expect(sample(text, 'callhook_app_http_duration_seconds_count{policy="lookup",app="lookup"}')).toBe(3);
     // Three loopback requests; the 150 + 300 ms between them are not request time.
     expect(sample(text, 'callhook_app_http_duration_seconds_sum{policy="lookup",app="lookup"}')).toBeLessThan(0.3);
     for (const app of ['header', 'token']) {
-      for (const outcome of ['success', 'retry', 'failed']) expect(sample(text, `callhook_app_attempts_total{policy="unsent",app="${app}",outcome="${outcome}"}`)).toBe(0);
+      for (const outcome of ['success', 'retry', 'failed']) expect(sample(text, `callhook_app_attempts_total{policy="unsent",app="${app}",phase="post_call",outcome="${outcome}"}`)).toBe(0);
       expect(sample(text, `callhook_app_http_duration_seconds_count{policy="unsent",app="${app}"}`) ?? 0).toBe(0);
       expect(sample(text, `callhook_app_results_total{policy="unsent",app="${app}",status="failed"}`)).toBe(1);
     }

@@ -34,7 +34,7 @@ export function registerRunNowRoutes(app: FastifyInstance, deps: RunNowDeps): vo
     if (event.policy !== undefined && !deps.config.byId.has(event.policy)) {
       return problem(reply, 'CALLHOOK_POLICY_NOT_FOUND', `no policy "${event.policy}"`);
     }
-    return runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.metrics, gate: deps.gate }, deps.store);
+    return runRealtime(deps.config, event, { sender: deps.sender, redactor: deps.redactor, observer: deps.metrics?.realTime, gate: deps.gate }, deps.store);
   });
 
   app.post('/v1/call-test', single, async (request, reply) => {
