@@ -117,7 +117,7 @@ export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData
   });
   // A job BullMQ gives up on (attempts exhausted, stalled too often) must not leave its call
   // looking `running` forever: record it failed (partial when some app succeeded), so it shows
-  // up for `replay --failed`.
+  // up for `replay --failed`, and count it with the calls that finished.
   worker.on('failed', (job, error) => {
     if (!job) return;
     const log = options.logger.child({ call_id: job.data.call_id });
@@ -128,6 +128,7 @@ export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData
         if (state !== 'failed') return;
         const status = (await options.store.anySucceeded(job.data.call_id)) ? 'partial' : 'failed';
         await options.store.checkpoint(job.data.call_id, null).finish(status);
+        options.observer?.callFinished(job.data.call_id, null, status);
         log.error({ err: error.message }, `call given up by the queue; recorded as ${status}`);
       })
       .catch(() => undefined);

@@ -145,5 +145,9 @@ describe('a call BullMQ gives up on', () => {
     expect((await h.waitForCall(none.call_id)).status).toBe('failed');
     const entries = (await redis.xrange(`${h.prefix}:results`, '-', '+')) as [string, string[]][];
     expect(entries.map(([, fields]) => fields[fields.indexOf('call_id') + 1]).sort()).toEqual([succeeded.call_id, none.call_id].sort());
+    // Counted as finished, as every call that reaches a final status is (the failure ratio alert reads it).
+    const metrics = await h.runtime.metrics.text();
+    expect(metrics).toMatch(/^callhook_calls_finished_total\{status="partial"\} 1$/m);
+    expect(metrics).toMatch(/^callhook_calls_finished_total\{status="failed"\} 1$/m);
   });
 });
