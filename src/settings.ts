@@ -19,7 +19,7 @@ export interface Settings {
   lockDurationMs: number;
   /** How long SIGTERM waits for in-flight calls before forcing exit. */
   shutdownTimeoutMs: number;
-  /** A worker-only process serves /metrics, /healthz and /readyz here when set. */
+  /** A worker-only process, or `ingest-cdr`, serves /metrics, /healthz and /readyz here when set. */
   metricsPort: number | undefined;
   /** A CURRI request is answered within this, real-time apps included. */
   curriTimeoutMs: number;

@@ -7,6 +7,7 @@ import { logReporter, terminalReporter, type Reporter } from '../src/cdr/report'
 import { watchDirs } from '../src/cdr/watch';
 import { DEFAULTS } from '../src/defaults';
 import { createLogger } from '../src/logger';
+import { startOpsServer } from '../src/callhook';
 import { createRuntime, type Runtime } from '../src/runtime';
 import { parseDuration } from '../src/util/duration';
 import { fail, loadOrExit, onStopSignals } from './cli-support';
@@ -65,9 +66,12 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   const logger = createLogger({ level: settings.logLevel, secrets: config.secrets });
   const reporter: Reporter = process.stderr.isTTY ? terminalReporter(process.stderr) : logReporter(logger);
   let runtime: Runtime | undefined;
+  const closers: (() => Promise<unknown>)[] = [];
   if (!flags.dryRun) {
     await requireRedis(settings.redisUrl);
     runtime = createRuntime(settings, config, logger);
+    // The calls it queues are counted in this process: served as a worker serves its own.
+    if (settings.metricsPort !== undefined) await startOpsServer(runtime, closers, 'cdr ingester').catch((error: Error) => fail(`CALLHOOK_METRICS_PORT ${settings.metricsPort}: ${error.message}`));
   }
 
   const abort = new AbortController();
@@ -100,6 +104,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
       summary = await ingestFiles(files, { ...options, run: reporter, named });
     }
   } finally {
+    for (const close of closers) await close();
     await runtime?.close();
   }
   reporter.finish(summary, !!flags.dryRun);

@@ -59,6 +59,13 @@ describe('systemd units', () => {
     expect(readFileSync(join(DIR, 'callhook.env'), 'utf8')).not.toMatch(/^CALLHOOK_METRICS_PORT=/m);
   });
 
+  it('the CDR watcher serves its metrics (the calls it queued) on a port below the workers\'', () => {
+    const environment = settings(readFileSync(join(DIR, 'callhook-ingest-cdr.service'), 'utf8')).get('Environment') ?? [];
+    const port = environment.map((e) => /^CALLHOOK_METRICS_PORT=(\d+)$/.exec(e)?.[1]).find(Boolean);
+    expect(Number(port)).toBeGreaterThan(1023);
+    expect(Number(port)).toBeLessThan(9464); // callhook-worker@9464 and up, as README installs them
+  });
+
   it.each(UNITS)('%s passes systemd-analyze verify with nothing to say', (unit) => {
     const result = spawnSync(systemdAnalyze(), ['verify', join(dir, instance(unit))], { encoding: 'utf8', timeout: 30_000 });
     expect(`${result.stdout}${result.stderr}`).toBe('');

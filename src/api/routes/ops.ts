@@ -11,7 +11,7 @@ export interface OpsDeps {
 /** How long readiness waits for Redis before saying it is not ready. */
 const READY_TIMEOUT_MS = 2000;
 
-/** Liveness, readiness and metrics: served by the API, and by a worker on CALLHOOK_METRICS_PORT. Public. */
+/** Liveness, readiness and metrics: served by the API, and by a worker or the CDR ingester on CALLHOOK_METRICS_PORT. Public. */
 export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
   const config = { public: true };
   app.get('/metrics', { config }, async (_request, reply) => {
