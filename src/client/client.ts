@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { parseDuration } from '../util/duration';
 import { decideRetry, type AttemptOutcome, type RetryRules } from './retry';
 import type { CallEventInput, CallRecord, CallRow, CallStatus, CallTestReport, EnqueueResult } from './types';
 
@@ -19,7 +20,7 @@ export interface ClientOptions {
   retryDelayMs?: number;
   /** Longest wait between two attempts, in ms. @defaultValue 30000 */
   maxRetryDelayMs?: number;
-  /** Bound on one attempt, in ms (a long poll of the results feed gets its `wait` on top). @defaultValue 30000 */
+  /** Bound on one attempt, in ms (a long poll of the results feed gets its `wait` and 1 s on top). @defaultValue 30000 */
   timeoutMs?: number;
   fetch?: FetchLike;
 }
@@ -79,7 +80,10 @@ export interface ResultEntry {
   call: CallRecord;
 }
 
-/** An error answer of the API: `{error: {code, message, problems?}}` with its HTTP status. */
+/**
+ * An error answer of the API: `{error: {code, message, problems?}}` with its HTTP status; or, with
+ * code `HTTP_<status>`, an answer that is not callhook's JSON (a proxy's page), a 2xx one included.
+ */
 export class CallhookApiError extends Error {
   override name = 'CallhookApiError';
   constructor(
@@ -94,7 +98,31 @@ export class CallhookApiError extends Error {
   }
 }
 
+/**
+ * No answer from the API, after the retries decideRetry allows: the request could not be sent,
+ * the connection broke, or no answer came in time (`code` TIMEOUT). An answer that did come, an
+ * error or not callhook's JSON, is a CallhookApiError.
+ */
+export class CallhookNetworkError extends Error {
+  override name = 'CallhookNetworkError';
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    /** Attempts made, the first one included. */
+    readonly attempts: number,
+    /** The socket error under fetch's (`ECONNREFUSED`, `ECONNRESET`...), `TIMEOUT`, or undefined when fetch gave none. */
+    readonly code: string | undefined,
+    options: { cause: unknown },
+  ) {
+    super(`${method} ${url}: no answer (${code ?? 'network error'}) after ${attempts} attempt${attempts === 1 ? '' : 's'}`, options);
+  }
+}
+
 const DEFAULTS = { retries: 5, retryDelayMs: 500, maxRetryDelayMs: 30_000, timeoutMs: 30_000 };
+/** What a long poll waits for beyond its `wait`: the server's timer and the answer's way back. */
+const LONG_POLL_MARGIN_MS = 1000;
+/** The longest `wait` the API takes (a longer one is refused at once). */
+const MAX_WAIT_MS = 60_000;
 
 /**
  * A client of callhook's HTTP API. Calls are queued once per `call_id`: send an event again
@@ -156,7 +184,8 @@ export class CallhookClient {
   async listCalls(query: ListCallsQuery = {}): Promise<CallPage> {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) {
-      if (value === undefined) continue;
+      // An empty list is no filter, and `status=` would be refused as an unknown status.
+      if (value === undefined || (Array.isArray(value) && value.length === 0)) continue;
       params.set(key, Array.isArray(value) ? value.join(',') : String(value));
     }
     const search = params.toString();
@@ -195,7 +224,8 @@ export class CallhookClient {
       const params = new URLSearchParams({ after, limit: String(limit), ...(wait ? { wait } : {}) });
       let page: { entries: ResultEntry[]; next_after: string };
       try {
-        page = await this.request('GET', `/v1/results?${params}`, { idempotent: true, signal: options.signal, extraTimeoutMs: wait ? 65_000 : 0 });
+        const waitMs = wait ? Math.min(parseDuration(wait) ?? 0, MAX_WAIT_MS) + LONG_POLL_MARGIN_MS : 0;
+        page = await this.request('GET', `/v1/results?${params}`, { idempotent: true, signal: options.signal, extraTimeoutMs: waitMs });
       } catch (error) {
         if (options.signal?.aborted) return;
         throw error;
@@ -212,24 +242,29 @@ export class CallhookClient {
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     const body = how.body === undefined ? undefined : JSON.stringify(how.body);
     if (body !== undefined) headers['content-type'] = 'application/json';
+    const url = this.options.url + path;
     for (let attempts = 1; ; attempts++) {
       const timeout = AbortSignal.timeout(this.options.timeoutMs + (how.extraTimeoutMs ?? 0));
       const signal = how.signal ? AbortSignal.any([how.signal, timeout]) : timeout;
-      let outcome: AttemptOutcome;
+      let response: Awaited<ReturnType<FetchLike>>;
+      let text: string;
       try {
-        const response = await this.fetch(this.options.url + path, { method, headers, ...(body !== undefined ? { body } : {}), signal });
-        const text = await response.text();
-        if (response.status < 400) return (text ? JSON.parse(text) : undefined) as T;
-        outcome = { kind: 'answer', status: response.status, retryAfter: response.headers.get('retry-after') };
-        const decision = decideRetry(outcome, attempts, rules);
-        if (!decision.retry) throw apiError(response.status, text);
-        await sleep(decision.delayMs, how.signal);
+        response = await this.fetch(url, { method, headers, ...(body !== undefined ? { body } : {}), signal });
+        text = await response.text();
       } catch (error) {
-        if (error instanceof CallhookApiError || how.signal?.aborted) throw error;
-        const decision = decideRetry({ kind: 'network', code: networkCode(error, timeout) }, attempts, rules);
-        if (!decision.retry) throw error;
+        if (how.signal?.aborted) throw error;
+        const code = networkCode(error, timeout);
+        const decision = decideRetry({ kind: 'network', code }, attempts, rules);
+        if (!decision.retry) throw new CallhookNetworkError(method, url, attempts, code, { cause: error });
         await sleep(decision.delayMs, how.signal);
+        continue;
       }
+      // A 2xx that is not JSON (a proxy's login page) would be the same again: the answer, not retried.
+      if (response.status < 400) return parseAnswer<T>(response.status, text);
+      const outcome: AttemptOutcome = { kind: 'answer', status: response.status, retryAfter: response.headers.get('retry-after') };
+      const decision = decideRetry(outcome, attempts, rules);
+      if (!decision.retry) throw apiError(response.status, text);
+      await sleep(decision.delayMs, how.signal);
     }
   }
 }
@@ -242,6 +277,14 @@ export function createClient(options: ClientOptions): CallhookClient {
 /** The event with a call_id: its own, else a new UUID (so that resending it cannot queue it twice). */
 function withCallId(event: CallEventInput): CallEventInput {
   return event.call_id === undefined ? { ...event, call_id: randomUUID() } : event;
+}
+
+function parseAnswer<T>(status: number, text: string): T {
+  try {
+    return (text ? JSON.parse(text) : undefined) as T;
+  } catch {
+    throw new CallhookApiError(status, `HTTP_${status}`, `the answer is not JSON: ${text.slice(0, 200)}`);
+  }
 }
 
 function apiError(status: number, text: string): CallhookApiError {

@@ -2,7 +2,7 @@
  * `callhook/client`: the HTTP client alone. It uses Node's fetch and nothing else, so importing
  * it loads no Redis, BullMQ or Fastify.
  */
-export { CallhookApiError, CallhookClient, createClient } from './client';
+export { CallhookApiError, CallhookClient, CallhookNetworkError, createClient } from './client';
 export type { CallPage, CallTestInput, ClientOptions, FetchLike, ListCallsQuery, ReplayAnswer, ResultEntry, ResultsOptions } from './client';
 export { decideRetry, retryAfterMs } from './retry';
 export type { AttemptOutcome, RetryDecision, RetryRules } from './retry';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CallhookApiError, createClient } from '../../src/client';
+import { CallhookApiError, CallhookNetworkError, createClient } from '../../src/client';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { freePort } from '../helpers/ports';
@@ -114,6 +114,71 @@ policies:
       setTimeout(() => void flaky([202], port), 300);
       const result = await createClient({ url: `http://127.0.0.1:${port}`, retryDelayMs: 100 }).send({ call_id: 'c-refused', calling_number: '1', called_number: '2' });
       expect(result).toEqual({ call_id: 'c-refused', status: 'queued' });
+    });
+  });
+
+  describe('failures that are not API answers', () => {
+    let server: Server;
+    let url: string;
+    let hits: string[] = [];
+    let mode: 'hang' | 'reset' | 'html' = 'hang';
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        hits.push(`${req.method} ${req.url}`);
+        if (mode === 'reset') req.socket.destroy();
+        else if (mode === 'html') res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy login</html>');
+        // hang: never answers
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    beforeEach(() => {
+      hits = [];
+    });
+    afterAll(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    it('a timeout, after its retries, is a CallhookNetworkError naming the request, the attempts and the cause', async () => {
+      mode = 'hang';
+      const error = await createClient({ url, retries: 1, retryDelayMs: 10, timeoutMs: 200 }).getCall('c1').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CallhookNetworkError);
+      expect(error).toMatchObject({ name: 'CallhookNetworkError', url: `${url}/v1/calls/c1`, attempts: 2, code: 'TIMEOUT' });
+      expect((error as Error).cause).toBeDefined();
+      expect(hits).toHaveLength(2);
+    });
+
+    it('a connection reset of a request that is not resent (replay) is one too', async () => {
+      mode = 'reset';
+      const error = await createClient({ url, retries: 3, retryDelayMs: 10 }).replay('c1').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CallhookNetworkError);
+      expect(error).toMatchObject({ url: `${url}/v1/calls/c1/replay`, attempts: 1 });
+      expect(hits).toEqual(['POST /v1/calls/c1/replay']);
+    });
+
+    it('a 2xx that is not JSON (a proxy\'s page) is answered at once, not retried', async () => {
+      mode = 'html';
+      const error = await createClient({ url, retries: 3, retryDelayMs: 10 }).getCall('c1').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CallhookApiError);
+      expect(error).toMatchObject({ status: 200, code: 'HTTP_200' });
+      expect((error as Error).message).toContain('<html>proxy login</html>');
+      expect(hits).toHaveLength(1);
+    });
+
+    it('a long poll of the results feed gives up after its wait and a small margin, not a fixed 65 s', async () => {
+      mode = 'hang';
+      const started = Date.now();
+      const results = createClient({ url, retries: 0, timeoutMs: 200 }).results({ wait: '1s' });
+      await expect(results.next()).rejects.toMatchObject({ name: 'CallhookNetworkError', code: 'TIMEOUT' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      expect(Date.now() - started).toBeLessThan(5000);
+    }, 10_000);
+
+    it('leaves an empty list of statuses out of the query', async () => {
+      mode = 'html';
+      await createClient({ url, retries: 0 }).listCalls({ status: [], policy: 'sales' }).catch(() => undefined);
+      expect(hits).toEqual(['GET /v1/calls?policy=sales']);
     });
   });
 });
