@@ -9,20 +9,20 @@ import type { CallEventInput } from './client/types';
 
 export interface ProducerOptions {
   /** The workers' Redis (`REDIS_URL`); several comma-separated seed nodes for a cluster. @defaultValue 'redis://127.0.0.1:6379' */
-  redisUrl?: string;
+  redisUrl?: string | undefined;
   /** The workers' `CALLHOOK_PREFIX`: calls under another prefix are never run. @defaultValue 'callhook' */
-  prefix?: string;
+  prefix?: string | undefined;
   /** The workers' `CALLHOOK_RESULT_TTL`: how long call records are kept once final (`7d`, or ms). @defaultValue '7d' */
-  resultTtl?: string | number;
+  resultTtl?: string | number | undefined;
   /** Told about Redis connection errors (the connection retries by itself). @defaultValue ignore them */
-  onRedisError?: (error: Error) => void;
+  onRedisError?: ((error: Error) => void) | undefined;
   /**
    * The ids of the workers' policies (those of their `CALLHOOK_CONFIG`): an event naming any other
    * is refused, as `POST /v1/calls` refuses it (CallhookEventError `CALLHOOK_POLICY_NOT_FOUND`).
    * Without them the producer cannot tell, and such a call is queued and ends `unmatched`.
    * @defaultValue no policy check
    */
-  policies?: Iterable<string>;
+  policies?: Iterable<string> | undefined;
 }
 
 /** Queues calls straight into callhook's Redis, as the API and the CDR ingester do. */

@@ -13,31 +13,31 @@ export interface ClientOptions {
   /** The API's address, e.g. `http://127.0.0.1:8080`. */
   url: string;
   /** `CALLHOOK_API_TOKEN`, when the API has one: sent as `Authorization: Bearer <token>`. */
-  token?: string;
+  token?: string | undefined;
   /** Retries after the first attempt, on 503 and network errors (see decideRetry). @defaultValue 5 */
-  retries?: number;
+  retries?: number | undefined;
   /** First retry delay in ms, doubled each time; a longer Retry-After wins. @defaultValue 500 */
-  retryDelayMs?: number;
+  retryDelayMs?: number | undefined;
   /** Longest wait between two attempts, in ms. @defaultValue 30000 */
-  maxRetryDelayMs?: number;
+  maxRetryDelayMs?: number | undefined;
   /** Bound on one attempt, in ms (a long poll of the results feed gets its `wait` and 1 s on top). @defaultValue 30000 */
-  timeoutMs?: number;
-  fetch?: FetchLike;
+  timeoutMs?: number | undefined;
+  fetch?: FetchLike | undefined;
 }
 
 /** `GET /v1/calls` filters (README, Results for downstream apps). */
 export interface ListCallsQuery {
-  status?: CallStatus | CallStatus[];
-  policy?: string;
+  status?: CallStatus | CallStatus[] | undefined;
+  policy?: string | undefined;
   /** The calling or the called number, exactly or by its digits. */
-  number?: string;
+  number?: string | undefined;
   /** ISO 8601, or a duration back from now (`1h`, `7d`). */
-  since?: string;
-  until?: string;
+  since?: string | undefined;
+  until?: string | undefined;
   /** 1-500. @defaultValue 50 */
-  limit?: number;
+  limit?: number | undefined;
   /** `next_cursor` of the previous page. */
-  cursor?: string;
+  cursor?: string | undefined;
 }
 
 export interface CallPage {
@@ -57,20 +57,20 @@ export interface ReplayAnswer {
 export interface CallTestInput extends CallEventInput {
   policy: string;
   /** @defaultValue 'all' */
-  phase?: 'all' | 'post_call' | 'real_time';
+  phase?: 'all' | 'post_call' | 'real_time' | undefined;
 }
 
 export interface ResultsOptions {
   /** Start after this feed entry id; `0` for the oldest entry kept. @defaultValue '0' */
-  after?: string;
+  after?: string | undefined;
   /** Entries per request, 1-500. @defaultValue 100 */
-  limit?: number;
+  limit?: number | undefined;
   /** Keep waiting for new entries (long poll) once the feed is read to its end. @defaultValue true */
-  follow?: boolean;
+  follow?: boolean | undefined;
   /** How long one long poll waits, at most `60s`. @defaultValue '30s' */
-  wait?: string;
+  wait?: string | undefined;
   /** Stops the iteration (the iterator then ends without an error). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** One entry of the results feed: a call as it was when it reached a final status. */

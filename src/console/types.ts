@@ -1,6 +1,7 @@
 /**
- * The API's answers, as the console reads them: the server's own types (type-only imports,
- * erased from the bundle), so the console cannot drift from what the API sends.
+ * The API's answers, as the console reads them: the HTTP client's types (type-only imports,
+ * erased from the bundle), which the compiler holds to the server's own, so the console cannot
+ * drift from what the API sends.
  */
 export type { AppResult, AppStatus, CallRecord, CallRow, CallStatus, CallTestReport, PolicyView, AppView, QueueStats } from '../client/types';
 export type { CallPage as CallList } from '../client/client';

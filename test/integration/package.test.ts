@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startHarness } from '../helpers/harness';
+import { freePort } from '../helpers/ports';
 import { redisUrl } from '../helpers/redis';
 import { Receiver } from '../helpers/receiver';
 
@@ -16,6 +17,7 @@ import { Receiver } from '../helpers/receiver';
  */
 const ROOT = resolve(__dirname, '../..');
 const FIXTURE = join(__dirname, '../fixtures/package-consumer/producer.ts');
+const CLIENT_ONLY = join(__dirname, '../fixtures/package-consumer/client-only.ts');
 const TOKEN = 'package-test-token-0123456789abcdef012345';
 
 type LockEntry = { version?: string; resolved?: string; integrity?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string>; dev?: boolean; devOptional?: boolean; optional?: boolean; [key: string]: unknown };
@@ -97,20 +99,34 @@ policies:
     writeFileSync(join(dir, 'package-lock.json'), JSON.stringify(consumerLock(filename, integrity, ['typescript', '@types/node']), null, 2));
     npm(['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], dir);
 
-    // A strict, modern consumer: ESM, node16 resolution (package.json "exports" and their types).
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noUncheckedIndexedAccess: true, types: ['node'], outDir: 'out', skipLibCheck: false } }));
+    // A strict, modern consumer: ESM, node16 resolution (package.json "exports" and their types),
+    // optional options given `process.env.X` (exactOptionalPropertyTypes).
+    const strict = { strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, types: ['node'], skipLibCheck: false };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', outDir: 'out', ...strict }, files: ['producer.ts'] }));
     copyFileSync(FIXTURE, join(dir, 'producer.ts'));
     const tsc = spawnSync(process.execPath, [join(dir, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' });
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);
 
+    // A CommonJS consumer of `callhook/client` alone (node10 resolution, typesVersions): its
+    // declarations check on their own, and load nothing of the server's or its dependencies'.
+    writeFileSync(join(dir, 'tsconfig.client.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'commonjs', moduleResolution: 'node10', noEmit: true, ...strict }, files: ['client-only.ts'] }));
+    copyFileSync(CLIENT_ONLY, join(dir, 'client-only.ts'));
+    const cjs = spawnSync(process.execPath, [join(dir, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.client.json'), '--listFiles'], { encoding: 'utf8' });
+    const loaded = cjs.stdout.split('\n').filter((line) => line.includes('/node_modules/') && !/\/node_modules\/(typescript|@types\/node|undici-types)\//.test(line));
+    expect(cjs.stderr + cjs.stdout.split('\n').filter((line) => / error TS/.test(line)).join('\n')).toBe('');
+    expect(cjs.status).toBe(0);
+    expect(loaded).toContainEqual(expect.stringMatching(/\/node_modules\/callhook\/dist\/src\/client\/types\.d\.ts$/));
+    expect(loaded.filter((file) => !/\/node_modules\/callhook\/dist\/src\/(client|util)\//.test(file))).toEqual([]);
+
     const ids = { HTTP_CALL_ID: `pkg-http-${Date.now()}`, REDIS_CALL_ID: `pkg-redis-${Date.now()}` };
+    const unreachable = `http://127.0.0.1:${await freePort()}`;
     // Asynchronously: callhook runs in this process and must answer the producer meanwhile.
     const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
       const child = execFile(process.execPath, [join(dir, 'out/producer.js')], {
         encoding: 'utf8',
         timeout: 60_000,
-        env: { ...process.env, ...ids, CALLHOOK_URL: h.baseUrl, CALLHOOK_TOKEN: TOKEN, REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix },
+        env: { ...process.env, ...ids, CALLHOOK_URL: h.baseUrl, CALLHOOK_TOKEN: TOKEN, REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, UNREACHABLE_URL: unreachable },
       }, (_error, stdout, stderr) => done({ status: child.exitCode, stdout, stderr }));
     });
     expect(run.stderr).toBe('');
@@ -122,6 +138,8 @@ policies:
       viaRedis: { call_id: ids.REDIS_CALL_ID, status: 'queued' },
       refused: { status: 400, code: 'CALLHOOK_EVENT_INVALID', problems: ['called_number: is required'] },
       badBatch: ['[1].called_number: is required'],
+      badPolicy: ['CALLHOOK_POLICY_NOT_FOUND', 'policy: no policy "nope"'],
+      unreachable: { code: 'ECONNREFUSED', attempts: 1 },
       statuses: [
         [ids.HTTP_CALL_ID, 'completed', 'A-17'],
         [ids.REDIS_CALL_ID, 'completed', 'A-17'],
