@@ -48,7 +48,7 @@ export class Metrics implements PipelineObserver {
   readonly registry = new Registry();
   private readonly callsReceived = new Counter({ name: 'callhook_calls_received_total', help: 'Calls offered to the queue, by outcome (queued or duplicate)', labelNames: ['status'], registers: [this.registry] });
   private readonly callsFinished = new Counter({ name: 'callhook_calls_finished_total', help: 'Calls that reached a final status (completed, partial, failed, unmatched)', labelNames: ['status'], registers: [this.registry] });
-  private readonly appAttempts = new Counter({ name: 'callhook_app_attempts_total', help: 'HTTP requests webhook apps sent, by phase (post_call: queued; real_time: in an API request) and outcome (success, retry, failed); a template or OAuth2 token failure sends none', labelNames: ['policy', 'app', 'phase', 'outcome'], registers: [this.registry] });
+  private readonly appAttempts = new Counter({ name: 'callhook_app_attempts_total', help: 'HTTP requests webhook apps sent, by phase (post_call: queued; real_time: in an API request) and outcome (success, retry, failed); a template, request size or OAuth2 token failure sends none', labelNames: ['policy', 'app', 'phase', 'outcome'], registers: [this.registry] });
   private readonly appResults = new Counter({ name: 'callhook_app_results_total', help: 'Final webhook app results, by status (success, failed, skipped)', labelNames: ['policy', 'app', 'status'], registers: [this.registry] });
   private readonly httpDuration = new Histogram({
     name: 'callhook_app_http_duration_seconds',

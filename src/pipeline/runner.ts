@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors';
 import { callStatus, type AppResult, type AttemptLogEntry, type CallState, type CallStatus, type Checkpoint } from '../model/call';
 import type { Phase, Policy, WebhookApp } from '../policies/types';
 import type { TemplateScope } from '../templates/engine';
@@ -157,9 +158,9 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   const log = [...previous, ...tries];
   const willRetry = decision.action === 'retry' && mode.retries === 'queue';
   // One observation per request sent, with its own duration: each in-request retry counts, the
-  // backoff waits between them do not, and a template or OAuth2 token failure sent nothing.
+  // backoff waits between them do not, and a last try that failed before its request sent nothing.
   const verdict = decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed';
-  const sent = report.outcome.kind !== 'response' && (report.outcome.code === 'template' || report.outcome.code === 'oauth') ? tries.length - 1 : tries.length;
+  const sent = report.error && UNSENT.has(report.error.code) ? tries.length - 1 : tries.length;
   for (let i = 0; i < sent; i++) observer.attempt(context, i === tries.length - 1 ? verdict : 'retry', tries[i]!.duration_ms, tries[i]!.http_status);
   if (decision.action === 'retry' && mode.retries === 'queue') {
     log[log.length - 1] = { ...log[log.length - 1]!, retry_in_ms: decision.delayMs };
@@ -176,6 +177,9 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   // The one redaction step for everything stored, logged or returned about this app.
   return { kind: 'sent', run: { app, result: redactor.empty ? result : (redactor.deep(result) as AppResult), request } };
 }
+
+/** The errors an attempt ends with before its request goes out (the rendering, the OAuth2 token). */
+const UNSENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CALLHOOK_TEMPLATE_RENDER', 'CALLHOOK_REQUEST_TOO_LARGE', 'CALLHOOK_OAUTH_TOKEN']);
 
 /**
  * The attempts a log records. A 401 to a stale OAuth2 token is logged with `retry_in_ms` 0 and

@@ -46,6 +46,7 @@ policies:
     apps:
       - { name: Header, url: "${other.url}/ok", headers: { X-Caller: "{{ event.calling_name }}" } }
       - { name: Token, url: "${other.url}/ok", retry_count: 0, auth: { type: oauth2, token_url: "http://127.0.0.1:${await freePort()}/token", client_id: c, client_secret: "\${OAUTH_SECRET}" } }
+      - { name: Big, url: "${other.url}/ok", method: POST, body: { name: "{{ event.calling_name }}", pad: "${'x'.repeat(200)}" }, max_request_bytes: 100 }
 `, {
       env,
       logger: (config) =>
@@ -95,12 +96,14 @@ policies:
   it('counts each request a real-time app sent, with its own duration (not the backoff waits), and none for a request never sent', async () => {
     const answer = await h.request('POST', '/v1/realtime', makeEvent({ policy: 'lookup' }));
     expect(answer.body.app_data.lookup).toMatchObject({ status: 'failed', attempts: 3 });
-    // A template that renders a CR/LF into a header, a token endpoint that refuses connections: no request goes out.
+    // A template that renders a CR/LF into a header, a token endpoint that refuses connections, a
+    // request over max_request_bytes: no request goes out.
     const unsent = makeEvent({ policy: 'unsent', calling_name: 'line\r\nX-Injected: yes' });
     await h.post(unsent);
     const record = await h.waitForCall(unsent.call_id);
     expect(record.app_data.header?.error?.code).toBe('CALLHOOK_TEMPLATE_RENDER');
     expect(record.app_data.token?.error?.code).toBe('CALLHOOK_OAUTH_TOKEN');
+    expect(record.app_data.big?.error?.code).toBe('CALLHOOK_REQUEST_TOO_LARGE');
 
     const text = await (await fetch(`${h.baseUrl}/metrics`)).text();
     expect(sample(text, 'callhook_app_attempts_total{policy="lookup",app="lookup",phase="real_time",outcome="retry"}')).toBe(2);
@@ -108,7 +111,7 @@ policies:
     expect(sample(text, 'callhook_app_http_duration_seconds_count{policy="lookup",app="lookup"}')).toBe(3);
     // Three loopback requests; the 150 + 300 ms between them are not request time.
     expect(sample(text, 'callhook_app_http_duration_seconds_sum{policy="lookup",app="lookup"}')).toBeLessThan(0.3);
-    for (const app of ['header', 'token']) {
+    for (const app of ['header', 'token', 'big']) {
       for (const outcome of ['success', 'retry', 'failed']) expect(sample(text, `callhook_app_attempts_total{policy="unsent",app="${app}",phase="post_call",outcome="${outcome}"}`)).toBe(0);
       expect(sample(text, `callhook_app_http_duration_seconds_count{policy="unsent",app="${app}"}`) ?? 0).toBe(0);
       expect(sample(text, `callhook_app_results_total{policy="unsent",app="${app}",status="failed"}`)).toBe(1);
