@@ -185,8 +185,10 @@ describe('systemd units under their own system call filter', () => {
     const watched = join(dir, 'cdr');
     mkdirSync(watched);
     writeFileSync(join(watched, 'cdr_StandAloneCluster_01_202601010000_1'), renderCdrFile(syntheticRows(3)));
-    const run = await runUnit('callhook-ingest-cdr.service', 'cdr file ingested', {}, ['ingest-cdr', watched, '--watch', '--settle', '100ms', '--cmr-wait', '0s']);
+    // Its unit sets CALLHOOK_METRICS_PORT: the metrics server runs under the filter too.
+    const run = await runUnit('callhook-ingest-cdr.service', 'cdr file ingested', { CALLHOOK_METRICS_PORT: '0' }, ['ingest-cdr', watched, '--watch', '--settle', '100ms', '--cmr-wait', '0s']);
     expect(run).toMatchObject({ code: 0, signal: null });
     expect(run.log).toMatch(/"queued":3/);
+    expect(run.log).toContain('cdr ingester metrics listening');
   });
 });
