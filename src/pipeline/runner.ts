@@ -62,7 +62,8 @@ export interface AppRun {
 
 export type RunOutcome =
   | { kind: 'finished'; status: CallStatus; runs: AppRun[] }
-  | { kind: 'retry'; slug: string; attempt: number; delayMs: number }
+  /** `last`: the attempt that failed, redacted as stored, so the log can say why. */
+  | { kind: 'retry'; slug: string; attempt: number; delayMs: number; last: AttemptLogEntry }
   /** Held back by the app's rate limit or its destination's circuit: no attempt spent (`sinceMs`: see Admission). */
   | { kind: 'wait'; slug: string; delayMs: number; reason: WaitReason; message: string; sinceMs?: number | undefined };
 
@@ -164,8 +165,9 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   for (let i = 0; i < sent; i++) observer.attempt(context, i === tries.length - 1 ? verdict : 'retry', tries[i]!.duration_ms, tries[i]!.http_status);
   if (decision.action === 'retry' && mode.retries === 'queue') {
     log[log.length - 1] = { ...log[log.length - 1]!, retry_in_ms: decision.delayMs };
-    await deps.checkpoint.savePending(app.slug, redactor.empty ? log : (redactor.deep(log) as AttemptLogEntry[]));
-    return { kind: 'retry', slug: app.slug, attempt, delayMs: decision.delayMs };
+    const saved = redactor.empty ? log : (redactor.deep(log) as AttemptLogEntry[]);
+    await deps.checkpoint.savePending(app.slug, saved);
+    return { kind: 'retry', slug: app.slug, attempt, delayMs: decision.delayMs, last: saved[saved.length - 1]! };
   }
   const request = traceOf(report.request, redactor);
   const bodyText = report.request?.bodyText;

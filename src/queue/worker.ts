@@ -88,7 +88,10 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
     const outcome = await runApps(policy, state, QUEUED, { sender: options.sender, redactor: options.redactor, checkpoint, observer, gate: options.gate, waiting });
     if (outcome.kind === 'retry' || outcome.kind === 'wait') {
       const log = logger.child({ call_id: callId, policy: policy.id, app: outcome.slug });
-      if (outcome.kind === 'retry') log.info({ attempt: outcome.attempt, delay_ms: outcome.delayMs }, 'app will be retried');
+      if (outcome.kind === 'retry') {
+        const { http_status, error } = outcome.last;
+        log.info({ attempt: outcome.attempt, delay_ms: outcome.delayMs, http_status, error: error?.code ?? null, reason: error?.message ?? null }, 'app will be retried');
+      }
       else if (log.isLevelEnabled('debug')) log.debug({ reason: outcome.reason, delay_ms: outcome.delayMs }, `app waits: ${outcome.message}`);
       if (outcome.kind === 'wait') observer.waited?.({ callId, policy: policy.id, app: outcome.slug }, outcome.reason);
       // An app's wait for its circuit is bounded (circuit.max_wait) from the first wait until the

@@ -128,6 +128,8 @@ policies:
     const mine = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.call_id === 'call-logged');
     expect(mine).toEqual(expect.arrayContaining([
       expect.objectContaining({ policy: 'observed', app: 'legacy', msg: 'app failed', status: 'failed', attempts: 2 }),
+      // A retry says why, before the backoff: the final 'app failed' may be hours away.
+      expect.objectContaining({ policy: 'observed', app: 'legacy', msg: 'app will be retried', attempt: 1, http_status: 500, error: 'CALLHOOK_HTTP_STATUS', reason: 'HTTP 500' }),
       expect.objectContaining({ policy: 'observed', app: 'modern', msg: 'app success' }),
       expect.objectContaining({ policy: 'observed', msg: 'call finished', status: 'partial' }),
     ]));
