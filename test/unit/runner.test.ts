@@ -127,7 +127,7 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     const sender = new FakeSender().answer('one', { status: 503, retryAfterMs: 7000 }, { status: 200, data: {} });
     const checkpoint = new MemoryCheckpoint();
     const first = await runApps(THREE, checkpoint.state(), QUEUED, deps(sender, checkpoint));
-    expect(first).toEqual({ kind: 'retry', slug: 'one', attempt: 1, delayMs: 7000 });
+    expect(first).toEqual({ kind: 'retry', slug: 'one', attempt: 1, delayMs: 7000, last: expect.objectContaining({ http_status: 503, error: { code: 'CALLHOOK_HTTP_STATUS', message: 'HTTP 503' }, retry_in_ms: 7000 }) });
     expect(checkpoint.writes).toEqual(['pending one=1']);
     const second = await runApps(THREE, checkpoint.state(), QUEUED, deps(sender, checkpoint));
     expect(second).toMatchObject({ kind: 'finished', status: 'completed' });
@@ -172,7 +172,7 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     const checkpoint = new MemoryCheckpoint();
     const outcomes = [];
     for (let run = 0; run < 4; run++) outcomes.push(await runApps(policy, checkpoint.state(), QUEUED, deps(sender, checkpoint)));
-    expect(outcomes.slice(0, 3)).toEqual([200, 400, 800].map((delayMs, i) => ({ kind: 'retry', slug: 'a', attempt: i + 1, delayMs })));
+    expect(outcomes.slice(0, 3)).toEqual([200, 400, 800].map((delayMs, i) => ({ kind: 'retry', slug: 'a', attempt: i + 1, delayMs, last: expect.objectContaining({ retry_in_ms: delayMs }) })));
     expect(outcomes[3]).toMatchObject({ kind: 'finished', status: 'failed' });
     expect(sender.sent).toHaveLength(5); // the stale token's 401, then 1 + 3 retries with a fresh one
     expect(checkpoint.results.a).toMatchObject({ attempts: 4, http_status: 503 });
@@ -185,7 +185,7 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     const outcomes = [];
     for (let run = 0; run < 4 && !checkpoint.finished; run++) outcomes.push(await runApps(policy, checkpoint.state(), QUEUED, deps(sender, checkpoint)));
     expect(outcomes.map((o) => o.kind)).toEqual(['retry', 'retry', 'finished']);
-    expect(outcomes.slice(0, 2)).toEqual([1, 2].map((attempt) => ({ kind: 'retry', slug: 'a', attempt, delayMs: 1 })));
+    expect(outcomes.slice(0, 2)).toEqual([1, 2].map((attempt) => ({ kind: 'retry', slug: 'a', attempt, delayMs: 1, last: expect.objectContaining({ retry_in_ms: 1 }) })));
     expect(sender.sent).toHaveLength(3);
   });
 
