@@ -53,6 +53,9 @@ policies:
         query: { name: "{{ event.caller }}", num: "{{ event.calling_number }}" }
         body: { name: "{{ event.caller }}", text: "Caller: {{ event.caller }}!", num: "{{ event.calling_number }}", nested: { list: ["{{ event.caller }}"] }, note: "{{ event.note }}" }
         retry_count: 0
+        # A 200 KiB name percent-encoded in the path and the query, and in the body thrice, is
+        # several MiB: over the 1 MiB default it would fail unsent, and this checks how it is sent.
+        max_request_bytes: 16777216
       - { name: Header, url: "${receiver.url}/header", headers: { X-Caller: "{{ event.caller }}" }, retry_count: 0 }
 `;
     const port = await freePort();
