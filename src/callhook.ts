@@ -51,6 +51,10 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
   };
   try {
     await refuseEvictingRedis(runtime, logger);
+    // Circuits other processes opened (or this one before a restart) hold this worker's calls and
+    // refuse the API's real-time apps at once, instead of spending CUCM's deadline on them.
+    const stopWatching = runtime.gate.watchCircuits();
+    closers.push(async () => stopWatching());
     const worker = roles.worker ? startWorker(runtime, closers) : undefined;
     if (worker && !roles.api && settings.metricsPort !== undefined) await startOpsServer(runtime, closers);
     const api = roles.api ? await startApi(runtime, roles, closers) : undefined;
@@ -92,9 +96,6 @@ function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Wor
     lockDurationMs: settings.lockDurationMs,
   });
   worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
-  // Circuits other processes opened (or this one before a restart) hold this worker's calls too.
-  const stopWatching = runtime.gate.watchCircuits();
-  closers.push(async () => stopWatching());
   closers.push(() => worker.close());
   logger.info({ concurrency: settings.concurrency, policies: config.policies.length }, 'worker started');
   return worker;

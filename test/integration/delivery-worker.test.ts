@@ -119,4 +119,30 @@ policies:
       await oauth.stop();
     }
   });
+  it("an API process started during an outage refuses real-time apps at once, sending nothing", async () => {
+    const receiver = await new Receiver(() => ({ status: 503, body: 'down' })).start();
+    const yaml = `
+policies:
+  - id: queued
+    apps:
+      - { name: Crm, method: POST, url: "${receiver.url}/crm", retry_count: 0, circuit: { failures: 1, open_for: 1m } }
+  - id: live
+    apps:
+      - { name: Crm, phase: real_time, url: "${receiver.url}/crm", retry_count: 0, circuit: { failures: 1, open_for: 1m } }
+`;
+    const worker = await startHarness(__filename, yaml);
+    await worker.post(makeEvent({ call_id: 'rt-open', policy: 'queued' }));
+    await worker.waitForCall('rt-open'); // its 503 opened the circuit, in the worker's process
+    const api = await startHarness(__filename, yaml, { prefix: worker.prefix, worker: false });
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // the API's first read of the open circuits, at its start
+      const before = receiver.requests.length;
+      expect((await api.request('POST', '/v1/realtime', makeEvent({ call_id: 'rt-refused', policy: 'live' }))).body.app_data.crm).toMatchObject({ status: 'failed', error: { code: 'CALLHOOK_CIRCUIT_OPEN' } });
+      expect(receiver.requests.length).toBe(before);
+    } finally {
+      await api.stop({ keepKeys: true });
+      await worker.stop();
+      await receiver.stop();
+    }
+  });
 });
