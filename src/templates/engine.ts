@@ -41,24 +41,31 @@ hb.registerHelper(ORIGIN_HELPER, (value: unknown) => originValue(text(value)));
  * 50 MB body): it stops at the limit instead of building all of it first.
  */
 let loopBudget: { left: number; over: () => Error } | undefined;
-/** True inside a counted loop: a nested loop's output is counted once, in its outer one's. */
+/** True inside a counted loop: a nested loop's output is part of its outer one's, taken once. */
 let inCountedLoop = false;
 const builtInEach = hb.helpers['each']!;
 hb.registerHelper('each', function (this: unknown, context: unknown, options?: Handlebars.HelperOptions) {
   const budget = loopBudget;
-  if (!budget || inCountedLoop || !options) return builtInEach.call(this, context, options);
+  if (!budget || !options) return builtInEach.call(this, context, options);
   const { fn } = options;
+  // Every loop checks what it has written so far, nested ones too (a cross product of two lists
+  // is built inside one outer iteration); only the outermost takes it from the budget.
+  const outermost = !inCountedLoop;
+  let written = 0;
   const counted = (context: unknown, frame?: Handlebars.RuntimeOptions) => {
     const out = fn(context, frame);
-    budget.left -= out.length;
-    if (budget.left < 0) throw budget.over();
+    written += out.length;
+    if (budget.left - written < 0) throw budget.over();
     return out;
   };
   inCountedLoop = true;
   try {
     return builtInEach.call(this, context, { ...options, fn: counted });
   } finally {
-    inCountedLoop = false;
+    if (outermost) {
+      inCountedLoop = false;
+      budget.left -= written;
+    }
   }
 });
 

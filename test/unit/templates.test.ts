@@ -179,6 +179,14 @@ describe('max_request_bytes', () => {
     expect(render(app, { items: items.slice(0, 3), tags: ['a'] }).bodyText).toBe('<i>aitem-0</i><i>aitem-1</i><i>aitem-2</i>');
   });
 
+  it('stops a cross product of two lists inside one outer iteration too', () => {
+    let read = 0;
+    const inner = Array.from({ length: 2000 }, (_, i) => ({ toString: () => `${(read++, i)}` }));
+    const app = appOf('max_request_bytes: 1000, body_format: text, content_type: text/plain, body: "{{#each event.one}}{{#each ../event.rows}}{{#each ../../event.cols}}{{ this }}{{/each}}{{/each}}{{/each}}"');
+    expect(() => render(app, { one: [1], rows: inner, cols: inner })).toThrow(new RequestTooLargeError(1000));
+    expect(read).toBeLessThan(2000); // not 4,000,000
+  });
+
   it('counts URL, headers and body together, in UTF-8 bytes', () => {
     const app = appOf('max_request_bytes: 1000, query: { q: "{{ event.q }}" }, headers: { X-Name: "{{ event.name }}" }, body: { text: "{{ event.text }}" }');
     const base = render(app, { q: '', name: '', text: '' });
