@@ -159,10 +159,11 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   const log = [...previous, ...tries];
   const willRetry = decision.action === 'retry' && mode.retries === 'queue';
   // One observation per request sent, with its own duration: each in-request retry counts, the
-  // backoff waits between them do not, and a last try that failed before its request sent nothing.
+  // backoff waits between them do not, and a last try that failed before its request sent nothing
+  // (the app's outcome then goes with the last request that was sent).
   const verdict = decision.action === 'success' ? 'success' : willRetry ? 'retry' : 'failed';
   const sent = report.error && UNSENT.has(report.error.code) ? tries.length - 1 : tries.length;
-  for (let i = 0; i < sent; i++) observer.attempt(context, i === tries.length - 1 ? verdict : 'retry', tries[i]!.duration_ms, tries[i]!.http_status);
+  for (let i = 0; i < sent; i++) observer.attempt(context, i === sent - 1 ? verdict : 'retry', tries[i]!.duration_ms, tries[i]!.http_status);
   if (decision.action === 'retry' && mode.retries === 'queue') {
     log[log.length - 1] = { ...log[log.length - 1]!, retry_in_ms: decision.delayMs };
     const saved = redactor.empty ? log : (redactor.deep(log) as AttemptLogEntry[]);

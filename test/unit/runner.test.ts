@@ -1,4 +1,5 @@
 import type { AppResult, AttemptLogEntry, CallState, CallStatus, Checkpoint } from '../../src/model/call';
+import { noopObserver } from '../../src/pipeline/observer';
 import { QUEUED, REAL_TIME, runApps, type RunnerDeps } from '../../src/pipeline/runner';
 import { parseConfig } from '../../src/policies/load';
 import type { Policy, WebhookApp } from '../../src/policies/types';
@@ -7,7 +8,7 @@ import type { AttemptOptions, AttemptReport, Sender } from '../../src/webhook/se
 import { makeEvent } from '../helpers/events';
 
 /** What the fake receiver answers an app: a status (and data), or a network error. */
-type Scripted = { status: number; data?: unknown; retryAfterMs?: number } | { network: string };
+type Scripted = { status: number; data?: unknown; retryAfterMs?: number } | { network: string } | { noToken: true };
 
 /** A Sender that answers from a script per app and records every attempt (no HTTP). */
 class FakeSender implements Sender {
@@ -38,6 +39,8 @@ class FakeSender implements Sender {
       httpStatus,
       error,
     });
+    // The OAuth2 token endpoint failed: nothing was sent.
+    if ('noToken' in next) return { ...tried(null, { code: 'CALLHOOK_OAUTH_TOKEN', message: 'token endpoint answered 503' }), outcome: { kind: 'network', code: 'oauth' }, data: null };
     if ('network' in next) return { ...tried(null, { code: 'CALLHOOK_HTTP_NETWORK', message: next.network }), outcome: { kind: 'network', code: next.network }, data: null };
     const outcome = next.retryAfterMs === undefined ? { kind: 'response' as const, status: next.status } : { kind: 'response' as const, status: next.status, retryAfterMs: next.retryAfterMs };
     const ok = next.status >= 200 && next.status < 300;
@@ -176,6 +179,16 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     expect(outcomes[3]).toMatchObject({ kind: 'finished', status: 'failed' });
     expect(sender.sent).toHaveLength(5); // the stale token's 401, then 1 + 3 retries with a fresh one
     expect(checkpoint.results.a).toMatchObject({ attempts: 4, http_status: 503 });
+  });
+
+  it('counts one attempt per request sent, the outcome on the last one sent when the token refresh after a 401 fails', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a", retry_count: 0, auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
+    const sender = new FakeSender().answer('a', { status: 401 }, { noToken: true });
+    const checkpoint = new MemoryCheckpoint();
+    const observed: [string, number | null][] = [];
+    const observer = { ...noopObserver, attempt: (_: unknown, verdict: string, _ms: number, status: number | null) => void observed.push([verdict, status]) };
+    expect(await runApps(policy, checkpoint.state(), QUEUED, { ...deps(sender, checkpoint), observer })).toMatchObject({ kind: 'finished', status: 'failed' });
+    expect(observed).toEqual([['failed', 401]]); // the 401 went out; the refreshed try never did
   });
 
   it('queued: a 401 the app retries with no delay still spends its attempts (only a token refresh is free)', async () => {
