@@ -45,10 +45,13 @@ export class Replayer {
       await job?.remove();
       return this.requeue(callId, record);
     }
-    const policy = record.policy ? this.config.byId.get(record.policy) : undefined;
-    if (record.policy && !policy) {
+    // The policy it ran, else the one its event names (a call failed before it ran one: a worker
+    // without that policy in its file gave it up).
+    const named = record.policy || record.event.policy;
+    const policy = named ? this.config.byId.get(named) : undefined;
+    if (named && !policy) {
       // Not "nothing to replay": the apps that failed are unknown here (another policies file?).
-      return { ok: false, call_id: callId, status: 409, message: `call ${callId} ran policy ${JSON.stringify(record.policy)}, which the loaded policies do not have`, unknownPolicy: true };
+      return { ok: false, call_id: callId, status: 409, message: `call ${callId} ran policy ${JSON.stringify(named)}, which the loaded policies do not have`, unknownPolicy: true };
     }
     // Replay re-runs a post-call run. A call that ran real-time apps only (CURRI with post_call:
     // false, /v1/realtime alone) never had one: replaying would send post-call apps no one asked

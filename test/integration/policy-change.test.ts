@@ -73,4 +73,15 @@ policies:
     await stop(worker);
     await stop(api, false);
   });
+  it('a call given up for a policy the worker lacked replays once the policy is back', async () => {
+    const api = await start(withSales(), false);
+    expect((await api.post({ call_id: 'pc-3', calling_number: '1000', called_number: '3000', policy: 'sales' })).status).toBe(202);
+    // As the worker's 'failed' handler leaves it after BullMQ's 20 tries: no policy on the record.
+    await (await api.runtime.queue.getJob('pc-3'))!.remove();
+    await api.runtime.store.checkpoint('pc-3', null).finish('failed');
+    expect(await api.get('pc-3')).toMatchObject({ status: 'failed', policy: null });
+    expect(await api.request('POST', '/v1/calls/pc-3/replay')).toMatchObject({ status: 202, body: { replayed: ['crm', 'ticket'] } });
+    await start(withSales());
+    expect(await api.waitForCall('pc-3', 20_000)).toMatchObject({ status: 'completed', policy: 'sales' });
+  }, 30_000);
 });
