@@ -28,3 +28,23 @@ describe('app results when a template throws', () => {
     });
   });
 });
+
+describe('`when` and `message` within max_request_bytes', () => {
+  const appOf = (fields: string) => parseConfig(`policies: [{ id: p, apps: [{ name: A, url: "https://h.example/", max_request_bytes: 1000, ${fields} }] }]`).policies[0]!.apps[0]!;
+  const ok = { error: null, httpStatus: 200, durationMs: 3, data: null, unresolved: [] } as unknown as AttemptReport;
+
+  it('a `when` looping over call data stops at the limit and fails the app unsent', () => {
+    let read = 0;
+    const items = Array.from({ length: 100_000 }, (_, i) => ({ toString: () => `${(read++, i)}` }));
+    const result = skipResult(appOf('when: "{{#each event.items}}{{ this }}{{/each}}"'), { event: { items }, app_data: {} }, undefined);
+    expect(result).toMatchObject({ status: 'failed', error: { code: 'CALLHOOK_TEMPLATE_RENDER', message: '`when` could not be rendered: `when` renders more than max_request_bytes (1000)' } });
+    expect(read).toBeLessThan(1000); // not 100,000
+  });
+
+  it('a `message` over the limit is not stored; the success stays', () => {
+    const app = appOf('message: "{{ event.text }}"');
+    const history = { attempts: 1, log: [], request: null };
+    expect(finalResult(app, ok, { event: { text: 'x'.repeat(1001) }, app_data: {} }, history).message).toBe('HTTP 200 in 3 ms (`message` could not be rendered: `message` renders more than max_request_bytes (1000))');
+    expect(finalResult(app, ok, { event: { text: 'x'.repeat(1000) }, app_data: {} }, history).message).toBe('x'.repeat(1000));
+  });
+});
