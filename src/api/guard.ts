@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isLoopback } from '../settings';
 import { problem } from './problem';
@@ -28,7 +28,7 @@ export function sameSecret(given: string | undefined, expected: string): boolean
   return timingSafeEqual(digest(given ?? ''), expectedDigest.digest);
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
+const digest = (text: string) => hash('sha256', text, 'buffer');
 /** The API token's digest, made once: every request is compared with it. */
 let expectedDigest: { secret: string; digest: Buffer } | undefined;
 
