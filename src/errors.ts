@@ -10,6 +10,7 @@ export const ERROR_CATALOGUE = {
   CALLHOOK_BAD_REQUEST: { status: 400, where: 'API 400', meaning: 'the request is not well-formed HTTP, the body is not JSON or is nested too deeply, or a query parameter is invalid' },
   CALLHOOK_UNAUTHORIZED: { status: 401, where: 'API 401', meaning: 'missing or wrong API token' },
   CALLHOOK_FORBIDDEN_HOST: { status: 403, where: 'API 403', meaning: 'no API token is set and the `Host` header is not a loopback name (DNS rebinding guard)' },
+  CALLHOOK_FORBIDDEN_ORIGIN: { status: 403, where: 'API 403', meaning: 'no API token is set and a web page of another origin sent a request other than GET or HEAD' },
   CALLHOOK_NOT_FOUND: { status: 404, where: 'API 404', meaning: 'no such route' },
   CALLHOOK_CALL_NOT_FOUND: { status: 404, where: 'API 404', meaning: 'no such call' },
   CALLHOOK_POLICY_NOT_FOUND: { status: 404, where: 'API 404, `call-test`', meaning: 'the event or Call Test names a policy that does not exist' },

@@ -41,7 +41,8 @@ export type Access = 'public' | 'api-key' | 'token';
  * - with a token, every route needs `Authorization: Bearer <token>` unless its config says
  *   `public` (unknown routes too, so they reveal nothing);
  * - without a token the API only listens on loopback, and only loopback `Host` names are
- *   served, so a web page in a local browser cannot reach it through DNS rebinding.
+ *   served, so a web page in a local browser cannot reach it through DNS rebinding; and only
+ *   GET and HEAD are served to a page of another origin.
  */
 export function registerGuard(app: FastifyInstance, apiToken: string | undefined): void {
   app.addHook('onRequest', async (request, reply) => refuseAccess(request, reply, apiToken, routeAccess(request)));
@@ -58,6 +59,10 @@ export function refuseAccess(request: FastifyRequest, reply: FastifyReply, apiTo
     if (host !== undefined && !isLoopback(hostName(host))) {
       return problem(reply, 'CALLHOOK_FORBIDDEN_HOST', `Host ${JSON.stringify(host)} is not a loopback name; without CALLHOOK_API_TOKEN the API only answers to localhost, 127.0.0.1 or [::1]`);
     }
+    const foreign = request.method === 'GET' || request.method === 'HEAD' ? undefined : foreignOrigin(request);
+    if (foreign) {
+      return problem(reply, 'CALLHOOK_FORBIDDEN_ORIGIN', `a browser page of another origin (${foreign}) may not send ${request.method} requests to the API without CALLHOOK_API_TOKEN`);
+    }
     return undefined;
   }
   if (access === 'public') return undefined;
@@ -71,6 +76,28 @@ export function refuseAccess(request: FastifyRequest, reply: FastifyReply, apiTo
     return problem(reply, 'CALLHOOK_UNAUTHORIZED', 'missing or wrong API token (Authorization: Bearer <CALLHOOK_API_TOKEN>)');
   }
   return undefined;
+}
+
+/**
+ * The origin of the web page that sent the request, when it is not the API's own: without a token
+ * nothing else stops a page on another local port, or a file:// page (origin "null"), from
+ * queueing calls or replays through requests a browser sends without asking (a text/plain POST,
+ * a bodiless replay). Clients other than browsers send neither header.
+ */
+function foreignOrigin(request: FastifyRequest): string | undefined {
+  const { origin, host } = request.headers;
+  if (origin !== undefined) return host !== undefined && hostOf(origin) === hostOf(`http://${host}`) ? undefined : JSON.stringify(origin);
+  const site = request.headers['sec-fetch-site'];
+  return site === 'cross-site' || site === 'same-site' ? `Sec-Fetch-Site: ${site}` : undefined;
+}
+
+/** The `host[:port]` of an origin or URL, as the URL parser normalises it; undefined when it is not one. */
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110). */

@@ -135,6 +135,31 @@ describe('without a token: loopback Host names only (DNS rebinding)', () => {
   it.each(['localhost', 'LOCALHOST:8080', '127.0.0.1:8080', '127.0.0.1', '[::1]:8080', 'localhost.'])('Host %s is served', async (host) => {
     expect((await rawRequest(h.baseUrl, 'GET', '/healthz', { headers: { host } })).status).toBe(200);
   });
+
+  // What a browser sends unasked from a page on another local port or a file:// page: a text/plain
+  // CURRI request (no preflight) and a bodiless replay.
+  const CURRI = '<Request><Subject><Attribute AttributeId="urn:Cisco:uc:1.0:callednumber"><AttributeValue>1000</AttributeValue></Attribute></Subject></Request>';
+  it.each([
+    [{ origin: 'http://localhost:9999' }],
+    [{ origin: 'null' }],
+    [{ origin: 'http://attacker.example' }],
+    [{ 'sec-fetch-site': 'cross-site' }],
+    [{ 'sec-fetch-site': 'same-site' }],
+  ])('a write from a page of another origin (%j) → 403', async (headers) => {
+    for (const [path, body] of [['/curri', CURRI], ['/v1/calls/c1/replay', undefined], ['/v1/calls', EVENT]] as const) {
+      const answer = await rawRequest(h.baseUrl, 'POST', path, { headers: { 'content-type': 'text/plain', ...headers }, body });
+      expect([path, answer.status, answer.json.error.code]).toEqual([path, 403, 'CALLHOOK_FORBIDDEN_ORIGIN']);
+    }
+  });
+
+  it('the API\'s own pages (the console), other clients and reads from other origins are served', async () => {
+    const own = `http://${new URL(h.baseUrl).host}`;
+    for (const headers of [{ origin: own }, { origin: own, 'sec-fetch-site': 'same-origin' }, {}, { 'sec-fetch-site': 'none' }] as Record<string, string>[]) {
+      const answer = await rawRequest(h.baseUrl, 'POST', '/v1/calls/c1/replay', { headers });
+      expect([headers, answer.status]).toEqual([headers, 404]); // no such call: past the guard
+    }
+    expect((await rawRequest(h.baseUrl, 'GET', '/healthz', { headers: { origin: 'http://localhost:9999', 'sec-fetch-site': 'cross-site' } })).status).toBe(200);
+  });
 });
 
 describe('input limits and odd requests', () => {

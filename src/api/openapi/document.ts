@@ -67,9 +67,10 @@ function relink(value: unknown): unknown {
 /**
  * The Fastify route schema of an operation: its request schemas, its answers, and the error
  * answers of its codes and of those every route shares (token, Host guard, a request too slow
- * or with headers too large, 500; 503 where it uses Redis), grouped by HTTP status.
+ * or with headers too large, 500; 503 where it uses Redis; the origin guard on writes), grouped
+ * by HTTP status.
  */
-export function routeSchema(operation: Operation, access: RegisteredRoute['access'], converter: SchemaConverter): RouteSchema {
+export function routeSchema(operation: Operation, access: RegisteredRoute['access'], method: string, converter: SchemaConverter): RouteSchema {
   const response: RouteSchema['response'] = {};
   for (const [status, answer] of Object.entries(operation.answers)) {
     response[status] = {
@@ -79,6 +80,7 @@ export function routeSchema(operation: Operation, access: RegisteredRoute['acces
   }
   const codes: ApiErrorCode[] = [...(operation.errors ?? []), 'CALLHOOK_FORBIDDEN_HOST', 'CALLHOOK_REQUEST_TIMEOUT', 'CALLHOOK_HEADERS_TOO_LARGE', 'CALLHOOK_INTERNAL'];
   if (access !== 'public') codes.push('CALLHOOK_UNAUTHORIZED');
+  if (method !== 'GET' && method !== 'HEAD') codes.push('CALLHOOK_FORBIDDEN_ORIGIN');
   if (operation.redis) codes.push('CALLHOOK_UNAVAILABLE');
   const byStatus = new Map<number, ApiErrorCode[]>();
   for (const code of new Set(codes)) byStatus.set(httpStatusOf(code), [...(byStatus.get(httpStatusOf(code)) ?? []), code]);

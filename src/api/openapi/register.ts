@@ -20,7 +20,7 @@ export function documentRoutes(app: FastifyInstance): { routes: readonly Registe
     const access = route.config?.public === true ? 'public' : route.config?.apiKey === true ? 'api-key' : 'token';
     for (const method of [route.method].flat()) {
       const operation = OPERATIONS[`${method} ${route.url}`];
-      const schema = operation ? routeSchema(operation, access, converter) : undefined;
+      const schema = operation ? routeSchema(operation, access, method, converter) : undefined;
       if (schema) route.schema = schema as unknown as typeof route.schema;
       routes.push({ method, url: route.url, schema, access });
     }
