@@ -17,7 +17,7 @@ import type { Sender } from '../webhook/send';
 import { answerClientError } from './client-errors';
 import { registerGuard } from './guard';
 import { registerRedisGate } from './redis-gate';
-import { JsonTooDeepError, registerJsonBody } from './json-body';
+import { BadJsonBodyError, registerJsonBody } from './json-body';
 import { documentRoutes } from './openapi/register';
 import { answerUnroutable } from './unroutable';
 import { problem } from './problem';
@@ -88,7 +88,7 @@ export function buildApi(deps: ApiDeps) {
       deps.logger.warn({ err: error.message }, 'redis refused a request; answering 503');
       return problem(reply, 'CALLHOOK_UNAVAILABLE', `Redis is unavailable (${error.message.split('\n')[0]}); nothing was changed, retry later`);
     }
-    if (error instanceof JsonTooDeepError) return problem(reply, 'CALLHOOK_BAD_REQUEST', error.message);
+    if (error instanceof BadJsonBodyError) return problem(reply, 'CALLHOOK_BAD_REQUEST', error.message);
     const status = error.statusCode ?? 500;
     if (status === 413) return problem(reply, 'CALLHOOK_EVENT_TOO_LARGE', error.message);
     if (status === 415) return problem(reply, 'CALLHOOK_UNSUPPORTED_MEDIA_TYPE', error.message);

@@ -219,6 +219,24 @@ policies:
     expect((await rawRequest(h.baseUrl, 'POST', '/v1/calls', { headers: JSON_HEADERS, body: bracketsInAString })).status).toBe(202);
   });
 
+  it('a body that is not JSON, or has a key that could poison a prototype, is a 400 that says which', async () => {
+    const cases: [string, RegExp][] = [
+      ['{"calling_number":"1",', /^the body is not valid JSON: /],
+      ['{"calling_number":"1","called_number":"2","__proto__":"x"}', /^the JSON body has the key "__proto__" at \$, which callhook refuses/],
+      ['{"calling_number":"1","called_number":"2","app_data":{"crm":[{"constructor":{"prototype":{"admin":true}}}]}}', /the key "constructor.prototype" at \$\.app_data\.crm\[0\],/],
+    ];
+    for (const [body, message] of cases) {
+      for (const path of ['/v1/calls', '/v1/realtime', '/v1/call-test']) {
+        const answer = await rawRequest(h.baseUrl, 'POST', path, { headers: JSON_HEADERS, body });
+        expect([path, answer.status, answer.json.error.code]).toEqual([path, 400, 'CALLHOOK_BAD_REQUEST']);
+        expect(answer.json.error.message).toMatch(message);
+      }
+    }
+    // The words alone are call data like any other.
+    const words = JSON.stringify({ calling_number: '1', called_number: '2', policy: 'crm', calling_name: '__proto__ constructor', app_data: { constructor: 'x' } });
+    expect((await rawRequest(h.baseUrl, 'POST', '/v1/calls', { headers: JSON_HEADERS, body: words })).status).toBe(202);
+  });
+
   it('real-time and Call Test take one event: a body over the single-event limit is a 413', async () => {
     const big = JSON.stringify({ calling_number: '1', called_number: '2', policy: 'big', pad: 'x'.repeat(300 * 1024) });
     for (const path of ['/v1/realtime', '/v1/call-test']) {
