@@ -32,7 +32,9 @@ export const eventSchema = z.looseObject({
   trigger_point_type: field().optional(),
   timestamp: z
     .string()
-    .refine((t) => ISO_8601.test(t) && startsWithCalendarDate(t) && !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 date-time')
+    // The pattern is in the OpenAPI document too, so generated clients check it as the API does.
+    .regex(ISO_8601, { message: 'must be an ISO 8601 date-time', abort: true })
+    .refine((t) => startsWithCalendarDate(t) && !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 date-time')
     .optional(),
   policy: field().min(1, 'must not be empty').optional(),
   app_data: z.record(z.string(), z.unknown()).optional(),

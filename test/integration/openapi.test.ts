@@ -109,6 +109,18 @@ policies:
     expect(Object.keys(doc.paths['/v1/calls']!.post!.responses)).toEqual(expect.arrayContaining(['202', '400', '401', '404', '413', '415', '503']));
   });
 
+  it('an event the document accepts, the API accepts: the timestamp as a generated client checks it', async () => {
+    const ajv = new Ajv2020({ strict: false });
+    addFormats(ajv);
+    ajv.addSchema(doc as object, 'callhook');
+    const validate = ajv.getSchema('callhook#/paths/~1v1~1realtime/post/requestBody/content/application~1json/schema')!;
+    for (const timestamp of ['yesterday', '2026-12-01', '2026-12-01T10:00:00Z', '2026-12-01 10:00:00.123+01:00', '20261201', '12/01/2026']) {
+      const event = { calling_number: '1', called_number: '2', policy: 'live', timestamp };
+      const answered = (await call('POST', '/v1/realtime', { body: event })).status;
+      expect([timestamp, validate(event), answered]).toEqual([timestamp, answered === 200, answered === 200 ? 200 : 400]);
+    }
+  });
+
   it('real answers, errors included, validate against the schemas described for them', async () => {
     const done = makeEvent({ policy: 'docs', crm_ref: 'kept-as-sent' });
     const failed = makeEvent({ policy: 'flaky' });
