@@ -287,13 +287,29 @@ function parseAnswer<T>(status: number, text: string): T {
   }
 }
 
+/**
+ * callhook's error answer, `{error: {code, message, problems?}}` (src/api/problem.ts); any other
+ * body, JSON or not (a proxy's `{"error": "Bad Gateway"}`), is `HTTP_<status>` with its text.
+ */
 function apiError(status: number, text: string): CallhookApiError {
-  try {
-    const { error } = JSON.parse(text) as { error: { code: string; message: string; problems?: string[] } };
-    return new CallhookApiError(status, error.code, error.message, error.problems);
-  } catch {
-    return new CallhookApiError(status, `HTTP_${status}`, text.slice(0, 200) || `HTTP ${status}`);
+  const error = (parseJson(text) as { error?: unknown } | undefined)?.error;
+  if (isObject(error) && typeof error.code === 'string' && typeof error.message === 'string') {
+    const problems = Array.isArray(error.problems) && error.problems.every((p) => typeof p === 'string') ? (error.problems as string[]) : [];
+    return new CallhookApiError(status, error.code, error.message, problems);
   }
+  return new CallhookApiError(status, `HTTP_${status}`, text.slice(0, 200) || `HTTP ${status}`);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The socket error code under fetch's TypeError (`cause.code`), or TIMEOUT when the attempt ran out of time. */

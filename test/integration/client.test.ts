@@ -121,12 +121,15 @@ policies:
     let server: Server;
     let url: string;
     let hits: string[] = [];
-    let mode: 'hang' | 'reset' | 'html' = 'hang';
+    let mode: 'hang' | 'reset' | 'html' | 'odd' = 'hang';
+    /** What the server answers in mode `odd`: a proxy's or another service's answer. */
+    let odd: { status: number; body: string } = { status: 200, body: '' };
     beforeAll(async () => {
       server = createServer((req, res) => {
         hits.push(`${req.method} ${req.url}`);
         if (mode === 'reset') req.socket.destroy();
         else if (mode === 'html') res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy login</html>');
+        else if (mode === 'odd') res.writeHead(odd.status, odd.body ? { 'content-type': 'application/json' } : {}).end(odd.body);
         // hang: never answers
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -164,6 +167,25 @@ policies:
       expect(error).toMatchObject({ status: 200, code: 'HTTP_200' });
       expect((error as Error).message).toContain('<html>proxy login</html>');
       expect(hits).toHaveLength(1);
+    });
+
+    it.each([
+      ['a proxy\'s JSON error', '{"error":"Bad Gateway","message":"upstream down","statusCode":502}'],
+      ['a code that is not a string', '{"error":{"code":502,"message":"upstream down"}}'],
+      ['no message', '{"error":{"code":"BAD_GATEWAY"}}'],
+    ])('an error answer in JSON that is not callhook\'s (%s) is HTTP_<status> with its text', async (_name, body) => {
+      mode = 'odd';
+      odd = { status: 502, body };
+      const error = await createClient({ url, retries: 0 }).send({ calling_number: '1', called_number: '2' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CallhookApiError);
+      expect(error).toMatchObject({ status: 502, code: 'HTTP_502', message: `HTTP_502: ${body}`, problems: [] });
+    });
+
+    it('callhook\'s error answer keeps its code, message and problems (problems that are not strings are left out)', async () => {
+      mode = 'odd';
+      odd = { status: 400, body: '{"error":{"code":"CALLHOOK_EVENT_INVALID","message":"invalid event","problems":"called_number"}}' };
+      const error = await createClient({ url, retries: 0 }).send({ calling_number: '1', called_number: '2' }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ status: 400, code: 'CALLHOOK_EVENT_INVALID', message: 'CALLHOOK_EVENT_INVALID: invalid event', problems: [] });
     });
 
     it('a long poll of the results feed gives up after its wait and a small margin, not a fixed 65 s', async () => {
