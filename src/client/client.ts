@@ -82,7 +82,8 @@ export interface ResultEntry {
 
 /**
  * An error answer of the API: `{error: {code, message, problems?}}` with its HTTP status; or, with
- * code `HTTP_<status>`, an answer that is not callhook's JSON (a proxy's page), a 2xx one included.
+ * code `HTTP_<status>`, an answer that is not callhook's JSON (a proxy's page or JSON error, an
+ * empty 204, a body without the route's fields), a 2xx one included.
  */
 export class CallhookApiError extends Error {
   override name = 'CallhookApiError';
@@ -157,7 +158,7 @@ export class CallhookClient {
    * @throws CallhookApiError `CALLHOOK_EVENT_INVALID` (400) with `problems` for an invalid event.
    */
   async send(event: CallEventInput): Promise<EnqueueResult> {
-    const answer = await this.request<{ calls: EnqueueResult[] }>('POST', '/v1/calls', { body: withCallId(event), idempotent: true });
+    const answer = await this.request<{ calls: EnqueueResult[] }>('POST', '/v1/calls', { body: withCallId(event), idempotent: true, shape: enqueued(1) });
     return answer.calls[0]!;
   }
 
@@ -166,14 +167,14 @@ export class CallhookClient {
    * queued. Each event's answer, in order, is `queued` or `duplicate`.
    */
   async sendBatch(events: readonly CallEventInput[]): Promise<EnqueueResult[]> {
-    const answer = await this.request<{ calls: EnqueueResult[] }>('POST', '/v1/calls', { body: events.map(withCallId), idempotent: true });
+    const answer = await this.request<{ calls: EnqueueResult[] }>('POST', '/v1/calls', { body: events.map(withCallId), idempotent: true, shape: enqueued(events.length) });
     return answer.calls;
   }
 
   /** A call with its event and every app result (`GET /v1/calls/:call_id`); undefined when there is no such call. */
   async getCall(callId: string): Promise<CallRecord | undefined> {
     try {
-      return await this.request<CallRecord>('GET', `/v1/calls/${encodeURIComponent(callId)}`, { idempotent: true });
+      return await this.request<CallRecord>('GET', `/v1/calls/${encodeURIComponent(callId)}`, { idempotent: true, shape: (b) => typeof b.call_id === 'string' && typeof b.status === 'string' });
     } catch (error) {
       if (error instanceof CallhookApiError && error.code === 'CALLHOOK_CALL_NOT_FOUND') return undefined;
       throw error;
@@ -189,7 +190,7 @@ export class CallhookClient {
       params.set(key, Array.isArray(value) ? value.join(',') : String(value));
     }
     const search = params.toString();
-    return this.request<CallPage>('GET', `/v1/calls${search ? `?${search}` : ''}`, { idempotent: true });
+    return this.request<CallPage>('GET', `/v1/calls${search ? `?${search}` : ''}`, { idempotent: true, shape: (b) => Array.isArray(b.calls) && (typeof b.next_cursor === 'string' || b.next_cursor === null) });
   }
 
   /**
@@ -198,7 +199,7 @@ export class CallhookClient {
    * @throws CallhookApiError `CALLHOOK_CALL_NOT_FOUND` (404), `CALLHOOK_REPLAY_CONFLICT` (409: still queued or running, nothing to replay, or its policy not in the loaded policies).
    */
   async replay(callId: string): Promise<ReplayAnswer> {
-    return this.request<ReplayAnswer>('POST', `/v1/calls/${encodeURIComponent(callId)}/replay`, { idempotent: false });
+    return this.request<ReplayAnswer>('POST', `/v1/calls/${encodeURIComponent(callId)}/replay`, { idempotent: false, shape: (b) => typeof b.call_id === 'string' && Array.isArray(b.replayed) });
   }
 
   /**
@@ -206,7 +207,7 @@ export class CallhookClient {
    * redacted), answer and result. Nothing is stored or queued, but the apps are really sent.
    */
   async callTest(input: CallTestInput): Promise<CallTestReport> {
-    return this.request<CallTestReport>('POST', '/v1/call-test', { body: input, idempotent: false });
+    return this.request<CallTestReport>('POST', '/v1/call-test', { body: input, idempotent: false, shape: (b) => typeof b.ok === 'boolean' && Array.isArray(b.apps) });
   }
 
   /**
@@ -225,7 +226,7 @@ export class CallhookClient {
       let page: { entries: ResultEntry[]; next_after: string };
       try {
         const waitMs = wait ? Math.min(parseDuration(wait) ?? 0, MAX_WAIT_MS) + LONG_POLL_MARGIN_MS : 0;
-        page = await this.request('GET', `/v1/results?${params}`, { idempotent: true, signal: options.signal, extraTimeoutMs: waitMs });
+        page = await this.request('GET', `/v1/results?${params}`, { idempotent: true, signal: options.signal, extraTimeoutMs: waitMs, shape: (b) => Array.isArray(b.entries) && typeof b.next_after === 'string' });
       } catch (error) {
         if (options.signal?.aborted) return;
         throw error;
@@ -236,7 +237,8 @@ export class CallhookClient {
     }
   }
 
-  private async request<T>(method: string, path: string, how: { body?: unknown; idempotent: boolean; signal?: AbortSignal | undefined; extraTimeoutMs?: number }): Promise<T> {
+  /** @param how.shape whether a 2xx answer's JSON object is this route's answer (its top-level fields). */
+  private async request<T>(method: string, path: string, how: { body?: unknown; idempotent: boolean; signal?: AbortSignal | undefined; extraTimeoutMs?: number; shape: Shape }): Promise<T> {
     const rules: RetryRules = { retries: this.options.retries, baseDelayMs: this.options.retryDelayMs, maxDelayMs: this.options.maxRetryDelayMs, idempotent: how.idempotent };
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
@@ -259,8 +261,8 @@ export class CallhookClient {
         await sleep(decision.delayMs, how.signal);
         continue;
       }
-      // A 2xx that is not JSON (a proxy's login page) would be the same again: the answer, not retried.
-      if (response.status < 400) return parseAnswer<T>(response.status, text);
+      // A 2xx that is not this route's JSON (a proxy's login page, a 204) would be the same again: the answer, not retried.
+      if (response.status < 400) return parseAnswer<T>(response.status, text, how.shape);
       const outcome: AttemptOutcome = { kind: 'answer', status: response.status, retryAfter: response.headers.get('retry-after') };
       const decision = decideRetry(outcome, attempts, rules);
       if (!decision.retry) throw apiError(response.status, text);
@@ -279,12 +281,26 @@ function withCallId(event: CallEventInput): CallEventInput {
   return event.call_id === undefined ? { ...event, call_id: randomUUID() } : event;
 }
 
-function parseAnswer<T>(status: number, text: string): T {
+/** Whether a JSON object is the answer a route gives (its top-level fields), not another service's. */
+type Shape = (body: Record<string, unknown>) => boolean;
+
+/** `{calls: [...]}` with an entry for each event sent. */
+function enqueued(events: number): Shape {
+  return (body) => Array.isArray(body.calls) && body.calls.length === events && body.calls.every((c) => isObject(c) && typeof c.call_id === 'string');
+}
+
+/** A 2xx answer's JSON; CallhookApiError `HTTP_<status>` for one that is empty, not JSON, or not this route's answer. */
+function parseAnswer<T>(status: number, text: string, shape: Shape): T {
+  const fail = (what: string) => new CallhookApiError(status, `HTTP_${status}`, `${what}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  if (!text) throw fail("the answer is empty, not callhook's JSON");
+  let body: unknown;
   try {
-    return (text ? JSON.parse(text) : undefined) as T;
+    body = JSON.parse(text);
   } catch {
-    throw new CallhookApiError(status, `HTTP_${status}`, `the answer is not JSON: ${text.slice(0, 200)}`);
+    throw fail('the answer is not JSON');
   }
+  if (!isObject(body) || !shape(body)) throw fail("the answer is not callhook's JSON");
+  return body as T;
 }
 
 /**

@@ -188,6 +188,35 @@ policies:
       expect(error).toMatchObject({ status: 400, code: 'CALLHOOK_EVENT_INVALID', message: 'CALLHOOK_EVENT_INVALID: invalid event', problems: [] });
     });
 
+    /** Each method, run once against the server (the results feed for its first page). */
+    const methods: [string, (client: ReturnType<typeof createClient>) => Promise<unknown>][] = [
+      ['send', (c) => c.send({ calling_number: '1', called_number: '2' })],
+      ['sendBatch', (c) => c.sendBatch([{ calling_number: '1', called_number: '2' }])],
+      ['getCall', (c) => c.getCall('c1')],
+      ['listCalls', (c) => c.listCalls()],
+      ['replay', (c) => c.replay('c1')],
+      ['callTest', (c) => c.callTest({ policy: 'ok', calling_number: '1', called_number: '2' })],
+      ['results', (c) => c.results({ follow: false }).next()],
+    ];
+    it.each(methods.flatMap(([name, run]) => [
+      [name, 200, '{"status":"ok"}', run] as const,
+      [name, 204, '', run] as const,
+    ]))('%s: a %d that is not its answer (%j) is HTTP_<status>, not a TypeError or undefined', async (_name, status, body, run) => {
+      mode = 'odd';
+      odd = { status, body };
+      const error = await run(createClient({ url, retries: 3, retryDelayMs: 10 })).then((value) => ({ resolved: value }), (e: unknown) => e);
+      expect(error).toBeInstanceOf(CallhookApiError);
+      expect(error).toMatchObject({ status, code: `HTTP_${status}` });
+      expect((error as Error).message).toContain(body);
+      expect(hits).toHaveLength(1);
+    });
+
+    it('send: an answer without the call it queued (an empty calls list) is HTTP_<status>', async () => {
+      mode = 'odd';
+      odd = { status: 202, body: '{"calls":[]}' };
+      await expect(createClient({ url, retries: 0 }).send({ calling_number: '1', called_number: '2' })).rejects.toMatchObject({ name: 'CallhookApiError', status: 202, code: 'HTTP_202' });
+    });
+
     it('a long poll of the results feed gives up after its wait and a small margin, not a fixed 65 s', async () => {
       mode = 'hang';
       const started = Date.now();
