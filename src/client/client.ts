@@ -136,7 +136,10 @@ export class CallhookClient {
   private readonly options: Required<Omit<ClientOptions, 'token' | 'fetch'>> & Pick<ClientOptions, 'token'>;
   private readonly fetch: FetchLike;
 
-  /** @throws TypeError for an option no request could use (a negative or non-numeric number, a URL with a password). */
+  /**
+   * @throws TypeError for an option no request could use: a negative or non-numeric number, a
+   * URL that is not http(s) or holds a user or password, a token an HTTP header cannot carry.
+   */
   constructor(options: ClientOptions) {
     // An option given as undefined (`retries: process.env.X ? Number(...) : undefined`) keeps its default.
     const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as ClientOptions;
@@ -146,8 +149,8 @@ export class CallhookClient {
       const least = name === 'timeoutMs' ? 1 : 0;
       if (typeof value !== 'number' || !Number.isFinite(value) || value < least) throw new TypeError(`callhook client: ${name} must be a number of at least ${least}, not ${String(value)}`);
     }
-    // fetch refuses such a URL on every attempt, and its message would show the password.
-    if (URL.canParse(this.options.url) && new URL(this.options.url).password) throw new TypeError('callhook client: url holds a password; give the API token as `token` instead');
+    checkUrl(this.options.url);
+    if (this.options.token) checkToken(this.options.token);
     this.fetch = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
   }
 
@@ -255,6 +258,8 @@ export class CallhookClient {
         text = await response.text();
       } catch (error) {
         if (how.signal?.aborted) throw error;
+        // Refused before anything was sent (a header value fetch cannot carry): the same on every attempt.
+        if (notSent(error)) throw new TypeError(`callhook client: ${method} ${url} was not sent: ${(error as Error).message}`, { cause: error });
         const code = networkCode(error, timeout);
         const decision = decideRetry({ kind: 'network', code }, attempts, rules);
         if (!decision.retry) throw new CallhookNetworkError(method, url, attempts, code, { cause: error });
@@ -326,6 +331,51 @@ function parseJson(text: string): unknown {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A URL fetch can request and the client can add paths to. Not echoed: it may hold a password.
+ * fetch refuses credentials in a URL on every attempt (`http://user@host` included), and its
+ * message would show them; any other scheme (`localhost:8080` reads as the scheme `localhost:`)
+ * fails as a network error, which would be retried.
+ */
+function checkUrl(url: string): void {
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  if (parsed?.password) throw new TypeError('callhook client: url holds a password; give the API token as `token` instead');
+  if (parsed?.username) throw new TypeError('callhook client: url holds a user name (user@host); give the API token as `token` instead');
+  if (parsed?.protocol !== 'http:' && parsed?.protocol !== 'https:') {
+    throw new TypeError(`callhook client: url must be an http:// or https:// URL such as http://127.0.0.1:8080${parsed ? `, not one with the scheme ${parsed.protocol}` : ''}`);
+  }
+  if (/[?#]/.test(url)) throw new TypeError('callhook client: url must have no query or fragment (each path is added after it)');
+}
+
+/**
+ * A token an `Authorization` header can carry: once fetch has trimmed the whitespace around it
+ * (a token read from a file with its newline still works), tab, printable ASCII and Latin-1
+ * only. fetch throws on anything else before sending (’ pasted for ', a NUL, a line break).
+ * The token is not echoed, only the character and where it is.
+ */
+function checkToken(token: string): void {
+  const lead = /^[\t\n\r ]*/.exec(token)![0].length;
+  const bad = /[^\t\x20-\x7e\x80-\xff]/u.exec(token.slice(lead).replace(/[\t\n\r ]+$/, ''));
+  if (!bad) return;
+  const char = bad[0];
+  const shown = /[\x00-\x1f\x7f]/.test(char) ? '' : `${char} `;
+  const hint = '\u2018\u2019\u201c\u201d'.includes(char) ? ": was a ' or \" changed when it was pasted?" : '';
+  throw new TypeError(`callhook client: token holds ${shown}(U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}) at index ${lead + bad.index}, which an HTTP header cannot carry${hint}`);
+}
+
+/**
+ * An error of fetch's own checks, thrown before the request was sent: a TypeError with no
+ * cause (a header value that is not a byte string, credentials in the URL), or with undici's
+ * InvalidArgumentError (a control character in a header). Network errors have their socket
+ * error as cause.
+ */
+function notSent(error: unknown): boolean {
+  // By name: fetch's TypeError may come from another realm (a test runner's vm context).
+  if ((error as { name?: unknown } | null)?.name !== 'TypeError') return false;
+  const cause = (error as { cause?: unknown }).cause;
+  return cause === undefined || (cause as { code?: unknown } | null)?.code === 'UND_ERR_INVALID_ARG';
 }
 
 /** The socket error code under fetch's TypeError (`cause.code`), or TIMEOUT when the attempt ran out of time. */

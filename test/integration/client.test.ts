@@ -217,6 +217,25 @@ policies:
       await expect(createClient({ url, retries: 0 }).send({ calling_number: '1', called_number: '2' })).rejects.toMatchObject({ name: 'CallhookApiError', status: 202, code: 'HTTP_202' });
     });
 
+    it.each([
+      ['a character that is not Latin-1', 'trace\u2019id'],
+      ['a control character', 'trace\u0001id'],
+    ])('a request fetch refuses before sending (%s in a header a fetch wrapper adds) is a TypeError at once, not a retried network error', async (_name, value) => {
+      mode = 'html';
+      let calls = 0;
+      const traced = ((target: string, init: Parameters<typeof fetch>[1] & { headers: Record<string, string> }) => {
+        calls++;
+        return fetch(target, { ...init, headers: { ...init.headers, 'x-trace': value } });
+      }) as unknown as typeof fetch;
+      const started = Date.now();
+      const error = await createClient({ url, retryDelayMs: 100, fetch: traced }).getCall('c1').catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'TypeError', message: expect.stringMatching(new RegExp(`^callhook client: GET ${url}/v1/calls/c1 was not sent: `)) });
+      expect((error as Error).cause).toBeDefined();
+      expect(calls).toBe(1);
+      expect(hits).toEqual([]);
+      expect(Date.now() - started).toBeLessThan(1000);
+    });
+
     it('a long poll of the results feed gives up after its wait and a small margin, not a fixed 65 s', async () => {
       mode = 'hang';
       const started = Date.now();

@@ -52,4 +52,22 @@ describe('client options', () => {
     expect(() => createClient({ url: 'http://h', timeoutMs: 0 })).toThrow(/timeoutMs must be a number of at least 1/);
     expect(() => createClient({ url: 'http://admin:hunter2@h' })).toThrow('callhook client: url holds a password; give the API token as `token` instead');
   });
+
+  it('refuses at once a URL or token fetch would refuse on every attempt (it was retried for 15 s as a network error)', () => {
+    expect(() => createClient({ url: 'localhost:8080' })).toThrow('callhook client: url must be an http:// or https:// URL such as http://127.0.0.1:8080, not one with the scheme localhost:');
+    expect(() => createClient({ url: 'ftp://h' })).toThrow(/not one with the scheme ftp:$/);
+    expect(() => createClient({ url: '127.0.0.1:8080' })).toThrow(/^callhook client: url must be an http:\/\/ or https:\/\/ URL such as http:\/\/127\.0\.0\.1:8080$/);
+    expect(() => createClient({ url: 'http://admin@h' })).toThrow('callhook client: url holds a user name (user@host); give the API token as `token` instead');
+    expect(() => createClient({ url: 'http://h/?x=1' })).toThrow('callhook client: url must have no query or fragment (each path is added after it)');
+    expect(() => createClient({ url: 'https://h/callhook/' })).not.toThrow();
+
+    const pasted = (() => { try { createClient({ url: 'http://h', token: 'secret\u2019token' }); } catch (error) { return error as Error; } })();
+    expect(pasted).toBeInstanceOf(TypeError);
+    expect(pasted?.message).toBe("callhook client: token holds \u2019 (U+2019) at index 6, which an HTTP header cannot carry: was a ' or \" changed when it was pasted?");
+    expect(() => createClient({ url: 'http://h', token: 'a\u0000b' })).toThrow('callhook client: token holds (U+0000) at index 1, which an HTTP header cannot carry');
+    expect(() => createClient({ url: 'http://h', token: ' a\nb' })).toThrow('token holds (U+000A) at index 2');
+    expect(() => createClient({ url: 'http://h', token: 'a\u{1F600}' })).toThrow('token holds \u{1F600} (U+1F600) at index 1');
+    // What fetch sends: Latin-1, and the whitespace around a token read from a file (trimmed).
+    for (const token of ['t\u00e9k', 'a b', 'token\n', '\ttoken']) expect(() => createClient({ url: 'http://h', token })).not.toThrow();
+  });
 });
