@@ -176,6 +176,7 @@ export class CallhookClient {
 
   /** A call with its event and every app result (`GET /v1/calls/:call_id`); undefined when there is no such call. */
   async getCall(callId: string): Promise<CallRecord | undefined> {
+    if (isDotSegment(callId)) return undefined;
     try {
       return await this.request<CallRecord>('GET', `/v1/calls/${encodeURIComponent(callId)}`, { idempotent: true, shape: (b) => typeof b.call_id === 'string' && typeof b.status === 'string' });
     } catch (error) {
@@ -202,6 +203,7 @@ export class CallhookClient {
    * @throws CallhookApiError `CALLHOOK_CALL_NOT_FOUND` (404), `CALLHOOK_REPLAY_CONFLICT` (409: still queued or running, nothing to replay, or its policy not in the loaded policies).
    */
   async replay(callId: string): Promise<ReplayAnswer> {
+    if (isDotSegment(callId)) throw new CallhookApiError(404, 'CALLHOOK_CALL_NOT_FOUND', `no call ${callId}`);
     return this.request<ReplayAnswer>('POST', `/v1/calls/${encodeURIComponent(callId)}/replay`, { idempotent: false, shape: (b) => typeof b.call_id === 'string' && Array.isArray(b.replayed) });
   }
 
@@ -279,6 +281,16 @@ export class CallhookClient {
 /** A client of callhook's HTTP API (see CallhookClient). */
 export function createClient(options: ClientOptions): CallhookClient {
   return new CallhookClient(options);
+}
+
+/**
+ * `.` and `..`, which no URL can carry as a path segment: fetch's URL parser resolves them, even
+ * escaped as `%2E`, so `/v1/calls/..` would ask for `/v1/`. No call has such an id (one starts
+ * with a letter or digit), and the API answers `/v1/calls/%2E%2E` (sent as is) with
+ * CALLHOOK_CALL_NOT_FOUND; getCall and replay answer so without asking.
+ */
+function isDotSegment(callId: string): boolean {
+  return callId === '.' || callId === '..';
 }
 
 /** The event with a call_id: its own, else a new UUID (so that resending it cannot queue it twice). */

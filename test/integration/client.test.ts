@@ -4,6 +4,7 @@ import { CallhookApiError, CallhookNetworkError, createClient } from '../../src/
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { freePort } from '../helpers/ports';
+import { rawRequest } from '../helpers/raw-http';
 import { Receiver } from '../helpers/receiver';
 
 /**
@@ -67,6 +68,23 @@ policies:
     expect(refused).toBeInstanceOf(CallhookApiError);
     expect(refused).toMatchObject({ status: 400, code: 'CALLHOOK_EVENT_INVALID', problems: ['called_number: is required'] });
     await expect(createClient({ url: h.baseUrl }).listCalls()).rejects.toMatchObject({ status: 401, code: 'CALLHOOK_UNAUTHORIZED' });
+  });
+
+  it('answers for the call ids . and .. as the API does (no call), though no URL can carry them', async () => {
+    const client = createClient({ url: h.baseUrl, token: TOKEN });
+    // The API's own answers, to the paths sent as they are (fetch would resolve them).
+    for (const path of ['/v1/calls/%2E%2E', '/v1/calls/%2E']) {
+      expect((await rawRequest(h.baseUrl, 'GET', path, { headers: { authorization: `Bearer ${TOKEN}` } })).json).toMatchObject({ error: { code: 'CALLHOOK_CALL_NOT_FOUND' } });
+      expect((await rawRequest(h.baseUrl, 'POST', `${path}/replay`, { headers: { authorization: `Bearer ${TOKEN}` } })).json).toMatchObject({ error: { code: 'CALLHOOK_CALL_NOT_FOUND' } });
+    }
+    for (const id of ['..', '.']) {
+      expect(await client.getCall(id)).toBeUndefined();
+      await expect(client.replay(id)).rejects.toMatchObject({ name: 'CallhookApiError', status: 404, code: 'CALLHOOK_CALL_NOT_FOUND', message: `CALLHOOK_CALL_NOT_FOUND: no call ${id}` });
+    }
+    // Other ids go to the API, escaped: `a/b` and `..x` are no call either.
+    expect(await client.getCall('a/b')).toBeUndefined();
+    expect(await client.getCall('..x')).toBeUndefined();
+    await expect(client.replay('a/b')).rejects.toMatchObject({ status: 404, code: 'CALLHOOK_CALL_NOT_FOUND', message: 'CALLHOOK_CALL_NOT_FOUND: no call a/b' });
   });
 
   describe('retries', () => {
