@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
 /** Where the browser tests write their screenshots. */
 export const SCREENS_DIR = join(__dirname, '../../test-output/screens');
@@ -36,4 +36,35 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(SCREENS_DIR, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/**
+ * The text of `locator` in the order it is drawn: every visible character (bidi controls and
+ * line breaks take no width), line by line, left to right by its place on screen. What the
+ * user reads, where textContent is the logical order.
+ */
+export async function drawnText(locator: Locator): Promise<string> {
+  return locator.evaluate((el: any) => {
+    const doc = el.ownerDocument;
+    const glyphs: { mid: number; height: number; left: number; char: string }[] = [];
+    const walker = doc.createTreeWalker(el, 4 /* NodeFilter.SHOW_TEXT */);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (let i = 0; i < node.data.length; i++) {
+        const range = doc.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const box = range.getBoundingClientRect();
+        if (box.width > 0) glyphs.push({ mid: box.top + box.height / 2, height: box.height, left: box.left, char: node.data[i] });
+      }
+    }
+    // Lines: glyphs whose vertical middles are within half a glyph of the line's first (fallback fonts differ in height).
+    glyphs.sort((a, b) => a.mid - b.mid);
+    const lines: (typeof glyphs)[] = [];
+    for (const glyph of glyphs) {
+      const line = lines[lines.length - 1];
+      if (line && Math.abs(glyph.mid - line[0]!.mid) < line[0]!.height / 2) line.push(glyph);
+      else lines.push([glyph]);
+    }
+    return lines.map((line) => line.sort((a, b) => a.left - b.left).map((g) => g.char).join('')).join('\n');
+  });
 }

@@ -9,11 +9,11 @@ export function ErrorBox({ error }: { error: unknown }) {
   const e = error as { message?: string; code?: string; problems?: string[] };
   return (
     <div class="error" role="alert">
-      <strong>{e.code ?? 'error'}</strong>: {e.message ?? String(error)}
+      <strong>{e.code ?? 'error'}</strong>: <bdi>{e.message ?? String(error)}</bdi>
       {e.problems && e.problems.length > 0 && (
         <ul>
           {e.problems.map((p) => (
-            <li key={p}>{p}</li>
+            <li key={p}><bdi>{p}</bdi></li>
           ))}
         </ul>
       )}

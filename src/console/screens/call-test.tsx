@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api';
-import { Json } from '../components/json';
+import { formatJson, Json } from '../components/json';
 import { ErrorBox, Status } from '../components/status';
 import type { CallTestReport, Policies } from '../types';
 
@@ -37,7 +37,7 @@ export function CallTestScreen({ policies }: { policies: Policies | undefined })
       setRunning(false);
     }
   };
-  const raw = report ? JSON.stringify(report, null, 2) : '';
+  const raw = report ? (formatJson(report) ?? '') : '';
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(raw);
@@ -104,7 +104,7 @@ export function CallTestScreen({ policies }: { policies: Policies | undefined })
           <div class="results" aria-label="Results">
             <p class={report.ok ? 'notice' : 'error'} role="status">
               {report.ok ? 'No app failed.' : `${report.apps.filter((a) => a.result.status === 'failed').length} of ${report.apps.length} apps failed.`} Call{' '}
-              <code>{report.call_id}</code>, policy {report.policy}, phase {report.phase}.
+              <code><bdi>{report.call_id}</bdi></code>, policy {report.policy}, phase {report.phase}.
             </p>
             {report.apps.length === 0 && <p class="muted">This policy has no apps in that phase.</p>}
             {report.apps.map((app) => (
@@ -115,14 +115,14 @@ export function CallTestScreen({ policies }: { policies: Policies | undefined })
                 {app.request && (
                   <>
                     <p>
-                      {app.request.method} <code class="url">{app.request.url}</code>
+                      {app.request.method} <code class="url"><bdi>{app.request.url}</bdi></code>
                     </p>
                     <table>
                       <tbody>
                         {Object.entries(app.request.headers).map(([name, value]) => (
                           <tr key={name}>
                             <th scope="row">{name}</th>
-                            <td>{value}</td>
+                            <td><bdi>{value}</bdi></td>
                           </tr>
                         ))}
                       </tbody>
@@ -135,10 +135,10 @@ export function CallTestScreen({ policies }: { policies: Policies | undefined })
                     Response: {app.response.http_status === null ? 'none' : `HTTP ${app.response.http_status}`} in {app.response.duration_ms} ms
                   </p>
                 )}
-                <p>Message: {app.result.message}</p>
+                <p>Message: <bdi>{app.result.message}</bdi></p>
                 {app.result.error && (
                   <p class="error">
-                    <strong>{app.result.error.code}</strong>: {app.result.error.message}
+                    <strong>{app.result.error.code}</strong>: <bdi>{app.result.error.message}</bdi>
                   </p>
                 )}
                 {app.unresolved.length > 0 && (

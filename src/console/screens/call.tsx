@@ -34,19 +34,19 @@ export function CallScreen({ callId }: { callId: string }) {
   };
 
   if (error) return <ErrorBox error={error} />;
-  if (!call) return <p class="loading">Loading call {callId}…</p>;
+  if (!call) return <p class="loading">Loading call <bdi>{callId}</bdi>…</p>;
   const replayable = call.status === 'failed' || call.status === 'partial';
   return (
     <section aria-labelledby="call-title">
       <h1 id="call-title">
-        Call <code>{call.call_id}</code> <Status value={call.status} />
+        Call <code><bdi>{call.call_id}</bdi></code> <Status value={call.status} />
       </h1>
       <dl class="facts">
         <dt>Policy</dt>
         <dd>{call.policy ?? '–'}</dd>
         <dt>From → to</dt>
         <dd>
-          {call.event.calling_number} → {call.event.called_number}
+          <bdi>{call.event.calling_number}</bdi> → <bdi>{call.event.called_number}</bdi>
         </dd>
         <dt>Created</dt>
         <dd>
@@ -84,10 +84,10 @@ function AppCard({ slug, result }: { slug: string; result: AppResult }) {
       <h3>
         {slug} <Status value={result.status} /> {result.http_status !== null && <span class="muted">HTTP {result.http_status}</span>}
       </h3>
-      <p>Message: {result.message}</p>
+      <p>Message: <bdi>{result.message}</bdi></p>
       {result.error && (
         <p class="error">
-          <strong>{result.error.code}</strong>: {result.error.message}
+          <strong>{result.error.code}</strong>: <bdi>{result.error.message}</bdi>
         </p>
       )}
       <p class="muted">
@@ -114,7 +114,7 @@ function AppCard({ slug, result }: { slug: string; result: AppResult }) {
                 </td>
                 <td>{attempt.http_status ?? '–'}</td>
                 <td>{attempt.duration_ms} ms</td>
-                <td>{attempt.error ? `${attempt.error.code}: ${attempt.error.message}` : '–'}</td>
+                <td>{attempt.error ? <>{attempt.error.code}: <bdi>{attempt.error.message}</bdi></> : '–'}</td>
                 <td>{attempt.retry_in_ms === null ? '–' : `${attempt.retry_in_ms} ms`}</td>
               </tr>
             ))}
@@ -124,14 +124,14 @@ function AppCard({ slug, result }: { slug: string; result: AppResult }) {
       {result.request && (
         <details class="request">
           <summary>
-            Request: {result.request.method} <code>{result.request.url}</code>
+            Request: {result.request.method} <code><bdi>{result.request.url}</bdi></code>
           </summary>
           <table>
             <tbody>
               {Object.entries(result.request.headers).map(([name, value]) => (
                 <tr key={name}>
                   <th scope="row">{name}</th>
-                  <td>{value}</td>
+                  <td><bdi>{value}</bdi></td>
                 </tr>
               ))}
               <tr>

@@ -114,14 +114,14 @@ export function CallsScreen({ route, policies }: { route: Route; policies: Polic
               {list.calls.map((call) => (
                 <tr key={call.call_id}>
                   <td>
-                    <a href={href(['calls', call.call_id])}>{call.call_id}</a>
+                    <a href={href(['calls', call.call_id])}><bdi>{call.call_id}</bdi></a>
                   </td>
                   <td>
                     <Status value={call.status} />
                   </td>
                   <td>{call.policy ?? <span class="muted">–</span>}</td>
                   <td>
-                    {call.calling_number} → {call.called_number}
+                    <bdi>{call.calling_number}</bdi> → <bdi>{call.called_number}</bdi>
                   </td>
                   <td>
                     <Time iso={call.finished_at} />

@@ -1,0 +1,67 @@
+import type { Browser } from 'playwright-core';
+import { drawnText, launchBrowser, screenshot, watchPage } from '../helpers/browser';
+import { startHarness } from '../helpers/harness';
+import { Receiver } from '../helpers/receiver';
+
+/**
+ * Call data is written by callers: the console shows it as it is, each value in its place, and
+ * the page keeps to its window whatever its length.
+ */
+describe('the web console, with call data callers wrote', () => {
+  const RLO = '\u202e';
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    // A file name that reads "invoiceexe.png" once the override reverses what follows it.
+    receiver.on('/files', () => ({ status: 200, body: { attachment: `invoice${RLO}gnp.exe` } }));
+    h = await startHarness(__filename, `policies: [{ id: default, apps: [{ name: Files, url: "${receiver.url}/files", timeout: 2s, retry_count: 0 }] }]`);
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await h?.stop();
+    await receiver?.stop();
+  });
+
+  const open = async (path = '/') => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const problems = watchPage(page);
+    await page.goto(h.baseUrl + path);
+    return { page, problems };
+  };
+
+  it('a right-to-left override moves nothing out of its own value, and the JSON view shows it as \\u202e', async () => {
+    const events = [
+      { call_id: 'bidi1', calling_number: `${RLO}0001`, called_number: '5550100' },
+      { call_id: 'bidi2', calling_number: `+1 555 0100 ${RLO}`, called_number: '1000' },
+    ];
+    expect((await h.post(events)).status).toBe(202);
+    for (const event of events) await h.waitForCall(event.call_id);
+
+    const { page, problems } = await open('/');
+    const fromTo = (id: string) => page.getByRole('row').filter({ has: page.getByRole('link', { name: id, exact: true }) }).getByRole('cell').nth(3);
+    await fromTo('bidi2').waitFor();
+    // Unisolated, the first read "0010555 → 1000" and the second "+1 555 0100 0001 →": the called
+    // number reversed onto the calling side. The override reverses its own value only.
+    expect(await drawnText(fromTo('bidi1'))).toBe('1000 → 5550100');
+    expect(await drawnText(fromTo('bidi2'))).toBe('+1 555 0100  → 1000'); // the value's own space, then " → "
+    await screenshot(page, 'calls-bidi');
+
+    await page.getByRole('link', { name: 'bidi1', exact: true }).click();
+    await page.getByRole('heading', { name: /Call bidi1/ }).waitFor();
+    expect(await drawnText(page.locator('dl.facts dd').nth(1))).toBe('1000 → 5550100');
+    for (const summary of await page.locator('details.json summary').all()) await summary.click();
+    const event = page.locator('details.json pre').first();
+    const data = page.getByRole('article', { name: 'App files' }).locator('details.json pre');
+    expect(await event.textContent()).toContain('"calling_number": "\\u202e0001"');
+    expect(await data.textContent()).toContain('"attachment": "invoice\\u202egnp.exe"');
+    // Drawn as written: no character of the JSON moved, and the escape still parses to the value.
+    for (const pre of [event, data]) expect(await drawnText(pre)).toBe(await pre.textContent());
+    expect(JSON.parse((await data.textContent()) ?? '')).toEqual({ attachment: `invoice${RLO}gnp.exe` });
+    await screenshot(page, 'call-bidi');
+    expect(problems).toEqual([]);
+  });
+});
