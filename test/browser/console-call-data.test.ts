@@ -1,5 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { drawnText, launchBrowser, screenshot, watchPage } from '../helpers/browser';
+import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { Receiver } from '../helpers/receiver';
 
@@ -62,6 +63,37 @@ describe('the web console, with call data callers wrote', () => {
     for (const pre of [event, data]) expect(await drawnText(pre)).toBe(await pre.textContent());
     expect(JSON.parse((await data.textContent()) ?? '')).toEqual({ attachment: `invoice${RLO}gnp.exe` });
     await screenshot(page, 'call-bidi');
+    expect(problems).toEqual([]);
+  });
+
+  it('the list refreshing every 5 s keeps the filters being typed; the address, when it changes, sets them', async () => {
+    const { page, problems } = await open('/');
+    await page.getByRole('table').waitFor();
+    const number = page.getByLabel('Number', { exact: true });
+    const failed = page.getByRole('checkbox', { name: 'failed', exact: true });
+    const since = page.getByLabel(/^Changed/);
+    await number.fill('5550100');
+    await failed.check();
+    await since.selectOption('1h');
+    // A call that arrives meanwhile: once it is listed, the list has refreshed under the form.
+    const arrived = makeEvent({ call_id: 'arrives-while-typing' });
+    await h.post([arrived]);
+    await page.getByRole('link', { name: arrived.call_id, exact: true }).waitFor({ timeout: 15_000 });
+    await expect(number.inputValue()).resolves.toBe('5550100');
+    await expect(failed.isChecked()).resolves.toBe(true);
+    await expect(since.inputValue()).resolves.toBe('1h');
+    await screenshot(page, 'calls-filter-draft');
+
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/number=5550100/);
+    expect(new URL(page.url().replace('#/calls?', '?')).searchParams.toString()).toBe('status=failed&number=5550100&since=1h');
+    await expect(number.inputValue()).resolves.toBe('5550100');
+    // Another address (the Calls link: no filters) shows its own filters, not the draft.
+    await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Calls' }).click();
+    await page.waitForURL(/#\/calls$/);
+    await expect(number.inputValue()).resolves.toBe('');
+    await expect(failed.isChecked()).resolves.toBe(false);
+    await expect(since.inputValue()).resolves.toBe('');
     expect(problems).toEqual([]);
   });
 });

@@ -13,6 +13,15 @@ const RANGES: [string, string][] = [
   ['7d', 'last 7 days'],
 ];
 
+/** The filter form's fields, as typed (applied once submitted). */
+interface Draft {
+  status: string[];
+  policy: string;
+  number: string;
+  since: string;
+}
+const draftOf = (params: URLSearchParams): Draft => ({ status: params.getAll('status'), policy: params.get('policy') ?? '', number: params.get('number') ?? '', since: params.get('since') ?? '' });
+
 /** Calls, newest first, filtered by the route's query (so a filtered view can be bookmarked); refreshes itself on the first page. */
 export function CallsScreen({ route, policies }: { route: Route; policies: Policies | undefined }) {
   const params = route.params;
@@ -20,6 +29,12 @@ export function CallsScreen({ route, policies }: { route: Route; policies: Polic
   const cursor = params.get('cursor') ?? '';
   const [list, setList] = useState<CallList>();
   const [error, setError] = useState<unknown>();
+  // The form holds what the operator is typing, not the route: the 5-s refresh re-renders this
+  // screen, and inputs bound to the route's parameters were set back to them (a half-typed
+  // number, a ticked status cleared). A new address (Filter, a link, Back) sets the form again.
+  const [draft, setDraft] = useState(() => draftOf(params));
+  useEffect(() => setDraft(draftOf(params)), [params.toString()]);
+  const edit = (changes: Partial<Draft>) => setDraft((d) => ({ ...d, ...changes }));
 
   const load = useCallback(() => {
     const q = query({ status: statuses, policy: params.get('policy') ?? '', number: params.get('number') ?? '', since: params.get('since') ?? '', cursor, limit: '50' });
@@ -45,13 +60,7 @@ export function CallsScreen({ route, policies }: { route: Route; policies: Polic
   };
   const onSubmit = (event: Event) => {
     event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    go({
-      status: form.getAll('status').map(String),
-      policy: String(form.get('policy') ?? ''),
-      number: String(form.get('number') ?? '').trim(),
-      since: String(form.get('since') ?? ''),
-    });
+    go({ status: STATUSES.filter((s) => draft.status.includes(s)), policy: draft.policy, number: draft.number.trim(), since: draft.since });
   };
 
   return (
@@ -62,13 +71,23 @@ export function CallsScreen({ route, policies }: { route: Route; policies: Polic
           <legend>Status</legend>
           {STATUSES.map((s) => (
             <label key={s} class="check">
-              <input type="checkbox" name="status" value={s} checked={statuses.includes(s)} /> {s}
+              <input
+                type="checkbox"
+                name="status"
+                value={s}
+                checked={draft.status.includes(s)}
+                onChange={(e) => {
+                  const on = e.currentTarget.checked;
+                  setDraft((d) => ({ ...d, status: on ? [...d.status.filter((x) => x !== s), s] : d.status.filter((x) => x !== s) }));
+                }}
+              />{' '}
+              {s}
             </label>
           ))}
         </fieldset>
         <label>
           Policy
-          <select name="policy" value={params.get('policy') ?? ''}>
+          <select name="policy" value={draft.policy} onChange={(e) => edit({ policy: e.currentTarget.value })}>
             <option value="">any policy</option>
             {policies?.policies.map((p) => (
               <option key={p.id} value={p.id}>
@@ -79,11 +98,11 @@ export function CallsScreen({ route, policies }: { route: Route; policies: Polic
         </label>
         <label>
           Number
-          <input name="number" type="search" placeholder="calling or called" value={params.get('number') ?? ''} />
+          <input name="number" type="search" placeholder="calling or called" value={draft.number} onInput={(e) => edit({ number: e.currentTarget.value })} />
         </label>
         <label>
           Changed
-          <select name="since" value={params.get('since') ?? ''}>
+          <select name="since" value={draft.since} onChange={(e) => edit({ since: e.currentTarget.value })}>
             {RANGES.map(([value, text]) => (
               <option key={value} value={value}>
                 {text}
