@@ -1,4 +1,4 @@
-import type { Browser } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { drawnText, launchBrowser, screenshot, watchPage } from '../helpers/browser';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
@@ -18,7 +18,7 @@ describe('the web console, with call data callers wrote', () => {
     receiver = await new Receiver().start();
     // A file name that reads "invoiceexe.png" once the override reverses what follows it.
     receiver.on('/files', () => ({ status: 200, body: { attachment: `invoice${RLO}gnp.exe` } }));
-    h = await startHarness(__filename, `policies: [{ id: default, apps: [{ name: Files, url: "${receiver.url}/files", timeout: 2s, retry_count: 0 }] }]`);
+    h = await startHarness(__filename, `policies: [{ id: default, apps: [{ name: Files, url: "${receiver.url}/files", query: { caller: "{{ event.calling_number }}" }, timeout: 2s, retry_count: 0 }] }]`);
     browser = await launchBrowser();
   });
   afterAll(async () => {
@@ -94,6 +94,44 @@ describe('the web console, with call data callers wrote', () => {
     await expect(number.inputValue()).resolves.toBe('');
     await expect(failed.isChecked()).resolves.toBe(false);
     await expect(since.inputValue()).resolves.toBe('');
+    expect(problems).toEqual([]);
+  });
+
+  it('a 200-character call id and a 256-digit number wrap: each screen keeps to its window', async () => {
+    const event = makeEvent({ call_id: `long-${'x'.repeat(195)}`, calling_number: '5'.repeat(256), called_number: '1000' });
+    expect((await h.post([event])).status).toBe(202);
+    await h.waitForCall(event.call_id);
+    const width = async (page: Page) => (await page.evaluate('[document.documentElement.scrollWidth, innerWidth]')) as [number, number];
+    const right = async (locator: Locator) => {
+      const box = await locator.boundingBox();
+      return box!.x + box!.width;
+    };
+
+    const { page, problems } = await open('/');
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: event.call_id, exact: true }) });
+    await row.waitFor();
+    // Unwrapped, the page was about 5,000 px wide and the Apps column off screen.
+    const [listWidth, innerWidth] = await width(page);
+    expect(listWidth).toBeLessThanOrEqual(innerWidth);
+    expect(await right(row.getByRole('cell').last())).toBeLessThanOrEqual(innerWidth);
+    await screenshot(page, 'calls-long');
+
+    await row.getByRole('link').click();
+    await page.getByRole('heading', { name: /Call long-/ }).waitFor();
+    await page.getByRole('article', { name: 'App files' }).locator('details.request summary').click();
+    const key = page.getByRole('row', { name: /Idempotency-Key/ });
+    await expect(key.textContent()).resolves.toContain(`${event.call_id}.files`);
+    expect((await width(page))[0]).toBeLessThanOrEqual(innerWidth);
+    expect(await right(key.getByRole('cell'))).toBeLessThanOrEqual(innerWidth);
+    await screenshot(page, 'call-long');
+
+    await page.goto(`${h.baseUrl}/#/call-test`);
+    await page.getByLabel('Calling number').fill(event.calling_number);
+    await page.getByLabel('Called number').fill('1000');
+    await page.getByRole('button', { name: 'Run Test' }).click();
+    await page.getByRole('complementary', { name: 'Raw JSON' }).waitFor();
+    expect((await width(page))[0]).toBeLessThanOrEqual(innerWidth);
+    await screenshot(page, 'call-test-long');
     expect(problems).toEqual([]);
   });
 });
