@@ -91,7 +91,8 @@ describe('the web console, with call data callers wrote', () => {
     // Another address (the Calls link: no filters) shows its own filters, not the draft.
     await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: 'Calls' }).click();
     await page.waitForURL(/#\/calls$/);
-    await expect(number.inputValue()).resolves.toBe('');
+    // The form is set from the new address once the screen has re-rendered for it.
+    await page.waitForFunction("document.querySelector('input[name=number]').value === ''", undefined, { timeout: 5000 });
     await expect(failed.isChecked()).resolves.toBe(false);
     await expect(since.inputValue()).resolves.toBe('');
     expect(problems).toEqual([]);
