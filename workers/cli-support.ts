@@ -1,4 +1,5 @@
 export { fail } from './fail';
+import pino from 'pino';
 import { ConfigError, SettingsError } from '../src/errors';
 import { createLogger } from '../src/logger';
 import { createRuntime, type Runtime } from '../src/runtime';
@@ -54,12 +55,14 @@ export function onStopSignals(onFirst: (signal: NodeJS.Signals) => void, onSecon
 
 /**
  * For commands that read or write Redis: settings and config (`--config`), Redis checked to
- * answer (else exit 1 with one line), a runtime for `use`, closed after.
+ * answer (else exit 1 with one line), a runtime for `use`, closed after. Their stdout is their
+ * output (NDJSON, CSV, JSON, a table), so the runtime logs (Redis connection warnings) go to
+ * stderr: on stdout they were lines in the middle of the data.
  */
 export async function withRuntime<T>(configPath: string | undefined, use: (runtime: Runtime) => Promise<T>): Promise<T> {
   const { settings, config } = loadOrExit(process.env, configPath);
   await requireRedis(settings.redisUrl);
-  const runtime = createRuntime(settings, config, createLogger({ level: 'warn', secrets: config.secrets }));
+  const runtime = createRuntime(settings, config, createLogger({ level: 'warn', secrets: config.secrets, destination: pino.destination({ dest: 2, sync: true }) }));
   try {
     return await use(runtime);
   } finally {

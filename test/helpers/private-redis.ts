@@ -25,7 +25,11 @@ export async function startPrivateRedis(args: string[] = [], port?: number): Pro
     client,
     async stop() {
       client.disconnect();
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      // Gone before this resolves: a Redis started next on the same port finds it free.
+      const gone = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
+      await gone;
     },
   };
 }
