@@ -35,6 +35,11 @@ export interface Position {
   id: string;
 }
 
+/** A position as read from one index; `status`: the status set it came from (none for the other indexes). */
+interface Entry extends Position {
+  status?: string | undefined;
+}
+
 export interface ListPage {
   rows: CallRow[];
   /** Where the next page starts; null when there is no more. */
@@ -60,17 +65,19 @@ export class CallIndex {
 
   async list(filters: ListFilters, limit: number, after?: Position): Promise<ListPage> {
     const { driving, checks } = await this.plan(filters);
-    const drivers = driving.map((key) => new IndexCursor(this.redis, key, filters, after));
+    const drivers = driving.map((key) => new IndexCursor(this.redis, key, this.statusOf(key), filters, after));
+    // The ids this page read: an id in two of the sets it merges is listed once.
+    const seen = new Set<string>();
     const rows: CallRow[] = [];
     let examined = 0;
     let last: Position | undefined;
     let leftover = false;
     while (rows.length < limit && examined < SCAN_BUDGET) {
       // Sparse filters examine more calls than they list: read ahead, up to a chunk.
-      const batch = await takeNewest(drivers, Math.min(CHUNK, Math.max(limit - rows.length, 50), SCAN_BUDGET - examined));
+      const batch = await takeNewest(drivers, Math.min(CHUNK, Math.max(limit - rows.length, 50), SCAN_BUDGET - examined), seen);
       if (batch.length === 0) return { rows, next: null };
       examined += batch.length;
-      const matched = await this.matching(batch.map((p) => p.id), filters, checks);
+      const matched = await this.matching(batch, filters, checks);
       for (const [i, row] of matched.entries()) {
         last = batch[i];
         if (!row) continue;
@@ -83,7 +90,13 @@ export class CallIndex {
     }
     // A cursor only when something is left after `last`: never one that leads to an empty page.
     const more = leftover || (await Promise.all(drivers.map((d) => d.hasMore()))).some(Boolean);
-    return { rows, next: more ? last! : null };
+    return { rows, next: more ? { score: last!.score, id: last!.id } : null };
+  }
+
+  /** The status whose set `key` is, or undefined for the other indexes. */
+  private statusOf(key: string): string | undefined {
+    const set = `${this.prefix}:idx:status:`;
+    return key.startsWith(set) ? key.slice(set.length) : undefined;
   }
 
   /**
@@ -107,16 +120,23 @@ export class CallIndex {
     return { driving: groups[smallest]!, checks: groups.filter((_, i) => i !== smallest) };
   }
 
-  /** The rows of `ids` (in order) that pass every filter; null for the others and for expired records. */
-  private async matching(ids: string[], filters: ListFilters, checks: string[][]): Promise<(CallRow | null)[]> {
+  /**
+   * The rows of `entries` (in order) that pass every filter; null for the others, for expired
+   * records, and for an entry of a status set the call is no longer in by its status (one an
+   * earlier record of its id left, or one it left while the page was read: it is listed from
+   * the set it is in now, at its last change).
+   */
+  private async matching(entries: Entry[], filters: ListFilters, checks: string[][]): Promise<(CallRow | null)[]> {
+    const ids = entries.map((entry) => entry.id);
     const members = await this.inEveryGroup(ids, checks);
     const kept = ids.filter((_, i) => members[i]);
     const keys = [...kept.map((id) => callKey(this.prefix, id)), ...kept.map((id) => callLockKey(this.prefix, id))];
     const flat = kept.length === 0 ? [] : await (this.redis as unknown as ListRowsScript).callhookListRows(keys.length, ...keys);
     const rows = new Map(kept.map((id, i) => [id, toRow(id, flat[i] ?? [])]));
-    return ids.map((id) => {
+    return entries.map(({ id, status }) => {
       const row = rows.get(id);
       if (!row) return null;
+      if (status !== undefined && status !== (row.status === 'running' ? 'queued' : row.status)) return null;
       // The index says queued for running calls too, and a status may change between reads.
       if (filters.statuses?.length && !filters.statuses.includes(row.status)) return null;
       if (filters.policy && row.policy !== filters.policy) return null;
@@ -160,15 +180,22 @@ function toRow(callId: string, flat: string[]): CallRow | undefined {
   };
 }
 
-/** Newest first across several index sets: `count` positions, merged by (score, id) descending. */
-async function takeNewest(cursors: IndexCursor[], count: number): Promise<Position[]> {
-  const out: Position[] = [];
+/**
+ * Newest first across several index sets: `count` positions, merged by (score, id) descending.
+ * An id in `seen` (taken before, from this set or another) is skipped, and each id taken is added.
+ * A skipped position is never the page's last, so a cursor still marks where the merge stopped.
+ */
+async function takeNewest(cursors: IndexCursor[], count: number, seen: Set<string>): Promise<Entry[]> {
+  const out: Entry[] = [];
   while (out.length < count) {
     await Promise.all(cursors.map((c) => c.fill()));
     let best: IndexCursor | undefined;
     for (const c of cursors) if (c.head && (!best || newer(c.head, best.head!))) best = c;
     if (!best) break;
-    out.push(best.take());
+    const entry = best.take();
+    if (seen.has(entry.id)) continue;
+    seen.add(entry.id);
+    out.push(entry);
   }
   return out;
 }
@@ -184,7 +211,7 @@ function newer(a: Position, b: Position): boolean {
  * and would otherwise push rows already read down into the next chunk, listing them twice.
  */
 class IndexCursor {
-  private buffer: Position[] = [];
+  private buffer: Entry[] = [];
   /** The last position read from Redis, and its place among the positions of its score (1 = the first). */
   private last: Position | undefined;
   private ties = 0;
@@ -195,6 +222,8 @@ class IndexCursor {
   constructor(
     private readonly redis: RedisClient,
     private readonly key: string,
+    /** The status whose set this is, undefined for another index. */
+    private readonly status: string | undefined,
     filters: ListFilters,
     private readonly after: Position | undefined,
   ) {
@@ -203,11 +232,11 @@ class IndexCursor {
     this.min = filters.sinceMs === undefined ? '-inf' : String(filters.sinceMs);
   }
 
-  get head(): Position | undefined {
+  get head(): Entry | undefined {
     return this.buffer[0];
   }
 
-  take(): Position {
+  take(): Entry {
     return this.buffer.shift()!;
   }
 
@@ -237,7 +266,7 @@ class IndexCursor {
         if (previous && !newer(previous, position)) continue; // read by an earlier chunk
         // Ties with the cursor's score continue below its id; later ones were already listed.
         if (this.after && !newer(this.after, position)) continue;
-        this.buffer.push(position);
+        this.buffer.push({ ...position, status: this.status });
       }
     }
   }

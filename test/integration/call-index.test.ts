@@ -1,9 +1,12 @@
 import type { Redis } from 'ioredis';
 import { serializeEvent } from '../../src/events/schema';
 import { CallIndex } from '../../src/store/call-index';
-import type { CallStore } from '../../src/store/call-store';
+import type { AppResult } from '../../src/model/call';
+import { CallStore } from '../../src/store/call-store';
 import { makeEvent } from '../helpers/events';
 import { useCallStore } from '../helpers/redis';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('CallIndex: one page read while calls change', () => {
   const shared = useCallStore(__filename);
@@ -72,5 +75,53 @@ describe('CallIndex: one page read while calls change', () => {
     const listed = page.rows.map((row) => row.call_id);
     expect(new Set(listed).size).toBe(listed.length);
     expect(listed.filter((id) => !ids.slice(0, 5).includes(id))).toEqual(ids.slice(5));
+  });
+
+  it('lists a call id used again after its record expired once, under its new status, on one page or across pages', async () => {
+    const ttl = 1500;
+    const p = `${prefix}:reuse`;
+    const reuse = new CallStore(redis, p, ttl);
+    const index = new CallIndex(redis, p);
+    const expired = async (id: string) => {
+      while ((await redis.exists(`${p}:call:${id}`)) === 1) await sleep(50);
+    };
+    const finish = async (id: string, status: 'completed' | 'failed') => {
+      await reuse.markQueued([serializeEvent(makeEvent({ call_id: id }))]);
+      const state = await reuse.startRun(id);
+      await reuse.checkpoint(id, null, undefined, state!.snapshot).finish(status);
+    };
+    const listed = async (statuses: ('completed' | 'failed' | 'partial')[], limit: number) => {
+      const ids: string[][] = [];
+      let after;
+      do {
+        const page = await index.list({ statuses }, limit, after);
+        ids.push(page.rows.map((row) => `${row.call_id}:${row.status}`));
+        after = page.next ?? undefined;
+      } while (after);
+      return ids.flat();
+    };
+
+    // Queued again: the first record's entry in the completed set goes.
+    await finish('reuse-1', 'completed');
+    await expired('reuse-1');
+    await finish('reuse-1', 'failed');
+    expect(await redis.zscore(`${p}:idx:status:completed`, 'reuse-1')).toBeNull();
+    expect(await listed(['completed', 'failed'], 50)).toEqual(['reuse-1:failed']);
+
+    // A real-time call: its claim takes the id out of the status sets.
+    await expired('reuse-1');
+    const event = makeEvent({ call_id: 'reuse-1' });
+    const claim = await reuse.claimRealtime(event);
+    const result: AppResult = { status: 'success', http_status: 200, data: null, message: '', attempts: 1, duration_ms: 1, unresolved: [], error: null, attempts_log: [], request: null };
+    await reuse.saveRealtimeResults('reuse-1', 'rt', { caller: result }, claim);
+    expect(await redis.zscore(`${p}:idx:status:failed`, 'reuse-1')).toBeNull();
+    expect(await listed(['completed', 'failed'], 50)).toEqual(['reuse-1:completed']);
+
+    // An entry left behind anyhow (a record deleted by hand, a Redis of an older callhook): the
+    // id is listed from the set its status puts it in, once, whether the page ends between them or not.
+    const score = Number(await redis.zscore(`${p}:idx:status:completed`, 'reuse-1'));
+    await redis.zadd(`${p}:idx:status:partial`, score - 1, 'reuse-1');
+    await finish('other-1', 'failed');
+    for (const limit of [1, 2, 50]) expect(await listed(['completed', 'failed', 'partial'], limit)).toEqual(['other-1:failed', 'reuse-1:completed']);
   });
 });
