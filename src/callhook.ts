@@ -10,6 +10,10 @@ import { createCallWorker } from './queue/worker';
 import { createRuntime, type Runtime } from './runtime';
 import { apiExposureProblems, type Settings } from './settings';
 import { checkEviction } from './store/eviction';
+import { ExpiredEntriesTrimmer } from './store/expiry';
+
+/** How often each API and worker process trims the indexes and the feed of what the TTL expired. */
+const TRIM_EVERY_MS = 60_000;
 
 export interface CallhookRoles {
   /** Serve the HTTP API on settings.host:port. */
@@ -55,6 +59,10 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
     // refuse the API's real-time apps at once, instead of spending CUCM's deadline on them.
     const stopWatching = runtime.gate.watchCircuits();
     closers.push(async () => stopWatching());
+    // Without new writes, nothing else trims the indexes and the feed of expired calls.
+    const trimmer = new ExpiredEntriesTrimmer(runtime.redis, settings.prefix, settings.resultTtlMs, config.policies.map((policy) => policy.id));
+    trimmer.start(TRIM_EVERY_MS, (error) => logger.warn({ err: error.message }, 'trimming expired index and feed entries failed'));
+    closers.push(async () => trimmer.stop());
     const worker = roles.worker ? startWorker(runtime, closers) : undefined;
     if (worker && !roles.api && settings.metricsPort !== undefined) await startOpsServer(runtime, closers);
     const api = roles.api ? await startApi(runtime, roles, closers) : undefined;

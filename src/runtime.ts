@@ -123,7 +123,7 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     logger,
     redis,
     store,
-    index: new CallIndex(storeRedis, settings.prefix),
+    index: new CallIndex(storeRedis, settings.prefix, settings.resultTtlMs),
     feed,
     queue,
     producer: new CallProducer(queue, store, (results) => metrics.enqueued(results)),

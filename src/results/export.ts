@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { CallRecord, CallStatus } from '../model/call';
 import type { CallStore, RedisClient } from '../store/call-store';
+import { redisNowMs } from '../store/expiry';
 import { csvHeader, csvRows } from './csv';
 
 export interface ExportOptions {
@@ -34,7 +35,8 @@ export async function exportCalls(redis: RedisClient, prefix: string, store: Cal
   };
   const index = `${prefix}:idx:all`;
   const max = String(options.untilMs ?? Date.now());
-  let min = String(options.sinceMs);
+  // Older entries are of records the TTL expired (by Redis's clock), which the trims may not have removed yet.
+  let min = String(Math.max(options.sinceMs, (await redisNowMs(redis)) - store.ttlMs));
   // Ids with score `min` already written: a chunk may end inside a run of equal scores.
   let tied = new Set<string>();
   let calls = 0;

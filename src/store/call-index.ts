@@ -1,6 +1,7 @@
 import type { AppStatus, CallStatus } from '../model/call';
 import { callLockKey } from './job-keys';
 import { callKey, shownStatus, type RedisClient } from './call-store';
+import { redisNowMs } from './expiry';
 import { numberKey } from './numbers';
 import { LIST_ROWS } from './scripts';
 
@@ -54,18 +55,28 @@ const CHUNK = 200;
  * The list query over the indexes the store's scripts keep (sorted sets by last change): newest
  * first, from one index per request (a status, a number, a policy, or all calls), the other
  * filters checked per call. A page costs what its calls cost, whatever the number of records.
+ * Entries older than the TTL (by Redis's clock) are not read, but the queued set's: their
+ * records have expired, and the trims that remove them run only now and then (see
+ * ExpiredEntriesTrimmer); reading them made a page of nothing and a cursor to another.
  */
 export class CallIndex {
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
+    /** How long a final call's record is kept (ms). */
+    private readonly ttlMs: number,
   ) {
     if (!('callhookListRows' in redis)) redis.defineCommand('callhookListRows', { lua: LIST_ROWS });
   }
 
   async list(filters: ListFilters, limit: number, after?: Position): Promise<ListPage> {
-    const { driving, checks } = await this.plan(filters);
-    const drivers = driving.map((key) => new IndexCursor(this.redis, key, this.statusOf(key), filters, after));
+    const [{ driving, checks }, now] = await Promise.all([this.plan(filters), redisNowMs(this.redis)]);
+    const drivers = driving.map((key) => {
+      const status = this.statusOf(key);
+      // Queued and running calls keep their records however long they wait.
+      const oldest = status === 'queued' ? undefined : now - this.ttlMs;
+      return new IndexCursor(this.redis, key, status, filters, oldest, after);
+    });
     // The ids this page read: an id in two of the sets it merges is listed once.
     const seen = new Set<string>();
     const rows: CallRow[] = [];
@@ -205,7 +216,8 @@ function newer(a: Position, b: Position): boolean {
 }
 
 /**
- * Reads one index set newest first, in chunks, from a position, within the filters' time range.
+ * Reads one index set newest first, in chunks, from a position, within the filters' time range
+ * (and the TTL's).
  * Each chunk starts where the last one ended, by score (an offset counts only within the ties at
  * that score, and is checked): calls that change while a page is read move to the top, above it,
  * and would otherwise push rows already read down into the next chunk, listing them twice.
@@ -225,11 +237,14 @@ class IndexCursor {
     /** The status whose set this is, undefined for another index. */
     private readonly status: string | undefined,
     filters: ListFilters,
+    /** The oldest score read (the TTL's), undefined for no bound. */
+    oldest: number | undefined,
     private readonly after: Position | undefined,
   ) {
     const top = Math.min(after?.score ?? Infinity, filters.untilMs ?? Infinity);
     this.max = top === Infinity ? '+inf' : String(top);
-    this.min = filters.sinceMs === undefined ? '-inf' : String(filters.sinceMs);
+    const bottom = Math.max(filters.sinceMs ?? -Infinity, oldest ?? -Infinity);
+    this.min = bottom === -Infinity ? '-inf' : String(bottom);
   }
 
   get head(): Entry | undefined {

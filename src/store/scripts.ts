@@ -8,7 +8,8 @@ import { FINAL_STATUSES } from '../model/call';
  * Besides the record (`<p>:call:<id>`), the scripts that change a call's status keep, in the same
  * write, the indexes the list query reads and the results feed:
  * - sorted sets by last change (ms): `<p>:idx:all`, `<p>:idx:status:<status>` (`queued` holds
- *   running calls too), `<p>:idx:policy:<id>`, `<p>:idx:number:<digits>`; trimmed to the TTL (see REINDEX);
+ *   running calls too), `<p>:idx:policy:<id>`, `<p>:idx:number:<digits>`; trimmed to the TTL (see REINDEX,
+ *   and ExpiredEntriesTrimmer for the trims when nothing is written);
  * - the stream `<p>:results`: one entry per final status, the whole call, trimmed to the TTL.
  * Their keys share the record's hash tag on Redis Cluster (the prefix is `{...}`).
  */

@@ -1,8 +1,11 @@
+import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { serializeEvent } from '../../src/events/schema';
-import { CallIndex } from '../../src/store/call-index';
+import { CallIndex, type ListFilters } from '../../src/store/call-index';
 import type { AppResult } from '../../src/model/call';
+import { exportCalls } from '../../src/results/export';
 import { CallStore } from '../../src/store/call-store';
+import { ExpiredEntriesTrimmer } from '../../src/store/expiry';
 import { makeEvent } from '../helpers/events';
 import { useCallStore } from '../helpers/redis';
 
@@ -33,7 +36,7 @@ describe('CallIndex: one page read while calls change', () => {
         };
       },
     });
-    const page = await new CallIndex(changing, prefix).list({}, 450);
+    const page = await new CallIndex(changing, prefix, store.ttlMs).list({}, 450);
     const ids = page.rows.map((row) => row.call_id);
     expect(reads).toBeGreaterThan(2);
     expect(new Set(ids).size).toBe(ids.length);
@@ -48,7 +51,7 @@ describe('CallIndex: one page read while calls change', () => {
 
   it('pages through a tie group larger than a chunk, each call once, in order', async () => {
     const ids = await queueBatch('tie', 450);
-    const index = new CallIndex(redis, prefix);
+    const index = new CallIndex(redis, prefix, store.ttlMs);
     const listed: string[] = [];
     let after;
     do {
@@ -71,7 +74,7 @@ describe('CallIndex: one page read while calls change', () => {
         };
       },
     });
-    const page = await new CallIndex(changing, prefix).list({ number: '774' }, 450);
+    const page = await new CallIndex(changing, prefix, store.ttlMs).list({ number: '774' }, 450);
     const listed = page.rows.map((row) => row.call_id);
     expect(new Set(listed).size).toBe(listed.length);
     expect(listed.filter((id) => !ids.slice(0, 5).includes(id))).toEqual(ids.slice(5));
@@ -81,7 +84,7 @@ describe('CallIndex: one page read while calls change', () => {
     const ttl = 1500;
     const p = `${prefix}:reuse`;
     const reuse = new CallStore(redis, p, ttl);
-    const index = new CallIndex(redis, p);
+    const index = new CallIndex(redis, p, ttl);
     const expired = async (id: string) => {
       while ((await redis.exists(`${p}:call:${id}`)) === 1) await sleep(50);
     };
@@ -123,5 +126,55 @@ describe('CallIndex: one page read while calls change', () => {
     await redis.zadd(`${p}:idx:status:partial`, score - 1, 'reuse-1');
     await finish('other-1', 'failed');
     for (const limit of [1, 2, 50]) expect(await listed(['completed', 'failed', 'partial'], limit)).toEqual(['other-1:failed', 'reuse-1:completed']);
+  });
+
+  it('after the TTL, with no new writes: no row, no cursor and no dead entry read; a periodic trim empties the indexes and the feed', async () => {
+    const ttl = 1500;
+    const p = `${prefix}:ttl`;
+    const expiring = new CallStore(redis, p, ttl);
+    const events = Array.from({ length: 40 }, (_, i) => makeEvent({ call_id: `ttl-${i}`, called_number: '7000' }));
+    await expiring.markQueued(events.map(serializeEvent));
+    for (const [i, { call_id }] of events.slice(0, 30).entries()) {
+      const state = await expiring.startRun(call_id);
+      await expiring.checkpoint(call_id, 'sales', undefined, state!.snapshot).finish(i % 2 ? 'completed' : 'failed');
+    }
+    // The 30 finished records expire; the 10 queued ones keep theirs.
+    while ((await redis.exists(...events.slice(0, 30).map((e) => `${p}:call:${e.call_id}`))) > 0) await sleep(50);
+    expect(await redis.zcard(`${p}:idx:all`)).toBe(40);
+    expect(await redis.xlen(`${p}:results`)).toBe(30);
+
+    let read = 0; // index entries the reads brought back
+    const counting = new Proxy(redis, {
+      get(target, name, receiver) {
+        if (name !== 'zrevrangebyscore' && name !== 'zrangebyscore') return Reflect.get(target, name, receiver);
+        return async (...args: unknown[]) => {
+          const flat = await (target[name] as (...a: unknown[]) => Promise<string[]>)(...args);
+          read += flat.length / 2;
+          return flat;
+        };
+      },
+    });
+    const index = new CallIndex(counting, p, ttl);
+    const filters: ListFilters[] = [{}, { statuses: ['completed', 'failed'] }, { policy: 'sales' }, { number: '7000', statuses: ['completed'] }];
+    for (const filter of filters) expect(await index.list(filter, 5)).toEqual({ rows: [], next: null });
+    const out = new Writable({ write: (_chunk, _encoding, done) => done() });
+    expect(await exportCalls(counting, p, expiring, { sinceMs: 0, format: 'ndjson', out })).toEqual({ calls: 0 });
+    expect(read).toBe(0);
+    // Queued calls keep their records, and their place in the queued set, however long they wait.
+    expect((await index.list({ statuses: ['queued'] }, 50)).rows.map((row) => row.call_id).sort()).toEqual(events.slice(30).map((e) => e.call_id).sort());
+
+    const trimmer = new ExpiredEntriesTrimmer(redis, p, ttl, ['sales']);
+    const errors: Error[] = [];
+    trimmer.start(100, (error) => errors.push(error));
+    try {
+      for (let i = 0; i < 100 && (await redis.exists(`${p}:idx:all`)) === 1; i++) await sleep(50);
+    } finally {
+      trimmer.stop();
+    }
+    expect(errors).toEqual([]);
+    for (const name of ['all', 'status:completed', 'status:failed', 'policy:sales']) expect(await redis.zcard(`${p}:idx:${name}`)).toBe(0);
+    expect(await redis.xlen(`${p}:results`)).toBe(0);
+    expect(await redis.zcard(`${p}:idx:status:queued`)).toBe(10);
+    expect(await trimmer.trim()).toBe(0);
   });
 });

@@ -1,3 +1,4 @@
+import { ExpiredEntriesTrimmer } from '../../src/store/expiry';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { Receiver } from '../helpers/receiver';
@@ -22,6 +23,9 @@ policies:
       for (const event of events) expect((await h.waitForCall(event.call_id)).status).toBe('completed');
       expect(receiver.to('/notify')).toHaveLength(50);
       expect(receiver.to('/notify').filter((r) => (r.json as { seen: string }).seen === 'success')).toHaveLength(1);
+      // The list (Redis's TIME for its bounds) and the trim of expired entries (one script over the prefix's keys).
+      expect((await h.request('GET', '/v1/calls?since=1h&limit=100')).body.calls).toHaveLength(50);
+      expect(await new ExpiredEntriesTrimmer(h.runtime.redis, '{callhook-test}', 60_000, ['default']).trim()).toBe(0);
     } finally {
       await h.stop();
       await receiver.stop();
