@@ -24,7 +24,7 @@ export function registerCalls(program: Command): void {
     .option('--status <status>', 'queued, running, completed, partial, failed, unmatched (repeatable, or comma-separated)', repeatable, [])
     .option('--policy <id>', 'calls of this policy')
     .option('--number <number>', 'calling or called number (exactly, or by its digits)')
-    .option('--since <time>', 'last change at or after: ISO 8601 or a duration back from now (1h, 7d)')
+    .option('--since <time>', 'last change at or after: ISO 8601 or a duration back from now, with its unit (1h, 7d)')
     .option('--until <time>', 'last change at or before')
     .option('--limit <n>', 'calls per page (1-500)', '50')
     .option('--cursor <cursor>', 'the next page, as the previous one printed it')

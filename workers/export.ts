@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { splitStatuses, unknownStatusesProblem } from '../src/api/queries';
 import { presentCall } from '../src/pipeline/run-order';
 import { exportCalls } from '../src/results/export';
-import { parseTimeBound } from '../src/util/duration';
+import { parseTimeBound, timeBoundProblem } from '../src/util/duration';
 import { fail, repeatable, withRuntime } from './cli-support';
 
 interface ExportOptions {
@@ -22,7 +22,7 @@ export function registerExport(program: Command): void {
   program
     .command('export')
     .description('write the calls of a time window as NDJSON or CSV (one row per app result), oldest first')
-    .requiredOption('--since <time>', 'last change at or after: ISO 8601 or a duration back from now (1d)')
+    .requiredOption('--since <time>', 'last change at or after: ISO 8601 or a duration back from now, with its unit (1d)')
     .option('--until <time>', 'last change at or before (default now)')
     .option('--status <status>', 'only these statuses (repeatable, or comma-separated)', repeatable, [])
     .option('--format <format>', 'ndjson or csv', 'ndjson')
@@ -30,9 +30,9 @@ export function registerExport(program: Command): void {
     .option('--config <file>', 'policies file')
     .action(async (opts: ExportOptions) => {
       const sinceMs = parseTimeBound(opts.since);
-      if (sinceMs === undefined) fail(`--since ${opts.since}: expected an ISO 8601 time or a duration such as 1d`);
+      if (sinceMs === undefined) fail(`--since: ${timeBoundProblem(opts.since)}`);
       const untilMs = opts.until === undefined ? undefined : parseTimeBound(opts.until);
-      if (opts.until !== undefined && untilMs === undefined) fail(`--until ${opts.until}: expected an ISO 8601 time or a duration such as 1h`);
+      if (opts.until !== undefined && untilMs === undefined) fail(`--until: ${timeBoundProblem(opts.until)}`);
       if (opts.format !== 'ndjson' && opts.format !== 'csv') fail(`--format ${opts.format}: use ndjson or csv`);
       const { statuses, unknown } = splitStatuses(opts.status);
       if (unknown.length > 0) fail(`--status: ${unknownStatusesProblem(unknown)}`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../src/util/duration';
+import { parseAgo } from '../src/util/duration';
 import { fail, withRuntime } from './cli-support';
 
 /**
@@ -17,8 +17,8 @@ export function registerReplay(program: Command): void {
     .option('--config <file>', 'policies file')
     .action(async (callIds: string[], opts: { failed?: boolean; since: string; config?: string }) => {
       if (!opts.failed && callIds.length === 0) fail('name one or more call ids, or use --failed [--since 1h]');
-      const sinceMs = parseDuration(opts.since);
-      if (sinceMs === undefined) fail(`--since ${opts.since}: expected a duration such as 30m, 1h or 7d`);
+      const sinceMs = parseAgo(opts.since);
+      if (sinceMs === undefined) fail(`--since ${opts.since}: expected a duration with its unit, such as 30m, 1h or 7d`);
       await withRuntime(opts.config, async (runtime) => {
         const ids = opts.failed ? await runtime.store.failedSince(Date.now() - sinceMs) : callIds;
         let refused = 0;

@@ -4,7 +4,7 @@ import type { Policy } from '../policies/types';
 import { inRunOrder } from '../pipeline/run-order';
 import { decodeCursor, encodeCursor, type CallIndex, type CallRow } from '../store/call-index';
 import { MAX_ENTRY_ID_PART } from '../store/results-feed';
-import { parseDuration, parseTimeBound } from '../util/duration';
+import { parseDuration, parseTimeBound, timeBoundProblem } from '../util/duration';
 import { formatPath } from '../util/format-path';
 
 const STATUSES: readonly CallStatus[] = ['queued', 'running', 'completed', 'partial', 'failed', 'unmatched'];
@@ -40,7 +40,7 @@ function pageSize(fallback: number, what: string) {
 
 const timeBound = z.string().transform((value, ctx) => {
   const ms = parseTimeBound(value);
-  if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${value}" is not an ISO 8601 time or a duration such as 1h or 7d` });
+  if (ms === undefined) ctx.addIssue({ code: 'custom', message: timeBoundProblem(value) });
   return ms ?? 0;
 });
 
@@ -58,8 +58,8 @@ export const listQuery = z.strictObject({
     .describe(`one or more of ${STATUSES.join(', ')} (repeat it, or comma-separate)`),
   policy: z.string().regex(/^[a-z0-9-]+$/, 'is not a policy id').optional().describe('a policy id'),
   number: z.string().min(1).max(256).optional().describe('the calling or the called number, exactly or by its digits'),
-  since: timeBound.optional().describe('last change at or after: ISO 8601, or a duration back from now (1h, 7d)'),
-  until: timeBound.optional().describe('last change at or before: ISO 8601, or a duration back from now'),
+  since: timeBound.optional().describe('last change at or after: ISO 8601, or a duration back from now with its unit (30m, 1h, 7d; a number alone is refused)'),
+  until: timeBound.optional().describe('last change at or before: ISO 8601, or a duration back from now with its unit'),
   limit: pageSize(50, 'calls per page'),
   cursor: z
     .string()

@@ -31,7 +31,7 @@ export interface ListCallsQuery {
   policy?: string | undefined;
   /** The calling or the called number, exactly or by its digits. */
   number?: string | undefined;
-  /** ISO 8601, or a duration back from now (`1h`, `7d`). */
+  /** ISO 8601, or a duration back from now with its unit (`1h`, `7d`; a number alone is refused). */
   since?: string | undefined;
   until?: string | undefined;
   /** 1-500. @defaultValue 50 */

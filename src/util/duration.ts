@@ -30,11 +30,22 @@ export function formatDuration(ms: number): string {
 }
 
 /**
+ * A duration back from now, which must carry its unit (`30m`, `1h`, `7d`): ms, or undefined. A
+ * number alone is no such bound: read as milliseconds, `until=<epoch ms>` was the present and
+ * `since=20261201` 5.6 hours ago, each answering calls without a word. (Settings and policy
+ * durations still take a number as ms.)
+ */
+export function parseAgo(value: string): number | undefined {
+  return /[a-z]$/i.test(value.trim()) ? parseDuration(value) : undefined;
+}
+
+/**
  * A point in time given as ISO 8601 (`2026-11-29T10:00:00Z`) or as a duration back from `now`
- * (`1h`, `7d`): epoch ms, or undefined when it is neither.
+ * (`1h`, `7d`, with its unit: parseAgo): epoch ms, or undefined when it is neither
+ * (timeBoundProblem says why).
  */
 export function parseTimeBound(value: string, now = Date.now()): number | undefined {
-  const ago = /^\s*\d/.test(value) && !/^\d{4}-/.test(value) ? parseDuration(value) : undefined;
+  const ago = /^\s*\d/.test(value) && !/^\d{4}-/.test(value) ? parseAgo(value) : undefined;
   if (ago !== undefined) return now - ago;
   if (!startsWithCalendarDate(value)) return undefined;
   const at = Date.parse(value);
@@ -50,4 +61,12 @@ export function startsWithCalendarDate(value: string): boolean {
   if (!date) return false;
   const [year, month, day] = date.slice(1).map(Number) as [number, number, number];
   return month >= 1 && month <= 12 && new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day;
+}
+
+/** Why `value` is not a time bound (parseTimeBound answered undefined), for a message after the parameter's name. */
+export function timeBoundProblem(value: string): string {
+  if (/^\d+(\.\d+)?$/.test(value.trim())) {
+    return `"${value}" is a number alone: give a duration back from now its unit (30m, 1h, 7d), or a time as ISO 8601 (2026-11-29 or 2026-11-29T10:00:00Z)`;
+  }
+  return `"${value}" is not an ISO 8601 time or a duration such as 1h or 7d`;
 }

@@ -149,6 +149,10 @@ policies:
     expect(await problems('?status=completed&status=')).toEqual(['status: "": use queued, running, completed, partial, failed, unmatched']);
     expect(await problems('?since=yesterday')).toEqual(['since: "yesterday" is not an ISO 8601 time or a duration such as 1h or 7d']);
     expect(await problems('?since=2026-02-30T00:00:00Z')).toEqual(['since: "2026-02-30T00:00:00Z" is not an ISO 8601 time or a duration such as 1h or 7d']);
+    // A number alone was read as ms back from now: an epoch-ms `until` answered no calls, a compact date was 5.6 hours ago.
+    const numberAlone = (value: string) => `"${value}" is a number alone: give a duration back from now its unit (30m, 1h, 7d), or a time as ISO 8601 (2026-11-29 or 2026-11-29T10:00:00Z)`;
+    expect(await problems('?until=1764400000000')).toEqual([`until: ${numberAlone('1764400000000')}`]);
+    expect(await problems('?since=20261201')).toEqual([`since: ${numberAlone('20261201')}`]);
     expect((await problems('?limit=0&cursor=abc'))).toEqual([expect.stringMatching(/^limit: /), 'cursor: is not a cursor this API gave out']);
     expect(await problems('?limit=501')).toEqual([expect.stringMatching(/^limit: /)]);
     for (const limit of ['0x10', '1e2', '%2016', '', '2.5']) expect(await problems(`?limit=${limit}`)).toEqual([expect.stringMatching(/^limit: /)]);
@@ -265,6 +269,10 @@ policies:
       expect([refused.code, refused.output]).toEqual([1, expect.stringMatching(/--status: "(Completed|bogus)": use queued/)]);
     }
     expect((await cli(['results', '--after', '18446744073709551616-0'])).output).toMatch(/--after 18446744073709551616-0: expected a feed entry id/);
+    for (const args of [['calls', '--since', '20261201'], ['export', '--since', '20261201'], ['export', '--since', '1d', '--until', '1764400000000']]) {
+      expect(await cli(args)).toEqual({ code: 1, output: expect.stringMatching(/^callhook: --(since|until): "\d+" is a number alone: give a duration back from now its unit \(30m, 1h, 7d\), or a time as ISO 8601/) });
+    }
+    expect(await cli(['replay', '--failed', '--since', '3600000'])).toEqual({ code: 1, output: expect.stringMatching(/^callhook: --since 3600000: expected a duration with its unit/) });
 
     // A consumer named for one run leaves the group when it ends; a named one stays.
     for (const args of [['--consumer', 'nightly'], [], []]) expect((await cli(['results', '--group', 'cron', ...args])).code).toBe(0);
