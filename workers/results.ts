@@ -83,22 +83,44 @@ async function readAsGroup(
   // A name made for this run only would otherwise stay in the group after it (one per run of a cron job).
   const consumer = named ?? `${hostname()}-${process.pid}`;
   await runtime.feed.ensureGroup(group, opts.after);
+  /** The newest entry this consumer handled: where the group is created again should it go. */
+  let handled: string | undefined;
   const blocking = runtime.blockingRedis();
   try {
     while (!stop.aborted) {
-      const stale = await runtime.feed.claimStale(group, consumer, opts.claimIdleMs, 100);
-      const fresh = stale.length > 0 ? [] : await runtime.feed.readGroup(blocking, group, consumer, 100, BLOCK_MS);
-      const entries = [...stale, ...fresh];
+      let entries: FeedEntry[];
+      try {
+        const stale = await runtime.feed.claimStale(group, consumer, opts.claimIdleMs, 100);
+        const fresh = stale.length > 0 ? [] : await runtime.feed.readGroup(blocking, group, consumer, 100, BLOCK_MS);
+        entries = [...stale, ...fresh];
+      } catch (error) {
+        if (!/^NOGROUP/.test((error as Error).message)) throw error;
+        // A Redis restarted without persistence (or someone deleted the group): created again
+        // after what this consumer handled, so nothing written since is missed, nor the entries
+        // kept before read all over again.
+        const from = handled ?? opts.after;
+        await runtime.feed.ensureGroup(group, from);
+        runtime.logger.warn({ group, after: from }, 'the consumer group was gone (Redis lost its data, or it was deleted): created again after the last entry this consumer handled');
+        continue;
+      }
       if (entries.length === 0 && !opts.follow) return;
       // Each entry is acknowledged once stdout took it: one a consumer is killed before writing
       // out stays pending, and another consumer takes it after --claim-idle.
       for (const entry of entries) {
         await print(entry);
         await runtime.feed.ack(group, [entry.id]);
+        if (!handled || isAfter(entry.id, handled)) handled = entry.id;
       }
     }
   } finally {
     blocking.disconnect();
     if (named === undefined) await runtime.feed.leaveGroup(group, consumer).catch(() => false);
   }
+}
+
+/** Whether stream entry id `a` comes after `b`. */
+function isAfter(a: string, b: string): boolean {
+  const [am = 0n, as = 0n] = a.split('-').map(BigInt);
+  const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
+  return am > bm || (am === bm && as > bs);
 }

@@ -88,4 +88,26 @@ describe('callhook results against a Redis that restarts', () => {
     expect(ndjson(follower.stdout()).map((e) => e.call.call_id)).toEqual(['before-restart', 'after-restart']);
     expect(follower.stderr()).toMatch(/"msg":"redis connection error"/);
   });
+
+  it('results --group --follow: when Redis comes back without its data, the group is created again and the consumer goes on', async () => {
+    await finishCall('before-restart');
+    const consumer = cli(['results', '--group', 'analytics', '--consumer', 'c1', '--follow']);
+    await until('the first line', () => consumer.stdout().includes('\n'));
+    await restartRedis();
+    await finishCall('after-restart');
+    await until('the second line', () => consumer.stdout().split('\n').length > 2 || consumer.exitCode !== null);
+
+    expect(consumer.exitCode).toBeNull();
+    expect(ndjson(consumer.stdout()).map((e) => e.call.call_id)).toEqual(['before-restart', 'after-restart']);
+    expect(consumer.stderr()).toMatch(/"group":"analytics".*"msg":"the consumer group was gone/);
+    // Acknowledged in the group as it is now.
+    const client = new Redis(redis.url);
+    try {
+      for (let i = 0; i < 40 && Number(((await client.xpending(`${prefix}:results`, 'analytics')) as [number])[0]) > 0; i++) await sleep(50);
+      expect(((await client.xpending(`${prefix}:results`, 'analytics')) as [number])[0]).toBe(0);
+      expect(((await client.xinfo('GROUPS', `${prefix}:results`)) as unknown[][]).map((g) => g[1])).toEqual(['analytics']);
+    } finally {
+      client.disconnect();
+    }
+  });
 });
