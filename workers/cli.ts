@@ -62,8 +62,9 @@ registerExport(program);
 registerDemo(program);
 
 // A reader that stops early (`callhook results | head`) closes the pipe: stop quietly, as Unix
-// tools do, instead of an unhandled EPIPE with a stack. A feed consumer acknowledges only what it
-// wrote out, so nothing is lost.
+// tools do, instead of an unhandled EPIPE with a stack. A feed consumer (--group) acknowledges
+// only what it wrote to stdout: the entries it had not written stay pending for another consumer,
+// but the lines the reader left unread in the pipe were acknowledged (README, --group).
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(0);
   throw error;

@@ -23,8 +23,10 @@ const BLOCK_MS = 2000;
 /**
  * `callhook results`: the results feed as NDJSON, one call per line (`{"id", "call"}`), from
  * `--after` (the oldest kept by default). `--follow` keeps reading. `--group` shares the feed
- * between consumers: each entry goes to one of them and is acknowledged once written out; a
- * consumer that died leaves its entries pending and another takes them after `--claim-idle`.
+ * between consumers: each entry goes to one of them and is acknowledged once its line is written
+ * to stdout; a consumer that died leaves the entries it had not written pending, and another
+ * takes them after `--claim-idle`. Lines in a pipe when its reader dies are acknowledged and
+ * lost (README): a process cannot know what its reader read.
  */
 export function registerResults(program: Command): void {
   program
@@ -48,7 +50,10 @@ export function registerResults(program: Command): void {
       await withRuntime(opts.config, async (runtime) => {
         /**
          * Writes one entry out (unless filtered away); resolves once the line has been handed to
-         * the operating system, not merely buffered, so that acknowledging it after is safe.
+         * the operating system (written into the pipe, the file, the terminal), not merely
+         * buffered in this process: the callback of a write comes once it, and every write
+         * before it, has left stdout's buffer. That is as far as a process can see: a line in a
+         * pipe's buffer when the reader dies is acknowledged all the same.
          */
         const print = async (entry: FeedEntry) => {
           if (statuses.length > 0 && !statuses.includes(entry.call.status)) return;
@@ -104,8 +109,10 @@ async function readAsGroup(
         continue;
       }
       if (entries.length === 0 && !opts.follow) return;
-      // Each entry is acknowledged once stdout took it: one a consumer is killed before writing
-      // out stays pending, and another consumer takes it after --claim-idle.
+      // Each entry is acknowledged once stdout took its line, one at a time: one a consumer is
+      // killed before writing out (its output blocked, say) stays pending, and another consumer
+      // takes it after --claim-idle. A batch acknowledged at its end would leave the lines
+      // written before a kill pending too: read twice.
       for (const entry of entries) {
         await print(entry);
         await runtime.feed.ack(group, [entry.id]);
