@@ -65,9 +65,12 @@ registerDemo(program);
 // tools do, instead of an unhandled EPIPE with a stack. A feed consumer (--group) acknowledges
 // only what it wrote to stdout: the entries it had not written stay pending for another consumer,
 // but the lines the reader left unread in the pipe were acknowledged (README, --group).
+// Any other failure to write (`> /dev/full`, a disk full, an I/O error) ends the command with one
+// line, as other errors do, not with an uncaught exception's stack.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(0);
-  throw error;
+  process.stderr.write(`callhook: stdout: ${error.message}\n`);
+  process.exit(1);
 });
 
 program.parseAsync().catch((error: unknown) => {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { splitStatuses, unknownStatusesProblem } from '../src/api/queries';
 import { presentCall } from '../src/pipeline/run-order';
 import { exportCalls } from '../src/results/export';
-import { parseTimeBound, timeBoundProblem } from '../src/util/duration';
+import { readTimeBound, timeBoundProblem } from '../src/util/duration';
 import { fail, repeatable, withRuntime } from './cli-support';
 
 interface ExportOptions {
@@ -29,18 +29,18 @@ export function registerExport(program: Command): void {
     .option('--out <file>', 'write here instead of stdout')
     .option('--config <file>', 'policies file')
     .action(async (opts: ExportOptions) => {
-      const sinceMs = parseTimeBound(opts.since);
-      if (sinceMs === undefined) fail(`--since: ${timeBoundProblem(opts.since)}`);
-      const untilMs = opts.until === undefined ? undefined : parseTimeBound(opts.until);
-      if (opts.until !== undefined && untilMs === undefined) fail(`--until: ${timeBoundProblem(opts.until)}`);
+      const since = readTimeBound(opts.since);
+      if (since === undefined) fail(`--since: ${timeBoundProblem(opts.since)}`);
+      const until = opts.until === undefined ? undefined : readTimeBound(opts.until);
+      if (opts.until !== undefined && until === undefined) fail(`--until: ${timeBoundProblem(opts.until)}`);
       if (opts.format !== 'ndjson' && opts.format !== 'csv') fail(`--format ${opts.format}: use ndjson or csv`);
       const { statuses, unknown } = splitStatuses(opts.status);
       if (unknown.length > 0) fail(`--status: ${unknownStatusesProblem(unknown)}`);
       await withRuntime(opts.config, async (runtime) => {
         const out = opts.out ? await openFile(opts.out) : process.stdout;
         const { calls } = await exportCalls(runtime.redis, runtime.settings.prefix, runtime.store, {
-          sinceMs,
-          untilMs,
+          since,
+          until,
           statuses,
           format: opts.format as 'ndjson' | 'csv',
           out,

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { redisNowMs } from '../src/store/expiry';
 import { parseAgo } from '../src/util/duration';
 import { fail, withRuntime } from './cli-support';
 
@@ -20,7 +21,8 @@ export function registerReplay(program: Command): void {
       const sinceMs = parseAgo(opts.since);
       if (sinceMs === undefined) fail(`--since ${opts.since}: expected a duration with its unit, such as 30m, 1h or 7d`);
       await withRuntime(opts.config, async (runtime) => {
-        const ids = opts.failed ? await runtime.store.failedSince(Date.now() - sinceMs) : callIds;
+        // Back from now by Redis's clock, which scores the indexes: not this host's.
+        const ids = opts.failed ? await runtime.store.failedSince((await redisNowMs(runtime.redis)) - sinceMs) : callIds;
         let refused = 0;
         let realtimeOnly = 0;
         for (const id of ids) {

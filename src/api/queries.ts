@@ -4,7 +4,7 @@ import type { Policy } from '../policies/types';
 import { inRunOrder } from '../pipeline/run-order';
 import { decodeCursor, encodeCursor, type CallIndex, type CallRow } from '../store/call-index';
 import { MAX_ENTRY_ID_PART } from '../store/results-feed';
-import { parseDuration, parseTimeBound, timeBoundProblem } from '../util/duration';
+import { parseDuration, readTimeBound, timeBoundProblem, type TimeBound } from '../util/duration';
 import { formatPath } from '../util/format-path';
 
 const STATUSES: readonly CallStatus[] = ['queued', 'running', 'completed', 'partial', 'failed', 'unmatched'];
@@ -38,10 +38,11 @@ function pageSize(fallback: number, what: string) {
   return z.preprocess((v) => (typeof v === 'string' && /^[0-9]{1,9}$/.test(v) ? Number(v) : v), limit.default(fallback)).describe(what);
 }
 
-const timeBound = z.string().transform((value, ctx) => {
-  const ms = parseTimeBound(value);
-  if (ms === undefined) ctx.addIssue({ code: 'custom', message: timeBoundProblem(value) });
-  return ms ?? 0;
+/** A time bound, kept as given: a duration back from now is resolved at the list's now, by Redis's clock. */
+const timeBound = z.string().transform((value, ctx): TimeBound => {
+  const bound = readTimeBound(value);
+  if (!bound) ctx.addIssue({ code: 'custom', message: timeBoundProblem(value) });
+  return bound ?? { at: 0 };
 });
 
 /** `GET /v1/calls` query: filters, page size, cursor. `status` is one or more statuses (repeated or comma-separated). */
@@ -106,7 +107,7 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): Pars
 
 /** One page of a validated list query, as `GET /v1/calls` answers it (and `callhook calls` prints it). */
 export async function listCalls(index: CallIndex, policies: ReadonlyMap<string, Policy>, query: z.output<typeof listQuery>): Promise<{ calls: CallRow[]; next_cursor: string | null }> {
-  const filters = { statuses: query.status, policy: query.policy, number: query.number, sinceMs: query.since, untilMs: query.until };
+  const filters = { statuses: query.status, policy: query.policy, number: query.number, since: query.since, until: query.until };
   const page = await index.list(filters, query.limit, query.cursor);
   const calls = page.rows.map((row) => ({ ...row, apps: inRunOrder(row.apps, row.policy ? policies.get(row.policy) : undefined) }));
   return { calls, next_cursor: page.next ? encodeCursor(page.next) : null };

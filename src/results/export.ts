@@ -3,13 +3,14 @@ import type { Writable } from 'node:stream';
 import type { CallRecord, CallStatus } from '../model/call';
 import type { CallStore, RedisClient } from '../store/call-store';
 import { redisNowMs } from '../store/expiry';
+import { resolveTimeBound, type TimeBound } from '../util/duration';
 import { csvHeader, csvRows } from './csv';
 
 export interface ExportOptions {
-  /** Calls whose last change is at or after this (epoch ms)... */
-  sinceMs: number;
-  /** ...and at or before this. @defaultValue now */
-  untilMs?: number | undefined;
+  /** Calls whose last change is at or after this (a duration back from now by Redis's clock, as the index's scores)... */
+  since: TimeBound;
+  /** ...and at or before this. @defaultValue now, by Redis's clock */
+  until?: TimeBound | undefined;
   statuses?: readonly CallStatus[] | undefined;
   format: 'ndjson' | 'csv';
   out: Writable;
@@ -34,9 +35,11 @@ export async function exportCalls(redis: RedisClient, prefix: string, store: Cal
     if (!out.write(text)) await once(out, 'drain');
   };
   const index = `${prefix}:idx:all`;
-  const max = String(options.untilMs ?? Date.now());
-  // Older entries are of records the TTL expired (by Redis's clock), which the trims may not have removed yet.
-  let min = String(Math.max(options.sinceMs, (await redisNowMs(redis)) - store.ttlMs));
+  // Now by the clock the index is scored by: not this host's, which may be off.
+  const now = await redisNowMs(redis);
+  const max = String(options.until ? resolveTimeBound(options.until, now) : now);
+  // Older entries are of records the TTL expired, which the trims may not have removed yet.
+  let min = String(Math.max(resolveTimeBound(options.since, now), now - store.ttlMs));
   // Ids with score `min` already written: a chunk may end inside a run of equal scores.
   let tied = new Set<string>();
   let calls = 0;

@@ -1,6 +1,7 @@
 import type { AppStatus, CallStatus } from '../model/call';
 import { callLockKey } from './job-keys';
 import { callKey, shownStatus, type RedisClient } from './call-store';
+import { resolveTimeBound, type TimeBound } from '../util/duration';
 import { redisNowMs } from './expiry';
 import { numberKey } from './numbers';
 import { LIST_ROWS } from './scripts';
@@ -24,10 +25,10 @@ export interface ListFilters {
   policy?: string | undefined;
   /** Matches the calling or the called number, exactly or by digits. */
   number?: string | undefined;
-  /** Last change at or after (epoch ms). */
-  sinceMs?: number | undefined;
-  /** Last change at or before (epoch ms). */
-  untilMs?: number | undefined;
+  /** Last change at or after (a duration back from now by Redis's clock, as the scores are). */
+  since?: TimeBound | undefined;
+  /** Last change at or before. */
+  until?: TimeBound | undefined;
 }
 
 /** Where a page ended: the last call's last-change score and id (ties are ordered by id). */
@@ -71,11 +72,13 @@ export class CallIndex {
 
   async list(filters: ListFilters, limit: number, after?: Position): Promise<ListPage> {
     const [{ driving, checks }, now] = await Promise.all([this.plan(filters), redisNowMs(this.redis)]);
+    const since = filters.since && resolveTimeBound(filters.since, now);
+    const until = filters.until && resolveTimeBound(filters.until, now);
     const drivers = driving.map((key) => {
       const status = this.statusOf(key);
       // Queued and running calls keep their records however long they wait.
-      const oldest = status === 'queued' ? undefined : now - this.ttlMs;
-      return new IndexCursor(this.redis, key, status, filters, oldest, after);
+      const oldest = Math.max(since ?? -Infinity, status === 'queued' ? -Infinity : now - this.ttlMs);
+      return new IndexCursor(this.redis, key, status, oldest, until, after);
     });
     // The ids this page read: an id in two of the sets it merges is listed once.
     const seen = new Set<string>();
@@ -236,15 +239,15 @@ class IndexCursor {
     private readonly key: string,
     /** The status whose set this is, undefined for another index. */
     private readonly status: string | undefined,
-    filters: ListFilters,
-    /** The oldest score read (the TTL's), undefined for no bound. */
-    oldest: number | undefined,
+    /** The oldest score read (`since`, the TTL's), -Infinity for no bound. */
+    oldest: number,
+    /** The newest score read (`until`). */
+    newest: number | undefined,
     private readonly after: Position | undefined,
   ) {
-    const top = Math.min(after?.score ?? Infinity, filters.untilMs ?? Infinity);
+    const top = Math.min(after?.score ?? Infinity, newest ?? Infinity);
     this.max = top === Infinity ? '+inf' : String(top);
-    const bottom = Math.max(filters.sinceMs ?? -Infinity, oldest ?? -Infinity);
-    this.min = bottom === -Infinity ? '-inf' : String(bottom);
+    this.min = oldest === -Infinity ? '-inf' : String(oldest);
   }
 
   get head(): Entry | undefined {

@@ -39,17 +39,32 @@ export function parseAgo(value: string): number | undefined {
   return /[a-z]$/i.test(value.trim()) ? parseDuration(value) : undefined;
 }
 
+/** A time bound as given: a point in time (epoch ms), or a duration back from a `now` to come. */
+export type TimeBound = { at: number } | { ago: number };
+
 /**
- * A point in time given as ISO 8601 (`2026-11-29T10:00:00Z`) or as a duration back from `now`
- * (`1h`, `7d`, with its unit: parseAgo): epoch ms, or undefined when it is neither
- * (timeBoundProblem says why).
+ * A point in time given as ISO 8601 (`2026-11-29T10:00:00Z`) or as a duration back from now
+ * (`1h`, `7d`, with its unit: parseAgo), or undefined when it is neither (timeBoundProblem says
+ * why). The duration is kept as such, for resolveTimeBound with the clock the bound is compared
+ * with (Redis's, for the indexes).
  */
-export function parseTimeBound(value: string, now = Date.now()): number | undefined {
+export function readTimeBound(value: string): TimeBound | undefined {
   const ago = /^\s*\d/.test(value) && !/^\d{4}-/.test(value) ? parseAgo(value) : undefined;
-  if (ago !== undefined) return now - ago;
+  if (ago !== undefined) return { ago };
   if (!startsWithCalendarDate(value)) return undefined;
   const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : at;
+  return Number.isNaN(at) ? undefined : { at };
+}
+
+/** A time bound's epoch ms, a duration counted back from `now`. */
+export function resolveTimeBound(bound: TimeBound, now: number): number {
+  return 'at' in bound ? bound.at : now - bound.ago;
+}
+
+/** readTimeBound resolved at `now`: epoch ms, or undefined. */
+export function parseTimeBound(value: string, now = Date.now()): number | undefined {
+  const bound = readTimeBound(value);
+  return bound && resolveTimeBound(bound, now);
 }
 
 /**

@@ -158,7 +158,7 @@ describe('CallIndex: one page read while calls change', () => {
     const filters: ListFilters[] = [{}, { statuses: ['completed', 'failed'] }, { policy: 'sales' }, { number: '7000', statuses: ['completed'] }];
     for (const filter of filters) expect(await index.list(filter, 5)).toEqual({ rows: [], next: null });
     const out = new Writable({ write: (_chunk, _encoding, done) => done() });
-    expect(await exportCalls(counting, p, expiring, { sinceMs: 0, format: 'ndjson', out })).toEqual({ calls: 0 });
+    expect(await exportCalls(counting, p, expiring, { since: { at: 0 }, format: 'ndjson', out })).toEqual({ calls: 0 });
     expect(read).toBe(0);
     // Queued calls keep their records, and their place in the queued set, however long they wait.
     expect((await index.list({ statuses: ['queued'] }, 50)).rows.map((row) => row.call_id).sort()).toEqual(events.slice(30).map((e) => e.call_id).sort());

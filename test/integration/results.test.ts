@@ -1,11 +1,12 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeEvent } from '../../src/events/schema';
 import { CallStore } from '../../src/store/call-store';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
-import { exited, spawnCli } from '../helpers/processes';
+import { CLI, exited, spawnCli } from '../helpers/processes';
 import { redisUrl } from '../helpers/redis';
 import { Receiver } from '../helpers/receiver';
 
@@ -306,6 +307,47 @@ policies:
     expect(exported.every((c) => c.status === 'completed')).toBe(true);
     expect(exported.map((c) => c.call_id)).toContain(`${tag}-y`);
     expect(exported.find((c) => c.call_id === `${tag}-y`)).toEqual(await h.get(`${tag}-y`));
+  });
+
+  it('a stdout that cannot be written (> /dev/full) ends calls, results and export with one line, exit 1', async () => {
+    await run([makeEvent({ called_number: '1005' })]);
+    for (const args of [['results'], ['export', '--since', '1h'], ['export', '--since', '1h', '--format', 'csv'], ['calls', '--json']]) {
+      const full = openSync('/dev/full', 'w');
+      const child = spawn(process.execPath, [CLI, ...args], {
+        env: { ...process.env, LOG_LEVEL: 'warn', REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath },
+        stdio: ['ignore', full, 'pipe'],
+      });
+      closeSync(full);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      expect([await exited(child), stderr]).toEqual([1, 'callhook: stdout: ENOSPC: no space left on device, write\n']);
+    }
+  });
+
+  it('durations back from now, and export\'s default end, are by Redis\'s clock (which scores the indexes), not the host\'s', async () => {
+    const event = makeEvent({ called_number: '1011' });
+    await run([event]);
+    const dir = mkdtempSync(join(tmpdir(), 'callhook-clock-'));
+    /** The CLI on a host whose clock is `ms` off. */
+    const skewed = async (ms: number, args: string[]) => {
+      const preload = join(dir, `skew${ms}.js`);
+      writeFileSync(preload, `const real = Date.now; Date.now = () => real() + ${ms};\n`);
+      const child = spawnCli(args, { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath, NODE_OPTIONS: `--require ${preload}` });
+      expect(await exited(child)).toBe(0);
+      return child.output();
+    };
+    const ahead = 5 * 60_000;
+    expect(await skewed(ahead, ['calls', '--since', '1m', '--json', '--limit', '500'])).toContain(event.call_id);
+    expect(await skewed(ahead, ['export', '--since', '1m'])).toContain(event.call_id);
+    expect(await skewed(-ahead, ['export', '--since', '1h'])).toContain(event.call_id); // until: now
+    // The API's clock 5 minutes ahead.
+    const real = Date.now;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => real() + ahead);
+    try {
+      expect((await list('?since=1m&limit=500')).calls.map((c) => c.call_id)).toContain(event.call_id);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('npx callhook results stops quietly when its reader closes the pipe (| head)', async () => {
