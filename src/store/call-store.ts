@@ -224,7 +224,7 @@ export class CallStore {
     const eventJson = jsonOf(event); // the JSON made when the event was checked
     const createdAt = new Date().toISOString();
     const numbers = numberKeys(event.calling_number, event.called_number);
-    const [created, policy] = await this.scripts.callhookClaimRealtime(this.key(event.call_id), eventJson, createdAt, this.ttlMs, event.calling_number, event.called_number, numbers, this.prefix, event.call_id);
+    const [created, policy] = await this.scripts.callhookClaimRealtime(this.key(event.call_id), eventJson, createdAt, this.ttlMs, event.calling_number, event.called_number, numbers);
     if (created !== 1) return { policy: policy ?? undefined };
     const snapshot = new RecordSnapshot();
     for (const [field, value] of [['event', eventJson], ['created_at', createdAt], ['status', 'running'], ['calling', event.calling_number], ['called', event.called_number], ['nums', numbers]] as const) snapshot.set(field, value);

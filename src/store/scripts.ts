@@ -17,9 +17,6 @@ import { FINAL_STATUSES } from '../model/call';
 /** Lua: whether the status in `v` is final (FINAL_STATUSES). */
 const FINAL_STATUS = (v: string) => `(${FINAL_STATUSES.map((status) => `${v} == '${status}'`).join(' or ')})`;
 
-/** Lua: the names of the status sets (`<p>:idx:status:<name>`; running calls are in `queued`'s). */
-const STATUS_SETS = `{${['queued', ...FINAL_STATUSES].map((status) => `'${status}'`).join(', ')}}`;
-
 /**
  * Moves a call in the indexes to `status`, scored `now` (Redis's clock, serverNow: the scores,
  * the trims and the feed's entry ids then agree, whatever the writers' clocks): out of its old
@@ -66,18 +63,6 @@ local function reindex(prefix, id, old, status, policy, nums, now)
   if policy and policy ~= '' then put(prefix .. ':idx:policy:' .. policy, true) end
   if nums then for n in string.gmatch(nums, '[^,]+') do put(prefix .. ':idx:number:' .. n, true) end end
 end
--- A record made anew for an id whose earlier record expired: that one's entries in the status
--- sets are left (nothing removes them when a record expires), so the id leaves every status set
--- but the one it enters. Else a reused id was in two of them, and listed twice.
-local STATUS_SETS = ${STATUS_SETS}
-local function forget(prefix, id, status)
-  for _, name in ipairs(STATUS_SETS) do
-    if name ~= status then
-      local list = listOf(removes, removeOrder, prefix .. ':idx:status:' .. name)
-      list[#list + 1] = id
-    end
-  end
-end
 local QUEUED_SET = ':idx:status:queued'
 local function writeIndexes(now, ttl)
   for _, key in ipairs(removeOrder) do redis.call('ZREM', key, unpack(removes[key])) end
@@ -122,8 +107,7 @@ end
  * call id queue it once). Keeps real-time results already stored for a call. One script per
  * batch: per-call commands were most of a CDR ingester's Redis client time. A new record gets
  * exactly FRESH_RECORD_FIELDS (its first run builds its snapshot without reading it).
- * A queued record does not expire: the TTL starts when the call is final (FINISH). A new record
- * takes its id out of the final statuses' sets (see `forget`).
+ * A queued record does not expire: the TTL starts when the call is final (FINISH).
  * KEYS: the calls' records. ARGV: now ISO, trim (1/0: for one call; a batch always trims), ttl
  * ms, prefix, then per call: id, event JSON, calling number, called number, number index keys
  * (comma-separated), policy ('' when unnamed).
@@ -153,7 +137,6 @@ for i, key in ipairs(KEYS) do
       marks[i] = 3
     end
     if not fresh then redis.call('PERSIST', key) end
-    if fresh then forget(ARGV[4], ARGV[a + 1], 'queued') end
     reindex(ARGV[4], ARGV[a + 1], old, 'queued', ARGV[a + 6], ARGV[a + 5], now)
   elseif redis.call('HGET', key, 'status') == 'queued' then
     marks[i] = 2
@@ -260,18 +243,14 @@ return codes`;
 
 /**
  * Before a real-time run sends anything: creates the call record when there is none (so a Redis
- * that refuses writes is found before a webhook goes out) and returns the record's policy. A
- * record it creates takes its id out of the status sets (an earlier record of that id expired
- * and left its entries: see `forget`); SAVE_REALTIME indexes it.
- * ARGV: event JSON, now ISO, ttl ms, calling number, called number, number index keys, prefix,
- * call id.
+ * that refuses writes is found before a webhook goes out) and returns the record's policy.
+ * ARGV: event JSON, now ISO, ttl ms, calling number, called number, number index keys.
  * Returns {1 when it created the record, the stored policy or false}.
  */
 export const CLAIM_REALTIME = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'event', ARGV[1], 'created_at', ARGV[2], 'status', 'running', 'calling', ARGV[4], 'called', ARGV[5], 'nums', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  for _, status in ipairs(${STATUS_SETS}) do redis.call('ZREM', ARGV[7] .. ':idx:status:' .. status, ARGV[8]) end
   return {1, false}
 end
 return {0, redis.call('HGET', KEYS[1], 'policy')}`;
