@@ -11,8 +11,17 @@ export type CurriDirective =
 
 /** Characters XML 1.0 cannot carry even escaped (C0 controls but tab, DEL): dropped from call data. */
 const NOT_XML = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]/g;
+const HAS_NOT_XML = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]/;
 const NEEDS_WORK = /[\x00-\x1f\x7f\ufffe\uffff&<>"']/;
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+/**
+ * The text without the characters XML cannot carry: what is left of it in the answer. A value
+ * made only of them is empty, so it is left unmodified (not sent as an empty attribute).
+ */
+export function withoutNotXml(text: string): string {
+  return HAS_NOT_XML.test(text) ? text.replace(NOT_XML, '') : text;
+}
 
 /**
  * XML-escapes text for an element or an attribute value. Line breaks and tabs become spaces: an

@@ -1,6 +1,6 @@
 import type { CurriBlock } from '../policies/types';
 import { renderWithin, type TemplateScope } from '../templates/engine';
-import type { CurriDirective } from './cixml';
+import { withoutNotXml, type CurriDirective } from './cixml';
 
 /** A `curri:` block that cannot be answered as written (a rendered action CUCM does not know, a divert without a destination). */
 export class CurriTemplateError extends Error {
@@ -23,7 +23,10 @@ export function renderDirective(block: CurriBlock | undefined, scope: TemplateSc
   const render = (template: CurriBlock['action'] | undefined, field: string) => {
     if (!template) return '';
     const over = () => new CurriTemplateError(`${field} renders more than ${MAX_CURRI_VALUE} characters`);
-    const value = renderWithin(MAX_CURRI_VALUE, over, () => template.render(scope)).trim();
+    // What XML cannot carry is dropped before the emptiness checks: escapeXml would drop it later,
+    // and a value made only of it must mean "do not modify" (or, for divert_to, an error), not
+    // an empty name, number or destination.
+    const value = withoutNotXml(renderWithin(MAX_CURRI_VALUE, over, () => template.render(scope))).trim();
     if (value.length > MAX_CURRI_VALUE) throw over();
     return value;
   };

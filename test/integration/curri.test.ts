@@ -49,6 +49,16 @@ policies:
     match: { called_number: "^4" }
     apps:
       - { name: Note, url: "${receiver.url}/note" }
+  - id: echo
+    match: { called_number: "^5" }
+    apps:
+      - { name: Note, url: "${receiver.url}/note" }
+    curri: { post_call: false, calling_name: "{{ event.calling_number }}", calling_number: "{{ event.calling_number }}", greeting: "{{ event.calling_devicename }}" }
+  - id: forward
+    match: { called_number: "^6" }
+    apps:
+      - { name: Note, url: "${receiver.url}/note" }
+    curri: { post_call: false, action: divert, divert_to: "{{ event.calling_number }}", on_error: reject }
 `, {
       apiToken: TOKEN,
       env: { CALLHOOK_CURRI_TIMEOUT: '400ms' },
@@ -104,6 +114,23 @@ policies:
     expect(reasons).toEqual(['calling_number: is longer than 256 characters; transformed_calling_number: is longer than 256 characters', 'calling_devicename: is longer than 256 characters', 'called_number: is required']);
     // No CRM lookup went out for them (earlier tests' post-call apps may still arrive meanwhile).
     expect(receiver.requests.filter((r) => r.url.startsWith('/crm'))).toHaveLength(0);
+  });
+
+  it('call data made only of characters XML cannot carry is empty: left unmodified, and an empty divert is the template error', async () => {
+    // CUCM's XML may carry them as character references; escapeXml would drop them from the answer.
+    const withRefs = (call: Parameters<typeof curriRequest>[0], refs: Record<string, string>) =>
+      Object.entries(refs).reduce((xml, [marker, ref]) => xml.replaceAll(marker, ref), curriRequest(call));
+    const before = logLines.length;
+    const blank = await cucm.request('POST', withRefs({ calling: 'CTRL', called: '5000', device: 'NONCHAR' }, { CTRL: '&#1;', NONCHAR: '&#xFFFF;' }));
+    expect(readCurriAnswer(blank.text)).toEqual({ decision: 'Permit', cixml: '<cixml ver="1.0"><continue></continue></cixml>' });
+    // Only the greeting's value is such: the rest is modified as usual.
+    const greeting = await cucm.request('POST', withRefs({ calling: '5550001', called: '5000', device: 'NONCHAR' }, { NONCHAR: '&#xFFFF;&#x7f;' }));
+    expect(readCurriAnswer(greeting.text)).toEqual({ decision: 'Permit', cixml: '<cixml ver="1.0"><continue><modify callingname="5550001" callingnumber="5550001"/></continue></cixml>' });
+    // A destination that is nothing XML can carry is no destination: on_error (reject here).
+    const divert = await cucm.request('POST', withRefs({ calling: 'CTRL', called: '6000' }, { CTRL: '&#1;&#x1f;' }));
+    expect(readCurriAnswer(divert.text)).toEqual({ decision: 'Deny', cixml: '<cixml ver="1.0"><reject></reject></cixml>' });
+    const outcomes = logLines.slice(before).map((line) => JSON.parse(line) as { outcome?: string; reason?: string }).filter((l) => l.outcome);
+    expect(outcomes).toEqual([expect.objectContaining({ outcome: 'template_error', reason: 'divert_to rendered empty' })]);
   });
 
   it('on_error: reject answers Deny instead', async () => {

@@ -17,4 +17,12 @@ describe('a curri: block renders within a bound while CUCM waits', () => {
     expect(() => renderDirective(block, { event: { to: '5'.repeat(MAX_CURRI_VALUE + 1) }, app_data: {} })).toThrow(CurriTemplateError);
     expect(renderDirective(block, { event: { to: '5'.repeat(MAX_CURRI_VALUE) }, app_data: {} })).toEqual({ action: 'divert', destination: '5'.repeat(MAX_CURRI_VALUE) });
   });
+
+  it('drops what XML cannot carry before the emptiness checks: such a value is empty', () => {
+    const scope = { event: { calling_number: '\u0001\u0002', device: ' \uffff\ufffe ', name: 'Jo\u0007e' }, app_data: {} };
+    const modify = blockOf('{ calling_name: "{{ event.name }}", calling_number: "{{ event.calling_number }}", greeting: "{{ event.device }}" }');
+    expect(renderDirective(modify, scope)).toEqual({ action: 'continue', callingName: 'Joe', callingNumber: '', calledNumber: '', greeting: '' });
+    const divert = blockOf('{ action: divert, divert_to: "{{ event.calling_number }}" }');
+    expect(() => renderDirective(divert, scope)).toThrow(new CurriTemplateError('divert_to rendered empty'));
+  });
 });
