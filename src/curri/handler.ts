@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { acceptDecodedEvent, type EventCheck } from '../events/schema';
+import { acceptDecodedEvent } from '../events/schema';
 import type { CallEvent } from '../model/call';
 import { runRealtime, type RealtimeAnswer, type RealtimeStore } from '../pipeline/realtime';
 import type { RunnerDeps } from '../pipeline/runner';
@@ -41,8 +41,11 @@ export interface CurriDeps extends Omit<RunnerDeps, 'checkpoint' | 'signal' | 'd
 export async function answerCurri(body: string, startedAt: number, deps: CurriDeps): Promise<CurriAnswer> {
   const parsed = parseCurriRequest(body);
   if (!parsed.ok) return failure(undefined, undefined, 'unparseable', parsed.reason, deps);
-  const check = eventOf(parsed.attributes);
-  if (!check.ok) return failure(undefined, undefined, 'bad_event', check.problems.join('; '), deps);
+  const call = callOf(parsed.attributes);
+  const check = acceptDecodedEvent(call);
+  // Not a valid event (a field over the limit, no called number): no app runs and nothing is
+  // stored, but the policy its fields match still decides the answer (its on_error).
+  if (!check.ok) return failure(call, resolvePolicy(deps.config, call), 'bad_event', check.problems.join('; '), deps);
   const event = check.event;
   const policy = resolvePolicy(deps.config, event);
   if (!policy) return answer({ action: 'continue' }, 'no_policy', event);
@@ -109,9 +112,9 @@ async function storeAndQueue(event: CallEvent, policy: Policy, running: Promise<
   }
 }
 
-/** The call as an event: every field is a string the XACML reader decoded. */
-function eventOf(a: CurriAttributes): EventCheck {
-  return acceptDecodedEvent({
+/** The call as an event, not yet checked: every field is a string the XACML reader decoded. */
+function callOf(a: CurriAttributes): CallEvent {
+  return {
     call_id: `curri-${randomUUID()}`,
     // A call without caller id still happened: it is an event, as the CDR ingester does it.
     calling_number: a.callingNumber || a.transformedCallingNumber || 'anonymous',
@@ -121,7 +124,7 @@ function eventOf(a: CurriAttributes): EventCheck {
     calling_devicename: a.callingDeviceName,
     trigger_point_type: a.triggerPointType,
     timestamp: new Date().toISOString(),
-  });
+  };
 }
 
 function answer(directive: CurriDirective, outcome: CurriOutcome, event: CallEvent | undefined, after?: () => Promise<void>): CurriAnswer {

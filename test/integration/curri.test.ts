@@ -116,6 +116,19 @@ policies:
     expect(receiver.requests.filter((r) => r.url.startsWith('/crm'))).toHaveLength(0);
   });
 
+  it('a call that is not a valid event gets the on_error answer of the policy its fields match, runs nothing and is logged under its call id', async () => {
+    const before = logLines.length;
+    for (const call of [{ calling: '5'.repeat(257), called: '3000' }, { calling: '5550001', device: 'S'.repeat(257), called: '3000' }]) {
+      expect(await ask(call)).toEqual({ decision: 'Deny', cixml: '<cixml ver="1.0"><reject></reject></cixml>' });
+    }
+    const logged = logLines.slice(before).map((line) => JSON.parse(line) as { outcome?: string; policy?: string; call_id?: string }).filter((l) => l.outcome === 'bad_event');
+    expect(logged).toEqual([1, 2].map(() => expect.objectContaining({ policy: 'strict', call_id: expect.stringMatching(/^curri-[0-9a-f-]{36}$/) })));
+    expect(await h.get(logged[0]!.call_id!)).toBeUndefined(); // nothing stored
+    expect(receiver.requests.filter((r) => r.url.startsWith('/crm'))).toHaveLength(0);
+    const metrics = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/callhook_curri_responses_total\{decision="Deny",outcome="bad_event"\} [1-9]/);
+  });
+
   it('call data made only of characters XML cannot carry is empty: left unmodified, and an empty divert is the template error', async () => {
     // CUCM's XML may carry them as character references; escapeXml would drop them from the answer.
     const withRefs = (call: Parameters<typeof curriRequest>[0], refs: Record<string, string>) =>
