@@ -155,6 +155,7 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
       enqueue: (event) => runtime.producer.enqueue([event]),
       logger,
       timeoutMs: settings.curriTimeoutMs,
+      redisDown: runtime.redisDown,
     },
   });
   await api.listen({ host: settings.host, port: settings.port });

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { acceptDecodedEvent } from '../events/schema';
 import type { CallEvent } from '../model/call';
 import { runRealtime, type RealtimeAnswer, type RealtimeStore } from '../pipeline/realtime';
-import type { RunnerDeps } from '../pipeline/runner';
+import { appsOf, REAL_TIME, type RunnerDeps } from '../pipeline/runner';
 import { resolvePolicy } from '../policies/resolve';
 import type { CallhookConfig, Policy } from '../policies/types';
 import { xacmlResponse, type CurriDirective } from './cixml';
@@ -30,6 +30,12 @@ export interface CurriDeps extends Omit<RunnerDeps, 'checkpoint' | 'signal' | 'd
   logger: Logger;
   /** The whole request is answered within this, real-time apps included. */
   timeoutMs: number;
+  /**
+   * Whether a Redis connection is known down (reconnecting). The call's record is written before
+   * its real-time apps are sent, and ioredis would hold that write until Redis is back: CUCM would
+   * wait out the whole deadline for an answer that can only be the error one.
+   */
+  redisDown?: (() => boolean) | undefined;
 }
 
 /**
@@ -49,6 +55,10 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   const event = check.event;
   const policy = resolvePolicy(deps.config, event);
   if (!policy) return answer({ action: 'continue' }, 'no_policy', event);
+  // As a Redis that refuses the write: no app is sent, nothing is queued, the error answer at once.
+  if (deps.redisDown?.() && appsOf(policy, REAL_TIME.phases).length > 0) {
+    return failure(event, policy, 'error', 'Redis is unavailable (connection down): the call was not stored and no app was sent', deps);
+  }
 
   // The apps' requests end by the deadline; the timer also bounds a Redis that is slow to answer.
   const deadlineAt = startedAt + deps.timeoutMs;
