@@ -93,6 +93,14 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
   }
 }
 
+/**
+ * The answer to a request whose body had not arrived by the deadline: which policy it was for is
+ * unknown, so a plain continue (fail open), counted as a timeout.
+ */
+export function answerLate(deps: CurriDeps): CurriAnswer {
+  return failure(undefined, undefined, 'timeout', `the request body did not arrive within ${deps.timeoutMs} ms`, deps);
+}
+
 /** The answer to a request whose body could not be read (too large, cut off): fail open, as for unparseable XML. */
 export function answerUnreadable(reason: string, deps: CurriDeps): CurriAnswer {
   return failure(undefined, undefined, 'unparseable', reason, deps);

@@ -1,5 +1,5 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
-import { answerCurri, answerUnreadable, type CurriDeps } from '../../curri/handler';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { answerCurri, answerLate, answerUnreadable, type CurriDeps } from '../../curri/handler';
 import type { Metrics } from '../../metrics/metrics';
 
 declare module 'fastify' {
@@ -7,6 +7,17 @@ declare module 'fastify' {
     /** Takes the API token as `?api_key=` (CUCM cannot send an Authorization header). */
     apiKey?: boolean;
   }
+  interface FastifyRequest {
+    /** A CURRI request's deadline: set when it arrived, before its body is read (`POST /curri` only). */
+    curriDeadline: CurriDeadline | null;
+  }
+}
+
+interface CurriDeadline {
+  /** When the request arrived (epoch ms): the CURRI timeout counts from here, body included. */
+  startedAt: number;
+  /** Answers fail-open if the body has not been read by the deadline; cleared once it has. */
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** A CURRI request is a few KiB of XML. */
@@ -23,18 +34,43 @@ export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDe
     // answered fail-open.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: CURRI_BODY_BYTES }, (_request, body, done) => done(null, body));
+    // CALLHOOK_CURRI_TIMEOUT bounds the whole request, its body included: the clock starts when
+    // the request arrives (after the token check), and a body still arriving at the deadline
+    // gets the fail-open answer then, not whenever it ends (or Node's request timeout, a 408).
+    scope.decorateRequest('curriDeadline', null);
+    scope.addHook('onRequest', (request, reply, done) => {
+      if (request.method === 'POST') {
+        const deadline: CurriDeadline = { startedAt: Date.now(), timer: undefined };
+        deadline.timer = setTimeout(() => answerBodyLate(request, reply, deadline), deps.curri.timeoutMs);
+        request.curriDeadline = deadline;
+      }
+      done();
+    });
+    const answerBodyLate = (request: FastifyRequest, reply: FastifyReply, deadline: CurriDeadline) => {
+      if (reply.sent || request.raw.destroyed) return; // answered (an unreadable body), or CUCM went away
+      const answer = answerLate(deps.curri);
+      deps.metrics?.curriAnswered(answer.decision, answer.outcome, Date.now() - deadline.startedAt);
+      // The rest of the body may still come, or never: the connection cannot carry another
+      // request, so it is closed once the answer is out (Node then stops reading it, and its
+      // request timeout cannot answer a second time). Fastify skips the route's handler for a
+      // request already answered when its body ends.
+      void reply.code(200).header('connection', 'close').type('text/xml; charset=utf-8').send(answer.xml);
+    };
     // A body CUCM cannot have meant (over the limit, cut off) still gets an answer CUCM reads,
     // the fail-open continue, rather than an HTTP error it would treat as a failure.
-    scope.setErrorHandler((error: FastifyError, _request, reply) => {
+    scope.setErrorHandler((error: FastifyError, request, reply) => {
+      clearTimeout(request.curriDeadline?.timer);
       if (!error.statusCode || error.statusCode >= 500) throw error; // the API's own handler: a server error
       const answer = answerUnreadable(error.message, deps.curri);
-      deps.metrics?.curriAnswered(answer.decision, answer.outcome, 0);
+      deps.metrics?.curriAnswered(answer.decision, answer.outcome, request.curriDeadline ? Date.now() - request.curriDeadline.startedAt : 0);
       return reply.code(200).type('text/xml; charset=utf-8').send(answer.xml);
     });
     const config = { apiKey: true };
     scope.head('/curri', { config }, (_request, reply) => reply.code(200).type('text/xml; charset=utf-8').send());
     scope.post('/curri', { config, bodyLimit: CURRI_BODY_BYTES }, async (request, reply) => {
-      const startedAt = Date.now();
+      // The body is in: the rest of the deadline is answerCurri's (its apps end by it).
+      clearTimeout(request.curriDeadline?.timer);
+      const startedAt = request.curriDeadline?.startedAt ?? Date.now();
       // 'close': the answer is written, or CUCM went away first (it then applies its failure
       // treatment, and the call still happens). Listened for from the start, as it may come first.
       const answered = new Promise<void>((resolve) => reply.raw.once('close', resolve));
