@@ -37,7 +37,7 @@ export function registerCallTest(program: Command): void {
     // 1 means "an app failed": a usage error (a missing --policy, an unknown option) is a 2.
     .exitOverride((error) => process.exit(error.exitCode === 1 ? 2 : error.exitCode))
     .action(async (opts: CallTestOptions) => {
-      const { config } = loadOrExit(process.env, opts.config);
+      const { config, settings } = loadOrExit(process.env, opts.config);
       const fields: Record<string, string> = {};
       for (const pair of opts.field) {
         const at = pair.indexOf('=');
@@ -56,7 +56,7 @@ export function registerCallTest(program: Command): void {
       const http = createHttpClient({ proxyEnv });
       try {
         const sender = new HttpSender(http, new OAuthTokenCache(http));
-        const report = await runCallTest(input, { sender, redactor: new Redactor([...config.secrets, ...proxySecrets(proxyEnv)]) });
+        const report = await runCallTest(input, { sender, redactor: new Redactor([...config.secrets, ...proxySecrets(proxyEnv)]) }, { curriTimeoutMs: settings.curriTimeoutMs });
         process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatCallTest(report));
         process.exitCode = report.ok ? 0 : 1;
       } finally {

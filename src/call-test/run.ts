@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { parseEvent } from '../events/schema';
 import type { AppResult, CallEvent, Checkpoint } from '../model/call';
 import type { CallhookConfig, Phase, Policy } from '../policies/types';
-import { runApps, type AppRun, type RunnerDeps } from '../pipeline/runner';
+import { DEFAULTS } from '../defaults';
+import { combineObservers, noopObserver, type PipelineObserver } from '../pipeline/observer';
+import { appsOf, REAL_TIME, runApps, type AppRun, type RunnerDeps } from '../pipeline/runner';
 import { xacmlResponse } from '../curri/cixml';
 import { renderDirective } from '../curri/directive';
 import { hintFor } from './hints';
@@ -30,9 +32,17 @@ export interface CallTestReport {
   apps: CallTestAppReport[];
   /**
    * For a policy with a `curri:` block, run with its real-time apps: the exact XML CUCM would
-   * receive, and `ok` or why it is the policy's error decision.
+   * receive, and `ok` or why it is the policy's error decision (`timeout`: the real-time apps
+   * answered after the CURRI timeout, so /curri would have answered `on_error` without them).
    */
-  curri: { xml: string; outcome: 'ok' | 'app_failed' | 'template_error'; error: string | null } | null;
+  curri: { xml: string; outcome: CallTestCurriOutcome; error: string | null } | null;
+}
+
+export type CallTestCurriOutcome = 'ok' | 'app_failed' | 'template_error' | 'timeout';
+
+export interface CallTestOptions {
+  /** CALLHOOK_CURRI_TIMEOUT: /curri answers `on_error` when the real-time apps take longer. @defaultValue DEFAULTS.curriTimeoutMs */
+  curriTimeoutMs?: number | undefined;
 }
 
 export type CallTestInput =
@@ -72,11 +82,24 @@ const NOWHERE: Checkpoint = { saveResult: async () => undefined, savePending: as
  * response, result, and each unresolved template variable with a hint why. Nothing is stored
  * or queued.
  */
-export async function runCallTest(input: Extract<CallTestInput, { ok: true }>, deps: Omit<RunnerDeps, 'checkpoint'>): Promise<CallTestReport> {
+export async function runCallTest(input: Extract<CallTestInput, { ok: true }>, deps: Omit<RunnerDeps, 'checkpoint'>, options: CallTestOptions = {}): Promise<CallTestReport> {
   const phases: Phase[] = input.phase === 'all' ? ['real_time', 'post_call'] : [input.phase];
-  const outcome = await runApps(input.policy, { event: input.event, results: {}, pending: {} }, { phases, retries: 'request' }, { ...deps, checkpoint: NOWHERE });
+  // When the last real-time app had its result: /curri answers on_error past its deadline. The
+  // apps themselves are not cut short (the report shows what they answered, and when).
+  const startedAt = Date.now();
+  let realtimeDoneAt = startedAt;
+  const lastRealtime = appsOf(input.policy, REAL_TIME.phases).at(-1)?.slug;
+  const timing: PipelineObserver = {
+    ...noopObserver,
+    result: (context) => {
+      if (context.app === lastRealtime) realtimeDoneAt = Date.now();
+    },
+  };
+  const observer = deps.observer ? combineObservers(deps.observer, timing) : timing;
+  const outcome = await runApps(input.policy, { event: input.event, results: {}, pending: {} }, { phases, retries: 'request' }, { ...deps, observer, checkpoint: NOWHERE });
   const runs = outcome.kind === 'finished' ? outcome.runs : [];
   const apps = runs.map((run, index) => describeRun(run, runs.slice(0, index), input));
+  const curriTimeoutMs = options.curriTimeoutMs ?? DEFAULTS.curriTimeoutMs;
   return {
     call_id: input.event.call_id,
     policy: input.policy.id,
@@ -84,14 +107,16 @@ export async function runCallTest(input: Extract<CallTestInput, { ok: true }>, d
     event: input.event,
     ok: apps.every((a) => a.result.status !== 'failed'),
     apps,
-    curri: input.policy.curri && phases.includes('real_time') ? curriAnswer(input, runs.filter((run) => run.app.phase === 'real_time')) : null,
+    curri: input.policy.curri && phases.includes('real_time') ? curriAnswer(input, runs.filter((run) => run.app.phase === 'real_time'), realtimeDoneAt - startedAt, curriTimeoutMs) : null,
   };
 }
 
 /** What CUCM would receive, as /curri answers it: the rendered block, or the error decision. */
-function curriAnswer(input: Extract<CallTestInput, { ok: true }>, realtime: AppRun[]): NonNullable<CallTestReport['curri']> {
+function curriAnswer(input: Extract<CallTestInput, { ok: true }>, realtime: AppRun[], tookMs: number, timeoutMs: number): NonNullable<CallTestReport['curri']> {
   const block = input.policy.curri;
-  const onError = (outcome: 'app_failed' | 'template_error', error: string) => ({ xml: xacmlResponse({ action: block?.onError ?? 'continue' }), outcome, error });
+  const onError = (outcome: Exclude<CallTestCurriOutcome, 'ok'>, error: string) => ({ xml: xacmlResponse({ action: block?.onError ?? 'continue' }), outcome, error });
+  // /curri stops waiting at its deadline, whatever the apps would have answered.
+  if (tookMs > timeoutMs) return onError('timeout', `the real-time apps took ${tookMs} ms; past CALLHOOK_CURRI_TIMEOUT (${timeoutMs} ms) /curri answers on_error without them`);
   const failed = realtime.filter((run) => run.result.status === 'failed');
   if (failed.length > 0) return onError('app_failed', failed.map((run) => `${run.app.slug}: ${run.result.error?.message ?? 'failed'}`).join('; '));
   const appData = Object.fromEntries(realtime.map((run) => [run.app.slug, run.result]));

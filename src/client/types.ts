@@ -165,7 +165,7 @@ export interface CallTestReport {
    * For a policy with a `curri:` block, run with its real-time apps: the exact XML CUCM would
    * receive, and `ok` or why it is the policy's error decision.
    */
-  curri: { xml: string; outcome: 'ok' | 'app_failed' | 'template_error'; error: string | null } | null;
+  curri: { xml: string; outcome: 'ok' | 'app_failed' | 'template_error' | 'timeout'; error: string | null } | null;
 }
 
 /** A policy as the console shows it: its rules and apps, every template as written, no secret. */

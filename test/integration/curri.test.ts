@@ -22,6 +22,7 @@ describe('CURRI: CUCM asks, real-time apps run, the policy decides', () => {
       if (number === '5550003') return { status: 200, body: { name: 'Night', route_to: '+1 (555) 999-0000' } };
       if (number === '5550004') return { hang: true };
       if (number === '5550005') return { status: 200, body: { name: 'Late' }, delayMs: 150 };
+      if (number === '5550006') return { status: 200, body: { name: 'Too Late' }, delayMs: 700 }; // past the 400 ms CURRI timeout
       return { status: 404, body: { error: 'unknown' } };
     });
     h = await startHarness(__filename, `
@@ -49,6 +50,11 @@ policies:
     match: { called_number: "^4" }
     apps:
       - { name: Note, url: "${receiver.url}/note" }
+  - id: late
+    match: { called_number: "^7" }
+    apps:
+      - { name: CRM, phase: real_time, url: "${receiver.url}/crm", query: { n: "{{ event.calling_number }}" }, timeout: 5s, retry_count: 0 }
+    curri: { on_error: reject, post_call: false, calling_name: "{{ app_data.crm.data.name }}" }
   - id: echo
     match: { called_number: "^5" }
     apps:
@@ -262,5 +268,17 @@ policies:
     const { decision, cixml } = readCurriAnswer(answer.body.curri.xml);
     expect(decision).toBe('Permit');
     expect(cixmlAttribute(cixml, 'modify', 'callingname')).toBe(HOSTILE);
+  });
+
+  it('Call Test shows the on_error answer CUCM gets when the real-time apps outlast the CURRI timeout', async () => {
+    const answer = await h.request('POST', '/v1/call-test', { policy: 'late', calling_number: '5550006', called_number: '7000', phase: 'real_time' });
+    expect(answer.status).toBe(200);
+    expect(answer.body.apps[0].result).toMatchObject({ status: 'success', data: { name: 'Too Late' } }); // what the app answered, later
+    expect(answer.body.curri).toMatchObject({ outcome: 'timeout', error: expect.stringMatching(/took \d+ ms; past CALLHOOK_CURRI_TIMEOUT \(400 ms\)/) });
+    expect(readCurriAnswer(answer.body.curri.xml)).toEqual({ decision: 'Deny', cixml: '<cixml ver="1.0"><reject></reject></cixml>' });
+    // What /curri answers for the same call.
+    expect(await ask({ calling: '5550006', called: '7000' })).toEqual({ decision: 'Deny', cixml: '<cixml ver="1.0"><reject></reject></cixml>' });
+    const text = await fetch(`${h.baseUrl}/v1/call-test?format=text`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ policy: 'late', calling_number: '5550006', called_number: '7000', phase: 'real_time' }) });
+    expect(await text.text()).toMatch(/CURRI answer to CUCM \(timeout: the real-time apps took \d+ ms/);
   });
 });

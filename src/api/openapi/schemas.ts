@@ -134,7 +134,7 @@ export const callTestReport = z
       }),
     ),
     curri: z
-      .object({ xml: z.string(), outcome: z.enum(['ok', 'app_failed', 'template_error']), error: z.string().nullable() })
+      .object({ xml: z.string(), outcome: z.enum(['ok', 'app_failed', 'template_error', 'timeout']).describe('`timeout`: the real-time apps answered after CALLHOOK_CURRI_TIMEOUT, so CUCM would get the `on_error` answer'), error: z.string().nullable() })
       .nullable()
       .describe("for a policy with a `curri:` block: the XML CUCM would receive"),
   })

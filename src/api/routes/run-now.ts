@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { formatCallTest } from '../../call-test/format';
+import type { CurriDeps } from '../../curri/handler';
 import { parseCallTest, runCallTest } from '../../call-test/run';
 import { LIMITS } from '../../defaults';
 import { parseEvent } from '../../events/schema';
@@ -21,6 +22,8 @@ export interface RunNowDeps {
   metrics?: Metrics | undefined;
   /** Circuit breakers: a real-time app whose destination is failing is not sent. */
   gate?: DeliveryGate | undefined;
+  /** CURRI's deadline: Call Test shows the answer /curri would give within it. */
+  curri?: Pick<CurriDeps, 'timeoutMs'> | undefined;
 }
 
 /** `POST /v1/realtime` and `POST /v1/call-test`: apps run inside the request. One event each. */
@@ -43,7 +46,7 @@ export function registerRunNowRoutes(app: FastifyInstance, deps: RunNowDeps): vo
     if (!query.ok) return problem(reply, 'CALLHOOK_BAD_REQUEST', 'invalid query; nothing was sent', query.problems);
     const input = parseCallTest(deps.config, request.body);
     if (!input.ok) return problem(reply, input.code, input.problems.join('; '), input.problems);
-    const report = await runCallTest(input, { sender: deps.sender, redactor: deps.redactor });
+    const report = await runCallTest(input, { sender: deps.sender, redactor: deps.redactor }, { curriTimeoutMs: deps.curri?.timeoutMs });
     if (query.value.format === 'text') return reply.type('text/plain; charset=utf-8').send(formatCallTest(report));
     return report;
   });
