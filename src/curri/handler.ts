@@ -84,6 +84,11 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
     const failed = Object.entries(appData).filter(([, r]) => r.status === 'failed');
     if (failed.length > 0) return failure(event, policy, 'app_failed', failed.map(([slug, r]) => `${slug}: ${r.error?.message ?? 'failed'}`).join('; '), deps, after);
     const directive = renderDirective(policy.curri, { event, app_data: { ...event.app_data, ...appData } });
+    // The placeholder of a call without caller id is callhook's, for matching and templates: a
+    // block that renders it back (`{{ event.calling_number }}`) leaves the absent number absent.
+    if (directive.action === 'continue' && directive.callingNumber === ANONYMOUS && !parsed.attributes.callingNumber && !parsed.attributes.transformedCallingNumber) {
+      directive.callingNumber = '';
+    }
     return answer(directive, 'ok', event, after);
   } catch (error) {
     const outcome = error instanceof CurriTemplateError ? 'template_error' : 'error';
@@ -130,12 +135,15 @@ async function storeAndQueue(event: CallEvent, policy: Policy, running: Promise<
   }
 }
 
+/** The calling number of a call CUCM sent without one (no caller id). */
+const ANONYMOUS = 'anonymous';
+
 /** The call as an event, not yet checked: every field is a string the XACML reader decoded. */
 function callOf(a: CurriAttributes): CallEvent {
   return {
     call_id: `curri-${randomUUID()}`,
     // A call without caller id still happened: it is an event, as the CDR ingester does it.
-    calling_number: a.callingNumber || a.transformedCallingNumber || 'anonymous',
+    calling_number: a.callingNumber || a.transformedCallingNumber || ANONYMOUS,
     called_number: a.calledNumber || a.transformedCalledNumber,
     transformed_calling_number: a.transformedCallingNumber,
     transformed_called_number: a.transformedCalledNumber,

@@ -152,6 +152,17 @@ policies:
     expect(outcomes).toEqual([expect.objectContaining({ outcome: 'template_error', reason: 'divert_to rendered empty' })]);
   });
 
+  it('a call without caller id is not told to CUCM as the number "anonymous"', async () => {
+    // The event still has the placeholder (policies match it, templates read it) ...
+    const { cixml } = await ask({ calling: '', transformedCalling: '', called: '5000' });
+    expect(cixmlAttribute(cixml, 'modify', 'callingname')).toBe('anonymous');
+    // ... but a calling number rendered back to it stays absent, as CUCM sent it.
+    expect(cixmlAttribute(cixml, 'modify', 'callingnumber')).toBeUndefined();
+    // A number CUCM really sent is modified, whatever it is, and so is the transformed one standing in for it.
+    expect(cixmlAttribute((await ask({ calling: 'anonymous', called: '5000' })).cixml, 'modify', 'callingnumber')).toBe('anonymous');
+    expect(cixmlAttribute((await ask({ calling: '', transformedCalling: '5550009', called: '5000' })).cixml, 'modify', 'callingnumber')).toBe('5550009');
+  });
+
   it('on_error: reject answers Deny instead', async () => {
     expect(await ask({ calling: '5559999', called: '3000' })).toEqual({ decision: 'Deny', cixml: '<cixml ver="1.0"><reject></reject></cixml>' });
     expect(await ask({ calling: '5550001', called: '3000' })).toMatchObject({ decision: 'Permit' });
