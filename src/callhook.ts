@@ -8,7 +8,7 @@ import type { CallhookConfig } from './policies/types';
 import type { CallJobData } from './queue/calls-queue';
 import { createCallWorker } from './queue/worker';
 import { createRuntime, type Runtime } from './runtime';
-import { apiExposureProblems, type Settings } from './settings';
+import { apiExposureProblems, apiTokenWarnings, type Settings } from './settings';
 import { checkEviction } from './store/eviction';
 import { ExpiredEntriesTrimmer } from './store/expiry';
 
@@ -45,6 +45,7 @@ export interface CallhookProcess {
 export async function startCallhook(settings: Settings, config: CallhookConfig, logger: Logger, roles: CallhookRoles): Promise<CallhookProcess> {
   const problems = roles.api ? apiExposureProblems(settings) : [];
   if (problems.length > 0) throw new SettingsError(problems);
+  if (roles.api) for (const warning of apiTokenWarnings(settings)) logger.warn(warning);
   const runtime = createRuntime(settings, config, logger);
   const closers: (() => Promise<unknown>)[] = [];
   // All at once: the worker takes no new call while the API waits for its requests in flight

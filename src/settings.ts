@@ -104,6 +104,22 @@ export const MIN_EXPOSED_TOKEN_CHARS = 32;
 /** Words that mark a token as a placeholder someone forgot to replace. */
 const PLACEHOLDER = /change.?me|replace.?me|placeholder|example|your.?token|secret|password/i;
 
+/** Characters a URL's query carries as they are (RFC 3986 unreserved): `+` would be read as a space, `&` and `#` end the value. */
+const URL_SAFE_TOKEN = /^[A-Za-z0-9._~-]*$/;
+
+/**
+ * What to warn about the API token at start, though it is accepted: one that CUCM's URL
+ * (`/curri?api_key=`) only carries percent-encoded. Never says the token or any of its characters.
+ */
+export function apiTokenWarnings(settings: Pick<Settings, 'apiToken'>): string[] {
+  const token = settings.apiToken;
+  if (!token || URL_SAFE_TOKEN.test(token)) return [];
+  return [
+    "CALLHOOK_API_TOKEN has characters other than letters, digits and . _ ~ -: in CUCM's URL (/curri?api_key=) percent-encode it " +
+      '(+ as %2B, & as %26, # as %23, % as %25, / as %2F, = as %3D), or /curri answers 401; a hex token (openssl rand -hex 32) needs no encoding',
+  ];
+}
+
 /**
  * Why the API must not listen where it is configured to, or nothing. On loopback anything goes;
  * elsewhere a strong token is required: one no scanner or README reader can guess.

@@ -1,5 +1,5 @@
 import { SettingsError } from '../../src/errors';
-import { parseSettings } from '../../src/settings';
+import { apiTokenWarnings, parseSettings } from '../../src/settings';
 
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
@@ -19,5 +19,17 @@ describe('CALLHOOK_PREFIX', () => {
   // calls still ran, but no worker showed in /v1/stats and the no-worker alert fired for good.
   it.each(['call hook', '{call hook}', '{callhook}\t', 'callhook:eu', '{a}:b'])('%j is refused', (prefix) => {
     expect(problemsOf({ CALLHOOK_PREFIX: prefix })).toEqual([`CALLHOOK_PREFIX=${prefix}: no spaces or ':'`]);
+  });
+});
+
+describe('CALLHOOK_API_TOKEN in CUCM\'s URL', () => {
+  it.each(['a+b', 'a&b', 'a#b', 'a%41', 'a/b=', 'a b', 'é'])('%j: warns that /curri?api_key= needs it percent-encoded, without saying it', (token) => {
+    const warnings = apiTokenWarnings({ apiToken: `${token}0123456789abcdef` });
+    expect(warnings).toEqual([expect.stringMatching(/percent-encode it/)]);
+    expect(warnings[0]).not.toContain(`${token}0123456789abcdef`);
+  });
+
+  it.each([undefined, 'c0ffee4b7e21d3a9f8e6d5c4b3a29187', 'A-Z_a.z~09'])('%j: no warning', (token) => {
+    expect(apiTokenWarnings({ apiToken: token })).toEqual([]);
   });
 });
