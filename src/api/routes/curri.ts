@@ -65,6 +65,13 @@ export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDe
       deps.metrics?.curriAnswered(answer.decision, answer.outcome, request.curriDeadline ? Date.now() - request.curriDeadline.startedAt : 0);
       return reply.code(200).type('text/xml; charset=utf-8').send(answer.xml);
     });
+    // What follows an answer (the call's results stored, its post-call apps queued) is waited for
+    // when the API stops, before its Redis connection closes: else a call answered just before a
+    // restart lost its post-call apps.
+    const afterAnswers = new Set<Promise<void>>();
+    scope.addHook('onClose', async () => {
+      await Promise.all(afterAnswers);
+    });
     const config = { apiKey: true };
     scope.head('/curri', { config }, (_request, reply) => reply.code(200).type('text/xml; charset=utf-8').send());
     scope.post('/curri', { config, bodyLimit: CURRI_BODY_BYTES }, async (request, reply) => {
@@ -77,9 +84,11 @@ export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDe
       const answer = await answerCurri(typeof request.body === 'string' ? request.body : '', startedAt, deps.curri);
       deps.metrics?.curriAnswered(answer.decision, answer.outcome, Date.now() - startedAt);
       if (answer.afterAnswer) {
-        answered
+        const after = answered
           .then(answer.afterAnswer)
-          .catch((error: unknown) => deps.curri.logger.warn({ call_id: answer.call_id, err: (error as Error).message }, 'curri: could not store the call or queue its post-call apps'));
+          .catch((error: unknown) => deps.curri.logger.warn({ call_id: answer.call_id, err: (error as Error).message }, 'curri: could not store the call or queue its post-call apps'))
+          .finally(() => afterAnswers.delete(after));
+        afterAnswers.add(after);
       }
       return reply.type('text/xml; charset=utf-8').send(answer.xml);
     });
