@@ -1,8 +1,7 @@
-import type { Redis } from 'ioredis';
 import { CucmClient, curriRequest, readCurriAnswer } from '../helpers/cucm';
 import { startHarness } from '../helpers/harness';
+import { startPrivateRedis } from '../helpers/private-redis';
 import { Receiver } from '../helpers/receiver';
-import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
 
 /**
  * A restart while CUCM is sending: every call CUCM got its answer for keeps what follows the
@@ -10,19 +9,19 @@ import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
  * before it closes its Redis connection.
  */
 describe('CURRI: stopping the API under load', () => {
-  const prefix = uniquePrefix(__filename);
-  let redis: Redis;
+  let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
   let receiver: Receiver;
+  const prefix = 'shutdown';
 
   beforeAll(async () => {
-    redis = connectRedis();
+    // Its own Redis: the test pauses its writes.
+    redis = await startPrivateRedis();
     receiver = await new Receiver().start();
     receiver.on('/crm', () => ({ status: 200, body: { name: 'Ada' } }));
   });
   afterAll(async () => {
     await receiver.stop();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
+    await redis.stop();
   });
 
   it('every call answered before the stop has its post-call apps queued', async () => {
@@ -34,7 +33,7 @@ policies:
       - { name: CRM, phase: real_time, url: "${receiver.url}/crm", retry_count: 0 }
       - { name: Log, url: "${receiver.url}/log" }
     curri: { calling_name: "{{ app_data.crm.data.name }}" }
-`, { prefix, worker: false });
+`, { prefix, worker: false, redisUrl: redis.url });
     const cucm = new CucmClient(`${h.baseUrl}/curri`);
     let answered = 0;
     let stopping: Promise<unknown> | undefined;
@@ -45,14 +44,16 @@ policies:
       }
     };
     const senders = Array.from({ length: 50 }, sender);
-    // Stopped while 50 requests are in flight, once some calls have been answered.
+    // Stopped while 50 requests are in flight, once some calls have been answered, with Redis
+    // slow to write for a moment: the work after the last answers is still under way.
     while (answered < 30) await new Promise((r) => setTimeout(r, 5));
+    await redis.client.call('CLIENT', 'PAUSE', '300', 'WRITE');
     stopping = h.stop({ keepKeys: true });
     await Promise.all([stopping, ...senders]);
     cucm.close();
 
-    const queued = await redis.zcard(`${prefix}:idx:status:queued`);
-    const jobs = await redis.llen(`${prefix}:calls:wait`);
+    const queued = await redis.client.zcard(`${prefix}:idx:status:queued`);
+    const jobs = await redis.client.llen(`${prefix}:calls:wait`);
     expect({ queued, jobs }).toEqual({ queued: answered, jobs: answered });
   });
 });
