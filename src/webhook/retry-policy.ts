@@ -26,6 +26,9 @@ export interface RetryRule {
 /** `Retry-After` is honoured up to this. */
 export const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
+/** The doubling stops here: retry 20 of a 1 s delay was 6 days away, of a 1 h delay 60 years. */
+export const MAX_BACKOFF_MS = 60 * 60_000;
+
 /**
  * The one place that decides "retry, and when" from an attempt's outcome, for queued calls (a
  * BullMQ delayed retry) and for real-time apps and Call Test (axios-retry in the request) alike.
@@ -55,7 +58,7 @@ function isRetryable(outcome: AttemptOutcome, retryOnStatus: ReadonlySet<number>
 }
 
 /**
- * Delay before retry n (1-based): `retryDelay × 2^(n−1)`, moved by `jitter` (a fraction, -0.2 to
+ * Delay before retry n (1-based): `retryDelay × 2^(n−1)`, at most an hour, moved by `jitter` (a fraction, -0.2 to
  * 0.2 for ±20 %) so that calls that failed together do not retry together; or Retry-After when
  * longer (capped), plus up to the same fraction of it: a receiver's own wait is never shortened,
  * and calls told the same Retry-After do not all come back in the same millisecond. At least
@@ -63,7 +66,7 @@ function isRetryable(outcome: AttemptOutcome, retryOnStatus: ReadonlySet<number>
  * (runner, attemptsIn).
  */
 export function backoffDelay(retryNumber: number, retryDelayMs: number, retryAfterMs?: number, jitter = 0): number {
-  const exponential = Math.max(1, Math.round(retryDelayMs * 2 ** Math.max(0, retryNumber - 1) * (1 + jitter)));
+  const exponential = Math.max(1, Math.round(Math.min(retryDelayMs * 2 ** Math.max(0, retryNumber - 1), MAX_BACKOFF_MS) * (1 + jitter)));
   if (retryAfterMs === undefined) return exponential;
   const asked = Math.min(retryAfterMs, MAX_RETRY_AFTER_MS);
   return asked > exponential ? Math.round(asked * (1 + Math.abs(jitter))) : exponential;

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseRetryAfter } from '../../src/util/retry-after';
-import { backoffDelay, decideAttempt, longestSchedule, MAX_RETRY_AFTER_MS, type RetryRule } from '../../src/webhook/retry-policy';
+import { backoffDelay, decideAttempt, longestSchedule, MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS, type RetryRule } from '../../src/webhook/retry-policy';
 
 const rule = (overrides: Partial<RetryRule> = {}): RetryRule => ({ retryCount: 3, retryDelayMs: 1000, retryOnStatus: new Set(), retryJitter: 0, ...overrides });
 
@@ -60,6 +60,12 @@ describe('backoffDelay', () => {
   it('doubles from retry_delay: 1 s, 2 s, 4 s', () => {
     expect([1, 2, 3].map((n) => backoffDelay(n, 1000))).toEqual([1000, 2000, 4000]);
   });
+  it('stops doubling at an hour, jitter still spreading the retries', () => {
+    expect(backoffDelay(20, 1000)).toBe(MAX_BACKOFF_MS);
+    expect(backoffDelay(2, 3_600_000)).toBe(MAX_BACKOFF_MS);
+    expect(backoffDelay(20, 1000, undefined, -0.2)).toBe(0.8 * MAX_BACKOFF_MS);
+    expect(backoffDelay(12, 1000)).toBe(2048 * 1000); // under the cap: doubled as before
+  });
   it('honours a longer Retry-After, capped at 5 minutes', () => {
     expect(backoffDelay(1, 1000, 500)).toBe(1000);
     expect(backoffDelay(1, 1000, 30_000)).toBe(30_000);
@@ -71,7 +77,7 @@ describe('longestSchedule', () => {
   it('adds every attempt\'s timeout and every wait at its longest (Retry-After at its cap)', () => {
     expect(longestSchedule({ ...rule({ retryCount: 0 }), timeoutMs: 30_000 })).toBe(30_000);
     expect(longestSchedule({ ...rule({ retryCount: 2 }), timeoutMs: 1000 })).toBe(3 * 1000 + 2 * MAX_RETRY_AFTER_MS);
-    expect(longestSchedule({ ...rule({ retryCount: 20 }), timeoutMs: 1000 })).toBeGreaterThan(7 * 86_400_000);
+    expect(longestSchedule({ ...rule({ retryCount: 20, retryJitter: 0 }), timeoutMs: 1000 })).toBeLessThan(20 * MAX_BACKOFF_MS);
   });
 });
 
