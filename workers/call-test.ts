@@ -21,7 +21,8 @@ interface CallTestOptions {
 /**
  * `callhook call-test`: runs a policy now, in this process (no Redis needed), and prints each
  * app's request, response, result and unresolved variables. Exit 0 when no app failed, 1 when
- * one did, 2 for a bad event or an unknown policy.
+ * one did, 2 when it cannot run: bad options, a bad event, an unknown policy, a policies file or
+ * a setting it cannot load.
  */
 export function registerCallTest(program: Command): void {
   program
@@ -37,7 +38,8 @@ export function registerCallTest(program: Command): void {
     // 1 means "an app failed": a usage error (a missing --policy, an unknown option) is a 2.
     .exitOverride((error) => process.exit(error.exitCode === 1 ? 2 : error.exitCode))
     .action(async (opts: CallTestOptions) => {
-      const { config, settings } = loadOrExit(process.env, opts.config);
+      // A policies file or a setting it cannot load is "cannot run" (2), not "an app failed" (1).
+      const { config, settings } = loadOrExit(process.env, opts.config, 2);
       const fields: Record<string, string> = {};
       for (const pair of opts.field) {
         const at = pair.indexOf('=');

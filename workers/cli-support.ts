@@ -9,14 +9,17 @@ import { loadConfigFile } from '../src/policies/load';
 import type { CallhookConfig } from '../src/policies/types';
 import { parseSettings, type Settings } from '../src/settings';
 
-/** Settings and config from `env` (and `--config`), or exit 1 with every problem. */
-export function loadOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: string): { settings: Settings; config: CallhookConfig } {
+/**
+ * Settings and config from `env` (and `--config`), or exit with every problem: 1, or `exitCode`
+ * for a command whose 1 means something else (`call-test`: an app failed).
+ */
+export function loadOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: string, exitCode = 1): { settings: Settings; config: CallhookConfig } {
   try {
     const parsed = parseSettings(env);
     const settings = configPath ? { ...parsed, configPath } : parsed;
     return { settings, config: loadConfigFile(settings.configPath, env) };
   } catch (error) {
-    if (error instanceof SettingsError || error instanceof ConfigError) fail(error.problems);
+    if (error instanceof SettingsError || error instanceof ConfigError) fail(error.problems, exitCode);
     throw error;
   }
 }

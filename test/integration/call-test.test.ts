@@ -13,6 +13,7 @@ describe('Call Test', () => {
   let oauth: Awaited<ReturnType<typeof startOAuthServer>>;
   let h: Awaited<ReturnType<typeof startHarness>>;
   let configPath: string;
+  let badConfigPath: string;
   const env = { CRM_TOKEN: SECRETS.bearer, LEGACY_PASSWORD: SECRETS.password, OAUTH_SECRET: SECRETS.clientSecret, API_KEY: SECRETS.apiKey };
 
   beforeAll(async () => {
@@ -39,8 +40,11 @@ policies:
     apps:
       - { name: Down, url: "${receiver.url}/down", retry_count: 1, retry_delay: 10ms, timeout: 2s }
 `;
-    configPath = join(mkdtempSync(join(tmpdir(), 'callhook-calltest-')), 'policies.yaml');
+    const dir = mkdtempSync(join(tmpdir(), 'callhook-calltest-'));
+    configPath = join(dir, 'policies.yaml');
     writeFileSync(configPath, yaml);
+    badConfigPath = join(dir, 'bad.yaml');
+    writeFileSync(badConfigPath, 'policies:\n  - id: sales\n    apps:\n      - { name: A, url: "ftp://x" }\n');
     h = await startHarness(__filename, yaml, { env, worker: false });
   });
   afterAll(async () => {
@@ -148,6 +152,21 @@ policies:
       const { code, output } = await run(['--policy', 'sales', '--calling', '1']);
       expect(code).toBe(2);
       expect(output).toContain("required option '--called <number>' not specified");
+    });
+
+    it('exits 2, not 1 ("an app failed"), when its policies file or a setting cannot be loaded', async () => {
+      const args = ['--policy', 'sales', '--calling', '1', '--called', '2'];
+      const cases: [string, string[], Record<string, string>, string][] = [
+        ['a missing file', ['--config', `${configPath}.missing`], env, `callhook: ${configPath}.missing: cannot read the policies file (ENOENT)`],
+        ['a bad file', ['--config', badConfigPath], env, 'callhook: policies[0].apps[0].url: must start with http:// or https://'],
+        ['a bad setting', ['--config', configPath], { ...env, CALLHOOK_PORT: 'abc' }, 'callhook: CALLHOOK_PORT=abc: '],
+      ];
+      for (const [what, config, childEnv, message] of cases) {
+        const child = spawnCli(['call-test', ...config, ...args], childEnv);
+        const code = await exited(child);
+        expect([what, code]).toEqual([what, 2]);
+        expect(child.output()).toMatch(message); // a string: contained as it is
+      }
     });
   });
 });
