@@ -33,6 +33,11 @@ const PROXY_VARIABLES = [...PROXY_URL_VARIABLES, 'NO_PROXY', 'no_proxy'];
 /** pino's levels (`silent` logs nothing); pino rejects any other name with an error that does not say where it came from. */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** The policies file `env` names (`CALLHOOK_CONFIG`), or the default one. */
+export function configPathOf(env: Readonly<Record<string, string | undefined>>): string {
+  return env.CALLHOOK_CONFIG || DEFAULTS.configPath;
+}
+
 /** Reads settings from `env` (never from process.env directly, so tests pass a plain object). */
 export function parseSettings(env: Readonly<Record<string, string | undefined>>): Settings {
   const problems: string[] = [];
@@ -68,7 +73,7 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
   const settings: Settings = {
     redisUrl: env.REDIS_URL || DEFAULTS.redisUrl,
     redisUrlDefaulted: !env.REDIS_URL,
-    configPath: env.CALLHOOK_CONFIG || DEFAULTS.configPath,
+    configPath: configPathOf(env),
     host: env.CALLHOOK_HOST || DEFAULTS.host,
     port: int('CALLHOOK_PORT', DEFAULTS.port, 0, 65535),
     apiToken: env.CALLHOOK_API_TOKEN || undefined,

@@ -7,7 +7,7 @@ import { fail } from './fail';
 import { requireRedis } from './redis-fallback';
 import { loadConfigFile } from '../src/policies/load';
 import type { CallhookConfig } from '../src/policies/types';
-import { parseSettings, type Settings } from '../src/settings';
+import { configPathOf, parseSettings, type Settings } from '../src/settings';
 
 /**
  * Settings and config from `env` (and `--config`), or exit with every problem: 1, or `exitCode`
@@ -20,6 +20,20 @@ export function loadOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: st
     return { settings, config: loadConfigFile(settings.configPath, env) };
   } catch (error) {
     if (error instanceof SettingsError || error instanceof ConfigError) fail(error.problems, exitCode);
+    throw error;
+  }
+}
+
+/**
+ * The policies file alone (`--config`, else `CALLHOOK_CONFIG`), or exit 1 with its problems: for
+ * `config check`, which checks the file and the `${VAR}`s it names, not the process's settings
+ * (a bad CALLHOOK_CONCURRENCY is no problem of the file's).
+ */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: string): CallhookConfig {
+  try {
+    return loadConfigFile(configPath || configPathOf(env), env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.problems);
     throw error;
   }
 }

@@ -8,7 +8,7 @@ import { registerDemo } from './demo';
 import { registerIngestCdr } from './ingest-cdr';
 import { registerReplay } from './replay';
 import { registerResults } from './results';
-import { loadOrExit } from './cli-support';
+import { loadConfigOrExit } from './cli-support';
 import { serve } from './serve';
 
 const program = new Command('callhook')
@@ -47,7 +47,7 @@ program
   .argument('[file]', 'policies file')
   .option('--config <file>', 'policies file')
   .action((file: string | undefined, opts: { config?: string }) => {
-    const { config } = loadOrExit(process.env, file ?? opts.config);
+    const config = loadConfigOrExit(process.env, file ?? opts.config);
     const apps = config.policies.reduce((n, p) => n + p.apps.length, 0);
     process.stdout.write(`${config.source}: OK (${config.policies.length} policies, ${apps} apps)\n`);
   });

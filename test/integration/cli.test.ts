@@ -40,6 +40,21 @@ policies:
     ]));
   });
 
+  it('checks the file and the variables it names, not the unrelated settings', async () => {
+    const good = file('good.yaml', 'policies: [{ id: p, apps: [{ name: A, url: "https://h.example/${HOOK_PATH}" }] }]\n');
+    // Settings the processes refuse at start; none of them is the file's problem.
+    const settings = { CALLHOOK_CONCURRENCY: '0', CALLHOOK_PORT: 'abc', LOG_LEVEL: 'verbose', HOOK_PATH: 'services/T0001' };
+    for (const args of [['config', 'check', good], ['config', 'check']]) {
+      const child = spawnCli(args, { ...settings, CALLHOOK_CONFIG: good });
+      expect([args, await exited(child)]).toEqual([args, 0]);
+      expect(child.output()).toBe(`${good}: OK (1 policies, 1 apps)\n`);
+    }
+    const { HOOK_PATH: _unset, ...withoutVariable } = settings;
+    const child = spawnCli(['config', 'check', good], withoutVariable);
+    expect(await exited(child)).toBe(1);
+    expect(child.output()).toBe('callhook: policies[0].apps[0].url: environment variable HOOK_PATH is not set\n');
+  });
+
   it('names a missing file', async () => {
     const child = spawnCli(['config', 'check', join(dir, 'nope.yaml')], {});
     expect(await exited(child)).toBe(1);
