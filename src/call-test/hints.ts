@@ -1,5 +1,5 @@
 import type { CallEvent } from '../model/call';
-import type { Policy, WebhookApp } from '../policies/types';
+import type { Phase, Policy, WebhookApp } from '../policies/types';
 import type { AppRun } from '../pipeline/runner';
 
 /** `app_data.[crm-lookup].data.x` → ['app_data', 'crm-lookup', 'data', 'x'] */
@@ -7,8 +7,11 @@ function segments(path: string): string[] {
   return path.split('.').map((s) => s.replace(/^\[(.*)\]$/, '$1'));
 }
 
-/** Why a template path resolved to nothing, in words a policy author can act on. */
-export function hintFor(path: string, context: { app: WebhookApp; policy: Policy; event: CallEvent; before: AppRun[] }): string {
+/**
+ * Why a template path resolved to nothing, in words a policy author can act on. `phase` is the
+ * test's: a phase that leaves an app out is why it did not run, not its order.
+ */
+export function hintFor(path: string, context: { app: WebhookApp; policy: Policy; event: CallEvent; before: AppRun[]; phase: Phase | 'all' }): string {
   const [root, slug, ...rest] = segments(path);
   if (root === 'event') return `the event has no field "${[slug, ...rest].join('.')}"`;
   if (root === 'data') return `the response has no "${[slug, ...rest].join('.')}"`;
@@ -20,7 +23,14 @@ export function hintFor(path: string, context: { app: WebhookApp; policy: Policy
     return `app \`${slug}\` ran, but its result has no "${rest.join('.')}"`;
   }
   const later = context.policy.apps.find((a) => a.slug === slug);
+  const fromEvent = context.event.app_data !== undefined && slug in context.event.app_data;
+  const eventHint = `the event's app_data.${slug} has no "${rest.join('.')}"`;
+  // Real-time apps always run before post-call ones: with every phase this one would have run
+  // first, so the test's phase left it out, not its order (the event's app_data stood in for it).
+  if (later?.phase === 'real_time' && context.app.phase === 'post_call' && context.phase === 'post_call') {
+    return fromEvent ? eventHint : `app \`${slug}\` did not run: phase \`post_call\` leaves out real-time apps, which run before this one; test with phase \`all\``;
+  }
   if (later) return `no app \`${slug}\` ran before this app (\`${slug}\` is ${later.phase}, order ${later.order}; this app is ${context.app.phase}, order ${context.app.order})`;
-  if (context.event.app_data && slug in context.event.app_data) return `the event's app_data.${slug} has no "${rest.join('.')}"`;
+  if (fromEvent) return eventHint;
   return `no app \`${slug}\` ran before this app (policy ${context.policy.id} has no app with that slug)`;
 }

@@ -137,6 +137,6 @@ function describeRun(run: AppRun, before: AppRun[], input: Extract<CallTestInput
     request: request ?? null,
     response: request ? { http_status: result.http_status, duration_ms: result.duration_ms } : null,
     result,
-    unresolved: result.unresolved.map((path) => ({ path, hint: hintFor(path, { app, policy: input.policy, event: input.event, before }) })),
+    unresolved: result.unresolved.map((path) => ({ path, hint: hintFor(path, { app, policy: input.policy, event: input.event, before, phase: input.phase }) })),
   };
 }

@@ -78,6 +78,10 @@ policies:
   it('runs one phase when asked, and refuses an unknown policy or a bad event', async () => {
     const realtime = await h.request('POST', '/v1/call-test', { policy: 'sales', calling_number: '1', called_number: '2', phase: 'real_time' });
     expect(realtime.body.apps.map((a: { slug: string }) => a.slug)).toEqual(['crm']);
+    // Legacy reads the real-time CRM app's result: with phase post_call the phase left it out, not the order.
+    const postCall = await h.request('POST', '/v1/call-test', { policy: 'sales', calling_number: '1', called_number: '2', phase: 'post_call' });
+    expect(postCall.body.apps.map((a: { slug: string }) => a.slug)).toEqual(['legacy', 'modern']);
+    expect(postCall.body.apps[0].unresolved).toContainEqual({ path: 'app_data.crm.data.name', hint: 'app `crm` did not run: phase `post_call` leaves out real-time apps, which run before this one; test with phase `all`' });
     expect(await h.request('POST', '/v1/call-test', { policy: 'nope', calling_number: '1', called_number: '2' })).toMatchObject({ status: 404, body: { error: { code: 'CALLHOOK_POLICY_NOT_FOUND' } } });
     expect(await h.request('POST', '/v1/call-test', { policy: 'sales', calling_number: '1' })).toMatchObject({ status: 400, body: { error: { problems: ['called_number: is required'] } } });
   });
@@ -126,6 +130,13 @@ policies:
       expect(output).toContain('unresolved: {{ app_data.phone-discovery.data.phone.ip }} — no app `phone-discovery` ran before this app');
       expect(output).toContain('OK: 3 app(s), none failed');
       for (const secret of Object.values(SECRETS)) expect(output).not.toContain(secret);
+    });
+
+    it('with --phase post_call, says the phase left a real-time app out (not its order)', async () => {
+      const { code, output } = await run(['--policy', 'sales', '--calling', '1', '--called', '2', '--phase', 'post_call']);
+      expect(code).toBe(0);
+      expect(output).toContain('unresolved: {{ app_data.crm.data.name }} — app `crm` did not run: phase `post_call` leaves out real-time apps, which run before this one; test with phase `all`');
+      expect(output).not.toContain('no app `crm` ran before this app');
     });
 
     it('prints raw JSON with --json and exits 1 when an app failed', async () => {
