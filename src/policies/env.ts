@@ -17,6 +17,8 @@ export interface Substituted {
   value: unknown;
   problems: string[];
   substitutions: Substitution[];
+  /** The fields (`policies[0].apps[1].auth.token`) that name a variable that is not set: what the schema sees there is not what the file means. */
+  unset: string[];
 }
 
 /** App fields that are one template each (headers, query and body are handled in templateKind). */
@@ -66,6 +68,7 @@ function literalSource(value: string, before: string, json: boolean): string {
 export function substituteEnv(tree: unknown, env: Readonly<Record<string, string | undefined>>): Substituted {
   const problems: string[] = [];
   const substitutions: Substitution[] = [];
+  const unset = new Set<string>();
   const walk = (node: unknown, path: (string | number)[]): unknown => {
     if (typeof node === 'string') return substituteString(node, path);
     if (Array.isArray(node)) return node.map((item, i) => walk(item, [...path, i]));
@@ -86,6 +89,7 @@ export function substituteEnv(tree: unknown, env: Readonly<Record<string, string
       last = match.index + match[0].length;
       if (value === undefined) {
         problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+        unset.add(formatPath(path));
         continue;
       }
       const written = kind ? literalSource(value, text, kind === 'json') : value;
@@ -97,5 +101,5 @@ export function substituteEnv(tree: unknown, env: Readonly<Record<string, string
     for (const substitution of found) substitutions.push({ ...substitution, text });
     return text;
   };
-  return { value: walk(tree, []), problems, substitutions };
+  return { value: walk(tree, []), problems, substitutions, unset: [...unset] };
 }

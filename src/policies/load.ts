@@ -76,7 +76,13 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
   // A problem may quote a value (a duration, a pattern...): `config check` output ends up in
   // terminals and CI logs, so it shows no secret (template errors leave out a secret's field's text).
   const redactor = new Redactor(secrets);
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems.map((problem) => redactor.text(problem)));
+  if (!parsed.success || problems.length > 0) {
+    // A field whose variable is not set was checked without it (an empty token is "too small"):
+    // its "is not set" is the one problem there, not what the check made of the rest.
+    const unsetCovers = (problem: string) => substituted.unset.some((field) => [': ', '.', '['].some((next) => problem.startsWith(`${field}${next}`)));
+    const shown = [...substituted.problems, ...problems.slice(substituted.problems.length).filter((problem) => !unsetCovers(problem))];
+    throw new ConfigError(shown.map((problem) => redactor.text(problem)));
+  }
 
   for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);
   for (const policy of parsed.data.policies) {

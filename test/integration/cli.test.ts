@@ -55,6 +55,23 @@ policies:
     expect(child.output()).toBe('callhook: policies[0].apps[0].url: environment variable HOOK_PATH is not set\n');
   });
 
+  it('says a variable is not set, and nothing more of its field', async () => {
+    const secrets = file('secrets.yaml', `
+policies:
+  - id: p
+    apps:
+      - { name: A, url: "https://h.example/a", auth: { type: bearer, token: "\${CT_TOKEN_UNSET}" } }
+      - { name: B, url: "https://h.example/b", signing: { secret: "\${CT_SIGNING_UNSET}" } }
+`);
+    const child = spawnCli(['config', 'check', secrets], {});
+    expect(await exited(child)).toBe(1);
+    expect(child.output()).toBe([
+      'callhook: policies[0].apps[0].auth.token: environment variable CT_TOKEN_UNSET is not set',
+      'callhook: policies[0].apps[1].signing.secret: environment variable CT_SIGNING_UNSET is not set',
+      '',
+    ].join('\n'));
+  });
+
   it('names a missing file', async () => {
     const child = spawnCli(['config', 'check', join(dir, 'nope.yaml')], {});
     expect(await exited(child)).toBe(1);

@@ -103,6 +103,26 @@ policies:
     ]));
   });
 
+  it('says only "is not set" of a field whose variable is missing, not what the check made of it without', () => {
+    const problems = problemsOf(`
+policies:
+  - id: p
+    apps:
+      - { name: A, url: "\${BASE}/x", auth: { type: bearer, token: "\${CT_TOKEN}" }, timeout: "\${TIMEOUT}" }
+      - { name: B, url: https://h.example/, signing: { secret: "\${CT_SIGNING}" } }
+      - { name: C, url: https://h.example/, auth: { type: bearer, token: "" } }
+      - { name: D, url: ftp://h.example/ }`);
+    expect(problems).toEqual([
+      'policies[0].apps[0].url: environment variable BASE is not set',
+      'policies[0].apps[0].auth.token: environment variable CT_TOKEN is not set',
+      'policies[0].apps[0].timeout: environment variable TIMEOUT is not set',
+      'policies[0].apps[1].signing.secret: environment variable CT_SIGNING is not set',
+      // The same problems on fields with no variable in them are still shown.
+      expect.stringMatching(/^policies\[0\]\.apps\[2\]\.auth\.token: /),
+      'policies[0].apps[3].url: must start with http:// or https://',
+    ]);
+  });
+
   it('names the missing key or value of a list-form header or query parameter', () => {
     expect(problemsOf(minimalApp(`        headers: [{ key: X-A }]
         query: [{ key: a, value: 1 }, { value: 1 }]`))).toEqual([
