@@ -28,7 +28,7 @@ export class CallProducer {
   async enqueueSerialized(events: readonly SerializedEvent[]): Promise<EnqueueResult[]> {
     if (events.length === 0) return [];
     const nowMs = Date.now();
-    const marks = await this.store.markQueued(events, nowMs);
+    const { marks, withJob } = await this.store.markQueuedFindingJobs(events, nowMs);
     const queuedAt = new Date(nowMs).toISOString();
     const jobs: { name: string; data: CallJobData; opts: { jobId: string } }[] = [];
     events.forEach((event, i) => {
@@ -39,6 +39,7 @@ export class CallProducer {
     });
     if (jobs.length > 0) {
       try {
+        if (withJob.length > 0) await this.removeFinishedJobs(withJob);
         // addBulk wraps even one job in a MULTI; a single event is the API's common case.
         if (jobs.length === 1) await this.queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
         else await this.queue.addBulk(jobs);
@@ -51,6 +52,23 @@ export class CallProducer {
     const results: EnqueueResult[] = events.map((event, i) => ({ call_id: event.call_id, status: isQueued(marks[i]) ? 'queued' : 'duplicate' }));
     this.onEnqueued(results);
     return results;
+  }
+
+  /**
+   * A call queued now (its record new, or made by real-time apps) whose id still has a job: a job
+   * BullMQ gave up on outlives its call's record (failed jobs are kept for days), and BullMQ
+   * ignores an add whose id it has, so the call would wait in `queued` forever. A finished job
+   * (failed, completed) goes; one still waiting or running is left to run the call. Only for the
+   * calls markQueued found with a job: the common case costs nothing.
+   */
+  private async removeFinishedJobs(callIds: readonly string[]): Promise<void> {
+    await Promise.all(
+      callIds.map(async (callId) => {
+        const jobId = jobIdFor(callId);
+        const state = await this.queue.getJobState(jobId);
+        if (state === 'failed' || state === 'completed') await this.queue.remove(jobId);
+      }),
+    );
   }
 }
 

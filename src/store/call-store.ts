@@ -1,7 +1,7 @@
 import type { Redis, Cluster } from 'ioredis';
 import { eventJson as jsonOf, type SerializedEvent } from '../events/schema';
 import { callStatus, isFinal, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
-import { callLockKey } from './job-keys';
+import { callLockKey, jobIdFor, jobKeyFor } from './job-keys';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
 import { isRedisRefusal } from './redis-errors';
@@ -100,16 +100,32 @@ export class CallStore {
    * ignores an id it already has).
    */
   async markQueued(events: readonly SerializedEvent[], nowMs = Date.now()): Promise<QueueMark[]> {
+    return (await this.markQueuedFindingJobs(events, nowMs)).marks;
+  }
+
+  /**
+   * markQueued, and the ids of the calls it queued now (`new`, `new-kept`) that still have a job
+   * of their id in BullMQ: a job given up on (BullMQ keeps failed jobs for days) outlives its
+   * call's record, and BullMQ ignores an add whose id it has, so the call would never run. The
+   * producer removes such a job before adding the new one. Found by the mark script itself:
+   * no round trip more.
+   */
+  async markQueuedFindingJobs(events: readonly SerializedEvent[], nowMs = Date.now()): Promise<{ marks: QueueMark[]; withJob: string[] }> {
     const now = new Date(nowMs).toISOString();
     const chunks: Promise<number[]>[] = [];
     for (let i = 0; i < events.length; i += MARK_CHUNK) {
       const chunk = events.slice(i, i + MARK_CHUNK);
       const keys = chunk.map((event) => this.key(event.call_id));
-      const args = chunk.flatMap((e) => [e.call_id, e.json, e.calling_number, e.called_number, numberKeys(e.calling_number, e.called_number), e.policy ?? '']);
+      const args = chunk.flatMap((e) => [e.call_id, e.json, e.calling_number, e.called_number, numberKeys(e.calling_number, e.called_number), e.policy ?? '', jobKeyFor(this.prefix, jobIdFor(e.call_id))]);
       chunks.push(this.scripts.callhookMarkQueued(keys.length, ...keys, now, trimSample(nowMs), this.ttlMs, this.prefix, ...args));
     }
-    const marks = (await Promise.all(chunks)).flat();
-    return marks.map((mark) => MARKS[mark] ?? 'duplicate');
+    const codes = (await Promise.all(chunks)).flat();
+    const withJob: string[] = [];
+    const marks = codes.map((code, i) => {
+      if (code & JOB_LEFT) withJob.push(events[i]!.call_id);
+      return MARKS[code & ~JOB_LEFT] ?? 'duplicate';
+    });
+    return { marks, withJob };
   }
 
   /**
@@ -391,6 +407,8 @@ export function shownStatus(stored: string | undefined, locked: boolean): CallSt
 }
 
 const MARKS: Record<number, QueueMark> = { 1: 'new', 3: 'new-kept', 2: 'still-queued', 0: 'duplicate' };
+/** Added to a call's mark when it was queued now and its id still has a BullMQ job (MARK_QUEUED). */
+const JOB_LEFT = 4;
 
 /** The scripts defined on the connection (ioredis defineCommand). */
 interface Scripts {

@@ -102,24 +102,32 @@ local function feed(prefix, id, key, now, ttl, status, call)
 end
 `;
 
+/** Values MARK_QUEUED takes per call. */
+export const MARK_ARGS = 7;
+
 /**
  * Marks calls queued unless they were queued before (atomic, so two producers racing on one
  * call id queue it once). Keeps real-time results already stored for a call. One script per
  * batch: per-call commands were most of a CDR ingester's Redis client time. A new record gets
  * exactly FRESH_RECORD_FIELDS (its first run builds its snapshot without reading it).
  * A queued record does not expire: the TTL starts when the call is final (FINISH).
+ * A call queued now whose id still has a BullMQ job (`jobKey`) is flagged: a job BullMQ gave up
+ * on outlives the record (BullMQ keeps failed jobs for days and trims them only when another
+ * fails), and BullMQ ignores an add whose id it has, so the producer must remove that job first.
+ * The check is an EXISTS inside this script: the common case costs no round trip.
  * KEYS: the calls' records. ARGV: now ISO, trim (1/0: for one call; a batch always trims), ttl
  * ms, prefix, then per call: id, event JSON, calling number, called number, number index keys
- * (comma-separated), policy ('' when unnamed).
+ * (comma-separated), policy ('' when unnamed), the key of the call's BullMQ job.
  * Returns per call 1 for a new record, 3 for a record that existed (real-time apps made it:
- * queued now, its results kept), 0 for a duplicate, 2 for a duplicate still in status `queued`.
+ * queued now, its results kept), 0 for a duplicate, 2 for a duplicate still in status `queued`;
+ * plus 4 for a call queued now whose id has a job (5, 7).
  */
 export const MARK_QUEUED = `${REINDEX}
 local now = serverNow()
 if #KEYS == 1 then trimNow = ARGV[2] == '1' end
 local marks = {}
 for i, key in ipairs(KEYS) do
-  local a = 4 + (i - 1) * 6
+  local a = 4 + (i - 1) * ${MARK_ARGS}
   local fresh = redis.call('EXISTS', key) == 0
   if redis.call('HSETNX', key, 'queued_at', ARGV[1]) == 1 then
     local old = nil
@@ -138,6 +146,7 @@ for i, key in ipairs(KEYS) do
     end
     if not fresh then redis.call('PERSIST', key) end
     reindex(ARGV[4], ARGV[a + 1], old, 'queued', ARGV[a + 6], ARGV[a + 5], now)
+    if redis.call('EXISTS', ARGV[a + 7]) == 1 then marks[i] = marks[i] + 4 end
   elseif redis.call('HGET', key, 'status') == 'queued' then
     marks[i] = 2
   else

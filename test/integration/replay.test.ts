@@ -1,8 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { serializeEvent } from '../../src/events/schema';
-import { jobIdFor } from '../../src/queue/calls-queue';
+import { jobIdFor, QUEUE_NAME } from '../../src/queue/calls-queue';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { exited, spawnCli } from '../helpers/processes';
@@ -130,6 +131,51 @@ policies:
     expect(await exited(cli)).toBe(1);
     expect(cli.output()).toContain(`${event.call_id}: call ${event.call_id} ran policy "default", which the loaded policies do not have (${otherConfig}; name the file that has it with --config)`);
     expect((await h.get(event.call_id))?.status).toBe('partial');
+  });
+
+  /**
+   * A call BullMQ gave up on, recorded failed as the worker's 'failed' handler records it, whose
+   * record then expired: BullMQ still keeps its failed job (for days, trimmed only when another
+   * job fails).
+   */
+  async function givenUpAndExpired(callId: string): Promise<void> {
+    await h.worker?.pause();
+    const crashing = new Worker(QUEUE_NAME, async () => { throw new UnrecoverableError('the worker died on it once too often'); }, { connection: { url: redisUrl() }, prefix: h.prefix });
+    try {
+      await h.post(makeEvent({ call_id: callId }));
+      for (let i = 0; i < 400 && (await h.runtime.queue.getJobState(jobIdFor(callId))) !== 'failed'; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await h.runtime.queue.getJobState(jobIdFor(callId))).toBe('failed');
+    } finally {
+      await crashing.close();
+      h.worker?.resume();
+    }
+    await h.runtime.store.checkpoint(callId, null).finish('failed');
+    // Its TTL passes: the record goes, and its index entries are older than the TTL.
+    const { redis } = h.runtime;
+    await redis.pexpire(`${h.prefix}:call:${callId}`, 1);
+    const [seconds] = await redis.time();
+    for (const index of ['all', 'status:failed']) await redis.zadd(`${h.prefix}:idx:${index}`, 'XX', Number(seconds) * 1000 - h.runtime.store.ttlMs - 1000, callId);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await h.get(callId)).toBeUndefined();
+  }
+
+  it('a call id sent again after its record expired runs as a new call, though BullMQ still has the job it gave up on', async () => {
+    receiver.on('/second', () => ({ status: 200, body: { n: 2 } }));
+    for (const callId of [`gone-${Date.now()}`, `${Date.now()}`]) { // an all-digit id has a job id of its own
+      await givenUpAndExpired(callId);
+      expect(await h.post(makeEvent({ call_id: callId }))).toMatchObject({ status: 202, body: { calls: [{ call_id: callId, status: 'queued' }] } });
+      expect(await h.waitForCall(callId, 10_000)).toMatchObject({ status: 'completed', policy: 'default' });
+      expect(receiver.to('/first').filter((r) => r.headers['idempotency-key'] === `${callId}.first`)).toHaveLength(1);
+      // Sent again while it is known: a duplicate, and the job it ran is not touched.
+      expect((await h.post(makeEvent({ call_id: callId }))).body.calls).toEqual([{ call_id: callId, status: 'duplicate' }]);
+    }
+    // The same when real-time apps made its new record before it was queued.
+    receiver.on('/lookup', () => ({ status: 200, body: {} }));
+    const realtime = `gone-rt-${Date.now()}`;
+    await givenUpAndExpired(realtime);
+    expect((await h.request('POST', '/v1/realtime', makeEvent({ call_id: realtime, policy: 'realtime' }))).status).toBe(200);
+    expect((await h.post(makeEvent({ call_id: realtime, policy: 'realtime' }))).body.calls).toEqual([{ call_id: realtime, status: 'queued' }]);
+    expect(await h.waitForCall(realtime, 10_000)).toMatchObject({ status: 'completed', app_data: { lookup: { status: 'success' }, notify: { status: 'success' } } });
   });
 
   it('npx callhook replay --failed re-queues every failed call', async () => {
