@@ -178,6 +178,30 @@ policies:
     expect(await h.waitForCall(realtime, 10_000)).toMatchObject({ status: 'completed', app_data: { lookup: { status: 'success' }, notify: { status: 'success' } } });
   });
 
+  it('npx callhook replay refuses call ids with --failed, and --since without --failed, replaying nothing', async () => {
+    receiver.on('/second', () => ({ status: 400 }));
+    const events = [makeEvent(), makeEvent()];
+    await h.post(events);
+    for (const e of events) expect((await h.waitForCall(e.call_id)).status).toBe('partial');
+    receiver.on('/second', () => ({ status: 200, body: { n: 3 } }));
+    const configPath = join(mkdtempSync(join(tmpdir(), 'callhook-replay-')), 'policies.yaml');
+    writeFileSync(configPath, yaml);
+    const env = { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath };
+    const [a, b] = events.map((e) => e.call_id) as [string, string];
+    const refusals: [string[], RegExp][] = [
+      [['replay', a, '--failed'], /^callhook: name call ids or use --failed, not both/],
+      [['replay', '--failed', a, '--since', '1h'], /^callhook: name call ids or use --failed, not both/],
+      [['replay', a, '--since', '1h'], /^callhook: --since goes with --failed/],
+    ];
+    for (const [args, message] of refusals) {
+      const cli = spawnCli(args, env);
+      expect([await exited(cli), cli.output()]).toEqual([1, expect.stringMatching(message)]);
+    }
+    await new Promise((r) => setTimeout(r, 300)); // a replay, had one been queued, would have run by now
+    for (const id of [a, b]) expect((await h.get(id))?.status).toBe('partial');
+    expect(receiver.to('/second').filter((r) => [a, b].some((id) => r.headers['idempotency-key'] === `${id}.second`))).toHaveLength(2);
+  });
+
   it('npx callhook replay --failed re-queues every failed call', async () => {
     receiver.on('/second', () => ({ status: 500 }));
     const events = [makeEvent(), makeEvent()];
