@@ -15,7 +15,7 @@ export const ERROR_CATALOGUE = {
   CALLHOOK_CALL_NOT_FOUND: { status: 404, where: 'API 404', meaning: 'no such call' },
   CALLHOOK_POLICY_NOT_FOUND: { status: 404, where: 'API 404, `call-test`', meaning: 'the event or Call Test names a policy that does not exist' },
   CALLHOOK_REQUEST_TIMEOUT: { status: 408, where: 'API 408', meaning: 'the request headers or the whole request did not arrive in time (*Security*, Limits); the connection is closed' },
-  CALLHOOK_REPLAY_CONFLICT: { status: 409, where: 'API 409', meaning: 'the call is still queued or running, has nothing to replay, or its policy is not in the loaded policies' },
+  CALLHOOK_REPLAY_CONFLICT: { status: 409, where: 'API 409', meaning: 'the call is completed, still queued or running, has nothing to replay, or its policy is not in the loaded policies' },
   CALLHOOK_EVENT_TOO_LARGE: { status: 413, where: 'API 413', meaning: 'the request body is over the limit' },
   CALLHOOK_UNSUPPORTED_MEDIA_TYPE: { status: 415, where: 'API 415', meaning: 'the body is not `application/json`' },
   CALLHOOK_HEADERS_TOO_LARGE: { status: 431, where: 'API 431', meaning: "the request line and headers are over Node's limit (16 KiB); the connection is closed" },

@@ -200,7 +200,7 @@ export class CallhookClient {
   /**
    * Runs a failed or partial call's failed apps again (`POST /v1/calls/:call_id/replay`); apps
    * that succeeded are not sent again.
-   * @throws CallhookApiError `CALLHOOK_CALL_NOT_FOUND` (404), `CALLHOOK_REPLAY_CONFLICT` (409: still queued or running, nothing to replay, or its policy not in the loaded policies).
+   * @throws CallhookApiError `CALLHOOK_CALL_NOT_FOUND` (404), `CALLHOOK_REPLAY_CONFLICT` (409: completed, still queued or running, nothing to replay, or its policy not in the loaded policies).
    */
   async replay(callId: string): Promise<ReplayAnswer> {
     if (isDotSegment(callId)) throw new CallhookApiError(404, 'CALLHOOK_CALL_NOT_FOUND', `no call ${callId}`);

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { CallhookConfig } from '../policies/types';
-import type { CallRecord } from '../model/call';
+import type { CallRecord, CallStatus } from '../model/call';
 import type { CallStore } from '../store/call-store';
 import { jobIdFor, jobKeyFor, QUEUE_NAME, type CallJobData } from './calls-queue';
 
@@ -11,6 +11,9 @@ export type ReplayOutcome =
    * caller's to say). `realtimeOnly`: the call ran real-time apps only, so has no run to replay.
    */
   | { ok: false; call_id: string; status: 404 | 409; message: string; unknownPolicy?: true; realtimeOnly?: true };
+
+/** The final statuses a call can be replayed from (README, *Replaying failed calls*). */
+const REPLAYABLE: readonly CallStatus[] = ['failed', 'partial', 'unmatched'];
 
 /** A call queued or running this long with no job to run it is stuck: replay gives it one. */
 const JOBLESS_AFTER_MS = 60_000;
@@ -44,6 +47,11 @@ export class Replayer {
       if (!(await this.store.wasQueued(callId)) || (await this.store.sinceQueuedMs(callId)) < JOBLESS_AFTER_MS) return busy(record.status);
       await job?.remove();
       return this.requeue(callId, record);
+    }
+    // A completed call had nothing fail: an app its `when` skipped then was meant to be skipped,
+    // and running it again would queue the call and add a second final status to the feed.
+    if (!REPLAYABLE.includes(record.status)) {
+      return { ok: false, call_id: callId, status: 409, message: `call ${callId} is ${record.status}; only failed, partial or unmatched calls can be replayed` };
     }
     // The policy it ran, else the one its event names (a call failed before it ran one: a worker
     // without that policy in its file gave it up).

@@ -28,6 +28,10 @@ policies:
     apps:
       - { name: Lookup, phase: real_time, url: "${receiver.url}/lookup", retry_count: 0 }
       - { name: Notify, url: "${receiver.url}/notify" }
+  - id: quiet
+    apps:
+      - { name: Ping, url: "${receiver.url}/ping" }
+      - { name: Vip, url: "${receiver.url}/vip", when: "{{ event.vip }}" }
 `;
     h = await startHarness(__filename, yaml);
   });
@@ -118,6 +122,20 @@ policies:
     await h.post(event);
     await h.waitForCall(event.call_id);
     expect(await h.request('POST', `/v1/calls/${event.call_id}/replay`)).toMatchObject({ status: 409, body: { error: { code: 'CALLHOOK_REPLAY_CONFLICT' } } });
+  });
+
+  it('refuses a completed call, one with an app its `when` skipped too: it stays completed, with one feed entry', async () => {
+    const event = makeEvent({ policy: 'quiet' });
+    await h.post(event);
+    const done = await h.waitForCall(event.call_id);
+    expect(done).toMatchObject({ status: 'completed', app_data: { ping: { status: 'success' }, vip: { status: 'skipped' } } });
+    const replay = await h.request('POST', `/v1/calls/${event.call_id}/replay`);
+    expect(replay).toMatchObject({ status: 409, body: { error: { code: 'CALLHOOK_REPLAY_CONFLICT', message: expect.stringContaining(`call ${event.call_id} is completed; only failed, partial or unmatched calls can be replayed`) } } });
+    await new Promise((r) => setTimeout(r, 300)); // a replay, had one been queued, would have run by now
+    expect(await h.get(event.call_id)).toEqual(done);
+    const entries = (await h.runtime.redis.xrange(h.runtime.feed.key, '-', '+')) as [string, string[]][];
+    expect(entries.filter(([, fields]) => fields[1] === event.call_id)).toHaveLength(1);
+    expect(receiver.to('/vip')).toHaveLength(0);
   });
 
   it('a call whose policy the loaded policies file lacks is refused saying so, not "nothing to replay"', async () => {
