@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { CallhookConfig } from '../policies/types';
+import { resolvePolicy } from '../policies/resolve';
 import type { CallRecord, CallStatus } from '../model/call';
 import type { CallStore } from '../store/call-store';
 import { jobIdFor, jobKeyFor, QUEUE_NAME, type CallJobData } from './calls-queue';
@@ -54,9 +55,11 @@ export class Replayer {
       return { ok: false, call_id: callId, status: 409, message: `call ${callId} is ${record.status}; only failed, partial or unmatched calls can be replayed` };
     }
     // The policy it ran, else the one its event names (a call failed before it ran one: a worker
-    // without that policy in its file gave it up).
+    // without that policy in its file gave it up). A call with neither is resolved anew, as its
+    // run will be: an unmatched call (a policy added since applies), or one BullMQ gave up on
+    // before its first result stored its policy (a worker died on it mid-request, again and again).
     const named = record.policy || record.event.policy;
-    const policy = named ? this.config.byId.get(named) : undefined;
+    const policy = named ? this.config.byId.get(named) : resolvePolicy(this.config, record.event);
     if (named && !policy) {
       // Not "nothing to replay": the apps that failed are unknown here (another policies file?).
       return { ok: false, call_id: callId, status: 409, message: `call ${callId} ran policy ${JSON.stringify(named)}, which the loaded policies do not have`, unknownPolicy: true };
@@ -70,7 +73,7 @@ export class Replayer {
     }
     const postCall = policy?.apps.filter((a) => a.phase === 'post_call') ?? [];
     const replayed = postCall.filter((a) => record.app_data[a.slug]?.status !== 'success').map((a) => a.slug);
-    if (record.status !== 'unmatched' && replayed.length === 0) {
+    if (named && replayed.length === 0) {
       return { ok: false, call_id: callId, status: 409, message: `call ${callId} has no failed or skipped app to replay` };
     }
 

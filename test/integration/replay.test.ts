@@ -152,11 +152,10 @@ policies:
   });
 
   /**
-   * A call BullMQ gave up on, recorded failed as the worker's 'failed' handler records it, whose
-   * record then expired: BullMQ still keeps its failed job (for days, trimmed only when another
-   * job fails).
+   * A call BullMQ gave up on before its first result (workers died on it mid-request), recorded
+   * failed as the worker's 'failed' handler records it: no policy, no app results.
    */
-  async function givenUpAndExpired(callId: string): Promise<void> {
+  async function givenUp(callId: string): Promise<void> {
     await h.worker?.pause();
     const crashing = new Worker(QUEUE_NAME, async () => { throw new UnrecoverableError('the worker died on it once too often'); }, { connection: { url: redisUrl() }, prefix: h.prefix });
     try {
@@ -168,6 +167,11 @@ policies:
       h.worker?.resume();
     }
     await h.runtime.store.checkpoint(callId, null).finish('failed');
+  }
+
+  /** givenUp, and then its record expired: BullMQ still keeps its failed job (for days, trimmed only when another job fails). */
+  async function givenUpAndExpired(callId: string): Promise<void> {
+    await givenUp(callId);
     // Its TTL passes: the record goes, and its index entries are older than the TTL.
     const { redis } = h.runtime;
     await redis.pexpire(`${h.prefix}:call:${callId}`, 1);
@@ -194,6 +198,16 @@ policies:
     expect((await h.request('POST', '/v1/realtime', makeEvent({ call_id: realtime, policy: 'realtime' }))).status).toBe(200);
     expect((await h.post(makeEvent({ call_id: realtime, policy: 'realtime' }))).body.calls).toEqual([{ call_id: realtime, status: 'queued' }]);
     expect(await h.waitForCall(realtime, 10_000)).toMatchObject({ status: 'completed', app_data: { lookup: { status: 'success' }, notify: { status: 'success' } } });
+  });
+
+  it('replays a call BullMQ gave up on before its first result stored its policy: the policy is resolved anew and its apps run', async () => {
+    receiver.on('/second', () => ({ status: 200, body: { n: 4 } }));
+    const callId = `crashed-${Date.now()}`;
+    await givenUp(callId);
+    expect(await h.get(callId)).toMatchObject({ status: 'failed', policy: null, app_data: {} });
+    expect(await h.request('POST', `/v1/calls/${callId}/replay`)).toEqual({ status: 202, body: { call_id: callId, status: 'queued', replayed: ['first', 'second', 'third'] } });
+    expect(await h.waitForCall(callId, 10_000)).toMatchObject({ status: 'completed', policy: 'default' });
+    for (const slug of ['first', 'second', 'third']) expect(receiver.to(`/${slug}`).filter((r) => r.headers['idempotency-key'] === `${callId}.${slug}`)).toHaveLength(1);
   });
 
   it('npx callhook replay refuses call ids with --failed, and --since without --failed, replaying nothing', async () => {
