@@ -30,19 +30,30 @@ export function registerReplay(program: Command): void {
         const ids = opts.failed ? await runtime.store.failedSince((await redisNowMs(runtime.redis)) - sinceMs) : callIds;
         let refused = 0;
         let realtimeOnly = 0;
+        let nothingToRun = 0;
         for (const id of ids) {
           const outcome = await runtime.replayer.replay(id);
           if (outcome.ok) process.stdout.write(`${id}: queued again (${outcome.replayed.join(', ') || 'policy resolved anew'})\n`);
           // --failed finds every failed call; one that ran real-time apps only was never a post-call run.
           else if (opts.failed && outcome.realtimeOnly) realtimeOnly += 1;
-          else {
+          // Nor can replay do anything for one whose only failures are real-time apps or apps
+          // since removed from its policy: said, and counted, but not an error on every run.
+          else if (opts.failed && outcome.nothingToRun) {
+            nothingToRun += 1;
+            process.stdout.write(`${id}: skipped: ${outcome.message}\n`);
+          } else {
             refused += 1;
             const where = outcome.unknownPolicy ? ` (${runtime.settings.configPath}; name the file that has it with --config)` : '';
             process.stderr.write(`${id}: ${outcome.message}${where}\n`);
           }
         }
-        const skipped = realtimeOnly > 0 ? ` (${realtimeOnly} more ran real-time apps only: nothing to replay)` : '';
-        process.stdout.write(`${ids.length - refused - realtimeOnly} of ${ids.length - realtimeOnly} call(s) queued for replay${skipped}\n`);
+        const skips = [
+          ...(realtimeOnly > 0 ? [`${realtimeOnly} more ran real-time apps only: nothing to replay`] : []),
+          ...(nothingToRun > 0 ? [`${nothingToRun} more failed only in apps replay does not run: real-time apps, or apps no longer in their policy`] : []),
+        ];
+        const skipped = skips.length > 0 ? ` (${skips.join('; ')})` : '';
+        const considered = ids.length - realtimeOnly - nothingToRun;
+        process.stdout.write(`${considered - refused} of ${considered} call(s) queued for replay${skipped}\n`);
         process.exitCode = refused > 0 ? 1 : 0;
       });
     });

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { CallhookConfig } from '../policies/types';
+import type { CallhookConfig, Policy } from '../policies/types';
 import { resolvePolicy } from '../policies/resolve';
 import type { CallRecord, CallStatus } from '../model/call';
 import type { CallStore } from '../store/call-store';
@@ -10,8 +10,10 @@ export type ReplayOutcome =
   /**
    * `unknownPolicy`: the call's policy is not in the loaded policies file (which file is the
    * caller's to say). `realtimeOnly`: the call ran real-time apps only, so has no run to replay.
+   * `nothingToRun`: what failed is no app replay runs (a real-time app, or an app no longer in the
+   * call's policy) and every post-call app of its policy succeeded.
    */
-  | { ok: false; call_id: string; status: 404 | 409; message: string; unknownPolicy?: true; realtimeOnly?: true };
+  | { ok: false; call_id: string; status: 404 | 409; message: string; unknownPolicy?: true; realtimeOnly?: true; nothingToRun?: true };
 
 /** The final statuses a call can be replayed from (README, *Replaying failed calls*). */
 const REPLAYABLE: readonly CallStatus[] = ['failed', 'partial', 'unmatched'];
@@ -73,9 +75,7 @@ export class Replayer {
     }
     const postCall = policy?.apps.filter((a) => a.phase === 'post_call') ?? [];
     const replayed = postCall.filter((a) => record.app_data[a.slug]?.status !== 'success').map((a) => a.slug);
-    if (named && replayed.length === 0) {
-      return { ok: false, call_id: callId, status: 409, message: `call ${callId} has no failed or skipped app to replay` };
-    }
+    if (policy && named && replayed.length === 0) return nothingToRun(callId, record, policy);
 
     const reset = await this.store.resetForReplay(callId, {
       slugs: replayed,
@@ -103,4 +103,22 @@ export class Replayer {
     const replayed = (policy?.apps ?? []).filter((a) => a.phase === 'post_call' && record.app_data[a.slug]?.status !== 'success').map((a) => a.slug);
     return { ok: true, call_id: callId, status: 'queued', replayed };
   }
+}
+
+/**
+ * The refusal of a failed or partial call none of whose policy's post-call apps is left to run,
+ * saying what did fail: a real-time app (replay re-runs the post-call run, not a call setup that
+ * is over), or an app no longer in the policy.
+ */
+function nothingToRun(callId: string, record: CallRecord, policy: Policy): ReplayOutcome {
+  const unsuccessful = Object.entries(record.app_data).filter(([, result]) => result.status !== 'success');
+  const named = (results: typeof unsuccessful) => results.map(([slug, result]) => `${slug} (${result.status})`).join(', ');
+  const realtime = unsuccessful.filter(([slug]) => policy.apps.some((app) => app.slug === slug && app.phase === 'real_time'));
+  const removed = unsuccessful.filter(([slug]) => !policy.apps.some((app) => app.slug === slug));
+  const reasons: string[] = [];
+  if (realtime.length > 0) reasons.push(`${named(realtime)} ${realtime.length === 1 ? 'is a real-time app' : 'are real-time apps'} (replay re-runs post-call apps only)`);
+  if (removed.length > 0) reasons.push(`${named(removed)} ${removed.length === 1 ? 'is' : 'are'} no longer in the policy`);
+  if (reasons.length === 0) return { ok: false, call_id: callId, status: 409, message: `call ${callId} has no failed or skipped app to replay` };
+  const message = `call ${callId} is ${record.status}, but replay has nothing to run: every post-call app of policy ${JSON.stringify(policy.id)} succeeded, and ${reasons.join(', and ')}`;
+  return { ok: false, call_id: callId, status: 409, message, nothingToRun: true };
 }

@@ -259,3 +259,63 @@ policies:
     for (const e of events) expect((await h.waitForCall(e.call_id)).status).toBe('completed');
   });
 });
+
+describe('npx callhook replay --failed, on calls it cannot replay', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  let dir: string;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    const yaml = `
+policies:
+  - id: default
+    apps:
+      - { name: First, url: "${receiver.url}/first" }
+      - { name: Second, url: "${receiver.url}/second", retry_count: 0 }
+  - id: realtime
+    apps:
+      - { name: Lookup, phase: real_time, url: "${receiver.url}/lookup", retry_count: 0 }
+      - { name: Notify, url: "${receiver.url}/notify" }
+`;
+    h = await startHarness(__filename, yaml);
+    dir = mkdtempSync(join(tmpdir(), 'callhook-replay-'));
+    // The same file once app Second was removed from policy default.
+    writeFileSync(join(dir, 'policies.yaml'), yaml.replace(/.*\/second.*\n/, ''));
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  const cli = async (args: string[]) => {
+    const child = spawnCli(['replay', ...args], { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: join(dir, 'policies.yaml') });
+    return { code: await exited(child), output: child.output() };
+  };
+
+  it('a partial call whose failures are a real-time app, or an app no longer in its policy, is refused saying so, and --failed skips it (exit 0)', async () => {
+    receiver.on('/lookup', () => ({ status: 503 }));
+    receiver.on('/second', () => ({ status: 500 }));
+    const realtime = makeEvent({ policy: 'realtime' });
+    expect((await h.request('POST', '/v1/realtime', realtime)).body.app_data.lookup.status).toBe('failed');
+    await h.post(realtime);
+    const removed = makeEvent();
+    await h.post(removed);
+    for (const e of [realtime, removed]) expect((await h.waitForCall(e.call_id)).status).toBe('partial');
+    expect((await h.get(realtime.call_id))?.app_data).toMatchObject({ lookup: { status: 'failed' }, notify: { status: 'success' } });
+
+    const refusal = `call ${realtime.call_id} is partial, but replay has nothing to run: every post-call app of policy "realtime" succeeded, and lookup (failed) is a real-time app (replay re-runs post-call apps only)`;
+    expect(await h.request('POST', `/v1/calls/${realtime.call_id}/replay`)).toMatchObject({ status: 409, body: { error: { code: 'CALLHOOK_REPLAY_CONFLICT', message: expect.stringContaining(refusal) } } });
+    // By id, a refusal is one (exit 1), saying why.
+    expect(await cli([removed.call_id])).toEqual({
+      code: 1,
+      output: expect.stringContaining(`${removed.call_id}: call ${removed.call_id} is partial, but replay has nothing to run: every post-call app of policy "default" succeeded, and second (failed) is no longer in the policy`),
+    });
+    const failed = await cli(['--failed']);
+    expect(failed.code).toBe(0);
+    expect(failed.output).toContain(`${realtime.call_id}: skipped: ${refusal}`);
+    expect(failed.output).toContain(`${removed.call_id}: skipped: call ${removed.call_id} is partial`);
+    expect(failed.output).toContain('0 of 0 call(s) queued for replay (2 more failed only in apps replay does not run: real-time apps, or apps no longer in their policy)');
+    for (const e of [realtime, removed]) expect((await h.get(e.call_id))?.status).toBe('partial');
+  });
+});
