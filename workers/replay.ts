@@ -31,11 +31,14 @@ export function registerReplay(program: Command): void {
         let refused = 0;
         let realtimeOnly = 0;
         let nothingToRun = 0;
+        let gone = 0;
         for (const id of ids) {
           const outcome = await runtime.replayer.replay(id);
           if (outcome.ok) process.stdout.write(`${id}: queued again (${outcome.replayed.join(', ') || 'policy resolved anew'})\n`);
           // --failed finds every failed call; one that ran real-time apps only was never a post-call run.
           else if (opts.failed && outcome.realtimeOnly) realtimeOnly += 1;
+          // A call the index listed whose record expired (or was deleted) since: nothing left to replay.
+          else if (opts.failed && outcome.gone) gone += 1;
           // Nor can replay do anything for one whose only failures are real-time apps or apps
           // since removed from its policy: said, and counted, but not an error on every run.
           else if (opts.failed && outcome.nothingToRun) {
@@ -50,9 +53,10 @@ export function registerReplay(program: Command): void {
         const skips = [
           ...(realtimeOnly > 0 ? [`${realtimeOnly} more ran real-time apps only: nothing to replay`] : []),
           ...(nothingToRun > 0 ? [`${nothingToRun} more failed only in apps replay does not run: real-time apps, or apps no longer in their policy`] : []),
+          ...(gone > 0 ? [`${gone} more no longer stored: their records expired or were deleted`] : []),
         ];
         const skipped = skips.length > 0 ? ` (${skips.join('; ')})` : '';
-        const considered = ids.length - realtimeOnly - nothingToRun;
+        const considered = ids.length - realtimeOnly - nothingToRun - gone;
         process.stdout.write(`${considered - refused} of ${considered} call(s) queued for replay${skipped}\n`);
         process.exitCode = refused > 0 ? 1 : 0;
       });

@@ -11,9 +11,10 @@ export type ReplayOutcome =
    * `unknownPolicy`: the call's policy is not in the loaded policies file (which file is the
    * caller's to say). `realtimeOnly`: the call ran real-time apps only, so has no run to replay.
    * `nothingToRun`: what failed is no app replay runs (a real-time app, or an app no longer in the
-   * call's policy) and every post-call app of its policy succeeded.
+   * call's policy) and every post-call app of its policy succeeded. `gone`: there is no such call
+   * (never queued, or its record expired or was deleted).
    */
-  | { ok: false; call_id: string; status: 404 | 409; message: string; unknownPolicy?: true; realtimeOnly?: true; nothingToRun?: true };
+  | { ok: false; call_id: string; status: 404 | 409; message: string; unknownPolicy?: true; realtimeOnly?: true; nothingToRun?: true; gone?: true };
 
 /** The final statuses a call can be replayed from (README, *Replaying failed calls*). */
 const REPLAYABLE: readonly CallStatus[] = ['failed', 'partial', 'unmatched'];
@@ -37,7 +38,7 @@ export class Replayer {
 
   async replay(callId: string): Promise<ReplayOutcome> {
     const record = await this.store.get(callId);
-    if (!record) return { ok: false, call_id: callId, status: 404, message: `no call ${callId}` };
+    if (!record) return { ok: false, call_id: callId, status: 404, message: `no call ${callId}`, gone: true };
     const busy = (status: string) => ({ ok: false, call_id: callId, status: 409, message: `call ${callId} is ${status}; replay it once it has finished` }) as const;
     const jobId = jobIdFor(callId);
     if (record.status === 'queued' || record.status === 'running') {

@@ -1,6 +1,7 @@
 import type { Redis, Cluster } from 'ioredis';
 import { eventJson as jsonOf, type SerializedEvent } from '../events/schema';
 import { callStatus, isFinal, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
+import { redisNowMs } from './expiry';
 import { callLockKey, jobIdFor, jobKeyFor } from './job-keys';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
@@ -298,10 +299,15 @@ export class CallStore {
     return (await this.redis.hexists(this.key(callId), 'queued_at')) === 1;
   }
 
-  /** Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. */
+  /**
+   * Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. Not before the
+   * TTL, by Redis's clock (which scores the indexes): an older entry's record has expired, and
+   * the trims that remove such entries run only now and then (see ExpiredEntriesTrimmer).
+   */
   async failedSince(sinceMs: number): Promise<string[]> {
+    const oldest = Math.max(sinceMs, (await redisNowMs(this.redis)) - this.ttlMs);
     const [failed, partial] = await Promise.all(
-      (['failed', 'partial'] as const).map((status) => this.redis.zrangebyscore(`${this.prefix}:idx:status:${status}`, sinceMs, '+inf', 'WITHSCORES')),
+      (['failed', 'partial'] as const).map((status) => this.redis.zrangebyscore(`${this.prefix}:idx:status:${status}`, oldest, '+inf', 'WITHSCORES')),
     );
     const scored: [string, number][] = [];
     for (const list of [failed ?? [], partial ?? []]) for (let i = 0; i < list.length; i += 2) scored.push([list[i]!, Number(list[i + 1])]);

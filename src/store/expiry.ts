@@ -1,8 +1,9 @@
-import type { RedisClient } from './call-store';
+// The client type from ioredis, not call-store's alias: the call store reads Redis's clock here.
+import type { Cluster, Redis } from 'ioredis';
 import { FINAL_STATUSES } from '../model/call';
 
 /** Now by Redis's clock (epoch ms): the clock the index scores, their trims and the feed's entry ids come from. */
-export async function redisNowMs(redis: RedisClient): Promise<number> {
+export async function redisNowMs(redis: Redis | Cluster): Promise<number> {
   const [seconds, micros] = await redis.time();
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
@@ -50,7 +51,7 @@ export class ExpiredEntriesTrimmer {
   private stopped = false;
 
   constructor(
-    private readonly redis: RedisClient,
+    private readonly redis: Redis | Cluster,
     private readonly prefix: string,
     private readonly ttlMs: number,
     private readonly policies: readonly string[] = [],

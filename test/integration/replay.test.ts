@@ -288,8 +288,8 @@ policies:
     await receiver.stop();
   });
 
-  const cli = async (args: string[]) => {
-    const child = spawnCli(['replay', ...args], { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: join(dir, 'policies.yaml') });
+  const cli = async (args: string[], env: Record<string, string> = {}) => {
+    const child = spawnCli(['replay', ...args], { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: join(dir, 'policies.yaml'), ...env });
     return { code: await exited(child), output: child.output() };
   };
 
@@ -317,5 +317,26 @@ policies:
     expect(failed.output).toContain(`${removed.call_id}: skipped: call ${removed.call_id} is partial`);
     expect(failed.output).toContain('0 of 0 call(s) queued for replay (2 more failed only in apps replay does not run: real-time apps, or apps no longer in their policy)');
     for (const e of [realtime, removed]) expect((await h.get(e.call_id))?.status).toBe('partial');
+  });
+
+  it('skips failed calls whose records are gone: entries older than the TTL are not read, a record deleted since is counted (exit 0)', async () => {
+    receiver.on('/second', () => ({ status: 500 }));
+    const [expired, deleted] = [makeEvent(), makeEvent()];
+    await h.post([expired, deleted]);
+    for (const e of [expired, deleted]) expect((await h.waitForCall(e.call_id)).status).toBe('partial');
+    const { redis } = h.runtime;
+    // With a TTL of 1 hour, `expired` finished 2 hours ago: its record has gone, its index entries
+    // stay until a trim. `deleted` finished now and its record was deleted by hand.
+    const [seconds] = await redis.time();
+    for (const index of ['all', 'status:partial']) await redis.zadd(`${h.prefix}:idx:${index}`, 'XX', Number(seconds) * 1000 - 2 * 3_600_000, expired.call_id);
+    for (const e of [expired, deleted]) await redis.del(`${h.prefix}:call:${e.call_id}`);
+
+    const failed = await cli(['--failed'], { CALLHOOK_RESULT_TTL: '1h' });
+    expect(failed.code).toBe(0);
+    expect(failed.output).not.toContain(expired.call_id);
+    expect(failed.output).not.toContain(`${deleted.call_id}:`);
+    expect(failed.output).toMatch(/^0 of 0 call\(s\) queued for replay \((.*; )?1 more no longer stored: their records expired or were deleted\)$/m);
+    // By id, a call that does not exist is still an error.
+    expect(await cli([deleted.call_id])).toEqual({ code: 1, output: expect.stringContaining(`${deleted.call_id}: no call ${deleted.call_id}`) });
   });
 });
