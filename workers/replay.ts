@@ -34,7 +34,7 @@ export function registerReplay(program: Command): void {
         let gone = 0;
         for (const id of ids) {
           const outcome = await runtime.replayer.replay(id);
-          if (outcome.ok) process.stdout.write(`${id}: queued again (${outcome.replayed.join(', ') || 'policy resolved anew'})\n`);
+          if (outcome.ok) process.stdout.write(`${id}: queued again (${outcome.replayed.join(', ') || 'no app to run'})\n`);
           // --failed finds every failed call; one that ran real-time apps only was never a post-call run.
           else if (opts.failed && outcome.realtimeOnly) realtimeOnly += 1;
           // A call the index listed whose record expired (or was deleted) since: nothing left to replay.

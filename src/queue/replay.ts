@@ -61,8 +61,7 @@ export class Replayer {
     // without that policy in its file gave it up). A call with neither is resolved anew, as its
     // run will be: an unmatched call (a policy added since applies), or one BullMQ gave up on
     // before its first result stored its policy (a worker died on it mid-request, again and again).
-    const named = record.policy || record.event.policy;
-    const policy = named ? this.config.byId.get(named) : resolvePolicy(this.config, record.event);
+    const { named, policy } = this.policyOf(record);
     if (named && !policy) {
       // Not "nothing to replay": the apps that failed are unknown here (another policies file?).
       return { ok: false, call_id: callId, status: 409, message: `call ${callId} ran policy ${JSON.stringify(named)}, which the loaded policies do not have`, unknownPolicy: true };
@@ -100,9 +99,20 @@ export class Replayer {
    */
   private async requeue(callId: string, record: CallRecord): Promise<ReplayOutcome> {
     await this.queue.add(QUEUE_NAME, { call_id: callId }, { jobId: jobIdFor(callId) });
-    const policy = record.policy ? this.config.byId.get(record.policy) : undefined;
+    // What its run will send: a call stuck before its first result has no policy on record, and
+    // its run resolves one, as here.
+    const { policy } = this.policyOf(record);
     const replayed = (policy?.apps ?? []).filter((a) => a.phase === 'post_call' && record.app_data[a.slug]?.status !== 'success').map((a) => a.slug);
     return { ok: true, call_id: callId, status: 'queued', replayed };
+  }
+
+  /**
+   * The policy a run of the call uses, as the worker chooses it: the one it ran, else the one its
+   * event names (`named`; a call given up before it ran one), else the one it resolves to now.
+   */
+  private policyOf(record: CallRecord): { named: string | undefined; policy: Policy | undefined } {
+    const named = record.policy || record.event.policy;
+    return { named, policy: named ? this.config.byId.get(named) : resolvePolicy(this.config, record.event) };
   }
 }
 

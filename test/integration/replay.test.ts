@@ -71,9 +71,10 @@ policies:
     expect(refused.status).toBe(409); // its job may be a few ms away
     await h.runtime.redis.zadd(`${h.prefix}:idx:status:queued`, Date.now() - 120_000, event.call_id); // queued two minutes ago
     const replay = await h.request('POST', `/v1/calls/${event.call_id}/replay`);
-    expect(replay).toEqual({ status: 202, body: { call_id: event.call_id, status: 'queued', replayed: [] } });
+    // It has no policy on record yet: the answer names the apps its run will send, of the policy it resolves to.
+    expect(replay).toEqual({ status: 202, body: { call_id: event.call_id, status: 'queued', replayed: ['first', 'second', 'third'] } });
     expect((await h.waitForCall(event.call_id)).status).toBe('completed');
-    expect(receiver.to('/first').filter((r) => r.headers['idempotency-key'] === `${event.call_id}.first`)).toHaveLength(1);
+    for (const slug of ['first', 'second', 'third']) expect(receiver.to(`/${slug}`).filter((r) => r.headers['idempotency-key'] === `${event.call_id}.${slug}`)).toHaveLength(1);
   });
 
   it('does not give a job to a call that is running real-time apps only (it was never queued)', async () => {

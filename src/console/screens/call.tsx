@@ -26,7 +26,7 @@ export function CallScreen({ callId }: { callId: string }) {
   const onReplay = async () => {
     try {
       const answer = await api<{ replayed: string[] }>(`/v1/calls/${encodeURIComponent(callId)}/replay`, { method: 'POST' });
-      setReplay({ ok: true, text: `Queued again: ${answer.replayed.join(', ') || 'the policy is resolved anew'}.` });
+      setReplay({ ok: true, text: `Queued again: ${answer.replayed.join(', ') || 'no app to run'}.` });
       load();
     } catch (e) {
       setReplay({ ok: false, text: e instanceof ApiError ? `Replay refused (${e.status}): ${e.message}` : String(e) });
