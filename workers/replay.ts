@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { redisNowMs } from '../src/store/expiry';
-import { parseAgo } from '../src/util/duration';
+import { readTimeBound, timeBoundProblem } from '../src/util/duration';
 import { fail, withRuntime } from './cli-support';
 
 /**
@@ -14,7 +13,7 @@ export function registerReplay(program: Command): void {
     .description('re-run the failed apps of finished calls (successful apps are not sent again)')
     .argument('[call_ids...]', 'calls to replay')
     .option('--failed', 'replay every call that ended failed or partial')
-    .option('--since <duration>', 'with --failed: only calls that finished within this long (e.g. 1h; default 7d)')
+    .option('--since <time>', 'with --failed: only calls that finished since then: a duration back from now, with its unit (1h), or ISO 8601 (default 7d)')
     .option('--config <file>', 'policies file')
     .action(async (callIds: string[], opts: { failed?: boolean; since?: string; config?: string }) => {
       // Each of these used to be ignored without a word: `replay c-1 --failed` replayed every
@@ -22,12 +21,12 @@ export function registerReplay(program: Command): void {
       if (opts.failed && callIds.length > 0) fail(`name call ids or use --failed, not both (--failed replays every failed or partial call, not only ${callIds.join(', ')})`);
       if (!opts.failed && opts.since !== undefined) fail('--since goes with --failed: it chooses the failed calls to replay (named calls are replayed whenever they finished)');
       if (!opts.failed && callIds.length === 0) fail('name one or more call ids, or use --failed [--since 1h]');
-      const since = opts.since ?? '7d';
-      const sinceMs = parseAgo(since);
-      if (sinceMs === undefined) fail(`--since ${since}: expected a duration with its unit, such as 30m, 1h or 7d`);
+      // As `calls` and `export` read it: a duration back from now (by Redis's clock, which scores
+      // the indexes, not this host's) or an ISO 8601 time.
+      const since = readTimeBound(opts.since ?? '7d');
+      if (since === undefined) fail(`--since: ${timeBoundProblem(opts.since ?? '')}`);
       await withRuntime(opts.config, async (runtime) => {
-        // Back from now by Redis's clock, which scores the indexes: not this host's.
-        const ids = opts.failed ? await runtime.store.failedSince((await redisNowMs(runtime.redis)) - sinceMs) : callIds;
+        const ids = opts.failed ? await runtime.store.failedSince(since) : callIds;
         let refused = 0;
         let realtimeOnly = 0;
         let nothingToRun = 0;

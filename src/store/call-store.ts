@@ -1,6 +1,7 @@
 import type { Redis, Cluster } from 'ioredis';
 import { eventJson as jsonOf, type SerializedEvent } from '../events/schema';
 import { callStatus, isFinal, type AppResult, type AttemptLogEntry, type CallEvent, type CallRecord, type CallState, type CallStatus, type Checkpoint } from '../model/call';
+import { resolveTimeBound, type TimeBound } from '../util/duration';
 import { redisNowMs } from './expiry';
 import { callLockKey, jobIdFor, jobKeyFor } from './job-keys';
 import { numberKeys } from './numbers';
@@ -300,12 +301,14 @@ export class CallStore {
   }
 
   /**
-   * Calls that ended failed or partial since `sinceMs` (epoch ms), oldest first. Not before the
-   * TTL, by Redis's clock (which scores the indexes): an older entry's record has expired, and
-   * the trims that remove such entries run only now and then (see ExpiredEntriesTrimmer).
+   * Calls that ended failed or partial since `since` (a duration back from now by Redis's clock,
+   * which scores the indexes, or a point in time), oldest first. Not before the TTL, by the same
+   * clock: an older entry's record has expired, and the trims that remove such entries run only
+   * now and then (see ExpiredEntriesTrimmer).
    */
-  async failedSince(sinceMs: number): Promise<string[]> {
-    const oldest = Math.max(sinceMs, (await redisNowMs(this.redis)) - this.ttlMs);
+  async failedSince(since: TimeBound): Promise<string[]> {
+    const now = await redisNowMs(this.redis);
+    const oldest = Math.max(resolveTimeBound(since, now), now - this.ttlMs);
     const [failed, partial] = await Promise.all(
       (['failed', 'partial'] as const).map((status) => this.redis.zrangebyscore(`${this.prefix}:idx:status:${status}`, oldest, '+inf', 'WITHSCORES')),
     );

@@ -198,7 +198,7 @@ policies:
     await h.runtime.queue.add('calls', { call_id: callId }, { jobId: callId, attempts: 1 });
     for (let i = 0; i < 100 && (await h.runtime.redis.hget(h.runtime.store.key(callId), 'status')) !== 'failed'; i++) await new Promise((r) => setTimeout(r, 50));
     expect(await h.runtime.redis.hget(h.runtime.store.key(callId), 'status')).toBe('failed');
-    expect(await h.runtime.store.failedSince(0)).toContain(callId);
+    expect(await h.runtime.store.failedSince({ at: 0 })).toContain(callId);
   });
 
   it('keeps nothing of a call whose record expired while its app was in flight, and recreates no record', async () => {

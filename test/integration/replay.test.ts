@@ -340,4 +340,19 @@ policies:
     // By id, a call that does not exist is still an error.
     expect(await cli([deleted.call_id])).toEqual({ code: 1, output: expect.stringContaining(`${deleted.call_id}: no call ${deleted.call_id}`) });
   });
+
+  it('--since takes an ISO 8601 time as `calls` and `export` do, and refuses what they refuse', async () => {
+    receiver.on('/second', () => ({ status: 500 }));
+    const event = makeEvent();
+    await h.post(event);
+    expect((await h.waitForCall(event.call_id)).status).toBe('partial'); // second failed: no longer in the CLI's policy
+    const skipped = `${event.call_id}: skipped:`;
+    const before = await cli(['--failed', '--since', new Date(Date.now() - 60_000).toISOString()]);
+    expect([before.code, before.output]).toEqual([0, expect.stringContaining(skipped)]);
+    const after = await cli(['--failed', '--since', new Date(Date.now() + 60_000).toISOString()]);
+    expect(after).toEqual({ code: 0, output: '0 of 0 call(s) queued for replay\n' });
+    for (const since of ['3600000', '2026-02-30', 'yesterday']) {
+      expect(await cli(['--failed', '--since', since])).toEqual({ code: 1, output: expect.stringMatching(new RegExp(`^callhook: --since: "${since}" is (a number alone|not an ISO 8601 time)`)) });
+    }
+  });
 });

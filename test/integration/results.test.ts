@@ -270,10 +270,9 @@ policies:
       expect([refused.code, refused.output]).toEqual([1, expect.stringMatching(/--status: "(Completed|bogus)": use queued/)]);
     }
     expect((await cli(['results', '--after', '18446744073709551616-0'])).output).toMatch(/--after 18446744073709551616-0: expected a feed entry id/);
-    for (const args of [['calls', '--since', '20261201'], ['export', '--since', '20261201'], ['export', '--since', '1d', '--until', '1764400000000']]) {
+    for (const args of [['calls', '--since', '20261201'], ['export', '--since', '20261201'], ['export', '--since', '1d', '--until', '1764400000000'], ['replay', '--failed', '--since', '3600000']]) {
       expect(await cli(args)).toEqual({ code: 1, output: expect.stringMatching(/^callhook: --(since|until): "\d+" is a number alone: give a duration back from now its unit \(30m, 1h, 7d\), or a time as ISO 8601/) });
     }
-    expect(await cli(['replay', '--failed', '--since', '3600000'])).toEqual({ code: 1, output: expect.stringMatching(/^callhook: --since 3600000: expected a duration with its unit/) });
 
     // A consumer named for one run leaves the group when it ends; a named one stays.
     for (const args of [['--consumer', 'nightly'], [], []]) expect((await cli(['results', '--group', 'cron', ...args])).code).toBe(0);
