@@ -294,9 +294,10 @@ describe('pairing files by interval', () => {
 describe("the README's poor-quality policy", () => {
   it('posts a call whose legs show concealment or loss, with both legs as JSON, and skips the others', async () => {
     const readme = await readFile(resolve(__dirname, '../../README.md'), 'utf8');
-    const yaml = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').find((block) => block.includes('id: voice-quality'));
+    const yaml = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').find((block) => block.includes('name: Poor call quality'));
     if (!yaml) throw new Error('no voice-quality example in the README');
-    const app = parseConfig(yaml, { SLACK_PATH: 'T0/B0/x' }, 'README').byId.get('voice-quality')?.apps[0];
+    // The default policy: every call the ingester reads reaches it (a policy without `match` is picked by name only).
+    const app = parseConfig(yaml, { SLACK_PATH: 'T0/B0/x' }, 'README').byId.get('default')?.apps[0];
     if (!app?.body) throw new Error('no app with a body');
     const { index } = await indexOf(CMR);
     const events = await eventsOf(CUCM14, joinSource(index, undefined));
