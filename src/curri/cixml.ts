@@ -11,7 +11,6 @@ export type CurriDirective =
 
 /** Characters XML 1.0 cannot carry even escaped (C0 controls but tab, DEL): dropped from call data. */
 const NOT_XML = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]/g;
-const HAS_NOT_XML = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]/;
 const NEEDS_WORK = /[\x00-\x1f\x7f\ufffe\uffff&<>"']/;
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 
@@ -20,7 +19,7 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
  * made only of them is empty, so it is left unmodified (not sent as an empty attribute).
  */
 export function withoutNotXml(text: string): string {
-  return HAS_NOT_XML.test(text) ? text.replace(NOT_XML, '') : text;
+  return text.replace(NOT_XML, '');
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { CurriBlock } from '../policies/types';
-import { renderWithin, type TemplateScope } from '../templates/engine';
+import { renderCapped, type TemplateScope } from '../templates/engine';
 import { withoutNotXml, type CurriDirective } from './cixml';
 
 /** A `curri:` block that cannot be answered as written (a rendered action CUCM does not know, a divert without a destination). */
@@ -26,9 +26,7 @@ export function renderDirective(block: CurriBlock | undefined, scope: TemplateSc
     // What XML cannot carry is dropped before the emptiness checks: escapeXml would drop it later,
     // and a value made only of it must mean "do not modify" (or, for divert_to, an error), not
     // an empty name, number or destination.
-    const value = withoutNotXml(renderWithin(MAX_CURRI_VALUE, over, () => template.render(scope))).trim();
-    if (value.length > MAX_CURRI_VALUE) throw over();
-    return value;
+    return withoutNotXml(renderCapped(template, scope, MAX_CURRI_VALUE, over)).trim();
   };
   const action = render(block.action, 'action').toLowerCase() || 'continue';
   switch (action) {

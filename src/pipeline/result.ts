@@ -1,6 +1,6 @@
 import type { AppResult, AttemptLogEntry, RequestSummary } from '../model/call';
 import type { WebhookApp } from '../policies/types';
-import { renderWithin, type Template, type TemplateScope } from '../templates/engine';
+import { renderCapped, type TemplateScope } from '../templates/engine';
 import type { AttemptReport } from '../webhook/send';
 
 /** `when` is false when it renders to "", false, 0, null or undefined (trimmed, any case). */
@@ -22,7 +22,7 @@ export function skipResult(app: WebhookApp, scope: TemplateScope, stoppedBy: str
   const unresolved = new Set<string>();
   let when: string;
   try {
-    when = renderBounded(app, '`when`', app.when, scope, unresolved);
+    when = renderCapped(app.when, scope, app.maxRequestBytes, overLimit(app, '`when`'), unresolved);
   } catch (error) {
     const message = `\`when\` could not be rendered: ${(error as Error).message}`;
     return { ...skippedResult(message, [...unresolved]), status: 'failed', error: { code: 'CALLHOOK_TEMPLATE_RENDER', message } };
@@ -44,7 +44,7 @@ export function finalResult(
   if (success && app.message) {
     // The request went out and succeeded: a message that cannot be rendered does not undo that.
     try {
-      message = renderBounded(app, '`message`', app.message, { ...scope, data: report.data, http_status: report.httpStatus }, unresolved);
+      message = renderCapped(app.message, { ...scope, data: report.data, http_status: report.httpStatus }, app.maxRequestBytes, overLimit(app, '`message`'), unresolved);
     } catch (error) {
       message = `${done} (\`message\` could not be rendered: ${(error as Error).message})`;
     }
@@ -67,14 +67,5 @@ export function finalResult(
   };
 }
 
-/**
- * Renders `when` or `message` within the app's max_request_bytes, as its request is: a loop over
- * call data must not build megabytes to test or to store in every result.
- * @throws Error naming the field when its output is over the limit
- */
-function renderBounded(app: WebhookApp, field: string, template: Template, scope: TemplateScope, unresolved: Set<string>): string {
-  const over = () => new Error(`${field} renders more than max_request_bytes (${app.maxRequestBytes})`);
-  const rendered = renderWithin(app.maxRequestBytes, over, () => template.render(scope, unresolved));
-  if (rendered.length > app.maxRequestBytes) throw over();
-  return rendered;
-}
+/** `when` and `message` are held to max_request_bytes, as the request is: a loop over call data must not build megabytes to test or to store in every result. */
+const overLimit = (app: WebhookApp, field: string) => () => new Error(`${field} renders more than max_request_bytes (${app.maxRequestBytes})`);

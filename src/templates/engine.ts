@@ -84,6 +84,17 @@ export function renderWithin<T>(maxChars: number, over: () => Error, render: () 
   }
 }
 
+/**
+ * One template rendered to at most `maxChars` UTF-16 units: its loops stop at the limit
+ * (renderWithin), and a longer result without loops is refused too.
+ * @throws what `over` makes
+ */
+export function renderCapped(template: Template, scope: TemplateScope, maxChars: number, over: () => Error, unresolved?: Set<string>): string {
+  const rendered = renderWithin(maxChars, over, () => template.render(scope, unresolved));
+  if (rendered.length > maxChars) throw over();
+  return rendered;
+}
+
 /** How a value is inserted: as text, percent-encoded (a URL), or checked as a scheme, host or port. */
 type Insert = 'text' | 'encoded' | 'origin';
 const INSERTS: Readonly<Record<Insert, { helper: string; insert: (value: unknown) => string }>> = {

@@ -6,7 +6,7 @@
 const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
- * `JSON.stringify(value, null, 2)` with every bidi control written as its `\uXXXX` escape, as
+ * `JSON.stringify(value, null, 2)` with every bidi control written as a `\u` escape (`\u202e`), as
  * JSON.stringify writes a lone surrogate: still JSON, parsing to the same value, read as stored.
  * (Outside strings formatted JSON has no such character, so only strings change.)
  */
