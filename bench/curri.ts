@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { createRedis } from '../src/runtime';
 import { apiNodeArgs, children, cleanup, deletePrefix, newPrefix, nowUs, opts, REDIS_URL, shared, sleep, workDir } from './context';
 import { median, numberFlag, round, startReceiver, summarize } from './lib';
+import { redisCpuMs } from './drain';
 import { callhookEnv, cpuMsOf, spawnLogged, track, waitForLine } from './processes';
 
 const seconds = numberFlag('seconds', 8);
@@ -66,6 +67,7 @@ let seq = 0;
 async function closedLoop(target: Target, ms: number) {
   const latencies: number[] = [];
   const cpu0 = cpuMsOf(target.pid);
+  const redis0 = await redisCpuMs();
   const t0 = nowUs();
   const end = Date.now() + ms;
   await Promise.all(
@@ -80,7 +82,8 @@ async function closedLoop(target: Target, ms: number) {
   );
   const wallMs = (nowUs() - t0) / 1000;
   const cpuMs = cpuMsOf(target.pid) - cpu0;
-  return { perSecond: (latencies.length * 1000) / wallMs, cpuMsPerRequest: cpuMs / latencies.length, cores: cpuMs / wallMs, latency: summarize(latencies) };
+  const redisMs = (await redisCpuMs()) - redis0;
+  return { perSecond: (latencies.length * 1000) / wallMs, cpuMsPerRequest: cpuMs / latencies.length, redisCpuMsPerRequest: redisMs / latencies.length, cores: cpuMs / wallMs, latency: summarize(latencies) };
 }
 
 /** `rate` requests/s for `ms`, each timed from when it was due. */
@@ -189,6 +192,8 @@ policies:
       'p50 ms': round(median(runs.map((x) => x.latency.p50)), 2),
       'p99 ms': round(median(runs.map((x) => x.latency.p99)), 2),
       'CPU ms/req': round(cpu, 3),
+      // Redis shares the cores: what each request costs it counts against throughput too.
+      'Redis CPU ms/req': round(median(runs.map((x) => x.redisCpuMsPerRequest)), 3),
       // About 1 when the server's one JavaScript thread is the bottleneck: the ratio to the relay is then that of CPU per request.
       [`cores @${concurrency}`]: round(median(runs.map((x) => x.cores)), 2),
       'req/s per core': round(1000 / cpu, 0),

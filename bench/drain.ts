@@ -220,7 +220,7 @@ async function timeDrain(queue: Queue, onTick?: () => void): Promise<number> {
 }
 
 /** CPU time the Redis server has used so far (INFO cpu, user + sys), in ms: every client's work counts. */
-async function redisCpuMs(): Promise<number> {
+export async function redisCpuMs(): Promise<number> {
   const info = await shared.redis.info('cpu');
   const seconds = (field: string) => Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
   return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000;

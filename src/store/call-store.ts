@@ -7,8 +7,8 @@ import { callLockKey, jobIdFor, jobKeyFor } from './job-keys';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
 import { isRedisRefusal } from './redis-errors';
-import { FinishBatch } from './finish-batch';
-import { CHECKPOINT, CLAIM_REALTIME, FINISH, FRESH_RECORD_FIELDS, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
+import { CHECKPOINT, CLAIM_REALTIME, FINISH, FINISH_ARGS, FRESH_RECORD_FIELDS, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
+import { ScriptBatch } from './script-batch';
 
 export type RedisClient = Redis | Cluster;
 
@@ -59,7 +59,8 @@ const MARK_CHUNK = 1000;
  * call (a first run of a new record starts from its job: freshRun).
  */
 export class CallStore {
-  private readonly finishes: FinishBatch;
+  private readonly finishes: ScriptBatch;
+  private readonly realtimeSaves: ScriptBatch;
 
   constructor(
     private readonly redis: RedisClient,
@@ -73,10 +74,11 @@ export class CallStore {
       redis.defineCommand('callhookCheckpoint', { numberOfKeys: 2, lua: CHECKPOINT });
       redis.defineCommand('callhookFinish', { lua: FINISH }); // key count given per call
       redis.defineCommand('callhookClaimRealtime', { numberOfKeys: 1, lua: CLAIM_REALTIME });
-      redis.defineCommand('callhookSaveRealtime', { numberOfKeys: 1, lua: SAVE_REALTIME });
+      redis.defineCommand('callhookSaveRealtime', { lua: SAVE_REALTIME }); // key count given per call
       redis.defineCommand('callhookReplay', { numberOfKeys: 2, lua: REPLAY });
     }
-    this.finishes = new FinishBatch((keys, args) => this.scripts.callhookFinish(keys.length, ...keys, this.ttlMs, this.prefix, ...args));
+    this.finishes = new ScriptBatch((keys, args) => this.scripts.callhookFinish(keys.length, ...keys, this.ttlMs, this.prefix, ...args), { keys: 2, args: FINISH_ARGS });
+    this.realtimeSaves = new ScriptBatch((keys, args) => this.scripts.callhookSaveRealtime(keys.length, ...keys, this.ttlMs, this.prefix, ...args), { keys: 1 });
   }
 
   private get scripts(): Scripts {
@@ -228,7 +230,7 @@ export class CallStore {
         }
         const [head, tail, fieldCount] = feedArgs(snapshot, callId, status, finishedAt, last?.slug);
         const args = [token, status, policyId ?? '', finishedAt, callId, last ? RESULT + last.slug : '', json, pending, head, tail, fieldCount, snapshot?.revision ?? '', trim];
-        accepted(await whenAccepted(() => this.finishes.add(key, lock, args)));
+        accepted(await whenAccepted(() => this.finishes.add([key, lock], args)));
       },
     };
   }
@@ -274,7 +276,8 @@ export class CallStore {
     snapshot?.set('policy', policyId);
     const [head, tail, fieldCount] = final ? feedArgs(snapshot, callId, status, finishedAt) : ['', '', ''];
     const call = head + tail;
-    await this.scripts.callhookSaveRealtime(this.key(callId), policyId, status, finishedAt, trimSample(now), this.ttlMs, this.prefix, callId, call, fieldCount, final ? 1 : 0, ...fields);
+    // SAVE_REALTIME_ARGS values, then the result fields.
+    await this.realtimeSaves.add([this.key(callId)], [policyId, status, finishedAt, trimSample(now), callId, call, fieldCount, final ? 1 : 0, fields.length / 2, ...fields]);
   }
 
   /** How long ago, by Redis's clock, a queued or running call was queued (Infinity when it is not in the queued index). */
@@ -426,7 +429,7 @@ interface Scripts {
   callhookCheckpoint(key: string, lock: string, ...args: (string | number)[]): Promise<number>;
   callhookFinish(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   callhookClaimRealtime(key: string, ...args: (string | number)[]): Promise<[number, string | null]>;
-  callhookSaveRealtime(key: string, ...args: (string | number)[]): Promise<unknown>;
+  callhookSaveRealtime(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   callhookReplay(key: string, job: string, ...args: (string | number)[]): Promise<ReplayReset>;
 }
 

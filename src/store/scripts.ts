@@ -264,6 +264,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 return {0, redis.call('HGET', KEYS[1], 'policy')}`;
 
+/** Values SAVE_REALTIME takes per call before its result field/value pairs. */
+export const SAVE_REALTIME_ARGS = 9;
+
 /**
  * Real-time results. A call never queued for post-call shows the real-time outcome as its status
  * (indexed, and in the feed) and takes the real-time policy, unless its post-call apps are about
@@ -273,32 +276,48 @@ return {0, redis.call('HGET', KEYS[1], 'policy')}`;
  * when the record has the field count its snapshot expects and no other save came first (`rev`
  * is 1).
  * A record queued for post-call apps that have not finished keeps no TTL (see MARK_QUEUED).
- * ARGV: policy, status, now ISO, trim (1/0), ttl ms, prefix, call id, call JSON and expected
- * field count ('' without a snapshot), final (1/0), then result field/value pairs.
+ * One script saves every call a process answered in one round of I/O (ScriptBatch), as FINISH
+ * does: the index writes are shared (they were half of a real-time call's Redis CPU).
+ * KEYS: per call, its record. ARGV: ttl ms, prefix, then per call SAVE_REALTIME_ARGS values:
+ * policy, status, now ISO, trim (1/0), call id, call JSON and expected field count ('' without a
+ * snapshot), final (1/0), the number of result fields, then its result field/value pairs.
+ * Returns 1 per call.
  */
 export const SAVE_REALTIME = `${REINDEX}${FEED}
-local h = redis.call('HMGET', KEYS[1], 'queued_at', 'status', 'nums', 'policy', 'rev')
-local rev = (tonumber(h[5]) or 0) + 1
-local policy = h[4] or ARGV[1]
-local final = ARGV[10] == '1'
-if h[1] then
-  redis.call('HSET', KEYS[1], 'rev', rev, unpack(ARGV, 11))
-elseif final then
-  redis.call('HSET', KEYS[1], 'rev', rev, 'status', ARGV[2], 'finished_at', ARGV[3], 'policy', policy, unpack(ARGV, 11))
-else
-  redis.call('HSET', KEYS[1], 'rev', rev, 'policy', policy, unpack(ARGV, 11))
-end
-if not h[1] or ${FINAL_STATUS('h[2]')} then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
-if not h[1] then
-  local now = serverNow()
-  trimNow = ARGV[4] == '1'
-  reindex(ARGV[6], ARGV[7], h[2], final and ARGV[2] or 'queued', policy, h[3], now)
-  writeIndexes(now, ARGV[5])
-  if final then
-    local built = ARGV[8] ~= '' and rev == 1 and redis.call('HLEN', KEYS[1]) == tonumber(ARGV[9])
-    feed(ARGV[6], ARGV[7], KEYS[1], now, ARGV[5], ARGV[2], built and ARGV[8] or nil)
+local ttl, prefix = ARGV[1], ARGV[2]
+local now = nil
+trimNow = false
+local done = {}
+local a = 2
+for i, key in ipairs(KEYS) do
+  local policyArg, status, finishedAt, trim, id, call, fieldCount, final = unpack(ARGV, a + 1, a + 8)
+  local first, last = a + ${SAVE_REALTIME_ARGS} + 1, a + ${SAVE_REALTIME_ARGS} + 2 * tonumber(ARGV[a + ${SAVE_REALTIME_ARGS}])
+  a = last
+  final = final == '1'
+  local h = redis.call('HMGET', key, 'queued_at', 'status', 'nums', 'policy', 'rev')
+  local rev = (tonumber(h[5]) or 0) + 1
+  local policy = h[4] or policyArg
+  if h[1] then
+    redis.call('HSET', key, 'rev', rev, unpack(ARGV, first, last))
+  elseif final then
+    redis.call('HSET', key, 'rev', rev, 'status', status, 'finished_at', finishedAt, 'policy', policy, unpack(ARGV, first, last))
+  else
+    redis.call('HSET', key, 'rev', rev, 'policy', policy, unpack(ARGV, first, last))
   end
-end`;
+  if not h[1] or ${FINAL_STATUS('h[2]')} then redis.call('PEXPIRE', key, ttl) end
+  if not h[1] then
+    now = now or serverNow()
+    if trim == '1' then trimNow = true end
+    reindex(prefix, id, h[2], final and status or 'queued', policy, h[3], now)
+    if final then
+      local built = call ~= '' and rev == 1 and redis.call('HLEN', key) == tonumber(fieldCount)
+      feed(prefix, id, key, now, ttl, status, built and call or nil)
+    end
+  end
+  done[i] = 1
+end
+if now then writeIndexes(now, ttl) end
+return done`;
 
 /**
  * Replay, atomically: the call must still be final and unchanged since it was read

@@ -201,6 +201,39 @@ describe('CallStore.markQueued', () => {
       expect(fed.map((call) => call.call_id).sort()).toEqual([events[0]!.call_id, events[2]!.call_id].sort());
       expect(fed.find((call) => call.call_id === events[0]!.call_id)).toEqual(first);
     });
+
+    it('real-time saves go as one script too, each call stored, indexed and fed as when saved alone', async () => {
+      const events = [makeEvent(), makeEvent(), makeEvent()];
+      const claims = await Promise.all(events.map((event) => store.claimRealtime(event)));
+      const failed = { ...result, status: 'failed' as const, http_status: 503 };
+      const saves = jest.spyOn(redis as unknown as { callhookSaveRealtime: () => Promise<unknown> }, 'callhookSaveRealtime');
+      await Promise.all([
+        store.saveRealtimeResults(events[0]!.call_id, 'default', { crm: result }, claims[0]),
+        store.saveRealtimeResults(events[1]!.call_id, 'default', { crm: failed, ticket: result }, claims[1]),
+        store.saveRealtimeResults(events[2]!.call_id, 'default', {}, claims[2], false), // its post-call apps follow
+      ]);
+      expect(saves).toHaveBeenCalledTimes(1);
+      saves.mockRestore();
+      const [first, second, third] = await Promise.all(events.map((event) => store.get(event.call_id)));
+      expect([first!.status, second!.status, third!.status]).toEqual(['completed', 'partial', 'running']);
+      expect(second!.app_data).toEqual({ crm: failed, ticket: result });
+      expect(await redis.zscore(`${prefix}:idx:status:completed`, events[0]!.call_id)).not.toBeNull();
+      expect(await redis.zscore(`${prefix}:idx:status:partial`, events[1]!.call_id)).not.toBeNull();
+      expect(await redis.zscore(`${prefix}:idx:status:queued`, events[2]!.call_id)).not.toBeNull();
+      const feed = (await redis.xrevrange(`${prefix}:results`, '+', '-', 'COUNT', 2)) as [string, string[]][];
+      const fed = feed.map(([, fields]) => JSON.parse(fields[fields.indexOf('call') + 1]!) as { call_id: string });
+      expect(fed).toEqual([second, first]);
+    });
+
+    it('two real-time saves of one call in one round are made in order, and it is indexed under its last status only', async () => {
+      const event = makeEvent();
+      const claim = await store.claimRealtime(event);
+      const failed = { ...result, status: 'failed' as const, http_status: 503 };
+      await Promise.all([store.saveRealtimeResults(event.call_id, 'default', { crm: failed }, claim), store.saveRealtimeResults(event.call_id, 'default', { crm: result })]);
+      expect(await store.get(event.call_id)).toMatchObject({ status: 'completed', app_data: { crm: result } });
+      expect(await redis.zscore(`${prefix}:idx:status:failed`, event.call_id)).toBeNull();
+      expect(await redis.zscore(`${prefix}:idx:status:completed`, event.call_id)).not.toBeNull();
+    });
   });
 
   describe('expiry and clocks', () => {
