@@ -7,6 +7,7 @@ import { decideAttempt, type Decision } from '../webhook/retry-policy';
 import type { AttemptOptions, AttemptReport, RequestTrace, Sender } from '../webhook/send';
 import { GO, type DeliveryGate, type GateRequest, type WaitReason } from './gate';
 import { noopObserver, type PipelineObserver } from './observer';
+import { redactAttempts, redactResult } from './redact-result';
 import { finalResult, skipResult } from './result';
 
 /** What differs between the ways apps run: which phases, and where a retry waits. */
@@ -166,7 +167,7 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   for (let i = 0; i < sent; i++) observer.attempt(context, i === sent - 1 ? verdict : 'retry', tries[i]!.duration_ms, tries[i]!.http_status);
   if (decision.action === 'retry' && mode.retries === 'queue') {
     log[log.length - 1] = { ...log[log.length - 1]!, retry_in_ms: decision.delayMs };
-    const saved = redactor.empty ? log : (redactor.deep(log) as AttemptLogEntry[]);
+    const saved = redactAttempts(log, redactor);
     await deps.checkpoint.savePending(app.slug, saved);
     return { kind: 'retry', slug: app.slug, attempt, delayMs: decision.delayMs, last: saved[saved.length - 1]! };
   }
@@ -177,8 +178,9 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
     log: log.slice(-(app.retryCount + 1)),
     request: request ? { method: request.method, url: request.url, headers: request.headers, body_bytes: bodyText === undefined ? 0 : Buffer.byteLength(bodyText) } : null,
   });
-  // The one redaction step for everything stored, logged or returned about this app.
-  return { kind: 'sent', run: { app, result: redactor.empty ? result : (redactor.deep(result) as AppResult), request } };
+  // The one redaction step for everything stored, logged or returned about this app: its free
+  // text only, so its status (what runApps decides on) is the one the attempt ended with.
+  return { kind: 'sent', run: { app, result: redactResult(result, redactor), request } };
 }
 
 /** The errors an attempt ends with before its request goes out (the rendering, the OAuth2 token). */

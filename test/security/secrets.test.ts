@@ -36,6 +36,7 @@ describe('secrets never reach results, Call Test output or logs', () => {
     receiver.on('/escaped', (req) => ({ status: 200, headers: { 'content-type': 'application/json' }, body: `{"echo":"${String(req.headers.authorization).replace(/\//g, '\\u002F')}"}` }));
     receiver.on('/echo', (req) => ({ status: 200, body: echo(req) }));
     receiver.on('/echo-fail', (req) => ({ status: 500, body: echo(req) }));
+    receiver.on('/status', (req) => ({ status: Number(new URL(req.url, 'http://x').searchParams.get('s')), body: { status: 'failed' } }));
     receiver.on('/echo-text', (req) => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: `auth was ${req.headers.authorization} at ${req.url}` }));
     const fullEnv = { ...env, RECEIVER: receiver.url };
     h = await startHarness(__filename, `
@@ -55,6 +56,13 @@ policies:
     apps:
       - { name: Named, url: "${receiver.url}/echo?private_token=lit-query-tok-777&x=1", retry_count: 0, query: { access_token: "lit-q2-tok-999" }, headers: { PRIVATE-TOKEN: "lit-header-tok-555", X-Session-Id: "{{ event.calling_name }}" } }
       - { name: Unicode, url: "${receiver.url}/echo", retry_count: 0, headers: { X-Token: "\${UNICODE_SECRET}", X-Name: "{{ event.calling_name }}" } }
+  - id: structure
+    apps:
+      - { name: First, url: "${receiver.url}/status", query: { s: "503", author: "{{ event.calling_name }}" }, retry_count: 1, retry_delay: 20ms, retry_jitter: 0, on_failure: stop }
+      - { name: Second, url: "${receiver.url}/second", retry_count: 0 }
+  - id: keys
+    apps:
+      - { name: Session, url: "${receiver.url}/echo", retry_count: 0, headers: { X-Session-Id: "{{ event.sid }}" } }
   - id: readable
     apps:
       - { name: Chat, method: POST, url: "\${RECEIVER}/services/\${SLACK_PATH}", headers: { X-Channel: "\${CHANNEL}", X-Api-Key: "\${API_KEY}" }, body: { channel: "\${CHANNEL}" } }
@@ -120,6 +128,33 @@ policies:
     expect(record.app_data.named!.request!.url).toBe(`${receiver.url}/echo?private_token=[REDACTED]&x=1&access_token=[REDACTED]`);
     expect(record.app_data.named!.request!.headers).toMatchObject({ 'PRIVATE-TOKEN': '[REDACTED]', 'X-Session-Id': '[REDACTED]', 'Idempotency-Key': expect.stringMatching(/\.named$/) });
     expect(record.app_data.unicode!.request!.headers).toMatchObject({ 'X-Token': '[REDACTED]', 'X-Name': 'sess-Zoë-4242' }); // shown as text, not as its bytes
+  });
+
+  it('a credential rendered from call data hides free text only: never a result\'s status or keys, so decisions stand', async () => {
+    // `author` is named like a credential, so the caller's name is this attempt's secret.
+    const posted = await h.post({ calling_number: '1', called_number: '2', policy: 'structure', calling_name: 'failed' });
+    const callId = posted.body.calls[0]!.call_id;
+    const record = await h.waitForCall(callId);
+    expect(record.status).toBe('failed');
+    expect(record.app_data.first).toMatchObject({ status: 'failed', http_status: 503, attempts: 2, error: { code: 'CALLHOOK_HTTP_STATUS' }, data: { status: '[REDACTED]' } });
+    expect(record.app_data.first!.attempts_log.map((entry) => entry.error?.code)).toEqual(['CALLHOOK_HTTP_STATUS', 'CALLHOOK_HTTP_STATUS']);
+    expect(record.app_data.second!.status).toBe('skipped'); // on_failure: stop held
+    expect(receiver.to('/second')).toEqual([]);
+    expect((await h.request('POST', `/v1/calls/${callId}/replay`)).status).toBe(202);
+    expect((await h.waitForCall(callId)).app_data.first!.status).toBe('failed');
+
+    // A credential that is a key of the result: the keys stay, the echoed value is hidden.
+    const keys = await h.post({ calling_number: '1', called_number: '2', policy: 'keys', sid: 'status' });
+    const session = (await h.waitForCall(keys.body.calls[0]!.call_id)).app_data.session!;
+    expect(Object.keys(session)).toEqual(['status', 'http_status', 'data', 'message', 'attempts', 'duration_ms', 'unresolved', 'error', 'attempts_log', 'request']);
+    expect(Object.keys(session.attempts_log[0]!)).toEqual(['at', 'http_status', 'duration_ms', 'error', 'retry_in_ms']);
+    expect(Object.keys(session.request!)).toEqual(['method', 'url', 'headers', 'body_bytes']);
+    expect(session.status).toBe('success');
+    expect(session.request!.headers['X-Session-Id']).toBe('[REDACTED]');
+    expect((session.data as { you_sent: Record<string, string> }).you_sent['x-session-id']).toBe('[REDACTED]');
+    const test = (await h.request('POST', '/v1/call-test', { policy: 'keys', calling_number: '1', called_number: '2', sid: 'status' })).body;
+    expect(test.apps[0].result.status).toBe('success');
+    expect(test.ok).toBe(true);
   });
 
   it('ordinary substitutions stay readable: a base URL, a channel name, an ordinary header', async () => {

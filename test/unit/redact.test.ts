@@ -1,3 +1,5 @@
+import type { AppResult, AttemptLogEntry } from '../../src/model/call';
+import { redactAttempts, redactResult } from '../../src/pipeline/redact-result';
 import { REDACTED, Redactor } from '../../src/util/redact';
 
 describe('Redactor.deep', () => {
@@ -57,3 +59,48 @@ describe('spellings of a secret', () => {
   });
 });
 
+
+describe('redactResult: free text only, never the result\'s structure', () => {
+  // Per-attempt credentials are rendered from call data, so they can be any word: here the
+  // very words a result is made of.
+  const redactor = new Redactor(['failed', 'status', 'message', 'CALLHOOK_HTTP_STATUS', '2026-', 'GET']);
+  const log: AttemptLogEntry[] = [{ at: '2026-01-01T00:00:00.000Z', http_status: 503, duration_ms: 3, error: { code: 'CALLHOOK_HTTP_STATUS', message: 'HTTP 503: failed' }, retry_in_ms: null }];
+  const result: AppResult = {
+    status: 'failed',
+    http_status: 503,
+    data: { status: 'failed', other: 1 },
+    message: 'the app failed',
+    attempts: 2,
+    duration_ms: 3,
+    unresolved: ['event.status'],
+    error: { code: 'CALLHOOK_HTTP_STATUS', message: 'HTTP 503: failed' },
+    attempts_log: log,
+    request: { method: 'GET', url: 'http://h/x?author=failed', headers: { 'X-Status': 'failed', status: 'x' }, body_bytes: 0 },
+  };
+
+  it('keeps keys, status, codes, numbers, times and template paths; hides data, messages, URL and headers', () => {
+    const shown = redactResult(result, redactor);
+    expect(shown).toEqual({
+      status: 'failed',
+      http_status: 503,
+      data: { [REDACTED]: REDACTED, other: 1 },
+      message: `the app ${REDACTED}`,
+      attempts: 2,
+      duration_ms: 3,
+      unresolved: ['event.status'],
+      error: { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP 503: ${REDACTED}` },
+      attempts_log: [{ ...log[0], error: { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP 503: ${REDACTED}` } }],
+      request: { method: 'GET', url: `http://h/x?author=${REDACTED}`, headers: { 'X-Status': REDACTED, [REDACTED]: 'x' }, body_bytes: 0 },
+    });
+    expect(result.data).toEqual({ status: 'failed', other: 1 }); // the original is left alone
+    expect(redactAttempts(log, redactor)[0]).toEqual(shown.attempts_log[0]);
+  });
+
+  it('returns the very same result (and log) when nothing needs hiding', () => {
+    const none = new Redactor([]);
+    expect(redactResult(result, none)).toBe(result);
+    const unrelated = new Redactor(['s3cret-token']);
+    expect(redactResult(result, unrelated)).toBe(result);
+    expect(redactAttempts(log, unrelated)).toBe(log);
+  });
+});
