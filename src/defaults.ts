@@ -29,6 +29,11 @@ export const DEFAULTS = {
   curriTimeoutMs: 1500,
   /** Bounds one OAuth2 token request. */
   oauthTimeoutMs: 10 * SECOND,
+  /**
+   * A token endpoint's answer (decompressed) and the token request's body: a token is a few KB
+   * at most, and an answer without a bound (or a gzip bomb) would be held whole in memory.
+   */
+  oauthMaxBytes: 64 * 1024,
   /** CDR events per queue round trip. */
   cdrBatch: 1000,
   app: {

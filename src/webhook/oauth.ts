@@ -94,8 +94,15 @@ export class OAuthTokenCache {
       response = await this.http.post<string>(auth.token_url, form.toString(), {
         headers,
         signal: AbortSignal.timeout(this.timeoutMs),
+        // Counted after decompression: a gzip bomb stops at the limit too.
+        maxContentLength: DEFAULTS.oauthMaxBytes,
+        maxBodyLength: DEFAULTS.oauthMaxBytes,
       });
     } catch (error) {
+      if (/maxContentLength/i.test((error as Error).message)) {
+        // No token is that large: a page (a proxy's, an outage's), retried as a page that is not JSON is.
+        throw new OAuthTokenError(`token endpoint ${auth.token_url} answered more than ${DEFAULTS.oauthMaxBytes} bytes`, true);
+      }
       throw new OAuthTokenError(`token request to ${auth.token_url} failed: ${describe(error)}`, true);
     }
     if (response.status < 200 || response.status >= 300) {

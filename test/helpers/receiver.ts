@@ -15,6 +15,7 @@ export interface ReceivedRequest {
 
 export interface Reply {
   status?: number;
+  /** Text as is, a Buffer as its bytes (a gzip body), anything else as JSON. */
   body?: unknown;
   headers?: Record<string, string>;
   /** Wait this long before answering. */
@@ -116,7 +117,7 @@ export class Receiver {
       req.socket.destroy();
       return;
     }
-    const payload = reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
+    const payload = reply.body === undefined ? '' : typeof reply.body === 'string' || Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body);
     res.writeHead(reply.status ?? 200, {
       ...(typeof reply.body === 'object' ? { 'content-type': 'application/json' } : {}),
       ...reply.headers,

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { parseConfig } from '../../src/policies/load';
 import type { WebhookApp } from '../../src/policies/types';
 import { closeHttpClient, createHttpClient } from '../../src/webhook/http-client';
@@ -150,6 +151,25 @@ ${extra}`);
       expect(report.outcome).toEqual({ kind: 'network', code: 'oauth' });
     }
     expect(receiver.to('/hook')).toHaveLength(0);
+  });
+
+  it('a token answer over 64 KiB, plain or a gzip bomb, fails the token request without being read whole', async () => {
+    const huge = JSON.stringify({ access_token: 'tok-from-a-huge-answer', expires_in: 3600, pad: 'x'.repeat(8 * 1024 * 1024) });
+    const bomb = gzipSync(huge);
+    expect(bomb.length).toBeLessThan(64 * 1024); // small on the wire: only the limit after decompression stops it
+    receiver.on('/huge-token', () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: huge }));
+    receiver.on('/gzip-token', () => ({ status: 200, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: bomb }));
+    for (const path of ['/huge-token', '/gzip-token']) {
+      const report = await deps.sender.attempt(appWith(`{ type: oauth2, token_url: "${receiver.url}${path}", client_id: c, client_secret: big-secret-1 }`), 'c', scope());
+      expect(report.error).toEqual({ code: 'CALLHOOK_OAUTH_TOKEN', message: `token endpoint ${receiver.url}${path} answered more than 65536 bytes` });
+      expect(report.outcome).toEqual({ kind: 'network', code: 'oauth' });
+    }
+    expect(receiver.to('/hook')).toHaveLength(0);
+    // A token answer under the limit, gzipped, is read as usual.
+    receiver.on('/small-gzip-token', () => ({ status: 200, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify({ access_token: 'small-gzip-token', pad: 'x'.repeat(60_000) })) }));
+    const ok = await deps.sender.attempt(appWith(`{ type: oauth2, token_url: "${receiver.url}/small-gzip-token", client_id: c, client_secret: big-secret-1 }`), 'c', scope());
+    expect(ok.httpStatus).toBe(200);
+    expect(receiver.to('/hook').map((r) => r.headers.authorization)).toEqual(['Bearer small-gzip-token']);
   });
 
   it('refreshes a token shortly before it expires', async () => {
