@@ -1,5 +1,6 @@
 import { finalResult, skipResult } from '../../src/pipeline/result';
 import { parseConfig } from '../../src/policies/load';
+import { STEP_COST } from '../../src/templates/engine';
 import type { WebhookApp } from '../../src/policies/types';
 import type { AttemptReport } from '../../src/webhook/send';
 
@@ -39,6 +40,25 @@ describe('`when` and `message` within max_request_bytes', () => {
     const result = skipResult(appOf('when: "{{#each event.items}}{{ this }}{{/each}}"'), { event: { items }, app_data: {} }, undefined);
     expect(result).toMatchObject({ status: 'failed', error: { code: 'CALLHOOK_TEMPLATE_RENDER', message: '`when` could not be rendered: `when` renders more than max_request_bytes (1000)' } });
     expect(read).toBeLessThan(1000); // not 100,000
+  });
+
+  it('nested loops that write little are bounded by their steps: each step counts, so the `when` fails fast', () => {
+    const a = Array.from({ length: 5000 }, () => 0);
+    const app = parseConfig(`policies: [{ id: p, apps: [{ name: A, url: "https://h.example/", when: "{{#each event.a}}{{#each @root.event.a}}{{#if this.vip}}y{{/if}}{{/each}}{{/each}}" }] }]`).policies[0]!.apps[0]!;
+    const started = performance.now();
+    const result = skipResult(app, { event: { a }, app_data: {} }, undefined);
+    expect(performance.now() - started).toBeLessThan(500); // 25,000,000 steps took 4 s; now at most 131,072
+    expect(result).toMatchObject({ status: 'failed', error: { code: 'CALLHOOK_TEMPLATE_RENDER', message: '`when` could not be rendered: `when` renders more than max_request_bytes (1048576)' } });
+  });
+
+  it('ordinary loops still render: steps and text within the limit', () => {
+    const when = 'when: "{{#each event.items}}{{#if this.vip}}{{ this.name }},{{/if}}{{/each}}"';
+    const items = Array.from({ length: 100 }, (_, i) => ({ vip: i % 25 === 0, name: `n${i}` }));
+    expect(skipResult(appOf(when), { event: { items }, app_data: {} }, undefined)).toBeUndefined(); // renders "n0,n25,n50,n75,": truthy
+    const quiet = appOf('when: "{{#each event.items}}{{/each}}"');
+    const steps = 1000 / STEP_COST;
+    expect(skipResult(quiet, { event: { items: Array(steps).fill(0) }, app_data: {} }, undefined)).toMatchObject({ status: 'skipped' }); // within
+    expect(skipResult(quiet, { event: { items: Array(steps + 1).fill(0) }, app_data: {} }, undefined)).toMatchObject({ status: 'failed', error: { code: 'CALLHOOK_TEMPLATE_RENDER' } });
   });
 
   it('a `message` over the limit is not stored; the success stays', () => {
