@@ -1,8 +1,11 @@
 import Handlebars from 'handlebars';
 import { checkTemplate, registerHelpers } from './helpers';
 import { wellFormed } from '../util/well-formed';
+import { loops, STEP_COST } from './budget';
 import { text, textOf } from './text';
 import { checkRenderedOrigin, literalUserInfo, originEnd, originValue } from './origin';
+
+export { STEP_COST } from './budget';
 
 type AST = hbs.AST.Program;
 type Node = hbs.AST.Node;
@@ -35,33 +38,17 @@ hb.registerHelper(TEXT_HELPER, text);
 const ORIGIN_HELPER = 'callhook_origin';
 hb.registerHelper(ORIGIN_HELPER, (value: unknown) => originValue(text(value)));
 
-/**
- * What the `{{#each}}` loops of the renders in progress may still write, in UTF-16 units (see
- * renderWithin), each step of any loop costing STEP_COST more. A loop over call data multiplies
- * a template's text (a 240 KB event made a 50 MB body): it stops at the limit instead of
- * building all of it first. Steps count because loops that write little can still run without
- * end: two nested loops over 5,000 items that wrote nothing blocked the event loop for 4 s.
- */
-let loopBudget: { left: number; over: () => Error } | undefined;
-/** True inside a counted loop: a nested loop's output is part of its outer one's, taken once. */
-let inCountedLoop = false;
-/**
- * What one step of a loop costs, in units of text: a step (about 0.2 us) costs as much CPU as
- * writing far more than 8 characters, so at 1 MiB a render takes at most 131,072 steps (about
- * 30 ms), where one unit a step allowed a million (over 200 ms, for each of an app's renders).
- */
-export const STEP_COST = 8;
 const builtInEach = hb.helpers['each']!;
 hb.registerHelper('each', function (this: unknown, context: unknown, options?: Handlebars.HelperOptions) {
-  const budget = loopBudget;
+  const { budget } = loops;
   if (!budget || !options) return builtInEach.call(this, context, options);
   const { fn } = options;
   // Every loop checks what it has written so far, nested ones too (a cross product of two lists
   // is built inside one outer iteration); only the outermost takes it from the budget.
-  const outermost = !inCountedLoop;
+  const outermost = !loops.counting;
   let written = 0;
   const counted = (context: unknown, frame?: Handlebars.RuntimeOptions) => {
-    // Taken at once, nested loops' steps too.
+    // Steps are taken at once, nested loops' too: loops that write little are bounded as well.
     budget.left -= STEP_COST;
     if (budget.left < 0) throw budget.over();
     const out = fn(context, frame);
@@ -69,12 +56,12 @@ hb.registerHelper('each', function (this: unknown, context: unknown, options?: H
     if (budget.left - written < 0) throw budget.over();
     return out;
   };
-  inCountedLoop = true;
+  loops.counting = true;
   try {
     return builtInEach.call(this, context, { ...options, fn: counted });
   } finally {
     if (outermost) {
-      inCountedLoop = false;
+      loops.counting = false;
       budget.left -= written;
     }
   }
@@ -83,16 +70,16 @@ hb.registerHelper('each', function (this: unknown, context: unknown, options?: H
 /**
  * Runs `render`, in which the loops of all templates rendered together may write at most
  * `maxChars` UTF-16 units (each is at least one byte of UTF-8, so a byte limit can be used),
- * less STEP_COST for each step they take.
+ * less STEP_COST for each step they take and what helpers read and make inside them (budget.ts).
  * @throws what `over` makes, from the loop that goes past it
  */
 export function renderWithin<T>(maxChars: number, over: () => Error, render: () => T): T {
-  const outer = loopBudget;
-  loopBudget = { left: maxChars, over };
+  const outer = loops.budget;
+  loops.budget = { left: maxChars, over };
   try {
     return render();
   } finally {
-    loopBudget = outer;
+    loops.budget = outer;
   }
 }
 

@@ -1,4 +1,5 @@
 import type Handlebars from 'handlebars';
+import { chargeInLoop } from './budget';
 import { formatInstant, instantOf, isDateFormat, zoneFormat } from './dates';
 import { countryCode, e164 } from './phone';
 import { LONE_SURROGATE } from '../util/well-formed';
@@ -136,12 +137,25 @@ const HELPERS: Record<string, Helper> = {
   truncate: { usage: 'truncate value length [suffix]', run: truncate, literals: [{ at: 1, valid: (v) => lengthOf(v) !== undefined, expects: 'a whole number of characters' }] },
 };
 
+/** How much text the arguments are (a list or object is charged when made text: textOf). */
+function textLength(args: unknown[]): number {
+  let n = 0;
+  for (const arg of args) if (typeof arg === 'string') n += arg.length;
+  return n;
+}
+
 /** Registers the helpers on one Handlebars environment (never the global one). */
 export function registerHelpers(env: typeof Handlebars): void {
   for (const [name, helper] of Object.entries(HELPERS)) {
     env.registerHelper(name, function (this: unknown, ...args: unknown[]) {
       const options = args.pop() as Partial<Handlebars.HelperOptions>; // fn is set only for a block
-      if (args.length > 0) return helper.run(...args);
+      if (args.length > 0) {
+        const out = helper.run(...args);
+        // Inside a loop, what a helper reads and makes counts against the render budget: its
+        // result need not be written (`{{#if (json @root.event)}}`) to cost a pass over call data.
+        chargeInLoop(textLength(args) + (typeof out === 'string' ? out.length : 0));
+        return out;
+      }
       // No argument: `{{ duration }}` inside `{{#each calls}}` read the field before the helper
       // existed, and still does (Handlebars would otherwise call the helper instead).
       const value = this !== null && this !== undefined && Object.hasOwn(this, name) ? (this as Record<string, unknown>)[name] : undefined;

@@ -51,10 +51,27 @@ describe('`when` and `message` within max_request_bytes', () => {
     expect(result).toMatchObject({ status: 'failed', error: { code: 'CALLHOOK_TEMPLATE_RENDER', message: '`when` could not be rendered: `when` renders more than max_request_bytes (1048576)' } });
   });
 
+  it('what helpers read and make inside a loop counts too, written or not', () => {
+    const a = Array.from({ length: 5000 }, () => 0);
+    const event = { a, pad: 'x'.repeat(200_000) };
+    for (const when of ['{{#each event.a}}{{#if (json @root.event)}}{{/if}}{{/each}}', '{{#each event.a}}{{#if (digits @root.event.pad)}}{{/if}}{{/each}}', '{{#each event.a}}{{#if (truncate @root.event.a 1)}}{{/if}}{{/each}}']) {
+      const app = parseConfig(`policies: [{ id: p, apps: [{ name: A, url: "https://h.example/", when: "${when}" }] }]`).policies[0]!.apps[0]!;
+      const started = performance.now();
+      const result = skipResult(app, { event, app_data: {} }, undefined);
+      expect(performance.now() - started).toBeLessThan(500); // the json one took 1.7 s
+      expect(result).toMatchObject({ status: 'failed', error: { code: 'CALLHOOK_TEMPLATE_RENDER' } });
+    }
+    // Outside loops a helper's work is bounded by the template: not counted.
+    const once = parseConfig(`policies: [{ id: p, apps: [{ name: A, url: "https://h.example/", max_request_bytes: 1000, when: "{{#if (json event)}}yes{{/if}}" }] }]`).policies[0]!.apps[0]!;
+    expect(skipResult(once, { event, app_data: {} }, undefined)).toBeUndefined();
+  });
+
   it('ordinary loops still render: steps and text within the limit', () => {
     const when = 'when: "{{#each event.items}}{{#if this.vip}}{{ this.name }},{{/if}}{{/each}}"';
     const items = Array.from({ length: 100 }, (_, i) => ({ vip: i % 25 === 0, name: `n${i}` }));
     expect(skipResult(appOf(when), { event: { items }, app_data: {} }, undefined)).toBeUndefined(); // renders "n0,n25,n50,n75,": truthy
+    const helpers = appOf('when: "{{#each event.items}}{{ upper this.name }}{{ json this.vip }}{{/each}}"');
+    expect(skipResult(helpers, { event: { items: items.slice(0, 10) }, app_data: {} }, undefined)).toBeUndefined();
     const quiet = appOf('when: "{{#each event.items}}{{/each}}"');
     const steps = 1000 / STEP_COST;
     expect(skipResult(quiet, { event: { items: Array(steps).fill(0) }, app_data: {} }, undefined)).toMatchObject({ status: 'skipped' }); // within
