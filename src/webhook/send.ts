@@ -6,6 +6,7 @@ import { renderBody } from '../templates/body';
 import { renderWithin, type TemplateScope } from '../templates/engine';
 import { checkRenderedUrl, headersOnTheWire, renderField, renderHeaders, renderUrl } from '../templates/request';
 import { jsonDepthExceeds } from '../util/json-depth';
+import { parseJsonExactIntegers } from '../util/json-integers';
 import { USER_AGENT } from '../version';
 import { authorizationHeader } from './auth';
 import { classifyError, DEADLINE_EXCEEDED, endsExchange, inRequestRetries, loggedTry, refusedAnswer, responseOutcome, type TryLog } from './http-outcome';
@@ -270,7 +271,8 @@ function parseBody(text: unknown): unknown {
   // A deeply nested response stays text, so storing and redacting it cannot recurse too deep.
   if (text.length > MAX_RESPONSE_DEPTH * 2 && jsonDepthExceeds(text, MAX_RESPONSE_DEPTH)) return text;
   try {
-    return JSON.parse(text) as unknown;
+    // Integers beyond 2^53 keep their digits (as text): a later app sends the id it was given.
+    return parseJsonExactIntegers(text);
   } catch {
     return text;
   }

@@ -15,6 +15,8 @@ describe('post-call apps, end to end through the API, BullMQ and Redis', () => {
     receiver.on('/text', () => ({ status: 200, body: 'plain words' }));
     receiver.on('/big', () => ({ status: 200, body: 'x'.repeat(5000) }));
     receiver.on('/missing', () => ({ status: 404, body: { error: 'no such contact' } }));
+    // Written by hand: a 64-bit id is not a JavaScript number.
+    receiver.on('/big-id', () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"id":1234567890123456789,"small":42,"phone":"12345678901234567890"}' }));
     h = await startHarness(__filename, `
 policies:
   - id: chain
@@ -59,6 +61,14 @@ policies:
   - id: held
     apps:
       - { name: Held, url: "${receiver.url}/held" }
+  - id: big-ids
+    apps:
+      - { name: Lookup, url: "${receiver.url}/big-id" }
+      - { name: Next, method: POST, url: "${receiver.url}/next", query: { id: "{{ app_data.lookup.data.id }}" }, body: { id: "{{ app_data.lookup.data.id }}", text: "id {{ app_data.lookup.data.id }}", small: "{{ app_data.lookup.data.small }}" } }
+  - id: big-ids-realtime
+    apps:
+      - { name: Lookup, phase: real_time, url: "${receiver.url}/big-id" }
+      - { name: Next, phase: real_time, url: "${receiver.url}/next", query: { id: "{{ app_data.lookup.data.id }}" } }
   - id: responses
     apps:
       - { name: Text, url: "${receiver.url}/text" }
@@ -104,6 +114,21 @@ policies:
     expect(ticket?.headers['x-absent']).toBeUndefined();
     expect(ticket?.json).toEqual({ customer: expect.objectContaining({ vip: true, tier: 2 }), caller: `O'Brien & Sons` });
     expect(receiver.requests[2]?.json).toEqual({ text: 'John Doe (ACME Corp) opened T-1', tier: 2 });
+  });
+
+  it('an integer beyond 2^53 in an answer keeps its exact digits, queued and real-time', async () => {
+    const event = makeEvent({ policy: 'big-ids' });
+    await h.post(event);
+    const record = await h.waitForCall(event.call_id);
+    expect(record.status).toBe('completed');
+    expect(record.app_data.lookup!.data).toEqual({ id: '1234567890123456789', small: 42, phone: '12345678901234567890' });
+    const [next] = receiver.to('/next');
+    expect(next!.url).toBe('/next?id=1234567890123456789');
+    expect(next!.body).toBe('{"id":"1234567890123456789","text":"id 1234567890123456789","small":42}');
+
+    const realtime = await h.request('POST', '/v1/realtime', makeEvent({ policy: 'big-ids-realtime' }));
+    expect(realtime.body.app_data.lookup.data.id).toBe('1234567890123456789');
+    expect(receiver.to('/next').map((r) => r.url)).toEqual(['/next?id=1234567890123456789', '/next?id=1234567890123456789']);
   });
 
   it('skips an app whose `when` renders false', async () => {
