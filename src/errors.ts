@@ -7,7 +7,7 @@ export const ERROR_CATALOGUE = {
   CALLHOOK_CONFIG_INVALID: { status: null, where: 'start, `config check`', meaning: 'the policies file has problems (each listed with its path)' },
   CALLHOOK_SETTINGS_INVALID: { status: null, where: 'start', meaning: 'an environment variable has a bad value, or the API would be exposed without a strong token' },
   CALLHOOK_EVENT_INVALID: { status: 400, where: 'API 400', meaning: 'an event failed validation; `problems` lists each' },
-  CALLHOOK_BAD_REQUEST: { status: 400, where: 'API 400', meaning: 'the request is not well-formed HTTP, the body is not JSON, is nested too deeply or has a `__proto__` or `constructor.prototype` key (the message says which and where), or a query parameter is invalid' },
+  CALLHOOK_BAD_REQUEST: { status: 400, where: 'API 400', meaning: 'the request is not well-formed HTTP, the body is not JSON, is nested too deeply or has a `__proto__` or `constructor.prototype` key, its letters written as they are or as `\\u` escapes (the message says which and where), or a query parameter is invalid' },
   CALLHOOK_UNAUTHORIZED: { status: 401, where: 'API 401', meaning: 'missing or wrong API token' },
   CALLHOOK_FORBIDDEN_HOST: { status: 403, where: 'API 403', meaning: 'no API token is set and the `Host` header is not a loopback name (DNS rebinding guard)' },
   CALLHOOK_FORBIDDEN_ORIGIN: { status: 403, where: 'API 403', meaning: 'no API token is set and a web page of another origin sent a request other than GET or HEAD' },

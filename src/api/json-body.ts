@@ -38,8 +38,9 @@ export function parseJsonBody(text: string): unknown {
   } catch (error) {
     throw new BadJsonBodyError(`the body is not valid JSON: ${(error as Error).message}`);
   }
-  // Only a body that spells one of the keys can hold it: most bodies are not walked.
-  const forbidden = text.includes('__proto__') || text.includes('constructor') ? forbiddenKey(value, '$') : undefined;
+  // Only a body that spells one of the keys can hold it: most bodies are not walked. A \u escape
+  // can spell any letter of a key (`"\u005f_proto__"`), so a body with one is walked too.
+  const forbidden = text.includes('__proto__') || text.includes('constructor') || text.includes('\\u') ? forbiddenKey(value, '$') : undefined;
   if (forbidden) throw new BadJsonBodyError(`the JSON body has the key ${forbidden}, which callhook refuses (it could change every object's prototype when merged)`);
   return value;
 }

@@ -232,6 +232,27 @@ policies:
         expect(answer.json.error.message).toMatch(message);
       }
     }
+    // Spelled with \u escapes, which JSON.parse decodes into the same keys.
+    const escaped: [string, RegExp][] = [
+      ['{"obj":{"\\u005f_proto__":{"p":1}}}', /the key "__proto__" at \$\.app_data\.obj,/],
+      ['{"obj":{"\\u005F\\u005Fproto\\u005f\\u005f":{"p":1}}}', /the key "__proto__" at \$\.app_data\.obj,/],
+      ['{"obj":{"__pr\\u006fto__":{"p":1}}}', /the key "__proto__" at \$\.app_data\.obj,/],
+      ['{"obj":{"\\u0063onstructor":{"prototype":{"admin":true}}}}', /the key "constructor.prototype" at \$\.app_data\.obj,/],
+      ['{"obj":{"c\\u006Fnstructor":{"\\u0070rototype":{"admin":true}}}}', /the key "constructor.prototype" at \$\.app_data\.obj,/],
+      ['{"obj":{"constructor":{"prot\\u006ftype":{"admin":true}}}}', /the key "constructor.prototype" at \$\.app_data\.obj,/],
+    ];
+    for (const [appData, message] of escaped) {
+      const body = `{"calling_number":"1","called_number":"2","policy":"crm","app_data":${appData}}`;
+      expect(Object.keys(Object.values((JSON.parse(body) as { app_data: Record<string, object> }).app_data)[0]!)[0]).toMatch(/^(__proto__|constructor)$/);
+      for (const path of ['/v1/calls', '/v1/realtime', '/v1/call-test']) {
+        const answer = await rawRequest(h.baseUrl, 'POST', path, { headers: JSON_HEADERS, body });
+        expect([path, answer.status, answer.json.error.code]).toEqual([path, 400, 'CALLHOOK_BAD_REQUEST']);
+        expect(answer.json.error.message).toMatch(message);
+      }
+    }
+    // Escapes alone are call data like any other.
+    const accents = '{"calling_number":"1","called_number":"2","policy":"crm","calling_name":"Zo\\u00eb"}';
+    expect((await rawRequest(h.baseUrl, 'POST', '/v1/calls', { headers: JSON_HEADERS, body: accents })).status).toBe(202);
     // The words alone are call data like any other.
     const words = JSON.stringify({ calling_number: '1', called_number: '2', policy: 'crm', calling_name: '__proto__ constructor', app_data: { constructor: 'x' } });
     expect((await rawRequest(h.baseUrl, 'POST', '/v1/calls', { headers: JSON_HEADERS, body: words })).status).toBe(202);
