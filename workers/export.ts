@@ -6,6 +6,7 @@ import { splitStatuses, unknownStatusesProblem } from '../src/api/queries';
 import { presentCall } from '../src/pipeline/run-order';
 import { exportCalls } from '../src/results/export';
 import { readTimeBound, timeBoundProblem } from '../src/util/duration';
+import { isTerminal } from '../src/util/terminal';
 import { fail, repeatable, withRuntime } from './cli-support';
 
 interface ExportOptions {
@@ -45,6 +46,7 @@ export function registerExport(program: Command): void {
           format: opts.format as 'ndjson' | 'csv',
           out,
           present: (call) => presentCall(call, runtime.config.byId),
+          terminal: !opts.out && isTerminal(process.stdout),
         });
         if (opts.out) {
           out.end();

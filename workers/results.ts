@@ -5,6 +5,7 @@ import { presentCall } from '../src/pipeline/run-order';
 import type { Runtime } from '../src/runtime';
 import type { FeedEntry } from '../src/store/results-feed';
 import { parseDuration } from '../src/util/duration';
+import { isTerminal, printableJson } from '../src/util/terminal';
 import { fail, onStopSignals, repeatable, withRuntime } from './cli-support';
 
 interface ResultsOptions {
@@ -55,9 +56,10 @@ export function registerResults(program: Command): void {
          * before it, has left stdout's buffer. That is as far as a process can see: a line in a
          * pipe's buffer when the reader dies is acknowledged all the same.
          */
+        const shown = isTerminal(process.stdout) ? printableJson : (json: string) => json;
         const print = async (entry: FeedEntry) => {
           if (statuses.length > 0 && !statuses.includes(entry.call.status)) return;
-          const line = `${JSON.stringify({ id: entry.id, call: presentCall(entry.call, runtime.config.byId) })}\n`;
+          const line = `${shown(JSON.stringify({ id: entry.id, call: presentCall(entry.call, runtime.config.byId) }))}\n`;
           await new Promise<void>((resolve, reject) => process.stdout.write(line, (error) => (error ? reject(error) : resolve())));
         };
         if (opts.group) await readAsGroup(runtime, opts.group, opts.consumer, { ...opts, claimIdleMs }, print, stop.signal);

@@ -18,8 +18,8 @@ const FORMULA = /^[=@\t\r]|^[+-](?!\d+(\.\d+)?$)/;
  * data is untrusted: a caller named `=HYPERLINK(...)` gets a leading `'`, so a spreadsheet shows
  * it as text instead of running it.
  */
-function field(value: unknown): string {
-  const raw = value === null || value === undefined ? '' : String(value);
+function field(value: unknown, show: (text: string) => string): string {
+  const raw = show(value === null || value === undefined ? '' : String(value));
   const text = FORMULA.test(raw) ? `'${raw}` : raw;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
@@ -28,12 +28,18 @@ export function csvHeader(): string {
   return `${CSV_COLUMNS.join(',')}\r\n`;
 }
 
-/** A call's CSV lines. */
-export function csvRows(call: CallRecord): string {
+const exact = (text: string) => text;
+
+/**
+ * A call's CSV lines. `show` rewrites each cell's text first: `printable` for a terminal, where
+ * call data must not reach as control sequences; exact (the default) for a file or a pipe.
+ */
+export function csvRows(call: CallRecord, show: (text: string) => string = exact): string {
+  const cell = (value: unknown) => field(value, show);
   const head = [call.call_id, call.policy, call.status, call.event.calling_number, call.event.called_number, call.created_at, call.finished_at];
   const apps = Object.entries(call.app_data);
-  if (apps.length === 0) return `${[...head, '', '', '', '', '', '', '', ''].map(field).join(',')}\r\n`;
+  if (apps.length === 0) return `${[...head, '', '', '', '', '', '', '', ''].map(cell).join(',')}\r\n`;
   return apps
-    .map(([slug, r]) => `${[...head, slug, r.status, r.http_status, r.attempts, r.duration_ms, r.error?.code, r.error?.message, r.message].map(field).join(',')}\r\n`)
+    .map(([slug, r]) => `${[...head, slug, r.status, r.http_status, r.attempts, r.duration_ms, r.error?.code, r.error?.message, r.message].map(cell).join(',')}\r\n`)
     .join('');
 }

@@ -4,6 +4,7 @@ import type { CallRecord, CallStatus } from '../model/call';
 import type { CallStore, RedisClient } from '../store/call-store';
 import { redisNowMs } from '../store/expiry';
 import { resolveTimeBound, type TimeBound } from '../util/duration';
+import { printable, printableJson } from '../util/terminal';
 import { csvHeader, csvRows } from './csv';
 
 export interface ExportOptions {
@@ -16,6 +17,8 @@ export interface ExportOptions {
   out: Writable;
   /** How each call is shown (results in run order). */
   present?: (call: CallRecord) => CallRecord;
+  /** `out` is a terminal: call data is written with its control characters escaped (util/terminal). */
+  terminal?: boolean;
 }
 
 /** Calls read per round trip: bounds memory whatever the export's size. */
@@ -43,6 +46,8 @@ export async function exportCalls(redis: RedisClient, prefix: string, store: Cal
   // Ids with score `min` already written: a chunk may end inside a run of equal scores.
   let tied = new Set<string>();
   let calls = 0;
+  const show = options.terminal ? printable : undefined;
+  const json = options.terminal ? printableJson : (text: string) => text;
   if (options.format === 'csv') await write(csvHeader());
   for (;;) {
     const asked = CHUNK + tied.size;
@@ -53,7 +58,7 @@ export async function exportCalls(redis: RedisClient, prefix: string, store: Cal
     for (const record of await store.getMany(page.map((p) => p.id))) {
       if (!record || (options.statuses?.length && !options.statuses.includes(record.status))) continue;
       const call = options.present ? options.present(record) : record;
-      await write(options.format === 'csv' ? csvRows(call) : `${JSON.stringify(call)}\n`);
+      await write(options.format === 'csv' ? csvRows(call, show) : `${json(JSON.stringify(call))}\n`);
       calls += 1;
     }
     const lastScore = page[page.length - 1]!.score;

@@ -9,3 +9,25 @@ export function printable(text: string): string {
 
 // C0 controls, DEL, C1 controls, U+2028/2029, and the bidi embeddings, overrides and isolates.
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Whether data written to `stream` lands on a terminal, where a person reads it (and call data
+ * could drive it), rather than in a file or a pipe, where it must stay exact.
+ */
+export function isTerminal(stream: { readonly isTTY?: boolean | undefined }): boolean {
+  return stream.isTTY === true;
+}
+
+/**
+ * JSON text as a terminal may show it. JSON.stringify escapes C0 controls but writes C1 controls
+ * (U+009B is a CSI on many terminals), U+2028/2029 and bidi overrides as they are. Outside
+ * strings JSON holds none of them, and inside a string `\u009b` is JSON's own escape: the line
+ * still parses to the same value.
+ */
+export function printableJson(json: string): string {
+  // C0 controls are left alone: inside strings JSON.stringify has escaped them already, and
+  // outside them they are the line breaks of pretty-printed JSON.
+  return json.replace(UNPRINTABLE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const UNPRINTABLE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;

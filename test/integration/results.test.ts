@@ -3,6 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeEvent } from '../../src/events/schema';
+import type { CallRecord } from '../../src/model/call';
 import { CallStore } from '../../src/store/call-store';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
@@ -321,6 +322,51 @@ policies:
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       expect([await exited(child), stderr]).toEqual([1, 'callhook: stdout: ENOSPC: no space left on device, write\n']);
     }
+  });
+
+  it('to a terminal, export (CSV and NDJSON), results and calls --json write call data\'s control characters as escapes; to a pipe, exactly', async () => {
+    const since = new Date(Date.now() - 1000).toISOString();
+    // OSC 52 (write the clipboard), clear the screen, a C1 CSI (U+009B), a right-to-left override, a line separator.
+    const evil = '\u001b]52;c;ZXZpbA==\u0007\u001b[2J\u009b2J\u202e\u2028';
+    const event = makeEvent({ called_number: '1099', calling_number: `5550100${evil}`, calling_name: `Eve${evil}` });
+    await run([event]);
+    const env = { ...process.env, LOG_LEVEL: 'warn', REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: configPath };
+    /** The CLI with its stdout on a pseudo-terminal (util-linux `script`), as a person runs it. */
+    const inTerminal = async (args: string[]) => {
+      const command = [process.execPath, CLI, ...args].map((word) => `'${word}'`).join(' ');
+      // The pseudo-terminal takes stderr too ("1 call(s) exported").
+      const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+      expect(await exited(child)).toBe(0);
+      return output.replace(/\r\n/g, '\n'); // the terminal's own line ends
+    };
+    const piped = async (args: string[]) => {
+      const child = spawnCli(args, env as Record<string, string>);
+      expect(await exited(child)).toBe(0);
+      return child.output();
+    };
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    const escaped = '5550100\\u001b]52;c;ZXZpbA==\\u0007\\u001b[2J\\u009b2J\\u202e\\u2028';
+
+    const csv = await inTerminal(['export', '--since', since, '--format', 'csv']);
+    expect(csv).toContain(`${event.call_id},sales,completed,${escaped},1099,`);
+    for (const args of [['export', '--since', since], ['results'], ['calls', '--json', '--number', '1099']]) {
+      const text = await inTerminal(args);
+      expect(text).not.toMatch(raw);
+      expect(text).toContain(escaped);
+      // Still JSON, with the same values: the escapes are JSON's own.
+      const numbers = text.includes('"next_cursor"')
+        ? (JSON.parse(text) as { calls: { calling_number: string }[] }).calls.map((c) => c.calling_number)
+        : text.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { call?: CallRecord } & CallRecord)).map((c) => (c.call ?? c).event.calling_number);
+      expect(numbers).toContain(`5550100${evil}`);
+    }
+    expect(await inTerminal(['export', '--since', since])).toContain(`Eve${escaped.slice('5550100'.length)}`);
+    // To a pipe (or --out) the data stays exact: the characters as the caller sent them.
+    expect((await piped(['export', '--since', since, '--format', 'csv'])).split('\r\n').find((line) => line.startsWith(event.call_id))).toContain(`,5550100${evil},1099,`);
+    const line = (await piped(['export', '--since', since])).split('\n').find((l) => l.includes(event.call_id))!;
+    expect(JSON.parse(line).event).toMatchObject({ calling_number: `5550100${evil}`, calling_name: `Eve${evil}` });
+    expect(line).toContain('\u009b');
   });
 
   it('durations back from now, and export\'s default end, are by Redis\'s clock (which scores the indexes), not the host\'s', async () => {

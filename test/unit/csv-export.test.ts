@@ -1,5 +1,6 @@
 import type { CallRecord } from '../../src/model/call';
 import { csvRows } from '../../src/results/csv';
+import { printable } from '../../src/util/terminal';
 
 const call = (calling_number: string): CallRecord => ({
   call_id: 'c-1',
@@ -19,5 +20,14 @@ describe('CSV export: cells a spreadsheet would run', () => {
 
   it.each(['+15550100100', '-5', '1000', '-1.5'])('the plain number %s is kept as it is', (value) => {
     expect(callingCell(value)).toBe(value);
+  });
+});
+
+describe('CSV export to a terminal', () => {
+  it('writes control characters as escapes with printable; exact otherwise', () => {
+    const number = '\u001b]52;c;ZXZpbA==\u0007\u009b2J\u202e5551';
+    expect(csvRows(call(number), printable).split(',')[3]).toBe('\\u001b]52;c;ZXZpbA==\\u0007\\u009b2J\\u202e5551');
+    expect(csvRows(call(number)).split(',')[3]).toBe(number);
+    expect(csvRows(call('=1+1\u0007'), printable).split(',')[3]).toBe("'=1+1\\u0007"); // still not a formula
   });
 });

@@ -1,6 +1,6 @@
 import { formatCallTest } from '../../src/call-test/format';
 import type { CallTestReport } from '../../src/call-test/run';
-import { printable } from '../../src/util/terminal';
+import { isTerminal, printable, printableJson } from '../../src/util/terminal';
 
 describe('text for a terminal', () => {
   it('writes control characters, line separators and bidi overrides as escapes, and keeps every other character', () => {
@@ -8,6 +8,18 @@ describe('text for a terminal', () => {
       '\\u001b]52;c;ZXZpbA==\\u0007 \\u009b2J a\\u000ab\\u000d \\u2028 \\u202eevil \\u2066x\\u2069 \\u007f',
     );
     for (const text of ["O'Brien & Sons <VIP>", 'José Ñúñez', '李小龍', '+1 (555) 010-0100', 'emoji 📞', '\u200d']) expect(printable(text)).toBe(text);
+  });
+
+  it('JSON for a terminal: C1 controls, line separators and bidi controls escaped, still the same JSON', () => {
+    const value = { n: '\u001b[2J\u009b2J\u0085\u2028\u202e\u2067x', ok: 'Zoë 李' };
+    for (const json of [JSON.stringify(value), JSON.stringify(value, null, 2)]) {
+      const shown = printableJson(json);
+      expect(shown).not.toMatch(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+      expect(shown).toContain('\\u009b2J\\u0085\\u2028\\u202e\\u2067x');
+      expect(JSON.parse(shown)).toEqual(value);
+    }
+    expect(isTerminal({ isTTY: true })).toBe(true);
+    expect(isTerminal({})).toBe(false);
   });
 
   it('Call Test text shows an event field and a receiver answer as text', () => {
