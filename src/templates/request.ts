@@ -1,8 +1,12 @@
 import { CallhookError, TemplateError } from '../errors';
 import { encodeRfc3986, textOutsideBlocks, type Template, type TemplateScope } from './engine';
 
-/** A header value may not contain control characters (CR/LF/NUL would split or end the header). */
-const FORBIDDEN_IN_HEADER = /[\x00-\x08\x0a-\x1f\x7f]/;
+/**
+ * A header value may not contain control characters: CR/LF/NUL would split or end the header,
+ * and C1 controls (U+0085, NEL) and U+2028/2029 are line breaks to some readers of a header
+ * (its UTF-8 bytes read as Latin-1 show U+0085 as byte 0x85). Tab is allowed, as HTTP allows it.
+ */
+const FORBIDDEN_IN_HEADER = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/;
 const NON_ASCII = /[^\x00-\x7f]/;
 
 /** A path segment that URL parsers resolve away (`.`, `..`, and their `%2e` spellings, as WHATWG URL does). */
@@ -58,7 +62,7 @@ export function renderUrl(
 /**
  * Renders header values, as text (see headersOnTheWire for what is sent). Empty values are left
  * out (the product's "conditional headers"); a control character fails the app.
- * @throws TemplateError when a value contains CR, LF, NUL or another control character.
+ * @throws TemplateError when a value contains CR, LF, NUL or another control character (C0 but tab, DEL, C1) or U+2028/2029.
  */
 export function renderHeaders(
   headers: readonly (readonly [string, Template])[],
@@ -69,7 +73,7 @@ export function renderHeaders(
   for (const [name, template] of headers) {
     const value = renderField(`headers.${name}`, template, scope, unresolved);
     if (FORBIDDEN_IN_HEADER.test(value)) {
-      throw new TemplateError(`header ${name}: rendered value contains a control character (CR, LF, NUL...)`);
+      throw new TemplateError(`header ${name}: rendered value contains a control character (CR, LF, NUL, U+0085, U+2028...)`);
     }
     if (value.trim() === '') continue;
     out[name] = value;

@@ -261,8 +261,13 @@ describe('headers', () => {
     expect(renderHeaders(headers, scope({ calling_name: `O'Brien & Sons` }), new Set())).toEqual({ 'X-Caller': `O'Brien & Sons` });
   });
 
-  it.each(['a\r\nX-Injected: 1', 'a\nb', 'a\rb', 'a\u0000b'])('fails on control characters: %j', (value) => {
+  it.each(['a\r\nX-Injected: 1', 'a\nb', 'a\rb', 'a\u0000b', 'a\u007fb', 'a\u0085X-Injected: 1', 'a\u009bb', 'a\u2028b', 'a\u2029b'])('fails on control characters and line separators: %j', (value) => {
     expect(() => renderHeaders(headers, scope({ calling_name: value }), new Set())).toThrow(TemplateError);
+  });
+
+  it('keeps a tab and the characters around the C1 block', () => {
+    const value = 'a\tb ~ \u00a0 \u00e9 \u2027 \u202f';
+    expect(renderHeaders(headers, scope({ calling_name: value }), new Set())).toEqual({ 'X-Caller': value });
   });
 
   it('keeps non-ASCII text as text, and sends it as UTF-8 bytes', () => {
