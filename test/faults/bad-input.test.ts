@@ -260,7 +260,7 @@ policies:
       }
 
       // Header: one X-Caller with the name's UTF-8 bytes; a control character fails the app, nothing sent.
-      const control = /[\x00-\x08\x0a-\x1f\x7f]/.test(name);
+      const control = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]/.test(name);
       const injected = receiver.deliveries.some((d) => d.key.startsWith(`${id}.`) && 'x-injected' in d.headers);
       if (injected) fail(id, 'an injected header arrived');
       if (control) {
