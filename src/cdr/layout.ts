@@ -98,6 +98,27 @@ export function rawRecord(fields: readonly string[], layout: CdrLayout): Record<
 /** The header and type lines of CUCM files are a few KiB; a file without them in this much is neither CDR nor CMR. */
 const HEAD_BYTES = 256 * 1024;
 
+/** Why a UTF-16 file is refused: an export re-saved by a Windows tool, whose NULs would otherwise call it binary. */
+const UTF16 = 'UTF-16 text; CUCM files are UTF-8: convert with iconv -f UTF-16 -t UTF-8';
+
+/**
+ * A UTF-16 byte order mark, or text whose first characters are ASCII in UTF-16 (every other
+ * byte NUL, little- or big-endian): a CUCM header starts with `"cdrRecordType"`.
+ */
+function isUtf16(head: Buffer): boolean {
+  if (head.length >= 2 && ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff))) return true;
+  const pairs = Math.min(head.length >> 1, 16);
+  if (pairs < 2) return false;
+  const ascii = (b: number | undefined) => b !== undefined && b > 0 && b < 0x80;
+  let le = true;
+  let be = true;
+  for (let i = 0; i < pairs; i++) {
+    le &&= ascii(head[2 * i]) && head[2 * i + 1] === 0;
+    be &&= head[2 * i] === 0 && ascii(head[2 * i + 1]);
+  }
+  return le || be;
+}
+
 /** Reads a file's first two lines, builds its layout and says whether it is a CDR or a CMR file. */
 export async function readLayout(path: string): Promise<LayoutResult> {
   const handle = await open(path, 'r');
@@ -112,6 +133,7 @@ export async function readLayout(path: string): Promise<LayoutResult> {
   const atEof = head.length < HEAD_BYTES;
   const lf1 = head.indexOf(10);
   const lf2 = lf1 < 0 ? -1 : head.indexOf(10, lf1 + 1);
+  if (isUtf16(head)) return { ok: false, reason: UTF16 };
   // NUL bytes in the header or type line: a binary file. Further on they are a damaged record,
   // rejected alone so the rest of the file still goes in.
   const nul = head.indexOf(0);

@@ -1,13 +1,16 @@
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { cdrCallId } from '../../src/cdr/call-id';
 import { parseCsvLine } from '../../src/cdr/csv';
 import { decodeCucmIp } from '../../src/cdr/ip';
-import { layoutFrom } from '../../src/cdr/layout';
+import { layoutFrom, readLayout } from '../../src/cdr/layout';
 import { readLines } from '../../src/cdr/line-reader';
 import { encodeCucmIp } from '../helpers/cdr-generator';
+
+const SAMPLES = resolve(__dirname, '../../../shared/cdr-samples');
 
 describe('parseCsvLine', () => {
   it('splits quoted strings, bare numbers and empty fields', () => {
@@ -95,6 +98,31 @@ describe('layoutFrom', () => {
   });
   it('refuses an empty file', () => {
     expect(layoutFrom(undefined, undefined)).toMatchObject({ ok: false, reason: 'empty file: no header line' });
+  });
+});
+
+describe('readLayout', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cdr-layout-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  const sample = readFileSync(join(SAMPLES, 'sieteunoseis-cisco-cucm-cdr/cdr.txt'), 'utf8');
+  const layoutOf = async (name: string, bytes: Buffer) => {
+    await writeFile(join(dir, name), bytes);
+    return readLayout(join(dir, name));
+  };
+  const utf16 = 'UTF-16 text; CUCM files are UTF-8: convert with iconv -f UTF-16 -t UTF-8';
+
+  it('says how to convert a UTF-16 export, with or without a byte order mark, either byte order', async () => {
+    const le = Buffer.from(sample, 'utf16le');
+    expect(await layoutOf('bom-le', Buffer.concat([Buffer.from([0xff, 0xfe]), le]))).toEqual({ ok: false, reason: utf16 });
+    expect(await layoutOf('le', le)).toEqual({ ok: false, reason: utf16 });
+    expect(await layoutOf('bom-be', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(le).swap16()]))).toEqual({ ok: false, reason: utf16 });
+  });
+  it('still calls other files with NULs in their header binary, and reads the UTF-8 original', async () => {
+    expect(await layoutOf('elf', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 10, 0, 10]))).toEqual({ ok: false, reason: 'binary file, not a CUCM CDR or CMR file' });
+    expect(await layoutOf('utf8', Buffer.from(sample))).toMatchObject({ ok: true, kind: 'cdr' });
   });
 });
 
