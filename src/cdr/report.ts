@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { CmrRole, FileOutcome, IngestListener } from './ingest-file';
 import type { RunListener, Summary } from './ingest';
+import { printable } from '../util/terminal';
 import { renderProgress } from './progress-bar';
 
 /** Everything the CLI shows while ingesting. */
@@ -67,9 +68,11 @@ export function terminalReporter(out: NodeJS.WritableStream, now: () => number =
     out.write(`\r\x1b[K${renderProgress({ bytes, totalBytes: total, records, elapsedMs: now() - started })}`);
     barShown = true;
   };
+  // Every line names a file, and anyone who can drop one names it: escapes in a name would move
+  // the cursor, recolour or rewrite what is shown (a fake "done" over a failure).
   const say = (line: string) => {
     clear();
-    out.write(`${line}\n`);
+    out.write(`${printable(line)}\n`);
     draw(true);
   };
   return {

@@ -30,4 +30,16 @@ describe('terminal reporter', () => {
     expect(out.endsWith(`${formatSummary(summary, false)}\n`)).toBe(true);
     expect(formatSummary(summary, false)).toMatch(/queued {6}1199/);
   });
+
+  it('shows a file name with escape sequences as text: a dropped file cannot redraw the terminal', () => {
+    let out = '';
+    const reporter = terminalReporter({ write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream, () => 0);
+    const evil = '/x/evil\u001b[2K\u001b[1A\u001b[31mALL OK\u001b[0m\u202e';
+    reporter.fileEnd?.(evil, { kind: 'not-cdr', reason: 'empty', movedTo: `${evil}.moved` });
+    reporter.rejectedRecord?.(evil, 4, 'bad');
+    reporter.fileError?.(evil, new Error(`ENOENT: no such file or directory, open '${evil}'`));
+    reporter.warn(`${evil}: file name is not valid UTF-8`);
+    expect(out).not.toMatch(/\u001b\[(2K|1A|31m|0m)|\u202e/);
+    expect(out).toContain('/x/evil\\u001b[2K\\u001b[1A\\u001b[31mALL OK\\u001b[0m\\u202e: not a CDR or CMR file');
+  });
 });
