@@ -138,6 +138,20 @@ it('logs JSON off a terminal: rejected records with file and line, moved files, 
   expect(event).toMatchObject({ ...rows[0]?.expected, policy: 'default' });
 });
 
+it('refuses a rejected/ that is a symlink: nothing moved through it, the file stays, exit 1', async () => {
+  const drop = await mkdtemp(join(dir, 'drop-'));
+  const planted = await mkdtemp(join(dir, 'planted-'));
+  await symlink(planted, join(drop, 'rejected'));
+  await writeFile(join(drop, 'junk'), 'x\n');
+  const result = await cli([drop]).done;
+  expect(result.code).toBe(1);
+  const logs = logLines(result.stdout);
+  expect(logs).toContainEqual(expect.objectContaining({ file: join(drop, 'junk'), err: `${join(drop, 'rejected')} is a symlink: refusing to move files through it (make it a real directory)` }));
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', unfinished: 1, rejected_files: 0 });
+  expect(await readdir(planted)).toEqual([]);
+  expect((await readdir(drop)).sort()).toEqual(['junk', 'rejected']);
+});
+
 it('exits 0 on abandoned calls (off hook, nothing dialled), counted as skipped and abandoned, not rejected', async () => {
   const drop = await mkdtemp(join(dir, 'drop-'));
   const rows = syntheticRows(6, 82, 915_000);
