@@ -122,9 +122,10 @@ async function watch(dirs: string[], options: RunOptions, reporter: Reporter, ti
     ...timing,
     pairs: options.cmr !== false,
     signal: options.signal ?? new AbortController().signal,
-    onFile: (path, twin) => run.file(path, twin),
+    onFile: (path, twin) => run.attempt(path, () => run.file(path, twin)),
     onListing: () => run.releaseOrphans({ before: Date.now() - ORPHAN_HOLD_MS, mark: true }),
     onError: (path, error) => reporter.fileError?.(path, error),
+    onDirError: (dir, error) => reporter.warn(`${dir}: cannot list it: ${error.message}; tried again later`, { dir, err: error.message }),
     onUnreadable: (path) => reporter.warn(`${path}: ${UNREADABLE_NAME}`, { file: path }),
   });
   await run.releaseOrphans({ mark: true });

@@ -87,7 +87,7 @@ export async function ingestFiles(files: readonly string[], options: RunOptions,
   const run = new IngestRun({ ...options, named }, now);
   for (const path of orphans) await run.guarded(path, () => run.orphan(path));
   for (const step of steps) await run.guarded(step.path, () => run.file(step.path, step.twin));
-  await run.releaseOrphans({ mark: run.summary.unfinished === 0 && !options.signal?.aborted });
+  await run.releaseOrphans({ mark: run.unfinished === 0 && !options.signal?.aborted });
   return run.finish();
 }
 
@@ -110,6 +110,11 @@ export class IngestRun {
   readonly summary = emptySummary();
   private readonly orphans = new CmrIndex();
   private readonly held = new Map<string, Held>();
+  /**
+   * Files whose last attempt failed: unfinished when the run finishes, unless a later attempt
+   * (--watch tries them again) finishes them first.
+   */
+  private readonly failing = new Set<string>();
   private readonly started: number;
 
   constructor(
@@ -190,9 +195,27 @@ export class IngestRun {
     try {
       await step();
     } catch (error) {
-      this.summary.unfinished += 1;
-      this.options.run?.fileError?.(path, error as Error);
+      this.failed(path, error as Error);
     }
+  }
+
+  /**
+   * Runs one step for a watcher: a failure is remembered (unfinished if no later attempt
+   * finishes the file) and thrown on, for the watcher to report and try the file again later.
+   */
+  async attempt(path: string, step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+      this.failing.delete(path);
+    } catch (error) {
+      this.failing.add(path);
+      throw error;
+    }
+  }
+
+  /** Files not finished so far: interrupted, or whose last attempt failed. */
+  get unfinished(): number {
+    return this.summary.unfinished + this.failing.size;
   }
 
   /**
@@ -209,16 +232,14 @@ export class IngestRun {
         if (options.mark && h.identity) await this.options.ledger?.markDone(h.identity, cmrDoneEntry(h.file.counts));
         this.end(path, { kind: 'cmr', role: 'orphan', counts: h.file.counts });
       } catch (error) {
-        this.summary.unfinished += 1;
-        this.options.run?.fileError?.(path, error as Error);
+        this.failed(path, error as Error);
       }
     }
   }
 
-  /** The summary with the time taken so far. */
+  /** The summary with the time taken so far, the files still failing counted as unfinished. */
   finish(): Summary {
-    this.summary.elapsed_ms = this.now() - this.started;
-    return this.summary;
+    return { ...this.summary, unfinished: this.unfinished, elapsed_ms: this.now() - this.started };
   }
 
   private async cdrFile(path: string, head: LayoutResult & { ok: true }, twin: string | undefined): Promise<void> {
@@ -309,7 +330,13 @@ export class IngestRun {
     return { ...this.options, moveNotCdr: this.options.moveNotCdr !== false && !this.options.named?.has(path) };
   }
 
+  private failed(path: string, error: Error): void {
+    this.failing.add(path);
+    this.options.run?.fileError?.(path, error);
+  }
+
   private end(path: string, outcome: FileOutcome): void {
+    this.failing.delete(path);
     addOutcome(this.summary, outcome);
     this.options.run?.fileEnd?.(path, outcome);
   }

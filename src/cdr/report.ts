@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { isRedisUnavailable } from '../store/redis-errors';
 import type { CmrRole, FileOutcome, IngestListener } from './ingest-file';
 import type { RunListener, Summary } from './ingest';
 import { printable } from '../util/terminal';
@@ -28,6 +29,27 @@ export function formatSummary(s: Summary, dryRun: boolean): string {
     `  quality    ${s.quality_joined} calls joined, ${s.cmr_unmatched} CMR rows unmatched`,
   ].join('\n');
 }
+
+/**
+ * Why a file could not be finished, which says what happens next: `redis` (Redis down, not
+ * answering or refusing: the file resumes from its checkpoint once it answers), `file` (the file
+ * or rejected/ could not be read, moved or written: tried again, but someone may have to mend
+ * it), `error` (anything else).
+ */
+export type FailureCause = 'redis' | 'file' | 'error';
+
+export function failureCause(error: Error): FailureCause {
+  if (isRedisUnavailable(error) || error.name === 'ReplyError') return 'redis';
+  if (error.name === 'RejectedDirError' || /^E[A-Z]+$/.test(String((error as NodeJS.ErrnoException).code ?? ''))) return 'file';
+  return 'error';
+}
+
+/** What a failure means for the file, by cause: the end of a terminal line and the message of a log line. */
+const FAILURES: Record<FailureCause, { says: (error: Error) => string; log: string }> = {
+  redis: { says: (e) => `Redis unavailable (${e.message}); it resumes from its checkpoint when tried again`, log: 'cdr file failed: Redis unavailable; it resumes from its checkpoint when tried again' },
+  file: { says: (e) => `${e.message}; tried again later, once that is mended`, log: 'cdr file failed: the file or rejected/ could not be read, moved or written; tried again later' },
+  error: { says: (e) => `${e.message}; tried again later`, log: 'cdr file failed; tried again later' },
+};
 
 const CMR_ROLES: Record<CmrRole, string> = {
   twin: 'read with its CDR file',
@@ -88,7 +110,7 @@ export function terminalReporter(out: NodeJS.WritableStream, now: () => number =
     },
     rejectedRecord: (file, line, reason) => say(`${file}:${line}: rejected: ${reason}`),
     fileEnd: (path, outcome) => say(describe(path, outcome)),
-    fileError: (path, error) => say(`${path}: failed: ${error.message} (it resumes on the next run)`),
+    fileError: (path, error) => say(`${path}: failed: ${FAILURES[failureCause(error)].says(error)}`),
     info: (message) => say(message),
     warn: (message) => say(message),
     finish(summary, dryRun) {
@@ -110,7 +132,10 @@ export function logReporter(logger: Logger): Reporter {
       else if (outcome.kind === 'cmr') logger.info({ file: path, role: outcome.role, ...outcome.counts }, outcome.role === 'left' ? 'cmr file left alone' : 'cmr file done');
       else logger.info({ file: path, ...outcome.counts, cmr_file: outcome.cmrFile ?? null, resumed_from_line: outcome.resumedFromLine ?? null, interrupted: outcome.interrupted }, 'cdr file ingested');
     },
-    fileError: (path, error) => logger.error({ file: path, err: error.message }, 'cdr file failed; it resumes on the next run'),
+    fileError(path, error) {
+      const cause = failureCause(error);
+      logger.error({ file: path, cause, err: error.message }, FAILURES[cause].log);
+    },
     info: (message, fields) => logger.info(fields ?? {}, message),
     warn: (message, fields) => logger.warn(fields ?? {}, message),
     finish: (summary, dryRun) => logger.info({ ...summary, dry_run: dryRun }, 'cdr ingest finished'),

@@ -27,7 +27,10 @@ export interface WatchOptions {
   onFile(path: string, twin?: string): Promise<void>;
   /** Called after each listing, once its files are handed over. */
   onListing?(): Promise<void>;
+  /** Called when a file handed over failed (onFile threw); it is tried again later. */
   onError?(path: string, error: Error): void;
+  /** Called when a directory cannot be listed (gone, its permissions), or onListing failed; tried again later. */
+  onDirError?(dir: string, error: Error): void;
   /** Called once for each file whose name is not valid UTF-8 (UNREADABLE_NAME), while it stays. */
   onUnreadable?(path: string): void;
   now?: () => number;
@@ -99,7 +102,7 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
         },
         (error: Error) => {
           // A directory that went away or cannot be read: said once per retry, retried less and less often.
-          options.onError?.(dir, error);
+          options.onDirError?.(dir, error);
           const entry = dirFailures.get(dir) ?? {};
           failed(entry, now(), interval);
           dirFailures.set(dir, entry);
@@ -158,7 +161,7 @@ export async function watchDirs(dirs: readonly string[], options: WatchOptions):
         failed(file, t, interval);
       }
     }
-    await options.onListing?.().catch((error: Error) => options.onError?.(dirs.join(', '), error));
+    await options.onListing?.().catch((error: Error) => options.onDirError?.(dirs.join(', '), error));
     await sleep(interval, undefined, { signal: options.signal }).catch(() => undefined);
   }
 }

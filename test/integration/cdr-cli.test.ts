@@ -243,6 +243,39 @@ it('watching, a name that is not UTF-8 is reported once, not on every listing', 
   expect(result.code).toBe(0); // stopped: what it could not read was said as it came (a service manager takes 2 for a failure)
 });
 
+/** Resolves once the child has written `text` to stdout. */
+function printed(run: Run, text: string, timeoutMs = 20_000): Promise<void> {
+  let out = '';
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`timed out waiting for ${text}; got ${out}`)), timeoutMs);
+    run.child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(text)) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+  });
+}
+
+it('watching, a file it could not finish makes the stop exit 1, and the log says why', async () => {
+  const drop = await mkdtemp(join(dir, 'watch-'));
+  const planted = await mkdtemp(join(dir, 'planted-'));
+  await symlink(planted, join(drop, 'rejected'));
+  await writeFile(join(drop, 'junk'), 'hello\n');
+  const run = cli([drop, '--watch', '--settle', '100ms', '--interval', '20ms', '--no-cmr']);
+  await printed(run, 'cdr file failed');
+  run.child.kill('SIGTERM');
+  const result = await run.done;
+  expect(result.code).toBe(1);
+  const logs = logLines(result.stdout);
+  expect(logs).toContainEqual(
+    expect.objectContaining({ msg: 'cdr file failed: the file or rejected/ could not be read, moved or written; tried again later', cause: 'file', file: join(drop, 'junk'), err: expect.stringContaining('is a symlink') }),
+  );
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', unfinished: 1 });
+  expect(await readdir(planted)).toEqual([]);
+});
+
 it('watches a directory, waits for a file written in two writes, and stops on SIGTERM', async () => {
   const drop = await mkdtemp(join(dir, 'watch-'));
   const run = cli([drop, '--watch', '--settle', '400ms', '--interval', '50ms', '--cmr-wait', '200ms']);
