@@ -8,7 +8,7 @@ import { fileIdentity } from './identity';
 import { BatchPipeline } from './batches';
 import type { CmrCounts } from './cmr-index';
 import type { IngestListener } from './listener';
-import { readLayout, type CdrLayout, type LayoutResult } from './layout';
+import { readWrittenLayout, type CdrLayout, type LayoutResult } from './layout';
 import type { Checkpoint, DoneMark, FileLedger } from './ledger';
 import { isBlank, readLines } from './line-reader';
 import { mapRecord } from './map';
@@ -93,11 +93,12 @@ const CMR_ALONE = 'CMR file (call quality records): it is read with its CDR file
  * Ingests one CDR file: streams its records into the queue in batches, checkpointing after each
  * batch so a crash resumes where it stopped, and marks the file done only once every record
  * is queued. A file that is neither CDR nor CMR is moved aside (not in a dry run); a CMR file
- * is left alone (it is read with its CDR twin, see ingest.ts).
+ * is left alone (it is read with its CDR twin, see ingest.ts); one still being written throws
+ * IncompleteFileError.
  */
 export async function ingestFile(path: string, options: FileIngestOptions, extras: CdrFileExtras = {}): Promise<FileOutcome> {
   const { enqueue, ledger, listener } = options;
-  const head = extras.head ?? (await readLayout(path));
+  const head = extras.head ?? (await readWrittenLayout(path));
   if (!head.ok) return { kind: 'not-cdr', reason: head.reason, movedTo: await rejectFile(path, head.reason, options) };
   if (head.kind === 'cmr') return { kind: 'not-cdr', reason: CMR_ALONE, movedTo: undefined };
   const identity = await fileIdentity(path);

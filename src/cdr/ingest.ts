@@ -4,7 +4,7 @@ import { CmrIndex, joinSource, type CmrCounts, type CmrFile } from './cmr-index'
 import { fileIdentity } from './identity';
 import { ingestFile, rejectFile, zeroCounts, type Counts, type FileIngestOptions, type FileOutcome } from './ingest-file';
 import { cucmKind, planRun } from './intervals';
-import { readLayout, type LayoutResult } from './layout';
+import { IncompleteFileError, readLayout, readWrittenLayout, type LayoutResult } from './layout';
 import type { CmrDoneEntry } from './ledger';
 import { cmrFinder, partnersOnDisk } from './partners';
 
@@ -20,7 +20,7 @@ export interface Summary extends Counts {
   cmr_unmatched: number;
   /** Files that were neither CDR nor CMR (moved aside). */
   rejected_files: number;
-  /** Files that could not be finished (error or interrupted); they resume on the next run. */
+  /** Files that could not be finished (an error, interrupted, or still being written); tried again on the next run. */
   unfinished: number;
   elapsed_ms: number;
 }
@@ -127,7 +127,8 @@ export class IngestRun {
   /**
    * Ingests one file, whatever it is (by its header): a CDR file with its CMR twin `twin`
    * (read first), a CMR file without one (held as an orphan), or a file that is neither (moved
-   * aside). A stop (the signal) counts it as unfinished; a failure (Redis gone) is thrown.
+   * aside). A stop (the signal) counts it as unfinished; a failure (Redis gone, the file still
+   * being written: IncompleteFileError) is thrown.
    */
   async file(path: string, twin?: string): Promise<void> {
     if (this.options.signal?.aborted) {
@@ -135,7 +136,10 @@ export class IngestRun {
       return;
     }
     this.options.run?.fileStart?.(path);
-    const head = await readLayout(path);
+    const head = await readWrittenLayout(path).catch((error: Error) => {
+      if (twin && error instanceof IncompleteFileError) this.failed(twin, new IncompleteFileError(`waits for its CDR file ${basename(path)}, still being written`));
+      throw error;
+    });
     if (!head.ok) {
       this.end(path, { kind: 'not-cdr', reason: head.reason, movedTo: await rejectFile(path, head.reason, this.moveOptions(path)) });
       if (twin) await this.orphan(twin);
@@ -158,7 +162,7 @@ export class IngestRun {
       this.summary.unfinished += 1;
       return;
     }
-    const head = knownHead ?? (await readLayout(path));
+    const head = knownHead ?? (await readWrittenLayout(path));
     if (!head.ok) {
       this.end(path, { kind: 'not-cdr', reason: head.reason, movedTo: await rejectFile(path, head.reason, this.moveOptions(path)) });
       return;
@@ -258,6 +262,13 @@ export class IngestRun {
       return;
     }
     const twinHead = await readLayout(twin);
+    if (!twinHead.ok && twinHead.incomplete) {
+      // Left for later, as any file still being written; the CDR file does not wait for it
+      // (--watch: nothing waits for good), so its rows will come as a late CMR file.
+      this.end(path, await ingestFile(path, this.moveOptions(path), { head, quality: orphans ? joinSource(undefined, orphans) : undefined }));
+      this.failed(twin, new IncompleteFileError(twinHead.reason));
+      return;
+    }
     if (!twinHead.ok || twinHead.kind !== 'cmr') {
       // Named as a CMR file but it is not one: the CDR file goes in alone, the twin on its own.
       this.end(path, await ingestFile(path, this.moveOptions(path), { head, quality: orphans ? joinSource(undefined, orphans) : undefined }));

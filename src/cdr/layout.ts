@@ -45,7 +45,16 @@ export interface CdrLayout {
 
 export type LayoutResult =
   | { ok: true; kind: FileKind; layout: CdrLayout; /** byte offset of the first record */ dataOffset: number }
-  | { ok: false; reason: string };
+  /** `incomplete`: the file ends before its header and type lines do (an upload in progress): not judged yet. */
+  | { ok: false; reason: string; incomplete?: true };
+
+/**
+ * A file that ends before its header and type lines are complete: still being uploaded (SFTP
+ * creates the file empty, then writes), so it is left where it is and read later, not rejected.
+ */
+export class IncompleteFileError extends Error {
+  override name = 'IncompleteFileError';
+}
 
 /** A type token of line 2: INTEGER, VARCHAR(50), UNIQUEIDENTIFIER... */
 const TYPE_TOKEN = /^[A-Za-z][A-Za-z0-9_ ]*(\(\d+(,\d+)?\))?$/;
@@ -58,6 +67,14 @@ export function layoutFrom(
   headerLine: string | undefined,
   typeLine: string | undefined,
 ): { ok: true; kind: FileKind; layout: CdrLayout } | { ok: false; reason: string } {
+  const header = readHeader(headerLine);
+  return header.ok ? withTypes(header, typeLine) : header;
+}
+
+type Header = { ok: true; kind: FileKind; names: string[]; index: Map<string, number> } | { ok: false; reason: string };
+
+/** Line 1: the field names, the kind of file they make, or why they make neither. */
+function readHeader(headerLine: string | undefined): Header {
   if (headerLine === undefined || headerLine.trim() === '') return { ok: false, reason: 'empty file: no header line' };
   const header = parseCsvLine(headerLine.replace(/^\uFEFF/, ''));
   if (!header.ok) return { ok: false, reason: `line 1 is not a CSV header: ${header.reason}` };
@@ -72,6 +89,11 @@ export function layoutFrom(
   if (missing.length > 0) {
     return { ok: false, reason: kind === 'cmr' ? `CMR header lacks ${missing.join(', ')}` : `not a CUCM CDR or CMR file: header lacks ${missing.join(', ')}` };
   }
+  return { ok: true, kind, names, index };
+}
+
+/** Line 2: one type per field of the header. */
+function withTypes({ kind, names, index }: Header & { ok: true }, typeLine: string | undefined): { ok: true; kind: FileKind; layout: CdrLayout } | { ok: false; reason: string } {
   const what = kind === 'cmr' ? 'CMR' : 'CDR';
   if (typeLine === undefined) return { ok: false, reason: 'no type line (line 2) after the header' };
   const types = parseCsvLine(typeLine);
@@ -130,6 +152,7 @@ export async function readLayout(path: string): Promise<LayoutResult> {
   } finally {
     await handle.close();
   }
+  if (head.length === 0) return { ok: false, incomplete: true, reason: 'empty: nothing written yet (an upload in progress?)' };
   const atEof = head.length < HEAD_BYTES;
   const lf1 = head.indexOf(10);
   const lf2 = lf1 < 0 ? -1 : head.indexOf(10, lf1 + 1);
@@ -138,11 +161,24 @@ export async function readLayout(path: string): Promise<LayoutResult> {
   // rejected alone so the rest of the file still goes in.
   const nul = head.indexOf(0);
   if (nul !== -1 && (lf2 < 0 || nul < lf2)) return { ok: false, reason: 'binary file, not a CUCM CDR or CMR file' };
-  if (lf1 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no header line in the first 256 KiB' };
-  if (lf1 >= 0 && lf2 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no type line in the first 256 KiB' };
+  if (lf1 < 0) {
+    if (!atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no header line in the first 256 KiB' };
+    return { ok: false, incomplete: true, reason: 'ends inside its header line, with no line ending yet (an upload in progress?)' };
+  }
+  if (lf2 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no type line in the first 256 KiB' };
   const text = (from: number, to: number) => head.toString('utf8', from, to).replace(/\r$/, '');
-  const headerLine = text(0, lf1 < 0 ? head.length : lf1);
-  const typeLine = lf1 < 0 ? undefined : text(lf1 + 1, lf2 < 0 ? head.length : lf2);
-  const result = layoutFrom(headerLine, typeLine === '' && lf2 < 0 ? undefined : typeLine);
+  // A complete header line that is wrong is final; a type line cut short is judged once complete.
+  const header = readHeader(text(0, lf1));
+  if (!header.ok) return header;
+  const typeLine = text(lf1 + 1, lf2 < 0 ? head.length : lf2);
+  const result = withTypes(header, typeLine === '' && lf2 < 0 ? undefined : typeLine);
+  if (!result.ok && lf2 < 0) return { ok: false, incomplete: true, reason: 'ends inside its type line (line 2), with no line ending yet (an upload in progress?)' };
   return result.ok ? { ...result, dataOffset: lf2 < 0 ? head.length : lf2 + 1 } : result;
+}
+
+/** readLayout for a file about to be ingested: one still being written throws IncompleteFileError. */
+export async function readWrittenLayout(path: string): Promise<LayoutResult> {
+  const head = await readLayout(path);
+  if (!head.ok && head.incomplete) throw new IncompleteFileError(head.reason);
+  return head;
 }

@@ -31,14 +31,16 @@ export function formatSummary(s: Summary, dryRun: boolean): string {
 }
 
 /**
- * Why a file could not be finished, which says what happens next: `redis` (Redis down, not
- * answering or refusing: the file resumes from its checkpoint once it answers), `file` (the file
- * or rejected/ could not be read, moved or written: tried again, but someone may have to mend
- * it), `error` (anything else).
+ * Why a file could not be finished, which says what happens next: `waiting` (it ends before its
+ * header and type lines do: still being uploaded, left in place and read once complete), `redis`
+ * (Redis down, not answering or refusing: the file resumes from its checkpoint once it
+ * answers), `file` (the file or rejected/ could not be read, moved or written: tried again, but
+ * someone may have to mend it), `error` (anything else).
  */
-export type FailureCause = 'redis' | 'file' | 'error';
+export type FailureCause = 'waiting' | 'redis' | 'file' | 'error';
 
 export function failureCause(error: Error): FailureCause {
+  if (error.name === 'IncompleteFileError') return 'waiting';
   if (isRedisUnavailable(error) || error.name === 'ReplyError') return 'redis';
   if (error.name === 'RejectedDirError' || /^E[A-Z]+$/.test(String((error as NodeJS.ErrnoException).code ?? ''))) return 'file';
   return 'error';
@@ -46,6 +48,7 @@ export function failureCause(error: Error): FailureCause {
 
 /** What a failure means for the file, by cause: the end of a terminal line and the message of a log line. */
 const FAILURES: Record<FailureCause, { says: (error: Error) => string; log: string }> = {
+  waiting: { says: (e) => `${e.message}; left in place and read once complete`, log: 'cdr file not complete yet; left in place and read once complete' },
   redis: { says: (e) => `Redis unavailable (${e.message}); it resumes from its checkpoint when tried again`, log: 'cdr file failed: Redis unavailable; it resumes from its checkpoint when tried again' },
   file: { says: (e) => `${e.message}; tried again later, once that is mended`, log: 'cdr file failed: the file or rejected/ could not be read, moved or written; tried again later' },
   error: { says: (e) => `${e.message}; tried again later`, log: 'cdr file failed; tried again later' },
@@ -110,7 +113,10 @@ export function terminalReporter(out: NodeJS.WritableStream, now: () => number =
     },
     rejectedRecord: (file, line, reason) => say(`${file}:${line}: rejected: ${reason}`),
     fileEnd: (path, outcome) => say(describe(path, outcome)),
-    fileError: (path, error) => say(`${path}: failed: ${FAILURES[failureCause(error)].says(error)}`),
+    fileError(path, error) {
+      const cause = failureCause(error);
+      say(`${path}: ${cause === 'waiting' ? 'waiting' : 'failed'}: ${FAILURES[cause].says(error)}`);
+    },
     info: (message) => say(message),
     warn: (message) => say(message),
     finish(summary, dryRun) {
@@ -134,7 +140,7 @@ export function logReporter(logger: Logger): Reporter {
     },
     fileError(path, error) {
       const cause = failureCause(error);
-      logger.error({ file: path, cause, err: error.message }, FAILURES[cause].log);
+      logger[cause === 'waiting' ? 'warn' : 'error']({ file: path, cause, err: error.message }, FAILURES[cause].log);
     },
     info: (message, fields) => logger.info(fields ?? {}, message),
     warn: (message, fields) => logger.warn(fields ?? {}, message),

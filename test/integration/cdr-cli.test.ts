@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFile, copyFile, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Queue } from 'bullmq';
@@ -136,6 +136,31 @@ it('logs JSON off a terminal: rejected records with file and line, moved files, 
   expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, cmr_files: 1, rejected_files: 1, records: 12, queued: 11, duplicates: 0, rejected: 1, cmr_unmatched: 1 });
   const event = JSON.parse((await redis.hget(`${prefix}:call:${rows[0]?.expected?.call_id}`, 'event')) ?? '{}') as Record<string, unknown>;
   expect(event).toMatchObject({ ...rows[0]?.expected, policy: 'default' });
+});
+
+it('leaves files caught mid-upload where they are (exit 1), and reads them on a later run once complete', async () => {
+  const drop = await mkdtemp(join(dir, 'drop-'));
+  const [cdr, cmr] = await Promise.all([readFile(join(SAMPLES, 'cdr.txt')), readFile(join(SAMPLES, 'cmr.txt'))]);
+  // SFTP creates a file empty, then writes it: a cron run can come at any point of that.
+  const paths = { empty: join(drop, 'cdr_C1_01_202601010007_1'), cut: join(drop, 'cdr_C1_01_202601010008_2'), cmr: join(drop, 'cmr_C1_01_202601010009_3') };
+  await writeFile(paths.empty, '');
+  await writeFile(paths.cut, cdr.subarray(0, 3000)); // ends inside the header line
+  await writeFile(paths.cmr, cmr.subarray(0, 1000));
+  const first = await cli([drop]).done;
+  expect(first.code).toBe(1);
+  const logs = logLines(first.stdout);
+  const waiting = logs.filter((l) => l.msg === 'cdr file not complete yet; left in place and read once complete');
+  expect(waiting.map((l) => [l.file, l.cause, l.level])).toEqual(expect.arrayContaining([paths.cmr, paths.empty, paths.cut].map((p) => [p, 'waiting', 40])));
+  expect(waiting).toHaveLength(3);
+  expect(logs.at(-1)).toMatchObject({ msg: 'cdr ingest finished', unfinished: 3, rejected_files: 0, files: 0 });
+  expect((await readdir(drop)).sort()).toEqual(Object.values(paths).map((p) => p.slice(drop.length + 1)).sort());
+
+  await writeCdrFile(paths.empty, syntheticRows(4, 83, 916_000));
+  await writeFile(paths.cut, cdr);
+  await writeFile(paths.cmr, cmr);
+  const second = await cli([drop]).done;
+  expect(second.code).toBe(0);
+  expect(logLines(second.stdout).at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 2, cmr_files: 1, unfinished: 0, rejected_files: 0, queued: 7, quality_joined: 1 });
 });
 
 it('refuses a rejected/ that is a symlink: nothing moved through it, the file stays, exit 1', async () => {

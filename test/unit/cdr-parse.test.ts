@@ -120,6 +120,24 @@ describe('readLayout', () => {
     expect(await layoutOf('le', le)).toEqual({ ok: false, reason: utf16 });
     expect(await layoutOf('bom-be', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(le).swap16()]))).toEqual({ ok: false, reason: utf16 });
   });
+  it('does not judge a file that ends before its header and type lines do (an upload in progress)', async () => {
+    const cmr = readFileSync(join(SAMPLES, 'sieteunoseis-cisco-cucm-cdr/cmr.txt'));
+    const lf1 = sample.indexOf('\n');
+    const lf2 = sample.indexOf('\n', lf1 + 1);
+    for (const [name, bytes] of [
+      ['empty', Buffer.alloc(0)],
+      ['header-cut', Buffer.from(sample).subarray(0, 3000)],
+      ['header-only', Buffer.from(sample.slice(0, lf1 + 1))],
+      ['types-cut', Buffer.from(sample.slice(0, lf1 + 40))],
+      ['cmr-cut', cmr.subarray(0, 1000)],
+    ] as const) {
+      expect([name, await layoutOf(name, bytes)]).toEqual([name, { ok: false, incomplete: true, reason: expect.stringContaining('upload in progress?') }]);
+    }
+    // Complete lines that are wrong are final, and a complete type line needs no line ending.
+    expect(await layoutOf('hello', Buffer.from('hello\n'))).toEqual({ ok: false, reason: expect.stringContaining('header lacks') });
+    expect(await layoutOf('bad-types', Buffer.from(`${sample.slice(0, lf1 + 1)}1,2,3\n`))).toEqual({ ok: false, reason: expect.stringContaining('line 2 is not the CDR type line') });
+    expect(await layoutOf('no-records', Buffer.from(sample.slice(0, lf2)))).toMatchObject({ ok: true, kind: 'cdr', dataOffset: lf2 });
+  });
   it('still calls other files with NULs in their header binary, and reads the UTF-8 original', async () => {
     expect(await layoutOf('elf', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 10, 0, 10]))).toEqual({ ok: false, reason: 'binary file, not a CUCM CDR or CMR file' });
     expect(await layoutOf('utf8', Buffer.from(sample))).toMatchObject({ ok: true, kind: 'cdr' });
