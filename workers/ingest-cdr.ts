@@ -24,6 +24,7 @@ interface IngestCdrFlags {
   /** False with --no-cmr. */
   cmr: boolean;
   batch: string;
+  force?: boolean;
 }
 
 /** `callhook ingest-cdr <file|dir>... [--watch] [--policy ID] [--dry-run] [--config FILE]` */
@@ -41,6 +42,7 @@ export function registerIngestCdr(program: Command): void {
     .option('--cmr-wait <duration>', 'with --watch: how long a complete CDR file waits for its CMR file', '10s')
     .option('--no-cmr', 'do not read CMR files: no voice quality joined to the calls')
     .option('--batch <n>', 'events per queue round trip', String(DEFAULTS.cdrBatch))
+    .option('--force', 'read the named files again from the start, done or not (calls already queued come back as duplicates)')
     .action(async (paths: string[], flags: IngestCdrFlags) => {
       process.exitCode = await run(paths, flags);
     });
@@ -58,6 +60,12 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) fail(`--batch ${flags.batch}: expected a whole number from 1 to 10000`);
   const { files, named, unreadable, problems } = await expandPaths(paths);
   if (problems.length > 0) fail(problems);
+  if (flags.force) {
+    // Only files: forcing a whole directory would re-read every file CUCM ever pushed.
+    if (flags.watch) fail('--force reads the named files once: it does not go with --watch');
+    const dirs = (await Promise.all(paths.map(async (p) => ((await stat(p)).isDirectory() ? p : undefined)))).filter(Boolean);
+    if (dirs.length > 0) fail(`--force takes files, not directories: ${dirs.join(', ')}`);
+  }
   if (flags.watch) {
     const notDirs = (await Promise.all(paths.map(async (p) => ((await stat(p)).isDirectory() ? undefined : p)))).filter(Boolean);
     if (notDirs.length > 0) fail(`--watch takes directories: ${notDirs.join(', ')}`);
@@ -94,6 +102,7 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
     signal: abort.signal,
     listener: reporter,
     cmr: flags.cmr,
+    force: !!flags.force,
   };
   let summary: Summary;
   try {

@@ -65,6 +65,12 @@ export interface FileIngestOptions {
    * user chose them; only what is found in a drop directory is tidied away). @defaultValue true
    */
   moveNotCdr?: boolean;
+  /**
+   * Read the file from its first record whatever the ledger says (`--force`): its done entry and
+   * checkpoint are ignored, and the calls already queued come back as duplicates. For a file
+   * changed where its identity does not look (identity.ts). @defaultValue false
+   */
+  force?: boolean;
   /** Stops reading new records; batches in flight finish and are checkpointed. */
   signal?: AbortSignal;
   listener?: IngestListener;
@@ -102,8 +108,8 @@ export async function ingestFile(path: string, options: FileIngestOptions, extra
   if (!head.ok) return { kind: 'not-cdr', reason: head.reason, movedTo: await rejectFile(path, head.reason, options) };
   if (head.kind === 'cmr') return { kind: 'not-cdr', reason: CMR_ALONE, movedTo: undefined };
   const identity = await fileIdentity(path);
-  if (ledger && (await ledger.done(identity))) return { kind: 'already-done' };
-  const saved = ledger ? await ledger.checkpoint(identity) : undefined;
+  if (ledger && !options.force && (await ledger.done(identity))) return { kind: 'already-done' };
+  const saved = ledger && !options.force ? await ledger.checkpoint(identity) : undefined;
   const start: Checkpoint = saved ?? { line: 3, offset: head.dataOffset };
   // Written before the first batch: after a crash, its presence says "records past it may be in doubt".
   if (ledger && !saved) await ledger.saveCheckpoint(identity, start);

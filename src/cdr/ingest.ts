@@ -178,7 +178,7 @@ export class IngestRun {
     if (this.held.has(path)) return;
     const { ledger } = this.options;
     const identity = ledger ? await fileIdentity(path) : undefined;
-    if (ledger && identity && (await ledger.done(identity))) {
+    if (ledger && identity && !this.options.force && (await ledger.done(identity))) {
       this.end(path, { kind: 'already-done' });
       return;
     }
@@ -256,7 +256,7 @@ export class IngestRun {
       return;
     }
     const identity = ledger ? await fileIdentity(path) : undefined;
-    if (ledger && identity && (await ledger.done(identity))) {
+    if (ledger && identity && !this.options.force && (await ledger.done(identity))) {
       this.end(path, { kind: 'already-done' });
       await this.orphan(twin, undefined, true); // done already, or late: its CDR twin went in without it
       return;

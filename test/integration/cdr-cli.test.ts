@@ -163,6 +163,39 @@ it('leaves files caught mid-upload where they are (exit 1), and reads them on a 
   expect(logLines(second.stdout).at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 2, cmr_files: 1, unfinished: 0, rejected_files: 0, queued: 7, quality_joined: 1 });
 });
 
+it('reads a file fixed in place at the same size again only with --force, and sends no call twice', async () => {
+  const drop = await mkdtemp(join(dir, 'drop-'));
+  const path = join(drop, 'cdr_Gen_13_202601010000_1');
+  const rows = syntheticRows(600, 84, 917_000);
+  const lines = renderCdrFile(rows).split('\n');
+  const text = lines.join('\n');
+  // A record between the first 128 KiB and the last 64 KiB, which fileIdentity hashes.
+  const startOf = (i: number) => Buffer.byteLength(lines.slice(0, i).join('\n')) + 1;
+  const middle = lines.findIndex((_, i) => i > 2 && startOf(i) > 128 * 1024);
+  expect(startOf(middle + 1)).toBeLessThan(Buffer.byteLength(text) - 64 * 1024);
+  const damaged = [...lines];
+  damaged[middle] = damaged[middle]!.replace(',', ';'); // one field fewer: the record is rejected
+  await writeFile(path, damaged.join('\n'));
+  const first = await cli([drop]).done;
+  expect(first.code).toBe(2);
+  expect(logLines(first.stdout).at(-1)).toMatchObject({ msg: 'cdr ingest finished', files: 1, records: 600, queued: 599, rejected: 1 });
+
+  await writeFile(path, text); // mended in place: same name, same size, same first and last 64 KiB
+  const again = await cli([drop]).done;
+  expect(again.code).toBe(0);
+  expect(logLines(again.stdout).at(-1)).toMatchObject({ msg: 'cdr ingest finished', already_done: 1, files: 0, queued: 0 });
+
+  const forced = await cli([path, '--force']).done;
+  expect(forced.code).toBe(0);
+  expect(logLines(forced.stdout).at(-1)).toMatchObject({ msg: 'cdr ingest finished', already_done: 0, files: 1, records: 600, queued: 1, duplicates: 599, rejected: 0 });
+  const ids = rows.map((r) => r.expected?.call_id ?? '');
+  expect(await queue.getWaitingCount()).toBe(600);
+  expect(new Set((await queue.getWaiting(0, 1000)).map((j) => j.id))).toEqual(new Set(ids.map(jobIdFor)));
+  expect(await redis.keys(`${prefix}:call:*`)).toHaveLength(600);
+
+  expect((await cli([drop, '--force']).done).stderr).toContain(`callhook: --force takes files, not directories: ${drop}`);
+});
+
 it('refuses a rejected/ that is a symlink: nothing moved through it, the file stays, exit 1', async () => {
   const drop = await mkdtemp(join(dir, 'drop-'));
   const planted = await mkdtemp(join(dir, 'planted-'));
