@@ -36,6 +36,11 @@ export const DEFAULTS = {
   oauthMaxBytes: 64 * 1024,
   /** CDR events per queue round trip. */
   cdrBatch: 1000,
+  /**
+   * The longest the CDR ingester waits for one Redis reply before the file fails (and resumes
+   * from its checkpoint on the next run); while a connection is down it does not wait at all.
+   */
+  cdrRedisTimeoutMs: 10 * SECOND,
   app: {
     order: 50,
     timeoutMs: 30 * SECOND,

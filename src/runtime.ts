@@ -40,19 +40,44 @@ export interface Runtime {
   blockingRedis(): RedisClient;
   /** Whether a connection the API writes through is down (lost, reconnecting). */
   redisDown(): boolean;
+  /** Calls `listener` whenever one of the shared connections closes (lost, or a reconnection attempt failed). */
+  onRedisLost(listener: () => void): void;
+  /** Resolves once the shared connections are ready; rejects after `timeoutMs`. */
+  connected(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
- * One Redis connection. BullMQ needs maxRetriesPerRequest: null so blocking commands survive
- * reconnects. `autoPipelining` sends the commands issued in one tick in one write.
+ * For a process that must not wait on Redis (the CDR ingester, which has a checkpoint to resume
+ * from): a command fails at once while its connection is down (no offline queue), and after
+ * `commandTimeoutMs` without an answer; one a lost connection took with it is failed, not sent
+ * again behind the caller's back when Redis is back. BullMQ's worker needs the opposite
+ * (commands that wait out a reconnection), so the API and worker keep the default.
  */
-export function createRedis(url: string, options: { autoPipelining?: boolean } = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, enableAutoPipelining: options.autoPipelining ?? false });
+export interface FailFast {
+  commandTimeoutMs: number;
+}
+
+export interface ConnectOptions {
+  /** Send the commands issued in one tick in one write. */
+  autoPipelining?: boolean;
+  failFast?: FailFast;
+}
+
+function failFastOptions(failFast: FailFast | undefined) {
+  return failFast && { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, commandTimeout: failFast.commandTimeoutMs };
+}
+
+/**
+ * One Redis connection. BullMQ needs maxRetriesPerRequest: null so blocking commands survive
+ * reconnects (with `failFast` nothing waits for a reconnection, so it no longer matters).
+ */
+export function createRedis(url: string, options: ConnectOptions = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, enableAutoPipelining: options.autoPipelining ?? false, ...failFastOptions(options.failFast) });
 }
 
 /** A Redis client, or a Redis Cluster client when `url` lists several seed nodes (`redis://a:7000,redis://b:7000`). */
-export function connectRedis(url: string, options: { autoPipelining?: boolean } = {}): RedisClient {
+export function connectRedis(url: string, options: ConnectOptions = {}): RedisClient {
   const nodes = url.split(',').map((u) => u.trim()).filter(Boolean);
   if (nodes.length === 1) return createRedis(url, options);
   const first = new URL(nodes[0] ?? '');
@@ -63,7 +88,9 @@ export function connectRedis(url: string, options: { autoPipelining?: boolean } 
     }),
     {
       enableAutoPipelining: options.autoPipelining ?? false,
+      ...(options.failFast && { enableOfflineQueue: false }),
       redisOptions: {
+        ...failFastOptions(options.failFast),
         maxRetriesPerRequest: null,
         username: first.username ? decodeURIComponent(first.username) : undefined,
         password: first.password ? decodeURIComponent(first.password) : undefined,
@@ -84,14 +111,35 @@ function lostWatch(client: RedisClient): () => boolean {
   return () => lost;
 }
 
-/** Builds the shared parts of a process from settings and config; connections open lazily. */
-export function createRuntime(settings: Settings, config: CallhookConfig, logger: Logger): Runtime {
-  const redis = connectRedis(settings.redisUrl);
+/** Resolves when `client` is ready; rejects after `timeoutMs`. */
+function untilReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const ready = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      client.off('ready', ready);
+      reject(new Error(`Redis connection not ready after ${timeoutMs} ms (${client.status})`));
+    }, timeoutMs);
+    client.once('ready', ready);
+  });
+}
+
+/**
+ * Builds the shared parts of a process from settings and config; connections open lazily.
+ * `failFast`: its connections never wait for Redis (FailFast; the CDR ingester's).
+ */
+export function createRuntime(settings: Settings, config: CallhookConfig, logger: Logger, options: { failFast?: FailFast } = {}): Runtime {
+  const redis = connectRedis(settings.redisUrl, { failFast: options.failFast });
   // The call records get a connection of their own: BullMQ defines ~65 scripts on its
   // connection, which every ioredis pipeline copies, and with auto-pipelining the checkpoints
   // of all calls in flight that fall in one tick go out in one write.
-  const storeRedis = connectRedis(settings.redisUrl, { autoPipelining: true });
-  for (const client of [redis, storeRedis]) client.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+  const storeRedis = connectRedis(settings.redisUrl, { autoPipelining: true, failFast: options.failFast });
+  // Once closing, a connection's errors (a reconnection attempt cut short) say nothing.
+  let closing = false;
+  for (const client of [redis, storeRedis]) client.on('error', (error: Error) => closing || logger.warn({ err: error.message }, 'redis connection error'));
   const [redisLost, storeLost] = [lostWatch(redis), lostWatch(storeRedis)];
   const store = new CallStore(storeRedis, settings.prefix, settings.resultTtlMs);
   const queue = createCallsQueue(redis, settings.prefix);
@@ -133,7 +181,12 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     replayer: new Replayer(queue, store, config, settings.prefix),
     blockingRedis,
     redisDown: () => redisLost() || storeLost(),
+    onRedisLost(listener) {
+      for (const client of [redis, storeRedis]) client.on('close', listener);
+    },
+    connected: (timeoutMs) => Promise.all([redis, storeRedis].map((client) => untilReady(client, timeoutMs))).then(() => undefined),
     async close() {
+      closing = true;
       feed.close();
       await queue.close();
       closeHttpClient(http);

@@ -23,6 +23,8 @@ export interface Settings {
   metricsPort: number | undefined;
   /** A CURRI request is answered within this, real-time apps included. */
   curriTimeoutMs: number;
+  /** `ingest-cdr` waits at most this long for a Redis reply before the file fails. */
+  cdrRedisTimeoutMs: number;
   /** HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (either case) as set: webhook and token requests follow them. */
   proxyEnv: Record<string, string>;
 }
@@ -85,6 +87,7 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     shutdownTimeoutMs: duration('CALLHOOK_SHUTDOWN_TIMEOUT', DEFAULTS.shutdownTimeoutMs, 0),
     metricsPort: env.CALLHOOK_METRICS_PORT ? int('CALLHOOK_METRICS_PORT', 0, 0, 65535) : undefined,
     curriTimeoutMs: duration('CALLHOOK_CURRI_TIMEOUT', DEFAULTS.curriTimeoutMs, 1),
+    cdrRedisTimeoutMs: duration('CALLHOOK_CDR_REDIS_TIMEOUT', DEFAULTS.cdrRedisTimeoutMs, 100),
     proxyEnv: proxyEnvOf(env),
   };
   if (settings.redisUrl.includes(',') && !/^\{[^}]+\}/.test(prefix)) {

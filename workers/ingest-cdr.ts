@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { expandPaths, UNREADABLE_NAME } from '../src/cdr/files';
 import { IngestRun, ingestFiles, ORPHAN_HOLD_MS, totalBytes, type RunOptions, type Summary } from '../src/cdr/ingest';
 import { FileLedger } from '../src/cdr/ledger';
+import { RedisWaits } from '../src/cdr/redis-waits';
 import { logReporter, terminalReporter, type Reporter } from '../src/cdr/report';
 import { watchDirs } from '../src/cdr/watch';
 import { DEFAULTS } from '../src/defaults';
@@ -75,9 +76,14 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   const reporter: Reporter = process.stderr.isTTY ? terminalReporter(process.stderr) : logReporter(logger);
   let runtime: Runtime | undefined;
   const closers: (() => Promise<unknown>)[] = [];
+  // Redis going away fails the file at once (it resumes from its checkpoint on the next run or
+  // listing): the connections do not wait for Redis, and no reply lost with one is waited for.
+  const waits = new RedisWaits();
   if (!flags.dryRun) {
     await requireRedis(settings.redisUrl);
-    runtime = createRuntime(settings, config, logger);
+    runtime = createRuntime(settings, config, logger, { failFast: { commandTimeoutMs: settings.cdrRedisTimeoutMs } });
+    runtime.onRedisLost(() => waits.lost());
+    await runtime.connected(settings.cdrRedisTimeoutMs).catch((error: Error) => fail(`REDIS_URL: ${error.message}`));
     // The calls it queues are counted in this process: served as a worker serves its own.
     if (settings.metricsPort !== undefined) await startOpsServer(runtime, closers, 'cdr ingester').catch((error: Error) => fail(`CALLHOOK_METRICS_PORT ${settings.metricsPort}: ${error.message}`));
   }
@@ -94,8 +100,8 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
 
   const rt = runtime;
   const options: RunOptions = {
-    enqueue: rt ? (events) => rt.producer.enqueueSerialized(events) : undefined,
-    ledger: rt ? new FileLedger(rt.redis, settings.prefix) : undefined,
+    enqueue: rt ? (events) => waits.wait(rt.producer.enqueueSerialized(events)) : undefined,
+    ledger: rt ? new FileLedger(rt.redis, settings.prefix, (reply) => waits.wait(reply)) : undefined,
     policy: flags.policy,
     batchSize,
     batchDelayMs: Number(process.env.CALLHOOK_CDR_BATCH_DELAY_MS) || 0, // test knob: slows ingestion so a test can kill it mid-file
@@ -117,6 +123,13 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
     await runtime?.close();
   }
   reporter.finish(summary, !!flags.dryRun);
+  // A command whose reply was lost with its connection keeps its timeout's timer (ioredis cannot
+  // cancel it), which would hold the exit for up to CALLHOOK_CDR_REDIS_TIMEOUT for nothing. The
+  // log lines are written first: pino writes asynchronously.
+  if (waits.abandoned > 0) {
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    process.exit(summary.unfinished > 0 ? 1 : 0);
+  }
   if (summary.unfinished > 0) return 1;
   // A watcher runs until stopped: what it rejected was logged as it came (and may have been read
   // whole later, a file caught mid-upload), and a service manager takes 2 for a failed stop.

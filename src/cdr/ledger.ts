@@ -55,18 +55,20 @@ export class FileLedger {
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
+    /** Each reply goes through it: the ingester stops waiting when a connection is lost (RedisWaits). */
+    private readonly wait: <T>(reply: Promise<T>) => Promise<T> = (reply) => reply,
   ) {
     this.doneKey = `${prefix}:cdr:done`;
     this.progressKey = `${prefix}:cdr:progress`;
   }
 
   async done(identity: string): Promise<DoneEntry | CmrDoneEntry | undefined> {
-    const raw = await this.redis.hget(this.doneKey, identity);
+    const raw = await this.wait(this.redis.hget(this.doneKey, identity));
     return raw ? (JSON.parse(raw) as DoneEntry | CmrDoneEntry) : undefined;
   }
 
   async checkpoint(identity: string): Promise<Checkpoint | undefined> {
-    const raw = await this.redis.hget(this.progressKey, identity);
+    const raw = await this.wait(this.redis.hget(this.progressKey, identity));
     if (!raw) return undefined;
     const [line, offset] = raw.split(':').map(Number);
     return line && offset !== undefined && Number.isFinite(offset) ? { line, offset } : undefined;
@@ -74,7 +76,7 @@ export class FileLedger {
 
   /** Records that every record before `at` is queued. */
   async saveCheckpoint(identity: string, at: Checkpoint): Promise<void> {
-    await this.redis.hset(this.progressKey, identity, `${at.line}:${at.offset}`);
+    await this.wait(this.redis.hset(this.progressKey, identity, `${at.line}:${at.offset}`));
   }
 
   /**
@@ -86,6 +88,6 @@ export class FileLedger {
   async markDone(identity: string, entry: DoneEntry | CmrDoneEntry, also: readonly DoneMark[] = []): Promise<void> {
     const multi = this.redis.multi().hsetnx(this.doneKey, identity, JSON.stringify(entry)).hdel(this.progressKey, identity);
     for (const mark of also) multi.hsetnx(this.doneKey, mark.identity, JSON.stringify(mark.entry));
-    await multi.exec();
+    await this.wait(multi.exec());
   }
 }

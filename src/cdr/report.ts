@@ -41,7 +41,7 @@ export type FailureCause = 'waiting' | 'redis' | 'file' | 'error';
 
 export function failureCause(error: Error): FailureCause {
   if (error.name === 'IncompleteFileError') return 'waiting';
-  if (isRedisUnavailable(error) || error.name === 'ReplyError') return 'redis';
+  if (isRedisUnavailable(error) || error.name === 'ReplyError' || error.name === 'RedisLostError') return 'redis';
   if (error.name === 'RejectedDirError' || /^E[A-Z]+$/.test(String((error as NodeJS.ErrnoException).code ?? ''))) return 'file';
   return 'error';
 }

@@ -6,7 +6,7 @@ import { freePort } from './ports';
  * A redis-server of this test's own on a free loopback port, for what the shared one must not
  * be put through: a memory limit, an eviction policy, disabled commands.
  */
-export async function startPrivateRedis(args: string[] = [], port?: number): Promise<{ url: string; port: number; client: Redis; stop(): Promise<void> }> {
+export async function startPrivateRedis(args: string[] = [], port?: number): Promise<{ url: string; port: number; pid: number; client: Redis; stop(): Promise<void> }> {
   port ??= await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
@@ -22,6 +22,7 @@ export async function startPrivateRedis(args: string[] = [], port?: number): Pro
   return {
     url,
     port,
+    pid: child.pid!,
     client,
     async stop() {
       client.disconnect();

@@ -33,3 +33,11 @@ describe('CALLHOOK_API_TOKEN in CUCM\'s URL', () => {
     expect(apiTokenWarnings({ apiToken: token })).toEqual([]);
   });
 });
+
+describe('CALLHOOK_CDR_REDIS_TIMEOUT', () => {
+  it('bounds how long ingest-cdr waits for a Redis reply: 10 s unless set, at least 100 ms', () => {
+    expect(parseSettings({}).cdrRedisTimeoutMs).toBe(10_000);
+    expect(parseSettings({ CALLHOOK_CDR_REDIS_TIMEOUT: '2s' }).cdrRedisTimeoutMs).toBe(2000);
+    expect(problemsOf({ CALLHOOK_CDR_REDIS_TIMEOUT: '50ms' })).toEqual(['CALLHOOK_CDR_REDIS_TIMEOUT=50ms: must be at least 100 ms']);
+  });
+});
