@@ -58,15 +58,17 @@ function isRetryable(outcome: AttemptOutcome, retryOnStatus: ReadonlySet<number>
 }
 
 /**
- * Delay before retry n (1-based): `retryDelay × 2^(n−1)`, at most an hour, moved by `jitter` (a fraction, -0.2 to
- * 0.2 for ±20 %) so that calls that failed together do not retry together; or Retry-After when
+ * Delay before retry n (1-based): `retryDelay × 2^(n−1)`, moved by `jitter` (a fraction, -0.2 to
+ * 0.2 for ±20 %) so that calls that failed together do not retry together, and at most an hour
+ * with the jitter (capped after it: at the cap, jitter only shortens); or Retry-After when
  * longer (capped), plus up to the same fraction of it: a receiver's own wait is never shortened,
  * and calls told the same Retry-After do not all come back in the same millisecond. At least
  * 1 ms: `retry_in_ms` 0 in an attempt log means only the resend with a fresh OAuth2 token
  * (runner, attemptsIn).
  */
 export function backoffDelay(retryNumber: number, retryDelayMs: number, retryAfterMs?: number, jitter = 0): number {
-  const exponential = Math.max(1, Math.round(Math.min(retryDelayMs * 2 ** Math.max(0, retryNumber - 1), MAX_BACKOFF_MS) * (1 + jitter)));
+  const doubled = Math.min(retryDelayMs * 2 ** Math.max(0, retryNumber - 1), MAX_BACKOFF_MS);
+  const exponential = Math.max(1, Math.min(MAX_BACKOFF_MS, Math.round(doubled * (1 + jitter))));
   if (retryAfterMs === undefined) return exponential;
   const asked = Math.min(retryAfterMs, MAX_RETRY_AFTER_MS);
   return asked > exponential ? Math.round(asked * (1 + Math.abs(jitter))) : exponential;

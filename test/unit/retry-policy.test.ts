@@ -64,6 +64,9 @@ describe('backoffDelay', () => {
     expect(backoffDelay(20, 1000)).toBe(MAX_BACKOFF_MS);
     expect(backoffDelay(2, 3_600_000)).toBe(MAX_BACKOFF_MS);
     expect(backoffDelay(20, 1000, undefined, -0.2)).toBe(0.8 * MAX_BACKOFF_MS);
+    // At most an hour with the jitter too: the cap comes after it (72 minutes before).
+    expect(backoffDelay(20, 3_600_000, undefined, 0.2)).toBe(MAX_BACKOFF_MS);
+    expect(backoffDelay(1, 3_300_000, undefined, 0.2)).toBe(MAX_BACKOFF_MS); // 55 min + 20 % is over the hour
     expect(backoffDelay(12, 1000)).toBe(2048 * 1000); // under the cap: doubled as before
   });
   it('honours a longer Retry-After, capped at 5 minutes', () => {
