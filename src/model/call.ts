@@ -20,7 +20,7 @@ export interface AttemptLogEntry {
   http_status: number | null;
   duration_ms: number;
   error: AppError | null;
-  /** How long until the next attempt; null when none followed. */
+  /** The delay the retry decision set before the next attempt (a rate limit or an open circuit may hold it longer: the next entry's `at` says when it went); 0: resent with a fresh OAuth2 token; null when none followed. */
   retry_in_ms: number | null;
 }
 

@@ -25,7 +25,7 @@ export const attemptLogEntry = z
     http_status: z.int().nullable(),
     duration_ms: z.number(),
     error: appError.nullable(),
-    retry_in_ms: z.number().nullable().describe('how long until the next attempt; null when none followed'),
+    retry_in_ms: z.number().nullable().describe('the delay the retry decision set before the next attempt (a rate limit or an open circuit may hold that attempt longer: its own `at` says when it went); 0: resent at once with a fresh OAuth2 token; null when none followed'),
   })
   .meta({ id: 'AttemptLogEntry' });
 
