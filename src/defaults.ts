@@ -58,8 +58,9 @@ export const DEFAULTS = {
     failures: 5,
     /** How long it stays open before one probe is let through. */
     openForMs: 30 * SECOND,
-    /** A call waits at most this long for a circuit before it is sent anyway. */
-    maxWaitMs: 3_600_000,
+    // max_wait (how long a call waits for a circuit before it is sent anyway) has no fixed
+    // default: it is the app's longest retry schedule (util/backoff longestSchedule), 20 minutes
+    // with the default timeout and retries.
   },
 } as const;
 

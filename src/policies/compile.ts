@@ -6,9 +6,19 @@ import { compileBody } from '../templates/body';
 import { compileTemplate, compileUrlTemplate, type Template } from '../templates/engine';
 import { alwaysHasControlCharacter } from '../templates/request';
 import { templateErrorMessage } from '../templates/syntax-error';
+import { longestSchedule, type RetrySchedule } from '../util/backoff';
 import { fieldReader, matchFieldProblem } from './match-field';
 import type { AppInput, CurriInput, PolicyInput } from './schema';
 import type { AppBody, CurriBlock, FieldMatch, Policy, TlsOptions, WebhookApp } from './types';
+
+/**
+ * An app's retry schedule. Its longest is the default circuit.max_wait: apps run in order, so a
+ * call held for one app's circuit holds the apps after it too, and without the breaker that app
+ * would have been done (sent, retried, failed) within its retries anyway.
+ */
+function retrySchedule(input: AppInput): RetrySchedule {
+  return { retryCount: input.retry_count, retryDelayMs: input.retry_delay, retryJitter: input.retry_jitter, timeoutMs: input.timeout };
+}
 
 /** "CRM Lookup" → "crm-lookup" (the product's app slug rule). */
 export function slugify(name: string): string {
@@ -194,7 +204,7 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
     tls,
     rateLimit: input.rate_limit && { ...input.rate_limit, intervalMs: input.rate_limit.periodMs / input.rate_limit.count },
     rateLimitKey,
-    circuit: input.circuit && { failures: input.circuit.failures, openForMs: input.circuit.open_for, maxWaitMs: input.circuit.max_wait },
+    circuit: input.circuit && { failures: input.circuit.failures, openForMs: input.circuit.open_for, maxWaitMs: input.circuit.max_wait ?? longestSchedule(retrySchedule(input)) },
     timeoutMs: input.timeout,
     retryCount: input.retry_count,
     retryDelayMs: input.retry_delay,

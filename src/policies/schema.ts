@@ -4,7 +4,7 @@ import { parseDuration } from '../util/duration';
 import { jsonKind } from '../util/json-kind';
 
 /** A duration in whole ms, at most `max`; `positive`: 0 is refused (a timeout of 0 sends nothing). */
-const duration = (fallback: number, max?: string, { positive = false } = {}) => {
+const duration = <F extends number | undefined>(fallback: F, max?: string, { positive = false } = {}) => {
   const maxMs = max === undefined ? Infinity : (parseDuration(max) ?? Infinity);
   return z
     .union([z.number(), z.string()])
@@ -101,7 +101,8 @@ const rateLimit = z.string().transform((value, ctx) => {
 const circuitRule = z.strictObject({
   failures: z.number().int().min(1).max(1000).default(DEFAULTS.circuit.failures),
   open_for: duration(DEFAULTS.circuit.openForMs, '1h', { positive: true }),
-  max_wait: duration(DEFAULTS.circuit.maxWaitMs, '7d'),
+  // Absent: the app's own retry schedule (policies/compile), so the breaker holds a call (and the apps after it) no longer than its retries could.
+  max_wait: duration(undefined, '7d'),
 });
 
 /**

@@ -36,7 +36,7 @@ export interface CircuitRule {
   /** Consecutive network, 5xx or timeout failures that open the destination's circuit. */
   readonly failures: number;
   readonly openForMs: number;
-  /** A call waits at most this long for an open circuit, then is sent anyway. */
+  /** A call waits at most this long for an open circuit, then is sent anyway. @defaultValue the app's longest retry schedule */
   readonly maxWaitMs: number;
 }
 

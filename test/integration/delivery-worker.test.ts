@@ -94,6 +94,35 @@ policies:
     }
   });
 
+  it('a call held for one app\'s circuit holds the apps after it only as long as that app\'s own retries could have (the default max_wait)', async () => {
+    const crm = await new Receiver(() => ({ status: 503, body: 'down' })).start();
+    const chat = await new Receiver().start();
+    const h = await startHarness(__filename, `
+policies:
+  - id: default
+    apps:
+      - { name: Crm, method: POST, url: "${crm.url}/crm", timeout: 1s, retry_count: 0, circuit: { failures: 1, open_for: 1h } }
+      - { name: Chat, method: POST, url: "${chat.url}/chat" }
+`);
+    try {
+      await h.post(makeEvent({ call_id: 'hol-0' }));
+      expect((await h.waitForCall('hol-0')).status).toBe('partial'); // its 503 opened the CRM's circuit for an hour
+      const posted = Date.now();
+      await h.post(makeEvent({ call_id: 'hol-1' }));
+      // The CRM app's retries take at most its 1 s timeout: held that long, then sent anyway (and
+      // failed), and the chat app after it goes. Before, it waited max_wait's old default, an hour.
+      const record = await h.waitForCall('hol-1', 10_000);
+      expect(Date.now() - posted).toBeLessThan(5000);
+      expect(record.app_data.crm).toMatchObject({ status: 'failed', http_status: 503, attempts: 1 });
+      expect(record.app_data.chat).toMatchObject({ status: 'success' });
+      expect(chat.to('/chat').map((r) => r.headers['idempotency-key'])).toEqual(['hol-0.chat', 'hol-1.chat']);
+    } finally {
+      await h.stop();
+      await crm.stop();
+      await chat.stop();
+    }
+  });
+
   it('rate_limit holds when the OAuth2 token comes late: the slot is taken once the token is there', async () => {
     const oauth = await startOAuthServer({ clientId: 'callhook-client', clientSecret: 'oauth-client-secret-value', delayMs: 2000 });
     const receiver = await new Receiver().start();

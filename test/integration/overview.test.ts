@@ -36,7 +36,7 @@ policies:
         apps: [{
           name: 'Slack', slug: 'slack', phase: 'post_call', order: 50, method: 'POST', url: `${receiver.url}/services/[REDACTED]`, auth: 'bearer',
           headers: [['X-Api-Key', '[REDACTED]']], query: [], timeout_ms: 30000, retry_count: 3, retry_delay_ms: 1000, when: '{{ event.vip }}', message: null, on_failure: 'continue',
-          delivery: { body_format: 'json', rate_limit: '1/s', rate_limit_key: null, circuit: { failures: 5, open_for_ms: 30000, max_wait_ms: 3600000 }, retry_jitter: 0.2, signed: true, tls: false },
+          delivery: { body_format: 'json', rate_limit: '1/s', rate_limit_key: null, circuit: { failures: 5, open_for_ms: 30000, max_wait_ms: 1200000 }, retry_jitter: 0.2, signed: true, tls: false },
         }],
       }],
     });

@@ -149,6 +149,22 @@ policies:
     }
   });
 
+  it('circuit.max_wait is by default the longest the app\'s own retries could take; one written in the file wins', () => {
+    const [plain, quick, once, patient] = parseConfig(`
+policies:
+  - id: p
+    apps:
+      - { name: Plain, url: "https://h.example/a" }
+      - { name: Quick, url: "https://h.example/b", timeout: 2s, retry_count: 2, retry_delay: 100ms, retry_jitter: 0 }
+      - { name: Once, url: "https://h.example/c", timeout: 5s, retry_count: 0 }
+      - { name: Patient, url: "https://h.example/d", retry_count: 0, circuit: { max_wait: 2h } }`).policies[0]!.apps;
+    // Each attempt's timeout, each retry at the longest it can be told to wait (Retry-After at 5 min, plus jitter).
+    expect(plain!.circuit).toEqual({ failures: 5, openForMs: 30_000, maxWaitMs: 30_000 + 3 * (360_000 + 30_000) }); // 20 min
+    expect(quick!.circuit).toMatchObject({ maxWaitMs: 2000 + 2 * (300_000 + 2000) });
+    expect(once!.circuit).toMatchObject({ maxWaitMs: 5000 });
+    expect(patient!.circuit).toMatchObject({ maxWaitMs: 7_200_000 });
+  });
+
   it('reads the delivery controls: rate_limit, rate_limit_key, circuit (on by default, false turns it off), retry_jitter', () => {
     const [limited, free] = parseConfig(`
 policies:
@@ -156,7 +172,7 @@ policies:
     apps:
       - { name: A, url: "https://chat.example/x", rate_limit: 30/m, rate_limit_key: "chat-{{ event.called_number }}", circuit: { failures: 3, open_for: 10s }, retry_jitter: 0 }
       - { name: B, url: "https://{{ event.host }}/x", allow_templated_host: true, circuit: false }`).policies[0]!.apps;
-    expect(limited).toMatchObject({ rateLimit: { count: 30, periodMs: 60_000, intervalMs: 2000 }, circuit: { failures: 3, openForMs: 10_000, maxWaitMs: 3_600_000 }, retryJitter: 0, destination: 'https://chat.example:443' });
+    expect(limited).toMatchObject({ rateLimit: { count: 30, periodMs: 60_000, intervalMs: 2000 }, circuit: { failures: 3, openForMs: 10_000, maxWaitMs: 1_020_000 }, retryJitter: 0, destination: 'https://chat.example:443' });
     expect(limited!.rateLimitKey?.render({ event: { called_number: '1000' } as never, app_data: {} })).toBe('chat-1000');
     expect(free).toMatchObject({ rateLimit: undefined, circuit: false, retryJitter: 0.2, destination: undefined });
     const problems = problemsOf(`
