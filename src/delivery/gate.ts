@@ -24,7 +24,12 @@ const MAX_KEY_CHARS = 200;
 const SHORT_WAIT_MS = 20;
 /** A receiver's Retry-After pauses its limit at most this long (the header is the receiver's to set). */
 const MAX_PAUSE_MS = 60 * 60_000;
-/** While a probe is out, waiting calls look again this often. */
+/**
+ * While a probe is out, a waiting call looks again after as long as the probe has been out, at
+ * least this (and never past the probe's lease): a probe that answers at once lets the calls go
+ * soon after it, one that hangs costs each held call a few looks, their gaps doubling, rather
+ * than one every second (a backlog of held calls re-ran its jobs hundreds of times a second).
+ */
 const HALF_OPEN_RECHECK_MS = 500;
 /**
  * Destinations a process remembers as failing, at most: hosts from call data (allow_templated_host)
@@ -40,7 +45,7 @@ const PRUNE_MS = 60_000;
 interface Scripts {
   callhookTakeSlot(tat: string, log: string, pause: string, hold: string, intervalMs: number, periodMs: number, count: number, keepMs: number): Promise<number>;
   callhookPause(pause: string, ms: number): Promise<number>;
-  callhookCircuitAdmit(circuit: string, set: string, leaseMs: number, destination: string): Promise<[number, 'closed' | 'open' | 'half_open' | 'probe']>;
+  callhookCircuitAdmit(circuit: string, set: string, leaseMs: number, destination: string): Promise<[number, 'closed' | 'open' | 'half_open' | 'probe', number?]>;
   callhookCircuitRecord(circuit: string, set: string, ok: 0 | 1, threshold: number, openMs: number, destination: string, keepMs: number): Promise<[string, number, number]>;
 }
 
@@ -135,7 +140,7 @@ export class RedisDeliveryGate implements DeliveryGate {
     const sinceMs = request.waitingSinceMs ?? now;
     const leftMs = circuit.maxWaitMs - (now - sinceMs);
     if (request.canWait && leftMs <= 0) return undefined;
-    const [ms, state] = await this.scripts.callhookCircuitAdmit(this.circuitKey(destination), `${this.prefix}:circuits`, app.timeoutMs + 1000, destination);
+    const [ms, state, probeAgeMs = 0] = await this.scripts.callhookCircuitAdmit(this.circuitKey(destination), `${this.prefix}:circuits`, app.timeoutMs + 1000, destination);
     if (state === 'closed') {
       this.suspect.delete(destination);
       return undefined;
@@ -145,7 +150,7 @@ export class RedisDeliveryGate implements DeliveryGate {
     if (state === 'probe') return undefined;
     const message = `circuit open for ${destination} (${state === 'open' ? 'failing' : 'a probe is out'})`;
     if (!request.canWait) return { kind: 'refuse', message };
-    const delayMs = (state === 'open' ? ms : Math.min(ms, HALF_OPEN_RECHECK_MS)) + Math.round(this.random() * SPREAD_MS);
+    const delayMs = (state === 'open' ? ms : Math.min(ms, Math.max(HALF_OPEN_RECHECK_MS, probeAgeMs))) + Math.round(this.random() * SPREAD_MS);
     // Never past max_wait (an open_for longer than it): the call then goes, open or not.
     return { kind: 'wait', delayMs: Math.min(delayMs, leftMs), reason: 'circuit_open', message, sinceMs };
   }

@@ -59,19 +59,21 @@ return until_ms`;
  * May a request go to this destination? `closed` (and the destination leaves the set of circuits,
  * where a circuit that expired without closing left it); `open` (wait the ms returned); after the
  * open period the first caller becomes the `probe` (a lease of ARGV[1] ms); the others see
- * `half_open` until it reports. KEYS: circuit, set of circuits. ARGV: lease ms, destination.
- * Returns {ms, state}.
+ * `half_open` until it reports, with the ms left of its lease and how long it has been out.
+ * KEYS: circuit, set of circuits. ARGV: lease ms, destination.
+ * Returns {ms, state} ({ms, 'half_open', probe age ms}).
  */
 export const CIRCUIT_ADMIT = `${NOW}
-local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+local row = redis.call('HMGET', KEYS[1], 'open_until', 'probe_until', 'probe_at')
+local open_until = tonumber(row[1] or '0')
 if open_until == 0 then
   redis.call('SREM', KEYS[2], ARGV[2])
   return {0, 'closed'}
 end
 if now < open_until then return {open_until - now, 'open'} end
-local probe = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
-if probe > now then return {probe - now, 'half_open'} end
-redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[1]))
+local probe = tonumber(row[2] or '0')
+if probe > now then return {probe - now, 'half_open', now - tonumber(row[3] or now)} end
+redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[1]), 'probe_at', now)
 return {0, 'probe'}`;
 
 /**

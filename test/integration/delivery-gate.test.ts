@@ -32,6 +32,7 @@ policies:
       - { name: Watched, url: "http://watched.example/x", circuit: { failures: 1, open_for: 1h } }
       - { name: Patient, url: "http://patient.example/x", circuit: { failures: 1, open_for: 1h, max_wait: 2s } }
       - { name: By Site, url: "http://{{ event.site }}/x", allow_templated_host: true, circuit: { failures: 1, open_for: 1h } }
+      - { name: Slow Probe, url: "http://slow-probe.example/x", timeout: 2s, circuit: { failures: 1, open_for: 200ms } }
 `);
   const apps = config.policies[0]!.apps;
   const app = (slug: string) => apps.find((a) => a.slug === slug)!;
@@ -196,6 +197,20 @@ policies:
     expect(changes.at(-1)).toEqual({ destination: 'http://fragile.example:8080', state: 'closed', failures: 0, openUntil: undefined, policy: 'p', app: 'fragile', templatedHost: false });
     expect(await gate.admit(request(fragile, 'other'))).toEqual({ kind: 'go' });
     expect(await openCircuits(redis, prefix)).toEqual([]);
+  });
+
+  it('while a probe is out, a held call looks again after as long as the probe has been out, never past its lease', async () => {
+    const slow = app('slow-probe'); // timeout 2 s: the probe's lease is 3 s
+    await gate.settle(request(slow, 'sp0'), { kind: 'network', code: 'ETIMEDOUT' });
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await gate.admit(request(slow, 'sp-probe'))).toEqual({ kind: 'go' });
+    const delayOf = async () => ((await gate.admit(request(slow, 'sp-held'))) as { delayMs: number }).delayMs;
+    expect(await delayOf()).toBe(500); // a probe just out: look again soon
+    await new Promise((r) => setTimeout(r, 1500));
+    // Out 1.5 s: the next look 1.5 s on, not every 0.5 s (a backlog of held calls re-ran its jobs hundreds of times a second).
+    expect(await delayOf()).toBeGreaterThanOrEqual(1450);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await delayOf()).toBeLessThanOrEqual(550); // what is left of the lease
   });
 
   it('a failed probe opens the circuit again; 4xx answers count as the destination answering', async () => {
