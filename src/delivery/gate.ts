@@ -202,10 +202,14 @@ export class RedisDeliveryGate implements DeliveryGate {
   }
 
   private limitKeys(request: GateRequest) {
-    const custom = request.app.rateLimitKey && renderField('rate_limit_key', request.app.rateLimitKey, request.scope);
+    const { rateLimitKey, rateLimit } = request.app;
+    const custom = rateLimitKey && renderField('rate_limit_key', rateLimitKey, request.scope);
     // A key rendered from call data can be long: Redis gets a digest of it instead.
     const key = custom && custom.length > MAX_KEY_CHARS ? createHash('sha256').update(custom).digest('hex') : custom;
-    const base = `${this.prefix}:rl:${key ? `key:${key}` : `app:${request.policyId}.${request.app.slug}`}`;
+    // The rate is part of the name (last, with no ":"): a limit whose rate changed starts a fresh
+    // schedule for new calls, instead of one a slower rate had left minutes ahead. A call already
+    // delayed keeps its wake time, then takes a slot of the new schedule.
+    const base = `${this.prefix}:rl:${key ? `key:${key}` : `app:${request.policyId}.${request.app.slug}`}:${rateLimit?.count}/${rateLimit?.periodMs}ms`;
     return { base, tat: `${base}:tat`, log: `${base}:log`, pause: `${base}:pause` };
   }
 

@@ -112,7 +112,8 @@ function literalShortSecrets(inputs: readonly PolicyToCompile[], substitutions: 
 
 /**
  * Apps that name the same literal rate_limit_key share one limit, so they must give it the same
- * rate: Redis keeps one schedule and one log of the last N sends per key. (A key rendered from
+ * rate: Redis keeps one schedule and one log of the last N sends per key (and rate: apps giving
+ * one key two rates would each go at their own, the key's receiver seeing both together). (A key rendered from
  * call data cannot be checked at load.)
  */
 function sharedKeyRates(inputs: readonly PolicyToCompile[]): string[] {

@@ -110,6 +110,20 @@ policies:
     expect((late[3] as { delayMs: number }).delayMs).toBeLessThanOrEqual(1001);
   });
 
+  it('a changed rate_limit starts a fresh schedule for new calls; a call already delayed keeps its wake time, then goes by the new one', async () => {
+    const changed = (rate: string) => parseConfig(`policies: [{ id: p, apps: [{ name: Changed, url: "http://changed.example/x", rate_limit: ${rate} }] }]`).policies[0]!.apps[0]!;
+    const slow = changed('1/m');
+    const before = [];
+    for (const id of ['rc1', 'rc2', 'rc3', 'rc4', 'rc5']) before.push(await gate.admit(request(slow, id)));
+    expect(before.map((a) => a.kind)).toEqual(['go', 'wait', 'wait', 'wait', 'wait']);
+    expect((before[4] as { delayMs: number }).delayMs).toBeGreaterThan(230_000); // its slot 4 minutes on
+    // The policies file now says 100/s, on the same prefix: a new call goes, not minutes later.
+    const fast = changed('100/s');
+    expect(await gate.admit(request(fast, 'rc6'))).toEqual({ kind: 'go' });
+    // rc5's delayed job wakes when it was told to (here: now), and takes a slot of the new schedule.
+    expect(await gate.admit(request(fast, 'rc5'))).toEqual({ kind: 'go' });
+  });
+
   it('rate_limit_key shares one limit between apps', async () => {
     expect(await gate.admit(request(app('shared-a'), 'k1'))).toEqual({ kind: 'go' });
     expect(await gate.admit(request(app('shared-b'), 'k1'))).toMatchObject({ kind: 'wait', reason: 'rate_limit' });
