@@ -15,7 +15,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * spread over the period (a burst would reach the receiver unevenly). A call goes when its slot
  * has come, no pause (a 429's Retry-After) is in force, and the `log` of the last N sends (a
  * list, newest first) shows fewer than N in the last period: no window of one period ever holds
- * more than N, while calls that wake up late (a busy worker) still catch up with the schedule.
+ * more than N grants, while calls that wake up late (a busy worker) still catch up with the
+ * schedule. (At the receiver each grant arrives after the request's latency, which varies: no
+ * margin here could bound that.)
  * The keys name the rate (gate.ts limitKeys), so a changed rate starts a schedule of its own.
  * A pause holds every call until it ends; a held call keeps its slot through it (a new slot
  * after the pause would put it behind the calls that came later), and the log spaces them out.
