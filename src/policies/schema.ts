@@ -128,9 +128,31 @@ const circuit = z
     return parsed.data;
   });
 
+/**
+ * What is wrong with a Standard Webhooks secret, if anything: `whsec_` and the key in canonical
+ * base64, padded (it decodes and re-encodes to the same text). Node decodes nearly anything, but
+ * the receivers' libraries in other languages refuse a key without its padding (Python's
+ * b64decode), so a key only Node can read would break every signature at the receiver.
+ */
+export function signingSecretProblem(secret: string): string | undefined {
+  if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) return 'must be "whsec_" followed by the base64 key (Standard Webhooks)';
+  const key = secret.slice('whsec_'.length);
+  if (Buffer.from(key, 'base64').toString('base64') === key) return undefined;
+  const why = key.length % 4 === 0 ? 'its last character has bits set that no key has' : `its ${key.length} characters are not a multiple of 4 (base64 is padded with "=")`;
+  return (
+    `the key after "whsec_" is not canonical base64: ${why}, so receivers' Standard Webhooks libraries in other languages may refuse it. ` +
+    'Copy the secret exactly as the receiver gave it, padding included, or make a new one: "whsec_" followed by the output of `openssl rand -base64 32`'
+  );
+}
+
+const signingSecret = z.string().superRefine((secret, ctx) => {
+  const problem = signingSecretProblem(secret);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 /** Standard Webhooks signing: `whsec_` and the base64 key. */
 const signing = z.strictObject({
-  secret: z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be "whsec_" followed by the base64 key (Standard Webhooks)'),
+  secret: signingSecret,
 });
 
 /** Files for a private CA and mutual TLS; read at load. */

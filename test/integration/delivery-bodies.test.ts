@@ -189,6 +189,18 @@ policies:
     expect(problems(`policies: [{ id: p, apps: [{ name: D, method: POST, url: "https://h.example/", signing: { secret: "not-a-whsec" } }] }]`)).toEqual([
       expect.stringMatching(/^policies\[0\]\.apps\[0\]\.signing\.secret: must be "whsec_" followed by the base64 key/),
     ]);
+    // Node decodes both, but Python's b64decode refuses the first (no padding) and strict
+    // decoders the second (bits past the key's last byte): every signature would fail there.
+    const unpadded = SECRET.slice(0, -1);
+    const looseBits = `${unpadded}=`;
+    expect(Buffer.from(unpadded.slice(6), 'base64')).toHaveLength(23);
+    expect(problems(`policies: [{ id: p, apps: [
+      { name: U, method: POST, url: "https://h.example/", signing: { secret: "${unpadded}" } },
+      { name: L, method: POST, url: "https://h.example/", signing: { secret: "${looseBits}" } } ] }]`)).toEqual([
+      'policies[0].apps[0].signing.secret: the key after "whsec_" is not canonical base64: its 31 characters are not a multiple of 4 (base64 is padded with "="), ' +
+        'so receivers\' Standard Webhooks libraries in other languages may refuse it. Copy the secret exactly as the receiver gave it, padding included, or make a new one: "whsec_" followed by the output of `openssl rand -base64 32`',
+      expect.stringMatching(/^policies\[0\]\.apps\[1\]\.signing\.secret: the key after "whsec_" is not canonical base64: its last character has bits set that no key has, /),
+    ]);
     // A JSON text's closing "}" right after "}}" reads as "}}}": the message says what to write.
     expect(problems(`policies: [{ id: p, apps: [{ name: J, method: POST, url: "https://h.example/", body_format: text, content_type: application/json, body: '{"name": {{ json event.calling_name }}}' }] }]`)).toEqual([
       'policies[0].apps[0].body: template does not compile: Parse error on line 1 after "... event.calling_name": expected }}, (, a name, a string, a number, true or false, undefined, null or an @name, got }}} (to write "}" right after "}}", add a space: "}} }")',
