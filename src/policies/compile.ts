@@ -8,7 +8,7 @@ import { alwaysHasControlCharacter } from '../templates/request';
 import { templateErrorMessage } from '../templates/syntax-error';
 import { longestSchedule, type RetrySchedule } from '../util/backoff';
 import { fieldReader, matchFieldProblem } from './match-field';
-import type { AppInput, CurriInput, PolicyInput } from './schema';
+import { signingSecrets, type AppInput, type CurriInput, type PolicyInput } from './schema';
 import type { AppBody, CurriBlock, FieldMatch, Policy, TlsOptions, WebhookApp } from './types';
 
 /**
@@ -152,8 +152,12 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
   if (input.rate_limit && input.phase === 'real_time') problem('rate_limit', 'applies to post-call apps only: a real-time app cannot wait for a slot');
   if (input.rate_limit_key !== undefined && !input.rate_limit) problem('rate_limit_key', 'needs a rate_limit: the key names the limit the app shares, and the app gives its rate');
   if (input.tls && /^http:\/\//i.test(input.url)) problem('tls', 'applies to https:// URLs only; this one is http://, sent without TLS');
-  const signingKey = input.signing ? Buffer.from(input.signing.secret.slice('whsec_'.length), 'base64') : undefined;
-  if (signingKey && signingKey.length < 16) problem('signing.secret', `the key is ${signingKey.length} bytes; use at least 16 (24 or more random bytes, as Standard Webhooks recommends)`);
+  const signingKeys = input.signing && signingSecrets(input.signing).map((secret, i) => {
+    const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+    const field = input.signing!.secrets ? `signing.secrets[${i}]` : 'signing.secret';
+    if (key.length < 16) problem(field, `the key is ${key.length} bytes; use at least 16 (24 or more random bytes, as Standard Webhooks recommends)`);
+    return key;
+  });
 
   let failed = false;
   const compile = (field: string, source: string, compiler = compileTemplate): Template => {
@@ -200,7 +204,7 @@ function compileApp(input: AppInput, baseDir: string, problem: (field: string, m
     contentType: input.content_type ?? (input.body_format === 'form' ? FORM_CONTENT_TYPE : 'application/json'),
     auth: input.auth,
     destination: literalDestination(input.url),
-    signingKey,
+    signingKeys,
     tls,
     rateLimit: input.rate_limit && { ...input.rate_limit, intervalMs: input.rate_limit.periodMs / input.rate_limit.count },
     rateLimitKey,

@@ -53,7 +53,7 @@ function describeDelivery(app: WebhookApp, text: (value: string) => string): Del
     rate_limit_key: app.rateLimitKey ? text(app.rateLimitKey.source) : null,
     circuit: circuit ? { failures: circuit.failures, open_for_ms: circuit.openForMs, max_wait_ms: circuit.maxWaitMs } : null,
     retry_jitter: app.retryJitter,
-    signed: app.signingKey !== undefined,
+    signed: app.signingKeys !== undefined,
     tls: app.tls !== undefined,
   };
 }

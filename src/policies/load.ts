@@ -7,7 +7,7 @@ import { formatPath } from '../util/format-path';
 import { Redactor } from '../util/redact';
 import { substituteEnv, type Substitution } from './env';
 import { authSecrets, isSecretSubstitution, shortSecretProblem } from './secrets';
-import { configSchema } from './schema';
+import { configSchema, signingSecrets } from './schema';
 import { soundPolicies, UNKNOWN_POLICY_ID, type PolicyToCompile } from './sound-parts';
 import type { CallhookConfig, Policy } from './types';
 
@@ -86,7 +86,7 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
 
   for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);
   for (const policy of parsed.data.policies) {
-    for (const app of policy.apps) if (app.signing) secrets.add(app.signing.secret).add(app.signing.secret.slice('whsec_'.length));
+    for (const app of policy.apps) for (const secret of app.signing ? signingSecrets(app.signing) : []) secrets.add(secret).add(secret.slice('whsec_'.length));
   }
   return deepFreeze({ policies, byId, secrets: [...secrets].filter((s) => s.length > 0), source });
 }

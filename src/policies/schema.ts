@@ -150,10 +150,25 @@ const signingSecret = z.string().superRefine((secret, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-/** Standard Webhooks signing: `whsec_` and the base64 key. */
-const signing = z.strictObject({
-  secret: signingSecret,
-});
+/**
+ * Standard Webhooks signing: `secret`, or during a rotation `secrets`, each signing every request
+ * (space-separated `v1,` signatures), the current one first.
+ */
+const signing = z
+  .strictObject({
+    secret: signingSecret.optional(),
+    secrets: z.array(signingSecret).min(1, 'needs at least one secret (the current one first)').optional(),
+  })
+  .superRefine((value, ctx) => {
+    if ((value.secret === undefined) === (value.secrets === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'give `secret`, or `secrets` (a list, the current secret first) while a receiver changes secrets; one of them, not both' });
+    }
+  });
+
+/** An app's signing secrets, the current one first. */
+export function signingSecrets(input: { secret?: string | undefined; secrets?: string[] | undefined }): string[] {
+  return input.secrets ?? (input.secret === undefined ? [] : [input.secret]);
+}
 
 /** Files for a private CA and mutual TLS; read at load. */
 const tls = z.strictObject({

@@ -65,8 +65,8 @@ export interface WebhookApp {
   readonly auth: AuthConfig;
   /** `scheme://host:port` when the URL's authority is literal; undefined when templated (worked out per call). */
   readonly destination: string | undefined;
-  /** Standard Webhooks signing key (the bytes after `whsec_`). */
-  readonly signingKey: Buffer | undefined;
+  /** Standard Webhooks signing keys (the bytes after `whsec_`), the current one first: each signs every request. */
+  readonly signingKeys: readonly Buffer[] | undefined;
   readonly tls: TlsOptions | undefined;
   readonly rateLimit: RateLimit | undefined;
   /** Renders the limit's key; undefined: the app's own (policy and slug). */

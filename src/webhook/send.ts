@@ -176,7 +176,7 @@ function renderParts(app: WebhookApp, callId: string, scope: TemplateScope, unre
   const id = `${callId}.${app.slug}`;
   headers['Idempotency-Key'] = id;
   const payload = app.body === undefined ? undefined : renderPayload(app.body, scope, unresolved);
-  if (app.signingKey) Object.assign(headers, signatureHeaders(app.signingKey, id, payload?.text ?? ''));
+  if (app.signingKeys) Object.assign(headers, signatureHeaders(app.signingKeys, id, payload?.text ?? ''));
   return { method: app.method, url, headers, body: payload?.shown, bodyText: payload?.text };
 }
 

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { createLogger } from '../../src/logger';
 import { ConfigError } from '../../src/errors';
@@ -8,6 +9,8 @@ import { Receiver } from '../helpers/receiver';
 
 // A Standard Webhooks key (whsec_ + base64 of 32 random-looking bytes), as a receiver would hand it out.
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+// The secret a receiver is moving to (30 bytes).
+const NEW_SECRET = 'whsec_Q2FsbGhvb2sgcm90YXRpb24gdGVzdCBrZXkgMzJi';
 const HOSTILE = `O'Brien & Sons=1 + 50% <VIP> "Ltd" 🙂`;
 
 describe('delivery: form and text bodies, Standard Webhooks signatures', () => {
@@ -70,8 +73,15 @@ policies:
       - name: Signed Get
         url: "${receiver.url}/signed-get"
         signing: { secret: "\${WEBHOOK_SECRET}" }
+  - id: rotating
+    apps:
+      - name: Rotating
+        method: POST
+        url: "${receiver.url}/rotating"
+        signing: { secrets: ["\${NEW_WEBHOOK_SECRET}", "\${WEBHOOK_SECRET}"] }
+        body: { name: "{{ event.calling_name }}" }
 `, {
-      env: { WEBHOOK_SECRET: SECRET },
+      env: { WEBHOOK_SECRET: SECRET, NEW_WEBHOOK_SECRET: NEW_SECRET },
       logger: (config) => createLogger({ level: 'debug', secrets: config.secrets, destination: { write: (line: string) => void logLines.push(line) } }),
     });
   });
@@ -152,6 +162,22 @@ policies:
     expect(shown).not.toContain(SECRET.slice('whsec_'.length));
   });
 
+  it('signs with each secret during a rotation, the current one first: the signatures are the spec\'s HMACs, and either secret verifies', async () => {
+    const record = await run('rotating');
+    expect(record.status).toBe('completed');
+    const [sent] = receiver.to('/rotating');
+    const headers = { 'webhook-id': String(sent!.headers['webhook-id']), 'webhook-timestamp': String(sent!.headers['webhook-timestamp']), 'webhook-signature': String(sent!.headers['webhook-signature']) };
+    // Standard Webhooks: "v1," and the base64 HMAC-SHA256 of "id.timestamp.body", keyed with the
+    // bytes the base64 after "whsec_" decodes to; several signatures are space-separated.
+    const v1 = (secret: string) => `v1,${createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64')).update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${sent!.body}`).digest('base64')}`;
+    expect(headers['webhook-signature'].split(' ')).toEqual([v1(NEW_SECRET), v1(SECRET)]);
+    // A receiver verifying with either the old secret or the new one accepts it; with another it does not.
+    for (const secret of [NEW_SECRET, SECRET]) expect(() => new Webhook(secret).verify(sent!.body, headers)).not.toThrow();
+    expect(() => new Webhook(`whsec_${Buffer.from('a third key, not one of the two').toString('base64')}`).verify(sent!.body, headers)).toThrow();
+    const shown = JSON.stringify(record) + logLines.join('\n');
+    for (const secret of [NEW_SECRET, SECRET]) expect(shown).not.toContain(secret.slice('whsec_'.length));
+  });
+
   it('sends exactly these headers: axios\'s Accept, callhook\'s own, the signature, and what Node adds', async () => {
     await run('signed');
     const names = (path: string) => Object.keys(receiver.to(path)[0]!.headers).sort();
@@ -201,6 +227,13 @@ policies:
         'so receivers\' Standard Webhooks libraries in other languages may refuse it. Copy the secret exactly as the receiver gave it, padding included, or make a new one: "whsec_" followed by the output of `openssl rand -base64 32`',
       expect.stringMatching(/^policies\[0\]\.apps\[1\]\.signing\.secret: the key after "whsec_" is not canonical base64: its last character has bits set that no key has, /),
     ]);
+    // A list of secrets (a rotation): each checked like the one, at its own index.
+    const app = (signing: string) => `policies: [{ id: p, apps: [{ name: R, method: POST, url: "https://h.example/", signing: ${signing} }] }]`;
+    expect(problems(app(`{ secrets: ["${NEW_SECRET}", "${unpadded}"] }`))).toEqual([expect.stringMatching(/^policies\[0\]\.apps\[0\]\.signing\.secrets\[1\]: the key after "whsec_" is not canonical base64: its 31 characters/)]);
+    expect(problems(app(`{ secrets: ["${NEW_SECRET}", "whsec_c2hvcnQ="] }`))).toEqual(['policies[0].apps[0].signing.secrets[1]: the key is 5 bytes; use at least 16 (24 or more random bytes, as Standard Webhooks recommends)']);
+    expect(problems(app(`{ secrets: [] }`))).toEqual(['policies[0].apps[0].signing.secrets: needs at least one secret (the current one first)']);
+    expect(problems(app(`{ secret: "${SECRET}", secrets: ["${NEW_SECRET}"] }`))).toEqual(['policies[0].apps[0].signing: give `secret`, or `secrets` (a list, the current secret first) while a receiver changes secrets; one of them, not both']);
+    expect(problems(app(`{}`))).toEqual(['policies[0].apps[0].signing: give `secret`, or `secrets` (a list, the current secret first) while a receiver changes secrets; one of them, not both']);
     // A JSON text's closing "}" right after "}}" reads as "}}}": the message says what to write.
     expect(problems(`policies: [{ id: p, apps: [{ name: J, method: POST, url: "https://h.example/", body_format: text, content_type: application/json, body: '{"name": {{ json event.calling_name }}}' }] }]`)).toEqual([
       'policies[0].apps[0].body: template does not compile: Parse error on line 1 after "... event.calling_name": expected }}, (, a name, a string, a number, true or false, undefined, null or an @name, got }}} (to write "}" right after "}}", add a space: "}} }")',
