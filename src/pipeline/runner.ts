@@ -152,8 +152,9 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
 
   const previous = state.pending[app.slug] ?? [];
   const attempt = attemptsIn(previous) + 1;
-  const { report, decision, tries } = await attemptApp(app, scope, attempt, mode, deps, prepared ?? attemptOptions(app, mode, deps));
-  if (deps.gate) await deps.gate.settle(gateRequest, report.outcome);
+  const attempted = await attemptApp(app, scope, attempt, mode, deps, prepared ?? attemptOptions(app, mode, deps), gateRequest, previous);
+  if (attempted.kind === 'wait') return attempted;
+  const { report, decision, tries } = attempted;
   const credentials = report.request ? credentialsIn(report.request.url, report.request.headers) : [];
   if (report.credential) credentials.push(report.credential);
   const redactor = credentials.length > 0 ? deps.redactor.with(credentials) : deps.redactor;
@@ -188,13 +189,18 @@ const UNSENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CALLHOOK_TEMPLATE_RE
 
 /**
  * The attempts a log records. A 401 to a stale OAuth2 token is logged with `retry_in_ms` 0 and
- * sent again at once with a fresh token: one attempt with the entry after it (a retry waits at
+ * sent again with a fresh token: one attempt with the entry after it (a retry waits at
  * least 1 ms, see backoffDelay, so no other entry has `retry_in_ms` 0).
  */
 function attemptsIn(log: readonly AttemptLogEntry[]): number {
   let attempts = 0;
-  for (const entry of log) if (!(entry.http_status === 401 && entry.retry_in_ms === 0)) attempts += 1;
+  for (const entry of log) if (!isTokenRefresh(entry)) attempts += 1;
   return attempts;
+}
+
+/** A 401 answered with a fresh OAuth2 token (the next entry, or the next run, is its resend). */
+function isTokenRefresh(entry: AttemptLogEntry | undefined): boolean {
+  return entry?.http_status === 401 && entry.retry_in_ms === 0;
 }
 
 /** The apps of the given phases in run order: real-time first, then post-call, each in `order`. */
@@ -210,22 +216,36 @@ function attemptOptions(app: WebhookApp, mode: RunMode, deps: RunnerDeps): Attem
 }
 
 /**
- * One attempt of an app and the decision on it. A 401 to a cached OAuth2 token is sent once more
- * with a fresh token, inside the same deadline (the token may have been revoked early).
+ * One attempt of an app and the decision on it, each request sent told to the gate. A 401 to an
+ * OAuth2 token from the cache (it may have been revoked early) is sent once more with a fresh
+ * token, inside the same deadline, once per attempt; like any request it waits for its token,
+ * then for its rate-limit slot and its circuit. When that means waiting, the 401 is kept in the
+ * pending log and the call's next run sends the resend.
  */
-async function attemptApp(app: WebhookApp, scope: TemplateScope, attempt: number, mode: RunMode, deps: RunnerDeps, options: AttemptOptions) {
+async function attemptApp(app: WebhookApp, scope: TemplateScope, attempt: number, mode: RunMode, deps: RunnerDeps, options: AttemptOptions, gateRequest: GateRequest, previous: readonly AttemptLogEntry[]) {
   const callId = (scope.event as { call_id: string }).call_id;
   let report = await deps.sender.attempt(app, callId, scope, options);
+  if (deps.gate) await deps.gate.settle(gateRequest, report.outcome);
   const numberOf = (r: AttemptReport) => (mode.retries === 'queue' ? attempt : r.attempts);
-  let decision: Decision = decideAttempt(report.outcome, app, numberOf(report), app.auth.type === 'oauth2' && report.credential !== undefined);
-  let tries = report.tries;
-  if (decision.action === 'refresh-auth') {
-    tries = [...tries.slice(0, -1), { ...tries[tries.length - 1]!, retry_in_ms: 0 }];
-    report = await deps.sender.attempt(app, callId, scope, { ...options, authorization: undefined, staleCredential: report.credential });
-    decision = decideAttempt(report.outcome, app, numberOf(report));
-    tries = [...tries, ...report.tries];
+  // Not again for a resend that waited for its slot: it answers the 401 that ends the log.
+  const decision: Decision = decideAttempt(report.outcome, app, numberOf(report), app.auth.type === 'oauth2' && report.refreshable && !isTokenRefresh(previous.at(-1)));
+  if (decision.action !== 'refresh-auth') return { kind: 'attempted' as const, report, decision, tries: report.tries };
+  const tries = [...report.tries.slice(0, -1), { ...report.tries[report.tries.length - 1]!, retry_in_ms: 0 }];
+  let resend: AttemptOptions = { ...options, authorization: undefined, staleCredential: report.credential };
+  let ready = true;
+  if (deps.sender.prepare) ({ options: resend, ready } = await deps.sender.prepare(app, resend));
+  const admission = deps.gate && ready ? await deps.gate.admit(gateRequest) : GO;
+  if (admission.kind === 'refuse') return { kind: 'attempted' as const, report, decision: decideAttempt(report.outcome, app, numberOf(report)), tries: report.tries };
+  if (admission.kind === 'wait') {
+    const observer = deps.observer ?? noopObserver;
+    for (const tried of tries) observer.attempt({ callId, policy: gateRequest.policyId, app: app.slug }, 'retry', tried.duration_ms, tried.http_status);
+    const log = [...previous, ...tries];
+    await deps.checkpoint.savePending(app.slug, redactAttempts(log, report.credential ? deps.redactor.with([report.credential]) : deps.redactor));
+    return { kind: 'wait' as const, slug: app.slug, delayMs: admission.delayMs, reason: admission.reason, message: admission.message, sinceMs: admission.sinceMs };
   }
-  return { report, decision, tries };
+  const resent = await deps.sender.attempt(app, callId, scope, resend);
+  if (deps.gate) await deps.gate.settle(gateRequest, resent.outcome);
+  return { kind: 'attempted' as const, report: resent, decision: decideAttempt(resent.outcome, app, numberOf(resent)), tries: [...tries, ...resent.tries] };
 }
 
 /** The request as sent, redacted: configured secrets, this attempt's credential and credential headers hidden. */

@@ -4,10 +4,16 @@ import { CallhookError } from '../errors';
 import type { AuthConfig } from '../policies/types';
 
 type OAuth2 = Extract<AuthConfig, { type: 'oauth2' }>;
-interface CachedToken {
-  token: string;
+export interface CachedToken {
+  readonly token: string;
   /** When to stop using it (ms since epoch): shortly before the server's expiry. */
-  refreshAt: number;
+  readonly refreshAt: number;
+  /**
+   * Fetched after a receiver refused (401) the token before it, and accepted by none since: a
+   * 401 to it is not answered with yet another token (the receiver refuses the client, not a
+   * stale token), so a receiver that refuses every token costs no token request per call.
+   */
+  replacement: boolean;
 }
 
 /** A token-endpoint failure; `retryable` when it was a network error or a 5xx. */
@@ -34,6 +40,8 @@ const refreshMargin = (lifetimeMs: number) => Math.min(60_000, lifetimeMs * 0.1)
 export class OAuthTokenCache {
   private readonly tokens = new Map<string, CachedToken>();
   private readonly inflight = new Map<string, Promise<string>>();
+  /** Credentials whose token a 401 dropped: the next token fetched for them is a replacement. */
+  private readonly refused = new Set<string>();
   /** Token requests sent (for metrics and tests). */
   fetches = 0;
 
@@ -67,10 +75,24 @@ export class OAuthTokenCache {
     return pending;
   }
 
+  /** The token getToken would answer now without a fetch, if any. */
+  cached(auth: OAuth2): CachedToken | undefined {
+    const cached = this.tokens.get(cacheKey(auth));
+    return cached && cached.refreshAt > this.now() ? cached : undefined;
+  }
+
   /** Drops `token` after a 401, unless a newer token has already replaced it. */
   invalidate(auth: OAuth2, token: string): void {
     const key = cacheKey(auth);
-    if (this.tokens.get(key)?.token === token) this.tokens.delete(key);
+    if (this.tokens.get(key)?.token !== token) return;
+    this.tokens.delete(key);
+    this.refused.add(key);
+  }
+
+  /** A receiver accepted `token` (2xx): a 401 to it later may be an early revocation again. */
+  accepted(auth: OAuth2, token: string): void {
+    const cached = this.tokens.get(cacheKey(auth));
+    if (cached?.token === token) cached.replacement = false;
   }
 
   private async fetchToken(auth: OAuth2): Promise<string> {
@@ -124,9 +146,11 @@ export class OAuthTokenCache {
     }
     const expiresIn = Number(body.expires_in);
     const lifetimeMs = Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn * 1000 : DEFAULT_LIFETIME_MS;
-    this.tokens.set(cacheKey(auth), {
+    const key = cacheKey(auth);
+    this.tokens.set(key, {
       token: body.access_token,
       refreshAt: this.now() + lifetimeMs - refreshMargin(lifetimeMs),
+      replacement: this.refused.delete(key),
     });
     return body.access_token;
   }

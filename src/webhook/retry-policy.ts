@@ -34,7 +34,7 @@ export interface RetryRule {
  * lists (429...) are retried while attempts are left; every other 4xx, 3xx and fatal error
  * (template, response too large) gives up at once.
  * @param attempt 1-based number of the attempt that produced `outcome`.
- * @param canRefreshAuth the attempt carried a cached OAuth2 token that has not been refreshed yet.
+ * @param canRefreshAuth a 401 may be answered with a fresh OAuth2 token (AttemptReport.refreshable, once per attempt).
  */
 export function decideAttempt(outcome: AttemptOutcome, rule: RetryRule, attempt: number, canRefreshAuth = false, random = Math.random): Decision {
   if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return { action: 'success' };

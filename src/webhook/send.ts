@@ -12,7 +12,7 @@ import { authorizationHeader } from './auth';
 import { classifyError, DEADLINE_EXCEEDED, endsExchange, inRequestRetries, loggedTry, refusedAnswer, responseOutcome, type TryLog } from './http-outcome';
 import { retryingClient, tlsAgentFor } from './http-client';
 import { signatureHeaders } from './signing';
-import { OAuthTokenCache, OAuthTokenError } from './oauth';
+import { OAuthTokenCache, OAuthTokenError, type CachedToken } from './oauth';
 import type { AttemptOutcome } from './retry-policy';
 
 /** The request as sent. Holds credentials: redact it before it is shown or stored. */
@@ -31,6 +31,12 @@ export interface AttemptReport {
   request: RequestTrace | undefined;
   /** The secret part of the Authorization header sent (token, Basic's base64), for redaction. */
   credential: string | undefined;
+  /**
+   * A 401 to this attempt may be answered by a fresh OAuth2 token: it carried a token from the
+   * cache (one that may have been revoked early), not one fetched for it, nor a replacement of a
+   * refused token that no receiver has accepted since (OAuthTokenCache).
+   */
+  refreshable: boolean;
   httpStatus: number | null;
   /** Parsed JSON response, its text when not JSON (or nested too deeply), null when empty. */
   data: unknown;
@@ -59,6 +65,8 @@ export interface AttemptOptions {
   staleCredential?: string | undefined;
   /** The Authorization header `prepare` waited for (pending still if the deadline came first): used instead of asking again. */
   authorization?: Promise<string> | undefined;
+  /** The cache's token that `authorization` came from, when it did not need a fetch (set by `prepare`). */
+  cachedToken?: CachedToken | undefined;
 }
 
 /** Sends one attempt of an app: what the runner needs from the HTTP side (a fake in unit tests). */
@@ -87,6 +95,7 @@ export class HttpSender implements Sender {
   ) {}
 
   async prepare(app: WebhookApp, options: AttemptOptions): Promise<{ options: AttemptOptions; ready: boolean }> {
+    const cachedToken = this.tokenFor(app, options);
     const header = authorizationHeader(app.auth, this.tokens);
     if (typeof header !== 'object') return { options, ready: true };
     header.catch(() => undefined); // attempt reports a failure (no token request is repeated)
@@ -94,7 +103,14 @@ export class HttpSender implements Sender {
       () => true,
       () => false,
     );
-    return { options: { ...options, authorization: header }, ready };
+    return { options: { ...options, authorization: header, cachedToken }, ready };
+  }
+
+  /** Drops a token a receiver refused, then the cached token the app's header will carry, if it needs no fetch. */
+  private tokenFor(app: WebhookApp, options: AttemptOptions): CachedToken | undefined {
+    if (app.auth.type !== 'oauth2') return undefined;
+    if (options.staleCredential) this.tokens.invalidate(app.auth, options.staleCredential);
+    return this.tokens.cached(app.auth);
   }
 
   async attempt(app: WebhookApp, callId: string, scope: TemplateScope, options: AttemptOptions = {}): Promise<AttemptReport> {
@@ -103,6 +119,7 @@ export class HttpSender implements Sender {
     const log: TryLog = { entries: [], startedAt: Date.now() };
     let request: RequestTrace | undefined;
     let credential: string | undefined;
+    let refreshable = false;
     // Fields spelled out, not spread: the spread of differently shaped partials cost ~4 µs a call.
     const report = (outcome: AttemptOutcome, httpStatus: number | null, data: unknown, error: AttemptReport['error']): AttemptReport => {
       log.entries.push(loggedTry(log, httpStatus, error, null));
@@ -110,6 +127,7 @@ export class HttpSender implements Sender {
         outcome,
         request,
         credential,
+        refreshable,
         httpStatus,
         data,
         error,
@@ -129,7 +147,7 @@ export class HttpSender implements Sender {
       return report({ kind: 'fatal', code: 'template' }, null, null, { code: 'CALLHOOK_TEMPLATE_RENDER', message });
     }
     try {
-      if (options.staleCredential && app.auth.type === 'oauth2') this.tokens.invalidate(app.auth, options.staleCredential);
+      const cachedToken = options.authorization ? options.cachedToken : this.tokenFor(app, options);
       const header = options.authorization ?? authorizationHeader(app.auth, this.tokens);
       const authorization = typeof header === 'object' ? await withinDeadline(header, options.deadlineAt, options.budgetMs ?? app.timeoutMs) : header;
       if (authorization) {
@@ -138,6 +156,12 @@ export class HttpSender implements Sender {
       }
       const response = await exchange(this.http, app, request, options, log);
       const ok = response.status >= 200 && response.status < 300;
+      if (app.auth.type === 'oauth2' && credential) {
+        const fromCache = cachedToken?.token === credential;
+        refreshable = fromCache && !cachedToken.replacement;
+        // A token fetched for this attempt, or a replacement, that a receiver took: a 401 to it later may be a revocation.
+        if (ok && !refreshable) this.tokens.accepted(app.auth, credential);
+      }
       return report(responseOutcome(response), response.status, parseBody(response.data), ok ? null : { code: 'CALLHOOK_HTTP_STATUS', message: `HTTP ${response.status}` });
     } catch (error) {
       if (error instanceof OAuthTokenError) {

@@ -148,6 +148,39 @@ policies:
       await oauth.stop();
     }
   });
+  it('a 401 answered with a fresh OAuth2 token takes a rate_limit slot of its own, and a receiver refusing every token costs no token per call', async () => {
+    const oauth = await startOAuthServer({ clientId: 'callhook-client', clientSecret: 'oauth-client-secret-value' });
+    const receiver = await new Receiver(() => ({ status: 401, body: 'invalid_token' })).start();
+    const h = await startHarness(__filename, `
+policies:
+  - id: default
+    apps:
+      - name: Chat
+        method: POST
+        url: "${receiver.url}/chat"
+        rate_limit: 1/s
+        auth: { type: oauth2, token_url: "${oauth.tokenUrl}", client_id: callhook-client, client_secret: "\${CLIENT_SECRET}" }
+`, { env: { CLIENT_SECRET: 'oauth-client-secret-value' } });
+    try {
+      const ids = Array.from({ length: 6 }, (_, i) => `r401-${i}`);
+      await h.post(ids.map((call_id) => makeEvent({ call_id })));
+      const records = await Promise.all(ids.map((id) => h.waitForCall(id, 20_000)));
+      expect(records.map((r) => r.app_data.chat)).toEqual(ids.map(() => expect.objectContaining({ status: 'failed', http_status: 401, attempts: 1 })));
+      const times = receiver.to('/chat').map((r) => r.at).sort((a, b) => a - b);
+      // Each request its own slot, 1 s apart (less arrival jitter): before, a resend went 3-14 ms after its 401.
+      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThan(900);
+      // The shared first token is refused (fetched for those calls: not renewed); the next call,
+      // holding it from the cache, gets one fresh token and its resend; that one refused too, the
+      // calls after it do not fetch again. Before: 12 requests and 8 tokens for 6 calls.
+      expect(times).toHaveLength(7);
+      expect(oauth.issuedTokens()).toHaveLength(2);
+    } finally {
+      await h.stop();
+      await receiver.stop();
+      await oauth.stop();
+    }
+  }, 30_000);
+
   it("an API process started during an outage refuses real-time apps at once, sending nothing", async () => {
     const receiver = await new Receiver(() => ({ status: 503, body: 'down' })).start();
     const yaml = `

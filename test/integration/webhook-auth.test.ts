@@ -119,6 +119,40 @@ ${extra}`);
     expect(retried?.headers.authorization).not.toBe(first);
   });
 
+  it('a 401 to a token fetched for the attempt is not answered with another; a replacement the receiver accepted may be replaced again', async () => {
+    const app = oauthApp();
+    const policy = { id: 'p', description: undefined, match: undefined, apps: [app], curri: undefined };
+    const run = (callId: string) =>
+      runApps(policy, { event: makeEvent({ call_id: callId }), results: {}, pending: {} }, QUEUED, {
+        sender: deps.sender,
+        redactor: new Redactor([]),
+        checkpoint: { saveResult: async () => undefined, savePending: async () => undefined, finish: async () => undefined },
+      });
+    const sent = () => receiver.to('/hook').map((r) => r.headers.authorization);
+    // Nothing cached: the token is fetched for this call, so its 401 is the receiver refusing the client.
+    receiver.on('/hook', () => ({ status: 401 }));
+    expect(await run('f1')).toMatchObject({ runs: [{ result: { status: 'failed', http_status: 401 } }] });
+    expect([deps.tokens.fetches, sent().length]).toEqual([1, 1]);
+    // Cached since, and accepted: revoked early, it is replaced once (T2), and T2 is taken.
+    receiver.sequence('/hook', [{ status: 200 }, { status: 401 }, { status: 200 }]);
+    await run('f2');
+    expect(await run('f3')).toMatchObject({ runs: [{ result: { status: 'success' } }] });
+    expect([deps.tokens.fetches, sent().length]).toEqual([2, 4]);
+    // T2, accepted, revoked in turn: replaced again.
+    receiver.sequence('/hook', [{ status: 401 }, { status: 200 }]);
+    expect(await run('f4')).toMatchObject({ runs: [{ result: { status: 'success' } }] });
+    expect(deps.tokens.fetches).toBe(3);
+    // A replacement refused at once (T4): the calls after it are refused with it, fetching nothing more.
+    receiver.on('/hook', () => ({ status: 401 }));
+    for (const id of ['f5', 'f6', 'f7']) await run(id);
+    expect(deps.tokens.fetches).toBe(4);
+    const all = sent();
+    expect(all).toHaveLength(10); // f5: its cached token, then the replacement; f6 and f7: the replacement, once each
+    expect(all.slice(-3)).toEqual([all[7], all[7], all[7]]);
+    expect(all[7]).not.toBe(all[6]);
+    receiver.on('/hook', () => ({ status: 200, body: { ok: true } }));
+  });
+
   it('a refused client secret fails the app with a clear error and is not retried', async () => {
     const report = await deps.sender.attempt(oauthApp('basic', 'wrong-secret'), 'c', scope());
     expect(report.outcome).toEqual({ kind: 'fatal', code: 'oauth' });

@@ -1,9 +1,11 @@
 import type { AppResult, AttemptLogEntry, CallState, CallStatus, Checkpoint } from '../../src/model/call';
 import { noopObserver } from '../../src/pipeline/observer';
+import { GO } from '../../src/pipeline/gate';
 import { QUEUED, REAL_TIME, runApps, type RunnerDeps } from '../../src/pipeline/runner';
 import { parseConfig } from '../../src/policies/load';
 import type { Policy, WebhookApp } from '../../src/policies/types';
 import { Redactor } from '../../src/util/redact';
+import type { AttemptOutcome } from '../../src/webhook/retry-policy';
 import type { AttemptOptions, AttemptReport, Sender } from '../../src/webhook/send';
 import { makeEvent } from '../helpers/events';
 
@@ -32,6 +34,8 @@ class FakeSender implements Sender {
     const tried = (httpStatus: number | null, error: AttemptReport['error']) => ({
       request: { ...request, bodyText: undefined },
       credential,
+      // As from a token cache: the first try's token was cached, the one fetched after a 401 was not.
+      refreshable: credential !== undefined && !options.staleCredential,
       durationMs: 1,
       unresolved: [],
       attempts: 1,
@@ -200,6 +204,36 @@ describe('runApps (fake sender, memory checkpoint)', () => {
     expect(outcomes.map((o) => o.kind)).toEqual(['retry', 'retry', 'finished']);
     expect(outcomes.slice(0, 2)).toEqual([1, 2].map((attempt) => ({ kind: 'retry', slug: 'a', attempt, delayMs: 1, last: expect.objectContaining({ retry_in_ms: 1 }) })));
     expect(sender.sent).toHaveLength(3);
+  });
+
+  it('the resend after a 401 asks the gate like any request; made to wait, the 401 stays on record and the next run sends it, without refreshing again', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a", rate_limit: 1/s, auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
+    const sender = new FakeSender().answer('a', { status: 401 });
+    const checkpoint = new MemoryCheckpoint();
+    const admissions = [GO, { kind: 'wait' as const, delayMs: 700, reason: 'rate_limit' as const, message: 'rate_limit 1 per 1 s' }, GO];
+    const settled: number[] = [];
+    const gate = { admit: async () => admissions.shift()!, settle: async (_: unknown, outcome: AttemptOutcome) => void settled.push(outcome.kind === 'response' ? outcome.status : 0) };
+    const first = await runApps(policy, checkpoint.state(), QUEUED, { ...deps(sender, checkpoint), gate });
+    expect(first).toEqual({ kind: 'wait', slug: 'a', delayMs: 700, reason: 'rate_limit', message: 'rate_limit 1 per 1 s', sinceMs: undefined });
+    expect(sender.sent).toHaveLength(1); // the resend did not go past its rate limit
+    expect(checkpoint.pending.a!.map((a) => [a.http_status, a.retry_in_ms])).toEqual([[401, 0]]);
+    const second = await runApps(policy, checkpoint.state(), QUEUED, { ...deps(sender, checkpoint), gate });
+    expect(second).toMatchObject({ kind: 'finished', status: 'failed' });
+    expect(sender.sent).toHaveLength(2); // the resend, refused too: no third request, no other token
+    expect(checkpoint.results.a).toMatchObject({ status: 'failed', http_status: 401, attempts: 1 });
+    expect(checkpoint.results.a!.attempts_log.map((a) => [a.http_status, a.retry_in_ms])).toEqual([[401, 0], [401, null]]);
+    expect(settled).toEqual([401, 401]); // each request told to the gate once
+    expect(admissions).toEqual([]);
+  });
+
+  it('a 401 to a token fetched for this very attempt is not answered with another', async () => {
+    const policy = policyOf(`{ name: A, url: "https://h.example/a", auth: { type: oauth2, token_url: "https://auth.example/t", client_id: c, client_secret: client-secret } }`);
+    const sender = new FakeSender().answer('a', { status: 401 });
+    const fresh: Sender = { attempt: async (...args) => ({ ...(await sender.attempt(...args)), refreshable: false }) };
+    const checkpoint = new MemoryCheckpoint();
+    await runApps(policy, checkpoint.state(), QUEUED, deps(fresh, checkpoint));
+    expect(sender.sent).toHaveLength(1);
+    expect(checkpoint.results.a).toMatchObject({ status: 'failed', http_status: 401, attempts: 1 });
   });
 
   it('a second 401 after the fresh token fails the app (no loop)', async () => {
