@@ -100,6 +100,7 @@ function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Wor
     redactor: runtime.redactor,
     logger,
     observer: runtime.metrics,
+    onGivenUp: () => runtime.metrics.callGivenUp(),
     gate: runtime.gate,
     concurrency: settings.concurrency,
     lockDurationMs: settings.lockDurationMs,

@@ -48,6 +48,9 @@ export class Metrics implements PipelineObserver {
   readonly registry = new Registry();
   private readonly callsReceived = new Counter({ name: 'callhook_calls_received_total', help: 'Calls offered to the queue, by outcome (queued or duplicate)', labelNames: ['status'], registers: [this.registry] });
   private readonly callsFinished = new Counter({ name: 'callhook_calls_finished_total', help: 'Calls that reached a final status (completed, partial, failed, unmatched)', labelNames: ['status'], registers: [this.registry] });
+  // A counter, not the queue's failed jobs: BullMQ trims those as others fail and replay removes
+  // them, so their number can stand still while calls are given up. No labels: it is at 0 from the start.
+  private readonly callsGivenUp = new Counter({ name: 'callhook_calls_given_up_total', help: 'Calls BullMQ gave up on (attempts exhausted, or stalled too often), recorded failed or partial by this worker', registers: [this.registry] });
   private readonly appAttempts = new Counter({ name: 'callhook_app_attempts_total', help: 'HTTP requests webhook apps sent, by phase (post_call: queued; real_time: in an API request) and outcome (success, retry, failed); a template, request size or OAuth2 token failure sends none', labelNames: ['policy', 'app', 'phase', 'outcome'], registers: [this.registry] });
   private readonly appResults = new Counter({ name: 'callhook_app_results_total', help: 'Final webhook app results, by status (success, failed, skipped)', labelNames: ['policy', 'app', 'status'], registers: [this.registry] });
   private readonly httpDuration = new Histogram({
@@ -192,6 +195,11 @@ export class Metrics implements PipelineObserver {
 
   callFinished(_callId: string, _policy: string | null, status: CallStatus): void {
     this.callsFinished.inc({ status });
+  }
+
+  /** A call this worker saw BullMQ give up on. */
+  callGivenUp(): void {
+    this.callsGivenUp.inc();
   }
 
   text(): Promise<string> {

@@ -29,6 +29,8 @@ export interface CallWorkerOptions {
   lockDurationMs?: number;
   /** Rate limits and circuit breakers shared by every worker. */
   gate?: DeliveryGate | undefined;
+  /** A call BullMQ gave up on (its attempts spent, or stalled too often): counted for the alerts. */
+  onGivenUp?: ((callId: string) => void) | undefined;
 }
 
 /** The lock timings that follow from a lock duration (see DEFAULTS): renewal and stalled check. */
@@ -129,6 +131,8 @@ export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData
       .getState()
       .then(async (state) => {
         if (state !== 'failed') return;
+        // Counted before the record is written: a give-up whose record Redis refused is one too.
+        options.onGivenUp?.(job.data.call_id);
         const status = (await options.store.anySucceeded(job.data.call_id)) ? 'partial' : 'failed';
         await options.store.checkpoint(job.data.call_id, null).finish(status);
         options.observer?.callFinished(job.data.call_id, null, status);

@@ -133,6 +133,8 @@ describe('a call BullMQ gives up on', () => {
   it('is recorded partial when an app had succeeded, failed otherwise, and fed once', async () => {
     const { store, queue, redis } = h.runtime;
     const [succeeded, none] = [makeEvent(), makeEvent()];
+    // At 0 from the start: increase() cannot count a first give-up whose series appears at 1.
+    expect(await h.runtime.metrics.text()).toMatch(/^callhook_calls_given_up_total 0$/m);
     await store.markQueued([succeeded, none].map(serializeEvent));
     const success = { status: 'success', http_status: 200, data: null, message: 'OK', attempts: 1, duration_ms: 1, unresolved: [], error: null, attempts_log: [], request: null };
     await redis.hset(store.key(succeeded.call_id), 'r:earlier', JSON.stringify(success));
@@ -149,5 +151,7 @@ describe('a call BullMQ gives up on', () => {
     const metrics = await h.runtime.metrics.text();
     expect(metrics).toMatch(/^callhook_calls_finished_total\{status="partial"\} 1$/m);
     expect(metrics).toMatch(/^callhook_calls_finished_total\{status="failed"\} 1$/m);
+    // And counted as given up, for CallhookCallsGivenUp (the queue's failed jobs are trimmed and replayed away).
+    expect(metrics).toMatch(/^callhook_calls_given_up_total 2$/m);
   });
 });
