@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { acceptDecodedEvent } from '../events/schema';
-import type { CallEvent } from '../model/call';
+import { callStatus, type CallEvent } from '../model/call';
 import { runRealtime, type RealtimeAnswer, type RealtimeStore } from '../pipeline/realtime';
 import { appsOf, REAL_TIME, type RunnerDeps } from '../pipeline/runner';
 import { resolvePolicy } from '../policies/resolve';
@@ -130,7 +130,9 @@ async function storeAndQueue(event: CallEvent, policy: Policy, running: Promise<
   } catch (error) {
     // Not queued after all: the call ends with its real-time outcome (and its feed entry), as a
     // call without post-call apps does, rather than staying listed as running.
-    await deps.store.saveRealtimeResults(event.call_id, realtime.policy ?? policy.id, realtime.app_data).catch(() => undefined);
+    const policyId = realtime.policy ?? policy.id;
+    const final = await deps.store.saveRealtimeResults(event.call_id, policyId, realtime.app_data).catch(() => false);
+    if (final) deps.observer?.callFinished(event.call_id, policyId, callStatus(Object.values(realtime.app_data)));
     throw error;
   }
 }

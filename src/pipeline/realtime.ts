@@ -1,4 +1,4 @@
-import type { AppResult, CallEvent, Checkpoint } from '../model/call';
+import { callStatus, type AppResult, type CallEvent, type Checkpoint } from '../model/call';
 import { resolvePolicy } from '../policies/resolve';
 import type { CallhookConfig, Policy } from '../policies/types';
 import { appsOf, REAL_TIME, runApps, type RunnerDeps } from './runner';
@@ -12,8 +12,10 @@ export interface RealtimeStore<Claim extends { policy: string | undefined } = { 
   /**
    * `claim` is what claimRealtime answered for this call (what the store knows of the record);
    * `final` false when the call's post-call apps are queued next (its status waits for them).
+   * Answers whether this save gave the call its final status (a call queued for post-call apps
+   * keeps its own, which its worker gives it).
    */
-  saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>, claim?: Claim, final?: boolean): Promise<void>;
+  saveRealtimeResults(callId: string, policyId: string, results: Readonly<Record<string, AppResult>>, claim?: Claim, final?: boolean): Promise<boolean>;
 }
 
 export interface RealtimeAnswer {
@@ -70,7 +72,11 @@ export async function runRealtime(
   const answer: RealtimeAnswer = { call_id: event.call_id, policy: policy.id, app_data, stored: true };
   options.onAppsDone?.(answer);
   try {
-    await store.saveRealtimeResults(event.call_id, policy.id, app_data, claimed, !options.postCallFollows);
+    // Counted where its final status is stored, as a worker counts the calls it finishes: not
+    // when post-call apps follow (their worker counts the call) nor when the save failed.
+    if (await store.saveRealtimeResults(event.call_id, policy.id, app_data, claimed, !options.postCallFollows)) {
+      deps.observer?.callFinished(event.call_id, policy.id, callStatus(Object.values(app_data)));
+    }
   } catch (error) {
     answer.stored = false;
     answer.warning = `the real-time apps ran, but their results could not be stored (${(error as Error).message.split('\n')[0]}); do not resend this request to retry them`;

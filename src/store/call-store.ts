@@ -254,6 +254,7 @@ export class CallStore {
   /**
    * Results of real-time apps, so the call's post-call apps can template from them. `final`
    * false: the call's post-call apps are about to be queued, so its status and feed entry wait for them.
+   * Answers whether this save gave the call its final status (not for a call queued for post-call apps).
    */
   async saveRealtimeResults(
     callId: string,
@@ -261,7 +262,7 @@ export class CallStore {
     results: Readonly<Record<string, AppResult>>,
     claim?: { policy: string | undefined; snapshot?: RecordSnapshot | undefined },
     final = true,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const snapshot = claim?.snapshot;
     const fields: string[] = [];
     for (const [slug, result] of Object.entries(results)) {
@@ -277,7 +278,7 @@ export class CallStore {
     const [head, tail, fieldCount] = final ? feedArgs(snapshot, callId, status, finishedAt) : ['', '', ''];
     const call = head + tail;
     // SAVE_REALTIME_ARGS values, then the result fields.
-    await this.realtimeSaves.add([this.key(callId)], [policyId, status, finishedAt, trimSample(now), callId, call, fieldCount, final ? 1 : 0, fields.length / 2, ...fields]);
+    return (await this.realtimeSaves.add([this.key(callId)], [policyId, status, finishedAt, trimSample(now), callId, call, fieldCount, final ? 1 : 0, fields.length / 2, ...fields])) === 1;
   }
 
   /** How long ago, by Redis's clock, a queued or running call was queued (Infinity when it is not in the queued index). */

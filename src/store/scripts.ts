@@ -281,7 +281,8 @@ export const SAVE_REALTIME_ARGS = 9;
  * KEYS: per call, its record. ARGV: ttl ms, prefix, then per call SAVE_REALTIME_ARGS values:
  * policy, status, now ISO, trim (1/0), call id, call JSON and expected field count ('' without a
  * snapshot), final (1/0), the number of result fields, then its result field/value pairs.
- * Returns 1 per call.
+ * Returns per call 1 when it gave the call its final status, else 0 (a call queued for post-call
+ * apps, or `final` 0).
  */
 export const SAVE_REALTIME = `${REINDEX}${FEED}
 local ttl, prefix = ARGV[1], ARGV[2]
@@ -314,7 +315,7 @@ for i, key in ipairs(KEYS) do
       feed(prefix, id, key, now, ttl, status, built and call or nil)
     end
   end
-  done[i] = 1
+  done[i] = (final and not h[1]) and 1 or 0
 end
 if now then writeIndexes(now, ttl) end
 return done`;

@@ -105,7 +105,7 @@ describe('CallStore.markQueued', () => {
       return fields[fields.indexOf('call') + 1]!;
     };
     const lastEntry = async () => JSON.parse(await lastEntryJson()) as unknown;
-    const runToEnd = async (callId: string, meanwhile?: () => Promise<void>) => {
+    const runToEnd = async (callId: string, meanwhile?: () => Promise<unknown>) => {
       const state = (await store.startRun(callId))!;
       const checkpoint = store.checkpoint(callId, 'default', undefined, state.snapshot);
       await checkpoint.savePending('crm', [{ at: 'x', http_status: 503, duration_ms: 1, error: null, retry_in_ms: 10 }]);
@@ -207,11 +207,12 @@ describe('CallStore.markQueued', () => {
       const claims = await Promise.all(events.map((event) => store.claimRealtime(event)));
       const failed = { ...result, status: 'failed' as const, http_status: 503 };
       const saves = jest.spyOn(redis as unknown as { callhookSaveRealtime: () => Promise<unknown> }, 'callhookSaveRealtime');
-      await Promise.all([
+      // Each save says whether it gave its call a final status (the API counts those as finished).
+      expect(await Promise.all([
         store.saveRealtimeResults(events[0]!.call_id, 'default', { crm: result }, claims[0]),
         store.saveRealtimeResults(events[1]!.call_id, 'default', { crm: failed, ticket: result }, claims[1]),
         store.saveRealtimeResults(events[2]!.call_id, 'default', {}, claims[2], false), // its post-call apps follow
-      ]);
+      ])).toEqual([true, true, false]);
       expect(saves).toHaveBeenCalledTimes(1);
       saves.mockRestore();
       const [first, second, third] = await Promise.all(events.map((event) => store.get(event.call_id)));
@@ -246,6 +247,8 @@ describe('CallStore.markQueued', () => {
       await store.markQueued([serializeEvent(event)]);
       expect(await redis.pttl(store.key(event.call_id))).toBe(-1);
       await store.saveRealtimeResults(event.call_id, 'default', { lookup: result }, undefined, false);
+      // A queued call keeps the status its worker gives it: a final save does not finish it.
+      expect(await store.saveRealtimeResults(event.call_id, 'default', { lookup: result })).toBe(false);
       const state = (await store.startRun(event.call_id))!;
       const checkpoint = store.checkpoint(event.call_id, 'default', undefined, state.snapshot);
       await checkpoint.savePending('crm', [{ at: 'x', http_status: 503, duration_ms: 1, error: null, retry_in_ms: 10 }]);

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { answerCurri, type CurriDeps } from '../../src/curri/handler';
 import { createLogger } from '../../src/logger';
 import type { CallEvent } from '../../src/model/call';
+import { noopObserver, type PipelineObserver } from '../../src/pipeline/observer';
 import { parseConfig } from '../../src/policies/load';
 import { CallStore } from '../../src/store/call-store';
 import { ResultsFeed } from '../../src/store/results-feed';
@@ -60,9 +61,15 @@ policies:
     curri: { calling_name: "{{ app_data.crm.data.name }}" }
 `;
 
+  /** The calls the metrics would count as finished, with their status. */
+  let finished: [string, string][] = [];
+  beforeEach(() => (finished = []));
+  const observer: PipelineObserver = { ...noopObserver, callFinished: (callId, _policy, status) => finished.push([callId, status]) };
+
   function depsFor(yaml: string, saving: CurriDeps['store'], enqueue: CurriDeps['enqueue'] = () => Promise.resolve()): CurriDeps {
     return {
       config: parseConfig(yaml),
+      observer,
       sender: new HttpSender(http, new OAuthTokenCache(http)),
       redactor: new Redactor([]),
       store: saving,
@@ -81,8 +88,10 @@ policies:
     expect(await store.get(answer.call_id!)).toMatchObject({ status: 'running', app_data: {} });
 
     const stored = answer.afterAnswer!();
+    expect(finished).toEqual([]);
     release();
     await stored;
+    expect(finished).toEqual([[answer.call_id, 'completed']]); // counted once its final status is stored
     expect(await store.get(answer.call_id!)).toMatchObject({ status: 'completed', policy: 'default', app_data: { crm: { status: 'success', data: { name: 'Ada' } } } });
     const feed = await new ResultsFeed(redis, prefix).read('0', 100);
     expect(feed.filter((entry) => entry.call.call_id === answer.call_id).map((entry) => entry.call.status)).toEqual(['completed']);
@@ -102,6 +111,7 @@ policies:
     release();
     await after;
     expect(queued).toEqual([{ event: expect.objectContaining({ call_id: answer.call_id }), storedResults: ['crm'] }]);
+    expect(finished).toEqual([]); // its worker counts it, once the post-call apps have run
   });
 
   it('a save that fails is reported after the answer, which was already the policy\'s', async () => {
@@ -113,6 +123,7 @@ policies:
     const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
     expect(answer.xml).toContain('callingname=&quot;Ada&quot;');
     await expect(answer.afterAnswer!()).rejects.toThrow(/could not be stored \(OOM/);
+    expect(finished).toEqual([]); // nothing stored: not counted as finished
   });
 
   it('post-call apps that cannot be queued: the call ends with its real-time outcome, once in the feed, rather than staying running', async () => {
@@ -121,6 +132,7 @@ policies:
     expect(answer).toMatchObject({ decision: 'Permit', outcome: 'ok' });
     expect(answer.xml).toContain('callingname=&quot;Ada&quot;');
     await expect(answer.afterAnswer!()).rejects.toThrow('the queue refused the job');
+    expect(finished).toEqual([[answer.call_id, 'completed']]);
     expect(await store.get(answer.call_id!)).toMatchObject({ status: 'completed', app_data: { crm: { status: 'success' } } });
     const feed = await new ResultsFeed(redis, prefix).read('0', 100);
     expect(feed.filter((entry) => entry.call.call_id === answer.call_id).map((entry) => entry.call.status)).toEqual(['completed']);

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/logger';
+import { curriRequest } from '../helpers/cucm';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { startOAuthServer } from '../helpers/oauth-server';
@@ -144,5 +145,74 @@ policies:
     const basic = Buffer.from(`ops:${SECRETS.password}`).toString('base64');
     for (const secret of [...Object.values(SECRETS), basic, ...oauth.issuedTokens()]) expect(all).not.toContain(secret);
     expect(all).toContain('[REDACTED]');
+  });
+});
+
+describe('calls the API finishes (/v1/realtime, CURRI) are counted', () => {
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    receiver.on('/fail', () => ({ status: 500 }));
+    h = await startHarness(__filename, `
+policies:
+  - id: lookup-only
+    match: { called_number: "^1" }
+    apps:
+      - { name: Lookup, phase: real_time, url: "${receiver.url}/ok" }
+  - id: curri-only
+    match: { called_number: "^2" }
+    apps:
+      - { name: Caller, phase: real_time, url: "${receiver.url}/fail", retry_count: 0 }
+    curri: { post_call: false, calling_name: "{{ event.calling_number }}" }
+  - id: then-post-call
+    match: { called_number: "^3" }
+    apps:
+      - { name: Caller, phase: real_time, url: "${receiver.url}/ok" }
+      - { name: Log, url: "${receiver.url}/ok" }
+    curri: { calling_name: "{{ event.calling_number }}" }
+`);
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  const finished = async () => {
+    const text = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    return Object.fromEntries(['completed', 'partial', 'failed', 'unmatched'].map((status) => [status, sample(text, `callhook_calls_finished_total{status="${status}"}`)]));
+  };
+  /** Polls /metrics until the counts are `expected` (CURRI stores its results after CUCM's answer), then checks they stay so. */
+  const expectFinished = async (expected: Record<string, number>) => {
+    for (let i = 0; i < 100 && JSON.stringify(await finished()) !== JSON.stringify(expected); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await finished()).toEqual(expected);
+  };
+  const curri = async (called: string) => {
+    const answer = await fetch(`${h.baseUrl}/curri`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: curriRequest({ calling: '5550001', called }) });
+    expect(answer.status).toBe(200);
+  };
+
+  it('once their final status is stored; a call whose post-call apps follow is counted once, by its worker', async () => {
+    // Real-time apps only: the API stores the final status, and counts it.
+    expect((await h.request('POST', '/v1/realtime', makeEvent({ called_number: '1000' }))).body.app_data.lookup.status).toBe('success');
+    await expectFinished({ completed: 1, partial: 0, failed: 0, unmatched: 0 });
+
+    // A queued call keeps the status its worker gives it: /v1/realtime on it counts nothing more.
+    const queued = makeEvent({ called_number: '3000' });
+    await h.post(queued);
+    await h.waitForCall(queued.call_id);
+    expect((await h.request('POST', '/v1/realtime', queued)).status).toBe(200);
+    await expectFinished({ completed: 2, partial: 0, failed: 0, unmatched: 0 });
+
+    // CURRI without post-call apps: its real-time outcome is the call's final status.
+    await curri('2000');
+    await expectFinished({ completed: 2, partial: 0, failed: 1, unmatched: 0 });
+
+    // CURRI then post-call apps: counted when the worker finishes them, not when CURRI stored its results.
+    await curri('3000');
+    await receiver.waitFor(5, '/ok'); // lookup, Log and Caller of the queued call, Caller and Log of this one
+    await expectFinished({ completed: 3, partial: 0, failed: 1, unmatched: 0 });
   });
 });
