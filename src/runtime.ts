@@ -5,6 +5,7 @@ import { RedisDeliveryGate } from './delivery/gate';
 import { Metrics } from './metrics/metrics';
 import type { CallhookConfig } from './policies/types';
 import { createCallsQueue, type CallJobData } from './queue/calls-queue';
+import { queueWorkers } from './queue/stats';
 import { CallProducer } from './queue/producer';
 import { Replayer } from './queue/replay';
 import type { Settings } from './settings';
@@ -146,7 +147,8 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
   // The connection's own listener above logs these; unheard, BullMQ would print each to stderr.
   queue.on('error', (error: Error) => logger.debug({ err: error.message }, 'queue connection error'));
   const metrics = new Metrics(queue, {
-    workers: { queue: queue.name, count: () => queue.getWorkersCount() },
+    // Unknown (no sample) on a Redis that will not list its clients, rather than BullMQ's placeholder counted as 1.
+    workers: { queue: queue.name, count: async () => (await queueWorkers(queue))?.length },
     // While the connection is down, ioredis would hold the probe in its offline queue: say not ready at once.
     ready: () => (storeRedis.status === 'ready' ? store.probeWritable() : Promise.reject(new Error(`redis connection ${storeRedis.status}`))),
   });

@@ -125,8 +125,8 @@ export interface EnqueueResult {
 /** The queue, as `GET /v1/stats` shows it. */
 export interface QueueStats {
   jobs: { waiting: number; active: number; delayed: number; failed: number };
-  /** Worker connections BullMQ sees on the queue right now. */
-  workers: { name: string; idle_s: number }[];
+  /** Worker connections BullMQ sees on the queue right now; null when Redis will not list its clients (CLIENT disabled or renamed, as on Memorystore). */
+  workers: { name: string; idle_s: number }[] | null;
   /** Calls finished per minute by final status, oldest minute first (the last `minutes`). */
   finished_per_minute: { minute: string; completed: number; partial: number; failed: number; unmatched: number }[];
 }

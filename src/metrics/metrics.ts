@@ -12,8 +12,8 @@ export interface QueueDepthSource {
 
 /** What the gauges read from Redis at scrape time, beside the queue depth. */
 export interface ScrapeSources {
-  /** Worker connections BullMQ sees on the named queue (BullMQ's Queue.getWorkersCount). */
-  workers?: { queue: string; count: () => Promise<number> };
+  /** Worker connections BullMQ sees on the named queue; undefined when Redis will not say (CLIENT LIST refused). */
+  workers?: { queue: string; count: () => Promise<number | undefined> };
   /** Resolves when Redis answers and takes a write (the readiness probe of `/readyz`). */
   ready?: () => Promise<unknown>;
 }
@@ -112,6 +112,7 @@ export class Metrics implements PipelineObserver {
         labelNames: ['queue'],
         registers: [this.registry],
         async collect() {
+          // No answer, or a Redis that will not list its clients: no sample (unknown, not 0 workers).
           const count = await bounded(workers.count());
           if (count === undefined) return this.reset();
           this.set({ queue: workers.queue }, count);

@@ -185,7 +185,10 @@ export const policiesAnswer = z.object({
 export const statsAnswer = z.object({
   queue: z.object({
     jobs: z.object({ waiting: z.int(), active: z.int(), delayed: z.int(), failed: z.int() }),
-    workers: z.array(z.object({ name: z.string().describe('host:pid of the worker process'), idle_s: z.number() })),
+    workers: z
+      .array(z.object({ name: z.string().describe('host:pid of the worker process'), idle_s: z.number() }))
+      .nullable()
+      .describe('worker connections on the queue; null when Redis will not list its clients (CLIENT disabled or renamed, as on Memorystore): unknown, not none'),
     finished_per_minute: z.array(z.object({ minute: time(), completed: z.int(), partial: z.int(), failed: z.int(), unmatched: z.int() })),
   }),
   circuits: z

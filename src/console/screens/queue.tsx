@@ -36,8 +36,8 @@ export function QueueScreen() {
             <span class="label">{state}</span>
           </div>
         ))}
-        <div class="counter">
-          <span class="value">{workers.length}</span>
+        <div class="counter" title={workers ? undefined : 'This Redis does not let callhook list its clients (CLIENT disabled or renamed, as on Memorystore)'}>
+          <span class="value">{workers ? workers.length : '?'}</span>
           <span class="label">worker connections</span>
         </div>
       </div>
@@ -111,7 +111,7 @@ export function QueueScreen() {
           </tbody>
         </table>
       </details>
-      {workers.length > 0 && (
+      {workers && workers.length > 0 && (
         <>
           <h2>Workers</h2>
           <ul>
