@@ -6,7 +6,7 @@ import { buildApi, type ApiDeps } from './api/server';
 import { SettingsError } from './errors';
 import type { CallhookConfig } from './policies/types';
 import type { CallJobData } from './queue/calls-queue';
-import { createCallWorker } from './queue/worker';
+import { closeCallWorker, createCallWorker, type CallWorker } from './queue/worker';
 import { createRuntime, type Runtime } from './runtime';
 import { apiExposureProblems, apiTokenWarnings, type Settings } from './settings';
 import { checkEviction } from './store/eviction';
@@ -89,7 +89,7 @@ async function refuseEvictingRedis(runtime: Runtime, logger: Logger): Promise<vo
   if (warning) logger.warn(warning);
 }
 
-function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Worker<CallJobData, string> {
+function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): CallWorker {
   const { settings, config, logger } = runtime;
   const worker = createCallWorker({
     connection: runtime.redis,
@@ -106,7 +106,7 @@ function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Wor
     lockDurationMs: settings.lockDurationMs,
   });
   worker.on('error', (error) => logger.warn({ err: error.message }, 'worker error'));
-  closers.push(() => worker.close());
+  closers.push(() => closeCallWorker(worker, runtime.redisDown));
   logger.info({ concurrency: settings.concurrency, policies: config.policies.length }, 'worker started');
   return worker;
 }

@@ -108,9 +108,26 @@ export function processCall(options: Pick<CallWorkerOptions, 'config' | 'store' 
   }
 }
 
-export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData, string> {
+/** A BullMQ worker of calls that can say when those it runs are done (see closeCallWorker). */
+export type CallWorker = Worker<CallJobData, string> & {
+  /** Resolves once no call is in flight (at once when none is). */
+  callsDone(): Promise<void>;
+};
+
+export function createCallWorker(options: CallWorkerOptions): CallWorker {
   const lockDurationMs = options.lockDurationMs ?? DEFAULTS.lockDurationMs;
-  const worker = new Worker<CallJobData, string>(QUEUE_NAME, processCall(options), {
+  const run = processCall(options);
+  let inFlight = 0;
+  const whenDone: (() => void)[] = [];
+  const counted = async (job: Job<CallJobData>, token?: string): Promise<string> => {
+    inFlight++;
+    try {
+      return await run(job, token);
+    } finally {
+      if (--inFlight === 0) for (const done of whenDone.splice(0)) done();
+    }
+  };
+  const worker = new Worker<CallJobData, string>(QUEUE_NAME, counted, {
     // Shown by /v1/stats and `callhook stats`, so an operator can tell the workers apart.
     name: `${hostname()}:${process.pid}`,
     connection: options.connection,
@@ -140,5 +157,23 @@ export function createCallWorker(options: CallWorkerOptions): Worker<CallJobData
       })
       .catch(() => undefined);
   });
-  return worker;
+  return Object.assign(worker, {
+    callsDone: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => whenDone.push(resolve))),
+  });
+}
+
+/**
+ * Stops taking calls and lets those in flight finish, then closes. With Redis unreachable,
+ * BullMQ's graceful close never ends, even once Redis is back: it disconnects its blocking
+ * connection and waits for an end that a connection waiting to reconnect never reaches. So then
+ * the worker stops fetching, waits for its own calls in flight (none: it closes at once), and
+ * closes without BullMQ's wait. A call in flight keeps its result: it is checkpointed if Redis
+ * comes back in time; if not, the process exits at the shutdown timeout and the call's lock
+ * lapses, so another worker takes it over (apps that succeeded are not sent again).
+ */
+export async function closeCallWorker(worker: CallWorker, redisDown: () => boolean): Promise<void> {
+  if (!redisDown()) return worker.close();
+  await worker.pause(true);
+  await worker.callsDone();
+  await worker.close(true);
 }

@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
+import { startPrivateRedis } from '../helpers/private-redis';
 import { exited, spawnCli } from '../helpers/processes';
 import { redisUrl } from '../helpers/redis';
 import { Receiver } from '../helpers/receiver';
@@ -92,6 +93,121 @@ describe('stopping API and worker in one process', () => {
       expect(receiver.to('/fast').filter((r) => String(r.headers['idempotency-key']).startsWith(late.call_id))).toHaveLength(0);
     } finally {
       await receiver.stop();
+    }
+  });
+});
+
+/**
+ * BullMQ's graceful close waits on Redis, so a worker stopped while Redis was unreachable waited
+ * out CALLHOOK_SHUTDOWN_TIMEOUT and exited 1, idle as it was. A call in flight is still waited
+ * for: its result is stored if Redis comes back in time.
+ */
+describe('stopping a worker while Redis is down', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const dir = mkdtempSync(join(tmpdir(), 'callhook-shutdown-redis-'));
+  // Append-only with every write fsynced, as production runs it: the queue survives the outage.
+  const durable = ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir];
+  let redis: Awaited<ReturnType<typeof startPrivateRedis>> | undefined;
+  let receiver: Receiver;
+  const held: (() => void)[] = [];
+  const release = () => held.splice(0).forEach((answer) => answer());
+  let configPath: string;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    receiver.on('/held', () => new Promise((resolve) => held.push(() => resolve({ status: 200, body: { ok: true } }))));
+    configPath = join(dir, 'policies.yaml');
+    writeFileSync(configPath, `policies: [{ id: default, apps: [{ name: Held, url: "${receiver.url}/held", timeout: 60s }] }]`);
+  });
+  afterEach(async () => {
+    release();
+    await redis?.stop();
+  });
+  afterAll(async () => {
+    await receiver.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const startWorker = async (url: string, prefix = 'callhook', env: Record<string, string> = {}) => {
+    const worker = spawnCli(['worker'], { REDIS_URL: url, CALLHOOK_PREFIX: prefix, CALLHOOK_CONFIG: configPath, CALLHOOK_SHUTDOWN_TIMEOUT: '20s', LOG_LEVEL: 'info', ...env });
+    for (let i = 0; i < 200 && !worker.output().includes('worker started'); i++) await sleep(50);
+    expect(worker.output()).toContain('worker started');
+    return worker;
+  };
+  /** SHUTDOWN NOSAVE (the append-only file has every write), then waits for the worker to see it. */
+  const stopRedis = async (worker: ReturnType<typeof spawnCli>) => {
+    await redis!.client.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+    await redis!.stop(); // its test client, which would try to reconnect
+    for (let i = 0; i < 100 && !worker.output().includes('redis connection error'); i++) await sleep(50);
+    expect(worker.output()).toContain('redis connection error');
+  };
+
+  it('an idle worker exits 0 at once, not after CALLHOOK_SHUTDOWN_TIMEOUT', async () => {
+    redis = await startPrivateRedis(durable);
+    const worker = await startWorker(redis.url);
+    await stopRedis(worker);
+    const started = Date.now();
+    worker.kill('SIGTERM');
+    expect(await exited(worker)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(worker.output()).not.toContain('shutdown timed out');
+  });
+
+  it('a call in flight is waited for, and its result stored once Redis is back', async () => {
+    redis = await startPrivateRedis(durable);
+    const h = await startHarness(__filename, readFileSync(configPath, 'utf8'), { redisUrl: redis.url, worker: false });
+    const worker = await startWorker(redis.url, h.prefix);
+    try {
+      const event = makeEvent();
+      await h.post(event);
+      await receiver.waitFor(1, '/held');
+      await stopRedis(worker);
+      worker.kill('SIGTERM');
+      await sleep(1500);
+      expect(worker.exitCode).toBeNull(); // still waiting for its call
+      redis = await startPrivateRedis(durable, redis.port);
+      release();
+      expect(await exited(worker)).toBe(0);
+      expect(worker.output()).not.toContain('shutdown timed out');
+      expect(await h.waitForCall(event.call_id)).toMatchObject({ status: 'completed', app_data: { held: { status: 'success' } } });
+      expect(receiver.to('/held').filter((r) => String(r.headers['idempotency-key']).startsWith(event.call_id))).toHaveLength(1);
+      // Its job was completed too (and so removed), not left active for another worker to take over.
+      expect(await h.runtime.queue.getJob(event.call_id)).toBeUndefined();
+    } finally {
+      if (worker.exitCode === null) worker.kill('SIGKILL');
+      await h.stop({ keepKeys: true }); // its keys die with the private Redis
+    }
+  });
+
+  it('a call in flight past the shutdown timeout is taken over by another worker once its lock lapses', async () => {
+    redis = await startPrivateRedis(durable);
+    const h = await startHarness(__filename, readFileSync(configPath, 'utf8'), { redisUrl: redis.url, worker: false });
+    const quick = { CALLHOOK_SHUTDOWN_TIMEOUT: '1s', CALLHOOK_LOCK_DURATION: '2s' };
+    const first = await startWorker(redis.url, h.prefix, quick);
+    let second: ReturnType<typeof spawnCli> | undefined;
+    try {
+      const event = makeEvent();
+      await h.post(event);
+      await receiver.waitFor(1, '/held');
+      await stopRedis(first);
+      first.kill('SIGTERM');
+      expect(await exited(first)).toBe(1); // its call never finished: Redis stayed down
+      expect(first.output()).toContain('shutdown timed out');
+      redis = await startPrivateRedis(durable, redis.port);
+      second = await startWorker(redis.url, h.prefix, quick);
+      const mine = () => receiver.to('/held').filter((r) => String(r.headers['idempotency-key']).startsWith(event.call_id));
+      for (let i = 0; i < 200 && mine().length < 2; i++) await sleep(50);
+      expect(mine()).toHaveLength(2); // sent again: the first worker never read an answer
+      release();
+      expect(await h.waitForCall(event.call_id)).toMatchObject({ status: 'completed', app_data: { held: { status: 'success' } } });
+    } finally {
+      for (const worker of [first, second]) {
+        if (worker && worker.exitCode === null && worker.signalCode === null) {
+          worker.kill('SIGKILL');
+          await exited(worker);
+        }
+      }
+      await h.stop({ keepKeys: true });
     }
   });
 });
