@@ -128,7 +128,7 @@ export function createCallWorker(options: CallWorkerOptions): CallWorker {
     }
   };
   const worker = new Worker<CallJobData, string>(QUEUE_NAME, counted, {
-    // Shown by /v1/stats and `callhook stats`, so an operator can tell the workers apart.
+    // Shown by GET /v1/stats and the console's Queue screen, so an operator can tell the workers apart.
     name: `${hostname()}:${process.pid}`,
     connection: options.connection,
     prefix: options.prefix,
