@@ -113,16 +113,18 @@ function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Cal
 
 /**
  * A process without the API (a worker, the CDR ingester) serves /metrics, /healthz and /readyz
- * on CALLHOOK_METRICS_PORT: its counters are its own, and Prometheus must scrape them there.
+ * on CALLHOOK_METRICS_PORT: its counters are its own, and Prometheus must scrape them there. It
+ * listens on CALLHOOK_METRICS_HOST (else CALLHOOK_HOST): these routes hold no call data and need
+ * no token, so the API's loopback default does not have to bind them too.
  */
 export async function startOpsServer(runtime: Runtime, closers: (() => Promise<unknown>)[], role: 'worker' | 'cdr ingester' = 'worker'): Promise<void> {
   const { settings, logger } = runtime;
   const ops = Fastify();
   registerOpsRoutes(ops, { metrics: runtime.metrics, ready: () => runtime.store.probeWritable() });
-  await ops.listen({ host: settings.host, port: settings.metricsPort });
+  await ops.listen({ host: settings.metricsHost, port: settings.metricsPort });
   closers.push(() => ops.close());
   const address = ops.server.address();
-  logger.info({ url: `http://${settings.host}:${typeof address === 'object' && address ? address.port : settings.metricsPort}/metrics` }, `${role} metrics listening`);
+  logger.info({ url: `http://${settings.metricsHost}:${typeof address === 'object' && address ? address.port : settings.metricsPort}/metrics` }, `${role} metrics listening`);
 }
 
 async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => Promise<unknown>)[]): Promise<FastifyInstance> {

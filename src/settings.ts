@@ -21,6 +21,11 @@ export interface Settings {
   shutdownTimeoutMs: number;
   /** A worker-only process, or `ingest-cdr`, serves /metrics, /healthz and /readyz here when set. */
   metricsPort: number | undefined;
+  /**
+   * The address that ops server listens on: CALLHOOK_METRICS_HOST, else CALLHOOK_HOST. Its own
+   * setting, so Prometheus on another host can scrape a worker while the API stays on loopback.
+   */
+  metricsHost: string;
   /** A CURRI request is answered within this, real-time apps included. */
   curriTimeoutMs: number;
   /** `ingest-cdr` waits at most this long for a Redis reply before the file fails. */
@@ -72,11 +77,12 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
   // No whitespace anywhere (Redis refuses it in the client names BullMQ gives its connections,
   // which hides the workers from /v1/stats); ':' only inside a {hash tag}.
   if (/\s/.test(prefix) || prefix.replace(/^\{[^}]*\}$/, 'x').includes(':')) problems.push(`CALLHOOK_PREFIX=${prefix}: no spaces or ':'`);
+  const host = env.CALLHOOK_HOST || DEFAULTS.host;
   const settings: Settings = {
     redisUrl: env.REDIS_URL || DEFAULTS.redisUrl,
     redisUrlDefaulted: !env.REDIS_URL,
     configPath: configPathOf(env),
-    host: env.CALLHOOK_HOST || DEFAULTS.host,
+    host,
     port: int('CALLHOOK_PORT', DEFAULTS.port, 0, 65535),
     apiToken: env.CALLHOOK_API_TOKEN || undefined,
     prefix,
@@ -86,6 +92,7 @@ export function parseSettings(env: Readonly<Record<string, string | undefined>>)
     lockDurationMs: duration('CALLHOOK_LOCK_DURATION', DEFAULTS.lockDurationMs, 1000),
     shutdownTimeoutMs: duration('CALLHOOK_SHUTDOWN_TIMEOUT', DEFAULTS.shutdownTimeoutMs, 0),
     metricsPort: env.CALLHOOK_METRICS_PORT ? int('CALLHOOK_METRICS_PORT', 0, 0, 65535) : undefined,
+    metricsHost: env.CALLHOOK_METRICS_HOST || host,
     curriTimeoutMs: duration('CALLHOOK_CURRI_TIMEOUT', DEFAULTS.curriTimeoutMs, 1),
     cdrRedisTimeoutMs: duration('CALLHOOK_CDR_REDIS_TIMEOUT', DEFAULTS.cdrRedisTimeoutMs, 100),
     proxyEnv: proxyEnvOf(env),

@@ -1,11 +1,15 @@
 import { Writable } from 'node:stream';
+import { startCallhook } from '../../src/callhook';
 import { createLogger } from '../../src/logger';
+import { parseConfig } from '../../src/policies/load';
+import { parseSettings } from '../../src/settings';
 import { curriRequest } from '../helpers/cucm';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { startOAuthServer } from '../helpers/oauth-server';
 import { freePort } from '../helpers/ports';
 import { Receiver } from '../helpers/receiver';
+import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
 
 const SECRETS = { bearer: 'bearer-token-1f2e3d', password: 'basic-pass-4c5b6a', clientSecret: 'oauth-client-secret-value', apiKey: 'query-key-7a8b9c' };
 
@@ -214,5 +218,31 @@ policies:
     await curri('3000');
     await receiver.waitFor(5, '/ok'); // lookup, Log and Caller of the queued call, Caller and Log of this one
     await expectFinished({ completed: 3, partial: 0, failed: 1, unmatched: 0 });
+  });
+});
+
+describe("a worker's /metrics, /healthz and /readyz", () => {
+  it('listen on CALLHOOK_METRICS_HOST, not on the API\'s CALLHOOK_HOST', async () => {
+    const prefix = uniquePrefix(__filename);
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: new Writable({ write: (chunk, _enc, done) => { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } }) });
+    // Another loopback address than the API's, so the test needs no other interface.
+    const settings = parseSettings({ REDIS_URL: redisUrl(), CALLHOOK_PREFIX: prefix, CALLHOOK_HOST: '127.0.0.1', CALLHOOK_METRICS_HOST: '127.0.0.2', CALLHOOK_METRICS_PORT: '0' });
+    const worker = await startCallhook(settings, parseConfig('policies: []\n'), logger, { api: false, worker: true });
+    try {
+      const listening = lines.map((line) => JSON.parse(line) as { msg: string; url?: string }).find((line) => line.msg === 'worker metrics listening');
+      const url = new URL(listening?.url ?? '');
+      expect(url.hostname).toBe('127.0.0.2');
+      const metrics = await fetch(url);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('callhook_queue_jobs');
+      expect((await fetch(`http://127.0.0.2:${url.port}/readyz`)).status).toBe(200);
+      await expect(fetch(`http://127.0.0.1:${url.port}/metrics`)).rejects.toThrow();
+    } finally {
+      await worker.stop();
+      const redis = connectRedis();
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+    }
   });
 });

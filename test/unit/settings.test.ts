@@ -41,3 +41,15 @@ describe('CALLHOOK_CDR_REDIS_TIMEOUT', () => {
     expect(problemsOf({ CALLHOOK_CDR_REDIS_TIMEOUT: '50ms' })).toEqual(['CALLHOOK_CDR_REDIS_TIMEOUT=50ms: must be at least 100 ms']);
   });
 });
+
+describe('CALLHOOK_METRICS_HOST (where a worker or the CDR ingester serves /metrics, /healthz, /readyz)', () => {
+  it('is CALLHOOK_HOST unless set, so a setup that served them there still does', () => {
+    expect(parseSettings({}).metricsHost).toBe('127.0.0.1');
+    expect(parseSettings({ CALLHOOK_HOST: '0.0.0.0', CALLHOOK_API_TOKEN: 'c0ffee4b7e21d3a9f8e6d5c4b3a29187' }).metricsHost).toBe('0.0.0.0');
+  });
+
+  it('is its own setting: the API can stay on loopback while Prometheus scrapes a worker from another host', () => {
+    const settings = parseSettings({ CALLHOOK_HOST: '127.0.0.1', CALLHOOK_METRICS_HOST: '0.0.0.0' });
+    expect([settings.host, settings.metricsHost]).toEqual(['127.0.0.1', '0.0.0.0']);
+  });
+});
