@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
@@ -7,6 +8,7 @@ import { parseSettings } from '../../src/settings';
 /**
  * Docker packaging, checked statically (no Docker engine in CI): docker-compose.yml and the
  * Dockerfile must deliver what the README (Run with Docker Compose) promises, and every command they run must exist.
+ * And what the npm package ships beside the code (`npm pack --dry-run`).
  */
 
 const ROOT = resolve(__dirname, '../..');
@@ -248,5 +250,22 @@ describe('what the containers run exists', () => {
 
   it('config/demo.yaml sends to ${DEMO_RECEIVER_URL}, so the containers reach the receiver', () => {
     expect(read('config/demo.yaml')).toContain('${DEMO_RECEIVER_URL}');
+  });
+});
+
+describe('the npm package', () => {
+  /** The files `npm pack` would put in the tarball (no build: `prepare` is not run). */
+  const packed = (): string[] => {
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+    return (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+  };
+  const deployFiles = (dir = 'deploy'): string[] =>
+    readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? deployFiles(`${dir}/${entry.name}`) : [`${dir}/${entry.name}`]));
+
+  it('ships deploy/ (systemd units, alert rules and their tests, the dashboard): the units point at the package for their documentation', () => {
+    const files = deployFiles();
+    expect(files).toEqual(expect.arrayContaining(['deploy/systemd/callhook-worker@.service', 'deploy/prometheus/alerts.yml', 'deploy/grafana/callhook.json']));
+    expect(packed()).toEqual(expect.arrayContaining(files));
+    for (const unit of files.filter((f) => f.endsWith('.service'))) expect(read(unit)).toMatch(/^Documentation=https:\/\/www\.npmjs\.com\/package\/callhook$/m);
   });
 });
