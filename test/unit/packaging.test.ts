@@ -176,6 +176,17 @@ describe('docker-compose.yml', () => {
     expect(argv(worker.healthcheck?.test).join(' ')).toContain(`127.0.0.1:${port}/healthz`);
   });
 
+  it('nothing depends on demo-receiver, so using your own policies is deleting that one service (README)', () => {
+    for (const [name, s] of Object.entries(services)) {
+      const dependencies = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
+      expect([name, dependencies]).not.toEqual([name, expect.arrayContaining(['demo-receiver'])]);
+    }
+    // What is left names it only in DEMO_RECEIVER_URL, which only config/demo.yaml reads.
+    const { 'demo-receiver': _dropped, ...rest } = services;
+    expect(JSON.stringify(rest).replaceAll('http://demo-receiver:9090', '')).not.toContain('demo-receiver');
+    expect(read('README.md')).toMatch(/delete the `demo-receiver` service: no other service depends on it/);
+  });
+
   it("demo-receiver's healthcheck probes the port it listens on, not the image's API port", () => {
     const receiver = service('demo-receiver');
     const port = flag(argv(receiver.command), '--port');
