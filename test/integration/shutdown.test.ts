@@ -159,8 +159,9 @@ describe('stopping a worker while Redis is down', () => {
     const worker = await startWorker(redis.url, h.prefix);
     try {
       const event = makeEvent();
+      const before = receiver.to('/held').length; // an earlier test's request is not this call's
       await h.post(event);
-      await receiver.waitFor(1, '/held');
+      await receiver.waitFor(before + 1, '/held');
       await stopRedis(worker);
       worker.kill('SIGTERM');
       await sleep(1500);
@@ -187,8 +188,9 @@ describe('stopping a worker while Redis is down', () => {
     let second: ReturnType<typeof spawnCli> | undefined;
     try {
       const event = makeEvent();
+      const before = receiver.to('/held').length; // an earlier test's request is not this call's
       await h.post(event);
-      await receiver.waitFor(1, '/held');
+      await receiver.waitFor(before + 1, '/held');
       await stopRedis(first);
       first.kill('SIGTERM');
       expect(await exited(first)).toBe(1); // its call never finished: Redis stayed down
