@@ -204,7 +204,7 @@ export const FINISH_ARGS = 13;
 /**
  * Final statuses, each with its call's last app result; the indexes and the results feed follow
  * in the same script, so there is never a final call without its feed entry. One script finishes
- * every call a worker finished while its event loop handled one round of I/O (FinishBatch): its
+ * every call a worker finished while its event loop handled one round of I/O (ScriptBatch): its
  * fixed cost and the index writes are shared. Each call is fenced by its own lock (FENCED_OUT).
  * A call already final is left as it is (its finish is answered 1): one final status, one feed
  * entry. The record expires the TTL after its final status.
