@@ -141,18 +141,38 @@ function isUtf16(head: Buffer): boolean {
   return le || be;
 }
 
+/**
+ * An empty file this long unchanged is no upload in progress (a failed transfer, a `touch`): it
+ * is judged, not waited for on every run.
+ */
+export const EMPTY_UPLOAD_MS = 10 * 60_000;
+
+/** Every CUCM CDR and CMR header starts with this field; the first bytes of an upload are a prefix of it. */
+const FIRST_FIELDS = ['"cdrRecordType"', 'cdrRecordType'];
+
+/** Whether a header line cut short could still become a CUCM header (else it is not one, complete or not). */
+function couldBeHeader(start: string): boolean {
+  const text = start.replace(/^\uFEFF/, '');
+  return FIRST_FIELDS.some((field) => text.startsWith(field) || field.startsWith(text));
+}
+
 /** Reads a file's first two lines, builds its layout and says whether it is a CDR or a CMR file. */
 export async function readLayout(path: string): Promise<LayoutResult> {
   const handle = await open(path, 'r');
   let head: Buffer;
+  let modifiedAt: number;
   try {
     const buffer = Buffer.alloc(HEAD_BYTES);
     const { bytesRead } = await handle.read(buffer, 0, HEAD_BYTES, 0);
     head = buffer.subarray(0, bytesRead);
+    modifiedAt = (await handle.stat()).mtimeMs;
   } finally {
     await handle.close();
   }
-  if (head.length === 0) return { ok: false, incomplete: true, reason: 'empty: nothing written yet (an upload in progress?)' };
+  if (head.length === 0) {
+    if (Date.now() - modifiedAt > EMPTY_UPLOAD_MS) return { ok: false, reason: `empty file, unchanged for over ${EMPTY_UPLOAD_MS / 60_000} minutes` };
+    return { ok: false, incomplete: true, reason: 'empty: nothing written yet (an upload in progress?)' };
+  }
   const atEof = head.length < HEAD_BYTES;
   const lf1 = head.indexOf(10);
   const lf2 = lf1 < 0 ? -1 : head.indexOf(10, lf1 + 1);
@@ -163,6 +183,7 @@ export async function readLayout(path: string): Promise<LayoutResult> {
   if (nul !== -1 && (lf2 < 0 || nul < lf2)) return { ok: false, reason: 'binary file, not a CUCM CDR or CMR file' };
   if (lf1 < 0) {
     if (!atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no header line in the first 256 KiB' };
+    if (!couldBeHeader(head.toString('utf8', 0, 64))) return { ok: false, reason: 'not a CUCM CDR or CMR file: its first line does not start with "cdrRecordType"' };
     return { ok: false, incomplete: true, reason: 'ends inside its header line, with no line ending yet (an upload in progress?)' };
   }
   if (lf2 < 0 && !atEof) return { ok: false, reason: 'not a CUCM CDR or CMR file: no type line in the first 256 KiB' };

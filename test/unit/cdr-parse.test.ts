@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cdrCallId } from '../../src/cdr/call-id';
 import { parseCsvLine } from '../../src/cdr/csv';
 import { decodeCucmIp } from '../../src/cdr/ip';
-import { layoutFrom, readLayout } from '../../src/cdr/layout';
+import { EMPTY_UPLOAD_MS, layoutFrom, readLayout } from '../../src/cdr/layout';
 import { readLines } from '../../src/cdr/line-reader';
 import { encodeCucmIp } from '../helpers/cdr-generator';
 
@@ -133,6 +133,14 @@ describe('readLayout', () => {
     ] as const) {
       expect([name, await layoutOf(name, bytes)]).toEqual([name, { ok: false, incomplete: true, reason: expect.stringContaining('upload in progress?') }]);
     }
+    // A file that cannot become a CUCM header is judged at once, line ending or not; an empty one
+    // once it has stayed empty past EMPTY_UPLOAD_MS (a failed transfer, a `touch`).
+    expect(await layoutOf('junk', Buffer.from('hello'))).toEqual({ ok: false, reason: expect.stringContaining('does not start with "cdrRecordType"') });
+    expect(await layoutOf('bom-cut', Buffer.from('\uFEFF"cdrRec'))).toMatchObject({ ok: false, incomplete: true });
+    await writeFile(join(dir, 'stale-empty'), Buffer.alloc(0));
+    const past = new Date(Date.now() - EMPTY_UPLOAD_MS - 60_000);
+    await utimes(join(dir, 'stale-empty'), past, past);
+    expect(await readLayout(join(dir, 'stale-empty'))).toEqual({ ok: false, reason: expect.stringContaining('empty file, unchanged for over 10 minutes') });
     // Complete lines that are wrong are final, and a complete type line needs no line ending.
     expect(await layoutOf('hello', Buffer.from('hello\n'))).toEqual({ ok: false, reason: expect.stringContaining('header lacks') });
     expect(await layoutOf('bad-types', Buffer.from(`${sample.slice(0, lf1 + 1)}1,2,3\n`))).toEqual({ ok: false, reason: expect.stringContaining('line 2 is not the CDR type line') });
