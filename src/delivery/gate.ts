@@ -99,7 +99,7 @@ export class RedisDeliveryGate implements DeliveryGate {
       // The app fails, as it would on any template that cannot be rendered (not "call run failed unexpectedly").
       return { kind: 'refuse', code: 'CALLHOOK_TEMPLATE_RENDER', message: (error as Error).message };
     }
-    const hold = `${keys.base}:hold:${request.callId}:${request.app.slug}`;
+    const hold = `${keys.schedule}:hold:${request.callId}:${request.app.slug}`;
     const takeSlot = () => this.scripts.callhookTakeSlot(keys.tat, keys.log, keys.pause, hold, limit.intervalMs, limit.periodMs, limit.count, KEEP_MS);
     let waitMs = await takeSlot();
     // A slot a few ms away (a high limit, a burst of calls) is waited for here: a delayed job
@@ -206,11 +206,14 @@ export class RedisDeliveryGate implements DeliveryGate {
     const custom = rateLimitKey && renderField('rate_limit_key', rateLimitKey, request.scope);
     // A key rendered from call data can be long: Redis gets a digest of it instead.
     const key = custom && custom.length > MAX_KEY_CHARS ? createHash('sha256').update(custom).digest('hex') : custom;
-    // The rate is part of the name (last, with no ":"): a limit whose rate changed starts a fresh
-    // schedule for new calls, instead of one a slower rate had left minutes ahead. A call already
-    // delayed keeps its wake time, then takes a slot of the new schedule.
-    const base = `${this.prefix}:rl:${key ? `key:${key}` : `app:${request.policyId}.${request.app.slug}`}:${rateLimit?.count}/${rateLimit?.periodMs}ms`;
-    return { base, tat: `${base}:tat`, log: `${base}:log`, pause: `${base}:pause` };
+    const base = `${this.prefix}:rl:${key ? `key:${key}` : `app:${request.policyId}.${request.app.slug}`}`;
+    // The schedule (next free slot, held slots) names the rate: a limit whose rate changed starts
+    // a fresh one for new calls, instead of one a slower rate had left minutes ahead; a call
+    // already delayed keeps its wake time, then takes a slot of the new schedule. The log of
+    // recent sends and a 429's pause belong to the receiver, whatever the rate: a new rate still
+    // counts the sends of the last period, and a pause in force holds.
+    const schedule = `${base}:${rateLimit?.count}/${rateLimit?.periodMs}ms`;
+    return { schedule, tat: `${schedule}:tat`, log: `${base}:log`, pause: `${base}:pause` };
   }
 
   private circuitKey(destination: string): string {

@@ -18,7 +18,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * more than N grants, while calls that wake up late (a busy worker) still catch up with the
  * schedule. (At the receiver each grant arrives after the request's latency, which varies: no
  * margin here could bound that.)
- * The keys name the rate (gate.ts limitKeys), so a changed rate starts a schedule of its own.
+ * The schedule's keys (tat, hold) name the rate (gate.ts limitKeys), so a changed rate starts a
+ * schedule of its own; the log and the pause are the receiver's, whatever the rate.
  * A pause holds every call until it ends; a held call keeps its slot through it (a new slot
  * after the pause would put it behind the calls that came later), and the log spaces them out.
  * KEYS: tat, log, pause, hold. ARGV: interval ms, period ms, count, keep ms.

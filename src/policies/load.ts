@@ -112,9 +112,9 @@ function literalShortSecrets(inputs: readonly PolicyToCompile[], substitutions: 
 
 /**
  * Apps that name the same literal rate_limit_key share one limit, so they must give it the same
- * rate: Redis keeps one schedule and one log of the last N sends per key (and rate: apps giving
- * one key two rates would each go at their own, the key's receiver seeing both together). (A key rendered from
- * call data cannot be checked at load.)
+ * rate: Redis keeps one log of the last sends per key, and one schedule per key and rate (apps
+ * giving one key two rates would each keep their own spacing). (A key rendered from call data
+ * cannot be checked at load.)
  */
 function sharedKeyRates(inputs: readonly PolicyToCompile[]): string[] {
   const first = new Map<string, { rate: string; at: string }>();

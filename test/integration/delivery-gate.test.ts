@@ -124,6 +124,19 @@ policies:
     expect(await gate.admit(request(fast, 'rc5'))).toEqual({ kind: 'go' });
   });
 
+  it('a changed rate_limit keeps what belongs to the receiver: the sends of the last period and a 429\'s pause', async () => {
+    const changed = (rate: string) => parseConfig(`policies: [{ id: p, apps: [{ name: Burst, url: "http://burst.example/x", rate_limit: ${rate} }] }]`).policies[0]!.apps[0]!;
+    // 1/s: one send, then a 429 asks for 2 s of quiet.
+    const one = changed('1/s');
+    expect(await gate.admit(request(one, 'rb1'))).toEqual({ kind: 'go' });
+    await gate.settle(request(one, 'rb1'), { kind: 'response', status: 429, retryAfterMs: 2000 });
+    // Now 10/s: a new schedule, but the receiver's pause still holds.
+    const ten = changed('10/s');
+    const held = await gate.admit(request(ten, 'rb2'));
+    expect(held).toMatchObject({ kind: 'wait', reason: 'rate_limit' });
+    expect((held as { delayMs: number }).delayMs).toBeGreaterThan(1500);
+  });
+
   it('rate_limit_key shares one limit between apps', async () => {
     expect(await gate.admit(request(app('shared-a'), 'k1'))).toEqual({ kind: 'go' });
     expect(await gate.admit(request(app('shared-b'), 'k1'))).toMatchObject({ kind: 'wait', reason: 'rate_limit' });
