@@ -7,7 +7,7 @@ import { proxyEnvOf } from '../src/settings';
 import { OAuthTokenCache } from '../src/webhook/oauth';
 import { HttpSender } from '../src/webhook/send';
 import { loadOrExit, repeatable } from './cli-support';
-import { isTerminal, printableJson } from '../src/util/terminal';
+import { jsonFor } from '../src/util/terminal';
 
 interface CallTestOptions {
   policy: string;
@@ -60,8 +60,7 @@ export function registerCallTest(program: Command): void {
       try {
         const sender = new HttpSender(http, new OAuthTokenCache(http));
         const report = await runCallTest(input, { sender, redactor: new Redactor([...config.secrets, ...proxySecrets(proxyEnv)]) }, { curriTimeoutMs: settings.curriTimeoutMs });
-        const json = () => JSON.stringify(report, null, 2);
-        process.stdout.write(opts.json ? `${isTerminal(process.stdout) ? printableJson(json()) : json()}\n` : formatCallTest(report));
+        process.stdout.write(opts.json ? `${jsonFor(process.stdout)(JSON.stringify(report, null, 2))}\n` : formatCallTest(report));
         process.exitCode = report.ok ? 0 : 1;
       } finally {
         closeHttpClient(http);

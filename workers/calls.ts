@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { listCalls, listQuery, parseQuery } from '../src/api/queries';
 import type { CallRow } from '../src/store/call-index';
-import { isTerminal, printable, printableJson } from '../src/util/terminal';
+import { jsonFor, printable } from '../src/util/terminal';
 import { fail, repeatable, withRuntime } from './cli-support';
 
 interface CallsOptions {
@@ -39,14 +39,11 @@ export function registerCalls(program: Command): void {
       if (!query.ok) fail(query.problems.map((p) => `--${p}`));
       await withRuntime(opts.config, async (runtime) => {
         const page = await listCalls(runtime.index, runtime.config.byId, query.value);
-        if (opts.json) process.stdout.write(`${shownJson(JSON.stringify(page, null, 2))}\n`);
+        if (opts.json) process.stdout.write(`${jsonFor(process.stdout)(JSON.stringify(page, null, 2))}\n`);
         else process.stdout.write(table(page.calls) + (page.next_cursor ? `\nmore: --cursor ${page.next_cursor}\n` : ''));
       });
     });
 }
-
-/** JSON as stdout should get it: escaped for a terminal, exact for a file or a pipe. */
-const shownJson = (json: string) => (isTerminal(process.stdout) ? printableJson(json) : json);
 
 function table(calls: CallRow[]): string {
   if (calls.length === 0) return 'no calls\n';

@@ -5,7 +5,7 @@ import { presentCall } from '../src/pipeline/run-order';
 import type { Runtime } from '../src/runtime';
 import type { FeedEntry } from '../src/store/results-feed';
 import { parseDuration } from '../src/util/duration';
-import { isTerminal, printableJson } from '../src/util/terminal';
+import { jsonFor } from '../src/util/terminal';
 import { fail, onStopSignals, repeatable, withRuntime } from './cli-support';
 
 interface ResultsOptions {
@@ -56,7 +56,7 @@ export function registerResults(program: Command): void {
          * before it, has left stdout's buffer. That is as far as a process can see: a line in a
          * pipe's buffer when the reader dies is acknowledged all the same.
          */
-        const shown = isTerminal(process.stdout) ? printableJson : (json: string) => json;
+        const shown = jsonFor(process.stdout);
         const print = async (entry: FeedEntry) => {
           if (statuses.length > 0 && !statuses.includes(entry.call.status)) return;
           const line = `${shown(JSON.stringify({ id: entry.id, call: presentCall(entry.call, runtime.config.byId) }))}\n`;

@@ -1,7 +1,5 @@
 import { backoffDelay } from '../util/backoff';
 
-export { backoffDelay, longestSchedule, MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS } from '../util/backoff';
-
 /** What one attempt of an app ended with, as far as retrying is concerned. */
 export type AttemptOutcome =
   | { kind: 'response'; status: number; retryAfterMs?: number }

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseRetryAfter } from '../../src/util/retry-after';
-import { backoffDelay, decideAttempt, longestSchedule, MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS, type RetryRule } from '../../src/webhook/retry-policy';
+import { backoffDelay, longestSchedule, MAX_BACKOFF_MS, MAX_RETRY_AFTER_MS } from '../../src/util/backoff';
+import { decideAttempt, type RetryRule } from '../../src/webhook/retry-policy';
 
 const rule = (overrides: Partial<RetryRule> = {}): RetryRule => ({ retryCount: 3, retryDelayMs: 1000, retryOnStatus: new Set(), retryJitter: 0, ...overrides });
 
