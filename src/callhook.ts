@@ -7,9 +7,8 @@ import { SettingsError } from './errors';
 import type { CallhookConfig } from './policies/types';
 import type { CallJobData } from './queue/calls-queue';
 import { closeCallWorker, createCallWorker, type CallWorker } from './queue/worker';
-import { createRuntime, type Runtime } from './runtime';
+import { openWriterRuntime, type Runtime } from './runtime';
 import { apiExposureProblems, apiTokenWarnings, type Settings } from './settings';
-import { checkEviction } from './store/eviction';
 import { ExpiredEntriesTrimmer } from './store/expiry';
 
 /** How often each API and worker process trims the indexes and the feed of what the TTL expired. */
@@ -46,7 +45,8 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
   const problems = roles.api ? apiExposureProblems(settings) : [];
   if (problems.length > 0) throw new SettingsError(problems);
   if (roles.api) for (const warning of apiTokenWarnings(settings)) logger.warn(warning);
-  const runtime = createRuntime(settings, config, logger);
+  // Refuses a Redis that evicts keys, and watches for its policy changing later.
+  const runtime = await openWriterRuntime(settings, config, logger);
   const closers: (() => Promise<unknown>)[] = [];
   // All at once: the worker takes no new call while the API waits for its requests in flight
   // (a Call Test may take its apps' whole timeouts), and calls queued meanwhile wait in Redis.
@@ -55,7 +55,6 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
     await runtime.close();
   };
   try {
-    await refuseEvictingRedis(runtime, logger);
     // Circuits other processes opened (or this one before a restart) hold this worker's calls and
     // refuse the API's real-time apps at once, instead of spending CUCM's deadline on them.
     const stopWatching = runtime.gate.watchCircuits();
@@ -80,13 +79,6 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
     await stopAll().catch(() => undefined);
     throw error;
   }
-}
-
-/** Refuses a Redis that evicts keys; where it will not say (CONFIG and INFO disabled), warns loudly. */
-async function refuseEvictingRedis(runtime: Runtime, logger: Logger): Promise<void> {
-  const { problem, warning } = await checkEviction(runtime.redis);
-  if (problem) throw new SettingsError([problem]);
-  if (warning) logger.warn(warning);
 }
 
 function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): CallWorker {
@@ -120,7 +112,7 @@ function startWorker(runtime: Runtime, closers: (() => Promise<unknown>)[]): Cal
 export async function startOpsServer(runtime: Runtime, closers: (() => Promise<unknown>)[], role: 'worker' | 'cdr ingester' = 'worker'): Promise<void> {
   const { settings, logger } = runtime;
   const ops = Fastify();
-  registerOpsRoutes(ops, { metrics: runtime.metrics, ready: () => runtime.store.probeWritable() });
+  registerOpsRoutes(ops, { metrics: runtime.metrics, ready: () => runtime.ready() });
   await ops.listen({ host: settings.metricsHost, port: settings.metricsPort });
   closers.push(() => ops.close());
   const address = ops.server.address();
@@ -142,7 +134,7 @@ async function startApi(runtime: Runtime, roles: CallhookRoles, closers: (() => 
     logger,
     apiToken: settings.apiToken,
     metrics: runtime.metrics,
-    ready: () => runtime.store.probeWritable(),
+    ready: () => runtime.ready(),
     redisDown: runtime.redisDown,
     timeouts: roles.apiTimeouts,
     queue: runtime.queue,

@@ -9,8 +9,10 @@ import { queueWorkers } from './queue/stats';
 import { CallProducer } from './queue/producer';
 import { Replayer } from './queue/replay';
 import type { Settings } from './settings';
+import { SettingsError } from './errors';
 import { CallIndex } from './store/call-index';
 import { CallStore, type RedisClient } from './store/call-store';
+import { checkEviction, EvictionWatch } from './store/eviction';
 import { ResultsFeed } from './store/results-feed';
 import { Redactor } from './util/redact';
 import { closeHttpClient, createHttpClient, proxySecrets } from './webhook/http-client';
@@ -37,6 +39,13 @@ export interface Runtime {
   /** Rate limits and circuit breakers, shared with every other process through Redis. */
   gate: RedisDeliveryGate;
   replayer: Replayer;
+  /** Redis's eviction policy and evicted keys, checked once a minute in a process that writes (openWriterRuntime). */
+  eviction: EvictionWatch;
+  /**
+   * The readiness probe (`/readyz`, `callhook_redis_ready`): rejects while Redis's policy evicts
+   * keys, while the call records' connection is down, or when Redis refuses a write.
+   */
+  ready(): Promise<unknown>;
   /** A new Redis connection for one blocking read; the caller closes it. */
   blockingRedis(): RedisClient;
   /** Whether a connection the API writes through is down (lost, reconnecting). */
@@ -146,11 +155,27 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
   const queue = createCallsQueue(redis, settings.prefix);
   // The connection's own listener above logs these; unheard, BullMQ would print each to stderr.
   queue.on('error', (error: Error) => logger.debug({ err: error.message }, 'queue connection error'));
+  const eviction = new EvictionWatch(redis, {
+    policyChanged(policy, problem) {
+      metrics.redisEvictionPolicy(problem !== undefined);
+      if (problem) logger.error({ maxmemory_policy: policy }, `${problem}. Until then this process is not ready (/readyz answers 503)`);
+      else logger.info({ maxmemory_policy: policy }, 'Redis maxmemory-policy is noeviction again: no call record or queued call is evicted');
+    },
+    keysEvicted(count) {
+      metrics.keysEvicted(count);
+      logger.error({ evicted_keys: count }, `Redis evicted ${count} keys in the last minute: call records and queued calls may be lost. Set maxmemory-policy noeviction, and give Redis more memory`);
+    },
+  });
+  const ready = async () => {
+    eviction.assertNotEvicting();
+    // While the connection is down, ioredis would hold the probe in its offline queue: say not ready at once.
+    if (storeRedis.status !== 'ready') throw new Error(`redis connection ${storeRedis.status}`);
+    return store.probeWritable();
+  };
   const metrics = new Metrics(queue, {
     // Unknown (no sample) on a Redis that will not list its clients, rather than BullMQ's placeholder counted as 1.
     workers: { queue: queue.name, count: async () => (await queueWorkers(queue))?.length },
-    // While the connection is down, ioredis would hold the probe in its offline queue: say not ready at once.
-    ready: () => (storeRedis.status === 'ready' ? store.probeWritable() : Promise.reject(new Error(`redis connection ${storeRedis.status}`))),
+    ready,
   });
   metrics.startAtZero(config);
   const http = createHttpClient({ proxyEnv: settings.proxyEnv });
@@ -181,6 +206,8 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     redactor: new Redactor([...config.secrets, ...proxySecrets(settings.proxyEnv)]),
     metrics,
     replayer: new Replayer(queue, store, config, settings.prefix),
+    eviction,
+    ready,
     blockingRedis,
     redisDown: () => redisLost() || storeLost(),
     onRedisLost(listener) {
@@ -189,10 +216,37 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     connected: (timeoutMs) => Promise.all([redis, storeRedis].map((client) => untilReady(client, timeoutMs))).then(() => undefined),
     async close() {
       closing = true;
+      eviction.stop();
       feed.close();
       await queue.close();
       closeHttpClient(http);
       for (const client of [redis, storeRedis]) await client.quit().catch(() => client.disconnect());
     },
   };
+}
+
+/** How often a process that writes re-reads Redis's eviction policy and evicted keys. */
+const EVICTION_CHECK_MS = 60_000;
+
+/**
+ * The runtime of a process that writes call records or queues calls (`start`, `api`, `worker`,
+ * `ingest-cdr`, `replay`): refuses a Redis that evicts keys, as it would silently drop them, and
+ * then watches for the policy changing while it runs. Where Redis will not tell its policy
+ * (INFO and CONFIG disabled), warns loudly. With `failFast`, waits for the connection first
+ * (its commands would fail at once), at most its command timeout.
+ * @throws SettingsError when Redis evicts keys.
+ */
+export async function openWriterRuntime(settings: Settings, config: CallhookConfig, logger: Logger, options: { failFast?: FailFast } = {}): Promise<Runtime> {
+  const runtime = createRuntime(settings, config, logger, options);
+  try {
+    if (options.failFast) await runtime.connected(options.failFast.commandTimeoutMs);
+    const { problem, warning } = await checkEviction(runtime.redis);
+    if (problem) throw new SettingsError([problem]);
+    if (warning) logger.warn(warning);
+    await runtime.eviction.start(EVICTION_CHECK_MS, (error) => logger.warn({ err: error.message }, 'reading Redis maxmemory-policy and evicted_keys (INFO) failed: eviction is not watched until it answers again'));
+    return runtime;
+  } catch (error) {
+    await runtime.close().catch(() => undefined);
+    throw error;
+  }
 }

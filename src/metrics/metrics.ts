@@ -84,6 +84,16 @@ export class Metrics implements PipelineObserver {
     labelNames: ['destination', 'state'],
     registers: [this.registry],
   });
+  private readonly redisEvicting = new Gauge({
+    name: 'callhook_redis_evicting',
+    help: "Whether Redis's maxmemory-policy evicts keys (1), silently dropping call records and queued calls, or not (0), as this process last read it (once a minute)",
+    registers: [this.registry],
+  });
+  private readonly redisEvictedKeys = new Counter({
+    name: 'callhook_redis_evicted_keys_total',
+    help: 'Keys Redis evicted (INFO evicted_keys) while this process watched: call records or queued calls may be lost',
+    registers: [this.registry],
+  });
   private readonly oauthFetches = new Counter({ name: 'callhook_oauth_token_fetches_total', help: 'OAuth2 token requests, by outcome (success, failure)', labelNames: ['outcome'], registers: [this.registry] });
 
   constructor(queue?: QueueDepthSource, sources: ScrapeSources = {}) {
@@ -163,6 +173,15 @@ export class Metrics implements PipelineObserver {
 
   circuitChanged(change: { destination: string; state: 'open' | 'closed'; policy: string; app: string; templatedHost: boolean }): void {
     this.circuitChanges.inc({ destination: change.templatedHost ? templatedHostLabel(change.policy, change.app) : change.destination, state: change.state });
+  }
+
+  /** Redis's eviction policy, as the eviction watch last read it. */
+  redisEvictionPolicy(evicting: boolean): void {
+    this.redisEvicting.set(evicting ? 1 : 0);
+  }
+
+  keysEvicted(count: number): void {
+    this.redisEvictedKeys.inc(count);
   }
 
   tokenFetched(ok: boolean): void {

@@ -100,7 +100,7 @@ policies:
   it('the rules cover backlog, failures, stuck and given-up calls, OAuth, workers and Redis', () => {
     const rules = parse(readFileSync(RULES, 'utf8')) as { groups: { rules: { alert: string }[] }[] };
     expect(rules.groups.flatMap((g) => g.rules.map((r) => r.alert))).toEqual(
-      expect.arrayContaining(['CallhookBacklogGrowing', 'CallhookHighFailureRatio', 'CallhookCallsStuckRunning', 'CallhookCallsGivenUp', 'CallhookOAuthTokenFailures', 'CallhookNoWorker', 'CallhookRedisNotReady']),
+      expect.arrayContaining(['CallhookBacklogGrowing', 'CallhookHighFailureRatio', 'CallhookCallsStuckRunning', 'CallhookCallsGivenUp', 'CallhookOAuthTokenFailures', 'CallhookNoWorker', 'CallhookRedisNotReady', 'CallhookRedisEvicting']),
     );
   });
 

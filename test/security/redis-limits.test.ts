@@ -2,7 +2,8 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RedisClient } from '../../src/store/call-store';
-import { checkEviction } from '../../src/store/eviction';
+import pino from 'pino';
+import { checkEviction, EvictionWatch } from '../../src/store/eviction';
 import { CucmClient, curriRequest, readCurriAnswer } from '../helpers/cucm';
 import { startHarness } from '../helpers/harness';
 import { fillUntilRefused, startPrivateRedis } from '../helpers/private-redis';
@@ -81,6 +82,71 @@ policies:
     expect([answer.status, decision, cixml]).toEqual([200, 'Permit', '<cixml ver="1.0"><continue></continue></cixml>']);
     await new Promise((resolve) => setTimeout(resolve, 300)); // post-call queueing would follow the answer
     expect(receiver.requests).toHaveLength(0);
+  });
+});
+
+describe("Redis's maxmemory-policy changed to one that evicts while callhook runs", () => {
+  let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  const logs: { level: number; msg: string; evicted_keys?: number }[] = [];
+  const sample = (text: string, name: string) => Number(text.split('\n').find((line) => line.startsWith(`${name} `))?.slice(name.length + 1));
+  const metrics = async () => (await fetch(`${h.baseUrl}/metrics`)).text();
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis(['--maxmemory-policy', 'noeviction']);
+    const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+    h = await startHarness(__filename, 'policies: [{ id: p, apps: [{ name: Post, url: "http://127.0.0.1:1/" }] }]', { redisUrl: redis.url, worker: false, logger });
+  });
+  afterAll(async () => {
+    await h.stop();
+    await redis.stop();
+  });
+
+  it('logs an error once, fails /readyz with the reason and says so in /metrics; counts the keys evicted; all back once noeviction', async () => {
+    expect((await h.request('GET', '/readyz')).status).toBe(200);
+    await redis.client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    await h.runtime.eviction.check();
+    await h.runtime.eviction.check(); // nothing changed since: no second line
+    const errors = logs.filter((line) => line.level === 50);
+    expect(errors.map((line) => line.msg)).toEqual([
+      expect.stringMatching(/^Redis maxmemory-policy is allkeys-lru: when memory is full it would silently evict call records and queued calls\. Set maxmemory-policy noeviction .*not ready/),
+    ]);
+    const ready = await h.request('GET', '/readyz');
+    expect([ready.status, ready.body.redis]).toEqual([503, 'evicts keys (maxmemory-policy allkeys-lru): set maxmemory-policy noeviction']);
+    let text = await metrics();
+    expect([sample(text, 'callhook_redis_evicting'), sample(text, 'callhook_redis_ready'), sample(text, 'callhook_redis_evicted_keys_total')]).toEqual([1, 0, 0]);
+
+    // Memory full: Redis evicts to take new writes.
+    const used = Number(/used_memory:(\d+)/.exec(await redis.client.info('memory'))![1]);
+    await redis.client.config('SET', 'maxmemory', String(used + 2 * 1024 * 1024));
+    for (let i = 0; i < 40; i++) await redis.client.set(`ballast:${i}`, 'x'.repeat(100 * 1024));
+    const evicted = Number(/evicted_keys:(\d+)/.exec(await redis.client.info('stats'))![1]);
+    expect(evicted).toBeGreaterThan(0);
+    await h.runtime.eviction.check();
+    expect(logs.filter((line) => line.level === 50).at(-1)).toMatchObject({ evicted_keys: evicted, msg: expect.stringMatching(/^Redis evicted \d+ keys .*call records and queued calls may be lost/) });
+    expect(sample(await metrics(), 'callhook_redis_evicted_keys_total')).toBe(evicted);
+
+    await redis.client.config('SET', 'maxmemory-policy', 'noeviction');
+    await redis.client.config('SET', 'maxmemory', '0');
+    await h.runtime.eviction.check();
+    expect((await h.request('GET', '/readyz')).status).toBe(200);
+    text = await metrics();
+    expect([sample(text, 'callhook_redis_evicting'), sample(text, 'callhook_redis_ready')]).toEqual([0, 1]);
+    expect(logs.at(-1)?.msg).toMatch(/noeviction again/);
+  });
+
+  it('checks on its own once started: a change shows at the next tick', async () => {
+    let info = 'maxmemory_policy:noeviction\r\nevicted_keys:5\r\n';
+    const changes: string[] = [];
+    const watch = new EvictionWatch({ info: async () => info } as unknown as RedisClient, {
+      policyChanged: (policy, problem) => changes.push(`${policy} ${problem ? 'evicts' : 'keeps'}`),
+      keysEvicted: (count) => changes.push(`evicted ${count}`),
+    });
+    await watch.start(20, () => undefined);
+    info = 'maxmemory_policy:volatile-lru\r\nevicted_keys:12\r\n';
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    watch.stop();
+    expect(changes).toEqual(['volatile-lru evicts', 'evicted 7']);
   });
 });
 

@@ -205,7 +205,7 @@ export const statsAnswer = z.object({
 
 export const healthAnswer = z.object({ status: z.literal('ok') });
 export const readyAnswer = z.object({ status: z.literal('ready'), redis: z.literal('ok'), config: z.literal('loaded') });
-export const notReadyAnswer = z.object({ status: z.literal('unavailable'), redis: z.string().describe('unreachable, or refuses writes (out of memory)'), config: z.literal('loaded') });
+export const notReadyAnswer = z.object({ status: z.literal('unavailable'), redis: z.string().describe('unreachable, refuses writes (out of memory), or evicts keys (maxmemory-policy allkeys-lru): set maxmemory-policy noeviction'), config: z.literal('loaded') });
 
 /** The API's error answer, for the given codes (all of them when none are given). */
 export function errorAnswer(codes: readonly ApiErrorCode[]) {

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../../metrics/metrics';
+import { RedisEvictsKeysError } from '../../store/eviction';
 import { problem } from '../problem';
 
 export interface OpsDeps {
-  /** Resolves when Redis answers and accepts a write; rejects otherwise. */
+  /** Resolves when Redis answers and accepts a write, and does not evict keys; rejects otherwise. */
   ready(): Promise<unknown>;
   metrics?: Metrics | undefined;
 }
@@ -24,10 +25,15 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
       await withTimeout(deps.ready(), READY_TIMEOUT_MS);
       return { status: 'ready', redis: 'ok', config: 'loaded' };
     } catch (error) {
-      const detail = /^OOM/.test((error as Error).message) ? 'refuses writes (out of memory)' : 'unreachable';
-      return reply.code(503).send({ status: 'unavailable', redis: detail, config: 'loaded' });
+      return reply.code(503).send({ status: 'unavailable', redis: notReadyDetail(error as Error), config: 'loaded' });
     }
   });
+}
+
+/** What /readyz says of Redis when it is not ready. */
+function notReadyDetail(error: Error): string {
+  if (error instanceof RedisEvictsKeysError) return error.detail;
+  return /^OOM/.test(error.message) ? 'refuses writes (out of memory)' : 'unreachable';
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
