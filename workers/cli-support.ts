@@ -2,7 +2,7 @@ export { fail } from './fail';
 import pino from 'pino';
 import { ConfigError, SettingsError } from '../src/errors';
 import { createLogger } from '../src/logger';
-import { createRuntime, type Runtime } from '../src/runtime';
+import { createRuntime, openWriterRuntime, type Runtime } from '../src/runtime';
 import { fail } from './fail';
 import { requireRedis } from './redis-fallback';
 import { loadConfigFile } from '../src/policies/load';
@@ -72,18 +72,29 @@ export function onStopSignals(onFirst: (signal: NodeJS.Signals) => void, onSecon
 
 /**
  * For commands that read or write Redis: settings and config (`--config`), Redis checked to
- * answer (else exit 1 with one line), a runtime for `use`, closed after. Their stdout is their
+ * answer (else exit 1 with one line), a runtime for `use`, closed after. One that `writes` (queues
+ * calls: `replay`) refuses a Redis that evicts keys, as `start` does. Their stdout is their
  * output (NDJSON, CSV, JSON, a table), so the runtime logs (Redis connection warnings) go to
  * stderr: on stdout they were lines in the middle of the data.
  */
-export async function withRuntime<T>(configPath: string | undefined, use: (runtime: Runtime) => Promise<T>): Promise<T> {
+export async function withRuntime<T>(configPath: string | undefined, use: (runtime: Runtime) => Promise<T>, access: 'reads' | 'writes' = 'reads'): Promise<T> {
   const { settings, config } = loadOrExit(process.env, configPath);
   await requireRedis(settings.redisUrl);
-  const runtime = createRuntime(settings, config, createLogger({ level: 'warn', secrets: config.secrets, destination: pino.destination({ dest: 2, sync: true }) }));
+  const logger = createLogger({ level: 'warn', secrets: config.secrets, destination: pino.destination({ dest: 2, sync: true }) });
+  const runtime = access === 'writes' ? await openWriterOrExit(settings, config, logger) : createRuntime(settings, config, logger);
   try {
     return await use(runtime);
   } finally {
     await runtime.close();
+  }
+}
+
+async function openWriterOrExit(...args: Parameters<typeof openWriterRuntime>): Promise<Runtime> {
+  try {
+    return await openWriterRuntime(...args);
+  } catch (error) {
+    if (error instanceof SettingsError) fail(error.problems);
+    throw error;
   }
 }
 

@@ -7,9 +7,10 @@ import { RedisWaits } from '../src/cdr/redis-waits';
 import { logReporter, terminalReporter, type Reporter } from '../src/cdr/report';
 import { watchDirs } from '../src/cdr/watch';
 import { DEFAULTS } from '../src/defaults';
+import { SettingsError } from '../src/errors';
 import { createLogger } from '../src/logger';
 import { startOpsServer } from '../src/callhook';
-import { createRuntime, type Runtime } from '../src/runtime';
+import { openWriterRuntime, type Runtime } from '../src/runtime';
 import { parseDuration } from '../src/util/duration';
 import { fail, loadOrExit, onStopSignals } from './cli-support';
 import { requireRedis } from './redis-fallback';
@@ -81,9 +82,11 @@ async function run(paths: string[], flags: IngestCdrFlags): Promise<number> {
   const waits = new RedisWaits();
   if (!flags.dryRun) {
     await requireRedis(settings.redisUrl);
-    runtime = createRuntime(settings, config, logger, { failFast: { commandTimeoutMs: settings.cdrRedisTimeoutMs } });
+    // Refuses a Redis that evicts keys: the calls it queues would be dropped without a word.
+    runtime = await openWriterRuntime(settings, config, logger, { failFast: { commandTimeoutMs: settings.cdrRedisTimeoutMs } }).catch((error: Error) =>
+      fail(error instanceof SettingsError ? error.problems : `REDIS_URL: ${error.message}`),
+    );
     runtime.onRedisLost(() => waits.lost());
-    await runtime.connected(settings.cdrRedisTimeoutMs).catch((error: Error) => fail(`REDIS_URL: ${error.message}`));
     // The calls it queues are counted in this process: served as a worker serves its own.
     if (settings.metricsPort !== undefined) await startOpsServer(runtime, closers, 'cdr ingester').catch((error: Error) => fail(`CALLHOOK_METRICS_PORT ${settings.metricsPort}: ${error.message}`));
   }

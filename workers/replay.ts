@@ -58,6 +58,6 @@ export function registerReplay(program: Command): void {
         const considered = ids.length - realtimeOnly - nothingToRun - gone;
         process.stdout.write(`${considered - refused} of ${considered} call(s) queued for replay${skipped}\n`);
         process.exitCode = refused > 0 ? 1 : 0;
-      });
+      }, 'writes');
     });
 }

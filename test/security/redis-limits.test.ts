@@ -1,9 +1,10 @@
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RedisClient } from '../../src/store/call-store';
 import pino from 'pino';
 import { checkEviction, EvictionWatch } from '../../src/store/eviction';
+import { CDR_TEST_POLICIES, syntheticRows, writeCdrFile } from '../helpers/cdr-generator';
 import { CucmClient, curriRequest, readCurriAnswer } from '../helpers/cucm';
 import { startHarness } from '../helpers/harness';
 import { fillUntilRefused, startPrivateRedis } from '../helpers/private-redis';
@@ -178,6 +179,26 @@ describe('call records that could be lost are refused at start', () => {
       }
     } finally {
       await redis.stop();
+    }
+  });
+
+  it('ingest-cdr (once and --watch) and replay, which queue calls, refuse a Redis that evicts keys and queue nothing', async () => {
+    const redis = await startPrivateRedis(['--maxmemory', '20mb', '--maxmemory-policy', 'allkeys-lru']);
+    const cdrDir = mkdtempSync(join(tmpdir(), 'callhook-evicting-cdr-'));
+    await writeCdrFile(join(cdrDir, 'cdr_StandAloneCluster_01_202401011200_1'), syntheticRows(3));
+    writeFileSync(join(dir, 'cdr.yaml'), CDR_TEST_POLICIES);
+    const env = { REDIS_URL: redis.url, CALLHOOK_CONFIG: join(dir, 'cdr.yaml'), CALLHOOK_PREFIX: 'evicting' };
+    try {
+      for (const args of [['ingest-cdr', '--no-cmr', cdrDir], ['ingest-cdr', '--watch', '--no-cmr', cdrDir], ['replay', 'c-1']]) {
+        const child = spawnCli(args, env);
+        expect([args.join(' '), await exited(child)]).toEqual([args.join(' '), 1]);
+        expect(child.output()).toMatch(/callhook: Redis maxmemory-policy is allkeys-lru: when memory is full it would silently evict call records and queued calls\. Set maxmemory-policy noeviction/);
+      }
+      // BullMQ writes its queue's meta as it connects; no call record, job or ledger entry.
+      expect((await redis.client.keys('evicting:*')).filter((key) => key !== 'evicting:calls:meta')).toEqual([]);
+    } finally {
+      await redis.stop();
+      rmSync(cdrDir, { recursive: true, force: true });
     }
   });
 
