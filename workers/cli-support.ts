@@ -1,4 +1,5 @@
 export { fail } from './fail';
+import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { ConfigError, SettingsError } from '../src/errors';
 import { createLogger } from '../src/logger';
@@ -21,6 +22,37 @@ export function loadOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: st
   } catch (error) {
     if (error instanceof SettingsError || error instanceof ConfigError) fail(error.problems, exitCode);
     throw error;
+  }
+}
+
+/** No policies: what a command that only reads results runs with when it cannot load the file. */
+const NO_POLICIES: CallhookConfig = Object.freeze({ policies: [], byId: new Map(), secrets: [], source: 'none' });
+
+/**
+ * Settings, and the policies file if it loads, for a command that only reads results (`calls`,
+ * `results`, `export`): there the policies only put each call's app results in run order. The
+ * records are redacted when stored, so they print as the API shows them, secrets or not. Such a
+ * command runs where the workers' secrets are not (an analytics host, an operator's shell):
+ * without the file it goes on, saying so unless the file is the default one and absent.
+ */
+function loadForReading(env: NodeJS.ProcessEnv, configPath: string | undefined): { settings: Settings; config: CallhookConfig } {
+  let settings: Settings;
+  try {
+    const parsed = parseSettings(env);
+    settings = configPath ? { ...parsed, configPath } : parsed;
+  } catch (error) {
+    if (error instanceof SettingsError) fail(error.problems);
+    throw error;
+  }
+  try {
+    return { settings, config: loadConfigFile(settings.configPath, env) };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const named = configPath !== undefined || !!env.CALLHOOK_CONFIG;
+    if (named || existsSync(settings.configPath)) {
+      process.stderr.write(`callhook: ${error.problems.join('; ')}: going on without the policies file (app results in stored order; only replay and the commands that run calls need it)\n`);
+    }
+    return { settings, config: NO_POLICIES };
   }
 }
 
@@ -78,7 +110,7 @@ export function onStopSignals(onFirst: (signal: NodeJS.Signals) => void, onSecon
  * stderr: on stdout they were lines in the middle of the data.
  */
 export async function withRuntime<T>(configPath: string | undefined, use: (runtime: Runtime) => Promise<T>, access: 'reads' | 'writes' = 'reads'): Promise<T> {
-  const { settings, config } = loadOrExit(process.env, configPath);
+  const { settings, config } = access === 'writes' ? loadOrExit(process.env, configPath) : loadForReading(process.env, configPath);
   await requireRedis(settings.redisUrl);
   const logger = createLogger({ level: 'warn', secrets: config.secrets, destination: pino.destination({ dest: 2, sync: true }) });
   const runtime = access === 'writes' ? await openWriterOrExit(settings, config, logger) : createRuntime(settings, config, logger);

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeEvent } from '../helpers/events';
+import { startHarness } from '../helpers/harness';
 import { exited, spawnCli } from '../helpers/processes';
 import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
 import { Receiver } from '../helpers/receiver';
@@ -139,5 +140,61 @@ describe('npx callhook start', () => {
     expect(await exited(child)).toBe(1);
     expect(child.output()).toMatch(message);
     expect(child.output()).toMatch(/openssl rand -hex 32/);
+  });
+});
+
+describe('the commands that only read results need no policies file', () => {
+  const token = 'crm-token-5e4d3c2b1a';
+  let receiver: Receiver;
+  let h: Awaited<ReturnType<typeof startHarness>>;
+  let callId: string;
+  const empty = mkdtempSync(join(tmpdir(), 'callhook-no-policies-'));
+  const withSecret = file('with-secret.yaml', 'policies: [{ id: crm, apps: [{ name: CRM, url: "http://127.0.0.1:1/", auth: { type: bearer, token: "${CRM_TOKEN}" } }] }]');
+
+  beforeAll(async () => {
+    // The receiver echoes the token it got: the worker stores the result redacted.
+    receiver = await new Receiver().start();
+    receiver.on('/crm', (request) => ({ status: 200, body: { seen: request.headers.authorization } }));
+    h = await startHarness(__filename, `policies: [{ id: crm, apps: [{ name: CRM, url: "${receiver.url}/crm", auth: { type: bearer, token: "\${CRM_TOKEN}" } }] }]`, { env: { CRM_TOKEN: token } });
+    const event = makeEvent({ policy: 'crm' });
+    await h.post(event);
+    callId = (await h.waitForCall(event.call_id)).call_id;
+  });
+  afterAll(async () => {
+    await h.stop();
+    await receiver.stop();
+  });
+
+  const run = async (args: string[], env: Record<string, string>) => {
+    // Neither the workers' CRM_TOKEN nor a config/policies.yaml where it runs.
+    const child = spawnCli(args, { REDIS_URL: redisUrl(), CALLHOOK_PREFIX: h.prefix, CALLHOOK_CONFIG: '', ...env }, empty);
+    return { code: await exited(child), output: child.output() };
+  };
+
+  it.each([
+    ['calls', ['calls', '--json']],
+    ['results', ['results']],
+    ['export', ['export', '--since', '1h']],
+  ])('%s runs without the file and prints the call as the API shows it, its secret redacted', async (_name, args) => {
+    const api = (await h.request('GET', `/v1/calls/${callId}`)).body;
+    expect(api.app_data.crm.data).toEqual({ seen: 'Bearer [REDACTED]' });
+    const { code, output } = await run(args, {});
+    expect([code, output]).toEqual([0, expect.stringContaining(callId)]);
+    expect(output).not.toContain(token);
+    expect(output).not.toMatch(/policies/);
+    if (args[0] === 'results') expect(JSON.parse(output).call).toEqual(api);
+  });
+
+  it('with a policies file whose variable is not set, reads all the same and says it goes on without the file', async () => {
+    const { code, output } = await run(['calls'], { CALLHOOK_CONFIG: withSecret });
+    expect(code).toBe(0);
+    expect(output).toContain(callId);
+    expect(output).toMatch(/^callhook: policies\[0\]\.apps\[0\]\.auth\.token: environment variable CRM_TOKEN is not set: going on without the policies file/m);
+  });
+
+  it('replay, which re-runs apps of the policies, still needs the file', async () => {
+    const { code, output } = await run(['replay', callId], {});
+    expect(code).toBe(1);
+    expect(output).toMatch(/config\/policies\.yaml: cannot read the policies file \(ENOENT\)/);
   });
 });
