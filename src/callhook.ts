@@ -10,6 +10,7 @@ import { closeCallWorker, createCallWorker, type CallWorker } from './queue/work
 import { openWriterRuntime, type Runtime } from './runtime';
 import { apiExposureProblems, apiTokenWarnings, type Settings } from './settings';
 import { ExpiredEntriesTrimmer } from './store/expiry';
+import { upgradeStore } from './store/upgrade';
 
 /** How often each API and worker process trims the indexes and the feed of what the TTL expired. */
 const TRIM_EVERY_MS = 60_000;
@@ -55,6 +56,8 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
     await runtime.close();
   };
   try {
+    // Records an older callhook wrote are listed, searched and exported like the others from the start.
+    await upgradeStore(runtime.redis, settings.prefix, settings.resultTtlMs, logger);
     // Circuits other processes opened (or this one before a restart) hold this worker's calls and
     // refuse the API's real-time apps at once, instead of spending CUCM's deadline on them.
     const stopWatching = runtime.gate.watchCircuits();

@@ -379,3 +379,45 @@ for i = 1, n do
   rows[i] = row
 end
 return rows`;
+
+/** Values UPGRADE_RECORDS takes per record. */
+const UPGRADE_ARGS = 5;
+
+/**
+ * One page of the upgrade of records an older callhook wrote (see upgradeStore): each record that
+ * has an event but no `nums` gets its numbers and enters the indexes it belongs in (`all`, its
+ * status's, its policy's, its numbers'), scored by its last change. ZADD NX: a call one of the
+ * scripts above indexed since (a new worker finished it) keeps its place. A queued or running call
+ * loses the TTL an older build gave it at every write: a call waiting for a retry or an open
+ * circuit keeps its record however long it waits (see MARK_QUEUED). Renews the upgrade's lock,
+ * and does nothing once another process holds it.
+ * KEYS: the lock, then the records. ARGV: lock token, lock ms, ttl ms, prefix, then per record:
+ * call id, calling number, called number, number index keys, score (ms).
+ * Returns the number of records upgraded, -1 when the lock is lost.
+ */
+export const UPGRADE_RECORDS = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local ttl, prefix = tonumber(ARGV[3]), ARGV[4]
+local upgraded = 0
+for i = 2, #KEYS do
+  local a = 4 + (i - 2) * ${UPGRADE_ARGS}
+  local id, calling, called, nums, score = unpack(ARGV, a + 1, a + ${UPGRADE_ARGS})
+  local h = redis.call('HMGET', KEYS[i], 'event', 'nums', 'status', 'policy', 'queued_at')
+  if h[1] and not h[2] and h[3] then
+    redis.call('HSET', KEYS[i], 'calling', calling, 'called', called, 'nums', nums)
+    local set = (h[3] == 'running') and 'queued' or h[3]
+    redis.call('ZADD', prefix .. ':idx:all', 'NX', score, id)
+    redis.call('ZADD', prefix .. ':idx:status:' .. set, 'NX', score, id)
+    local expiring = {}
+    if h[4] and h[4] ~= '' then expiring[#expiring + 1] = prefix .. ':idx:policy:' .. h[4] end
+    for n in string.gmatch(nums, '[^,]+') do expiring[#expiring + 1] = prefix .. ':idx:number:' .. n end
+    for _, index in ipairs(expiring) do
+      redis.call('ZADD', index, 'NX', score, id)
+      redis.call('PEXPIRE', index, 2 * ttl)
+    end
+    if h[5] and not ${FINAL_STATUS('h[3]')} then redis.call('PERSIST', KEYS[i]) end
+    upgraded = upgraded + 1
+  end
+end
+return upgraded`;

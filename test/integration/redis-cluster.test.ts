@@ -1,6 +1,11 @@
+import pino from 'pino';
+import { connectRedis } from '../../src/runtime';
+import { CallIndex } from '../../src/store/call-index';
 import { ExpiredEntriesTrimmer } from '../../src/store/expiry';
+import { upgradeStore } from '../../src/store/upgrade';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
+import { OldBuild } from '../helpers/old-records';
 import { Receiver } from '../helpers/receiver';
 import { startRedisCluster } from '../helpers/redis-cluster';
 
@@ -29,6 +34,27 @@ policies:
     } finally {
       await h.stop();
       await receiver.stop();
+      await cluster.stop();
+    }
+  });
+
+  it('upgrades the records an older callhook wrote: each master is scanned, the hash-tagged keys are on one', async () => {
+    const cluster = await startRedisCluster();
+    const redis = connectRedis(cluster.url);
+    try {
+      const prefix = '{callhook-upgrade}';
+      const old = new OldBuild(redis, prefix, 60_000);
+      const events = Array.from({ length: 30 }, () => makeEvent());
+      for (const event of events) {
+        await old.queue(event);
+        await old.finish(event.call_id, 'default', 'notify', 'partial');
+      }
+      expect(await upgradeStore(redis, prefix, 60_000, pino({ level: 'silent' }))).toEqual({ records: 30, upgraded: 30, legacyFailed: 30 });
+      const page = await new CallIndex(redis, prefix, 60_000).list({ statuses: ['partial'] }, 100);
+      expect(page.rows.map((row) => row.call_id).sort()).toEqual(events.map((e) => e.call_id).sort());
+      expect(await upgradeStore(redis, prefix, 60_000, pino({ level: 'silent' }))).toBeUndefined();
+    } finally {
+      redis.disconnect();
       await cluster.stop();
     }
   });
