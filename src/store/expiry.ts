@@ -1,6 +1,7 @@
 // The client type from ioredis, not call-store's alias: the call store reads Redis's clock here.
 import type { Cluster, Redis } from 'ioredis';
-import { FINAL_STATUSES } from '../model/call';
+import { FINAL_STATUSES, isFinal, type CallStatus } from '../model/call';
+import { SWEEP_QUEUED } from './scripts';
 
 /** Now by Redis's clock (epoch ms): the clock the index scores, their trims and the feed's entry ids come from. */
 export async function redisNowMs(redis: Redis | Cluster): Promise<number> {
@@ -31,8 +32,12 @@ return {removed + trimmed, more}`;
 /** Entries one trim script removes per key at most. */
 const TRIM_BUDGET = 10_000;
 
+/** Entries of the queued set one trim checks against their records (see sweepQueued). */
+const QUEUED_PAGE = 500;
+
 interface TrimScript {
   callhookTrimExpired(keyCount: number, ...args: (string | number)[]): Promise<[number, number]>;
+  callhookSweepQueued(queued: string, ...args: (string | number)[]): Promise<number>;
 }
 
 /**
@@ -44,11 +49,14 @@ interface TrimScript {
  * (one per number seen: an idle one expires, see REINDEX; the list reads none of their entries
  * older than the TTL). Cheap when there is nothing to trim (a ZCOUNT per set), atomic per script
  * and idempotent, so every process may run it.
+ * Each trim also checks one page of the queued set against the records (sweepQueued).
  */
 export class ExpiredEntriesTrimmer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  /** Where the next page of the queued set starts (a ZSCAN cursor: each trim goes on from the last). */
+  private queuedCursor = '0';
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -56,7 +64,10 @@ export class ExpiredEntriesTrimmer {
     private readonly ttlMs: number,
     private readonly policies: readonly string[] = [],
   ) {
-    if (!('callhookTrimExpired' in redis)) redis.defineCommand('callhookTrimExpired', { lua: TRIM_EXPIRED });
+    if (!('callhookTrimExpired' in redis)) {
+      redis.defineCommand('callhookTrimExpired', { lua: TRIM_EXPIRED });
+      redis.defineCommand('callhookSweepQueued', { numberOfKeys: 1, lua: SWEEP_QUEUED });
+    }
   }
 
   /** Trims until nothing older than the TTL is left; answers the number of entries removed. */
@@ -72,8 +83,38 @@ export class ExpiredEntriesTrimmer {
     for (;;) {
       const [count, more] = await (this.redis as unknown as TrimScript).callhookTrimExpired(keys.length, ...keys, this.ttlMs, TRIM_BUDGET);
       removed += count;
-      if (!more || this.stopped) return removed;
+      if (!more || this.stopped) break;
     }
+    return removed + (this.stopped ? 0 : await this.sweepQueued());
+  }
+
+  /**
+   * One page of the queued set (from where the last one ended), its entries checked against
+   * their records: an entry whose record is gone or final leaves the set, and a final call is
+   * indexed under its status (SWEEP_QUEUED). Calls that end without this build's scripts (an
+   * older worker in a rolling upgrade, a deleted or evicted record) otherwise stayed in it
+   * forever. Costs a ZSCAN and one pipelined read per page; a write only for such entries.
+   * Answers the entries removed.
+   */
+  async sweepQueued(): Promise<number> {
+    const queued = `${this.prefix}:idx:status:queued`;
+    const [next, flat] = await this.redis.zscan(queued, this.queuedCursor, 'COUNT', QUEUED_PAGE);
+    this.queuedCursor = next;
+    const ids = flat.filter((_, i) => i % 2 === 0);
+    if (ids.length === 0) return 0;
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(`${this.prefix}:call:${id}`, 'status', 'finished_at');
+    const records = ((await pipeline.exec()) ?? []).map(([error, fields]) => {
+      if (error) throw error;
+      return fields as [string | null, string | null];
+    });
+    const args: (string | number)[] = [];
+    for (const [i, [status, finishedAt]] of records.entries()) {
+      if (status && !isFinal(status as CallStatus)) continue;
+      args.push(ids[i]!, status ?? '', (finishedAt && Date.parse(finishedAt)) || Date.now());
+    }
+    if (args.length === 0) return 0;
+    return (this.redis as unknown as TrimScript).callhookSweepQueued(queued, this.ttlMs, this.prefix, ...args);
   }
 
   /**

@@ -421,3 +421,43 @@ for i = 2, #KEYS do
   end
 end
 return upgraded`;
+
+/**
+ * Entries of the queued set whose call ended without the scripts above (an older worker finished
+ * it during a rolling upgrade; its record was deleted or evicted): the queued set is never
+ * trimmed by age, so they stayed forever. Each entry whose record is still gone (`status` '') or
+ * still has the final status the caller read leaves the queued set; a final call not in its
+ * status set yet is indexed there and in `all`, its policy's and its numbers' sets, scored
+ * `score` (its finish), and appended to the results feed (it finished after this build's first
+ * process queued it: a consumer of the feed expects it).
+ * KEYS: the queued set. ARGV: ttl ms, prefix, then per entry: call id, status ('' when the
+ * record was gone), score (ms). Returns the number of entries removed.
+ */
+export const SWEEP_QUEUED = `${FEED}
+local ttl, prefix = ARGV[1], ARGV[2]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local removed = 0
+for a = 3, #ARGV, 3 do
+  local id, expected, score = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local key = prefix .. ':call:' .. id
+  local h = redis.call('HMGET', key, 'status', 'policy', 'nums')
+  local status = h[1] or ''
+  if status == expected and (status == '' or ${FINAL_STATUS('status')}) then
+    removed = removed + redis.call('ZREM', KEYS[1], id)
+    local set = prefix .. ':idx:status:' .. status
+    if status ~= '' and not redis.call('ZSCORE', set, id) then
+      redis.call('ZADD', set, score, id)
+      redis.call('ZADD', prefix .. ':idx:all', 'GT', score, id)
+      local expiring = {}
+      if h[2] and h[2] ~= '' then expiring[#expiring + 1] = prefix .. ':idx:policy:' .. h[2] end
+      for n in string.gmatch(h[3] or '', '[^,]+') do expiring[#expiring + 1] = prefix .. ':idx:number:' .. n end
+      for _, index in ipairs(expiring) do
+        redis.call('ZADD', index, 'GT', score, id)
+        redis.call('PEXPIRE', index, 2 * tonumber(ttl))
+      end
+      feed(prefix, id, key, now, ttl, status, nil)
+    end
+  end
+end
+return removed`;

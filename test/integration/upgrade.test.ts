@@ -1,12 +1,15 @@
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
+import { serializeEvent } from '../../src/events/schema';
 import { exportCalls } from '../../src/results/export';
+import { CallIndex } from '../../src/store/call-index';
+import { ExpiredEntriesTrimmer } from '../../src/store/expiry';
 import { SCHEMA_VERSION, upgradeStore } from '../../src/store/upgrade';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { OldBuild } from '../helpers/old-records';
-import { connectRedis, deletePrefix, uniquePrefix } from '../helpers/redis';
+import { connectRedis, deletePrefix, uniquePrefix, useCallStore } from '../helpers/redis';
 
 const silent = pino({ level: 'silent' });
 const HOUR = 3_600_000;
@@ -105,5 +108,37 @@ describe('upgrading a store an older callhook wrote', () => {
     expect([a, b].filter(Boolean)).toEqual([{ records: 4, upgraded: 4, legacyFailed: 2 }]);
     expect(await redis.zcard(`${prefix}:idx:all`)).toBe(4);
     expect(await redis.exists(`${prefix}:schema:lock`)).toBe(0);
+  });
+});
+
+describe('a rolling upgrade: old and new processes on one prefix', () => {
+  const shared = useCallStore(__filename, HOUR);
+
+  it('moves calls an old worker finished, or whose records are gone, out of the queued set', async () => {
+    const { redis, prefix, store } = shared;
+    const [finishedByOld, deleted, waiting] = [makeEvent(), makeEvent(), makeEvent()];
+    // A new producer queued them (indexed as queued)...
+    await store.markQueued([finishedByOld, deleted, waiting].map(serializeEvent));
+    // ...an old worker finished one (its FINISH keeps no index), one record was deleted.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const finishedAt = new Date();
+    await new OldBuild(redis, prefix, HOUR).finish(finishedByOld.call_id, 'default', 'notify', 'partial', finishedAt);
+    await redis.del(`${prefix}:call:${deleted.call_id}`);
+    const index = new CallIndex(redis, prefix, HOUR);
+    const listed = async (status: 'queued' | 'partial') => (await index.list({ statuses: [status] }, 10)).rows.map((row) => row.call_id);
+    // The list skips such entries already (their rows are gone, or of another status)...
+    expect(await listed('queued')).toEqual([waiting.call_id]);
+    expect(await listed('partial')).toEqual([]);
+
+    // ...and the periodic trim takes them out, the finished one into its status and the feed.
+    expect(await new ExpiredEntriesTrimmer(redis, prefix, HOUR).trim()).toBe(2);
+    expect(await redis.zrange(`${prefix}:idx:status:queued`, 0, -1)).toEqual([waiting.call_id]);
+    expect(await listed('partial')).toEqual([finishedByOld.call_id]);
+    expect(Number(await redis.zscore(`${prefix}:idx:status:partial`, finishedByOld.call_id))).toBe(finishedAt.getTime());
+    expect(Number(await redis.zscore(`${prefix}:idx:all`, finishedByOld.call_id))).toBe(finishedAt.getTime());
+    expect(await store.failedSince({ ago: HOUR })).toEqual([finishedByOld.call_id]);
+    const feed = await redis.xrange(`${prefix}:results`, '-', '+');
+    expect(feed.map(([, fields]) => fields.slice(0, 4))).toEqual([['call_id', finishedByOld.call_id, 'status', 'partial']]);
+    expect(await new ExpiredEntriesTrimmer(redis, prefix, HOUR).trim()).toBe(0);
   });
 });
