@@ -7,7 +7,7 @@ import { callLockKey, jobIdFor, jobKeyFor } from './job-keys';
 import { numberKeys } from './numbers';
 import { RecordSnapshot } from './record-snapshot';
 import { isRedisRefusal } from './redis-errors';
-import { CHECKPOINT, CLAIM_REALTIME, FINISH, FINISH_ARGS, FRESH_RECORD_FIELDS, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
+import { ADD_NUMBERS, CHECKPOINT, CLAIM_REALTIME, FINISH, FINISH_ARGS, FRESH_RECORD_FIELDS, MARK_QUEUED, REPLAY, SAVE_REALTIME, START_RUN } from './scripts';
 import { ScriptBatch } from './script-batch';
 
 export type RedisClient = Redis | Cluster;
@@ -71,6 +71,7 @@ export class CallStore {
     if (!('callhookMarkQueued' in redis)) {
       redis.defineCommand('callhookMarkQueued', { lua: MARK_QUEUED }); // key count given per call
       redis.defineCommand('callhookStartRun', { numberOfKeys: 1, lua: START_RUN });
+      redis.defineCommand('callhookAddNumbers', { numberOfKeys: 1, lua: ADD_NUMBERS });
       redis.defineCommand('callhookCheckpoint', { numberOfKeys: 2, lua: CHECKPOINT });
       redis.defineCommand('callhookFinish', { lua: FINISH }); // key count given per call
       redis.defineCommand('callhookClaimRealtime', { numberOfKeys: 1, lua: CLAIM_REALTIME });
@@ -170,7 +171,18 @@ export class CallStore {
       else if (field === 'status') status = value;
     }
     const finished = status && isFinal(status as CallStatus) ? (status as CallStatus) : undefined;
+    if (event && !snapshot.has('nums')) await this.addNumbers(callId, event, snapshot);
     return event && { event, policy, results, pending, snapshot, ...(finished ? { finished } : {}) };
+  }
+
+  /**
+   * Gives a record an older callhook queued (during a rolling upgrade) the numbers the list shows
+   * and FINISH indexes it by (`nums`): one round trip, for such records only.
+   */
+  private async addNumbers(callId: string, event: CallEvent, snapshot: RecordSnapshot): Promise<void> {
+    const fields = { calling: event.calling_number, called: event.called_number, nums: numberKeys(event.calling_number, event.called_number) };
+    await this.scripts.callhookAddNumbers(this.key(callId), fields.calling, fields.called, fields.nums);
+    for (const [field, value] of Object.entries(fields)) snapshot.set(field, value);
   }
 
   /**
@@ -427,6 +439,7 @@ const JOB_LEFT = 4;
 interface Scripts {
   callhookMarkQueued(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   callhookStartRun(key: string): Promise<string[]>;
+  callhookAddNumbers(key: string, ...args: string[]): Promise<number>;
   callhookCheckpoint(key: string, lock: string, ...args: (string | number)[]): Promise<number>;
   callhookFinish(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   callhookClaimRealtime(key: string, ...args: (string | number)[]): Promise<[number, string | null]>;

@@ -174,6 +174,19 @@ if not ${FINAL_STATUS('status')} then redis.call('HSET', KEYS[1], 'status', 'run
 return redis.call('HGETALL', KEYS[1])`;
 
 /**
+ * The numbers of a record an older callhook queued (it stored none): the list shows them, and
+ * FINISH indexes the call by them. Only while the record exists and has none. The TTL the older
+ * build gave it goes too, while it is not final: a waiting call keeps its record (MARK_QUEUED).
+ * ARGV: calling number, called number, number index keys.
+ */
+export const ADD_NUMBERS = `
+if redis.call('HEXISTS', KEYS[1], 'event') == 0 or redis.call('HEXISTS', KEYS[1], 'nums') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'calling', ARGV[1], 'called', ARGV[2], 'nums', ARGV[3])
+local status = redis.call('HGET', KEYS[1], 'status')
+if redis.call('HEXISTS', KEYS[1], 'queued_at') == 1 and not ${FINAL_STATUS('status')} then redis.call('PERSIST', KEYS[1]) end
+return 1`;
+
+/**
  * Fencing, in Lua: whether a worker holding lock token `token` may write the call whose lock key
  * holds `holder` and whose record has `status`. A worker writes a call's record while it holds
  * the call's BullMQ lock. A worker that stalled past its lock (a long GC, SIGSTOP) and woke up

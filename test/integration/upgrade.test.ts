@@ -1,15 +1,18 @@
 import { Writable } from 'node:stream';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { serializeEvent } from '../../src/events/schema';
 import { exportCalls } from '../../src/results/export';
 import { CallIndex } from '../../src/store/call-index';
 import { ExpiredEntriesTrimmer } from '../../src/store/expiry';
+import { jobIdFor, QUEUE_NAME } from '../../src/store/job-keys';
 import { SCHEMA_VERSION, upgradeStore } from '../../src/store/upgrade';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { OldBuild } from '../helpers/old-records';
 import { connectRedis, deletePrefix, uniquePrefix, useCallStore } from '../helpers/redis';
+import { Receiver } from '../helpers/receiver';
 
 const silent = pino({ level: 'silent' });
 const HOUR = 3_600_000;
@@ -140,5 +143,42 @@ describe('a rolling upgrade: old and new processes on one prefix', () => {
     const feed = await redis.xrange(`${prefix}:results`, '-', '+');
     expect(feed.map(([, fields]) => fields.slice(0, 4))).toEqual([['call_id', finishedByOld.call_id, 'status', 'partial']]);
     expect(await new ExpiredEntriesTrimmer(redis, prefix, HOUR).trim()).toBe(0);
+  });
+
+  it('keeps the record of a call an old producer queued while a new worker runs it', async () => {
+    const { redis, prefix, store } = shared;
+    const event = makeEvent({ calling_number: '5550100888' });
+    await new OldBuild(redis, prefix, HOUR).queue(event);
+    expect(await redis.pttl(`${prefix}:call:${event.call_id}`)).toBeGreaterThan(0);
+    expect((await store.startRun(event.call_id))?.snapshot.has('nums')).toBe(true);
+    expect(await redis.hmget(`${prefix}:call:${event.call_id}`, 'calling', 'called', 'nums')).toEqual(['5550100888', '1000', '5550100888,1000']);
+    // A retry may wait longer than the TTL: the record stays until the call is final.
+    expect(await redis.pttl(`${prefix}:call:${event.call_id}`)).toBe(-1);
+  });
+
+  it('gives a call an old producer queued its numbers when a new worker runs it', async () => {
+    const receiver = await new Receiver().start();
+    const h = await startHarness(__filename, `
+policies:
+  - id: default
+    apps:
+      - { name: Notify, method: POST, url: "${receiver.url}/notify" }
+`);
+    const connection = connectRedis();
+    const queue = new Queue(QUEUE_NAME, { connection, prefix: h.prefix });
+    try {
+      // An old producer, after the new build's first start: a record without numbers, a job without the event.
+      const event = makeEvent({ calling_number: '+1 555 010 0777', called_number: '2001' });
+      await new OldBuild(h.runtime.redis as Redis, h.prefix, HOUR).queue(event);
+      await queue.add(QUEUE_NAME, { call_id: event.call_id }, { jobId: jobIdFor(event.call_id) });
+      expect((await h.waitForCall(event.call_id)).status).toBe('completed');
+      const rows = (await h.request('GET', '/v1/calls?number=15550100777')).body.calls;
+      expect(rows).toEqual([expect.objectContaining({ call_id: event.call_id, calling_number: '+1 555 010 0777', called_number: '2001', status: 'completed' })]);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+      await h.stop();
+      await receiver.stop();
+    }
   });
 });
