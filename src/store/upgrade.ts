@@ -118,11 +118,21 @@ async function readOldFields(redis: RedisClient, keys: string[]): Promise<OldFie
  * score, the last change as the record tells it (finish, else queue, else creation; ms).
  */
 function upgradeArgs(callId: string, [event, finishedAt, queuedAt, createdAt]: OldFields): (string | number)[] {
-  const parsed = event ? (JSON.parse(event) as Partial<CallEvent>) : {};
+  const parsed = parseEvent(event);
   const calling = String(parsed.calling_number ?? '');
   const called = String(parsed.called_number ?? '');
   const score = [finishedAt, queuedAt, createdAt].map((at) => (at ? Date.parse(at) : NaN)).find((ms) => Number.isFinite(ms)) ?? 0;
   return [callId, calling, called, numberKeys(calling, called), score];
+}
+
+/** A stored event, or nothing to take numbers from when it is missing or not JSON (start-up must not fail on one record). */
+function parseEvent(event: string | null): Partial<CallEvent> {
+  try {
+    const parsed: unknown = event ? JSON.parse(event) : {};
+    return parsed !== null && typeof parsed === 'object' ? (parsed as Partial<CallEvent>) : {};
+  } catch {
+    return {};
+  }
 }
 
 /** `text` matched literally by a SCAN pattern. */

@@ -102,6 +102,15 @@ describe('upgrading a store an older callhook wrote', () => {
     }
   });
 
+  it('upgrades the other records when one holds an event that is not JSON', async () => {
+    const prefix = fresh();
+    const old = new OldBuild(redis, prefix, HOUR);
+    await writeOldCalls(old);
+    await redis.hset(`${prefix}:call:broken`, 'event', '{not json', 'status', 'completed', 'finished_at', new Date().toISOString());
+    expect(await upgradeStore(redis, prefix, HOUR, silent)).toEqual({ records: 5, upgraded: 5, legacyFailed: 2 });
+    expect(await redis.get(`${prefix}:schema`)).toBe(String(SCHEMA_VERSION));
+  });
+
   it('upgrades once when processes start together, and takes over from one that died holding the lock', async () => {
     const prefix = fresh();
     await writeOldCalls(new OldBuild(redis, prefix, HOUR));
