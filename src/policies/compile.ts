@@ -267,9 +267,10 @@ export function compilePolicy(
     const problem = (field: string, message: string) => problems.push(`${at}.apps[${appIndex}].${field}: ${message}`);
     const app = compileApp(appInput, baseDir, problem, (field) => holdsSecret(`${at}.apps[${appIndex}].${field}`));
     if (!app) return;
-    const earlier = seen.get(app.slug);
-    if (earlier !== undefined) problem('name', `slug "${app.slug}" is already used by apps[${earlier}]`);
-    seen.set(app.slug, appIndex);
+    // Each clash names the first app with the slug: it is the one keeping it.
+    const first = seen.get(app.slug);
+    if (first === undefined) seen.set(app.slug, appIndex);
+    else problem(appInput.slug === undefined ? 'name' : 'slug', `slug "${app.slug}" is already used by apps[${first}]; give this app its own \`slug:\` (its result is app_data.<slug>)`);
     apps.push(app);
   });
   // Array.prototype.sort is stable, so equal orders keep file order.

@@ -10,6 +10,7 @@ import { authSecrets, isSecretSubstitution, shortSecretProblem } from './secrets
 import { configSchema, signingSecrets } from './schema';
 import { soundPolicies, UNKNOWN_POLICY_ID, type PolicyToCompile } from './sound-parts';
 import type { CallhookConfig, Policy } from './types';
+import { collectionKeys, offsetOf, parsePath, type CollectionKey } from './yaml-source';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -27,13 +28,17 @@ export function loadConfigFile(path: string, env: Env): CallhookConfig {
   return parseConfig(text, env, path);
 }
 
-/** Parses policies text; JSON is a subset of YAML, so one parser reads both. */
+/**
+ * Parses policies text; JSON is a subset of YAML, so one parser reads both. Problems and
+ * warnings of a file (any `source` but 'inline') start with the file and the line they are on.
+ */
 export function parseConfig(text: string, env: Env = {}, source = 'inline'): CallhookConfig {
-  const document = YAML.parseDocument(text, { prettyErrors: true });
+  const lineCounter = new YAML.LineCounter();
+  // logLevel error: the library's own warning for a map used as a key (an unquoted template) is
+  // replaced by a load error that says what to write.
+  const document = YAML.parseDocument(text, { prettyErrors: true, lineCounter, logLevel: 'error' });
   const kind = extname(source) === '.json' ? 'JSON' : 'YAML';
-  if (document.errors.length > 0) {
-    throw new ConfigError(document.errors.map((e) => `${source}: ${kind} syntax: ${e.message.split('\n')[0]}`));
-  }
+  if (document.errors.length > 0) throw new ConfigError(document.errors.map((e) => syntaxProblem(e, source, kind)));
   let tree: unknown;
   try {
     // toJS throws on an alias with no anchor before it, or too many aliases (a "billion laughs").
@@ -41,18 +46,51 @@ export function parseConfig(text: string, env: Env = {}, source = 'inline'): Cal
   } catch (error) {
     throw new ConfigError([`${source}: ${kind} syntax: ${(error as Error).message.split('\n')[0]}`]);
   }
-  return buildConfig(tree, env, source);
+  if (tree === null || tree === undefined) throw new ConfigError([`${source}: the file is empty: it needs a \`policies:\` list`]);
+  const locate = (line: string): string => {
+    if (source === 'inline') return line;
+    const offset = offsetOf(document, parsePath(line.slice(0, line.indexOf(': '))));
+    return offset === undefined ? `${source}: ${line}` : `${source}:${lineCounter.linePos(offset).line}: ${line}`;
+  };
+  return buildConfig(tree, env, source, { collectionKeys: collectionKeys(document, text), locate });
+}
+
+/**
+ * A YAML syntax error at its line and column. The library's excerpt of the file is left out: the
+ * line may hold a credential written in the file, and problems end up in terminals and CI logs.
+ */
+function syntaxProblem(error: YAML.YAMLError, source: string, kind: string): string {
+  const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const at = error.linePos?.[0];
+  return at ? `${source}:${at.line}:${at.col}: ${kind} syntax: ${message}` : `${source}: ${kind} syntax: ${message}`;
+}
+
+/** What parseConfig knows from the document itself: maps used as keys (unquoted templates), and where a problem's path is in the file. */
+interface SourceFacts {
+  collectionKeys: readonly CollectionKey[];
+  locate(line: string): string;
 }
 
 /** Validates an already-parsed policies tree. */
-export function buildConfig(tree: unknown, env: Env, source = 'inline'): CallhookConfig {
+export function buildConfig(tree: unknown, env: Env, source = 'inline', facts: SourceFacts = { collectionKeys: [], locate: (line) => line }): CallhookConfig {
   const substituted = substituteEnv(tree, env);
   const secretSubstitutions = substituted.substitutions.filter((substitution) => isSecretSubstitution(substitution, tree));
   const secretFields = secretSubstitutions.map((substitution) => formatPath(substitution.path));
   const holdsSecret = (path: string) => secretFields.some((field) => field === path || field.startsWith(`${path}.`) || field.startsWith(`${path}[`));
   const problems = [...substituted.problems];
+  // An unquoted template: what the schema makes of it ("expected string, received object") would hide the fix.
+  const mistakes = [
+    ...facts.collectionKeys.map(({ path, template }) => ({
+      field: formatPath(path),
+      problem: template ? `a template must be quoted in YAML: "${template}"` : 'a key must be text, not a map or a list',
+    })),
+  ];
+  for (const { field, problem } of mistakes) problems.push(`${field}: ${problem}`);
+  const covered = (at: string) => mistakes.some(({ field }) => at === field || at.startsWith(`${field}.`) || at.startsWith(`${field}[`));
   const parsed = configSchema.safeParse(substituted.value);
-  if (!parsed.success) for (const issue of parsed.error.issues) problems.push(`${formatPath(issue.path)}: ${issue.message}`);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) if (!covered(formatPath(issue.path))) problems.push(`${formatPath(issue.path)}: ${issue.message}`);
+  }
   // The compile pass runs on what the schema accepts, so a file's problems all show in one check.
   const inputs: PolicyToCompile[] = parsed.success ? parsed.data.policies.map((input, index) => ({ index, input })) : soundPolicies(substituted.value);
 
@@ -81,7 +119,7 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline'): Callhoo
     // its "is not set" is the one problem there, not what the check made of the rest.
     const unsetCovers = (problem: string) => substituted.unset.some((field) => [': ', '.', '['].some((next) => problem.startsWith(`${field}${next}`)));
     const shown = [...substituted.problems, ...problems.slice(substituted.problems.length).filter((problem) => !unsetCovers(problem))];
-    throw new ConfigError(shown.map((problem) => redactor.text(problem)));
+    throw new ConfigError(shown.map((problem) => facts.locate(redactor.text(problem))));
   }
 
   for (const policy of policies) for (const app of policy.apps) for (const s of authSecrets(app.auth)) secrets.add(s);

@@ -169,7 +169,7 @@ policies:
       const args = ['--policy', 'sales', '--calling', '1', '--called', '2'];
       const cases: [string, string[], Record<string, string>, string][] = [
         ['a missing file', ['--config', `${configPath}.missing`], env, `callhook: ${configPath}.missing: cannot read the policies file (ENOENT)`],
-        ['a bad file', ['--config', badConfigPath], env, 'callhook: policies[0].apps[0].url: must start with http:// or https://'],
+        ['a bad file', ['--config', badConfigPath], env, `callhook: ${badConfigPath}:4: policies[0].apps[0].url: must start with http:// or https://`],
         ['a bad setting', ['--config', configPath], { ...env, CALLHOOK_PORT: 'abc' }, 'callhook: CALLHOOK_PORT=abc: '],
       ];
       for (const [what, config, childEnv, message] of cases) {

@@ -34,10 +34,10 @@ policies:
     expect(await exited(child)).toBe(1);
     const lines = child.output().trim().split('\n');
     expect(lines).toEqual(expect.arrayContaining([
-      'callhook: policies[0].apps[1].auth.token: environment variable NOT_SET_ANYWHERE is not set',
-      expect.stringMatching(/^callhook: policies\[0\]\.apps\[0\]\.timeout: /),
+      `callhook: ${bad}:6: policies[0].apps[1].auth.token: environment variable NOT_SET_ANYWHERE is not set`,
+      expect.stringMatching(/^callhook: .*bad\.yaml:5: policies\[0\]\.apps\[0\]\.timeout: /),
       // A compile-pass problem, shown with the schema's, not after they are fixed.
-      'callhook: policies[0].apps[2].url: must start with http:// or https://',
+      `callhook: ${bad}:7: policies[0].apps[2].url: must start with http:// or https://`,
     ]));
   });
 
@@ -53,7 +53,7 @@ policies:
     const { HOOK_PATH: _unset, ...withoutVariable } = settings;
     const child = spawnCli(['config', 'check', good], withoutVariable);
     expect(await exited(child)).toBe(1);
-    expect(child.output()).toBe('callhook: policies[0].apps[0].url: environment variable HOOK_PATH is not set\n');
+    expect(child.output()).toBe(`callhook: ${good}:1: policies[0].apps[0].url: environment variable HOOK_PATH is not set\n`);
   });
 
   it('says a variable is not set, and nothing more of its field', async () => {
@@ -67,8 +67,8 @@ policies:
     const child = spawnCli(['config', 'check', secrets], {});
     expect(await exited(child)).toBe(1);
     expect(child.output()).toBe([
-      'callhook: policies[0].apps[0].auth.token: environment variable CT_TOKEN_UNSET is not set',
-      'callhook: policies[0].apps[1].signing.secret: environment variable CT_SIGNING_UNSET is not set',
+      `callhook: ${secrets}:5: policies[0].apps[0].auth.token: environment variable CT_TOKEN_UNSET is not set`,
+      `callhook: ${secrets}:6: policies[0].apps[1].signing.secret: environment variable CT_SIGNING_UNSET is not set`,
       '',
     ].join('\n'));
   });
@@ -189,7 +189,7 @@ describe('the commands that only read results need no policies file', () => {
     const { code, output } = await run(['calls'], { CALLHOOK_CONFIG: withSecret });
     expect(code).toBe(0);
     expect(output).toContain(callId);
-    expect(output).toMatch(/^callhook: policies\[0\]\.apps\[0\]\.auth\.token: environment variable CRM_TOKEN is not set: going on without the policies file/m);
+    expect(output).toMatch(/^callhook: \S+with-secret\.yaml:\d+: policies\[0\]\.apps\[0\]\.auth\.token: environment variable CRM_TOKEN is not set: going on without the policies file/m);
   });
 
   it('replay, which re-runs apps of the policies, still needs the file', async () => {

@@ -271,7 +271,7 @@ policies:
       expect.stringMatching(/^policies\[0\]\.apps\[1\]\.retry_count: /),
       expect.stringMatching(/^policies\[0\]\.apps\[2\]\.auth\.token: a secret of fewer than/),
       'policies[0].apps[3].body: a GET request carries no body; use POST',
-      'policies[0].apps[3].name: slug "c" is already used by apps[2]',
+      'policies[0].apps[3].name: slug "c" is already used by apps[2]; give this app its own `slug:` (its result is app_data.<slug>)',
       expect.stringMatching(/^policies\[0\]\.apps\[4\]\.url: template does not compile/),
       expect.stringMatching(/^policies\[0\]\.curri\.action: template does not compile/),
       expect.stringMatching(/^policies\[0\]\.match\.called_number: /),
@@ -415,5 +415,71 @@ policies:
       'policies[0].match..cdr: is not a field name or a dotted path such as cdr.finalCalledPartyNumberPartition',
       'policies[0].match.a..b: is not a field name or a dotted path such as cdr.finalCalledPartyNumberPartition',
     ]);
+  });
+});
+
+/** Problems of a file, each with the file name and its line, as `config check` prints them. */
+const fileProblemsOf = (yaml: string, env: Record<string, string> = {}): string[] => {
+  try {
+    parseConfig(yaml, env, 'policies.yaml');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('what a first edit of the policies file gets wrong', () => {
+  it('refuses an unquoted template, at its field and line, without the YAML library\'s warning', () => {
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const problems = fileProblemsOf(`
+policies:
+  - id: p
+    apps:
+      - name: A
+        url: https://h.example/
+        method: POST
+        when: {{ event.vip }}
+        headers: { X-Caller: {{ event.calling_number }} }
+        body:
+          text: {{ event.calling_number }}
+          list: [ {{ event.called_number }} ]
+`);
+      expect(problems).toEqual([
+        'policies.yaml:8: policies[0].apps[0].when: a template must be quoted in YAML: "{{ event.vip }}"',
+        'policies.yaml:9: policies[0].apps[0].headers.X-Caller: a template must be quoted in YAML: "{{ event.calling_number }}"',
+        'policies.yaml:11: policies[0].apps[0].body.text: a template must be quoted in YAML: "{{ event.calling_number }}"',
+        'policies.yaml:12: policies[0].apps[0].body.list[0]: a template must be quoted in YAML: "{{ event.called_number }}"',
+      ]);
+      expect(emitWarning).not.toHaveBeenCalled();
+      // Any other map or list as a key is no template, and is said so.
+      expect(problemsOf('policies:\n  - id: p\n    match: { [a, b]: x }\n')).toEqual(['policies[0].match: a key must be text, not a map or a list']);
+    } finally {
+      emitWarning.mockRestore();
+    }
+  });
+
+  it('names the file and the line of each problem, and the first holder of a clashing slug', () => {
+    expect(fileProblemsOf(`
+policies:
+  - id: sales
+    apps:
+      - { name: CRM, url: "https://h.example/a" }
+      - { name: crm, url: "https://h.example/b" }
+      - { name: Crm, url: "https://h.example/c" }
+  - id: sales
+    apps: []`)).toEqual([
+      'policies.yaml:6: policies[0].apps[1].name: slug "crm" is already used by apps[0]; give this app its own `slug:` (its result is app_data.<slug>)',
+      'policies.yaml:7: policies[0].apps[2].name: slug "crm" is already used by apps[0]; give this app its own `slug:` (its result is app_data.<slug>)',
+      'policies.yaml:8: policies[1].id: "sales" is used by an earlier policy',
+    ]);
+  });
+
+  it('says where a YAML syntax error is without a dangling colon, and what an empty file needs', () => {
+    expect(fileProblemsOf('policies:\n  - id: p\n    apps: [\n')).toEqual([
+      expect.stringMatching(/^policies\.yaml:4:1: YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a \]$/),
+    ]);
+    for (const empty of ['', '# nothing yet\n']) expect(fileProblemsOf(empty)).toEqual(['policies.yaml: the file is empty: it needs a `policies:` list']);
   });
 });
