@@ -2,6 +2,29 @@ import { formatPath } from '../util/format-path';
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
+/**
+ * What a credential (auth, signing) written as a botched `${NAME}` should say instead: such a
+ * value is sent as written, and Call Test shows it redacted, so the mistake stays hidden. Only
+ * values that are clearly meant as references are refused: a whole `$NAME` in capitals,
+ * `${ NAME }` or `${NAME-X}`, a whole `{{ ... }}` (no credential is a template), or a `${` that
+ * starts no `${NAME}`. A `$` anywhere else is a literal `$`; there is no escape for `${`, so a
+ * secret that holds one comes from an environment variable (its value is never read again).
+ */
+export function botchedReferenceProblem(value: string): string | undefined {
+  const trimmed = value.trim();
+  const named =
+    /^\$([A-Z_][A-Z0-9_-]*)$/.exec(trimmed)?.[1] ??
+    /^\$\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}$/.exec(trimmed)?.[1] ??
+    /^\{\{\s*(?:env\.)?([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}$/.exec(trimmed)?.[1];
+  const reference = named && `\${${named.replaceAll('-', '_')}}`;
+  if (reference && reference !== value) return `"${trimmed}" would be sent as written, not read from the environment: write "${reference}"`;
+  if (/^\{\{.*\}\}$/s.test(trimmed)) return 'is not a template: to take it from the environment write "${NAME}"';
+  if (/\$\{(?![A-Za-z_][A-Za-z0-9_]*\})/.test(value)) {
+    return 'holds a "${" that is no ${NAME} reference (letters, digits and "_", then "}"), so it would be sent as written; a secret that really holds "${" comes from an environment variable: write "${NAME}"';
+  }
+  return undefined;
+}
+
 /** One `${NAME}` replaced: where, with what, and where in the resulting string it sits. */
 export interface Substitution {
   name: string;

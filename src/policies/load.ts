@@ -5,7 +5,7 @@ import { ConfigError } from '../errors';
 import { compilePolicy } from './compile';
 import { formatPath } from '../util/format-path';
 import { Redactor } from '../util/redact';
-import { substituteEnv, type Substitution } from './env';
+import { botchedReferenceProblem, substituteEnv, type Substitution } from './env';
 import { authSecrets, isSecretSubstitution, shortSecretProblem } from './secrets';
 import { configSchema, signingSecrets } from './schema';
 import { soundPolicies, UNKNOWN_POLICY_ID, type PolicyToCompile } from './sound-parts';
@@ -78,12 +78,14 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline', facts: S
   const secretFields = secretSubstitutions.map((substitution) => formatPath(substitution.path));
   const holdsSecret = (path: string) => secretFields.some((field) => field === path || field.startsWith(`${path}.`) || field.startsWith(`${path}[`));
   const problems = [...substituted.problems];
-  // An unquoted template: what the schema makes of it ("expected string, received object") would hide the fix.
+  // Mistakes whose fix is plain from the text: what the schema makes of them ("expected string,
+  // received object" for an unquoted template, "must be whsec_..." for "$SECRET") would hide it.
   const mistakes = [
     ...facts.collectionKeys.map(({ path, template }) => ({
       field: formatPath(path),
       problem: template ? `a template must be quoted in YAML: "${template}"` : 'a key must be text, not a map or a list',
     })),
+    ...botchedCredentials(tree),
   ];
   for (const { field, problem } of mistakes) problems.push(`${field}: ${problem}`);
   const covered = (at: string) => mistakes.some(({ field }) => at === field || at.startsWith(`${field}.`) || at.startsWith(`${field}[`));
@@ -128,6 +130,30 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline', facts: S
   }
   return deepFreeze({ policies, byId, secrets: [...secrets].filter((s) => s.length > 0), source });
 }
+
+/** Auth and signing values written as a botched `${NAME}` (env.ts, botchedReferenceProblem), each at its path. */
+function botchedCredentials(tree: unknown): { field: string; problem: string }[] {
+  const problems: { field: string; problem: string }[] = [];
+  const check = (path: (string | number)[], value: unknown) => {
+    const problem = typeof value === 'string' ? botchedReferenceProblem(value) : undefined;
+    if (problem) problems.push({ field: formatPath(path), problem });
+  };
+  const policies = (tree as { policies?: unknown } | null)?.policies;
+  (Array.isArray(policies) ? policies : []).forEach((policy: { apps?: unknown } | null, p) => {
+    const apps = policy?.apps;
+    (Array.isArray(apps) ? apps : []).forEach((app: { auth?: Record<string, unknown>; signing?: Record<string, unknown> } | null, a) => {
+      const at = ['policies', p, 'apps', a];
+      for (const field of CREDENTIAL_AUTH_FIELDS) check([...at, 'auth', field], app?.auth?.[field]);
+      check([...at, 'signing', 'secret'], app?.signing?.['secret']);
+      const secrets = app?.signing?.['secrets'];
+      if (Array.isArray(secrets)) secrets.forEach((secret, i) => check([...at, 'signing', 'secrets', i], secret));
+    });
+  });
+  return problems;
+}
+
+/** The auth fields that hold who the app is (not its type, URL or scope). */
+const CREDENTIAL_AUTH_FIELDS = ['username', 'password', 'token', 'client_id', 'client_secret'];
 
 /** Credentials written literally in the file that are too short to redact (substituted ones are checked with their variable). */
 function literalShortSecrets(inputs: readonly PolicyToCompile[], substitutions: readonly Substitution[]): string[] {

@@ -460,6 +460,31 @@ policies:
     }
   });
 
+  it.each([
+    ['$CRM_TOKEN', '"$CRM_TOKEN" would be sent as written, not read from the environment: write "${CRM_TOKEN}"'],
+    ['${ CRM_TOKEN }', '"${ CRM_TOKEN }" would be sent as written, not read from the environment: write "${CRM_TOKEN}"'],
+    ['${CRM-TOKEN}', '"${CRM-TOKEN}" would be sent as written, not read from the environment: write "${CRM_TOKEN}"'],
+    ['{{ env.CRM_TOKEN }}', '"{{ env.CRM_TOKEN }}" would be sent as written, not read from the environment: write "${CRM_TOKEN}"'],
+    ['{{ event.token }}', 'is not a template: to take it from the environment write "${NAME}"'],
+    ['tok-${CRM_TOKEN', 'holds a "${" that is no ${NAME} reference (letters, digits and "_", then "}"), so it would be sent as written; a secret that really holds "${" comes from an environment variable: write "${NAME}"'],
+  ])('refuses the botched reference %j in a credential, saying what to write', (token, problem) => {
+    expect(problemsOf(minimalApp(`        auth: { type: bearer, token: ${JSON.stringify(token)} }`))).toEqual([`policies[0].apps[0].auth.token: ${problem}`]);
+  });
+
+  it('checks every credential field, signing secrets too, and keeps a real secret that holds a "$"', () => {
+    expect(problemsOf(minimalApp('        auth: { type: basic, username: "$CRM_USER", password: "${CRM PASS}" }\n        signing: { secrets: ["$WEBHOOK_SECRET"] }'))).toEqual([
+      'policies[0].apps[0].auth.username: "$CRM_USER" would be sent as written, not read from the environment: write "${CRM_USER}"',
+      expect.stringMatching(/^policies\[0\]\.apps\[0\]\.auth\.password: holds a "\$\{" that is no/),
+      'policies[0].apps[0].signing.secrets[0]: "$WEBHOOK_SECRET" would be sent as written, not read from the environment: write "${WEBHOOK_SECRET}"',
+    ]);
+    for (const password of ['pa$$w0rd', '$ecret!2024', '$lower_case', 'x$CRM_TOKEN', 'a{b}$c']) {
+      expect(parseConfig(minimalApp(`        auth: { type: basic, username: u, password: ${JSON.stringify(password)} }`)).policies[0]?.apps[0]?.auth).toMatchObject({ password });
+    }
+    // A secret that holds "${" comes from a variable: its value is never read for references.
+    const fromEnv = parseConfig(minimalApp('        auth: { type: bearer, token: "${CRM_TOKEN}" }'), { CRM_TOKEN: 'tok-${x' });
+    expect(fromEnv.policies[0]?.apps[0]?.auth).toEqual({ type: 'bearer', token: 'tok-${x' });
+  });
+
   it('names the file and the line of each problem, and the first holder of a clashing slug', () => {
     expect(fileProblemsOf(`
 policies:
