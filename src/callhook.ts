@@ -46,6 +46,7 @@ export async function startCallhook(settings: Settings, config: CallhookConfig, 
   const problems = roles.api ? apiExposureProblems(settings) : [];
   if (problems.length > 0) throw new SettingsError(problems);
   if (roles.api) for (const warning of apiTokenWarnings(settings)) logger.warn(warning);
+  for (const warning of config.warnings) logger.warn(`policies file: ${warning}`);
   // Refuses a Redis that evicts keys, and watches for its policy changing later.
   const runtime = await openWriterRuntime(settings, config, logger);
   const closers: (() => Promise<unknown>)[] = [];

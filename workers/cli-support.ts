@@ -26,7 +26,7 @@ export function loadOrExit(env: NodeJS.ProcessEnv = process.env, configPath?: st
 }
 
 /** No policies: what a command that only reads results runs with when it cannot load the file. */
-const NO_POLICIES: CallhookConfig = Object.freeze({ policies: [], byId: new Map(), secrets: [], source: 'none' });
+const NO_POLICIES: CallhookConfig = Object.freeze({ policies: [], byId: new Map(), secrets: [], warnings: [], source: 'none' });
 
 /**
  * Settings, and the policies file if it loads, for a command that only reads results (`calls`,

@@ -43,13 +43,15 @@ program
   .command('config')
   .description('policies file tools')
   .command('check')
-  .description('validate the policies file; exit 1 with one line per problem')
+  .description('validate the policies file; exit 1 with one line per problem, 0 with any warnings on stderr')
   .argument('[file]', 'policies file')
   .option('--config <file>', 'policies file')
   .action((file: string | undefined, opts: { config?: string }) => {
     const config = loadConfigOrExit(process.env, file ?? opts.config);
+    for (const warning of config.warnings) process.stderr.write(`callhook: warning: ${warning}\n`);
     const apps = config.policies.reduce((n, p) => n + p.apps.length, 0);
-    process.stdout.write(`${config.source}: OK (${config.policies.length} policies, ${apps} apps)\n`);
+    const warnings = config.warnings.length === 0 ? '' : `, ${config.warnings.length} warning${config.warnings.length === 1 ? '' : 's'}`;
+    process.stdout.write(`${config.source}: OK (${config.policies.length} policies, ${apps} apps${warnings})\n`);
   });
 
 registerIngestCdr(program);

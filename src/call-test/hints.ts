@@ -1,21 +1,17 @@
 import type { CallEvent } from '../model/call';
 import type { Phase, Policy, WebhookApp } from '../policies/types';
 import type { AppRun } from '../pipeline/runner';
-
-/** `app_data.[crm-lookup].data.x` → ['app_data', 'crm-lookup', 'data', 'x'] */
-function segments(path: string): string[] {
-  return path.split('.').map((s) => s.replace(/^\[(.*)\]$/, '$1'));
-}
+import { missingEventFieldHint, notInScopeHint, pathSegments, runOrderHint, unknownSlugHint } from '../policies/references';
 
 /**
  * Why a template path resolved to nothing, in words a policy author can act on. `phase` is the
  * test's: a phase that leaves an app out is why it did not run, not its order.
  */
 export function hintFor(path: string, context: { app: WebhookApp; policy: Policy; event: CallEvent; before: AppRun[]; phase: Phase | 'all' }): string {
-  const [root, slug, ...rest] = segments(path);
-  if (root === 'event') return `the event has no field "${[slug, ...rest].join('.')}"`;
+  const [root, slug, ...rest] = pathSegments(path);
+  if (root === 'event') return missingEventFieldHint([slug, ...rest].join('.'));
   if (root === 'data') return `the response has no "${[slug, ...rest].join('.')}"`;
-  if (root !== 'app_data' || !slug) return `"${root}" is not in scope (use event.* or app_data.*)`;
+  if (root !== 'app_data' || !slug) return notInScopeHint(root ?? '');
 
   const ran = context.before.find((run) => run.app.slug === slug);
   if (ran) {
@@ -30,7 +26,7 @@ export function hintFor(path: string, context: { app: WebhookApp; policy: Policy
   if (later?.phase === 'real_time' && context.app.phase === 'post_call' && context.phase === 'post_call') {
     return fromEvent ? eventHint : `app \`${slug}\` did not run: phase \`post_call\` leaves out real-time apps, which run before this one; test with phase \`all\``;
   }
-  if (later) return `no app \`${slug}\` ran before this app (\`${slug}\` is ${later.phase}, order ${later.order}; this app is ${context.app.phase}, order ${context.app.order})`;
+  if (later) return `no app \`${slug}\` ran before this app (${runOrderHint(slug, later, context.app)})`;
   if (fromEvent) return eventHint;
-  return `no app \`${slug}\` ran before this app (policy ${context.policy.id} has no app with that slug)`;
+  return `no app \`${slug}\` ran before this app (${unknownSlugHint(slug, context.policy)})`;
 }

@@ -78,6 +78,18 @@ export interface CallEvent {
   [field: string]: unknown;
 }
 
+/**
+ * The fields callhook's own events carry: the API's (events/schema) and the CDR ingester's
+ * (cdr/map). Events may bring others; these are what a misspelt `match` field or `event.x` in a
+ * template is compared with at load.
+ */
+export const STANDARD_EVENT_FIELDS: readonly string[] = [
+  'call_id', 'timestamp', 'calling_number', 'called_number', 'calling_name', 'calling_devicename', 'trigger_point_type', 'policy', 'app_data',
+  'original_called_number', 'called_devicename', 'connect_time', 'disconnect_time', 'duration', 'answered', 'orig_cause', 'dest_cause',
+  'orig_ip', 'dest_ip', 'orig_media_ip', 'dest_media_ip', 'global_call_id', 'leg_type', 'conversation_id', 'cluster_id', 'cdr_file', 'cdr_line',
+  'quality', 'cdr',
+];
+
 /** What a run resumes from, as loaded from the store. */
 export interface CallState {
   event: CallEvent;

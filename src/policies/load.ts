@@ -10,6 +10,7 @@ import { authSecrets, isSecretSubstitution, shortSecretProblem } from './secrets
 import { configSchema, signingSecrets } from './schema';
 import { soundPolicies, UNKNOWN_POLICY_ID, type PolicyToCompile } from './sound-parts';
 import type { CallhookConfig, Policy } from './types';
+import { configWarnings } from './warnings';
 import { collectionKeys, offsetOf, parsePath, type CollectionKey } from './yaml-source';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -128,7 +129,8 @@ export function buildConfig(tree: unknown, env: Env, source = 'inline', facts: S
   for (const policy of parsed.data.policies) {
     for (const app of policy.apps) for (const secret of app.signing ? signingSecrets(app.signing) : []) secrets.add(secret).add(secret.slice('whsec_'.length));
   }
-  return deepFreeze({ policies, byId, secrets: [...secrets].filter((s) => s.length > 0), source });
+  const warnings = configWarnings(parsed.data.policies, policies).map((warning) => facts.locate(redactor.text(warning)));
+  return deepFreeze({ policies, byId, secrets: [...secrets].filter((s) => s.length > 0), source, warnings });
 }
 
 /** Auth and signing values written as a botched `${NAME}` (env.ts, botchedReferenceProblem), each at its path. */

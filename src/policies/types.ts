@@ -134,4 +134,6 @@ export interface CallhookConfig {
   readonly secrets: readonly string[];
   /** Where the config came from, for logs. */
   readonly source: string;
+  /** What loads but cannot work as meant (policies/warnings.ts): `config check` prints them, start-up logs them. */
+  readonly warnings: readonly string[];
 }

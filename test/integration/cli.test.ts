@@ -42,7 +42,7 @@ policies:
   });
 
   it('checks the file and the variables it names, not the unrelated settings', async () => {
-    const good = file('good.yaml', 'policies: [{ id: p, apps: [{ name: A, url: "https://h.example/${HOOK_PATH}" }] }]\n');
+    const good = file('good.yaml', 'policies: [{ id: default, apps: [{ name: A, url: "https://h.example/${HOOK_PATH}" }] }]\n');
     // Settings the processes refuse at start; none of them is the file's problem.
     const settings = { CALLHOOK_CONCURRENCY: '0', CALLHOOK_PORT: 'abc', LOG_LEVEL: 'verbose', HOOK_PATH: 'services/T0001' };
     for (const args of [['config', 'check', good], ['config', 'check']]) {
@@ -71,6 +71,23 @@ policies:
       `callhook: ${secrets}:6: policies[0].apps[1].signing.secret: environment variable CT_SIGNING_UNSET is not set`,
       '',
     ].join('\n'));
+  });
+
+  it('prints what loads but cannot work as meant as warnings, and exits 0', async () => {
+    const path = file('warned.yaml', `
+policies:
+  - id: sales
+    match: { caled_number: "^1[0-9]{3}$" }
+    apps: [{ name: A, url: "https://h.example/{{ event.caling_number }}" }]
+`);
+    const child = spawnCli(['config', 'check', path], {});
+    expect(await exited(child)).toBe(0);
+    expect(child.output().split('\n').sort()).toEqual([
+      '',
+      `${path}: OK (1 policies, 1 apps, 2 warnings)`,
+      `callhook: warning: ${path}:4: policies[0].match.caled_number: events have no standard field "caled_number" (did you mean called_number?), so this policy matches only events that carry it`,
+      `callhook: warning: ${path}:5: policies[0].apps[0].url: event.caling_number is not a standard event field (did you mean event.calling_number?); it renders empty unless events carry it`,
+    ]);
   });
 
   it('names a missing file', async () => {

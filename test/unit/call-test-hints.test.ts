@@ -28,6 +28,13 @@ describe('Call Test hints for an app that did not run', () => {
     expect(hintFor('app_data.post.data.x', { app: app('caller-id'), policy, event: makeEvent(), before: [], phase: 'real_time' })).toBe('no app `post` ran before this app (`post` is post_call, order 10; this app is real_time, order 50)');
   });
 
+  it('suggests the standard event field or the slug a path looks like a misspelling of', () => {
+    const context = { app: app('post'), policy, event: makeEvent(), before: [], phase: 'all' as const };
+    expect(hintFor('event.caling_number', context)).toBe('the event has no field "caling_number" (did you mean event.calling_number?)');
+    expect(hintFor('event.site_code', context)).toBe('the event has no field "site_code"');
+    expect(hintFor('app_data.caller-ib.data.name', context)).toBe('no app `caller-ib` ran before this app (policy rt has no app with that slug (did you mean `caller-id`?))');
+  });
+
   it("names the event's app_data when the event brought that app's result", () => {
     const event = makeEvent({ app_data: { 'caller-id': { data: {} } } });
     expect(hintFor('app_data.caller-id.data.name', { app: app('post'), policy, event, before: [], phase: 'post_call' })).toBe('the event\'s app_data.caller-id has no "data.name"');

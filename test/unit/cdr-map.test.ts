@@ -5,7 +5,8 @@ import { parseCsvLine } from '../../src/cdr/csv';
 import { readLayout } from '../../src/cdr/layout';
 import { readLines } from '../../src/cdr/line-reader';
 import { mapRecord, type MapResult } from '../../src/cdr/map';
-import { CALL_ID_PATTERN, eventJson, MAX_EVENT_BYTES, parseEvent } from '../../src/events/schema';
+import { CALL_ID_PATTERN, eventJson, eventSchema, MAX_EVENT_BYTES, parseEvent } from '../../src/events/schema';
+import { STANDARD_EVENT_FIELDS } from '../../src/model/call';
 import { parseConfig } from '../../src/policies/load';
 import { resolvePolicy } from '../../src/policies/resolve';
 import { CDR_FIELDS_V11, cdrRow, reorderedFields, syntheticRows, writeCdrFile, type FileOptions } from '../helpers/cdr-generator';
@@ -146,6 +147,13 @@ describe('real CUCM 14/15 file (133 fields)', () => {
       expect(parseEvent(event)).toEqual({ ok: true, event });
       expect(eventJson(event)).toBe(JSON.stringify(event));
     }
+  });
+
+  // Load-time warnings compare `match` fields and `event.x` in templates with this list.
+  it('carries only fields STANDARD_EVENT_FIELDS lists, as the API schema names only such fields', async () => {
+    const fields = new Set([...events(await mapFile(CUCM14)), ...events(await mapFile(CUCM11))].flatMap((event) => Object.keys(event)));
+    expect([...fields].filter((field) => !STANDARD_EVENT_FIELDS.includes(field))).toEqual([]);
+    expect(Object.keys(eventSchema.shape).filter((field) => !STANDARD_EVENT_FIELDS.includes(field))).toEqual([]);
   });
 });
 

@@ -485,6 +485,51 @@ policies:
     expect(fromEnv.policies[0]?.apps[0]?.auth).toEqual({ type: 'bearer', token: 'tok-${x' });
   });
 
+  it('warns of policies no call reaches: a misspelt match field, no match on a policy that is not default, no policy at all', () => {
+    const config = parseConfig(`
+policies:
+  - { id: sales, match: { caled_number: "^1[0-9]{3}$" }, apps: [] }
+  - { id: custom, match: { site: "^paris$", cdr.origDeviceName: "^SEP", quality.orig.vq.MLQK: "." }, apps: [] }
+  - { id: named, apps: [] }
+  - { id: default, apps: [] }`, {}, 'policies.yaml');
+    expect(config.warnings).toEqual([
+      'policies.yaml:3: policies[0].match.caled_number: events have no standard field "caled_number" (did you mean called_number?), so this policy matches only events that carry it',
+      'policies.yaml:5: policies[2]: has no `match` and is not `default`, so it runs only for events that name it ("policy": "named")',
+    ]);
+    expect(parseConfig('policies: []\n', {}, 'policies.yaml').warnings).toEqual([
+      'policies.yaml:1: policies: the list is empty, so every call ends `unmatched`; add a policy (a `default` one takes every call no other policy matches)',
+    ]);
+  });
+
+  it('warns of template references that can never resolve, as Call Test would hint them', () => {
+    const config = parseConfig(`
+policies:
+  - id: default
+    apps:
+      - name: CRM Lookup
+        order: 30
+        url: "https://crm.example.com/{{ event.caling_number }}/{{ event.site_code }}"
+        headers: { X-Ticket: "{{ app_data.slack-notify.data.id }}" }
+        message: "{{ data.name }} {{ http_status }} {{ calling_number }}"
+      - name: Slack Notify
+        order: 80
+        method: POST
+        url: https://hooks.example.com/x
+        when: "{{ app_data.crm-lokup.data.vip }}"
+        body: { name: "{{ app_data.crm-lookup.data.name }}", caller: "{{ app_data.caller-id.data.name }}", id: "{{ app_data.slack-notify.data.id }}" }
+      - { name: Caller ID, phase: real_time, order: 90, url: "https://h.example/{{ app_data.crm-lookup.data.x }}" }
+    curri: { calling_name: "{{ app_data.caller-id.data.name }} {{ app_data.crm-lookup.data.name }}" }`, {}, 'policies.yaml');
+    expect(config.warnings).toEqual([
+      'policies.yaml:7: policies[0].apps[0].url: event.caling_number is not a standard event field (did you mean event.calling_number?); it renders empty unless events carry it',
+      'policies.yaml:8: policies[0].apps[0].headers.X-Ticket: app_data.slack-notify.data.id: app `slack-notify` runs after this one (`slack-notify` is post_call, order 80; this app is post_call, order 30), so it is empty',
+      'policies.yaml:9: policies[0].apps[0].message: {{ calling_number }}: "calling_number" is not in scope (use event.* or app_data.*); it always renders empty',
+      'policies.yaml:15: policies[0].apps[1].body: app_data.slack-notify.data.id: this is the app itself: its result is not there while it runs',
+      'policies.yaml:14: policies[0].apps[1].when: app_data.crm-lokup.data.vip: policy default has no app with that slug (did you mean `crm-lookup`?), so it is empty unless the event brings app_data.crm-lokup',
+      'policies.yaml:16: policies[0].apps[2].url: app_data.crm-lookup.data.x: app `crm-lookup` runs after this one (`crm-lookup` is post_call, order 30; this app is real_time, order 90), so it is empty',
+      'policies.yaml:17: policies[0].curri.calling_name: app_data.crm-lookup.data.name: `crm-lookup` is post_call, and CUCM\'s answer is made after the real-time apps only, so it is empty',
+    ]);
+  });
+
   it('names the file and the line of each problem, and the first holder of a clashing slug', () => {
     expect(fileProblemsOf(`
 policies:
