@@ -25,6 +25,7 @@ export const ERROR_CATALOGUE = {
   CALLHOOK_HTTP_STATUS: { status: null, where: 'app result', meaning: 'the receiver answered a non-2xx status' },
   CALLHOOK_HTTP_NETWORK: { status: null, where: 'app result', meaning: 'refused, reset, DNS or other network error' },
   CALLHOOK_HTTP_TIMEOUT: { status: null, where: 'app result', meaning: 'no complete response within `timeout`' },
+  CALLHOOK_DEADLINE_PASSED: { status: null, where: 'app result (CURRI)', meaning: "CUCM's deadline (`CALLHOOK_CURRI_TIMEOUT`) passed before the app's request was sent (an earlier app or a slow Redis took the time): nothing was sent, and CUCM got the `on_error` answer" },
   CALLHOOK_CIRCUIT_OPEN: { status: null, where: 'app result (real-time)', meaning: "the app's destination is failing (its circuit is open): a real-time app is not sent, as it cannot wait" },
   CALLHOOK_REQUEST_TOO_LARGE: { status: null, where: 'app result', meaning: 'the rendered request (URL, headers and body) over `max_request_bytes`; nothing is sent' },
   CALLHOOK_RESPONSE_TOO_LARGE: { status: null, where: 'app result', meaning: 'response over `max_response_bytes`' },

@@ -184,8 +184,8 @@ async function sendApp(app: WebhookApp, policyId: string, scope: TemplateScope, 
   return { kind: 'sent', run: { app, result: redactResult(result, redactor), request } };
 }
 
-/** The errors an attempt ends with before its request goes out (the rendering, the OAuth2 token). */
-const UNSENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CALLHOOK_TEMPLATE_RENDER', 'CALLHOOK_REQUEST_TOO_LARGE', 'CALLHOOK_OAUTH_TOKEN']);
+/** The errors an attempt ends with before its request goes out (the rendering, the OAuth2 token, the call's deadline). */
+const UNSENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CALLHOOK_TEMPLATE_RENDER', 'CALLHOOK_REQUEST_TOO_LARGE', 'CALLHOOK_OAUTH_TOKEN', 'CALLHOOK_DEADLINE_PASSED']);
 
 /**
  * The attempts a log records. A 401 to a stale OAuth2 token is logged with `retry_in_ms` 0 and
@@ -208,7 +208,10 @@ export function appsOf(policy: Policy, phases: readonly Phase[]): WebhookApp[] {
   return (['real_time', 'post_call'] as const).filter((p) => phases.includes(p)).flatMap((phase) => policy.apps.filter((a) => a.phase === phase));
 }
 
-/** An attempt's deadline from now: the app's timeout, or less when the run has a deadline of its own. */
+/**
+ * An attempt's deadline from now: the app's timeout, or less when the run has a deadline of its
+ * own. A run whose deadline has passed gets a budget of 0: the sender then sends nothing.
+ */
 function attemptOptions(app: WebhookApp, mode: RunMode, deps: RunnerDeps): AttemptOptions {
   const now = Date.now();
   const budgetMs = deps.deadlineAt === undefined ? app.timeoutMs : Math.max(0, Math.min(app.timeoutMs, deps.deadlineAt - now));

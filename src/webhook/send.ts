@@ -138,6 +138,12 @@ export class HttpSender implements Sender {
       };
     };
 
+    // Rendered, then not sent: the result shows no request, as nothing reached the receiver.
+    const notSent = () => {
+      request = undefined;
+      return report({ kind: 'fatal', code: 'deadline' }, null, null, { code: 'CALLHOOK_DEADLINE_PASSED', message: DEADLINE_PASSED_MESSAGE });
+    };
+
     try {
       request = renderRequest(app, callId, scope, unresolved);
     } catch (error) {
@@ -146,10 +152,13 @@ export class HttpSender implements Sender {
       const message = error instanceof TemplateError ? error.message : `template failed: ${(error as Error).message}`;
       return report({ kind: 'fatal', code: 'template' }, null, null, { code: 'CALLHOOK_TEMPLATE_RENDER', message });
     }
+    if (deadlinePassed(options)) return notSent();
     try {
       const cachedToken = options.authorization ? options.cachedToken : this.tokenFor(app, options);
       const header = options.authorization ?? authorizationHeader(app.auth, this.tokens);
       const authorization = typeof header === 'object' ? await withinDeadline(header, options.deadlineAt, options.budgetMs ?? app.timeoutMs) : header;
+      // Checked again at the last moment: the token (or the event loop) may have taken what was left.
+      if (deadlinePassed(options)) return notSent();
       if (authorization) {
         request.headers.Authorization = authorization;
         credential = authorization.slice(authorization.indexOf(' ') + 1);
@@ -270,6 +279,16 @@ async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTr
   } finally {
     clearTimeout(timer);
   }
+}
+
+export const DEADLINE_PASSED_MESSAGE = "the call's deadline passed before the request was sent: nothing was sent";
+
+/**
+ * Whether the attempt's deadline has come before its request went out. A request sent then would
+ * be cancelled at once, after the receiver got it (its side effect done), and recorded as failed.
+ */
+function deadlinePassed(options: AttemptOptions): boolean {
+  return options.deadlineAt !== undefined && Date.now() >= options.deadlineAt;
 }
 
 /**

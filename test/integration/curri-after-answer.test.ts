@@ -26,6 +26,7 @@ describe('CURRI: what is stored and queued once CUCM has its answer', () => {
     redis = connectRedis();
     receiver = await new Receiver().start();
     receiver.on('/crm', () => ({ status: 200, body: { name: 'Ada' } }));
+    receiver.on('/hang', () => ({ hang: true }));
     http = createHttpClient();
     store = new CallStore(redis, prefix, 60_000);
   });
@@ -66,7 +67,7 @@ policies:
   beforeEach(() => (finished = []));
   const observer: PipelineObserver = { ...noopObserver, callFinished: (callId, _policy, status) => finished.push([callId, status]) };
 
-  function depsFor(yaml: string, saving: CurriDeps['store'], enqueue: CurriDeps['enqueue'] = () => Promise.resolve()): CurriDeps {
+  function depsFor(yaml: string, saving: CurriDeps['store'], enqueue: CurriDeps['enqueue'] = () => Promise.resolve(), timeoutMs = 2000): CurriDeps {
     return {
       config: parseConfig(yaml),
       observer,
@@ -75,7 +76,7 @@ policies:
       store: saving,
       enqueue,
       logger: createLogger({ level: 'silent' }),
-      timeoutMs: 2000,
+      timeoutMs,
     };
   }
 
@@ -136,5 +137,54 @@ policies:
     expect(await store.get(answer.call_id!)).toMatchObject({ status: 'completed', app_data: { crm: { status: 'success' } } });
     const feed = await new ResultsFeed(redis, prefix).read('0', 100);
     expect(feed.filter((entry) => entry.call.call_id === answer.call_id).map((entry) => entry.call.status)).toEqual(['completed']);
+  });
+
+  describe('an app whose turn comes after the deadline is not sent, and its result says so', () => {
+    /** A (hangs past the deadline), then B, which has side effects: a POST. */
+    const hungThenPost = `
+policies:
+  - id: default
+    apps:
+      - { name: A, phase: real_time, url: "${'${receiver.url}'}/hang", timeout: 5s, retry_count: 0 }
+      - { name: B, phase: real_time, method: POST, url: "${'${receiver.url}'}/post", body: { second: "{{ event.call_id }}" }, retry_count: 0 }
+    curri: { calling_name: x }
+`;
+    const notSent = { status: 'failed', http_status: null, request: null, error: { code: 'CALLHOOK_DEADLINE_PASSED', message: "the call's deadline passed before the request was sent: nothing was sent" } };
+
+    it('an earlier app took the time: the next one is never sent', async () => {
+      const deps = depsFor(hungThenPost.replaceAll('${receiver.url}', receiver.url), store, undefined, 300);
+      const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
+      expect(answer).toMatchObject({ decision: 'Permit', outcome: 'timeout' });
+      await answer.afterAnswer!();
+      await new Promise((resolve) => setTimeout(resolve, 200)); // a request sent late would have arrived by now
+      expect(receiver.to('/post').filter((r) => (r.json as { second: string }).second === answer.call_id)).toEqual([]);
+      const record = await store.get(answer.call_id!);
+      expect(record!.app_data.a).toMatchObject({ status: 'failed', error: { code: 'CALLHOOK_HTTP_TIMEOUT', message: expect.stringMatching(/^no response within \d+ ms$/) } });
+      expect(record!.app_data.b).toMatchObject(notSent);
+    });
+
+    it('a record write that returns after the deadline (Redis stalled): no app is sent', async () => {
+      let release!: () => void;
+      const stalled = new Promise<void>((resolve) => (release = resolve));
+      const deps = depsFor(hungThenPost.replaceAll('${receiver.url}', receiver.url), {
+        claimRealtime: async (event) => {
+          await stalled;
+          return store.claimRealtime(event);
+        },
+        storedPolicy: (callId) => store.storedPolicy(callId),
+        saveRealtimeResults: (...args) => store.saveRealtimeResults(...args),
+      }, undefined, 200);
+      const hangsBefore = receiver.to('/hang').length;
+      const answer = await answerCurri(curriRequest({ calling: '5550001', called: '2000' }), Date.now(), deps);
+      expect(answer).toMatchObject({ decision: 'Permit', outcome: 'timeout' });
+      release(); // Redis resumes once CUCM has its answer
+      await answer.afterAnswer!();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(receiver.to('/hang')).toHaveLength(hangsBefore);
+      expect(receiver.to('/post').filter((r) => (r.json as { second: string }).second === answer.call_id)).toEqual([]);
+      const record = await store.get(answer.call_id!);
+      expect(record!.app_data).toMatchObject({ a: notSent, b: notSent });
+      expect(record!.app_data.a!.attempts_log).toEqual([expect.objectContaining({ http_status: null, error: notSent.error })]);
+    });
   });
 });
