@@ -176,7 +176,7 @@ export function createRuntime(settings: Settings, config: CallhookConfig, logger
     // Unknown (no sample) on a Redis that will not list its clients, rather than BullMQ's placeholder counted as 1.
     workers: { queue: queue.name, count: async () => (await queueWorkers(queue))?.length },
     ready,
-  });
+  }, { curriTimeoutMs: settings.curriTimeoutMs });
   metrics.startAtZero(config);
   const http = createHttpClient({ proxyEnv: settings.proxyEnv });
   const gate = new RedisDeliveryGate(storeRedis, settings.prefix, (change) => {

@@ -3,6 +3,7 @@ import type { WaitReason } from '../pipeline/gate';
 import type { AppContext, AttemptVerdict, PipelineObserver } from '../pipeline/observer';
 import type { AppResult, CallStatus } from '../model/call';
 import type { CallhookConfig, Phase } from '../policies/types';
+import { DEFAULTS } from '../defaults';
 
 
 /** Where queue depth comes from at scrape time (BullMQ's Queue.getJobCounts). */
@@ -16,6 +17,28 @@ export interface ScrapeSources {
   workers?: { queue: string; count: () => Promise<number | undefined> };
   /** Resolves when Redis answers and takes a write (the readiness probe of `/readyz`). */
   ready?: () => Promise<unknown>;
+}
+
+/** What the histograms are laid out around. */
+export interface MetricsOptions {
+  /** CALLHOOK_CURRI_TIMEOUT: the CURRI answer time's buckets are placed around it. @defaultValue DEFAULTS.curriTimeoutMs */
+  curriTimeoutMs?: number;
+}
+
+/** Answers well before the deadline: a lookup that answered, or no app at all. */
+const CURRI_FAST_BUCKETS = [0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25];
+/** Around the deadline, as fractions of it: an answer on time falls in `le` = the timeout, a late one above it. */
+const CURRI_DEADLINE_FRACTIONS = [0.5, 0.75, 0.9, 0.95, 1, 1.05, 1.1, 1.25, 1.5, 2];
+
+/**
+ * The CURRI answer time's buckets for a timeout: fixed ones for fast answers, then fractions and
+ * multiples of the timeout, one of them the timeout itself, so that "answered near or past the
+ * deadline" can be read (1.51 s and 2.4 s fall in different buckets at 1.5 s).
+ */
+export function curriBuckets(timeoutMs: number): number[] {
+  const timeout = timeoutMs / 1000;
+  const near = CURRI_DEADLINE_FRACTIONS.map((f) => Number((f * timeout).toPrecision(6)));
+  return [...CURRI_FAST_BUCKETS.filter((b) => b < near[0]!), ...near];
 }
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -66,12 +89,7 @@ export class Metrics implements PipelineObserver {
     labelNames: ['decision', 'outcome'],
     registers: [this.registry],
   });
-  private readonly curriDuration = new Histogram({
-    name: 'callhook_curri_duration_seconds',
-    help: 'Time to answer a CURRI request, real-time apps included',
-    buckets: [0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2.5],
-    registers: [this.registry],
-  });
+  private readonly curriDuration: Histogram;
   private readonly appWaits = new Counter({
     name: 'callhook_app_waits_total',
     help: 'Queued calls held back before an app, by reason (rate_limit, circuit_open); no attempt is spent',
@@ -96,7 +114,13 @@ export class Metrics implements PipelineObserver {
   });
   private readonly oauthFetches = new Counter({ name: 'callhook_oauth_token_fetches_total', help: 'OAuth2 token requests, by outcome (success, failure)', labelNames: ['outcome'], registers: [this.registry] });
 
-  constructor(queue?: QueueDepthSource, sources: ScrapeSources = {}) {
+  constructor(queue?: QueueDepthSource, sources: ScrapeSources = {}, options: MetricsOptions = {}) {
+    this.curriDuration = new Histogram({
+      name: 'callhook_curri_duration_seconds',
+      help: 'Time to answer a CURRI request, real-time apps included; buckets around CALLHOOK_CURRI_TIMEOUT (le equal to it: answered on time)',
+      buckets: curriBuckets(options.curriTimeoutMs ?? DEFAULTS.curriTimeoutMs),
+      registers: [this.registry],
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'callhook_' });
     for (const name of COUNTER_NAMED_GAUGES) this.registry.removeSingleMetric(`callhook_${name}`);
     if (queue) {

@@ -1,4 +1,4 @@
-import { Metrics, SCRAPE_REDIS_TIMEOUT_MS } from '../../src/metrics/metrics';
+import { curriBuckets, Metrics, SCRAPE_REDIS_TIMEOUT_MS } from '../../src/metrics/metrics';
 
 /** The Redis-backed gauges at scrape time: live values, and a /metrics that still answers while Redis does not. */
 describe('Metrics gauges read from Redis', () => {
@@ -35,3 +35,24 @@ describe('Metrics gauges read from Redis', () => {
     expect(text).not.toMatch(/callhook_nodejs_active_(handles|requests|resources)_total/);
   });
 });
+
+describe('CURRI answer time buckets', () => {
+  /** The cumulative count of each bucket, by its `le`. */
+  const buckets = (text: string) => [...text.matchAll(/^callhook_curri_duration_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])] as const);
+
+  it('are laid out around CALLHOOK_CURRI_TIMEOUT: answers on time, just late and very late are told apart', async () => {
+    const metrics = new Metrics(undefined, {}, { curriTimeoutMs: 1500 });
+    for (const ms of [3, 1200, 1499, 1510, 2400]) metrics.curriAnswered('Permit', 'timeout', ms);
+    const listed = buckets(await metrics.text());
+    const counts = Object.fromEntries(listed);
+    expect(listed.map(([le]) => le)).toEqual(['0.002', '0.005', '0.01', '0.015', '0.025', '0.05', '0.1', '0.25', '0.75', '1.125', '1.35', '1.425', '1.5', '1.575', '1.65', '1.875', '2.25', '3', '+Inf']);
+    expect(counts['1.5']).toBe(3); // on time
+    expect(counts['1.575']! - counts['1.5']!).toBe(1); // 1.51 s: just past the deadline
+    expect(counts['3']! - counts['2.25']!).toBe(1); // 2.4 s: far past it
+  });
+
+  it('follow a short timeout too, without fast buckets above it', () => {
+    expect(curriBuckets(200)).toEqual([0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.15, 0.18, 0.19, 0.2, 0.21, 0.22, 0.25, 0.3, 0.4]);
+  });
+});
+
