@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { answerCurri, answerLate, answerUnreadable, type CurriDeps } from '../../curri/handler';
+import { answerCurri, answerLate, answerUnreadable, answerWithinMs, type CurriDeps } from '../../curri/handler';
 import type { Metrics } from '../../metrics/metrics';
 
 declare module 'fastify' {
@@ -38,10 +38,11 @@ export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDe
     // the request arrives (after the token check), and a body still arriving at the deadline
     // gets the fail-open answer then, not whenever it ends (or Node's request timeout, a 408).
     scope.decorateRequest('curriDeadline', null);
+    const answerWithin = answerWithinMs(deps.curri.timeoutMs);
     scope.addHook('onRequest', (request, reply, done) => {
       if (request.method === 'POST') {
         const deadline: CurriDeadline = { startedAt: Date.now(), timer: undefined };
-        deadline.timer = setTimeout(() => answerBodyLate(request, reply, deadline), deps.curri.timeoutMs);
+        deadline.timer = setTimeout(() => answerBodyLate(request, reply, deadline), answerWithin);
         request.curriDeadline = deadline;
       }
       done();
