@@ -85,7 +85,7 @@ export class Metrics implements PipelineObserver {
   });
   private readonly curriResponses = new Counter({
     name: 'callhook_curri_responses_total',
-    help: 'CURRI answers to CUCM, by decision (Permit, Deny) and outcome (ok, or why the error decision was given)',
+    help: 'CURRI answers to CUCM, by decision (Permit, Deny) and outcome (ok, or why the error decision was given; client_gone: CUCM closed the connection before its answer was written)',
     labelNames: ['decision', 'outcome'],
     registers: [this.registry],
   });

@@ -193,7 +193,9 @@ policies:
     expect(record.event).toMatchObject({ calling_number: '5550001', called_number: '2000', trigger_point_type: 'directorynumber', transformed_called_number: '2000' });
   });
 
-  it('queues the post-call apps even when CUCM goes away before its answer (the call still happens)', async () => {
+  it('queues the post-call apps even when CUCM goes away before its answer (the call still happens), counted as client_gone', async () => {
+    const answers = async (outcome: string) => Number(new RegExp(`callhook_curri_responses_total\\{decision="Permit",outcome="${outcome}"\\} (\\d+)`).exec(await (await fetch(`${h.baseUrl}/metrics`)).text())?.[1] ?? 0);
+    const [okBefore, goneBefore] = [await answers('ok'), await answers('client_gone')];
     const request = http.request(`${h.baseUrl}/curri?api_key=${TOKEN}`, { method: 'POST', headers: { 'content-type': 'text/xml' } });
     request.on('error', () => undefined);
     request.end(curriRequest({ calling: '5550005', called: '2000', device: 'SEP0000000GONE' }));
@@ -204,6 +206,8 @@ policies:
     expect(ours().map((r) => r.json)).toEqual([{ trigger: 'translationpattern', device: 'SEP0000000GONE', name: 'Late' }]);
     const record = await h.waitForCall(String(ours()[0]!.headers['idempotency-key']).replace(/\.log$/, ''));
     expect(record).toMatchObject({ status: 'completed', app_data: { crm: { status: 'success' }, log: { status: 'success' } } });
+    // The answer was never read: not an ok one.
+    expect([await answers('ok'), await answers('client_gone')]).toEqual([okBefore, goneBefore + 1]);
   });
 
   it('a call whose post-call apps follow has one feed entry, its final status counting the real-time app that failed', async () => {

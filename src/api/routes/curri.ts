@@ -83,7 +83,8 @@ export function registerCurriRoutes(app: FastifyInstance, deps: { curri: CurriDe
       // treatment, and the call still happens). Listened for from the start, as it may come first.
       const answered = new Promise<void>((resolve) => reply.raw.once('close', resolve));
       const answer = await answerCurri(typeof request.body === 'string' ? request.body : '', startedAt, deps.curri);
-      deps.metrics?.curriAnswered(answer.decision, answer.outcome, Date.now() - startedAt);
+      // CUCM went away before its answer (it applied its failure treatment): not counted as an answer it read.
+      deps.metrics?.curriAnswered(answer.decision, reply.raw.destroyed ? 'client_gone' : answer.outcome, Date.now() - startedAt);
       if (answer.afterAnswer) {
         const after = answered
           .then(answer.afterAnswer)
