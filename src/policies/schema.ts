@@ -178,6 +178,13 @@ const tls = z.strictObject({
   reject_unauthorized: z.boolean().default(true),
 });
 
+/**
+ * The largest `max_response_bytes` of a real-time app. A response is held whole in the API's
+ * memory while CUCM (or a /v1/realtime client) waits: 200 MB streamed to each of a few calls took
+ * answers to 7-16 s and the API to 1.5 GB. Post-call apps run in workers, one call at a time per slot.
+ */
+export const MAX_REAL_TIME_RESPONSE_BYTES = 16 * 1024 * 1024;
+
 export const appSchema = z.strictObject({
   name: z.string().min(1),
   slug: z
@@ -220,6 +227,13 @@ export const appSchema = z.strictObject({
   max_response_bytes: z.number().int().positive().default(DEFAULTS.app.maxResponseBytes),
   max_request_bytes: z.number().int().positive().default(DEFAULTS.app.maxRequestBytes),
 }).refine(
+  (app) => app.phase !== 'real_time' || typeof app.max_response_bytes !== 'number' || app.max_response_bytes <= MAX_REAL_TIME_RESPONSE_BYTES,
+  {
+    path: ['max_response_bytes'],
+    message: `is over ${MAX_REAL_TIME_RESPONSE_BYTES} (16 MiB), the most a real-time app may read: its response is read while the call waits, in the API's memory; lower it (the default is ${DEFAULTS.app.maxResponseBytes})`,
+    when: ({ value }) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  },
+).refine(
   (app) => (app.body_format ?? 'json') !== 'json' || typeof app.body !== 'string' || isJsonText(app.body),
   // Checked even when other fields have problems (so the file's problems all show at once), but
   // only on an object: an app that is null or a list has its own problem already.

@@ -75,6 +75,16 @@ policies:
     expect(problemsOf(minimalApp('        timeout: 30d'))).toEqual([expect.stringMatching(/timeout: "30d" is longer than the 1h allowed/)]);
   });
 
+  it('caps a real-time app\'s max_response_bytes at 16 MiB (its response is read while the call waits)', () => {
+    const realTime = (bytes: number) => minimalApp(`        phase: real_time\n        max_response_bytes: ${bytes}`);
+    expect(parseConfig(realTime(16 * 1024 * 1024)).policies[0]?.apps[0]?.maxResponseBytes).toBe(16_777_216);
+    expect(problemsOf(realTime(900_000_000))).toEqual([
+      'policies[0].apps[0].max_response_bytes: is over 16777216 (16 MiB), the most a real-time app may read: its response is read while the call waits, in the API\'s memory; lower it (the default is 1048576)',
+    ]);
+    // A post-call app is read by a worker, one call per slot: not capped.
+    expect(parseConfig(minimalApp('        max_response_bytes: 900000000')).policies[0]?.apps[0]?.maxResponseBytes).toBe(900_000_000);
+  });
+
   it('reports every problem with its path', () => {
     const problems = problemsOf(`
 policies:
