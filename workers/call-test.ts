@@ -30,7 +30,7 @@ export function registerCallTest(program: Command): void {
     .command('call-test')
     .description("run a policy's apps now and show every request and result")
     .requiredOption('--policy <id>', 'policy to run')
-    .requiredOption('--calling <number>', 'calling number')
+    .requiredOption('--calling <number>', 'calling number ("" for a call without caller id, as CUCM sends it)')
     .requiredOption('--called <number>', 'called number')
     .option('--field <key=value>', 'another event field (repeatable)', repeatable, [])
     .option('--phase <phase>', 'all, post_call or real_time', 'all')

@@ -7,6 +7,7 @@ import { combineObservers, noopObserver, type PipelineObserver } from '../pipeli
 import { appsOf, REAL_TIME, runApps, type AppRun, type RunnerDeps } from '../pipeline/runner';
 import { xacmlResponse } from '../curri/cixml';
 import { renderDirective } from '../curri/directive';
+import { callingNumberOf, leaveWithheldNumberAbsent } from '../curri/handler';
 import { hintFor } from './hints';
 
 export type CallTestPhase = Phase | 'all';
@@ -46,7 +47,8 @@ export interface CallTestOptions {
 }
 
 export type CallTestInput =
-  | { ok: true; policy: Policy; event: CallEvent; phase: CallTestPhase }
+  /** `withheld`: the call has no caller id (an empty calling number and no transformed one), as CUCM sends it to /curri. */
+  | { ok: true; policy: Policy; event: CallEvent; phase: CallTestPhase; withheld?: boolean }
   | { ok: false; code: 'CALLHOOK_EVENT_INVALID' | 'CALLHOOK_POLICY_NOT_FOUND'; problems: string[] };
 
 /**
@@ -63,6 +65,11 @@ export function parseCallTest(config: CallhookConfig, body: unknown): CallTestIn
   if (!['all', 'post_call', 'real_time'].includes(phase as string)) problems.push('phase: use all, post_call or real_time');
   // Optional in an event, required here; a policy of the wrong type or empty is the event check's to name.
   if (fields.policy === undefined) problems.push('policy: is required');
+  // An empty calling number is a call without caller id, as CUCM sends it to /curri: the event
+  // gets what /curri gives it (the transformed number, or the placeholder), so the XML is /curri's.
+  const transformed = typeof fields.transformed_calling_number === 'string' ? fields.transformed_calling_number : undefined;
+  const withheld = fields.calling_number === '' && !transformed;
+  if (fields.calling_number === '') fields.calling_number = callingNumberOf('', transformed);
   const check = parseEvent({ ...fields, call_id: `call-test-${randomUUID()}` });
   if (!check.ok) problems.push(...check.problems);
   if (problems.length > 0 || !check.ok) return { ok: false, code: 'CALLHOOK_EVENT_INVALID', problems };
@@ -71,7 +78,7 @@ export function parseCallTest(config: CallhookConfig, body: unknown): CallTestIn
     const known = config.policies.map((p) => p.id).join(', ') || 'none';
     return { ok: false, code: 'CALLHOOK_POLICY_NOT_FOUND', problems: [`policy: no policy "${String(fields.policy)}" (policies: ${known})`] };
   }
-  return { ok: true, policy, event: check.event, phase: phase as CallTestPhase };
+  return { ok: true, policy, event: check.event, phase: phase as CallTestPhase, ...(withheld ? { withheld } : {}) };
 }
 
 /** Call Test stores nothing. */
@@ -121,7 +128,9 @@ function curriAnswer(input: Extract<CallTestInput, { ok: true }>, realtime: AppR
   if (failed.length > 0) return onError('app_failed', failed.map((run) => `${run.app.slug}: ${run.result.error?.message ?? 'failed'}`).join('; '));
   const appData = Object.fromEntries(realtime.map((run) => [run.app.slug, run.result]));
   try {
-    return { xml: xacmlResponse(renderDirective(block, { event: input.event, app_data: { ...input.event.app_data, ...appData } })), outcome: 'ok', error: null };
+    const directive = renderDirective(block, { event: input.event, app_data: { ...input.event.app_data, ...appData } });
+    leaveWithheldNumberAbsent(directive, input.withheld === true);
+    return { xml: xacmlResponse(directive), outcome: 'ok', error: null };
   } catch (error) {
     return onError('template_error', (error as Error).message);
   }

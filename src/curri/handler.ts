@@ -84,11 +84,7 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
     const failed = Object.entries(appData).filter(([, r]) => r.status === 'failed');
     if (failed.length > 0) return failure(event, policy, 'app_failed', failed.map(([slug, r]) => `${slug}: ${r.error?.message ?? 'failed'}`).join('; '), deps, after);
     const directive = renderDirective(policy.curri, { event, app_data: { ...event.app_data, ...appData } });
-    // The placeholder of a call without caller id is callhook's, for matching and templates: a
-    // block that renders it back (`{{ event.calling_number }}`) leaves the absent number absent.
-    if (directive.action === 'continue' && directive.callingNumber === ANONYMOUS && !parsed.attributes.callingNumber && !parsed.attributes.transformedCallingNumber) {
-      directive.callingNumber = '';
-    }
+    leaveWithheldNumberAbsent(directive, !parsed.attributes.callingNumber && !parsed.attributes.transformedCallingNumber);
     return answer(directive, 'ok', event, after);
   } catch (error) {
     const outcome = error instanceof CurriTemplateError ? 'template_error' : 'error';
@@ -153,12 +149,26 @@ async function storeAndQueue(event: CallEvent, policy: Policy, running: Promise<
 /** The calling number of a call CUCM sent without one (no caller id). */
 const ANONYMOUS = 'anonymous';
 
+/** A call's calling number: as CUCM sent it, else the transformed one, else the placeholder of a call without caller id. */
+export function callingNumberOf(callingNumber: string | undefined, transformedCallingNumber: string | undefined): string {
+  return callingNumber || transformedCallingNumber || ANONYMOUS;
+}
+
+/**
+ * The placeholder of a call without caller id (`withheld`: CUCM sent neither number) is
+ * callhook's, for matching and templates: a block that renders it back
+ * (`{{ event.calling_number }}`) leaves the absent number absent, not "anonymous".
+ */
+export function leaveWithheldNumberAbsent(directive: CurriDirective, withheld: boolean): void {
+  if (withheld && directive.action === 'continue' && directive.callingNumber === ANONYMOUS) directive.callingNumber = '';
+}
+
 /** The call as an event, not yet checked: every field is a string the XACML reader decoded. */
 function callOf(a: CurriAttributes): CallEvent {
   return {
     call_id: `curri-${randomUUID()}`,
     // A call without caller id still happened: it is an event, as the CDR ingester does it.
-    calling_number: a.callingNumber || a.transformedCallingNumber || ANONYMOUS,
+    calling_number: callingNumberOf(a.callingNumber, a.transformedCallingNumber),
     called_number: a.calledNumber || a.transformedCalledNumber,
     transformed_calling_number: a.transformedCallingNumber,
     transformed_called_number: a.transformedCalledNumber,

@@ -163,6 +163,22 @@ policies:
     expect(cixmlAttribute((await ask({ calling: '', transformedCalling: '5550009', called: '5000' })).cixml, 'modify', 'callingnumber')).toBe('5550009');
   });
 
+  it('Call Test takes an empty calling number, as CUCM sends a call without caller id, and shows the XML /curri answers', async () => {
+    const curri = await ask({ calling: '', transformedCalling: '', called: '5000' });
+    const test = await h.request('POST', '/v1/call-test', { policy: 'echo', calling_number: '', called_number: '5000', calling_devicename: 'SEP001122334455', phase: 'real_time' });
+    expect(test.status).toBe(200);
+    expect(test.body.event.calling_number).toBe('anonymous'); // the placeholder policies match and templates read
+    expect(readCurriAnswer(test.body.curri.xml)).toEqual(curri);
+    expect(cixmlAttribute(readCurriAnswer(test.body.curri.xml).cixml, 'modify', 'callingnumber')).toBeUndefined();
+    // With a transformed number standing in for it, that number, as /curri modifies it.
+    const transformed = await h.request('POST', '/v1/call-test', { policy: 'echo', calling_number: '', transformed_calling_number: '5550009', called_number: '5000', phase: 'real_time' });
+    expect(cixmlAttribute(readCurriAnswer(transformed.body.curri.xml).cixml, 'modify', 'callingnumber')).toBe('5550009');
+    // A calling number left out is still a mistake; "anonymous" typed in is a number CUCM sent.
+    expect((await h.request('POST', '/v1/call-test', { policy: 'echo', called_number: '5000' })).body.error.problems).toEqual(['calling_number: is required']);
+    const typed = await h.request('POST', '/v1/call-test', { policy: 'echo', calling_number: 'anonymous', called_number: '5000', phase: 'real_time' });
+    expect(cixmlAttribute(readCurriAnswer(typed.body.curri.xml).cixml, 'modify', 'callingnumber')).toBe('anonymous');
+  });
+
   it('on_error: reject answers Deny instead', async () => {
     expect(await ask({ calling: '5559999', called: '3000' })).toEqual({ decision: 'Deny', cixml: '<cixml ver="1.0"><reject></reject></cixml>' });
     expect(await ask({ calling: '5550001', called: '3000' })).toMatchObject({ decision: 'Permit' });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LIMITS } from '../../defaults';
 import { ERROR_CATALOGUE, type ApiErrorCode } from '../../errors';
 import { CALL_ID_PATTERN, eventSchema } from '../../events/schema';
 
@@ -108,6 +109,7 @@ const phase = z.enum(['post_call', 'real_time']);
 /** Call Test's body: an event and the policy to run, with the phase (checked by call-test/run.ts parseCallTest). */
 export const callTestRequest = eventSchema
   .extend({
+    calling_number: z.string().max(LIMITS.eventFieldChars).describe('empty: a call without caller id, as CUCM sends it to /curri (the event gets `transformed_calling_number`, or `anonymous`, and `curri.xml` is what /curri answers)'),
     policy: z.string().min(1).describe('the policy to run (required)'),
     phase: z.enum(['all', 'post_call', 'real_time']).default('all').optional(),
     call_id: z.string().optional().describe('ignored: Call Test always uses its own id, call-test-<uuid>'),

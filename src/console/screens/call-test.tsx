@@ -65,7 +65,7 @@ export function CallTestScreen({ policies }: { policies: Policies | undefined })
         </label>
         <label>
           Calling number
-          <input name="calling_number" required placeholder="+1 (555) 123-4567" />
+          <input name="calling_number" placeholder="+1 (555) 123-4567 (empty: no caller id)" />
         </label>
         <label>
           Called number
