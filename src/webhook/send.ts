@@ -138,12 +138,6 @@ export class HttpSender implements Sender {
       };
     };
 
-    // Rendered, then not sent: the result shows no request, as nothing reached the receiver.
-    const notSent = () => {
-      request = undefined;
-      return report({ kind: 'fatal', code: 'deadline' }, null, null, { code: 'CALLHOOK_DEADLINE_PASSED', message: DEADLINE_PASSED_MESSAGE });
-    };
-
     try {
       request = renderRequest(app, callId, scope, unresolved);
     } catch (error) {
@@ -152,13 +146,20 @@ export class HttpSender implements Sender {
       const message = error instanceof TemplateError ? error.message : `template failed: ${(error as Error).message}`;
       return report({ kind: 'fatal', code: 'template' }, null, null, { code: 'CALLHOOK_TEMPLATE_RENDER', message });
     }
-    if (deadlinePassed(options)) return notSent();
+    // Past the deadline, the request is rendered but never sent: the result shows no request.
+    if (deadlinePassed(options)) {
+      request = undefined;
+      return report(...deadlinePassedReport());
+    }
     try {
       const cachedToken = options.authorization ? options.cachedToken : this.tokenFor(app, options);
       const header = options.authorization ?? authorizationHeader(app.auth, this.tokens);
       const authorization = typeof header === 'object' ? await withinDeadline(header, options.deadlineAt, options.budgetMs ?? app.timeoutMs) : header;
       // Checked again at the last moment: the token (or the event loop) may have taken what was left.
-      if (deadlinePassed(options)) return notSent();
+      if (deadlinePassed(options)) {
+        request = undefined;
+        return report(...deadlinePassedReport());
+      }
       if (authorization) {
         request.headers.Authorization = authorization;
         credential = authorization.slice(authorization.indexOf(' ') + 1);
@@ -283,6 +284,11 @@ async function exchange(http: AxiosInstance, app: WebhookApp, request: RequestTr
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The report's arguments for an attempt whose deadline came before its request went out. */
+function deadlinePassedReport(): [AttemptOutcome, null, null, AppError] {
+  return [{ kind: 'fatal', code: 'deadline' }, null, null, { code: 'CALLHOOK_DEADLINE_PASSED', message: DEADLINE_PASSED_MESSAGE }];
 }
 
 export const DEADLINE_PASSED_MESSAGE = "the call's deadline passed before the request was sent: nothing was sent";
