@@ -72,6 +72,8 @@ export const LIMITS = {
   batchEvents: 1000,
   /** A batch request body. */
   batchBodyBytes: 16 * 1024 * 1024,
+  /** A body declared over its route's limit is read and thrown away up to this size (so the client can read its 413), beyond it the connection is closed. */
+  discardBodyBytes: 64 * 1024 * 1024,
   /** A single-event body (`/v1/realtime`, `/v1/call-test`): one event plus a few fields. */
   singleBodyBytes: 256 * 1024 + 4 * 1024,
   /** JSON nesting depth of a request body. */

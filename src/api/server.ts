@@ -18,6 +18,7 @@ import { answerClientError } from './client-errors';
 import { registerGuard } from './guard';
 import { registerRedisGate } from './redis-gate';
 import { BadJsonBodyError, registerJsonBody } from './json-body';
+import { registerOversizedBody } from './oversized-body';
 import { documentRoutes } from './openapi/register';
 import { answerUnroutable } from './unroutable';
 import { problem } from './problem';
@@ -102,6 +103,7 @@ export function buildApi(deps: ApiDeps) {
   const openapi = documentRoutes(app);
   if (deps.redisDown) registerRedisGate(app, deps.redisDown);
   registerGuard(app, deps.apiToken);
+  registerOversizedBody(app, LIMITS.discardBodyBytes);
   registerJsonBody(app);
   registerCallRoutes(app, deps);
   registerRunNowRoutes(app, deps);
