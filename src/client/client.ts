@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { parseDuration } from '../util/duration';
-import { decideRetry, type AttemptOutcome, type RetryRules } from './retry';
+import { brokenWhileSendingLargeBody, decideRetry, type AttemptOutcome, type RetryRules } from './retry';
 import type { CallEventInput, CallRecord, CallRow, CallStatus, CallTestReport, EnqueueResult } from './types';
 
 /** The part of `fetch` the client uses (Node's global fetch by default; pass your own for a proxy or a test). */
@@ -22,6 +22,12 @@ export interface ClientOptions {
   maxRetryDelayMs?: number | undefined;
   /** Bound on one attempt, in ms (a long poll of the results feed gets its `wait` and 1 s on top). @defaultValue 30000 */
   timeoutMs?: number | undefined;
+  /**
+   * The largest request body the client sends, in bytes: a larger one is refused before any
+   * request (CallhookApiError 413 `CALLHOOK_EVENT_TOO_LARGE`). Lower it to a proxy's body limit.
+   * @defaultValue 16777216 (16 MiB, the API's limit for a batch)
+   */
+  maxBodyBytes?: number | undefined;
   fetch?: FetchLike | undefined;
 }
 
@@ -83,7 +89,8 @@ export interface ResultEntry {
 /**
  * An error answer of the API: `{error: {code, message, problems?}}` with its HTTP status; or, with
  * code `HTTP_<status>`, an answer that is not callhook's JSON (a proxy's page or JSON error, an
- * empty 204, a body without the route's fields), a 2xx one included.
+ * empty 204, a body without the route's fields), a 2xx one included. A body over `maxBodyBytes`
+ * is refused by the client itself, before any request, as the API would: 413 `CALLHOOK_EVENT_TOO_LARGE`.
  */
 export class CallhookApiError extends Error {
   override name = 'CallhookApiError';
@@ -113,13 +120,15 @@ export class CallhookNetworkError extends Error {
     readonly attempts: number,
     /** The socket error under fetch's (`ECONNREFUSED`, `ECONNRESET`...), `TIMEOUT`, or undefined when fetch gave none. */
     readonly code: string | undefined,
-    options: { cause: unknown },
+    options: { cause: unknown; why?: string | undefined },
   ) {
-    super(`${method} ${url}: no answer (${code ?? 'network error'}) after ${attempts} attempt${attempts === 1 ? '' : 's'}`, options);
+    super(`${method} ${url}: no answer (${code ?? 'network error'}) after ${attempts} attempt${attempts === 1 ? '' : 's'}${options.why ? `: ${options.why}` : ''}`, { cause: options.cause });
   }
 }
 
-const DEFAULTS = { retries: 5, retryDelayMs: 500, maxRetryDelayMs: 30_000, timeoutMs: 30_000 };
+/** maxBodyBytes: the API's limit for a batch (LIMITS.batchBodyBytes; a test checks they agree). */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+const DEFAULTS = { retries: 5, retryDelayMs: 500, maxRetryDelayMs: 30_000, timeoutMs: 30_000, maxBodyBytes: DEFAULT_MAX_BODY_BYTES };
 /** What a long poll waits for beyond its `wait`: the server's timer and the answer's way back. */
 const LONG_POLL_MARGIN_MS = 1000;
 /** The longest `wait` the API takes (a longer one is refused at once). */
@@ -144,9 +153,9 @@ export class CallhookClient {
     // An option given as undefined (`retries: process.env.X ? Number(...) : undefined`) keeps its default.
     const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as ClientOptions;
     this.options = { ...DEFAULTS, ...given, url: options.url.replace(/\/+$/, '') };
-    for (const name of ['retries', 'retryDelayMs', 'maxRetryDelayMs', 'timeoutMs'] as const) {
+    for (const name of ['retries', 'retryDelayMs', 'maxRetryDelayMs', 'timeoutMs', 'maxBodyBytes'] as const) {
       const value = this.options[name];
-      const least = name === 'timeoutMs' ? 1 : 0;
+      const least = name === 'timeoutMs' || name === 'maxBodyBytes' ? 1 : 0;
       if (typeof value !== 'number' || !Number.isFinite(value) || value < least) throw new TypeError(`callhook client: ${name} must be a number of at least ${least}, not ${String(value)}`);
     }
     checkUrl(this.options.url);
@@ -249,7 +258,11 @@ export class CallhookClient {
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     const body = how.body === undefined ? undefined : JSON.stringify(how.body);
     if (body !== undefined) headers['content-type'] = 'application/json';
+    const bodyBytes = body === undefined ? 0 : Buffer.byteLength(body);
     const url = this.options.url + path;
+    if (bodyBytes > this.options.maxBodyBytes) {
+      throw new CallhookApiError(413, 'CALLHOOK_EVENT_TOO_LARGE', `${method} ${url} was not sent: its body is ${bodyBytes} bytes, over maxBodyBytes (${this.options.maxBodyBytes}); send a batch as smaller ones`);
+    }
     for (let attempts = 1; ; attempts++) {
       const timeout = AbortSignal.timeout(this.options.timeoutMs + (how.extraTimeoutMs ?? 0));
       const signal = how.signal ? AbortSignal.any([how.signal, timeout]) : timeout;
@@ -262,9 +275,12 @@ export class CallhookClient {
         if (how.signal?.aborted) throw error;
         // Refused before anything was sent (a header value fetch cannot carry): the same on every attempt.
         if (notSent(error)) throw new TypeError(`callhook client: ${method} ${url} was not sent: ${(error as Error).message}`, { cause: error });
-        const code = networkCode(error, timeout);
-        const decision = decideRetry({ kind: 'network', code }, attempts, rules);
-        if (!decision.retry) throw new CallhookNetworkError(method, url, attempts, code, { cause: error });
+        const outcome: AttemptOutcome = { kind: 'network', code: networkCode(error, timeout), bodyBytes };
+        const decision = decideRetry(outcome, attempts, rules);
+        if (!decision.retry) {
+          const why = brokenWhileSendingLargeBody(outcome) ? `the connection broke while its ${bodyBytes}-byte body was sent (a proxy's body limit?); not resent` : undefined;
+          throw new CallhookNetworkError(method, url, attempts, outcome.code, { cause: error, why });
+        }
         await sleep(decision.delayMs, how.signal);
         continue;
       }

@@ -70,6 +70,41 @@ policies:
     await expect(createClient({ url: h.baseUrl }).listCalls()).rejects.toMatchObject({ status: 401, code: 'CALLHOOK_UNAUTHORIZED' });
   });
 
+  describe('a batch over the body limit (70 events of 250 KiB: 17.5 MiB)', () => {
+    const bigBatch = () => Array.from({ length: 70 }, () => makeEvent({ policy: 'ok', pad: 'x'.repeat(250 * 1024) }));
+
+    it('is refused before any request: CallhookApiError 413 CALLHOOK_EVENT_TOO_LARGE', async () => {
+      let requests = 0;
+      const counting = ((target: string, init: RequestInit) => {
+        requests++;
+        return fetch(target, init);
+      }) as unknown as typeof fetch;
+      const started = Date.now();
+      const error = await createClient({ url: h.baseUrl, token: TOKEN, fetch: counting }).sendBatch(bigBatch()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CallhookApiError);
+      expect(error).toMatchObject({ status: 413, code: 'CALLHOOK_EVENT_TOO_LARGE', message: expect.stringMatching(new RegExp(`^CALLHOOK_EVENT_TOO_LARGE: POST ${h.baseUrl}/v1/calls was not sent: its body is \\d+ bytes, over maxBodyBytes \\(16777216\\); send a batch as smaller ones$`)) });
+      expect(requests).toBe(0);
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+
+    it('sent anyway (maxBodyBytes raised), it gets the API\'s 413 once, not EPIPE after 6 uploads', async () => {
+      let requests = 0;
+      const counting = ((target: string, init: RequestInit) => {
+        requests++;
+        return fetch(target, init);
+      }) as unknown as typeof fetch;
+      const client = createClient({ url: h.baseUrl, token: TOKEN, maxBodyBytes: 64 * 1024 * 1024, retryDelayMs: 10, fetch: counting });
+      await expect(client.sendBatch(bigBatch())).rejects.toMatchObject({ name: 'CallhookApiError', status: 413, code: 'CALLHOOK_EVENT_TOO_LARGE' });
+      expect(requests).toBe(1);
+    });
+
+    it('maxBodyBytes lower than the API\'s limit refuses a body the API would take (a proxy\'s limit)', async () => {
+      const client = createClient({ url: h.baseUrl, token: TOKEN, maxBodyBytes: 1000 });
+      await expect(client.send(makeEvent({ policy: 'ok', pad: 'x'.repeat(1000) }))).rejects.toMatchObject({ status: 413, code: 'CALLHOOK_EVENT_TOO_LARGE' });
+      expect(() => createClient({ url: h.baseUrl, maxBodyBytes: 0 })).toThrow('callhook client: maxBodyBytes must be a number of at least 1, not 0');
+    });
+  });
+
   it('answers for the call ids . and .. as the API does (no call), though no URL can carry them', async () => {
     const client = createClient({ url: h.baseUrl, token: TOKEN });
     // The API's own answers, to the paths sent as they are (fetch would resolve them).
@@ -139,13 +174,15 @@ policies:
     let server: Server;
     let url: string;
     let hits: string[] = [];
-    let mode: 'hang' | 'reset' | 'html' | 'odd' = 'hang';
+    let mode: 'hang' | 'reset' | 'html' | 'odd' | 'reset-on-body' = 'hang';
     /** What the server answers in mode `odd`: a proxy's or another service's answer. */
     let odd: { status: number; body: string } = { status: 200, body: '' };
     beforeAll(async () => {
       server = createServer((req, res) => {
         hits.push(`${req.method} ${req.url}`);
         if (mode === 'reset') req.socket.destroy();
+        // A proxy refusing a body's size: it closes the connection at the body's first bytes.
+        else if (mode === 'reset-on-body') req.once('data', () => req.socket.destroy());
         else if (mode === 'html') res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy login</html>');
         else if (mode === 'odd') res.writeHead(odd.status, odd.body ? { 'content-type': 'application/json' } : {}).end(odd.body);
         // hang: never answers
@@ -176,6 +213,17 @@ policies:
       expect(error).toBeInstanceOf(CallhookNetworkError);
       expect(error).toMatchObject({ url: `${url}/v1/calls/c1/replay`, attempts: 1 });
       expect(hits).toEqual(['POST /v1/calls/c1/replay']);
+    });
+
+    it('a large body whose connection broke while it was sent is not resent (a proxy refusing its size)', async () => {
+      mode = 'reset-on-body';
+      const batch = Array.from({ length: 10 }, () => ({ calling_number: '1', called_number: '2', pad: 'x'.repeat(200 * 1024) }));
+      const error = await createClient({ url, retries: 3, retryDelayMs: 10 }).sendBatch(batch).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CallhookNetworkError);
+      expect(error).toMatchObject({ attempts: 1, code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/), message: expect.stringMatching(/body was sent \(a proxy's body limit\?\); not resent$/) });
+      expect(hits).toEqual(['POST /v1/calls']);
+      // A small body broken off is still resent (send is idempotent).
+      await expect(createClient({ url, retries: 2, retryDelayMs: 10 }).send({ calling_number: '1', called_number: '2' })).rejects.toMatchObject({ attempts: 3 });
     });
 
     it('a 2xx that is not JSON (a proxy\'s page) is answered at once, not retried', async () => {

@@ -1,10 +1,13 @@
 import { decideRetry, retryAfterMs, type AttemptOutcome } from '../../src/client/retry';
 import { createClient } from '../../src/client';
+import { DEFAULT_MAX_BODY_BYTES } from '../../src/client/client';
+import { LIMITS } from '../../src/defaults';
 
 const rules = { retries: 3, baseDelayMs: 100, maxDelayMs: 5000 };
 const NOW = Date.parse('2026-11-29T10:00:00Z');
 const answer = (status: number, retryAfter: string | null = null): AttemptOutcome => ({ kind: 'answer', status, retryAfter });
-const network = (code?: string): AttemptOutcome => ({ kind: 'network', code });
+const network = (code?: string, bodyBytes?: number): AttemptOutcome => ({ kind: 'network', code, bodyBytes });
+const MiB = 1024 * 1024;
 
 describe('decideRetry: when the HTTP client sends a request again', () => {
   it.each([
@@ -26,6 +29,11 @@ describe('decideRetry: when the HTTP client sends a request again', () => {
     ['connection refused, not idempotent: never sent', network('ECONNREFUSED'), 1, false, { retry: true, delayMs: 100 }],
     ['DNS failure, not idempotent: never sent', network('ENOTFOUND'), 1, false, { retry: true, delayMs: 100 }],
     ['unknown network error, not idempotent', network(undefined), 1, false, { retry: false }],
+    ['broken pipe of a 1 MiB body, idempotent: a size refused, not resent', network('EPIPE', MiB), 1, true, { retry: false }],
+    ['connection reset of a 16 MiB body, idempotent: not resent', network('ECONNRESET', 16 * MiB), 1, true, { retry: false }],
+    ['connection reset of a small body, idempotent', network('ECONNRESET', MiB - 1), 1, true, { retry: true, delayMs: 100 }],
+    ['timeout of a large body, idempotent', network('TIMEOUT', 16 * MiB), 1, true, { retry: true, delayMs: 100 }],
+    ['connection refused with a large body: never sent', network('ECONNREFUSED', 16 * MiB), 1, false, { retry: true, delayMs: 100 }],
   ])('%s', (_name, outcome, attempts, idempotent, expected) => {
     expect(decideRetry(outcome, attempts, { ...rules, idempotent }, NOW)).toEqual(expected);
   });
@@ -39,6 +47,10 @@ describe('decideRetry: when the HTTP client sends a request again', () => {
 });
 
 describe('client options', () => {
+  it('maxBodyBytes is by default the API\'s limit for a batch', () => {
+    expect(DEFAULT_MAX_BODY_BYTES).toBe(LIMITS.batchBodyBytes);
+  });
+
   it('an option given as undefined keeps its default; one no request could use is refused at once', async () => {
     const attempts: string[] = [];
     const failing = (async (url: string) => {
