@@ -75,20 +75,35 @@ export const listQuery = z.strictObject({
     .describe('`next_cursor` of the previous page'),
 });
 
+const MAX_WAIT_MS = 60_000;
+/**
+ * A long poll's wait: a number with its unit. A number alone is refused, as `since` refuses one:
+ * read as milliseconds, `wait=5` answered in 9 ms, and a client asking for `30` polled in a busy loop.
+ */
+const WAIT_PATTERN = /^\d+(\.\d+)?(ms|s|m)$/;
+
+function waitProblem(value: string): string {
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return `"${value}" is a number alone: give it its unit (30s, 500ms, 1m)`;
+  return `"${value}" is not a duration such as 30s (a number with ms, s or m; at most 60s)`;
+}
+
 /** `GET /v1/results` query. */
 export const feedQuery = z.strictObject({
   after: z.string().refine(isFeedEntryId, 'is not a feed entry id (such as 1764400000000-0)').default('0').describe('read entries after this id (`0`: from the oldest kept)'),
   limit: pageSize(100, 'entries per answer'),
   wait: z
     .string()
+    .regex(WAIT_PATTERN, { error: (issue) => waitProblem(String(issue.input)) })
+    // On the string: an example of a value a transform reshapes is left out of the input schema.
+    .meta({ examples: ['30s'] })
     .optional()
     .transform((value, ctx) => {
       if (value === undefined) return 0;
-      const ms = parseDuration(value);
-      if (ms === undefined || ms > 60_000) ctx.addIssue({ code: 'custom', message: 'is not a duration of at most 60s' });
-      return Math.min(ms ?? 0, 60_000);
+      const ms = parseDuration(value) ?? 0;
+      if (ms > MAX_WAIT_MS) ctx.addIssue({ code: 'custom', message: `"${value}" is over 60s` });
+      return Math.min(ms, MAX_WAIT_MS);
     })
-    .describe('with nothing new, wait this long (at most 60s) for the next entry'),
+    .describe('with nothing new, wait this long (at most 60s) for the next entry: a number with its unit, ms, s or m'),
 });
 
 /** `POST /v1/call-test` query: the report's format (JSON when absent). */

@@ -66,6 +66,9 @@ export interface CallTestInput extends CallEventInput {
   phase?: 'all' | 'post_call' | 'real_time' | undefined;
 }
 
+/** A duration with its unit, `500ms`, `30s` or `1m`: a number alone is not one (the API refuses it). */
+export type WaitDuration = `${number}ms` | `${number}s` | `${number}m`;
+
 export interface ResultsOptions {
   /** Start after this feed entry id; `0` for the oldest entry kept. @defaultValue '0' */
   after?: string | undefined;
@@ -73,8 +76,8 @@ export interface ResultsOptions {
   limit?: number | undefined;
   /** Keep waiting for new entries (long poll) once the feed is read to its end. @defaultValue true */
   follow?: boolean | undefined;
-  /** How long one long poll waits, at most `60s`. @defaultValue '30s' */
-  wait?: string | undefined;
+  /** How long one long poll waits, with its unit (`500ms`, `30s`, `1m`), at most `60s`. @defaultValue '30s' */
+  wait?: WaitDuration | undefined;
   /** Stops the iteration (the iterator then ends without an error). */
   signal?: AbortSignal | undefined;
 }
@@ -233,14 +236,14 @@ export class CallhookClient {
     let after = options.after ?? '0';
     const follow = options.follow ?? true;
     const limit = options.limit ?? 100;
+    const wait = follow ? (options.wait ?? '30s') : undefined;
+    const waitMs = wait === undefined ? 0 : checkWait(wait);
     for (;;) {
       if (options.signal?.aborted) return;
-      const wait = follow ? (options.wait ?? '30s') : undefined;
       const params = new URLSearchParams({ after, limit: String(limit), ...(wait ? { wait } : {}) });
       let page: { entries: ResultEntry[]; next_after: string };
       try {
-        const waitMs = wait ? Math.min(parseDuration(wait) ?? 0, MAX_WAIT_MS) + LONG_POLL_MARGIN_MS : 0;
-        page = await this.request('GET', `/v1/results?${params}`, { idempotent: true, signal: options.signal, extraTimeoutMs: waitMs, shape: (b) => Array.isArray(b.entries) && typeof b.next_after === 'string' });
+        page = await this.request('GET', `/v1/results?${params}`, { idempotent: true, signal: options.signal, extraTimeoutMs: waitMs + LONG_POLL_MARGIN_MS, shape: (b) => Array.isArray(b.entries) && typeof b.next_after === 'string' });
       } catch (error) {
         if (options.signal?.aborted) return;
         throw error;
@@ -307,6 +310,17 @@ export function createClient(options: ClientOptions): CallhookClient {
  */
 function isDotSegment(callId: string): boolean {
   return callId === '.' || callId === '..';
+}
+
+/**
+ * A long poll's wait in ms, or a TypeError for one the API would refuse: a number alone (read
+ * as ms, `'30'` made the feed a busy loop of 30 ms polls before the API refused it), another
+ * unit, over 60 s.
+ */
+function checkWait(wait: string): number {
+  const ms = /^\d+(\.\d+)?(ms|s|m)$/.test(wait) ? parseDuration(wait) : undefined;
+  if (ms === undefined || ms > MAX_WAIT_MS) throw new TypeError(`callhook client: wait must be a duration with its unit, at most 60s (500ms, 30s, 1m), not ${JSON.stringify(wait)}`);
+  return ms;
 }
 
 /** The event with a call_id: its own, else a new UUID (so that resending it cannot queue it twice). */

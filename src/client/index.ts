@@ -3,7 +3,7 @@
  * it loads no Redis, BullMQ or Fastify.
  */
 export { CallhookApiError, CallhookClient, CallhookNetworkError, createClient } from './client';
-export type { CallPage, CallTestInput, ClientOptions, FetchLike, ListCallsQuery, ReplayAnswer, ResultEntry, ResultsOptions } from './client';
+export type { CallPage, CallTestInput, ClientOptions, FetchLike, ListCallsQuery, ReplayAnswer, ResultEntry, ResultsOptions, WaitDuration } from './client';
 export { decideRetry, retryAfterMs } from './retry';
 export type { AttemptOutcome, RetryDecision, RetryRules } from './retry';
 export type * from './types';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CallhookApiError, CallhookNetworkError, createClient } from '../../src/client';
+import { CallhookApiError, CallhookNetworkError, createClient, type WaitDuration } from '../../src/client';
 import { makeEvent } from '../helpers/events';
 import { startHarness } from '../helpers/harness';
 import { freePort } from '../helpers/ports';
@@ -310,6 +310,17 @@ policies:
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
       expect(Date.now() - started).toBeLessThan(5000);
     }, 10_000);
+
+    it('results: a wait without its unit, or over 60s, is a TypeError before any request (30 was 30 ms: a busy loop)', async () => {
+      mode = 'html';
+      // From TypeScript, a number alone does not compile.
+      // @ts-expect-error `30` is no WaitDuration
+      const bare: WaitDuration = '30';
+      for (const wait of [bare, '5 s', '2h', '61s'] as WaitDuration[]) {
+        await expect(createClient({ url }).results({ wait }).next()).rejects.toThrow(`callhook client: wait must be a duration with its unit, at most 60s (500ms, 30s, 1m), not "${wait}"`);
+      }
+      expect(hits).toEqual([]);
+    });
 
     it('leaves an empty list of statuses out of the query', async () => {
       mode = 'html';

@@ -121,6 +121,16 @@ policies:
     }
   });
 
+  it('the results feed\'s wait: the document\'s pattern takes what the API takes (a number with its unit)', async () => {
+    const parameters = (doc.paths['/v1/results']!.get! as unknown as { parameters: { name: string; schema: { pattern: string; examples: string[] } }[] }).parameters;
+    const wait = parameters.find((p) => p.name === 'wait')!.schema;
+    expect(wait.examples).toEqual(['30s']);
+    for (const value of ['5', '30', '200ms', '0.5s', '0.01m', '2h', 'soon', '5 s']) {
+      const answered = (await call('GET', `/v1/results?after=0&wait=${value}`)).status;
+      expect([value, new RegExp(wait.pattern).test(value)]).toEqual([value, answered === 200]);
+    }
+  });
+
   it('real answers, errors included, validate against the schemas described for them', async () => {
     const done = makeEvent({ policy: 'docs', crm_ref: 'kept-as-sent' });
     const failed = makeEvent({ policy: 'flaky' });

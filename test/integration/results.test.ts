@@ -198,7 +198,10 @@ policies:
       expect((await h.request('GET', `/v1/results?after=${after}`)).body.error.problems).toEqual(['after: is not a feed entry id (such as 1764400000000-0)']);
     }
     expect((await h.request('GET', '/v1/results?after=18446744073709551615-18446744073709551615')).body).toMatchObject({ entries: [] });
-    expect((await h.request('GET', '/v1/results?wait=2m')).status).toBe(400);
+    expect((await h.request('GET', '/v1/results?wait=2m')).body.error.problems).toEqual(['wait: "2m" is over 60s']);
+    // A number alone is refused, as `since` refuses one: read as ms, `wait=5` answered at once, and a client polled in a busy loop.
+    expect((await h.request('GET', '/v1/results?wait=5')).body.error.problems).toEqual(['wait: "5" is a number alone: give it its unit (30s, 500ms, 1m)']);
+    expect((await h.request('GET', '/v1/results?wait=soon')).body.error.problems).toEqual(['wait: "soon" is not a duration such as 30s (a number with ms, s or m; at most 60s)']);
   });
 
   it('long polls wait together, and a client that goes away ends its wait', async () => {
