@@ -23,7 +23,9 @@ interface Answer {
 
 type Doc = {
   openapi: string;
-  paths: Record<string, Record<string, { operationId?: string; summary: string; security?: unknown[]; responses: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>;
+  servers: { url: string }[];
+  paths: Record<string, Record<string, { operationId?: string; summary: string; security?: unknown[]; responses: Record<string, { description: string; content?: Record<string, { schema?: unknown }> }> }>>;
+  components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
 };
 
 /** (method, path) of every route in Fastify's printRoutes tree, paths in OpenAPI form. */
@@ -100,6 +102,16 @@ policies:
     expect(described.filter((route) => !router.includes(route))).toEqual([]);
     for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) expect([`${method} ${path}`, op.operationId]).toEqual([`${method} ${path}`, expect.any(String)]);
     expect(described).toEqual(expect.arrayContaining(['POST /curri', 'HEAD /curri', 'GET /openapi.json', 'GET /docs']));
+  });
+
+  it('every error answer is the one Problem schema (a generated client gets one error type); the API is where the document is', () => {
+    const problem = { $ref: '#/components/schemas/Problem' };
+    const errors = Object.values(doc.paths).flatMap((ops) => Object.values(ops).flatMap((op) => Object.entries(op.responses).filter(([status, r]) => Number(status) >= 400 && r.content?.['application/json'])));
+    expect(errors.length).toBeGreaterThan(100);
+    // readyz's 503 is its own answer, not an error.
+    expect(errors.filter(([, r]) => JSON.stringify(r.content!['application/json']!.schema) !== JSON.stringify(problem)).map(([status, r]) => `${status} ${r.description}`)).toEqual(['503 Not ready']);
+    expect(doc.components.schemas.Problem).toMatchObject({ type: 'object', required: ['error'], properties: { error: { properties: { code: { type: 'string' } } } } });
+    expect(doc.servers).toEqual([{ url: '/', description: expect.any(String) }]);
   });
 
   it('describes the token rules: public routes need none, /curri takes ?api_key=, the rest the bearer token', () => {
@@ -219,6 +231,9 @@ policies:
       const validate = ajv.getSchema(`callhook#/${pointer('paths', path, answer.method.toLowerCase(), 'responses', String(answer.status), 'content', answer.type, 'schema')}`)!;
       const value = answer.type === 'application/json' ? JSON.parse(answer.text) : answer.text;
       if (!validate(value)) problems.push(`${where}: ${ajv.errorsText(validate.errors)}`);
+      // The schema takes any code: the response's description names those this route answers.
+      const code = (value as { error?: { code?: string } }).error?.code;
+      if (answer.status >= 400 && code && !response.description.includes(`\`${code}\``)) problems.push(`${where}: ${code} is not named in "${response.description}"`);
     }
     expect(problems).toEqual([]);
     // Every described operation was answered for real.

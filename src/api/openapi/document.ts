@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ERROR_CATALOGUE, httpStatusOf, type ApiErrorCode } from '../../errors';
 import { RETRY_AFTER_S } from '../problem';
 import type { Operation } from './operations';
-import { errorAnswer } from './schemas';
+import { problemAnswer } from './schemas';
 
 /** A JSON Schema (2020-12, the dialect of OpenAPI 3.1). */
 export type JsonSchema = Record<string, unknown>;
@@ -68,7 +68,8 @@ function relink(value: unknown): unknown {
  * The Fastify route schema of an operation: its request schemas, its answers, and the error
  * answers of its codes and of those every route shares (token, Host guard, a request too slow
  * or with headers too large, 500; 503 where it uses Redis; the origin guard on writes), grouped
- * by HTTP status.
+ * by HTTP status. Every error answer is the one Problem schema; its description names the
+ * codes (so the responses are not shared components: each one's description is its own).
  */
 export function routeSchema(operation: Operation, access: RegisteredRoute['access'], method: string, converter: SchemaConverter): RouteSchema {
   const response: RouteSchema['response'] = {};
@@ -89,7 +90,7 @@ export function routeSchema(operation: Operation, access: RegisteredRoute['acces
     response[status] = {
       description: group.map((code) => `\`${code}\`: ${ERROR_CATALOGUE[code].meaning}`).join('; '),
       ...(status === 503 ? { headers: { 'Retry-After': { description: `seconds to wait before retrying (${RETRY_AFTER_S})`, schema: { type: 'integer' } } } } : {}),
-      content: { 'application/json': { schema: converter.convert(errorAnswer(group), 'output') } },
+      content: { 'application/json': { schema: converter.convert(problemAnswer, 'output') } },
     };
   }
   const body = operation.body;
@@ -152,6 +153,8 @@ export function openApiDocument(routes: readonly RegisteredRoute[], components: 
       { name: 'console', description: 'The web console and what it reads' },
       { name: 'operations', description: 'Health, readiness, metrics, this description' },
     ],
+    // What OpenAPI assumes when there is none: the API is where this document is served.
+    servers: [{ url: '/', description: 'the server that serves this document' }],
     security: [{ bearerAuth: [] }],
     paths,
     components: {

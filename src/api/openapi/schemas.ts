@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LIMITS } from '../../defaults';
-import { ERROR_CATALOGUE, type ApiErrorCode } from '../../errors';
+import { ERROR_CATALOGUE } from '../../errors';
 import { CALL_ID_PATTERN, eventSchema } from '../../events/schema';
 
 /**
@@ -209,13 +209,19 @@ export const healthAnswer = z.object({ status: z.literal('ok') });
 export const readyAnswer = z.object({ status: z.literal('ready'), redis: z.literal('ok'), config: z.literal('loaded') });
 export const notReadyAnswer = z.object({ status: z.literal('unavailable'), redis: z.string().describe('unreachable, refuses writes (out of memory), or evicts keys (maxmemory-policy allkeys-lru): set maxmemory-policy noeviction'), config: z.literal('loaded') });
 
-/** The API's error answer, for the given codes (all of them when none are given). */
-export function errorAnswer(codes: readonly ApiErrorCode[]) {
-  return z.object({
+const API_ERROR_CODES = ERROR_CODES.filter((code) => ERROR_CATALOGUE[code].status !== null);
+
+/**
+ * The API's error answer, one schema for every route and status (a generated client gets one
+ * error type). The code is a string, not an enum: a client built from this document should
+ * still read a code added later. Each response's description names the codes it answers.
+ */
+export const problemAnswer = z
+  .object({
     error: z.object({
-      code: codes.length === 1 ? z.literal(codes[0]!) : z.enum(codes as [ApiErrorCode, ...ApiErrorCode[]]),
-      message: z.string(),
+      code: z.string().describe(`a stable code (README, Error codes): ${API_ERROR_CODES.join(', ')}; each response names those of its route and status`),
+      message: z.string().describe('what went wrong and what to do, for a person'),
       problems: z.array(z.string()).optional().describe('each problem, naming its field or parameter'),
     }),
-  });
-}
+  })
+  .meta({ id: 'Problem', description: 'An error answer: `{"error": {"code", "message", "problems"?}}`' });
