@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { parseEvent } from '../events/schema';
+import { callIdProblems, parseEvent } from '../events/schema';
 import type { AppResult, CallEvent, Checkpoint } from '../model/call';
 import type { CallhookConfig, Phase, Policy } from '../policies/types';
 import { DEFAULTS } from '../defaults';
@@ -60,8 +60,9 @@ export function parseCallTest(config: CallhookConfig, body: unknown): CallTestIn
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     return { ok: false, code: 'CALLHOOK_EVENT_INVALID', problems: ['(root): expected a JSON object'] };
   }
-  const { phase = 'all', call_id: _ignored, ...fields } = body as Record<string, unknown>;
-  const problems: string[] = [];
+  const { phase = 'all', call_id: callId, ...fields } = body as Record<string, unknown>;
+  // Checked as POST /v1/calls checks it (a Call Test is often of the event about to be sent), then replaced.
+  const problems = callId === undefined ? [] : callIdProblems(callId);
   if (!['all', 'post_call', 'real_time'].includes(phase as string)) problems.push('phase: use all, post_call or real_time');
   // Optional in an event, required here; a policy of the wrong type or empty is the event check's to name.
   if (fields.policy === undefined) problems.push('policy: is required');

@@ -17,7 +17,20 @@ const field = () => z.string().max(LIMITS.eventFieldChars, TOO_LONG);
  * header, so it is limited to characters that are safe in all four.
  */
 export const CALL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@~-]{0,199}$/;
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * The timestamps the schema takes, as one pattern: the OpenAPI document carries it, so a
+ * generated client refuses what the API refuses. A date that exists in the years 1000-9999
+ * (2026-02-30 does not, nor 2025-02-29; Date.parse read `0099-01-01 10:00` as 1999), then
+ * optionally a time (hours 00-23, or 24:00 as Date.parse takes it) and a zone. More than RFC
+ * 3339's `format: date-time` takes (it wants seconds and a zone), so the document has no format.
+ */
+const YEAR = '[1-9]\\d{3}';
+const MONTH_DAY = '(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))';
+const LEAP_DAY = '(?:[1-9]\\d(?:0[48]|[2468][048]|[13579][26])|(?:1[26]|[2468][048]|[3579][26])00)-02-29';
+const TIME = '(?:(?:[01]\\d|2[0-3]):[0-5]\\d(?::[0-5]\\d(?:\\.\\d+)?)?|24:00(?::00(?:\\.0+)?)?)';
+const ZONE = '(?:Z|[+-](?:[01]\\d|2[0-3]):?[0-5]\\d)';
+const ISO_8601 = new RegExp(`^(?:${YEAR}-${MONTH_DAY}|${LEAP_DAY})(?:[T ]${TIME}${ZONE}?)?$`);
 
 /** A call event as producers send it: validates every event the API and Call Test take, and documents them (OpenAPI). */
 export const eventSchema = z.looseObject({
@@ -35,7 +48,8 @@ export const eventSchema = z.looseObject({
     // The pattern is in the OpenAPI document too, so generated clients check it as the API does.
     .regex(ISO_8601, { message: 'must be an ISO 8601 date-time', abort: true })
     .refine((t) => startsWithCalendarDate(t) && !Number.isNaN(Date.parse(t)), 'must be an ISO 8601 date-time')
-    .optional(),
+    .optional()
+    .describe('ISO 8601, on a date that exists (years 1000-9999): 2026-12-01, 2026-12-01T10:00, 2026-12-01T10:00:00.123Z, 2026-12-01 10:00:00+01:00; now when absent'),
   policy: field().min(1, 'must not be empty').optional(),
   app_data: z.record(z.string(), z.unknown()).optional(),
 });
@@ -130,6 +144,12 @@ export function acceptDecodedEvent(event: CallEvent): EventCheck {
   const problems = overlongFields(event, Object.keys(event));
   for (const name of ['calling_number', 'called_number'] as const) if (!event[name]) problems.push(`${name}: is required`);
   return problems.length > 0 ? { ok: false, problems } : acceptBuiltEvent(event, JSON.stringify(event));
+}
+
+/** What is wrong with a call_id as an event gives it (nothing: an empty list), worded as parseEvent words it. */
+export function callIdProblems(value: unknown): string[] {
+  const parsed = eventSchema.shape.call_id.safeParse(value, { reportInput: true });
+  return parsed.success ? [] : parsed.error.issues.map((issue) => `call_id: ${describeIssue(issue)}`);
 }
 
 /** An issue as a producer reads it: a field left out is `is required`, one of the wrong type says what it should be. */

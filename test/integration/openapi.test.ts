@@ -126,10 +126,29 @@ policies:
     addFormats(ajv);
     ajv.addSchema(doc as object, 'callhook');
     const validate = ajv.getSchema('callhook#/paths/~1v1~1realtime/post/requestBody/content/application~1json/schema')!;
-    for (const timestamp of ['yesterday', '2026-12-01', '2026-12-01T10:00:00Z', '2026-12-01 10:00:00.123+01:00', '20261201', '12/01/2026']) {
+    for (const timestamp of ['yesterday', '2026-12-01', '2026-12-01T10:00:00Z', '2026-12-01 10:00:00.123+01:00', '20261201', '12/01/2026', '2026-02-30T10:00:00Z', '2026-12-01T25:00:00Z', '2025-02-29', '2024-02-29T10:00Z']) {
       const event = { calling_number: '1', called_number: '2', policy: 'live', timestamp };
       const answered = (await call('POST', '/v1/realtime', { body: event })).status;
       expect([timestamp, validate(event), answered]).toEqual([timestamp, answered === 200, answered === 200 ? 200 : 400]);
+    }
+  });
+
+  it('a Call Test request the document accepts, the API accepts: the policy\'s length, the call_id as POST /v1/calls takes it', async () => {
+    const ajv = new Ajv2020({ strict: false });
+    addFormats(ajv);
+    ajv.addSchema(doc as object, 'callhook');
+    const validate = ajv.getSchema('callhook#/paths/~1v1~1call-test/post/requestBody/content/application~1json/schema')!;
+    const requests = [
+      { policy: 'docs' },
+      { policy: 'x'.repeat(257) },
+      { policy: 'docs', call_id: 'cucm-4-872185' },
+      { policy: 'docs', call_id: 872185 },
+      { policy: 'docs', call_id: 'a/b' },
+    ];
+    for (const fields of requests) {
+      const body = { calling_number: '5550100', called_number: '1000', ...fields };
+      const answered = (await call('POST', '/v1/call-test', { body })).status;
+      expect([fields, validate(body), answered]).toEqual([fields, answered === 200, answered === 200 ? 200 : 400]);
     }
   });
 

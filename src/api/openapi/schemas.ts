@@ -110,9 +110,9 @@ const phase = z.enum(['post_call', 'real_time']);
 export const callTestRequest = eventSchema
   .extend({
     calling_number: z.string().max(LIMITS.eventFieldChars).describe('empty: a call without caller id, as CUCM sends it to /curri (the event gets `transformed_calling_number`, or `anonymous`, and `curri.xml` is what /curri answers)'),
-    policy: z.string().min(1).describe('the policy to run (required)'),
+    policy: eventSchema.shape.policy.unwrap().describe('the policy to run (required)'),
     phase: z.enum(['all', 'post_call', 'real_time']).default('all').optional(),
-    call_id: z.string().optional().describe('ignored: Call Test always uses its own id, call-test-<uuid>'),
+    call_id: eventSchema.shape.call_id.describe('checked as POST /v1/calls checks it, then not used: Call Test always uses its own id, call-test-<uuid>'),
   })
   .meta({ id: 'CallTestRequest' });
 
