@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseDuration } from '../util/duration';
 import { brokenWhileSendingLargeBody, decideRetry, type AttemptOutcome, type RetryRules } from './retry';
-import type { CallEventInput, CallRecord, CallRow, CallStatus, CallTestReport, EnqueueResult } from './types';
+import type { CallEventInput, CallRecord, CallRow, CallStatus, CallTestReport, EnqueueResult, PoliciesAnswer, RealtimeAnswer, StatsAnswer } from './types';
 
 /** The part of `fetch` the client uses (Node's global fetch by default; pass your own for a proxy or a test). */
 export type FetchLike = (
@@ -141,8 +141,8 @@ const MAX_WAIT_MS = 60_000;
  * A client of callhook's HTTP API. Calls are queued once per `call_id`: send an event again
  * (after a timeout, a 503, a crash of your own) and it answers `duplicate` instead of queueing
  * it twice. Requests that are safe to resend are retried on 503 (honouring Retry-After) and
- * on network errors; replay and Call Test only when the API said nothing was done (503) or the
- * request never left (connection refused).
+ * on network errors; replay, real-time and Call Test only when the API said nothing was done
+ * (503) or the request never left (connection refused).
  */
 export class CallhookClient {
   private readonly options: Required<Omit<ClientOptions, 'token' | 'fetch'>> & Pick<ClientOptions, 'token'>;
@@ -217,6 +217,28 @@ export class CallhookClient {
   async replay(callId: string): Promise<ReplayAnswer> {
     if (isDotSegment(callId)) throw new CallhookApiError(404, 'CALLHOOK_CALL_NOT_FOUND', `no call ${callId}`);
     return this.request<ReplayAnswer>('POST', `/v1/calls/${encodeURIComponent(callId)}/replay`, { idempotent: false, shape: (b) => typeof b.call_id === 'string' && Array.isArray(b.replayed) });
+  }
+
+  /**
+   * Runs an event's real-time apps now (`POST /v1/realtime`) and stores their results with the
+   * call, for its post-call apps (send the event with the same call_id later). The apps are
+   * really sent, so it is resent only when the API did nothing (503) or the request never left.
+   * @returns the apps' results; `policy: null` when no policy matched, `stored: false` (with a
+   * `warning`) when they ran but their results could not be stored.
+   * @throws CallhookApiError `CALLHOOK_EVENT_INVALID` (400), `CALLHOOK_POLICY_NOT_FOUND` (404).
+   */
+  async realtime(event: CallEventInput): Promise<RealtimeAnswer> {
+    return this.request<RealtimeAnswer>('POST', '/v1/realtime', { body: event, idempotent: false, shape: (b) => typeof b.call_id === 'string' && isObject(b.app_data) && typeof b.stored === 'boolean' });
+  }
+
+  /** The loaded policies as written, no secret, and what `config check` says of the file now (`GET /v1/policies`). */
+  async policies(): Promise<PoliciesAnswer> {
+    return this.request<PoliciesAnswer>('GET', '/v1/policies', { idempotent: true, shape: (b) => Array.isArray(b.policies) && Array.isArray(b.problems) });
+  }
+
+  /** The queue now (jobs by state, workers, calls finished per minute) and the circuits not closed (`GET /v1/stats`). */
+  async stats(): Promise<StatsAnswer> {
+    return this.request<StatsAnswer>('GET', '/v1/stats', { idempotent: true, shape: (b) => isObject(b.queue) && Array.isArray(b.circuits) });
   }
 
   /**

@@ -24,8 +24,8 @@ export interface RetryRules {
   maxDelayMs: number;
   /**
    * Whether sending the request twice does no harm: reads, and POST /v1/calls with a call_id
-   * (a call_id queued before answers `duplicate`). Replay and Call Test are not: a lost answer
-   * may hide a replay that was queued, or a Call Test whose apps were sent.
+   * (a call_id queued before answers `duplicate`). Replay, real-time and Call Test are not: a
+   * lost answer may hide a replay that was queued, or apps that were sent.
    */
   idempotent: boolean;
 }

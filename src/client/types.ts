@@ -132,6 +132,24 @@ export interface QueueStats {
   finished_per_minute: { minute: string; completed: number; partial: number; failed: number; unmatched: number }[];
 }
 
+/** A destination's circuit breaker that is not closed, as `GET /v1/stats` lists it. */
+export interface CircuitView {
+  /** `scheme://host:port` */
+  destination: string;
+  /** open: calls wait; half_open: one probe is let through. */
+  state: 'open' | 'half_open';
+  /** Consecutive failures counted. */
+  failures: number;
+  /** When the next probe may go (ISO 8601). */
+  open_until: string;
+}
+
+/** `GET /v1/stats`: the queue now, and the destinations whose circuit is open or probing (any other is closed). */
+export interface StatsAnswer {
+  queue: QueueStats;
+  circuits: CircuitView[];
+}
+
 /** `POST /v1/realtime`: the real-time apps' results. */
 export interface RealtimeAnswer {
   call_id: string;
@@ -176,6 +194,14 @@ export interface PolicyView {
   /** Field → pattern; null when the policy runs only when named (or as `default`). */
   match: Record<string, string> | null;
   apps: AppView[];
+}
+
+/** `GET /v1/policies`: the loaded policies, no secret, and what `config check` says of the file now. */
+export interface PoliciesAnswer {
+  /** The policies file. */
+  source: string;
+  policies: PolicyView[];
+  problems: string[];
 }
 
 export interface AppView {

@@ -19,10 +19,13 @@ describe('HTTP client', () => {
   beforeAll(async () => {
     receiver = await new Receiver().start();
     receiver.on('/down', () => ({ status: 500 }));
+    receiver.on('/caller', () => ({ status: 200, body: { name: "O'Brien & Sons" } }));
     h = await startHarness(__filename, `
 policies:
   - id: ok
     apps: [{ name: CRM, url: "${receiver.url}/crm" }]
+  - id: live
+    apps: [{ name: Caller ID, phase: real_time, url: "${receiver.url}/caller" }]
   - id: broken
     apps: [{ name: Ticket, url: "${receiver.url}/down", retry_count: 0 }]
 `, { apiToken: TOKEN });
@@ -63,6 +66,16 @@ policies:
 
     const report = await client.callTest({ policy: 'ok', calling_number: '+1 (555) 123-4567', called_number: '1000' });
     expect(report.apps.map((a) => a.result.status)).toEqual(['success']);
+
+    const live = await client.realtime({ call_id: 'client-live-1', calling_number: '5550100', called_number: '1000', policy: 'live' });
+    expect(live).toMatchObject({ call_id: 'client-live-1', policy: 'live', stored: true, app_data: { 'caller-id': { status: 'success', data: { name: "O'Brien & Sons" } } } });
+    await expect(client.realtime({ calling_number: '1', called_number: '2', policy: 'nope' })).rejects.toMatchObject({ status: 404, code: 'CALLHOOK_POLICY_NOT_FOUND' });
+    const { policies, problems } = await client.policies();
+    expect(policies.map((p) => [p.id, p.apps.map((a) => a.slug)])).toEqual([['ok', ['crm']], ['live', ['caller-id']], ['broken', ['ticket']]]);
+    expect(problems).toEqual([]);
+    const stats = await client.stats();
+    expect(stats.queue.jobs).toEqual({ waiting: expect.any(Number), active: expect.any(Number), delayed: expect.any(Number), failed: expect.any(Number) });
+    expect(stats.circuits).toEqual([]);
 
     const refused = await client.send({ calling_number: '1', called_number: '' }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(CallhookApiError);
@@ -226,6 +239,13 @@ policies:
       await expect(createClient({ url, retries: 2, retryDelayMs: 10 }).send({ calling_number: '1', called_number: '2' })).rejects.toMatchObject({ attempts: 3 });
     });
 
+    it('a connection reset of a real-time request is not resent either (its apps may have been sent)', async () => {
+      mode = 'reset';
+      const error = await createClient({ url, retries: 3, retryDelayMs: 10 }).realtime({ calling_number: '1', called_number: '2' }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'CallhookNetworkError', attempts: 1 });
+      expect(hits).toEqual(['POST /v1/realtime']);
+    });
+
     it('a 2xx that is not JSON (a proxy\'s page) is answered at once, not retried', async () => {
       mode = 'html';
       const error = await createClient({ url, retries: 3, retryDelayMs: 10 }).getCall('c1').catch((e: unknown) => e);
@@ -262,6 +282,9 @@ policies:
       ['listCalls', (c) => c.listCalls()],
       ['replay', (c) => c.replay('c1')],
       ['callTest', (c) => c.callTest({ policy: 'ok', calling_number: '1', called_number: '2' })],
+      ['realtime', (c) => c.realtime({ calling_number: '1', called_number: '2' })],
+      ['policies', (c) => c.policies()],
+      ['stats', (c) => c.stats()],
       ['results', (c) => c.results({ follow: false }).next()],
     ];
     it.each(methods.flatMap(([name, run]) => [

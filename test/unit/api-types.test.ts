@@ -1,12 +1,13 @@
 import type { z } from 'zod';
 import type * as answers from '../../src/api/openapi/schemas';
 import type { CallPage, ReplayAnswer } from '../../src/client';
-import type { AppResult, CallRecord, CallRow, CallTestReport, EnqueueResult, PolicyView, QueueStats, RealtimeAnswer } from '../../src/client/types';
+import type { AppResult, CallRecord, CallRow, CallTestReport, EnqueueResult, PoliciesAnswer, RealtimeAnswer, StatsAnswer } from '../../src/client/types';
 import type * as client from '../../src/client/types';
 import type { CallTestAppReport as ServerCallTestAppReport, CallTestReport as ServerCallTestReport } from '../../src/call-test/run';
 import type { ErrorCode } from '../../src/errors';
 import type * as server from '../../src/model/call';
 import type { RealtimeAnswer as ServerRealtimeAnswer } from '../../src/pipeline/realtime';
+import type { CircuitView as ServerCircuitView } from '../../src/delivery/gate';
 import type { AppView as ServerAppView, DeliveryView as ServerDeliveryView, PolicyView as ServerPolicyView } from '../../src/policies/describe';
 import type { EnqueueResult as ServerEnqueueResult } from '../../src/queue/producer';
 import type { QueueStats as ServerQueueStats } from '../../src/queue/stats';
@@ -32,8 +33,8 @@ const checks: {
   realtime: Same<Out<typeof answers.realtimeAnswer>, RealtimeAnswer>;
   // A request without a body has `body: undefined`, which JSON leaves out: optional on the wire.
   callTest: Conforms<CallTestReport, Out<typeof answers.callTestReport>>;
-  policies: Same<Out<typeof answers.policiesAnswer>['policies'][number], PolicyView>;
-  stats: Same<Out<typeof answers.statsAnswer>['queue'], QueueStats>;
+  policies: Same<Out<typeof answers.policiesAnswer>, PoliciesAnswer>;
+  stats: Same<Out<typeof answers.statsAnswer>, StatsAnswer>;
 } = { appResult: true, callRecord: true, callRow: true, callList: true, enqueue: true, replay: true, realtime: true, callTest: true, policies: true, stats: true };
 
 it('the answer types and the answer schemas agree (checked when compiling)', () => {
@@ -57,6 +58,7 @@ const mirrors: {
   callRow: Identical<client.CallRow, ServerCallRow>;
   enqueueResult: Identical<client.EnqueueResult, ServerEnqueueResult>;
   queueStats: Identical<client.QueueStats, ServerQueueStats>;
+  circuitView: Identical<client.CircuitView, ServerCircuitView>;
   realtimeAnswer: Identical<client.RealtimeAnswer, ServerRealtimeAnswer>;
   callTestAppReport: Identical<client.CallTestAppReport, ServerCallTestAppReport>;
   callTestReport: Identical<client.CallTestReport, ServerCallTestReport>;
@@ -65,7 +67,7 @@ const mirrors: {
   deliveryView: Identical<client.DeliveryView, ServerDeliveryView>;
 } = {
   errorCode: true, callStatus: true, appStatus: true, appError: true, attemptLogEntry: true, requestSummary: true, appResult: true, callEvent: true, callRecord: true,
-  callRow: true, enqueueResult: true, queueStats: true, realtimeAnswer: true, callTestAppReport: true, callTestReport: true, policyView: true, appView: true, deliveryView: true,
+  callRow: true, enqueueResult: true, queueStats: true, circuitView: true, realtimeAnswer: true, callTestAppReport: true, callTestReport: true, policyView: true, appView: true, deliveryView: true,
 };
 
 it("the client's answer types are the server's (checked when compiling)", () => {
