@@ -78,6 +78,18 @@ describe('the import graph', () => {
     expect(found).toEqual([]);
   });
 
+  it('the HTTP client is src/client/ and two files of util/, with no package: the README tells how to vendor those', () => {
+    const reached = new Set<string>();
+    const visit = (file: string) => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      for (const target of graph.get(file)?.local ?? []) visit(target);
+    };
+    visit(join(SRC, 'client/index.ts'));
+    expect([...reached].map(rel).sort()).toEqual(['client/client.ts', 'client/index.ts', 'client/retry.ts', 'client/types.ts', 'util/duration.ts', 'util/retry-after.ts']);
+    expect([...reached].flatMap((file) => graph.get(file)!.packages)).toEqual([]);
+  });
+
   it('no code in src/ reads process.env: settings come in as a parameter (workers/ read the environment)', () => {
     const code = (file: string) => readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
     expect([...graph.keys()].filter((file) => /process\.env/.test(code(file))).map(rel)).toEqual([]);
