@@ -127,8 +127,9 @@ policies:
       keys.push(...found);
     } while (cursor !== '0');
     redis.disconnect();
-    // An idle worker keeps BullMQ's own bookkeeping (queue meta, stalled-check timer); anything else was written by a request.
-    const written = keys.filter((k) => !/:calls:(meta|stalled-check)$/.test(k));
+    // An idle worker keeps BullMQ's own bookkeeping (queue meta, stalled-check timer) and the start
+    // marks the store's schema version; anything else was written by a request.
+    const written = keys.filter((k) => !/:(calls:meta|calls:stalled-check|schema)$/.test(k));
     const jobs = await openJobs(redisUrl(), PREFIX);
     const sent = receiver.deliveries.length;
 
