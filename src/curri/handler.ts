@@ -6,6 +6,7 @@ import { runRealtime, type RealtimeAnswer, type RealtimeStore } from '../pipelin
 import { appsOf, REAL_TIME, type RunnerDeps } from '../pipeline/runner';
 import { resolvePolicy } from '../policies/resolve';
 import type { CallhookConfig, Policy } from '../policies/types';
+import { deadlineReached } from '../util/deadline';
 import { xacmlResponse, type CurriDirective } from './cixml';
 import { CurriTemplateError, renderDirective } from './directive';
 import { parseCurriRequest, type CurriAttributes } from './xacml';
@@ -82,7 +83,12 @@ export async function answerCurri(body: string, startedAt: number, deps: CurriDe
     if (realtime === 'timeout') return failure(event, policy, 'timeout', `no answer within ${deps.timeoutMs} ms`, deps, after);
     const appData = realtime.app_data;
     const failed = Object.entries(appData).filter(([, r]) => r.status === 'failed');
-    if (failed.length > 0) return failure(event, policy, 'app_failed', failed.map(([slug, r]) => `${slug}: ${r.error?.message ?? 'failed'}`).join('; '), deps, after);
+    if (failed.length > 0) {
+      // At the deadline the answer's timer and the apps' cancellation race: a run that failed by
+      // then ran out of time, whichever came first.
+      if (deadlineReached(deadlineAt)) return failure(event, policy, 'timeout', `no answer within ${deps.timeoutMs} ms`, deps, after);
+      return failure(event, policy, 'app_failed', failed.map(([slug, r]) => `${slug}: ${r.error?.message ?? 'failed'}`).join('; '), deps, after);
+    }
     const directive = renderDirective(policy.curri, { event, app_data: { ...event.app_data, ...appData } });
     leaveWithheldNumberAbsent(directive, !parsed.attributes.callingNumber && !parsed.attributes.transformedCallingNumber);
     return answer(directive, 'ok', event, after);

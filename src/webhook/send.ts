@@ -5,6 +5,7 @@ import type { AppBody, WebhookApp } from '../policies/types';
 import { renderBody } from '../templates/body';
 import { renderWithin, type TemplateScope } from '../templates/engine';
 import { checkRenderedUrl, headersOnTheWire, renderField, renderHeaders, renderUrl } from '../templates/request';
+import { deadlineReached } from '../util/deadline';
 import { jsonDepthExceeds } from '../util/json-depth';
 import { parseJsonExactIntegers } from '../util/json-integers';
 import { USER_AGENT } from '../version';
@@ -298,7 +299,7 @@ export const DEADLINE_PASSED_MESSAGE = "the call's deadline passed before the re
  * be cancelled at once, after the receiver got it (its side effect done), and recorded as failed.
  */
 function deadlinePassed(options: AttemptOptions): boolean {
-  return options.deadlineAt !== undefined && Date.now() >= options.deadlineAt;
+  return options.deadlineAt !== undefined && deadlineReached(options.deadlineAt);
 }
 
 /**
