@@ -172,8 +172,12 @@ describe('stopping a worker while Redis is down', () => {
       expect(worker.output()).not.toContain('shutdown timed out');
       expect(await h.waitForCall(event.call_id)).toMatchObject({ status: 'completed', app_data: { held: { status: 'success' } } });
       expect(receiver.to('/held').filter((r) => String(r.headers['idempotency-key']).startsWith(event.call_id))).toHaveLength(1);
-      // Its job was completed too (and so removed), not left active for another worker to take over.
-      expect(await h.runtime.queue.getJob(event.call_id)).toBeUndefined();
+      // Its job is completed too (and so removed), as a rule. The close, forced while Redis was
+      // down, can still cut BullMQ's completion write once Redis is back (seen once in CI): the job
+      // is then left active, and the worker that takes it over finds the call final and completes
+      // it without sending anything (START_RUN; worker-crash tests). Never waiting or delayed.
+      const job = await h.runtime.queue.getJob(event.call_id);
+      if (job) expect(await job.getState()).toBe('active');
     } finally {
       if (worker.exitCode === null) worker.kill('SIGKILL');
       await h.stop({ keepKeys: true }); // its keys die with the private Redis
