@@ -6,8 +6,7 @@ import type { RedisClient } from './call-store';
  */
 export async function evictionPolicy(redis: RedisClient): Promise<string | undefined> {
   try {
-    const info = await redis.info('memory');
-    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+    const policy = policyIn(await redis.info('memory'));
     if (policy) return policy;
   } catch {
     // fall through to CONFIG GET
@@ -53,7 +52,12 @@ export interface EvictionReading {
 export async function readEviction(redis: RedisClient): Promise<EvictionReading> {
   const info = await redis.info();
   const evicted = /^evicted_keys:(\d+)/m.exec(info)?.[1];
-  return { policy: /^maxmemory_policy:(\S+)/m.exec(info)?.[1], evictedKeys: evicted === undefined ? undefined : Number(evicted) };
+  return { policy: policyIn(info), evictedKeys: evicted === undefined ? undefined : Number(evicted) };
+}
+
+/** `maxmemory_policy` in an INFO answer. */
+function policyIn(info: string): string | undefined {
+  return /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
 }
 
 /** What an EvictionWatch tells as it sees it. */

@@ -17,6 +17,34 @@ import { FINAL_STATUSES } from '../model/call';
 /** Lua: whether the status in `v` is final (FINAL_STATUSES). */
 const FINAL_STATUS = (v: string) => `(${FINAL_STATUSES.map((status) => `${v} == '${status}'`).join(' or ')})`;
 
+/** Lua: now by Redis's clock (epoch ms). */
+const SERVER_NOW = `
+local function serverNow()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+/**
+ * Lua: indexes a call written without the scripts above (see UPGRADE_RECORDS, SWEEP_QUEUED) in
+ * `all`, the status set `set`, its policy's and its numbers' sets, scored `score`, each ZADD with
+ * `flag` (NX: keep a score already there; GT: only a later one); policy and number sets expire
+ * twice the TTL after, as REINDEX leaves them.
+ */
+const INDEX_CALL = `
+local function indexCall(prefix, id, set, policy, nums, score, ttl, flag)
+  redis.call('ZADD', prefix .. ':idx:all', flag, score, id)
+  redis.call('ZADD', prefix .. ':idx:status:' .. set, flag, score, id)
+  local expiring = {}
+  if policy and policy ~= '' then expiring[#expiring + 1] = prefix .. ':idx:policy:' .. policy end
+  for n in string.gmatch(nums or '', '[^,]+') do expiring[#expiring + 1] = prefix .. ':idx:number:' .. n end
+  for _, index in ipairs(expiring) do
+    redis.call('ZADD', index, flag, score, id)
+    redis.call('PEXPIRE', index, 2 * tonumber(ttl))
+  end
+end
+`;
+
 /**
  * Moves a call in the indexes to `status`, scored `now` (Redis's clock, serverNow: the scores,
  * the trims and the feed's entry ids then agree, whatever the writers' clocks): out of its old
@@ -30,11 +58,7 @@ const FINAL_STATUS = (v: string) => `(${FINAL_STATUSES.map((status) => `${v} == 
  * expire twice the TTL after a call last entered them, or they were last trimmed, so an idle one
  * goes.
  */
-const REINDEX = `
-local function serverNow()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+const REINDEX = `${SERVER_NOW}
 local trimNow = true
 local adds, addOrder, expiring, removes, removeOrder = {}, {}, {}, {}, {}
 local function listOf(map, order, key)
@@ -408,7 +432,7 @@ const UPGRADE_ARGS = 5;
  * call id, calling number, called number, number index keys, score (ms).
  * Returns the number of records upgraded, -1 when the lock is lost.
  */
-export const UPGRADE_RECORDS = `
+export const UPGRADE_RECORDS = `${INDEX_CALL}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local ttl, prefix = tonumber(ARGV[3]), ARGV[4]
@@ -419,16 +443,7 @@ for i = 2, #KEYS do
   local h = redis.call('HMGET', KEYS[i], 'event', 'nums', 'status', 'policy', 'queued_at')
   if h[1] and not h[2] and h[3] then
     redis.call('HSET', KEYS[i], 'calling', calling, 'called', called, 'nums', nums)
-    local set = (h[3] == 'running') and 'queued' or h[3]
-    redis.call('ZADD', prefix .. ':idx:all', 'NX', score, id)
-    redis.call('ZADD', prefix .. ':idx:status:' .. set, 'NX', score, id)
-    local expiring = {}
-    if h[4] and h[4] ~= '' then expiring[#expiring + 1] = prefix .. ':idx:policy:' .. h[4] end
-    for n in string.gmatch(nums, '[^,]+') do expiring[#expiring + 1] = prefix .. ':idx:number:' .. n end
-    for _, index in ipairs(expiring) do
-      redis.call('ZADD', index, 'NX', score, id)
-      redis.call('PEXPIRE', index, 2 * ttl)
-    end
+    indexCall(prefix, id, (h[3] == 'running') and 'queued' or h[3], h[4], nums, score, ttl, 'NX')
     if h[5] and not ${FINAL_STATUS('h[3]')} then redis.call('PERSIST', KEYS[i]) end
     upgraded = upgraded + 1
   end
@@ -446,10 +461,9 @@ return upgraded`;
  * KEYS: the queued set. ARGV: ttl ms, prefix, then per entry: call id, status ('' when the
  * record was gone), score (ms). Returns the number of entries removed.
  */
-export const SWEEP_QUEUED = `${FEED}
+export const SWEEP_QUEUED = `${SERVER_NOW}${INDEX_CALL}${FEED}
 local ttl, prefix = ARGV[1], ARGV[2]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = serverNow()
 local removed = 0
 for a = 3, #ARGV, 3 do
   local id, expected, score = ARGV[a], ARGV[a + 1], ARGV[a + 2]
@@ -458,17 +472,8 @@ for a = 3, #ARGV, 3 do
   local status = h[1] or ''
   if status == expected and (status == '' or ${FINAL_STATUS('status')}) then
     removed = removed + redis.call('ZREM', KEYS[1], id)
-    local set = prefix .. ':idx:status:' .. status
-    if status ~= '' and not redis.call('ZSCORE', set, id) then
-      redis.call('ZADD', set, score, id)
-      redis.call('ZADD', prefix .. ':idx:all', 'GT', score, id)
-      local expiring = {}
-      if h[2] and h[2] ~= '' then expiring[#expiring + 1] = prefix .. ':idx:policy:' .. h[2] end
-      for n in string.gmatch(h[3] or '', '[^,]+') do expiring[#expiring + 1] = prefix .. ':idx:number:' .. n end
-      for _, index in ipairs(expiring) do
-        redis.call('ZADD', index, 'GT', score, id)
-        redis.call('PEXPIRE', index, 2 * tonumber(ttl))
-      end
+    if status ~= '' and not redis.call('ZSCORE', prefix .. ':idx:status:' .. status, id) then
+      indexCall(prefix, id, status, h[2], h[3], score, ttl, 'GT')
       feed(prefix, id, key, now, ttl, status, nil)
     end
   end
