@@ -6,6 +6,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createCallsQueue, jobIdFor, type CallJobData } from '../../src/queue/calls-queue';
 import { CDR_TEST_POLICIES, cdrRow, renderCdrFile, renderCmrFile, syntheticInterval, syntheticRows, writeCdrFile, writeCmrFile, writeInterval } from '../helpers/cdr-generator';
+import { logLines, until } from '../helpers/processes';
 import { connectRedis, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis';
 
 const ROOT = resolve(__dirname, '../..');
@@ -33,16 +34,6 @@ function cli(args: string[], extraEnv: Record<string, string> = {}): Run {
     child.on('close', (code, signal) => res({ code, signal, stdout, stderr })),
   );
   return { child, done };
-}
-
-const logLines = (stdout: string) => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-
-async function until(check: () => Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 beforeAll(() => {

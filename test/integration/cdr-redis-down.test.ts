@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { createCallsQueue, jobIdFor } from '../../src/queue/calls-queue';
 import { CDR_TEST_POLICIES, syntheticRows, writeCdrFile } from '../helpers/cdr-generator';
 import { startPrivateRedis } from '../helpers/private-redis';
+import { logLines, until } from '../helpers/processes';
 import { uniquePrefix } from '../helpers/redis';
 
 /**
@@ -46,16 +47,6 @@ function cli(args: string[], env: Record<string, string>) {
   /** Resolves once stdout holds `text`. */
   const printed = (text: string) => new Promise<void>((res) => (stdout.includes(text) ? res() : seen.push({ text, resolve: res })));
   return { child, done, printed };
-}
-
-const logLines = (stdout: string) => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-
-async function until(check: () => Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Waits until the file's checkpoint (`line:offset`) is past `line`; returns the line it holds. */
